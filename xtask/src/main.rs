@@ -1,0 +1,53 @@
+//! Project automation for the payauth workspace.
+//!
+//! - `cargo xtask codegen` regenerates every provider crate's
+//!   `src/generated.rs` from `specs/`.
+//! - `cargo xtask codegen --check` regenerates in memory and fails, naming the
+//!   file, when a checked-in file differs.
+//! - `cargo xtask test` runs the whole test suite (the README's test command).
+
+mod codegen;
+mod specs;
+mod test;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  codegen [--check]   regenerate crates/*/src/generated.rs from specs/
+                      (--check: fail if a checked-in file differs)
+  test                run the whole test suite";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let root = workspace_root();
+    let result = match args.as_slice() {
+        ["codegen"] => codegen::run(&root, codegen::Mode::Write),
+        ["codegen", "--check"] => codegen::run(&root, codegen::Mode::Check),
+        ["test", rest @ ..] => test::run(&root, rest),
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
