@@ -1,0 +1,13 @@
+//! # payauth-vakifbank
+//!
+//! VakıfBank API gateway OAuth 2.0: authorization code (retail and
+//! corporate), refresh token, client credentials and B2B credentials.
+//!
+//! The typed client in [`generated`] is produced from `specs/vakifbank.yaml`
+//! by `cargo xtask codegen`; [`auth`] holds the credentials it carries.
+
+pub mod auth;
+
+#[rustfmt::skip]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+pub mod generated;
