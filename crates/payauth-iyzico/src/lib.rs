@@ -12,6 +12,7 @@
 //! `cargo xtask codegen`; [`auth`] holds the credentials they carry.
 
 pub mod auth;
+pub mod iyzwsv2;
 
 #[rustfmt::skip]
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
