@@ -287,3 +287,100 @@ fn camel(name: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A scratch copy of the specs and generated files, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let root = crate::workspace_root();
+            let dir =
+                std::env::temp_dir().join(format!("payauth-xtask-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(dir.join("specs")).unwrap();
+            for spec in SPECS {
+                fs::copy(root.join(spec.file), dir.join(spec.file)).unwrap();
+            }
+            for krate in specs::crates() {
+                let generated = format!("crates/{krate}/src/generated.rs");
+                fs::create_dir_all(dir.join(format!("crates/{krate}/src"))).unwrap();
+                fs::copy(root.join(&generated), dir.join(&generated)).unwrap();
+            }
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_checked_in_generated_files_match_the_specs() {
+        let scratch = Scratch::new("clean");
+        assert_eq!(run(&scratch.0, Mode::Check), Ok(()));
+    }
+
+    #[test]
+    fn generating_twice_gives_the_same_bytes() {
+        let root = crate::workspace_root();
+        let group: Vec<&Spec> = SPECS
+            .iter()
+            .filter(|s| s.krate == "payauth-iyzico")
+            .collect();
+        assert_eq!(generate_crate(&root, &group), generate_crate(&root, &group));
+    }
+
+    #[test]
+    fn editing_one_field_in_a_spec_makes_check_fail_naming_the_file() {
+        let scratch = Scratch::new("edited");
+        let spec = scratch.0.join("specs/mypos.yaml");
+        let text = fs::read_to_string(&spec).unwrap();
+        let edited = text.replacen(
+            "        scope:\n          type: string\n",
+            "        scopes:\n          type: string\n",
+            1,
+        );
+        assert_ne!(text, edited, "the edit applies");
+        fs::write(&spec, edited).unwrap();
+
+        let error = run(&scratch.0, Mode::Check).unwrap_err();
+        assert!(
+            error.starts_with(
+                "crates/payauth-mypos/src/generated.rs is not what specs/mypos.yaml generate"
+            ),
+            "{error}"
+        );
+        assert!(
+            !error.contains("payauth-iyzico"),
+            "only the edited spec's crate is named: {error}"
+        );
+
+        assert_eq!(run(&scratch.0, Mode::Write), Ok(()));
+        assert_eq!(
+            run(&scratch.0, Mode::Check),
+            Ok(()),
+            "writing repairs the drift"
+        );
+    }
+
+    #[test]
+    fn a_spec_that_breaks_a_rule_is_refused_before_generation() {
+        let scratch = Scratch::new("broken");
+        let spec = scratch.0.join("specs/mypos.yaml");
+        let text = fs::read_to_string(&spec).unwrap();
+        fs::write(&spec, text.replacen("      operationId: revoke\n", "", 1)).unwrap();
+        let error = run(&scratch.0, Mode::Check).unwrap_err();
+        assert!(
+            error.contains("specs/mypos.yaml breaks 1 rule(s)"),
+            "{error}"
+        );
+        assert!(error.contains("missing operationId"), "{error}");
+    }
+}
