@@ -5,6 +5,7 @@ use payauth_core::Secret;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 
 use crate::generated::{pwi, terminal_login};
+use crate::iyzwsv2;
 
 /// The Terminal API client id and secret, sent as HTTP Basic where the spec
 /// asks for `clientBasic` (`/token`, `/token/refresh`).
@@ -50,12 +51,41 @@ impl ClientHooks<BasicCredentials> for terminal_login::Client {
 }
 
 impl ClientHooks<ApiKeys> for pwi::Client {
+    /// Signs every `iyzwsv2` operation over the exact body bytes reqwest
+    /// will send and the URL path without query string.
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
-        _info: &OperationInfo,
+        info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         request.headers_mut().remove("api-version");
+        let signed = pwi::security::for_operation(info.operation_id)
+            .first()
+            .is_some_and(|schemes| schemes.contains(&pwi::security::Scheme::Iyzwsv2));
+        if !signed {
+            return Ok(());
+        }
+        let random_key = iyzwsv2::random_key().map_err(|e| {
+            progenitor_client::Error::Custom(format!("no randomness for the IYZWSv2 key: {e}"))
+        })?;
+        let body = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .unwrap_or_default();
+        let keys = self.inner();
+        let authorization = iyzwsv2::authorization(
+            &keys.api_key,
+            &keys.secret_key,
+            &random_key,
+            request.url().path(),
+            body,
+        );
+        let random_header = reqwest::header::HeaderValue::from_str(&random_key).map_err(|e| {
+            progenitor_client::Error::Custom(format!("bad IYZWSv2 random key: {e}"))
+        })?;
+        let headers = request.headers_mut();
+        headers.insert(reqwest::header::AUTHORIZATION, authorization);
+        headers.insert(iyzwsv2::RANDOM_KEY_HEADER, random_header);
         Ok(())
     }
 }

@@ -1,9 +1,9 @@
 //! Credentials carried by the generated client.
 
 use payauth_core::Secret;
-use progenitor_client::{ClientHooks, OperationInfo};
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 
-use crate::generated::gateway::Client;
+use crate::generated::gateway::{Client, security};
 
 /// How the client authenticates on the token endpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,12 +27,26 @@ pub struct ClientAuth {
 }
 
 impl ClientHooks<ClientAuth> for Client {
+    /// Adds HTTP Basic where the spec allows it and the caller chose it;
+    /// with the default body style the flow puts `client_id` and
+    /// `client_secret` in the form instead.
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
-        _info: &OperationInfo,
+        info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         request.headers_mut().remove("api-version");
+        let auth = self.inner();
+        let basic_allowed = security::for_operation(info.operation_id)
+            .iter()
+            .any(|schemes| schemes.contains(&security::Scheme::ClientBasic));
+        if auth.style == ClientAuthStyle::Basic && basic_allowed {
+            let value =
+                payauth_core::oauth2::basic_authorization(&auth.client_id, &auth.client_secret);
+            request
+                .headers_mut()
+                .insert(reqwest::header::AUTHORIZATION, value);
+        }
         Ok(())
     }
 }
