@@ -1,27 +1,56 @@
 //! The `payauth` command.
 //!
-//! `payauth demo` will start the loopback sandbox and run every provider
-//! flow against it; until the sandbox lands it says so and exits 0.
+//! - `payauth demo`: every provider flow against the loopback sandbox.
+//! - `payauth iyzico sign`: the IYZWSv2 `Authorization` header for a
+//!   request, for debugging signature mismatches.
+//!
+//! Secrets come from flags or `PAYAUTH_*` environment variables and are
+//! never echoed.
+
+mod commands;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+/// Access tokens from payment providers' auth APIs.
+#[derive(Debug, Parser)]
+#[command(name = "payauth", version, about)]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every provider flow against the embedded loopback sandbox.
+    Demo,
+    /// iyzico tools.
+    Iyzico {
+        #[command(subcommand)]
+        command: commands::iyzico::IyzicoCommand,
+    },
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("demo") | None => {
-            println!(
-                "payauth demo: not yet — the loopback sandbox (payauth-sandbox) has not landed."
-            );
-            println!("The provider clients are generated from specs/; see README.md.");
-            ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let output = commands::Output { json: cli.json };
+    let result = match cli.command {
+        Command::Demo => {
+            commands::demo::run(output);
+            Ok(())
         }
-        Some("--version" | "-V") => {
-            println!("payauth {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("payauth: unknown command {other:?}; try `payauth demo`");
-            ExitCode::from(2)
+        Command::Iyzico { command } => commands::iyzico::run(command, output),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("payauth: {message}");
+            ExitCode::FAILURE
         }
     }
 }
