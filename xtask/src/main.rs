@@ -5,7 +5,10 @@
 //! - `cargo xtask codegen --check` regenerates in memory and fails, naming the
 //!   file, when a checked-in file differs.
 //! - `cargo xtask test` runs the whole test suite (the README's test command).
+//! - `cargo xtask bench` runs the benchmarks, each a ratio to a baseline
+//!   measured in the same run.
 
+mod bench;
 mod codegen;
 mod specs;
 mod test;
@@ -19,7 +22,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   codegen [--check]   regenerate crates/*/src/generated.rs from specs/
                       (--check: fail if a checked-in file differs)
-  test                run the whole test suite";
+  test                run the whole test suite
+  bench [NAME…]       run the benchmarks (all, or the named ones: build-cost)
+                      and write target/bench/summary.json and summary.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +34,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(&root, codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(&root, codegen::Mode::Check),
         ["test", rest @ ..] => test::run(&root, rest),
+        ["bench", only @ ..] => bench::run(&root, only),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

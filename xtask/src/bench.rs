@@ -1,0 +1,191 @@
+//! `cargo xtask bench`: every benchmark, each figure a ratio to a baseline
+//! measured in the same run, written to `target/bench/summary.json` and
+//! `target/bench/summary.md`.
+//!
+//! Benchmarks so far:
+//! - `build-cost`: what depending on one provider crate costs, cold, against
+//!   the `oauth2` crate with reqwest (its default rustls TLS) and tokio: crates
+//!   compiled and wall time of `cargo build`, in scratch projects under
+//!   `target/bench/build-cost/` with their own target dirs. Downloads happen
+//!   in a `cargo fetch` before the clock starts.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+/// One measured row: a subject against its baseline.
+struct Row {
+    bench: &'static str,
+    subject: String,
+    baseline: String,
+    metric: &'static str,
+    subject_value: f64,
+    baseline_value: f64,
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.subject_value / self.baseline_value
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "bench": self.bench,
+            "subject": self.subject,
+            "baseline": self.baseline,
+            "metric": self.metric,
+            "subject_value": self.subject_value,
+            "baseline_value": self.baseline_value,
+            "ratio": self.ratio(),
+        })
+    }
+}
+
+pub(crate) fn run(root: &Path, only: &[&str]) -> Result<(), String> {
+    let wanted = |name: &str| only.is_empty() || only.contains(&name);
+    let out_dir = root.join("target/bench");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create target/bench: {e}"))?;
+    let mut rows = Vec::new();
+    if wanted("build-cost") {
+        rows.extend(build_cost(root, &out_dir)?);
+    }
+    if rows.is_empty() {
+        return Err(format!(
+            "no benchmark named {}; known: build-cost",
+            only.join(", ")
+        ));
+    }
+    write_summary(&out_dir, &rows)
+}
+
+fn build_cost(root: &Path, out_dir: &Path) -> Result<Vec<Row>, String> {
+    let mypos = root.join("crates/payauth-mypos");
+    let subject = format!(
+        "[dependencies]\npayauth-mypos = {{ path = {:?} }}\n",
+        mypos.to_str().ok_or("the workspace path is not UTF-8")?
+    );
+    let baseline = "[dependencies]\noauth2 = \"5.0.0\"\ntokio = { version = \"1\", features = [\"rt\", \"macros\"] }\n";
+    let (subject_crates, subject_secs) = cold_build(out_dir, "payauth-mypos", &subject)?;
+    let (baseline_crates, baseline_secs) = cold_build(out_dir, "oauth2", baseline)?;
+    let row = |metric, s: f64, b: f64| Row {
+        bench: "build-cost",
+        subject: "payauth-mypos".to_owned(),
+        baseline: "oauth2 5 + reqwest + tokio".to_owned(),
+        metric,
+        subject_value: s,
+        baseline_value: b,
+    };
+    Ok(vec![
+        row(
+            "crates compiled",
+            f64::from(subject_crates),
+            f64::from(baseline_crates),
+        ),
+        row("cold debug build, s", subject_secs, baseline_secs),
+    ])
+}
+
+/// Builds a scratch project with `deps` from nothing; returns the number of
+/// crates compiled and the seconds `cargo build` took.
+fn cold_build(out_dir: &Path, name: &str, deps: &str) -> Result<(u32, f64), String> {
+    let dir = out_dir.join("build-cost").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("src"))
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let manifest = format!(
+        "[package]\nname = \"bench-{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n[workspace]\n\n{deps}"
+    );
+    fs::write(dir.join("Cargo.toml"), manifest).map_err(|e| e.to_string())?;
+    fs::write(dir.join("src/lib.rs"), "").map_err(|e| e.to_string())?;
+    cargo_in(&dir, &["fetch", "--quiet"])?;
+    println!("building {name} cold…");
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO"))
+        .current_dir(&dir)
+        .args(["build", "--color", "never"])
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        return Err(format!(
+            "cold build of {name} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let log = String::from_utf8_lossy(&output.stderr);
+    let crates = u32::try_from(
+        log.lines()
+            .filter(|l| l.trim_start().starts_with("Compiling "))
+            .count(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((crates, seconds))
+}
+
+fn cargo_in(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(dir)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo {}` failed in {}",
+            args.join(" "),
+            dir.display()
+        ))
+    }
+}
+
+fn write_summary(out_dir: &Path, rows: &[Row]) -> Result<(), String> {
+    let machine = machine();
+    let summary = json!({
+        "machine": machine,
+        "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    fs::write(out_dir.join("summary.json"), text).map_err(|e| e.to_string())?;
+
+    let mut md = String::from(
+        "| bench | subject | baseline | metric | subject | baseline | ratio |\n|---|---|---|---|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} |",
+            r.bench,
+            r.subject,
+            r.baseline,
+            r.metric,
+            r.subject_value,
+            r.baseline_value,
+            r.ratio()
+        );
+    }
+    let _ = writeln!(md, "\nMachine: {machine}");
+    fs::write(out_dir.join("summary.md"), &md).map_err(|e| e.to_string())?;
+    println!("{md}\nwritten to target/bench/summary.json and target/bench/summary.md");
+    Ok(())
+}
+
+/// Cores, rustc version and OS, for the record beside the figures.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{cores} cores, {rustc}, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
