@@ -1,7 +1,60 @@
-//! payauth-core: the common token interface (placeholder written by the lead
-//! so the workspace loads; replaced by the core implementation).
+//! # payauth-core
+//!
+//! The common token interface of payauth, with no provider knowledge:
+//!
+//! - [`Secret`]: credentials and tokens that never print themselves.
+//! - [`AccessToken`]: a token with an absolute expiry and a ready
+//!   `Authorization` header.
+//! - [`TokenSource`]: how a provider flow gets a token (object-safe).
+//! - [`TokenCache`]: what applications hold; lock-free when fresh, one
+//!   fetch in flight, refresh ahead, serve-stale only while valid.
+//! - [`TokenStore`]: [`MemoryStore`], [`FileStore`] (Redis in
+//!   `payauth-redis`).
+//! - [`Error`] and [`ErrorKind`]: typed, with [`Error::is_transient`].
+//! - [`oauth2`] and [`http`]: RFC 6749 client authentication and token
+//!   responses, a redirect-free HTTP client, capped bodies, and typed
+//!   errors from generated clients.
+//!
+//! ```
+//! use std::time::Duration;
+//! use payauth_core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenCache, TokenSource};
+//!
+//! /// A source that mints tokens locally; real ones call a provider.
+//! struct Local;
+//!
+//! impl TokenSource for Local {
+//!     fn fetch<'a>(&'a self, _previous: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+//!         Box::pin(async {
+//!             AccessToken::new(Secret::new("token"), "Bearer", Issued::now(&SystemClock), Duration::from_secs(3600))
+//!         })
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let cache = TokenCache::builder(Local).build();
+//! let token = cache.token().await?; // fetched once, then served from memory
+//! assert!(token.authorization().is_sensitive());
+//! assert_eq!(format!("{:?}", token.secret()), "Secret([REDACTED])");
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
+//! ```
 
-mod secret;
-pub use secret::Secret;
-
+mod cache;
+mod clock;
+mod error;
+pub mod http;
 pub mod oauth2;
+mod secret;
+mod source;
+pub mod store;
+pub mod token;
+
+pub use cache::{
+    DEFAULT_FAILURE_BACKOFF, DEFAULT_MARGIN, MAX_FAILURE_BACKOFF, TokenCache, TokenCacheBuilder,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, ErrorKind};
+pub use secret::Secret;
+pub use source::{BoxFuture, TokenSource};
+pub use store::{FileStore, MemoryStore, StoredToken, TokenStore};
+pub use token::{AccessToken, Issued};

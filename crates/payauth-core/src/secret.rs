@@ -1,26 +1,203 @@
-//! Placeholder `Secret` (lead): redacted Debug, Serialize for wire structs.
-use serde::{Deserialize, Serialize};
+//! [`Secret`]: a credential or token that never shows itself by accident.
 
-/// A credential or token: never printed by `Debug`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(transparent)]
-pub struct Secret(String);
+use std::borrow::Cow;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind};
+
+/// A client secret, password, access token, refresh token, auth code or
+/// HMAC key.
+///
+/// - `Debug` prints `Secret([REDACTED])`; there is no `Display`.
+/// - The memory is zeroed when the value is dropped.
+/// - `==` compares in constant time (for equal lengths).
+/// - `Serialize` writes the value: it exists for request bodies and token
+///   stores, which must send or keep the real value. Never serialize a
+///   `Secret` into logs.
+///
+/// ```
+/// use payauth_core::Secret;
+///
+/// let secret = Secret::new("s3cr3t");
+/// assert_eq!(format!("{secret:?}"), "Secret([REDACTED])");
+/// assert_eq!(secret.expose_secret(), "s3cr3t");
+/// ```
+#[derive(Clone, Default)]
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
     /// Wraps a value.
     #[must_use]
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(Zeroizing::new(value.into()))
     }
-    /// The value, for the wire.
+
+    /// The value itself, for the one place that must send it.
     #[must_use]
     pub fn expose_secret(&self) -> &str {
         &self.0
     }
+
+    /// Whether the value is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Reads a secret from the environment variable `name`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the variable is unset, not UTF-8 or empty;
+    /// the message names the variable, never its value.
+    pub fn from_env(name: &str) -> Result<Self, Error> {
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => Ok(Self::new(value)),
+            Ok(_) => Err(Error::new(ErrorKind::Config)
+                .with_description(format!("environment variable {name} is empty"))),
+            Err(std::env::VarError::NotPresent) => Err(Error::new(ErrorKind::Config)
+                .with_description(format!("environment variable {name} is not set"))),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::new(ErrorKind::Config)
+                .with_description(format!("environment variable {name} is not UTF-8"))),
+        }
+    }
+
+    /// Reads a secret from a file (a mounted Kubernetes or Docker secret,
+    /// say), without its trailing newline.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the file cannot be read, is not UTF-8 or
+    /// is empty; the message names the path, never the content.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+            Error::new(ErrorKind::Config).with_description(format!(
+                "cannot read secret file {}: {}",
+                path.display(),
+                e.kind()
+            ))
+        })?);
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            Error::new(ErrorKind::Config)
+                .with_description(format!("secret file {} is not UTF-8", path.display()))
+        })?;
+        let value = text
+            .strip_suffix('\n')
+            .map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
+        if value.is_empty() {
+            return Err(Error::new(ErrorKind::Config)
+                .with_description(format!("secret file {} is empty", path.display())));
+        }
+        Ok(Self::new(value))
+    }
 }
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([REDACTED])")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for Secret {}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
+    }
+}
+
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "writeOnly": true,
+            "description": "A credential or token; redacted in Debug output.",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SENTINEL: &str = "SENTINEL-a94f";
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let shown = format!(
+            "{:?} {:#?}",
+            Secret::new(SENTINEL),
+            Some(Secret::new(SENTINEL))
+        );
+        assert!(!shown.contains(SENTINEL), "{shown}");
+    }
+
+    #[test]
+    fn equal_values_compare_equal_and_different_ones_do_not() {
+        assert_eq!(Secret::new("abc"), Secret::new("abc"));
+        assert_ne!(Secret::new("abc"), Secret::new("abd"));
+        assert_ne!(Secret::new("abc"), Secret::new("abcd"));
+    }
+
+    #[test]
+    fn serde_round_trips_the_value_for_wire_and_store_use() {
+        let json = serde_json::to_string(&Secret::new("v")).unwrap();
+        assert_eq!(json, "\"v\"");
+        assert_eq!(
+            serde_json::from_str::<Secret>(&json).unwrap(),
+            Secret::new("v")
+        );
+    }
+
+    #[test]
+    fn a_missing_env_var_names_the_variable() {
+        let error = Secret::from_env("PAYAUTH_TEST_SURELY_UNSET_VAR").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(error.to_string().contains("PAYAUTH_TEST_SURELY_UNSET_VAR"));
+    }
+
+    #[test]
+    fn a_secret_file_loses_its_trailing_newline_and_errors_never_show_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, format!("{SENTINEL}\n")).unwrap();
+        assert_eq!(Secret::from_file(&path).unwrap().expose_secret(), SENTINEL);
+        std::fs::write(&path, [0xff, 0xfe]).unwrap();
+        let error = Secret::from_file(&path).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8"));
+        let missing = Secret::from_file(dir.path().join("missing")).unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::Config);
     }
 }

@@ -1,0 +1,414 @@
+//! [`TokenCache`]: what an application holds to always have a valid token.
+//!
+//! - The fast path is one lock-free `ArcSwap` load and a clock read: no
+//!   lock, no allocation.
+//! - A token is refreshed ahead of expiry (default 60 s, at most half its
+//!   lifetime, plus a fixed per-instance jitter); while it is still valid,
+//!   callers keep getting it and never wait for the refresh.
+//! - One fetch is in flight at a time, however many callers wait; it runs
+//!   in its own task, so a caller that gives up does not cancel it, and
+//!   every waiter gets its outcome, success or failure.
+//! - A failure is remembered for a backoff (1 s, doubling to 30 s, with
+//!   jitter) so a storm of callers does not hammer a failing endpoint.
+//! - A transient failure never displaces a still-valid token; once the
+//!   token is past its expiry, callers get the error, never a stale token.
+//! - A permanent failure (`invalid_client`, `invalid_grant`, …) drops the
+//!   token at once and reaches the next caller.
+//! - With a [`TokenStore`], a new token (and its rotated refresh token) is
+//!   saved before it is published.
+//! - No task outlives its fetch: refresh is driven by requests.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind};
+use crate::source::TokenSource;
+use crate::store::{StoredToken, TokenStore};
+use crate::token::AccessToken;
+
+/// The default refresh-ahead margin.
+pub const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
+/// The default first backoff after a failed fetch.
+pub const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest backoff after repeated failures.
+pub const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+
+type Outcome = Result<Arc<AccessToken>, Error>;
+
+/// A cached, self-renewing token from one [`TokenSource`]. Cheap to clone
+/// (clones share the cache), `Send + Sync`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use payauth_core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenCache, TokenSource};
+///
+/// struct Fixed;
+/// impl TokenSource for Fixed {
+///     fn fetch<'a>(&'a self, _: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+///         Box::pin(async {
+///             AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&SystemClock), Duration::from_secs(3600))
+///         })
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cache = TokenCache::builder(Fixed).refresh_margin(Duration::from_secs(120)).build();
+/// let token = cache.token().await?;
+/// assert_eq!(token.authorization().to_str().unwrap(), "Bearer t");
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct TokenCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    source: Arc<dyn TokenSource>,
+    clock: Arc<dyn Clock>,
+    store: Option<(Arc<dyn TokenStore>, String)>,
+    current: ArcSwapOption<AccessToken>,
+    state: Mutex<State>,
+    margin: Duration,
+    jitter: f64,
+    failure_backoff: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    /// The fetch in flight, if any; every waiter watches it.
+    flight: Option<watch::Receiver<Option<Outcome>>>,
+    /// The last token held (even expired or rejected): its refresh token
+    /// feeds the next fetch.
+    last: Option<Arc<AccessToken>>,
+    /// When the last fetch failed, with what, and how many in a row.
+    failure: Option<(Instant, Error)>,
+    failures: u32,
+    /// Whether the store has been read on first use.
+    store_read: bool,
+}
+
+/// Builds a [`TokenCache`]; see [`TokenCache::builder`].
+pub struct TokenCacheBuilder {
+    source: Arc<dyn TokenSource>,
+    clock: Arc<dyn Clock>,
+    store: Option<(Arc<dyn TokenStore>, String)>,
+    margin: Duration,
+    jitter: Option<f64>,
+    failure_backoff: Duration,
+}
+
+impl TokenCacheBuilder {
+    /// Refresh this long before expiry (default 60 s), capped at half the
+    /// token's lifetime so short-lived tokens are not refreshed constantly.
+    #[must_use]
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// Keep tokens in `store` under `key` (one key per credential and flow).
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn TokenStore>, key: impl Into<String>) -> Self {
+        self.store = Some((store, key.into()));
+        self
+    }
+
+    /// Read time from `clock` (tests use [`ManualClock`](crate::ManualClock)).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The first backoff after a failed fetch (default 1 s); it doubles
+    /// with each failure in a row, up to 30 s.
+    #[must_use]
+    pub fn failure_backoff(mut self, backoff: Duration) -> Self {
+        self.failure_backoff = backoff;
+        self
+    }
+
+    /// This instance's jitter, a fraction in `[0, 1]` of
+    /// `min(10 % of lifetime, 30 s)` added to the margin and of the
+    /// backoff added to it (default: random per instance, so replicas do
+    /// not refresh in lockstep).
+    #[must_use]
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = Some(fraction.clamp(0.0, 1.0));
+        self
+    }
+
+    /// The cache.
+    #[must_use]
+    pub fn build(self) -> TokenCache {
+        let jitter = self.jitter.unwrap_or_else(random_fraction);
+        TokenCache {
+            inner: Arc::new(Inner {
+                source: self.source,
+                clock: self.clock,
+                store: self.store,
+                current: ArcSwapOption::empty(),
+                state: Mutex::new(State::default()),
+                margin: self.margin,
+                jitter,
+                failure_backoff: self.failure_backoff,
+            }),
+        }
+    }
+}
+
+fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 4];
+    // Jitter needs no cryptographic quality; without randomness, none.
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.0;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
+}
+
+impl TokenCache {
+    /// A builder for a cache over `source`.
+    pub fn builder(source: impl TokenSource) -> TokenCacheBuilder {
+        Self::builder_arc(Arc::new(source))
+    }
+
+    /// A builder for a cache over a shared or dynamically chosen source.
+    pub fn builder_arc(source: Arc<dyn TokenSource>) -> TokenCacheBuilder {
+        TokenCacheBuilder {
+            source,
+            clock: Arc::new(SystemClock),
+            store: None,
+            margin: DEFAULT_MARGIN,
+            jitter: None,
+            failure_backoff: DEFAULT_FAILURE_BACKOFF,
+        }
+    }
+
+    /// A valid token: the cached one while it is fresh, else one fresh
+    /// fetch shared with every concurrent caller.
+    ///
+    /// # Errors
+    /// The fetch's error when there is no valid token to serve: a permanent
+    /// failure at once, a transient one only once the cached token has
+    /// expired. [`ErrorKind::Store`] when a new token could not be saved
+    /// (the token is kept in memory and served to the next caller).
+    pub async fn token(&self) -> Result<Arc<AccessToken>, Error> {
+        let now = self.inner.clock.now();
+        if let Some(token) = &*self.inner.current.load()
+            && now < self.inner.refresh_at(token)
+        {
+            return Ok(Arc::clone(token));
+        }
+        self.refresh(now).await
+    }
+
+    /// The cached token, fresh or not, without fetching.
+    #[must_use]
+    pub fn peek(&self) -> Option<Arc<AccessToken>> {
+        self.inner.current.load_full()
+    }
+
+    /// Drops `rejected` from the cache (after your API answered 401 to it)
+    /// so the next [`token`](Self::token) fetches anew. A token other than
+    /// the cached one is ignored, so a late 401 cannot throw away a newer
+    /// token. Returns whether it was dropped.
+    pub fn invalidate(&self, rejected: &AccessToken) -> bool {
+        let current = self.inner.current.load();
+        let Some(cached) = &*current else {
+            return false;
+        };
+        if cached.secret() != rejected.secret() {
+            return false;
+        }
+        let previous = self.inner.current.compare_and_swap(&*current, None);
+        previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, cached))
+    }
+
+    async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, Error> {
+        let (mut flight, valid) = {
+            let mut state = self.inner.lock();
+            let current = self.inner.current.load_full();
+            if let Some(token) = &current
+                && now < self.inner.refresh_at(token)
+            {
+                return Ok(Arc::clone(token));
+            }
+            let valid = current.filter(|t| t.is_valid_at(now));
+            let flight = if let Some(flight) = &state.flight {
+                flight.clone()
+            } else {
+                if let Some((failed_at, error)) = &state.failure
+                    && now < *failed_at + self.inner.backoff(state.failures)
+                {
+                    return valid.ok_or_else(|| error.clone());
+                }
+                let (sender, receiver) = watch::channel(None);
+                state.flight = Some(receiver.clone());
+                tokio::spawn(Arc::clone(&self.inner).fly(sender));
+                receiver
+            };
+            (flight, valid)
+        };
+        if let Some(token) = valid {
+            return Ok(token);
+        }
+        match flight.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome
+                .clone()
+                .unwrap_or_else(|| Err(Error::new(ErrorKind::Transport))),
+            Err(_) => Err(Error::new(ErrorKind::Transport)
+                .with_description("the token fetch task ended without an outcome")),
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// When `token` should be replaced.
+    fn refresh_at(&self, token: &AccessToken) -> Instant {
+        let lifetime = token.lifetime();
+        let ahead = self.margin.min(lifetime / 2)
+            + (lifetime / 10)
+                .min(Duration::from_secs(30))
+                .mul_f64(self.jitter);
+        token
+            .expires_at()
+            .checked_sub(ahead)
+            .unwrap_or_else(|| token.expires_at())
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let doubled = self
+            .failure_backoff
+            .saturating_mul(1 << failures.saturating_sub(1).min(16));
+        let base = doubled.min(MAX_FAILURE_BACKOFF);
+        base + base.mul_f64(self.jitter / 4.0)
+    }
+
+    /// Runs one fetch and hands its outcome to every waiter.
+    async fn fly(self: Arc<Self>, sender: watch::Sender<Option<Outcome>>) {
+        let outcome = self.fetch_and_publish().await;
+        {
+            let mut state = self.lock();
+            state.flight = None;
+            match &outcome {
+                Ok(_) => {
+                    state.failure = None;
+                    state.failures = 0;
+                }
+                Err(error) => {
+                    state.failure = Some((self.clock.now(), error.clone()));
+                    state.failures = state.failures.saturating_add(1);
+                }
+            }
+        }
+        sender.send_replace(Some(outcome));
+    }
+
+    async fn fetch_and_publish(&self) -> Outcome {
+        let (previous, from_store) = self.previous().await;
+        if let Some(token) = &previous
+            && from_store
+            && self.clock.now() < self.refresh_at(token)
+        {
+            // A fresh token from the store: a previous run or another
+            // process fetched it.
+            self.current.store(Some(Arc::clone(token)));
+            return Ok(Arc::clone(token));
+        }
+        match self.source.fetch(previous.as_deref()).await {
+            Ok(token) => {
+                let token = Arc::new(token);
+                let saved = match &self.store {
+                    Some((store, key)) => store.save(key, &StoredToken::from_token(&token)).await,
+                    None => Ok(()),
+                };
+                self.current.store(Some(Arc::clone(&token)));
+                self.lock().last = Some(Arc::clone(&token));
+                if let Err(error) = saved {
+                    tracing::warn!(source = self.source.name(), %error, "token fetched but not saved; kept in memory");
+                    return Err(error);
+                }
+                tracing::debug!(
+                    source = self.source.name(),
+                    lifetime_s = token.lifetime().as_secs(),
+                    "token fetched"
+                );
+                Ok(token)
+            }
+            Err(error) => {
+                tracing::warn!(source = self.source.name(), %error, transient = error.is_transient(), "token fetch failed");
+                if error.is_permanent() {
+                    self.current.store(None);
+                    if error.kind() == ErrorKind::InvalidGrant {
+                        self.lock().last = None;
+                        if let (Some((store, key)), Some(refused)) = (
+                            &self.store,
+                            previous.as_ref().and_then(|p| p.refresh_token()),
+                        ) && let Err(clear_error) = store.clear(key, Some(refused)).await
+                        {
+                            tracing::warn!(source = self.source.name(), error = %clear_error, "could not clear a refused token");
+                        }
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The token the next fetch starts from: the last one held, or on first
+    /// use the stored one (then `true`).
+    async fn previous(&self) -> (Option<Arc<AccessToken>>, bool) {
+        let (last, read_store) = {
+            let mut state = self.lock();
+            let read = !state.store_read;
+            state.store_read = true;
+            (state.last.clone(), read)
+        };
+        if last.is_some() || !read_store {
+            return (last, false);
+        }
+        let Some((store, key)) = self.store.as_ref() else {
+            return (None, false);
+        };
+        let loaded = match store.load(key).await {
+            Ok(Some(stored)) => stored.to_token(self.clock.as_ref()).map_err(|error| {
+                tracing::warn!(source = self.source.name(), %error, "stored token unusable; fetching anew");
+            }),
+            Ok(None) => Err(()),
+            Err(error) => {
+                tracing::warn!(source = self.source.name(), %error, "token store unreadable; fetching anew");
+                Err(())
+            }
+        };
+        match loaded {
+            Ok(token) => {
+                let token = Arc::new(token);
+                self.lock().last = Some(Arc::clone(&token));
+                (Some(token), true)
+            }
+            Err(()) => (None, false),
+        }
+    }
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("source", &self.inner.source.name())
+            .field("token", &self.inner.current.load().as_deref())
+            .field("margin", &self.inner.margin)
+            .field("store_key", &self.inner.store.as_ref().map(|(_, key)| key))
+            .finish_non_exhaustive()
+    }
+}

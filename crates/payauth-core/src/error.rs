@@ -1,0 +1,382 @@
+//! [`Error`] and [`ErrorKind`]: what went wrong, whether to retry, and the
+//! provider's own words, never a secret.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure an [`Error`] is. Match on it to decide what to do;
+/// [`Error::is_transient`] says whether retrying later can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// RFC 6749 `invalid_request`: a parameter is missing or wrong.
+    InvalidRequest,
+    /// RFC 6749 `invalid_client` (or a bare 401): the client credentials
+    /// were refused. Check the client id and secret.
+    InvalidClient,
+    /// RFC 6749 `invalid_grant`: the code, refresh token or user
+    /// credentials were refused. A refresh token here means: log in again.
+    InvalidGrant,
+    /// RFC 6749 `unauthorized_client`: this client may not use this grant.
+    UnauthorizedClient,
+    /// RFC 6749 `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// RFC 6749 `invalid_scope`.
+    InvalidScope,
+    /// The user or the provider refused (`access_denied`).
+    AccessDenied,
+    /// HTTP 429: too many requests; see [`Error::retry_after`].
+    RateLimited,
+    /// The provider is failing or unavailable (HTTP 5xx).
+    Unavailable,
+    /// The request never got an HTTP answer: connection refused or reset,
+    /// DNS, TLS, a torn body.
+    Transport,
+    /// No answer in time.
+    Timeout,
+    /// The answer could not be understood: not JSON, wrong types, missing
+    /// fields, too large.
+    Malformed,
+    /// The provider said no in its own terms; see [`Error::provider_code`].
+    Provider,
+    /// Saving or loading a token failed.
+    Store,
+    /// The configuration is wrong or incomplete.
+    Config,
+}
+
+impl ErrorKind {
+    /// The RFC 6749 §5.2 kind of an OAuth `error` code, if it is one.
+    #[must_use]
+    pub fn from_oauth_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "invalid_request" => Self::InvalidRequest,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_grant" => Self::InvalidGrant,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "invalid_scope" => Self::InvalidScope,
+            "access_denied" => Self::AccessDenied,
+            "temporarily_unavailable" | "server_error" => Self::Unavailable,
+            _ => return None,
+        })
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid request",
+            Self::InvalidClient => "client credentials refused",
+            Self::InvalidGrant => "grant refused",
+            Self::UnauthorizedClient => "client not allowed to use this grant",
+            Self::UnsupportedGrantType => "grant type not supported",
+            Self::InvalidScope => "scope refused",
+            Self::AccessDenied => "access denied",
+            Self::RateLimited => "rate limited",
+            Self::Unavailable => "provider unavailable",
+            Self::Transport => "transport error",
+            Self::Timeout => "timed out",
+            Self::Malformed => "malformed response",
+            Self::Provider => "provider error",
+            Self::Store => "token store error",
+            Self::Config => "configuration error",
+        }
+    }
+}
+
+/// Most provider text kept in an error; longer text is cut.
+const MAX_DESCRIPTION: usize = 300;
+
+/// A failure getting, storing or using a token.
+///
+/// Messages carry the kind, the HTTP status, the provider's code (verbatim,
+/// e.g. iyzico `errorCode` or Layer7 `x-ca-err`) and the provider's
+/// description, cut to a few hundred printable characters. They never carry
+/// a secret: no request body, header or credential is ever put in one.
+pub struct Error {
+    kind: ErrorKind,
+    status: Option<u16>,
+    provider_code: Option<String>,
+    description: Option<String>,
+    retry_after: Option<Duration>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    /// An error of `kind` with nothing else known.
+    #[must_use]
+    pub fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            status: None,
+            provider_code: None,
+            description: None,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// Adds the HTTP status of the answer.
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Adds the provider's own error code, kept verbatim.
+    #[must_use]
+    pub fn with_provider_code(mut self, code: impl Into<String>) -> Self {
+        self.provider_code = Some(code.into());
+        self
+    }
+
+    /// Adds a description (the provider's or ours), cut and stripped of
+    /// control characters.
+    #[must_use]
+    pub fn with_description(mut self, description: impl AsRef<str>) -> Self {
+        let clean: String = description
+            .as_ref()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(MAX_DESCRIPTION)
+            .collect();
+        self.description = Some(clean);
+        self
+    }
+
+    /// Adds how long the provider asked us to wait.
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// Adds the underlying error. Only errors whose messages carry no
+    /// secret belong here (I/O, JSON position errors, reqwest errors, whose
+    /// messages name the URL but never the body or headers).
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What kind of failure this is.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status, when there was an answer.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// The provider's own error code, verbatim.
+    #[must_use]
+    pub fn provider_code(&self) -> Option<&str> {
+        self.provider_code.as_deref()
+    }
+
+    /// The provider's description (or ours).
+    #[must_use]
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// How long the provider asked us to wait (`Retry-After`).
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Whether trying again later can succeed: rate limits, 5xx, transport
+    /// failures and timeouts. An OAuth-looking body on a 429 or 5xx is not
+    /// a verdict on the credentials, so those stay transient.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::RateLimited
+                | ErrorKind::Unavailable
+                | ErrorKind::Transport
+                | ErrorKind::Timeout
+        ) || self.status.is_some_and(|s| s == 429 || s >= 500)
+    }
+
+    /// Whether the credentials or grant were refused for good: retrying the
+    /// same request cannot succeed.
+    #[must_use]
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient()
+            && matches!(
+                self.kind,
+                ErrorKind::InvalidRequest
+                    | ErrorKind::InvalidClient
+                    | ErrorKind::InvalidGrant
+                    | ErrorKind::UnauthorizedClient
+                    | ErrorKind::UnsupportedGrantType
+                    | ErrorKind::InvalidScope
+                    | ErrorKind::AccessDenied
+                    | ErrorKind::Config
+            )
+    }
+
+    /// A copy for sharing one outcome with many waiters; the source becomes
+    /// its message.
+    #[must_use]
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            kind: self.kind,
+            status: self.status,
+            provider_code: self.provider_code.clone(),
+            description: self.description.clone(),
+            retry_after: self.retry_after,
+            source: self
+                .source
+                .as_ref()
+                .map(|s| Box::new(Shared(s.to_string())) as Box<_>),
+        }
+    }
+}
+
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        self.share()
+    }
+}
+
+/// The message of a shared error's source.
+#[derive(Debug)]
+struct Shared(String);
+
+impl fmt::Display for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Shared {}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.describe())?;
+        if let Some(description) = &self.description {
+            write!(f, ": {description}")?;
+        }
+        let mut details = Vec::new();
+        if let Some(status) = self.status {
+            details.push(format!("HTTP {status}"));
+        }
+        if let Some(code) = &self.provider_code {
+            details.push(format!("provider code {code}"));
+        }
+        if let Some(wait) = self.retry_after {
+            details.push(format!("retry after {}s", wait.as_secs()));
+        }
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("provider_code", &self.provider_code)
+            .field("description", &self.description)
+            .field("retry_after", &self.retry_after)
+            .field("source", &self.source.as_ref().map(ToString::to_string))
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<reqwest::Error> for Error {
+    /// Timeouts are [`ErrorKind::Timeout`]; every other failure without an
+    /// HTTP answer is [`ErrorKind::Transport`], and transient.
+    fn from(error: reqwest::Error) -> Self {
+        let kind = if error.is_timeout() {
+            ErrorKind::Timeout
+        } else if error.is_decode() {
+            ErrorKind::Malformed
+        } else if error.is_builder() {
+            ErrorKind::Config
+        } else {
+            ErrorKind::Transport
+        };
+        let status = error.status().map(|s| s.as_u16());
+        let mut out = Self::new(kind).with_source(error.without_url());
+        out.status = status;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_carries_kind_status_code_and_description() {
+        let error = Error::new(ErrorKind::InvalidClient)
+            .with_status(401)
+            .with_provider_code("3003201")
+            .with_description("The given client credentials were not valid");
+        assert_eq!(
+            error.to_string(),
+            "client credentials refused: The given client credentials were not valid (HTTP 401, provider code 3003201)"
+        );
+    }
+
+    #[test]
+    fn rate_limits_and_server_errors_are_transient_even_with_an_oauth_body() {
+        assert!(Error::new(ErrorKind::RateLimited).is_transient());
+        assert!(
+            Error::new(ErrorKind::InvalidGrant)
+                .with_status(503)
+                .is_transient()
+        );
+        assert!(
+            !Error::new(ErrorKind::InvalidGrant)
+                .with_status(503)
+                .is_permanent()
+        );
+        assert!(
+            Error::new(ErrorKind::InvalidGrant)
+                .with_status(400)
+                .is_permanent()
+        );
+        assert!(Error::new(ErrorKind::Transport).is_transient());
+    }
+
+    #[test]
+    fn long_or_control_laden_descriptions_are_cut_and_cleaned() {
+        let error =
+            Error::new(ErrorKind::Provider).with_description(format!("a\nb{}", "x".repeat(1000)));
+        let description = error.description().unwrap();
+        assert!(description.starts_with("a b"));
+        assert_eq!(description.chars().count(), MAX_DESCRIPTION);
+    }
+
+    #[test]
+    fn shared_copies_keep_everything_but_the_source_type() {
+        let error = Error::new(ErrorKind::Store)
+            .with_source(std::io::Error::other("disk full"))
+            .with_status(500);
+        let copy = error.clone();
+        assert_eq!(copy.to_string(), error.to_string());
+        assert_eq!(copy.kind(), ErrorKind::Store);
+    }
+}

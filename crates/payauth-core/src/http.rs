@@ -1,0 +1,292 @@
+//! HTTP for token endpoints: one shared client that never follows
+//! redirects, response bodies read under a size cap, and provider answers
+//! turned into typed [`Error`]s.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+use crate::error::{Error, ErrorKind};
+
+/// The largest token-endpoint response body read (64 KiB); a larger one is
+/// [`ErrorKind::Malformed`], and never buffered past the cap.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Status given to a response whose body exceeded [`MAX_BODY`], so the
+/// generated client reports it as unexpected and [`from_generated`] names
+/// the cause. Never sent by a server.
+const BODY_TOO_LARGE: u16 = 599;
+const BODY_TOO_LARGE_HEADER: &str = "x-payauth-body-too-large";
+
+/// A client builder for token endpoints: no redirects (a token endpoint
+/// that redirects is misconfigured or hostile), 10 s to connect, 30 s per
+/// request, TLS from the crate features (`rustls-ring` by default).
+///
+/// Build one client and share it: building one costs milliseconds
+/// (reqwest 0.13 loads the system roots), an exchange about 0.1 ms.
+///
+/// With the default `rustls-ring` feature, reqwest has no TLS crypto
+/// provider of its own: build clients here (it installs ring as the process
+/// default unless one is installed already), or install one yourself before
+/// calling `reqwest::Client::new()`, which panics otherwise.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    #[cfg(feature = "rustls-ring")]
+    {
+        // reqwest's rustls-no-provider reads the process default; keep an
+        // application's own choice when it made one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("payauth/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A client from [`client_builder`].
+///
+/// # Errors
+/// [`ErrorKind::Config`] when the TLS backend cannot be set up.
+pub fn default_client() -> Result<reqwest::Client, Error> {
+    client_builder()
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))
+}
+
+/// Refuses a base URL that would send credentials in clear text: `http://`
+/// is allowed only for loopback hosts (the sandbox, tests) or when
+/// `allow_insecure` says so.
+///
+/// # Errors
+/// [`ErrorKind::Config`] naming the URL's host.
+pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<(), Error> {
+    let url = reqwest::Url::parse(base_url).map_err(|e| {
+        Error::new(ErrorKind::Config)
+            .with_description(format!("base URL {base_url:?} is not a URL: {e}"))
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(host)) => host == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(Error::new(ErrorKind::Config).with_description(format!(
+                    "refusing plain http:// to {}: credentials would travel in clear text (allow_insecure_http to override)",
+                    url.host_str().unwrap_or("?")
+                )))
+            }
+        }
+        other => Err(Error::new(ErrorKind::Config)
+            .with_description(format!("base URL scheme {other:?} is not http(s)"))),
+    }
+}
+
+/// Sends `request` and reads its body, at most `limit` bytes; a larger body
+/// is cut off and the response replaced by one that [`from_generated`]
+/// reports as [`ErrorKind::Malformed`]. For a generated client's
+/// `ClientHooks::exec`.
+///
+/// # Errors
+/// The transport error, when there is no answer or the body breaks off.
+pub async fn execute_capped(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    limit: usize,
+) -> reqwest::Result<reqwest::Response> {
+    let mut response = client.execute(request).await?;
+    let status = response.status();
+    let version = response.version();
+    let headers = std::mem::take(response.headers_mut());
+    let declared = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Ok(too_large(limit));
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok(reqwest::Response::from(rebuilt))
+}
+
+fn too_large(limit: usize) -> reqwest::Response {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() =
+        StatusCode::from_u16(BODY_TOO_LARGE).unwrap_or(StatusCode::BAD_GATEWAY);
+    if let Ok(value) = limit.to_string().parse() {
+        response.headers_mut().insert(BODY_TOO_LARGE_HEADER, value);
+    }
+    reqwest::Response::from(response)
+}
+
+/// What payauth reads from a provider's error body: implemented by each
+/// provider crate for its generated error type.
+pub trait ProviderErrorBody {
+    /// The RFC 6749 `error` code, when the body has one.
+    fn oauth_code(&self) -> Option<&str>;
+    /// The provider's human-readable description.
+    fn description(&self) -> Option<&str>;
+    /// The provider's own error code (e.g. iyzico `errorCode`), verbatim.
+    fn provider_code(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The error kind of an HTTP answer: 429 and 5xx by status (an OAuth body
+/// on them is no verdict on the credentials), else the RFC 6749 code, else
+/// 401 as a refused client and 403 as denied.
+#[must_use]
+pub fn classify(status: u16, oauth_code: Option<&str>) -> ErrorKind {
+    if status == 429 {
+        return ErrorKind::RateLimited;
+    }
+    if status >= 500 {
+        return ErrorKind::Unavailable;
+    }
+    match oauth_code.and_then(ErrorKind::from_oauth_code) {
+        Some(kind) => kind,
+        None if status == 401 => ErrorKind::InvalidClient,
+        None if status == 403 => ErrorKind::AccessDenied,
+        None if (200..300).contains(&status) => ErrorKind::Malformed,
+        None => ErrorKind::Provider,
+    }
+}
+
+/// `Retry-After` in seconds (an HTTP date is ignored).
+#[must_use]
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// A typed [`Error`] from a generated client's error, reading the
+/// provider's code from the body or from `code_header` (e.g. Layer7's
+/// `x-ca-err`). No body, header value or credential of the request ever
+/// reaches the message.
+pub fn from_generated<E: ProviderErrorBody>(
+    error: progenitor_client::Error<E>,
+    code_header: Option<&str>,
+) -> Error {
+    use progenitor_client::Error as Generated;
+    match error {
+        Generated::ErrorResponse(response) => {
+            let status = response.status().as_u16();
+            let header_code = code_header
+                .and_then(|name| response.headers().get(name))
+                .and_then(|v| v.to_str().ok())
+                .map(ToOwned::to_owned);
+            let wait = retry_after(response.headers());
+            let body = response.into_inner();
+            let kind = classify(status, body.oauth_code());
+            let mut out = Error::new(kind).with_status(status);
+            if let Some(code) = body
+                .provider_code()
+                .or(header_code)
+                .or_else(|| body.oauth_code().map(ToOwned::to_owned))
+            {
+                out = out.with_provider_code(code);
+            }
+            if let Some(description) = body.description() {
+                out = out.with_description(description);
+            }
+            if let Some(wait) = wait {
+                out = out.with_retry_after(wait);
+            }
+            out
+        }
+        Generated::UnexpectedResponse(response) => {
+            let status = response.status().as_u16();
+            if status == BODY_TOO_LARGE && response.headers().contains_key(BODY_TOO_LARGE_HEADER) {
+                return Error::new(ErrorKind::Malformed)
+                    .with_description("response body larger than the cap");
+            }
+            let mut out = Error::new(classify(status, None)).with_status(status);
+            if let Some(wait) = retry_after(response.headers()) {
+                out = out.with_retry_after(wait);
+            }
+            out
+        }
+        Generated::InvalidResponsePayload(_, error) => Error::new(ErrorKind::Malformed)
+            .with_description(format!(
+                "response does not match the spec ({:?} error at line {}, column {})",
+                error.classify(),
+                error.line(),
+                error.column()
+            )),
+        Generated::CommunicationError(error)
+        | Generated::ResponseBodyError(error)
+        | Generated::InvalidUpgrade(error) => Error::from(error),
+        Generated::InvalidRequest(message) => {
+            Error::new(ErrorKind::Config).with_description(message)
+        }
+        Generated::Custom(message) => Error::new(ErrorKind::Provider).with_description(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_decides_before_the_body_for_rate_limits_and_server_errors() {
+        assert_eq!(classify(429, Some("invalid_grant")), ErrorKind::RateLimited);
+        assert_eq!(classify(503, Some("invalid_grant")), ErrorKind::Unavailable);
+        assert_eq!(
+            classify(400, Some("invalid_client")),
+            ErrorKind::InvalidClient
+        );
+        assert_eq!(
+            classify(401, Some("invalid_client")),
+            ErrorKind::InvalidClient
+        );
+        assert_eq!(classify(401, None), ErrorKind::InvalidClient);
+        assert_eq!(classify(400, Some("something_else")), ErrorKind::Provider);
+        assert_eq!(classify(200, None), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback_or_when_allowed() {
+        assert!(check_base_url("https://auth-api.mypos.com", false).is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080", false).is_ok());
+        assert!(check_base_url("http://[::1]:8080", false).is_ok());
+        assert!(check_base_url("http://localhost:1", false).is_ok());
+        let error = check_base_url("http://auth-api.mypos.com", false).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(error.to_string().contains("auth-api.mypos.com"));
+        assert!(check_base_url("http://auth-api.mypos.com", true).is_ok());
+        assert!(check_base_url("ftp://x", true).is_err());
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn the_default_client_builds_with_the_default_tls_backend() {
+        assert!(default_client().is_ok());
+    }
+}

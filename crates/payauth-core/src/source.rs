@@ -1,0 +1,52 @@
+//! [`TokenSource`]: how a provider flow gets a token.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::Error;
+use crate::token::AccessToken;
+
+/// A boxed, `Send` future, the return type of object-safe async methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A provider flow that can produce a fresh [`AccessToken`].
+///
+/// Object-safe: `Arc<dyn TokenSource>` works, so one cache type serves
+/// every provider.
+///
+/// `previous` is the last token the caller held (possibly expired or
+/// rejected), so a flow that can refresh uses its refresh token, and falls
+/// back to its full grant when the refresh token is refused. A token from a
+/// [`TokenStore`](crate::TokenStore) arrives here too.
+///
+/// ```
+/// use std::time::Duration;
+/// use payauth_core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenSource};
+///
+/// struct Fixed;
+///
+/// impl TokenSource for Fixed {
+///     fn fetch<'a>(&'a self, _previous: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+///         Box::pin(async {
+///             AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&SystemClock), Duration::from_secs(60))
+///         })
+///     }
+/// }
+///
+/// let source: std::sync::Arc<dyn TokenSource> = std::sync::Arc::new(Fixed);
+/// assert_eq!(source.name(), "token source");
+/// ```
+pub trait TokenSource: Send + Sync + 'static {
+    /// Gets a fresh token from the provider.
+    fn fetch<'a>(
+        &'a self,
+        previous: Option<&'a AccessToken>,
+    ) -> BoxFuture<'a, Result<AccessToken, Error>>;
+
+    /// A short name for logs, e.g. `mypos client_credentials`.
+    // Implementations may return a borrowed field, hence `&self`'s lifetime.
+    #[allow(clippy::unnecessary_literal_bound)]
+    fn name(&self) -> &str {
+        "token source"
+    }
+}

@@ -1,0 +1,465 @@
+//! [`TokenStore`]: where tokens and rotated refresh tokens live between
+//! fetches and across restarts: [`MemoryStore`], [`FileStore`], or Redis
+//! (`payauth-redis`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
+use crate::source::BoxFuture;
+use crate::token::{AccessToken, Issued};
+
+/// A token as persisted: wall-clock expiry, since monotonic instants mean
+/// nothing to another process. Its `Debug` shows no secret; its JSON form
+/// holds them, so stores keep it private (the file store writes 0600).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredToken {
+    /// The access token.
+    pub access_token: Secret,
+    /// Its type, `Bearer`.
+    pub token_type: String,
+    /// Expiry, milliseconds since the Unix epoch.
+    pub expires_at_unix_ms: u64,
+    /// Lifetime in milliseconds when issued (for refresh-ahead margins).
+    pub lifetime_ms: u64,
+    /// Granted scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The refresh token, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
+}
+
+impl StoredToken {
+    /// The persisted form of `token`.
+    #[must_use]
+    pub fn from_token(token: &AccessToken) -> Self {
+        Self {
+            access_token: token.secret().clone(),
+            token_type: token.token_type().to_owned(),
+            expires_at_unix_ms: unix_ms(token.expires_at_system()),
+            lifetime_ms: u64::try_from(token.lifetime().as_millis()).unwrap_or(u64::MAX),
+            scope: token.scope().map(ToOwned::to_owned),
+            refresh_token: token.refresh_token().cloned(),
+        }
+    }
+
+    /// Back to a token, its expiry placed on `clock`'s monotonic time (an
+    /// already expired token comes back expired, still carrying its refresh
+    /// token).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Malformed`] when the stored token cannot be a header.
+    pub fn to_token(&self, clock: &dyn Clock) -> Result<AccessToken, Error> {
+        let expires = UNIX_EPOCH + Duration::from_millis(self.expires_at_unix_ms);
+        let remaining = expires
+            .duration_since(clock.system_now())
+            .unwrap_or_default();
+        let lifetime = Duration::from_millis(self.lifetime_ms).max(remaining);
+        // Place the issue time in the past so that issue + lifetime = now + remaining.
+        let issued = Issued::before_now(clock, lifetime.saturating_sub(remaining));
+        let token = AccessToken::new(
+            self.access_token.clone(),
+            &self.token_type,
+            issued,
+            lifetime,
+        )?;
+        Ok(token
+            .with_scope(self.scope.clone())
+            .with_refresh_token(self.refresh_token.clone()))
+    }
+}
+
+impl fmt::Debug for StoredToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("token_type", &self.token_type)
+            .field("expires_at_unix_ms", &self.expires_at_unix_ms)
+            .field("scope", &self.scope)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where tokens are kept, by key (one key per credential and flow).
+///
+/// Object-safe, async. `clear` takes the refresh token the caller saw
+/// refused, so a late `invalid_grant` cannot wipe a newer token that
+/// another process stored meanwhile.
+pub trait TokenStore: Send + Sync + 'static {
+    /// The token stored under `key`, if any.
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>>;
+    /// Replaces what is stored under `key`.
+    fn save<'a>(&'a self, key: &'a str, token: &'a StoredToken)
+    -> BoxFuture<'a, Result<(), Error>>;
+    /// Removes what is stored under `key`, but only if its refresh token is
+    /// `if_refresh_token` (or unconditionally when `None`).
+    fn clear<'a>(
+        &'a self,
+        key: &'a str,
+        if_refresh_token: Option<&'a Secret>,
+    ) -> BoxFuture<'a, Result<(), Error>>;
+}
+
+/// Tokens in process memory: lost on restart, shared by the caches of one
+/// process.
+#[derive(Default)]
+pub struct MemoryStore {
+    tokens: Mutex<HashMap<String, StoredToken>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredToken>> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("keys", &self.lock().len())
+            .finish()
+    }
+}
+
+impl TokenStore for MemoryStore {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        Box::pin(async move { Ok(self.lock().get(key).cloned()) })
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            self.lock().insert(key.to_owned(), token.clone());
+            Ok(())
+        })
+    }
+
+    fn clear<'a>(
+        &'a self,
+        key: &'a str,
+        if_refresh_token: Option<&'a Secret>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let mut tokens = self.lock();
+            let matches = match (tokens.get(key), if_refresh_token) {
+                (Some(stored), Some(expected)) => stored.refresh_token.as_ref() == Some(expected),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if matches {
+                tokens.remove(key);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Tokens in files, one per key, in a directory: written to a temporary
+/// file in the same directory, flushed to disk, then renamed over the old
+/// one, so a crash mid-write leaves the old or the new token, never a torn
+/// file. Files are created owner-only (0600) on Unix.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: PathBuf,
+}
+
+impl FileStore {
+    /// A store in `dir` (created on first save, 0700 on Unix).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The file that holds `key`: keys are hex-encoded so any key is a safe
+    /// file name.
+    fn path(&self, key: &str) -> PathBuf {
+        let mut name = String::with_capacity(key.len() * 2 + 5);
+        for byte in key.bytes() {
+            name.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+            name.push(char::from(b"0123456789abcdef"[usize::from(byte & 0x0f)]));
+        }
+        name.push_str(".json");
+        self.dir.join(name)
+    }
+
+    fn store_error(action: &str, path: &Path, error: &std::io::Error) -> Error {
+        Error::new(ErrorKind::Store).with_description(format!(
+            "cannot {action} {}: {}",
+            path.display(),
+            error.kind()
+        ))
+    }
+
+    fn load_blocking(path: &Path) -> Result<Option<StoredToken>, Error> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::new(ErrorKind::Store).with_description(format!(
+                    "{} is not a stored token (line {}, column {})",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Self::store_error("read", path, &e)),
+        }
+    }
+
+    fn save_blocking(dir: &Path, path: &Path, token: &StoredToken) -> Result<(), Error> {
+        create_private_dir(dir).map_err(|e| Self::store_error("create", dir, &e))?;
+        let bytes =
+            serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?;
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random)
+            .map_err(|e| Error::new(ErrorKind::Store).with_description(e.to_string()))?;
+        let temp = dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            u64::from_le_bytes(random)
+        ));
+        let written = (|| {
+            let mut file = create_private_file(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, path)?;
+            // Make the rename itself durable.
+            if let Ok(dir) = std::fs::File::open(dir) {
+                let _ = dir.sync_all();
+            }
+            Ok(())
+        })();
+        written.map_err(|e: std::io::Error| {
+            let _ = std::fs::remove_file(&temp);
+            Self::store_error("write", path, &e)
+        })
+    }
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        Error::new(ErrorKind::Store).with_description(format!("store task failed: {e}"))
+    })?
+}
+
+impl TokenStore for FileStore {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        let path = self.path(key);
+        Box::pin(blocking(move || Self::load_blocking(&path)))
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        let (dir, path, token) = (self.dir.clone(), self.path(key), token.clone());
+        Box::pin(blocking(move || Self::save_blocking(&dir, &path, &token)))
+    }
+
+    fn clear<'a>(
+        &'a self,
+        key: &'a str,
+        if_refresh_token: Option<&'a Secret>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        let path = self.path(key);
+        let expected = if_refresh_token.cloned();
+        Box::pin(blocking(move || {
+            if let Some(expected) = expected {
+                let stored = Self::load_blocking(&path)?;
+                if stored.and_then(|s| s.refresh_token).as_ref() != Some(&expected) {
+                    return Ok(());
+                }
+            }
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Self::store_error("remove", &path, &e))
+                }
+                _ => Ok(()),
+            }
+        }))
+    }
+}
+
+/// Milliseconds since the epoch of a wall-clock time (0 before it).
+#[must_use]
+pub(crate) fn unix_ms(time: SystemTime) -> u64 {
+    u64::try_from(
+        time.duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    const SENTINEL: &str = "SENTINEL-store-77";
+
+    fn token(clock: &ManualClock, value: &str, refresh: Option<&str>) -> AccessToken {
+        AccessToken::new(
+            Secret::new(value),
+            "Bearer",
+            Issued::now(clock),
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+        .with_refresh_token(refresh.map(Secret::new))
+    }
+
+    #[tokio::test]
+    async fn a_stored_token_comes_back_with_its_remaining_life() {
+        let clock = ManualClock::new();
+        let stored = StoredToken::from_token(&token(&clock, "a", Some("r")));
+        clock.advance(Duration::from_secs(600));
+        let back = stored.to_token(&clock).unwrap();
+        let remaining = back.expires_at() - clock.now();
+        assert!(
+            remaining <= Duration::from_secs(3000) && remaining > Duration::from_secs(2999),
+            "{remaining:?}"
+        );
+        assert_eq!(back.refresh_token(), Some(&Secret::new("r")));
+        assert_eq!(
+            unix_ms(back.expires_at_system()) / 1000,
+            stored.expires_at_unix_ms / 1000
+        );
+    }
+
+    #[tokio::test]
+    async fn file_store_round_trips_and_writes_owner_only_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens"));
+        let clock = ManualClock::new();
+        let stored = StoredToken::from_token(&token(&clock, SENTINEL, Some("r1")));
+        assert_eq!(store.load("mypos/id").await.unwrap(), None);
+        store.save("mypos/id", &stored).await.unwrap();
+        assert_eq!(store.load("mypos/id").await.unwrap(), Some(stored));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(store.path("mypos/id"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("tokens"))
+            .unwrap()
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[tokio::test]
+    async fn a_crash_mid_write_leaves_the_old_token_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        let clock = ManualClock::new();
+        let old = StoredToken::from_token(&token(&clock, "old", None));
+        store.save("k", &old).await.unwrap();
+        // A crash after writing part of the temporary file, before rename:
+        std::fs::write(dir.path().join(".tmp-1-2"), b"{\"access_tok").unwrap();
+        assert_eq!(store.load("k").await.unwrap(), Some(old));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_a_store_error_not_a_panic_and_shows_no_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        std::fs::write(
+            store.path("k"),
+            format!("{{\"access_token\":\"{SENTINEL}\","),
+        )
+        .unwrap();
+        let error = store.load("k").await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store);
+        assert!(!error.to_string().contains(SENTINEL));
+    }
+
+    #[tokio::test]
+    async fn clear_only_removes_the_token_whose_refresh_token_was_refused() {
+        let clock = ManualClock::new();
+        for store in [
+            Box::new(MemoryStore::new()) as Box<dyn TokenStore>,
+            Box::new(FileStore::new(tempfile::tempdir().unwrap().keep())),
+        ] {
+            let newer = StoredToken::from_token(&token(&clock, "new", Some("r2")));
+            store.save("k", &newer).await.unwrap();
+            store.clear("k", Some(&Secret::new("r1"))).await.unwrap();
+            assert_eq!(
+                store.load("k").await.unwrap(),
+                Some(newer.clone()),
+                "a stale refusal keeps the newer token"
+            );
+            store.clear("k", Some(&Secret::new("r2"))).await.unwrap();
+            assert_eq!(store.load("k").await.unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn debug_of_stored_tokens_and_stores_shows_no_secret() {
+        let clock = ManualClock::new();
+        let stored = StoredToken::from_token(&token(&clock, SENTINEL, Some(SENTINEL)));
+        let memory = MemoryStore::new();
+        let shown = format!("{stored:?} {memory:?} {:?}", FileStore::new("/tmp"));
+        assert!(!shown.contains(SENTINEL), "{shown}");
+    }
+}
