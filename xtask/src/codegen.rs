@@ -91,8 +91,9 @@ fn generate_crate(root: &Path, group: &[&Spec]) -> Result<String, String> {
     for spec in group {
         modules.push(generate_module(root, spec)?);
     }
-    let file: syn::File = syn::parse2(quote! { #(#modules)* })
+    let mut file: syn::File = syn::parse2(quote! { #(#modules)* })
         .map_err(|e| format!("progenitor produced code that does not parse: {e}"))?;
+    remove_panicking_constructors(&mut file);
     let mut out = String::new();
     let sources: Vec<&str> = group.iter().map(|s| s.file).collect();
     let _ = writeln!(
@@ -107,6 +108,34 @@ fn generate_crate(root: &Path, group: &[&Spec]) -> Result<String, String> {
     out.push('\n');
     out.push_str(&prettyplease::unparse(&file));
     Ok(out)
+}
+
+/// Removes progenitor's `Client::new`, which builds its own reqwest client
+/// with `.unwrap()`: it panics when no TLS crypto provider is installed
+/// (payauth's default `rustls-ring` needs one) and builds a client per
+/// call. `Client::new_with_client` with one shared
+/// `payauth_core::http::default_client()` is the constructor left.
+fn remove_panicking_constructors(file: &mut syn::File) {
+    for item in &mut file.items {
+        let syn::Item::Mod(module) = item else {
+            continue;
+        };
+        let Some((_, items)) = &mut module.content else {
+            continue;
+        };
+        for item in items {
+            let syn::Item::Impl(block) = item else {
+                continue;
+            };
+            let is_client =
+                matches!(&*block.self_ty, syn::Type::Path(p) if p.path.is_ident("Client"));
+            if is_client && block.trait_.is_none() {
+                block
+                    .items
+                    .retain(|i| !matches!(i, syn::ImplItem::Fn(f) if f.sig.ident == "new"));
+            }
+        }
+    }
 }
 
 /// One spec's module: the progenitor client plus its security table.

@@ -36,7 +36,11 @@ fn pwi_client(server: &MockServer) -> pwi::Client {
         api_key: "api-key".to_owned(),
         secret_key: Secret::new("secret-key"),
     };
-    pwi::Client::new_with_client(&server.base_url(), reqwest::Client::new(), keys)
+    pwi::Client::new_with_client(
+        &server.base_url(),
+        payauth_core::http::default_client().unwrap(),
+        keys,
+    )
 }
 
 fn request(member: &str) -> pwi::types::AccessTokenRequest {
@@ -142,7 +146,7 @@ async fn terminal_token_exchange_uses_basic_auth_and_the_code_form() {
     };
     let client = terminal_login::Client::new_with_client(
         &server.base_url(),
-        reqwest::Client::new(),
+        payauth_core::http::default_client().unwrap(),
         credentials,
     );
     let body = terminal_login::types::TokenRequest {
@@ -181,7 +185,7 @@ async fn terminal_authorize_sends_credentials_in_the_form_without_basic_auth() {
     };
     let client = terminal_login::Client::new_with_client(
         &server.base_url(),
-        reqwest::Client::new(),
+        payauth_core::http::default_client().unwrap(),
         credentials,
     );
     let body = terminal_login::types::AuthorizeRequest {

@@ -12,7 +12,11 @@ fn client(server: &MockServer, client_id: &str, secret: &str) -> Client {
         client_id: client_id.to_owned(),
         client_secret: Secret::new(secret),
     };
-    Client::new_with_client(&server.base_url(), reqwest::Client::new(), credentials)
+    Client::new_with_client(
+        &server.base_url(),
+        payauth_core::http::default_client().unwrap(),
+        credentials,
+    )
 }
 
 /// `base64(urlencode("client id") ":" urlencode("s3:cr%t+ü"))`, computed

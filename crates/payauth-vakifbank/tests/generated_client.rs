@@ -11,7 +11,11 @@ fn client(server: &MockServer, style: ClientAuthStyle) -> Client {
         client_secret: Secret::new("s:cret"),
         style,
     };
-    Client::new_with_client(&server.base_url(), reqwest::Client::new(), auth)
+    Client::new_with_client(
+        &server.base_url(),
+        payauth_core::http::default_client().unwrap(),
+        auth,
+    )
 }
 
 fn client_credentials(with_body_auth: bool) -> types::TokenRequest {
