@@ -42,8 +42,10 @@
 mod cache;
 mod clock;
 mod error;
+pub mod hex;
 pub mod http;
 pub mod oauth2;
+pub mod random;
 mod secret;
 mod source;
 pub mod store;

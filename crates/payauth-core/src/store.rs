@@ -192,13 +192,8 @@ impl FileStore {
     /// The file that holds `key`: keys are hex-encoded so any key is a safe
     /// file name.
     fn path(&self, key: &str) -> PathBuf {
-        let mut name = String::with_capacity(key.len() * 2 + 5);
-        for byte in key.bytes() {
-            name.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-            name.push(char::from(b"0123456789abcdef"[usize::from(byte & 0x0f)]));
-        }
-        name.push_str(".json");
-        self.dir.join(name)
+        self.dir
+            .join(format!("{}.json", crate::hex::encode_lower(key.as_bytes())))
     }
 
     fn store_error(action: &str, path: &Path, error: &std::io::Error) -> Error {

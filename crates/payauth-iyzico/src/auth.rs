@@ -48,6 +48,16 @@ impl ClientHooks<BasicCredentials> for terminal_login::Client {
         }
         Ok(())
     }
+
+    /// Reads the response body under `payauth_core::http::MAX_BODY`.
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
+            .await
+    }
 }
 
 impl ClientHooks<ApiKeys> for pwi::Client {
@@ -87,5 +97,15 @@ impl ClientHooks<ApiKeys> for pwi::Client {
         headers.insert(reqwest::header::AUTHORIZATION, authorization);
         headers.insert(iyzwsv2::RANDOM_KEY_HEADER, random_header);
         Ok(())
+    }
+
+    /// Reads the response body under `payauth_core::http::MAX_BODY`.
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
+            .await
     }
 }

@@ -32,6 +32,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use payauth_core::Secret;
+use payauth_core::hex::encode_lower;
 use reqwest::header::HeaderValue;
 use sha2::Sha256;
 
@@ -49,7 +50,7 @@ pub fn signature(secret_key: &Secret, random_key: &str, uri_path: &str, body: &[
     mac.update(random_key.as_bytes());
     mac.update(uri_path.as_bytes());
     mac.update(body);
-    lower_hex(&mac.finalize().into_bytes())
+    encode_lower(&mac.finalize().into_bytes())
 }
 
 /// The `Authorization` header value, marked sensitive so HTTP logging
@@ -78,21 +79,9 @@ pub fn authorization(
 ///
 /// # Errors
 /// When the operating system has no randomness to give (vanishingly rare);
-/// the caller must not fall back to a predictable key.
-pub fn random_key() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)?;
-    Ok(lower_hex(&bytes))
-}
-
-fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
+/// never a predictable fallback.
+pub fn random_key() -> Result<String, payauth_core::Error> {
+    payauth_core::random::hex(16)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! security table (`generated::oauth::security`).
 
 use payauth_core::Secret;
-use progenitor_client::{ClientHooks, OperationInfo};
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 
 use crate::generated::oauth::{Client, security};
 
@@ -28,7 +28,7 @@ impl ClientHooks<BasicCredentials> for Client {
             .first()
             .is_some_and(|schemes| schemes.contains(&security::Scheme::ClientBasic))
         {
-            let credentials = progenitor_client::ClientInfo::inner(self);
+            let credentials = self.inner();
             let value = payauth_core::oauth2::basic_authorization(
                 &credentials.client_id,
                 &credentials.client_secret,
@@ -36,5 +36,15 @@ impl ClientHooks<BasicCredentials> for Client {
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
         Ok(())
+    }
+
+    /// Reads the response body under `payauth_core::http::MAX_BODY`.
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
+            .await
     }
 }

@@ -49,4 +49,14 @@ impl ClientHooks<ClientAuth> for Client {
         }
         Ok(())
     }
+
+    /// Reads the response body under `payauth_core::http::MAX_BODY`.
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
+            .await
+    }
 }

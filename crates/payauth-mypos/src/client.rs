@@ -1,0 +1,337 @@
+//! The myPOS flow: a client-credentials [`TokenSource`], RFC 7009
+//! revocation, and the headers myPOS resource APIs want.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use payauth_core::http::{self, ProviderErrorBody};
+use payauth_core::oauth2::{TokenFields, token_from_response};
+use payauth_core::{
+    AccessToken, BoxFuture, Clock, Error, ErrorKind, Issued, Secret, SystemClock, TokenCache,
+    TokenSource,
+};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+
+use crate::auth::BasicCredentials;
+use crate::generated::oauth::{Client, types};
+
+/// Production token host.
+pub const PRODUCTION_BASE_URL: &str = "https://auth-api.mypos.com";
+/// Sandbox token host.
+pub const SANDBOX_BASE_URL: &str = "https://sandbox-auth-api.mypos.com";
+/// Lifetime assumed when a token response has no `expires_in` (myPOS
+/// reports about 24 h; `expires_in` is always used when present).
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// How often revocation retries a 503 that carries `Retry-After`.
+pub const REVOKE_RETRIES: u32 = 2;
+/// The longest `Retry-After` revocation waits for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Where the myPOS auth API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Environment {
+    /// `https://auth-api.mypos.com`.
+    Production,
+    /// `https://sandbox-auth-api.mypos.com`.
+    Sandbox,
+    /// Any other base URL (the payauth sandbox, a proxy, a mock).
+    Custom(String),
+}
+
+impl Environment {
+    /// The base URL.
+    #[must_use]
+    pub fn base_url(&self) -> &str {
+        match self {
+            Self::Production => PRODUCTION_BASE_URL,
+            Self::Sandbox => SANDBOX_BASE_URL,
+            Self::Custom(url) => url,
+        }
+    }
+}
+
+/// Everything the myPOS flow needs.
+///
+/// ```
+/// use payauth_core::Secret;
+/// use payauth_mypos::{Environment, MyposConfig};
+///
+/// let config = MyposConfig::new("client-id", Secret::new("client-secret"), Environment::Sandbox)
+///     .scope("webhooks");
+/// assert!(!format!("{config:?}").contains("client-secret"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MyposConfig {
+    /// The client id from the myPOS account.
+    pub client_id: String,
+    /// The client secret from the myPOS account.
+    pub client_secret: Secret,
+    /// Where tokens come from.
+    pub environment: Environment,
+    /// `webhooks` for the Webhook API; none otherwise.
+    pub scope: Option<String>,
+    /// Where revocation goes. The docs name both `api.mypos.com` and
+    /// `auth-api.mypos.com`; default: the token host.
+    pub revoke_base_url: Option<String>,
+    /// Allow plain `http://` to a non-loopback host (never in production).
+    pub allow_insecure_http: bool,
+}
+
+impl MyposConfig {
+    /// A configuration with no scope, revocation on the token host.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        environment: Environment,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret,
+            environment,
+            scope: None,
+            revoke_base_url: None,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// Requests `scope` (myPOS knows `webhooks`).
+    #[must_use]
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Sends revocations to `base_url` instead of the token host.
+    #[must_use]
+    pub fn revoke_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.revoke_base_url = Some(base_url.into());
+        self
+    }
+}
+
+/// The myPOS client-credentials flow. A [`TokenSource`]: put it in a
+/// [`TokenCache`].
+///
+/// ```no_run
+/// use payauth_core::{Secret, TokenCache};
+/// use payauth_mypos::{Environment, Mypos, MyposConfig};
+///
+/// # async fn run() -> Result<(), payauth_core::Error> {
+/// let http = payauth_core::http::default_client()?;
+/// let config = MyposConfig::new("client-id", Secret::from_env("MYPOS_CLIENT_SECRET")?, Environment::Production);
+/// let mypos = std::sync::Arc::new(Mypos::new(config, http)?);
+/// let cache = TokenCache::builder_arc(mypos.clone()).build();
+/// let token = cache.token().await?;
+/// let headers = mypos.resource_headers(&token)?; // Authorization, API-Key, X-Request-ID
+/// # let _ = headers; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Mypos {
+    token_client: Client,
+    revoke_client: Client,
+    client_id: String,
+    scope: Option<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Mypos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mypos")
+            .field("client_id", &self.client_id)
+            .field(
+                "token_base_url",
+                &progenitor_client::ClientInfo::baseurl(&self.token_client),
+            )
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mypos {
+    /// The flow over a shared `http` client (build it once with
+    /// [`payauth_core::http::default_client`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a missing client id or secret, or a base
+    /// URL that is not `https://` (plain `http://` only to loopback unless
+    /// allowed).
+    pub fn new(config: MyposConfig, http: reqwest::Client) -> Result<Self, Error> {
+        if config.client_id.is_empty() || config.client_secret.is_empty() {
+            return Err(Error::new(ErrorKind::Config)
+                .with_description("myPOS needs a client id and a client secret"));
+        }
+        let token_base = config
+            .environment
+            .base_url()
+            .trim_end_matches('/')
+            .to_owned();
+        let revoke_base = config
+            .revoke_base_url
+            .as_deref()
+            .unwrap_or(&token_base)
+            .trim_end_matches('/')
+            .to_owned();
+        http::check_base_url(&token_base, config.allow_insecure_http)?;
+        http::check_base_url(&revoke_base, config.allow_insecure_http)?;
+        let credentials = BasicCredentials {
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret,
+        };
+        Ok(Self {
+            token_client: Client::new_with_client(&token_base, http.clone(), credentials.clone()),
+            revoke_client: Client::new_with_client(&revoke_base, http, credentials),
+            client_id: config.client_id,
+            scope: config.scope.filter(|s| !s.is_empty()),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Reads time from `clock` (for tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A fresh client-credentials token.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidClient`] for refused credentials, transient kinds
+    /// for 429/5xx/transport, [`ErrorKind::Malformed`] for an answer that is
+    /// not a token.
+    pub async fn fetch_token(&self) -> Result<AccessToken, Error> {
+        let issued = Issued::now(self.clock.as_ref());
+        let body = types::TokenRequest {
+            grant_type: types::TokenRequestGrantType::ClientCredentials,
+            scope: self.scope.clone(),
+        };
+        let response = self
+            .token_client
+            .token(&body)
+            .await
+            .map_err(|e| http::from_generated(e, None))?
+            .into_inner();
+        let fields = TokenFields {
+            access_token: response.access_token,
+            token_type: response.token_type,
+            expires_in: response
+                .expires_in
+                .and_then(|e| serde_json::to_value(e).ok()),
+            scope: response.scope,
+            refresh_token: None,
+        };
+        token_from_response(fields, issued, DEFAULT_LIFETIME)
+    }
+
+    /// Revokes `token` (RFC 7009). Success also when myPOS did not know the
+    /// token; a 503 with `Retry-After` is retried up to [`REVOKE_RETRIES`]
+    /// times, waiting at most [`MAX_RETRY_AFTER`].
+    ///
+    /// # Errors
+    /// The provider's refusal, or the last transient failure.
+    pub async fn revoke(&self, token: &Secret) -> Result<(), Error> {
+        let body = types::RevokeRequest {
+            token: token.clone(),
+        };
+        let mut attempt = 0;
+        loop {
+            match self.revoke_client.revoke(&body).await {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    let error = http::from_generated(error, None);
+                    let wait = error.retry_after().filter(|_| error.status() == Some(503));
+                    match wait {
+                        Some(wait) if attempt < REVOKE_RETRIES => {
+                            attempt += 1;
+                            tokio::time::sleep(wait.min(MAX_RETRY_AFTER)).await;
+                        }
+                        _ => return Err(error),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Revokes the token `cache` holds, if any, and drops it from the
+    /// cache so the next caller fetches a new one.
+    ///
+    /// # Errors
+    /// As [`revoke`](Self::revoke); the token is dropped from the cache
+    /// only once revoked.
+    pub async fn revoke_cached(&self, cache: &TokenCache) -> Result<(), Error> {
+        let Some(token) = cache.peek() else {
+            return Ok(());
+        };
+        self.revoke(token.secret()).await?;
+        cache.invalidate(&token);
+        Ok(())
+    }
+
+    /// The headers myPOS resource APIs want with `token`:
+    /// `Authorization: Bearer …` (sensitive), `API-Key: <client id>` and a
+    /// fresh `X-Request-ID` (a random UUID) for each call.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the client id cannot be a header value, or
+    /// no randomness is available for the request id.
+    pub fn resource_headers(&self, token: &AccessToken) -> Result<HeaderMap, Error> {
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(AUTHORIZATION, token.authorization().clone());
+        let api_key = HeaderValue::from_str(&self.client_id).map_err(|_| {
+            Error::new(ErrorKind::Config)
+                .with_description("the client id is not a valid header value")
+        })?;
+        headers.insert(HeaderName::from_static("api-key"), api_key);
+        let request_id = HeaderValue::from_str(&payauth_core::random::uuid_v4()?)
+            .map_err(|_| Error::new(ErrorKind::Config))?;
+        headers.insert(HeaderName::from_static("x-request-id"), request_id);
+        Ok(headers)
+    }
+}
+
+impl TokenSource for Mypos {
+    fn fetch<'a>(
+        &'a self,
+        _previous: Option<&'a AccessToken>,
+    ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+        Box::pin(self.fetch_token())
+    }
+
+    fn name(&self) -> &'static str {
+        "mypos client_credentials"
+    }
+}
+
+impl ProviderErrorBody for types::OAuthError {
+    fn oauth_code(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    fn description(&self) -> Option<&str> {
+        self.error_description.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_secret_or_plain_http_is_a_config_error() {
+        let http = payauth_core::http::default_client().unwrap();
+        let config = MyposConfig::new("id", Secret::new(""), Environment::Sandbox);
+        assert_eq!(
+            Mypos::new(config, http.clone()).unwrap_err().kind(),
+            ErrorKind::Config
+        );
+        let config = MyposConfig::new(
+            "id",
+            Secret::new("s"),
+            Environment::Custom("http://auth-api.mypos.com".into()),
+        );
+        assert_eq!(
+            Mypos::new(config, http).unwrap_err().kind(),
+            ErrorKind::Config
+        );
+    }
+}
