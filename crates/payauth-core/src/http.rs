@@ -54,6 +54,29 @@ pub fn default_client() -> Result<reqwest::Client, Error> {
         .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))
 }
 
+/// Which of a provider's hosts to talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Environment {
+    /// The provider's production host.
+    Production,
+    /// The provider's sandbox host.
+    Sandbox,
+    /// Any other base URL: the payauth sandbox, a proxy, a mock server.
+    Custom(String),
+}
+
+impl Environment {
+    /// The base URL, given the provider's two hosts.
+    #[must_use]
+    pub fn base_url<'a>(&'a self, production: &'a str, sandbox: &'a str) -> &'a str {
+        match self {
+            Self::Production => production,
+            Self::Sandbox => sandbox,
+            Self::Custom(url) => url,
+        }
+    }
+}
+
 /// Refuses a base URL that would send credentials in clear text: `http://`
 /// is allowed only for loopback hosts (the sandbox, tests) or when
 /// `allow_insecure` says so.

@@ -13,6 +13,8 @@
 
 pub mod auth;
 pub mod iyzwsv2;
+pub mod pwi;
+pub mod terminal_login;
 
 #[rustfmt::skip]
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use payauth_core::http::{self, ProviderErrorBody};
 use payauth_core::oauth2::{TokenFields, token_from_response};
 use payauth_core::{
-    AccessToken, BoxFuture, Clock, Error, ErrorKind, Issued, Secret, SystemClock, TokenCache,
-    TokenSource,
+    AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, Issued, Secret, SystemClock,
+    TokenCache, TokenSource,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
@@ -26,29 +26,6 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 pub const REVOKE_RETRIES: u32 = 2;
 /// The longest `Retry-After` revocation waits for.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
-
-/// Where the myPOS auth API lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Environment {
-    /// `https://auth-api.mypos.com`.
-    Production,
-    /// `https://sandbox-auth-api.mypos.com`.
-    Sandbox,
-    /// Any other base URL (the payauth sandbox, a proxy, a mock).
-    Custom(String),
-}
-
-impl Environment {
-    /// The base URL.
-    #[must_use]
-    pub fn base_url(&self) -> &str {
-        match self {
-            Self::Production => PRODUCTION_BASE_URL,
-            Self::Sandbox => SANDBOX_BASE_URL,
-            Self::Custom(url) => url,
-        }
-    }
-}
 
 /// Everything the myPOS flow needs.
 ///
@@ -162,7 +139,7 @@ impl Mypos {
         }
         let token_base = config
             .environment
-            .base_url()
+            .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL)
             .trim_end_matches('/')
             .to_owned();
         let revoke_base = config

@@ -42,6 +42,7 @@ mod client;
 pub mod generated;
 
 pub use client::{
-    DEFAULT_LIFETIME, Environment, MAX_RETRY_AFTER, Mypos, MyposConfig, PRODUCTION_BASE_URL,
-    REVOKE_RETRIES, SANDBOX_BASE_URL,
+    DEFAULT_LIFETIME, MAX_RETRY_AFTER, Mypos, MyposConfig, PRODUCTION_BASE_URL, REVOKE_RETRIES,
+    SANDBOX_BASE_URL,
 };
+pub use payauth_core::Environment;

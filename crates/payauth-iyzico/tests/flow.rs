@@ -1,0 +1,302 @@
+//! The iyzico flows against httpmock: Terminal API login through the cache
+//! (login, refresh, rotated refresh token, refused refresh, login again)
+//! and the Pay-with-iyzico token with its failure envelope.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use httpmock::prelude::*;
+use payauth_core::{Environment, ErrorKind, Secret, TokenCache};
+use payauth_iyzico::pwi::{Pwi, PwiConfig};
+use payauth_iyzico::terminal_login::{TerminalLogin, TerminalLoginConfig, TimestampUnit};
+
+const SENTINEL: &str = "SENTINEL-iyzico-pw-8d";
+const PWI_PATH: &str = "/v1/pay-with-iyzico/third-party-session/retrieve/access-token";
+
+fn login(server: &MockServer, unit: TimestampUnit) -> TerminalLogin {
+    let mut config = TerminalLoginConfig::new(
+        "client",
+        Secret::new("secret"),
+        "cashier",
+        Secret::new(SENTINEL),
+        Environment::Custom(server.base_url()),
+    );
+    config.timestamp_unit = unit;
+    TerminalLogin::new(config, payauth_core::http::default_client().unwrap()).unwrap()
+}
+
+fn json(then: httpmock::Then, status: u16, body: &str) -> httpmock::Then {
+    then.status(status)
+        .header("content-type", "application/json")
+        .body(body)
+}
+
+#[tokio::test]
+async fn login_refresh_rotation_refused_refresh_and_login_again() {
+    let server = MockServer::start_async().await;
+    let authorize = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize").body_includes("username=cashier");
+            json(then, 200, r#"{"code":"code-1","issuedAt":"2025-06-04T10:00:00+03:00","expiredAt":"2025-06-04T10:10:00+03:00"}"#);
+        })
+        .await;
+    let token = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/token").header("authorization", "Basic Y2xpZW50OnNlY3JldA==").body("code=code-1&grant_type=authorization_code");
+            json(then, 200, r#"{"access_token":"at-1","refresh_token":"rt-1","scope":"iyzipayApiGateway","token_type":"Bearer","expires_in":7199}"#);
+        })
+        .await;
+    let refresh_1 = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/token/refresh").body("grant_type=refresh_token&refresh_token=rt-1");
+            json(then, 200, r#"{"access_token":"at-2","refresh_token":"rt-2","token_type":"Bearer","expires_in":7199}"#);
+        })
+        .await;
+    let refresh_2 = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/in-store/oauth2/token/refresh")
+                .body("grant_type=refresh_token&refresh_token=rt-2");
+            json(then, 400, r#"{"error":"invalid_grant"}"#);
+        })
+        .await;
+
+    let cache = TokenCache::builder(login(&server, TimestampUnit::Milliseconds)).build();
+    let first = cache.token().await.unwrap();
+    assert_eq!(first.secret().expose_secret(), "at-1");
+    assert!(cache.invalidate(&first));
+    let second = cache.token().await.unwrap();
+    assert_eq!(
+        second.secret().expose_secret(),
+        "at-2",
+        "refreshed with rt-1"
+    );
+    assert!(cache.invalidate(&second));
+    let third = cache.token().await.unwrap();
+    assert_eq!(
+        third.secret().expose_secret(),
+        "at-1",
+        "rt-2 refused: logged in again"
+    );
+
+    assert_eq!(authorize.calls_async().await, 2);
+    assert_eq!(token.calls_async().await, 2);
+    assert_eq!(refresh_1.calls_async().await, 1);
+    assert_eq!(
+        refresh_2.calls_async().await,
+        1,
+        "the rotated refresh token was the one used next"
+    );
+}
+
+#[tokio::test]
+async fn request_timestamp_is_milliseconds_by_default_and_seconds_when_configured() {
+    for (unit, digits) in [
+        (TimestampUnit::Milliseconds, 13),
+        (TimestampUnit::Seconds, 10),
+    ] {
+        let server = MockServer::start_async().await;
+        let pattern = format!("request_timestamp=[0-9]{{{digits}}}&");
+        let mock = server
+            .mock_async(|when, then| {
+                when.method(POST)
+                    .path("/in-store/oauth2/authorize")
+                    .body_matches(pattern.as_str());
+                json(then, 200, r#"{"code":"c"}"#);
+            })
+            .await;
+        login(&server, unit).authorize().await.unwrap();
+        mock.assert_async().await;
+    }
+}
+
+#[tokio::test]
+async fn an_authorize_error_keeps_iyzicos_code_and_never_the_password() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            json(then, 400, r#"{"errorCode":"unsupported_response_type","description":"OAuth 2.0 Parameter: response_type","uri":""}"#);
+        })
+        .await;
+    let error = login(&server, TimestampUnit::Milliseconds)
+        .login()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Provider);
+    assert_eq!(error.provider_code(), Some("unsupported_response_type"));
+    assert!(!format!("{error} {error:?}").contains(SENTINEL));
+}
+
+#[tokio::test]
+async fn refused_client_credentials_on_token_are_invalid_client() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            json(then, 200, r#"{"code":"c"}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/token");
+            json(then, 401, r#"{"error":"invalid_client"}"#);
+        })
+        .await;
+    let error = login(&server, TimestampUnit::Milliseconds)
+        .login()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidClient);
+}
+
+fn pwi(server: &MockServer) -> Pwi {
+    let config = PwiConfig::new(
+        "api-key",
+        Secret::new("secret-key"),
+        Environment::Custom(server.base_url()),
+    );
+    Pwi::new(config, payauth_core::http::default_client().unwrap()).unwrap()
+}
+
+fn jwt_expiring_in(seconds: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!(r#"{{"exp":{}}}"#, now + seconds));
+    format!("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{payload}.sig")
+}
+
+#[tokio::test]
+async fn pwi_token_lifetime_comes_from_the_jwt_exp() {
+    let server = MockServer::start_async().await;
+    let body = format!(
+        r#"{{"status":"success","locale":"tr","systemTime":1,"accessToken":"{}"}}"#,
+        jwt_expiring_in(120)
+    );
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(PWI_PATH);
+            json(then, 200, &body);
+        })
+        .await;
+    let token = pwi(&server)
+        .session(Secret::new("s"), "m")
+        .fetch_token()
+        .await
+        .unwrap();
+    let secs = token.lifetime().as_secs();
+    assert!((118..=120).contains(&secs), "{secs}");
+}
+
+#[tokio::test]
+async fn a_pwi_token_that_is_not_a_jwt_lives_the_documented_five_minutes() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(PWI_PATH);
+            json(then, 200, r#"{"status":"success","accessToken":"opaque"}"#);
+        })
+        .await;
+    let token = pwi(&server)
+        .session(Secret::new("s"), "m")
+        .fetch_token()
+        .await
+        .unwrap();
+    assert_eq!(token.lifetime().as_secs(), 300);
+}
+
+#[tokio::test]
+async fn a_200_carrying_status_failure_is_an_error() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(PWI_PATH);
+            json(then, 200, r#"{"status":"failure","errorCode":"260016","errorMessage":"Session token bulunamadı.","locale":"tr","systemTime":1749027045713}"#);
+        })
+        .await;
+    let error = pwi(&server)
+        .session(Secret::new("s"), "m")
+        .fetch_token()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidGrant);
+    assert_eq!(error.provider_code(), Some("260016"));
+    assert_eq!(error.description(), Some("Session token bulunamadı."));
+}
+
+#[tokio::test]
+async fn pwi_failure_envelopes_map_to_kinds_whatever_the_http_status() {
+    let cases = [
+        (
+            401,
+            r#"{"status":"failure","errorCode":"1000","errorMessage":"Geçersiz imza"}"#,
+            ErrorKind::InvalidClient,
+            "1000",
+        ),
+        (
+            401,
+            r#"{"status":"failure","errorCode":"1001","errorMessage":"api key bulunamadı"}"#,
+            ErrorKind::InvalidClient,
+            "1001",
+        ),
+        (
+            400,
+            r#"{"status":"failure","errorCode":"260016","errorMessage":"x"}"#,
+            ErrorKind::InvalidGrant,
+            "260016",
+        ),
+        (
+            401,
+            r#"{"status":401,"errorCode":"5","errorMessage":"unauthorized"}"#,
+            ErrorKind::InvalidClient,
+            "5",
+        ),
+        (
+            400,
+            r#"{"status":"failure","errorCode":"9999","errorMessage":"other"}"#,
+            ErrorKind::Provider,
+            "9999",
+        ),
+    ];
+    for (status, body, kind, code) in cases {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST).path(PWI_PATH);
+                json(then, status, body);
+            })
+            .await;
+        let error = pwi(&server)
+            .session(Secret::new("s"), "m")
+            .fetch_token()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (error.kind(), error.provider_code()),
+            (kind, Some(code)),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pwi_session_is_a_token_source_for_the_cache() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path(PWI_PATH)
+                .body_includes(r#""memberIdentifier":"member-1""#);
+            json(then, 200, r#"{"status":"success","accessToken":"opaque"}"#);
+        })
+        .await;
+    let cache =
+        TokenCache::builder_arc(Arc::new(pwi(&server).session(Secret::new("s"), "member-1")))
+            .build();
+    cache.token().await.unwrap();
+    cache.token().await.unwrap();
+    assert_eq!(mock.calls_async().await, 1);
+}
