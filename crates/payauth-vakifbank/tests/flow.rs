@@ -1,0 +1,322 @@
+//! The VakıfBank flows against httpmock: authorize URLs, callbacks, every
+//! grant in both client-auth styles, errors with `x-ca-err`, and the whole
+//! walk from authorize URL to a rotated refresh token.
+
+use httpmock::prelude::*;
+use payauth_core::{ErrorKind, Secret, TokenCache, TokenSource};
+use payauth_vakifbank::{Channel, ClientAuthStyle, Resource, VakifBank, VakifBankConfig};
+
+const SENTINEL: &str = "SENTINEL-vakif-secret-19";
+
+fn bank(server: &MockServer, style: ClientAuthStyle) -> VakifBank {
+    let mut config = VakifBankConfig::new("app-key", Secret::new(SENTINEL), Resource::Sandbox);
+    config.client_auth = style;
+    config.base_url = server.base_url();
+    VakifBank::new(config, payauth_core::http::default_client().unwrap()).unwrap()
+}
+
+fn json(then: httpmock::Then, status: u16, body: &str) -> httpmock::Then {
+    then.status(status)
+        .header("content-type", "application/json")
+        .body(body)
+}
+
+/// The URL with its random parts (`state`, `code_challenge`) replaced, for
+/// a stable snapshot.
+fn stable(url: &reqwest::Url) -> String {
+    let pairs: Vec<String> = url
+        .query_pairs()
+        .map(|(k, v)| match &*k {
+            "state" | "code_challenge" => format!("{k}=<random {} chars>", v.len()),
+            _ => format!("{k}={v}"),
+        })
+        .collect();
+    format!("{}\n{}", url.path(), pairs.join("\n"))
+}
+
+#[tokio::test]
+async fn authorize_urls_for_retail_and_corporate_are_exactly_these() {
+    let server = MockServer::start_async().await;
+    let bank = bank(&server, ClientAuthStyle::Body);
+    let retail = bank
+        .authorize_url(
+            Channel::Retail,
+            &["account", "transfer"],
+            "https://app.example/cb",
+            false,
+        )
+        .unwrap();
+    let corporate = bank
+        .authorize_url(
+            Channel::Corporate,
+            &["account"],
+            "https://app.example/cb",
+            true,
+        )
+        .unwrap();
+    insta::assert_snapshot!("retail_authorize_url", stable(&retail.url));
+    insta::assert_snapshot!("corporate_authorize_url_with_pkce", stable(&corporate.url));
+    assert_eq!(retail.state.expose_secret().len(), 32);
+    assert_ne!(retail.state, corporate.state, "a fresh state each time");
+}
+
+#[tokio::test]
+async fn a_callback_with_the_wrong_state_or_an_error_is_refused() {
+    let server = MockServer::start_async().await;
+    let pending = bank(&server, ClientAuthStyle::Body)
+        .authorize_url(Channel::Retail, &["account"], "https://app/cb", false)
+        .unwrap();
+    let state = pending.state.expose_secret().to_owned();
+
+    let forged = pending
+        .callback("https://app/cb?code=c&state=forged")
+        .unwrap_err();
+    assert_eq!(forged.kind(), ErrorKind::InvalidRequest);
+    assert_eq!(
+        pending.callback("code=c").unwrap_err().kind(),
+        ErrorKind::InvalidRequest,
+        "missing state"
+    );
+
+    let denied = pending
+        .callback(&format!("https://app/cb?error=access_denied&state={state}"))
+        .unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::AccessDenied);
+    assert_eq!(denied.provider_code(), Some("access_denied"));
+
+    assert_eq!(
+        pending
+            .callback(&format!("?state={state}"))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Malformed
+    );
+    assert_eq!(
+        pending
+            .callback(&format!("https://app/cb?code=the-code&state={state}"))
+            .unwrap()
+            .expose_secret(),
+        "the-code"
+    );
+}
+
+#[tokio::test]
+async fn authorize_redirect_callback_token_refresh_and_the_rotated_token_used_next() {
+    let server = MockServer::start_async().await;
+    let bank = bank(&server, ClientAuthStyle::Body);
+    let pending = bank
+        .authorize_url(Channel::Retail, &["account"], "https://app/cb", true)
+        .unwrap();
+    let challenge = pending
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "code_challenge")
+        .unwrap()
+        .1
+        .into_owned();
+
+    // The bank's login page, simulated: it redirects back with a code.
+    let authorize = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/auth/oauth/v2/authorize")
+                .query_param("code_challenge", challenge.as_str());
+            then.status(302)
+                .header("location", "https://app/cb?code=code-1&state=STATE");
+        })
+        .await;
+    let http = payauth_core::http::default_client().unwrap();
+    let redirect = http.get(pending.url.clone()).send().await.unwrap();
+    assert_eq!(redirect.status(), 302, "redirects are not followed");
+    let location = redirect.headers()["location"]
+        .to_str()
+        .unwrap()
+        .replace("STATE", pending.state.expose_secret());
+    let code = pending.callback(&location).unwrap();
+    authorize.assert_async().await;
+
+    let verifier = pending
+        .code_verifier
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    let exchange = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .form_urlencoded_tuple("grant_type", "authorization_code")
+                .form_urlencoded_tuple("code", "code-1")
+                .form_urlencoded_tuple("redirect_uri", "https://app/cb")
+                .form_urlencoded_tuple("code_verifier", verifier.as_str())
+                .form_urlencoded_tuple("client_id", "app-key");
+            json(then, 200, r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1","scope":"account"}"#);
+        })
+        .await;
+    let first = bank.exchange(&pending, &code).await.unwrap();
+    exchange.assert_async().await;
+    assert_eq!(
+        first.refresh_token().map(Secret::expose_secret),
+        Some("rt-1")
+    );
+
+    let refresh_1 = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/auth/oauth/v2/token").form_urlencoded_tuple("refresh_token", "rt-1").form_urlencoded_tuple("scope", "account");
+            json(then, 200, r#"{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#);
+        })
+        .await;
+    let refresh_2 = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .form_urlencoded_tuple("refresh_token", "rt-2");
+            json(
+                then,
+                200,
+                r#"{"access_token":"at-3","token_type":"Bearer","expires_in":3600}"#,
+            );
+        })
+        .await;
+    let source = bank.refresh_source(&["account"]);
+    let second = source.fetch(Some(&first)).await.unwrap();
+    assert_eq!(second.secret().expose_secret(), "at-2");
+    let third = source.fetch(Some(&second)).await.unwrap();
+    assert_eq!(third.secret().expose_secret(), "at-3");
+    assert_eq!(
+        third.refresh_token().map(Secret::expose_secret),
+        Some("rt-2"),
+        "no new one: the working one is kept"
+    );
+    refresh_1.assert_async().await;
+    refresh_2.assert_async().await;
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_says_log_in_again() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/auth/oauth/v2/token");
+            json(
+                then,
+                400,
+                r#"{"error":"invalid_grant","error_description":"Invalid refresh token"}"#,
+            );
+        })
+        .await;
+    let source = bank(&server, ClientAuthStyle::Body).refresh_source(&[]);
+    let no_token = source.fetch(None).await.unwrap_err();
+    assert_eq!(no_token.kind(), ErrorKind::InvalidGrant);
+    let cache = TokenCache::builder(source).build();
+    assert_eq!(
+        cache.token().await.unwrap_err().kind(),
+        ErrorKind::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn client_credentials_in_the_body_and_with_basic() {
+    let server = MockServer::start_async().await;
+    let body_style = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .header_missing("authorization")
+                .body(format!("client_id=app-key&client_secret={SENTINEL}&grant_type=client_credentials&scope=public+oob"));
+            json(then, 200, r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#);
+        })
+        .await;
+    let cache = TokenCache::builder(
+        bank(&server, ClientAuthStyle::Body).client_credentials(&["public", "oob"]),
+    )
+    .build();
+    assert_eq!(cache.token().await.unwrap().lifetime().as_secs(), 3600);
+    body_style.assert_async().await;
+
+    let server = MockServer::start_async().await;
+    let basic_style = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .header_exists("authorization")
+                .body("grant_type=client_credentials&scope=public");
+            json(
+                then,
+                200,
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":3600}"#,
+            );
+        })
+        .await;
+    bank(&server, ClientAuthStyle::Basic)
+        .client_credentials(&["public"])
+        .fetch(None)
+        .await
+        .unwrap();
+    basic_style.assert_async().await;
+}
+
+#[tokio::test]
+async fn b2b_credentials_send_the_consent_and_resource() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .form_urlencoded_tuple("grant_type", "b2b_credentials")
+                .form_urlencoded_tuple("consentId", "consent-9")
+                .form_urlencoded_tuple("resource", "sandbox")
+                .form_urlencoded_tuple("scope", "account");
+            json(
+                then,
+                200,
+                r#"{"access_token":"b","token_type":"Bearer","expires_in":3600}"#,
+            );
+        })
+        .await;
+    bank(&server, ClientAuthStyle::Body)
+        .b2b_credentials(&["account"], "consent-9")
+        .fetch(None)
+        .await
+        .unwrap();
+    mock.assert_async().await;
+}
+
+#[tokio::test]
+async fn invalid_client_on_400_or_401_keeps_the_x_ca_err_code_and_no_secret() {
+    for status in [400, 401] {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST).path("/auth/oauth/v2/token");
+                json(then, status, r#"{"error":"invalid_client","error_description":"The given client credentials were not valid"}"#)
+                    .header("x-ca-err", "3003201");
+            })
+            .await;
+        let error = bank(&server, ClientAuthStyle::Body)
+            .client_credentials(&["public"])
+            .fetch(None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidClient, "HTTP {status}");
+        assert_eq!(error.provider_code(), Some("3003201"));
+        assert!(!format!("{error} {error:?}").contains(SENTINEL));
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_grant_type_is_typed() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/auth/oauth/v2/token");
+            json(then, 400, r#"{"error":"unsupported_grant_type"}"#);
+        })
+        .await;
+    let error = bank(&server, ClientAuthStyle::Body)
+        .client_credentials(&[])
+        .fetch(None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnsupportedGrantType);
+}
