@@ -300,3 +300,49 @@ async fn a_pwi_session_is_a_token_source_for_the_cache() {
     cache.token().await.unwrap();
     assert_eq!(mock.calls_async().await, 1);
 }
+
+#[tokio::test]
+async fn every_iyzico_request_on_the_wire_is_exactly_this() {
+    let server = MockServer::start_async().await;
+    let (seen, record) = payauth_testkit::wire_recorder();
+    let record = std::sync::Arc::new(record);
+    for (path, body) in [
+        ("/in-store/oauth2/authorize", r#"{"code":"code-1"}"#),
+        (
+            "/in-store/oauth2/token",
+            r#"{"access_token":"at","refresh_token":"rt-1","expires_in":7199}"#,
+        ),
+        (
+            "/in-store/oauth2/token/refresh",
+            r#"{"access_token":"at","refresh_token":"rt-2","expires_in":7199}"#,
+        ),
+        (PWI_PATH, r#"{"status":"success","accessToken":"opaque"}"#),
+    ] {
+        let record = std::sync::Arc::clone(&record);
+        server
+            .mock_async(move |when, then| {
+                when.method(POST).path(path).is_true(move |req| record(req));
+                json(then, 200, body);
+            })
+            .await;
+    }
+    let login = login(&server, TimestampUnit::Milliseconds);
+    let token = login.login().await.unwrap();
+    login.refresh(token.refresh_token().unwrap()).await.unwrap();
+    pwi(&server)
+        .session(Secret::new("session-1"), "Şükrü")
+        .fetch_token()
+        .await
+        .unwrap();
+
+    let authorize =
+        payauth_testkit::redact_form_field(&payauth_testkit::nth(&seen, 0), "request_timestamp");
+    insta::assert_snapshot!("terminal_authorize", authorize);
+    insta::assert_snapshot!("terminal_token", payauth_testkit::nth(&seen, 1));
+    insta::assert_snapshot!("terminal_refresh", payauth_testkit::nth(&seen, 2));
+    let signed = payauth_testkit::redact_headers(
+        &payauth_testkit::nth(&seen, 3),
+        &["authorization", "x-iyzi-rnd"],
+    );
+    insta::assert_snapshot!("pwi_access_token", signed);
+}

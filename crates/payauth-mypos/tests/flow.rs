@@ -2,7 +2,7 @@
 //! shape as a typed error, revocation semantics, resource headers, and the
 //! exact wire request (snapshot).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use httpmock::prelude::*;
 use payauth_core::{ErrorKind, Secret, TokenCache};
@@ -266,28 +266,10 @@ async fn resource_headers_carry_bearer_api_key_and_a_fresh_request_id() {
 #[tokio::test]
 async fn the_token_request_on_the_wire_is_exactly_this() {
     let server = MockServer::start_async().await;
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let record = Arc::clone(&seen);
+    let (seen, record) = payauth_testkit::wire_recorder();
     server
         .mock_async(move |when, then| {
-            when.method(POST)
-                .path("/oauth/token")
-                .is_true(move |req: &HttpMockRequest| {
-                    let mut headers: Vec<String> = req
-                        .headers()
-                        .iter()
-                        .filter(|(name, _)| !matches!(name.as_str(), "host" | "content-length"))
-                        .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("?")))
-                        .collect();
-                    headers.sort();
-                    let body = String::from_utf8_lossy(req.body_ref());
-                    record.lock().unwrap().push(format!(
-                        "POST {}\n{}\n\n{body}",
-                        req.uri().path(),
-                        headers.join("\n")
-                    ));
-                    true
-                });
+            when.method(POST).path("/oauth/token").is_true(record);
             then.status(200)
                 .header("content-type", "application/json")
                 .body(r#"{"access_token":"t","expires_in":60}"#);
@@ -304,6 +286,5 @@ async fn the_token_request_on_the_wire_is_exactly_this() {
         .fetch_token()
         .await
         .unwrap();
-    let wire = seen.lock().unwrap().first().cloned().expect("one request");
-    insta::assert_snapshot!(wire);
+    insta::assert_snapshot!(payauth_testkit::nth(&seen, 0));
 }

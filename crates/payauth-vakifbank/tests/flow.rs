@@ -320,3 +320,46 @@ async fn an_unsupported_grant_type_is_typed() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::UnsupportedGrantType);
 }
+
+#[tokio::test]
+async fn every_grant_on_the_wire_is_exactly_this() {
+    let server = MockServer::start_async().await;
+    let (seen, record) = payauth_testkit::wire_recorder();
+    server
+        .mock_async(move |when, then| {
+            when.method(POST).path("/auth/oauth/v2/token").is_true(record);
+            json(then, 200, r#"{"access_token":"a","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#);
+        })
+        .await;
+    let body_bank = bank(&server, ClientAuthStyle::Body);
+    let pending = body_bank
+        .authorize_url(Channel::Retail, &["account"], "https://app/cb", false)
+        .unwrap();
+    let first = body_bank
+        .exchange(&pending, &Secret::new("code-1"))
+        .await
+        .unwrap();
+    body_bank
+        .refresh_source(&["account"])
+        .fetch(Some(&first))
+        .await
+        .unwrap();
+    body_bank
+        .client_credentials(&["public", "oob"])
+        .fetch(None)
+        .await
+        .unwrap();
+    body_bank
+        .b2b_credentials(&["account"], "consent-9")
+        .fetch(None)
+        .await
+        .unwrap();
+    bank(&server, ClientAuthStyle::Basic)
+        .client_credentials(&["public"])
+        .fetch(None)
+        .await
+        .unwrap();
+
+    let wire: Vec<String> = (0..5).map(|n| payauth_testkit::nth(&seen, n)).collect();
+    insta::assert_snapshot!("grants_on_the_wire", wire.join("\n\n----\n\n"));
+}
