@@ -1,0 +1,98 @@
+//! myPOS / iCard REST API OAuth: client credentials and RFC 7009 revocation.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use crate::state::Shared;
+use crate::util::{Basic, Form, basic_auth, expires_in, is_form, token_json};
+
+/// `{"error": ...}`; a 401 says how to authenticate.
+fn error(status: StatusCode, error: &str) -> Response {
+    let mut response = token_json(status, &json!({ "error": error }));
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"mypos\""),
+        );
+    }
+    response
+}
+
+/// Checks the colon-joined Basic credentials (RFC 6749 §2.3.1 decoding).
+fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
+    let Basic::Credentials { id, secret } = basic_auth(headers) else {
+        return false;
+    };
+    id == shared.credentials.mypos_client_id
+        && secret == shared.credentials.mypos_client_secret.expose_secret()
+}
+
+/// `POST /oauth/token`: `client_credentials` only.
+pub(crate) async fn token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authenticated(&shared, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    if !is_form(&headers) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let form = Form::parse(&body);
+    if form.duplicate.is_some() {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    match form.get("grant_type") {
+        None => return error(StatusCode::BAD_REQUEST, "invalid_request"),
+        Some("client_credentials") => {}
+        Some(_) => return error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    }
+    let behaviour = shared.behaviour();
+    let access_token = shared.token("mypos-at-");
+    shared.store().mypos_active.insert(access_token.clone());
+    let mut body = Map::new();
+    body.insert("access_token".into(), json!(access_token));
+    body.insert("token_type".into(), json!("Bearer"));
+    body.insert(
+        "expires_in".into(),
+        expires_in(
+            behaviour.lifetimes.mypos.as_secs(),
+            behaviour.expires_in_as_string,
+        ),
+    );
+    // RFC 6749 §5.1: the scope may be left out when it is the one asked
+    // for; the sandbox echoes an asked scope and leaves it out otherwise.
+    if let Some(scope) = form.get("scope") {
+        body.insert("scope".into(), json!(scope));
+    }
+    token_json(StatusCode::OK, &Value::Object(body))
+}
+
+/// `POST /oauth/revoke`: 200 for any token, known or not (RFC 7009 §2.2).
+pub(crate) async fn revoke(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authenticated(&shared, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    if !is_form(&headers) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let form = Form::parse(&body);
+    let Some(token) = form.get("token") else {
+        return error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let mut store = shared.store();
+    if store.mypos_active.remove(token) {
+        store.mypos_revoked.insert(token.to_owned());
+    }
+    Response::new(Body::empty())
+}
