@@ -1,6 +1,7 @@
 //! The `payauth` command.
 //!
 //! - `payauth demo`: every provider flow against the loopback sandbox.
+//! - `payauth sandbox [--port N]`: the simulators, served on loopback.
 //! - `payauth iyzico sign`: the IYZWSv2 `Authorization` header for a
 //!   request, for debugging signature mismatches.
 //!
@@ -29,6 +30,12 @@ struct Cli {
 enum Command {
     /// Run every provider flow against the embedded loopback sandbox.
     Demo,
+    /// Serve the loopback simulators of all four provider APIs.
+    Sandbox {
+        /// The loopback port to listen on.
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+    },
     /// iyzico tools.
     Iyzico {
         #[command(subcommand)]
@@ -40,10 +47,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let output = commands::Output { json: cli.json };
     let result = match cli.command {
-        Command::Demo => {
-            commands::demo::run(output);
-            Ok(())
-        }
+        Command::Demo => commands::demo::run(output),
+        Command::Sandbox { port } => commands::sandbox::run(port),
         Command::Iyzico { command } => commands::iyzico::run(command, output),
     };
     match result {

@@ -120,8 +120,3 @@ fn sign_refuses_a_relative_path() {
         .failure()
         .stderr(predicate::str::contains("--path must start with '/'"));
 }
-
-#[test]
-fn demo_exits_zero() {
-    payauth().arg("demo").assert().success();
-}

@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod iyzico;
+pub(crate) mod sandbox;
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy)]
