@@ -26,7 +26,7 @@ pub(crate) enum Mode {
 
 /// The Rust type that `format: password` strings generate as.
 const SECRET_CRATE: &str = "payauth-core";
-const SECRET_PATH: &str = "payauth_core::Secret";
+const SECRET_PATH: &str = "payauth_core::SerializableSecret";
 
 pub(crate) fn run(root: &Path, mode: Mode) -> Result<(), String> {
     let mut stale = Vec::new();
@@ -193,8 +193,9 @@ fn generate_module(root: &Path, spec: &Spec) -> Result<TokenStream, String> {
     })
 }
 
-/// Strings marked `format: password` become `payauth_core::Secret`, whose
-/// `Debug` is redacted, instead of `String`.
+/// Strings marked `format: password` become `payauth_core::SerializableSecret`
+/// (a `Secret` that request bodies can serialize; `Debug` redacted) instead
+/// of `String`.
 fn mark_secrets(node: &mut Value) {
     match node {
         Value::Object(map) => {

@@ -57,7 +57,7 @@ pub use cache::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use http::Environment;
-pub use secret::Secret;
+pub use secret::{Secret, SerializableSecret};
 pub use source::{BoxFuture, TokenSource};
 pub use store::{FileStore, MemoryStore, StoredToken, TokenStore};
 pub use token::{AccessToken, Issued};

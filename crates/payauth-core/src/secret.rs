@@ -16,9 +16,10 @@ use crate::error::{Error, ErrorKind};
 /// - `Debug` prints `Secret([REDACTED])`; there is no `Display`.
 /// - The memory is zeroed when the value is dropped.
 /// - `==` compares in constant time (for equal lengths).
-/// - `Serialize` writes the value: it exists for request bodies and token
-///   stores, which must send or keep the real value. Never serialize a
-///   `Secret` into logs.
+/// - No `Serialize`: a `Secret` cannot end up in JSON logs or config
+///   dumps by accident. Request bodies and token stores, which must write
+///   the value, use [`SerializableSecret`]; `Deserialize` is there for
+///   loading configuration.
 ///
 /// ```
 /// use payauth_core::Secret;
@@ -26,6 +27,11 @@ use crate::error::{Error, ErrorKind};
 /// let secret = Secret::new("s3cr3t");
 /// assert_eq!(format!("{secret:?}"), "Secret([REDACTED])");
 /// assert_eq!(secret.expose_secret(), "s3cr3t");
+/// ```
+///
+/// ```compile_fail
+/// fn serializable<T: serde::Serialize>() {}
+/// serializable::<payauth_core::Secret>(); // a Secret cannot be serialized
 /// ```
 #[derive(Clone, Default)]
 pub struct Secret(Zeroizing<String>);
@@ -122,12 +128,6 @@ impl From<&str> for Secret {
     }
 }
 
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self::new)
@@ -145,6 +145,90 @@ impl schemars::JsonSchema for Secret {
             "writeOnly": true,
             "description": "A credential or token; redacted in Debug output.",
         })
+    }
+}
+
+/// A [`Secret`] that serializes its value: the type of credential fields in
+/// generated request and response types (the spec's `format: password`) and
+/// in [`StoredToken`](crate::StoredToken), which must put the real value on
+/// the wire or on disk. `Debug` is still redacted. Convert with `From`.
+///
+/// ```
+/// use payauth_core::{SerializableSecret, Secret};
+///
+/// let wire = SerializableSecret::from(Secret::new("v"));
+/// assert_eq!(serde_json::to_string(&wire).unwrap(), "\"v\"");
+/// assert_eq!(format!("{wire:?}"), "Secret([REDACTED])");
+/// let back: Secret = wire.into();
+/// assert_eq!(back.expose_secret(), "v");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SerializableSecret(Secret);
+
+impl SerializableSecret {
+    /// Wraps a value.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Secret::new(value))
+    }
+
+    /// The value itself.
+    #[must_use]
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Whether the value is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// As a plain [`Secret`].
+    #[must_use]
+    pub fn as_secret(&self) -> &Secret {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SerializableSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Secret> for SerializableSecret {
+    fn from(secret: Secret) -> Self {
+        Self(secret)
+    }
+}
+
+impl From<SerializableSecret> for Secret {
+    fn from(secret: SerializableSecret) -> Self {
+        secret.0
+    }
+}
+
+impl From<&str> for SerializableSecret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl Serialize for SerializableSecret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose_secret())
+    }
+}
+
+impl schemars::JsonSchema for SerializableSecret {
+    fn schema_name() -> Cow<'static, str> {
+        Secret::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Secret::json_schema(generator)
     }
 }
 
@@ -172,13 +256,14 @@ mod tests {
     }
 
     #[test]
-    fn serde_round_trips_the_value_for_wire_and_store_use() {
-        let json = serde_json::to_string(&Secret::new("v")).unwrap();
+    fn only_the_serializable_form_writes_the_value() {
+        let json = serde_json::to_string(&SerializableSecret::new("v")).unwrap();
         assert_eq!(json, "\"v\"");
         assert_eq!(
             serde_json::from_str::<Secret>(&json).unwrap(),
             Secret::new("v")
         );
+        assert!(!format!("{:?}", SerializableSecret::new(SENTINEL)).contains(SENTINEL));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
-use crate::secret::Secret;
+use crate::secret::{Secret, SerializableSecret};
 use crate::source::BoxFuture;
 use crate::token::{AccessToken, Issued};
 
@@ -23,7 +23,7 @@ use crate::token::{AccessToken, Issued};
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredToken {
     /// The access token.
-    pub access_token: Secret,
+    pub access_token: SerializableSecret,
     /// Its type, `Bearer`.
     pub token_type: String,
     /// Expiry, milliseconds since the Unix epoch.
@@ -35,7 +35,7 @@ pub struct StoredToken {
     pub scope: Option<String>,
     /// The refresh token, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<SerializableSecret>,
 }
 
 impl StoredToken {
@@ -43,12 +43,12 @@ impl StoredToken {
     #[must_use]
     pub fn from_token(token: &AccessToken) -> Self {
         Self {
-            access_token: token.secret().clone(),
+            access_token: token.secret().clone().into(),
             token_type: token.token_type().to_owned(),
             expires_at_unix_ms: unix_ms(token.expires_at_system()),
             lifetime_ms: u64::try_from(token.lifetime().as_millis()).unwrap_or(u64::MAX),
             scope: token.scope().map(ToOwned::to_owned),
-            refresh_token: token.refresh_token().cloned(),
+            refresh_token: token.refresh_token().cloned().map(Into::into),
         }
     }
 
@@ -67,14 +67,14 @@ impl StoredToken {
         // Place the issue time in the past so that issue + lifetime = now + remaining.
         let issued = Issued::before_now(clock, lifetime.saturating_sub(remaining));
         let token = AccessToken::new(
-            self.access_token.clone(),
+            self.access_token.as_secret().clone(),
             &self.token_type,
             issued,
             lifetime,
         )?;
         Ok(token
             .with_scope(self.scope.clone())
-            .with_refresh_token(self.refresh_token.clone()))
+            .with_refresh_token(self.refresh_token.clone().map(Into::into)))
     }
 }
 
@@ -162,7 +162,13 @@ impl TokenStore for MemoryStore {
         Box::pin(async move {
             let mut tokens = self.lock();
             let matches = match (tokens.get(key), if_refresh_token) {
-                (Some(stored), Some(expected)) => stored.refresh_token.as_ref() == Some(expected),
+                (Some(stored), Some(expected)) => {
+                    stored
+                        .refresh_token
+                        .as_ref()
+                        .map(SerializableSecret::as_secret)
+                        == Some(expected)
+                }
                 (Some(_), None) => true,
                 (None, _) => false,
             };
@@ -318,7 +324,12 @@ impl TokenStore for FileStore {
         Box::pin(blocking(move || {
             if let Some(expected) = expected {
                 let stored = Self::load_blocking(&path)?;
-                if stored.and_then(|s| s.refresh_token).as_ref() != Some(&expected) {
+                if stored
+                    .and_then(|s| s.refresh_token)
+                    .map(Secret::from)
+                    .as_ref()
+                    != Some(&expected)
+                {
                     return Ok(());
                 }
             }

@@ -163,7 +163,7 @@ impl PwiSession {
     pub async fn fetch_token(&self) -> Result<AccessToken, Error> {
         let issued = Issued::now(self.pwi.clock.as_ref());
         let body = types::AccessTokenRequest {
-            session_token: self.session_token.clone(),
+            session_token: self.session_token.clone().into(),
             member_identifier: self.member_identifier.clone(),
             locale: self.pwi.locale,
             conversation_id: None,
@@ -180,6 +180,7 @@ impl PwiSession {
         }
         let token = envelope
             .access_token
+            .map(Secret::from)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 Error::new(ErrorKind::Malformed)

@@ -179,8 +179,8 @@ impl TerminalLogin {
         };
         let body = types::AuthorizeRequest {
             client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
-            password: self.password.clone(),
+            client_secret: self.client_secret.clone().into(),
+            password: self.password.clone().into(),
             request_timestamp,
             response_type: types::AuthorizeRequestResponseType::Code,
             scope: types::AuthorizeRequestScope::IyzipayApiGateway,
@@ -192,10 +192,14 @@ impl TerminalLogin {
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        response.code.filter(|c| !c.is_empty()).ok_or_else(|| {
-            Error::new(ErrorKind::Malformed)
-                .with_description("iyzico /authorize answered without a code")
-        })
+        response
+            .code
+            .map(Secret::from)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Malformed)
+                    .with_description("iyzico /authorize answered without a code")
+            })
     }
 
     /// `/token`: exchanges an auth code for a token pair. Not retried: a
@@ -207,7 +211,7 @@ impl TerminalLogin {
         let issued = Issued::now(self.clock.as_ref());
         let body = types::TokenRequest {
             grant_type: "authorization_code".to_owned(),
-            code: Some(code.clone()),
+            code: Some(code.clone().into()),
             refresh_token: None,
         };
         let response = self
@@ -227,7 +231,7 @@ impl TerminalLogin {
         let issued = Issued::now(self.clock.as_ref());
         let body = types::RefreshRequest {
             grant_type: types::RefreshRequestGrantType::RefreshToken,
-            refresh_token: refresh_token.clone(),
+            refresh_token: refresh_token.clone().into(),
         };
         let response = self
             .client
@@ -255,13 +259,13 @@ impl TerminalLogin {
 
 fn to_token(response: types::TokenResponse, issued: Issued) -> Result<AccessToken, Error> {
     let fields = TokenFields {
-        access_token: response.access_token,
+        access_token: response.access_token.map(Into::into),
         token_type: response.token_type,
         expires_in: response
             .expires_in
             .and_then(|e| serde_json::to_value(e).ok()),
         scope: response.scope,
-        refresh_token: response.refresh_token,
+        refresh_token: response.refresh_token.map(Into::into),
     };
     token_from_response(fields, issued, DEFAULT_LIFETIME)
 }

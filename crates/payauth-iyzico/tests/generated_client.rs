@@ -1,7 +1,7 @@
 //! The generated iyzico clients on the wire, against httpmock.
 
 use httpmock::prelude::*;
-use payauth_core::Secret;
+use payauth_core::{Secret, SerializableSecret};
 use payauth_iyzico::auth::{ApiKeys, BasicCredentials};
 use payauth_iyzico::generated::{pwi, terminal_login};
 use payauth_iyzico::iyzwsv2;
@@ -45,7 +45,7 @@ fn pwi_client(server: &MockServer) -> pwi::Client {
 
 fn request(member: &str) -> pwi::types::AccessTokenRequest {
     pwi::types::AccessTokenRequest {
-        session_token: Secret::new("session-1"),
+        session_token: SerializableSecret::new("session-1"),
         member_identifier: member.to_owned(),
         locale: Some(pwi::types::Locale::Tr),
         conversation_id: Some("conv-1".to_owned()),
@@ -74,7 +74,10 @@ async fn pwi_request_is_signed_over_the_exact_bytes_the_server_received() {
         .expect("token");
     mock.assert_async().await;
     assert_eq!(
-        response.access_token.as_ref().map(Secret::expose_secret),
+        response
+            .access_token
+            .as_ref()
+            .map(SerializableSecret::expose_secret),
         Some("a.b.c")
     );
 }
@@ -151,13 +154,16 @@ async fn terminal_token_exchange_uses_basic_auth_and_the_code_form() {
     );
     let body = terminal_login::types::TokenRequest {
         grant_type: "authorization_code".to_owned(),
-        code: Some(Secret::new("auth-code-1")),
+        code: Some(SerializableSecret::new("auth-code-1")),
         refresh_token: None,
     };
     let response = client.token(&body).await.expect("token");
     mock.assert_async().await;
     assert_eq!(
-        response.refresh_token.as_ref().map(Secret::expose_secret),
+        response
+            .refresh_token
+            .as_ref()
+            .map(SerializableSecret::expose_secret),
         Some("rt")
     );
 }
@@ -190,8 +196,8 @@ async fn terminal_authorize_sends_credentials_in_the_form_without_basic_auth() {
     );
     let body = terminal_login::types::AuthorizeRequest {
         client_id: "client".to_owned(),
-        client_secret: Secret::new("secret"),
-        password: Secret::new("p@ss"),
+        client_secret: SerializableSecret::new("secret"),
+        password: SerializableSecret::new("p@ss"),
         request_timestamp: "1749027862133".to_owned(),
         response_type: terminal_login::types::AuthorizeRequestResponseType::Code,
         scope: terminal_login::types::AuthorizeRequestScope::IyzipayApiGateway,
@@ -200,7 +206,10 @@ async fn terminal_authorize_sends_credentials_in_the_form_without_basic_auth() {
     let response = client.authorize(&body).await.expect("code");
     mock.assert_async().await;
     assert_eq!(
-        response.code.as_ref().map(Secret::expose_secret),
+        response
+            .code
+            .as_ref()
+            .map(SerializableSecret::expose_secret),
         Some("c1")
     );
 }

@@ -189,7 +189,7 @@ impl Mypos {
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
         let fields = TokenFields {
-            access_token: response.access_token,
+            access_token: response.access_token.map(Into::into),
             token_type: response.token_type,
             expires_in: response
                 .expires_in
@@ -208,7 +208,7 @@ impl Mypos {
     /// The provider's refusal, or the last transient failure.
     pub async fn revoke(&self, token: &Secret) -> Result<(), Error> {
         let body = types::RevokeRequest {
-            token: token.clone(),
+            token: token.clone().into(),
         };
         let mut attempt = 0;
         loop {

@@ -63,7 +63,7 @@ pub mod oauth {
             schemars::JsonSchema
         )]
         pub struct RevokeRequest {
-            pub token: ::payauth_core::Secret,
+            pub token: ::payauth_core::SerializableSecret,
         }
         ///`TokenRequest`
         #[derive(
@@ -145,7 +145,7 @@ pub mod oauth {
         )]
         pub struct TokenResponse {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub access_token: ::std::option::Option<::payauth_core::Secret>,
+            pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub expires_in: ::std::option::Option<ExpiresIn>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -3,7 +3,7 @@
 //! documented response shape.
 
 use httpmock::prelude::*;
-use payauth_core::Secret;
+use payauth_core::{Secret, SerializableSecret};
 use payauth_mypos::auth::BasicCredentials;
 use payauth_mypos::generated::oauth::{Client, Error, types};
 
@@ -51,7 +51,10 @@ async fn token_request_sends_the_exact_form_body_and_a_form_encoded_basic_header
 
     mock.assert_async().await;
     assert_eq!(
-        response.access_token.as_ref().map(Secret::expose_secret),
+        response
+            .access_token
+            .as_ref()
+            .map(SerializableSecret::expose_secret),
         Some("tok-1")
     );
     assert_eq!(
@@ -147,7 +150,7 @@ async fn revoke_posts_the_token_with_basic_auth_and_accepts_an_empty_200() {
         })
         .await;
     let body = types::RevokeRequest {
-        token: Secret::new("vjqje92BWVesdh8TE6nBfepst0mf11wHA6VnR5RhN6"),
+        token: SerializableSecret::new("vjqje92BWVesdh8TE6nBfepst0mf11wHA6VnR5RhN6"),
     };
     client(&server, "id", "secret")
         .revoke(&body)
@@ -160,10 +163,10 @@ async fn revoke_posts_the_token_with_basic_auth_and_accepts_an_empty_200() {
 fn debug_of_generated_types_never_shows_a_credential() {
     const SENTINEL: &str = "SENTINEL-7f3a";
     let request = types::RevokeRequest {
-        token: Secret::new(SENTINEL),
+        token: SerializableSecret::new(SENTINEL),
     };
     let response = types::TokenResponse {
-        access_token: Some(Secret::new(SENTINEL)),
+        access_token: Some(SerializableSecret::new(SENTINEL)),
         expires_in: None,
         scope: None,
         token_type: None,

@@ -258,9 +258,9 @@ impl VakifBank {
     ) -> Result<AccessToken, Error> {
         let body = types::TokenRequest {
             grant_type: "authorization_code".to_owned(),
-            code: Some(code.clone()),
+            code: Some(code.clone().into()),
             redirect_uri: Some(pending.redirect_uri.clone()),
-            code_verifier: pending.code_verifier.clone(),
+            code_verifier: pending.code_verifier.clone().map(Into::into),
             ..self.request_base()
         };
         self.token(&body).await
@@ -308,7 +308,7 @@ impl VakifBank {
         types::TokenRequest {
             grant_type: String::new(),
             client_id: in_body.then(|| self.client_id.clone()),
-            client_secret: in_body.then(|| self.client_secret.clone()),
+            client_secret: in_body.then(|| self.client_secret.clone().into()),
             code: None,
             code_verifier: None,
             consent_id: None,
@@ -328,13 +328,13 @@ impl VakifBank {
             .map_err(|e| http::from_generated(e, Some(ERROR_CODE_HEADER)))?
             .into_inner();
         let fields = TokenFields {
-            access_token: response.access_token,
+            access_token: response.access_token.map(Into::into),
             token_type: response.token_type,
             expires_in: response
                 .expires_in
                 .and_then(|e| serde_json::to_value(e).ok()),
             scope: response.scope,
-            refresh_token: response.refresh_token,
+            refresh_token: response.refresh_token.map(Into::into),
         };
         token_from_response(fields, issued, DEFAULT_LIFETIME)
     }
@@ -365,7 +365,7 @@ impl TokenSource for RefreshGrant {
             // body per the docs, unless Basic was chosen.
             let body = types::TokenRequest {
                 grant_type: "refresh_token".to_owned(),
-                refresh_token: Some(refresh_token.clone()),
+                refresh_token: Some(refresh_token.clone().into()),
                 scope: non_empty(&self.scope),
                 ..self.bank.request_base()
             };

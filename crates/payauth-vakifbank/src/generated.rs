@@ -229,13 +229,13 @@ pub mod gateway {
             pub client_id: ::std::option::Option<::std::string::String>,
             ///refresh_token, client_credentials, b2b_credentials: the API secret (left out when HTTP Basic is used).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub client_secret: ::std::option::Option<::payauth_core::Secret>,
+            pub client_secret: ::std::option::Option<::payauth_core::SerializableSecret>,
             ///authorization_code: the code from the redirect.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub code: ::std::option::Option<::payauth_core::Secret>,
+            pub code: ::std::option::Option<::payauth_core::SerializableSecret>,
             ///authorization_code with PKCE: the verifier.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub code_verifier: ::std::option::Option<::payauth_core::Secret>,
+            pub code_verifier: ::std::option::Option<::payauth_core::SerializableSecret>,
             ///b2b_credentials: the consent number from the bank's business unit.
             #[serde(
                 rename = "consentId",
@@ -249,7 +249,7 @@ pub mod gateway {
             pub redirect_uri: ::std::option::Option<::std::string::String>,
             ///refresh_token: the stored refresh token.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub refresh_token: ::std::option::Option<::payauth_core::Secret>,
+            pub refresh_token: ::std::option::Option<::payauth_core::SerializableSecret>,
             ///b2b_credentials: the API plan (`sandbox` or `production`).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub resource: ::std::option::Option<::std::string::String>,
@@ -269,12 +269,12 @@ pub mod gateway {
         )]
         pub struct TokenResponse {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub access_token: ::std::option::Option<::payauth_core::Secret>,
+            pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub expires_in: ::std::option::Option<ExpiresIn>,
             ///Present for authorization_code and refresh_token grants; may be single use.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub refresh_token: ::std::option::Option<::payauth_core::Secret>,
+            pub refresh_token: ::std::option::Option<::payauth_core::SerializableSecret>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub scope: ::std::option::Option<::std::string::String>,
             ///`Bearer`.

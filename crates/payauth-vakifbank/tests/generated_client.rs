@@ -1,7 +1,7 @@
 //! The generated VakıfBank client on the wire, against httpmock.
 
 use httpmock::prelude::*;
-use payauth_core::Secret;
+use payauth_core::{Secret, SerializableSecret};
 use payauth_vakifbank::auth::{ClientAuth, ClientAuthStyle};
 use payauth_vakifbank::generated::gateway::{Client, Error, types};
 
@@ -22,7 +22,7 @@ fn client_credentials(with_body_auth: bool) -> types::TokenRequest {
     types::TokenRequest {
         grant_type: "client_credentials".to_owned(),
         client_id: with_body_auth.then(|| "key".to_owned()),
-        client_secret: with_body_auth.then(|| Secret::new("s:cret")),
+        client_secret: with_body_auth.then(|| SerializableSecret::new("s:cret")),
         scope: Some("public oob".to_owned()),
         code: None,
         code_verifier: None,
