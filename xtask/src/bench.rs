@@ -2,7 +2,13 @@
 //! measured in the same run, written to `target/bench/summary.json` and
 //! `target/bench/summary.md`.
 //!
-//! Benchmarks so far:
+//! Benchmarks:
+//! - `cached-get` (`cargo bench -p payauth-core --bench cache`): a cached
+//!   `TokenCache::token()` against `Mutex`, `RwLock` and a bare `ArcSwap`
+//!   load, 1 and 2 threads.
+//! - `cold-fetch` (`cargo bench -p payauth-mypos --bench cold_fetch`): a
+//!   payauth token fetch against a bare reqwest POST of the same request,
+//!   on the loopback sandbox.
 //! - `build-cost`: what depending on one provider crate costs, cold, against
 //!   the `oauth2` crate with reqwest (its default rustls TLS) and tokio: crates
 //!   compiled and wall time of `cargo build`, in scratch projects under
@@ -19,10 +25,10 @@ use serde_json::{Value, json};
 
 /// One measured row: a subject against its baseline.
 struct Row {
-    bench: &'static str,
+    bench: String,
     subject: String,
     baseline: String,
-    metric: &'static str,
+    metric: String,
     subject_value: f64,
     baseline_value: f64,
 }
@@ -50,16 +56,73 @@ pub(crate) fn run(root: &Path, only: &[&str]) -> Result<(), String> {
     let out_dir = root.join("target/bench");
     fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create target/bench: {e}"))?;
     let mut rows = Vec::new();
+    if wanted("cached-get") {
+        rows.extend(cargo_bench(root, "payauth-core", "cache")?);
+    }
+    if wanted("cold-fetch") {
+        rows.extend(cargo_bench(root, "payauth-mypos", "cold_fetch")?);
+    }
     if wanted("build-cost") {
         rows.extend(build_cost(root, &out_dir)?);
     }
     if rows.is_empty() {
         return Err(format!(
-            "no benchmark named {}; known: build-cost",
+            "no benchmark named {}; known: cached-get, cold-fetch, build-cost",
             only.join(", ")
         ));
     }
     write_summary(&out_dir, &rows)
+}
+
+/// Runs one `harness = false` bench in release and reads the rows it
+/// prints on its `BENCH [json]` line.
+fn cargo_bench(root: &Path, package: &str, bench: &str) -> Result<Vec<Row>, String> {
+    println!("running {package} --bench {bench}…");
+    let output = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args(["bench", "--quiet", "--package", package, "--bench", bench])
+        .output()
+        .map_err(|e| format!("cannot run cargo bench: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "{package} --bench {bench} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    for line in stdout.lines().filter(|l| !l.starts_with("BENCH ")) {
+        println!("{line}");
+    }
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH "))
+        .ok_or_else(|| format!("{package} --bench {bench} printed no BENCH line"))?;
+    let values: Vec<Value> =
+        serde_json::from_str(line).map_err(|e| format!("bad BENCH line from {bench}: {e}"))?;
+    values
+        .iter()
+        .map(|v| {
+            let text = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .map(ToOwned::to_owned)
+                    .ok_or(format!("BENCH row without {k}"))
+            };
+            let number = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_f64)
+                    .ok_or(format!("BENCH row without {k}"))
+            };
+            Ok(Row {
+                bench: text("bench")?,
+                subject: text("subject")?,
+                baseline: text("baseline")?,
+                metric: text("metric")?,
+                subject_value: number("subject_value")?,
+                baseline_value: number("baseline_value")?,
+            })
+        })
+        .collect()
 }
 
 fn build_cost(root: &Path, out_dir: &Path) -> Result<Vec<Row>, String> {
@@ -71,11 +134,11 @@ fn build_cost(root: &Path, out_dir: &Path) -> Result<Vec<Row>, String> {
     let baseline = "[dependencies]\noauth2 = \"5.0.0\"\ntokio = { version = \"1\", features = [\"rt\", \"macros\"] }\n";
     let (subject_crates, subject_secs) = cold_build(out_dir, "payauth-mypos", &subject)?;
     let (baseline_crates, baseline_secs) = cold_build(out_dir, "oauth2", baseline)?;
-    let row = |metric, s: f64, b: f64| Row {
-        bench: "build-cost",
+    let row = |metric: &str, s: f64, b: f64| Row {
+        bench: "build-cost".to_owned(),
         subject: "payauth-mypos".to_owned(),
         baseline: "oauth2 5 + reqwest + tokio".to_owned(),
-        metric,
+        metric: metric.to_owned(),
         subject_value: s,
         baseline_value: b,
     };
@@ -159,7 +222,7 @@ fn write_summary(out_dir: &Path, rows: &[Row]) -> Result<(), String> {
     for r in rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} |",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.3} |",
             r.bench,
             r.subject,
             r.baseline,

@@ -23,7 +23,8 @@ commands:
   codegen [--check]   regenerate crates/*/src/generated.rs from specs/
                       (--check: fail if a checked-in file differs)
   test                run the whole test suite
-  bench [NAME…]       run the benchmarks (all, or the named ones: build-cost)
+  bench [NAME…]       run the benchmarks (all, or the named ones: cached-get,
+                      cold-fetch, build-cost)
                       and write target/bench/summary.json and summary.md";
 
 fn main() -> ExitCode {

@@ -125,16 +125,21 @@ pub async fn execute_capped(
     limit: usize,
 ) -> reqwest::Result<reqwest::Response> {
     let mut response = client.execute(request).await?;
+    match response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+    {
+        // A declared length is enforced by the HTTP layer: the body cannot
+        // be longer, so a small one passes through untouched.
+        Some(declared) if declared <= limit => return Ok(response),
+        Some(_) => return Ok(too_large(limit)),
+        None => {}
+    }
+    // No declared length (chunked): read under the cap, then hand on.
     let status = response.status();
     let version = response.version();
     let headers = std::mem::take(response.headers_mut());
-    let declared = response
-        .content_length()
-        .and_then(|n| usize::try_from(n).ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Ok(too_large(limit));
-    }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > limit {
             return Ok(too_large(limit));
@@ -306,6 +311,51 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&headers), None);
+    }
+
+    /// A one-shot loopback server answering with `chunks` as a chunked body
+    /// (no Content-Length), as a streaming proxy would.
+    fn chunked_server(chunks: usize, chunk_len: usize) -> String {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+            for _ in 0..chunks {
+                out.extend_from_slice(format!("{chunk_len:x}\r\n").as_bytes());
+                out.extend(std::iter::repeat_n(b'x', chunk_len));
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            let _ = stream.write_all(&out);
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_over_the_cap_is_cut_off_and_flagged() {
+        let url = chunked_server(10, 16 * 1024);
+        let client = default_client().unwrap();
+        let request = client.get(&url).build().unwrap();
+        let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        assert_eq!(response.status().as_u16(), BODY_TOO_LARGE);
+        assert!(response.headers().contains_key(BODY_TOO_LARGE_HEADER));
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_under_the_cap_arrives_whole() {
+        let url = chunked_server(3, 100);
+        let client = default_client().unwrap();
+        let request = client.get(&url).build().unwrap();
+        let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.bytes().await.unwrap().len(), 300);
     }
 
     #[test]
