@@ -176,6 +176,27 @@ pub trait ProviderErrorBody {
     }
 }
 
+/// Implements [`ProviderErrorBody`] for a generated RFC 6749 §5.2 error
+/// type, one with `error` and `error_description` fields.
+///
+/// ```ignore
+/// payauth_core::oauth_error_body!(crate::generated::oauth::types::OAuthError);
+/// ```
+#[macro_export]
+macro_rules! oauth_error_body {
+    ($body:ty) => {
+        impl $crate::http::ProviderErrorBody for $body {
+            fn oauth_code(&self) -> Option<&str> {
+                self.error.as_deref()
+            }
+
+            fn description(&self) -> Option<&str> {
+                self.error_description.as_deref()
+            }
+        }
+    };
+}
+
 /// The error kind of an HTTP answer: 429 and 5xx by status (an OAuth body
 /// on them is no verdict on the credentials), else the RFC 6749 code, else
 /// 401 as a refused client and 403 as denied.

@@ -293,15 +293,7 @@ impl TokenSource for TerminalLogin {
     }
 }
 
-impl ProviderErrorBody for types::OAuthError {
-    fn oauth_code(&self) -> Option<&str> {
-        self.error.as_deref()
-    }
-
-    fn description(&self) -> Option<&str> {
-        self.error_description.as_deref()
-    }
-}
+payauth_core::oauth_error_body!(types::OAuthError);
 
 impl ProviderErrorBody for types::AuthorizeError {
     /// `/authorize` errors carry OAuth codes in `errorCode`

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use payauth_core::http::{self, ProviderErrorBody};
+use payauth_core::http;
 use payauth_core::oauth2::{TokenFields, token_from_response};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, Issued, Secret, SystemClock,
@@ -279,15 +279,7 @@ impl TokenSource for Mypos {
     }
 }
 
-impl ProviderErrorBody for types::OAuthError {
-    fn oauth_code(&self) -> Option<&str> {
-        self.error.as_deref()
-    }
-
-    fn description(&self) -> Option<&str> {
-        self.error_description.as_deref()
-    }
-}
+payauth_core::oauth_error_body!(types::OAuthError);
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use payauth_core::http::{self, ProviderErrorBody};
+use payauth_core::http;
 use payauth_core::oauth2::{TokenFields, join_scopes, token_from_response};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Error, ErrorKind, Issued, Secret, SystemClock, TokenSource,
@@ -442,12 +442,4 @@ impl TokenSource for B2bCredentialsGrant {
     }
 }
 
-impl ProviderErrorBody for types::OAuthError {
-    fn oauth_code(&self) -> Option<&str> {
-        self.error.as_deref()
-    }
-
-    fn description(&self) -> Option<&str> {
-        self.error_description.as_deref()
-    }
-}
+payauth_core::oauth_error_body!(types::OAuthError);
