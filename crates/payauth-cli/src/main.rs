@@ -2,6 +2,8 @@
 //!
 //! - `payauth demo`: every provider flow against the loopback sandbox.
 //! - `payauth sandbox [--port N]`: the simulators, served on loopback.
+//! - `payauth token <provider>` and `payauth revoke mypos`: one flow
+//!   against a provider, its sandbox host or any `--base-url`.
 //! - `payauth iyzico sign`: the IYZWSv2 `Authorization` header for a
 //!   request, for debugging signature mismatches.
 //!
@@ -36,6 +38,19 @@ enum Command {
         #[arg(long, default_value_t = 8787)]
         port: u16,
     },
+    /// Get one token from a provider (or any base URL) and print what it is.
+    Token {
+        /// Also print the `Authorization` header value, the token itself.
+        #[arg(long, global = true)]
+        reveal: bool,
+        #[command(subcommand)]
+        command: commands::token::TokenCommand,
+    },
+    /// Revoke a token.
+    Revoke {
+        #[command(subcommand)]
+        command: commands::token::RevokeCommand,
+    },
     /// iyzico tools.
     Iyzico {
         #[command(subcommand)]
@@ -49,6 +64,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo => commands::demo::run(output),
         Command::Sandbox { port } => commands::sandbox::run(port),
+        Command::Token { reveal, command } => commands::token::token(command, reveal, output),
+        Command::Revoke { command } => commands::token::revoke(command, output),
         Command::Iyzico { command } => commands::iyzico::run(command, output),
     };
     match result {

@@ -25,11 +25,7 @@ struct Row {
 }
 
 pub(crate) fn run(output: Output) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = super::runtime()?;
     let rows = runtime.block_on(flows())?;
     print(&rows, output);
     let failed = rows.iter().filter(|r| r.result.is_err()).count();

@@ -6,11 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use payauth_sandbox::defaults;
 
 pub(crate) fn run(port: u16) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = super::runtime()?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     println!("payauth sandbox on http://{addr} (Ctrl-C to stop)");
     println!(

@@ -1,0 +1,308 @@
+//! `payauth token <provider>` and `payauth revoke mypos`: one flow against
+//! a provider, its sandbox host, or any base URL (`payauth sandbox`).
+//!
+//! Credentials come from flags or `PAYAUTH_*` environment variables (prefer
+//! the environment: flags show in the process list); their values are never
+//! printed, not even in `--help`. The token itself is printed only with
+//! `--reveal`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use clap::{Args, Subcommand, ValueEnum};
+use payauth_core::{AccessToken, Environment, Error, Secret, TokenSource};
+use payauth_iyzico::pwi::{Pwi, PwiConfig};
+use payauth_iyzico::terminal_login::{TerminalLogin, TerminalLoginConfig, TimestampUnit};
+use payauth_mypos::{Mypos, MyposConfig};
+use payauth_vakifbank::{ClientAuthStyle, Resource, VakifBank, VakifBankConfig};
+
+use super::{Output, runtime};
+
+/// Where requests go.
+#[derive(Debug, Args)]
+pub(crate) struct Target {
+    /// Send requests to this base URL instead of the provider (e.g. the URL
+    /// `payauth sandbox` prints).
+    #[arg(long, env = "PAYAUTH_BASE_URL")]
+    base_url: Option<String>,
+    /// Use the provider's own sandbox host instead of production.
+    #[arg(long, conflicts_with = "base_url")]
+    provider_sandbox: bool,
+}
+
+impl Target {
+    fn environment(&self) -> Environment {
+        match (&self.base_url, self.provider_sandbox) {
+            (Some(url), _) => Environment::Custom(url.clone()),
+            (None, true) => Environment::Sandbox,
+            (None, false) => Environment::Production,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MyposArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The client id.
+    #[arg(long, env = "PAYAUTH_MYPOS_CLIENT_ID")]
+    client_id: String,
+    /// The client secret.
+    #[arg(long, env = "PAYAUTH_MYPOS_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: String,
+    /// `webhooks` for the Webhook API.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Where revocations go (the docs name two hosts); default the token host.
+    #[arg(long, env = "PAYAUTH_MYPOS_REVOKE_BASE_URL")]
+    revoke_base_url: Option<String>,
+}
+
+impl MyposArgs {
+    fn build(self) -> Result<Mypos, Error> {
+        let mut config = MyposConfig::new(
+            self.client_id,
+            Secret::new(self.client_secret),
+            self.target.environment(),
+        );
+        config.scope = self.scope;
+        config.revoke_base_url = self.revoke_base_url;
+        Mypos::new(config, payauth_core::http::default_client()?)
+    }
+}
+
+/// A VakıfBank grant that needs no customer.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum VakifBankFlow {
+    ClientCredentials,
+    B2bCredentials,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VakifBankArgs {
+    /// The gateway base URL (default the real gateway).
+    #[arg(long, env = "PAYAUTH_BASE_URL")]
+    base_url: Option<String>,
+    /// The grant.
+    #[arg(long, value_enum, default_value = "client-credentials")]
+    flow: VakifBankFlow,
+    /// The API key.
+    #[arg(long, env = "PAYAUTH_VAKIFBANK_CLIENT_ID")]
+    client_id: String,
+    /// The API secret.
+    #[arg(long, env = "PAYAUTH_VAKIFBANK_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: String,
+    /// Scopes, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "public")]
+    scope: Vec<String>,
+    /// The consent number (b2b-credentials).
+    #[arg(long, env = "PAYAUTH_VAKIFBANK_CONSENT_ID")]
+    consent_id: Option<String>,
+    /// The API plan.
+    #[arg(long, value_enum, default_value = "sandbox")]
+    resource: ResourceArg,
+    /// Send client credentials as HTTP Basic instead of in the body.
+    #[arg(long)]
+    basic: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ResourceArg {
+    Sandbox,
+    Production,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TerminalArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The Terminal API client id.
+    #[arg(long, env = "PAYAUTH_IYZICO_CLIENT_ID")]
+    client_id: String,
+    /// The Terminal API client secret.
+    #[arg(long, env = "PAYAUTH_IYZICO_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: String,
+    /// The terminal user.
+    #[arg(long, env = "PAYAUTH_IYZICO_USERNAME")]
+    username: String,
+    /// The terminal user's password.
+    #[arg(long, env = "PAYAUTH_IYZICO_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Send `request_timestamp` in seconds instead of milliseconds.
+    #[arg(long)]
+    timestamp_seconds: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PwiArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The merchant API key.
+    #[arg(long, env = "PAYAUTH_IYZICO_API_KEY")]
+    api_key: String,
+    /// The merchant secret key.
+    #[arg(long, env = "PAYAUTH_IYZICO_SECRET_KEY", hide_env_values = true)]
+    secret_key: String,
+    /// The member's session token.
+    #[arg(long, env = "PAYAUTH_IYZICO_PWI_SESSION_TOKEN", hide_env_values = true)]
+    session_token: String,
+    /// The member's identifier.
+    #[arg(long, env = "PAYAUTH_IYZICO_PWI_MEMBER")]
+    member: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// myPOS client credentials.
+    Mypos(MyposArgs),
+    /// VakıfBank client or B2B credentials.
+    Vakifbank(VakifBankArgs),
+    /// iyzico Terminal API login.
+    IyzicoTerminal(TerminalArgs),
+    /// iyzico Pay-with-iyzico access token for a member session.
+    IyzicoPwi(PwiArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RevokeCommand {
+    /// Revoke a myPOS token (RFC 7009; success also for unknown tokens).
+    Mypos {
+        #[command(flatten)]
+        provider: MyposArgs,
+        /// The token to revoke.
+        #[arg(long, env = "PAYAUTH_MYPOS_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+}
+
+fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>), Error> {
+    let http = payauth_core::http::default_client;
+    Ok(match command {
+        TokenCommand::Mypos(args) => ("mypos client credentials", Arc::new(args.build()?)),
+        TokenCommand::Vakifbank(args) => {
+            let mut config = VakifBankConfig::new(
+                args.client_id,
+                Secret::new(args.client_secret),
+                match args.resource {
+                    ResourceArg::Sandbox => Resource::Sandbox,
+                    ResourceArg::Production => Resource::Production,
+                },
+            );
+            if let Some(url) = args.base_url {
+                config.base_url = url;
+            }
+            config.client_auth = if args.basic {
+                ClientAuthStyle::Basic
+            } else {
+                ClientAuthStyle::Body
+            };
+            let bank = VakifBank::new(config, http()?)?;
+            let scopes: Vec<&str> = args.scope.iter().map(String::as_str).collect();
+            match args.flow {
+                VakifBankFlow::ClientCredentials => (
+                    "vakifbank client credentials",
+                    Arc::new(bank.client_credentials(&scopes)),
+                ),
+                VakifBankFlow::B2bCredentials => {
+                    let consent = args.consent_id.ok_or_else(|| {
+                        Error::new(payauth_core::ErrorKind::Config)
+                            .with_description("b2b-credentials needs --consent-id")
+                    })?;
+                    (
+                        "vakifbank b2b credentials",
+                        Arc::new(bank.b2b_credentials(&scopes, consent)),
+                    )
+                }
+            }
+        }
+        TokenCommand::IyzicoTerminal(args) => {
+            let mut config = TerminalLoginConfig::new(
+                args.client_id,
+                Secret::new(args.client_secret),
+                args.username,
+                Secret::new(args.password),
+                args.target.environment(),
+            );
+            if args.timestamp_seconds {
+                config.timestamp_unit = TimestampUnit::Seconds;
+            }
+            (
+                "iyzico terminal login",
+                Arc::new(TerminalLogin::new(config, http()?)?),
+            )
+        }
+        TokenCommand::IyzicoPwi(args) => {
+            let config = PwiConfig::new(
+                args.api_key,
+                Secret::new(args.secret_key),
+                args.target.environment(),
+            );
+            let pwi = Pwi::new(config, http()?)?;
+            (
+                "iyzico pay-with-iyzico token",
+                Arc::new(pwi.session(Secret::new(args.session_token), args.member)),
+            )
+        }
+    })
+}
+
+pub(crate) fn token(command: TokenCommand, reveal: bool, output: Output) -> Result<(), String> {
+    let (flow, source) = source(command).map_err(|e| e.to_string())?;
+    eprintln!("{flow}: requesting a token…");
+    let token = runtime()?
+        .block_on(source.fetch(None))
+        .map_err(|e| format!("{flow} failed: {e}"))?;
+    print_token(flow, &token, reveal, output);
+    Ok(())
+}
+
+fn print_token(flow: &str, token: &AccessToken, reveal: bool, output: Output) {
+    let expires_in = token
+        .expires_at_system()
+        .duration_since(SystemTime::now())
+        .map_or(0, |d| d.as_secs());
+    let authorization = token.authorization().to_str().unwrap_or_default();
+    if output.json {
+        let mut value = serde_json::json!({
+            "flow": flow,
+            "token_type": token.token_type(),
+            "expires_in_s": expires_in,
+            "scope": token.scope(),
+            "has_refresh_token": token.refresh_token().is_some(),
+        });
+        if reveal {
+            value["authorization"] = serde_json::Value::from(authorization);
+        }
+        println!("{value}");
+    } else {
+        println!(
+            "{flow}: OK, {} token, expires in {expires_in}s",
+            token.token_type()
+        );
+        if let Some(scope) = token.scope() {
+            println!("scope: {scope}");
+        }
+        if token.refresh_token().is_some() {
+            println!("a refresh token came with it");
+        }
+        if reveal {
+            println!("Authorization: {authorization}");
+        } else {
+            println!("(the token itself is shown only with --reveal)");
+        }
+    }
+}
+
+pub(crate) fn revoke(command: RevokeCommand, output: Output) -> Result<(), String> {
+    let RevokeCommand::Mypos { provider, token } = command;
+    let mypos = provider.build().map_err(|e| e.to_string())?;
+    runtime()?
+        .block_on(mypos.revoke(&Secret::new(token)))
+        .map_err(|e| format!("mypos revoke failed: {e}"))?;
+    if output.json {
+        println!(r#"{{"revoked":true}}"#);
+    } else {
+        println!("mypos: token revoked (or already unknown to myPOS)");
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! `payauth token` and `payauth revoke`, driven as a user runs them,
+//! against a sandbox started in the test.
+
+use assert_cmd::Command;
+use payauth_sandbox::{RunningSandbox, Sandbox, defaults};
+use predicates::prelude::*;
+
+/// A sandbox on its own runtime, serving while the binary runs.
+fn sandbox() -> (tokio::runtime::Runtime, RunningSandbox) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sandbox = runtime.block_on(Sandbox::builder().start()).unwrap();
+    (runtime, sandbox)
+}
+
+/// The binary with no `PAYAUTH_*` variables leaking in from the caller.
+fn payauth(base_url: &str) -> Command {
+    let mut command = Command::cargo_bin("payauth").unwrap();
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PAYAUTH_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("PAYAUTH_BASE_URL", base_url);
+    command
+}
+
+fn mypos(base_url: &str) -> Command {
+    let mut command = payauth(base_url);
+    command
+        .env("PAYAUTH_MYPOS_CLIENT_ID", defaults::MYPOS_CLIENT_ID)
+        .env("PAYAUTH_MYPOS_CLIENT_SECRET", defaults::MYPOS_CLIENT_SECRET);
+    command
+}
+
+#[test]
+fn token_prints_what_the_token_is_but_not_the_token() {
+    let (_runtime, sandbox) = sandbox();
+    mypos(&sandbox.base_url())
+        .args(["token", "mypos", "--scope", "webhooks"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "mypos client credentials: OK, Bearer token, expires in",
+        ))
+        .stdout(predicate::str::contains("Authorization").not())
+        .stdout(predicate::str::contains(defaults::MYPOS_CLIENT_SECRET).not());
+}
+
+#[test]
+fn token_with_reveal_prints_the_authorization_header() {
+    let (_runtime, sandbox) = sandbox();
+    mypos(&sandbox.base_url())
+        .args(["--json", "token", "--reveal", "mypos"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(r#""authorization":"Bearer "#));
+}
+
+#[test]
+fn a_wrong_secret_fails_with_a_clear_message_and_no_secret() {
+    const SENTINEL: &str = "SENTINEL-cli-wrong-secret";
+    let (_runtime, sandbox) = sandbox();
+    payauth(&sandbox.base_url())
+        .env("PAYAUTH_MYPOS_CLIENT_ID", defaults::MYPOS_CLIENT_ID)
+        .env("PAYAUTH_MYPOS_CLIENT_SECRET", SENTINEL)
+        .args(["token", "mypos"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "mypos client credentials failed: client credentials refused",
+        ))
+        .stderr(predicate::str::contains(SENTINEL).not())
+        .stdout(predicate::str::contains(SENTINEL).not());
+}
+
+/// Arguments after `token`, and the environment that carries credentials.
+type Run = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+#[test]
+fn every_provider_flow_gets_a_token_from_the_sandbox() {
+    let (_runtime, sandbox) = sandbox();
+    let base = sandbox.base_url();
+    let runs: [Run; 4] = [
+        (
+            &["vakifbank", "--flow", "client-credentials"],
+            &[
+                ("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID),
+                (
+                    "PAYAUTH_VAKIFBANK_CLIENT_SECRET",
+                    defaults::VAKIFBANK_CLIENT_SECRET,
+                ),
+            ],
+        ),
+        (
+            &[
+                "vakifbank",
+                "--flow",
+                "b2b-credentials",
+                "--scope",
+                "account",
+            ],
+            &[
+                ("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID),
+                (
+                    "PAYAUTH_VAKIFBANK_CLIENT_SECRET",
+                    defaults::VAKIFBANK_CLIENT_SECRET,
+                ),
+                (
+                    "PAYAUTH_VAKIFBANK_CONSENT_ID",
+                    defaults::VAKIFBANK_CONSENT_ID,
+                ),
+            ],
+        ),
+        (
+            &["iyzico-terminal"],
+            &[
+                ("PAYAUTH_IYZICO_CLIENT_ID", defaults::IYZICO_CLIENT_ID),
+                (
+                    "PAYAUTH_IYZICO_CLIENT_SECRET",
+                    defaults::IYZICO_CLIENT_SECRET,
+                ),
+                ("PAYAUTH_IYZICO_USERNAME", defaults::IYZICO_USERNAME),
+                ("PAYAUTH_IYZICO_PASSWORD", defaults::IYZICO_PASSWORD),
+            ],
+        ),
+        (
+            &["iyzico-pwi"],
+            &[
+                ("PAYAUTH_IYZICO_API_KEY", defaults::IYZICO_API_KEY),
+                ("PAYAUTH_IYZICO_SECRET_KEY", defaults::IYZICO_SECRET_KEY),
+                (
+                    "PAYAUTH_IYZICO_PWI_SESSION_TOKEN",
+                    defaults::PWI_SESSION_TOKEN,
+                ),
+                ("PAYAUTH_IYZICO_PWI_MEMBER", defaults::PWI_MEMBER_IDENTIFIER),
+            ],
+        ),
+    ];
+    for (args, env) in runs {
+        let mut command = payauth(&base);
+        command.args(["--json", "token"]).args(args);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["token_type"], "Bearer", "{args:?}");
+        assert!(
+            json.get("authorization").is_none(),
+            "{args:?}: not revealed"
+        );
+    }
+}
+
+#[test]
+fn revoke_mypos_revokes_the_token_at_the_sandbox() {
+    let (_runtime, sandbox) = sandbox();
+    let issued = mypos(&sandbox.base_url())
+        .args(["--json", "token", "--reveal", "mypos"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&issued.stdout).unwrap();
+    let token = json["authorization"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_owned();
+    assert!(!sandbox.is_revoked(&token));
+    mypos(&sandbox.base_url())
+        .env("PAYAUTH_MYPOS_TOKEN", &token)
+        .args(["revoke", "mypos"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("revoked"));
+    assert!(sandbox.is_revoked(&token));
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused() {
+    payauth("http://auth-api.mypos.com")
+        .env("PAYAUTH_MYPOS_CLIENT_ID", "id")
+        .env("PAYAUTH_MYPOS_CLIENT_SECRET", "secret")
+        .args(["token", "mypos"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "refusing plain http:// to auth-api.mypos.com",
+        ));
+}
