@@ -4,6 +4,8 @@
 //! - `payauth sandbox [--port N]`: the simulators, served on loopback.
 //! - `payauth token <provider>` and `payauth revoke mypos`: one flow
 //!   against a provider, its sandbox host or any `--base-url`.
+//! - `payauth login vakifbank`: the authorization-code flow from a
+//!   terminal, tokens kept in the file store.
 //! - `payauth iyzico sign`: the IYZWSv2 `Authorization` header for a
 //!   request, for debugging signature mismatches.
 //!
@@ -51,11 +53,22 @@ enum Command {
         #[command(subcommand)]
         command: commands::token::RevokeCommand,
     },
+    /// Log in with a browser (authorization code) and keep the tokens.
+    Login {
+        #[command(subcommand)]
+        command: LoginCommand,
+    },
     /// iyzico tools.
     Iyzico {
         #[command(subcommand)]
         command: commands::iyzico::IyzicoCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum LoginCommand {
+    /// VakıfBank: authorize URL, loopback redirect, code exchange, file store.
+    Vakifbank(commands::login::LoginArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +79,9 @@ fn main() -> ExitCode {
         Command::Sandbox { port } => commands::sandbox::run(port),
         Command::Token { reveal, command } => commands::token::token(command, reveal, output),
         Command::Revoke { command } => commands::token::revoke(command, output),
+        Command::Login {
+            command: LoginCommand::Vakifbank(args),
+        } => commands::login::run(args, output),
         Command::Iyzico { command } => commands::iyzico::run(command, output),
     };
     match result {

@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod iyzico;
+pub(crate) mod login;
 pub(crate) mod sandbox;
 pub(crate) mod token;
 
