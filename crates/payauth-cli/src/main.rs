@@ -41,12 +41,22 @@ enum Command {
         port: u16,
     },
     /// Get one token from a provider (or any base URL) and print what it is.
+    #[command(subcommand_required = false)]
     Token {
         /// Also print the `Authorization` header value, the token itself.
         #[arg(long, global = true)]
         reveal: bool,
+        /// Take provider, flow and credentials from this TOML file (see
+        /// `payauth config schema`) instead of a provider subcommand.
+        #[arg(long, env = "PAYAUTH_CONFIG")]
+        config: Option<std::path::PathBuf>,
         #[command(subcommand)]
-        command: commands::token::TokenCommand,
+        command: Option<commands::token::TokenCommand>,
+    },
+    /// The configuration file format.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Revoke a token.
     Revoke {
@@ -66,6 +76,12 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the JSON Schema of the configuration file.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
 enum LoginCommand {
     /// VakıfBank: authorize URL, loopback redirect, code exchange, file store.
     Vakifbank(commands::login::LoginArgs),
@@ -77,7 +93,26 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo => commands::demo::run(output),
         Command::Sandbox { port } => commands::sandbox::run(port),
-        Command::Token { reveal, command } => commands::token::token(command, reveal, output),
+        Command::Token {
+            reveal,
+            config,
+            command,
+        } => match (config, command) {
+            (Some(_), Some(_)) => {
+                Err("give a provider subcommand or --config, not both".to_owned())
+            }
+            (None, Some(command)) => commands::token::token(command, reveal, output),
+            (Some(path), None) => commands::token::from_config(&path, reveal, output),
+            (None, None) => {
+                Err("give a provider (payauth token mypos …) or --config FILE".to_owned())
+            }
+        },
+        Command::Config {
+            command: ConfigCommand::Schema,
+        } => {
+            println!("{}", commands::token::config_schema());
+            Ok(())
+        }
         Command::Revoke { command } => commands::token::revoke(command, output),
         Command::Login {
             command: LoginCommand::Vakifbank(args),

@@ -199,3 +199,55 @@ fn plain_http_to_a_remote_host_is_refused() {
             "refusing plain http:// to auth-api.mypos.com",
         ));
 }
+
+#[test]
+fn token_from_a_toml_config_file() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payauth.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\nprovider = \"mypos\"\nbase_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"MY_MYPOS_SECRET\" }}\n",
+            sandbox.base_url(),
+            defaults::MYPOS_CLIENT_ID
+        ),
+    )
+    .unwrap();
+    payauth(&sandbox.base_url())
+        .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
+        .arg("token")
+        .arg("--config")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("OK, Bearer token"));
+}
+
+#[test]
+fn a_bad_config_file_names_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[source]\nprovider = \"paypal\"\n").unwrap();
+    payauth("http://127.0.0.1:1")
+        .arg("token")
+        .arg("--config")
+        .arg(&path)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("bad.toml"))
+        .stderr(predicate::str::contains("paypal"));
+}
+
+#[test]
+fn config_schema_prints_the_json_schema_of_the_config_file() {
+    let output = Command::cargo_bin("payauth")
+        .unwrap()
+        .args(["config", "schema"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(schema["title"], "Config");
+    assert!(schema["$defs"]["SourceConfig"].is_object());
+}

@@ -7,7 +7,32 @@
 //!
 //! ```toml
 //! [dependencies]
-//! payauth = { version = "0.1", features = ["mypos"] }
+//! payauth = { version = "0.1", features = ["mypos", "toml"] }
+//! ```
+//!
+//! With a provider feature on, [`config::Config`] builds a ready
+//! [`TokenCache`](payauth_core::TokenCache) from a configuration file (see
+//! its docs for the format; `Config::json_schema()` describes it). The
+//! cache itself is the same for every provider:
+//!
+//! ```
+//! use std::time::Duration;
+//! use payauth::core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenCache, TokenSource};
+//!
+//! // Any provider flow is a TokenSource; this one mints tokens locally.
+//! struct Local;
+//! impl TokenSource for Local {
+//!     fn fetch<'a>(&'a self, _: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+//!         Box::pin(async { AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&SystemClock), Duration::from_secs(60)) })
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let cache = TokenCache::builder(Local).build();
+//! let token = cache.token().await?;
+//! assert_eq!(token.authorization().to_str().unwrap(), "Bearer t");
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
 //! ```
 
 pub use payauth_core as core;
@@ -23,3 +48,6 @@ pub use payauth_vakifbank as vakifbank;
 /// myPOS / iCard: client credentials and revocation.
 #[cfg(feature = "mypos")]
 pub use payauth_mypos as mypos;
+
+#[cfg(any(feature = "mypos", feature = "vakifbank", feature = "iyzico"))]
+pub mod config;

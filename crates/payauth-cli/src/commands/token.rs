@@ -248,6 +248,36 @@ fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>),
 
 pub(crate) fn token(command: TokenCommand, reveal: bool, output: Output) -> Result<(), String> {
     let (flow, source) = source(command).map_err(|e| e.to_string())?;
+    fetch_and_print(flow, source.as_ref(), reveal, output)
+}
+
+/// `payauth token --config FILE`: the source the facade's configuration
+/// describes.
+pub(crate) fn from_config(
+    path: &std::path::Path,
+    reveal: bool,
+    output: Output,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    let config = payauth::config::Config::from_toml(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let http = payauth_core::http::default_client().map_err(|e| e.to_string())?;
+    let (source, key) = config.source(&http).map_err(|e| e.to_string())?;
+    fetch_and_print(&key, source.as_ref(), reveal, output)
+}
+
+/// The JSON Schema of the configuration file, pretty-printed.
+pub(crate) fn config_schema() -> String {
+    serde_json::to_string_pretty(&payauth::config::Config::json_schema()).unwrap_or_default()
+}
+
+fn fetch_and_print(
+    flow: &str,
+    source: &dyn TokenSource,
+    reveal: bool,
+    output: Output,
+) -> Result<(), String> {
     eprintln!("{flow}: requesting a token…");
     let token = runtime()?
         .block_on(source.fetch(None))
