@@ -305,12 +305,17 @@ impl std::error::Error for Error {
 }
 
 impl From<reqwest::Error> for Error {
-    /// Timeouts are [`ErrorKind::Timeout`]; every other failure without an
-    /// HTTP answer is [`ErrorKind::Transport`], and transient.
+    /// Timeouts are [`ErrorKind::Timeout`]; a body that is not the JSON
+    /// expected is [`ErrorKind::Malformed`]; every other failure without a
+    /// complete answer (refused, reset, a body torn off mid-read, which
+    /// reqwest also calls a decode error) is [`ErrorKind::Transport`], and
+    /// transient.
     fn from(error: reqwest::Error) -> Self {
+        let json = std::error::Error::source(&error)
+            .is_some_and(<dyn std::error::Error>::is::<serde_json::Error>);
         let kind = if error.is_timeout() {
             ErrorKind::Timeout
-        } else if error.is_decode() {
+        } else if json {
             ErrorKind::Malformed
         } else if error.is_builder() {
             ErrorKind::Config

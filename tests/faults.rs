@@ -1,0 +1,169 @@
+//! Every provider flow, through the public API a user holds (a
+//! `TokenCache` built from a config), against every fault the sandbox can
+//! inject: a typed error of the right kind, never a panic, and a cached
+//! token that is still valid keeps being served until it expires.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use payauth::config::Config;
+use payauth::core::{ErrorKind, ManualClock, TokenCache};
+use payauth_sandbox::{Fault, RunningSandbox, Sandbox, Schedule, defaults};
+
+/// A config for each provider flow, against `base`.
+fn configs(base: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "mypos",
+            format!(
+                "[source]\nprovider = \"mypos\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\n",
+                defaults::MYPOS_CLIENT_ID,
+                defaults::MYPOS_CLIENT_SECRET
+            ),
+        ),
+        (
+            "vakifbank",
+            format!(
+                "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nscopes = [\"public\"]\n",
+                defaults::VAKIFBANK_CLIENT_ID,
+                defaults::VAKIFBANK_CLIENT_SECRET
+            ),
+        ),
+        (
+            "iyzico-terminal",
+            format!(
+                "[source]\nprovider = \"iyzico-terminal\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nusername = \"{}\"\npassword = {{ value = \"{}\" }}\n",
+                defaults::IYZICO_CLIENT_ID,
+                defaults::IYZICO_CLIENT_SECRET,
+                defaults::IYZICO_USERNAME,
+                defaults::IYZICO_PASSWORD
+            ),
+        ),
+        (
+            "iyzico-pwi",
+            format!(
+                "[source]\nprovider = \"iyzico-pwi\"\nbase_url = \"{base}\"\napi_key = \"{}\"\nsecret_key = {{ value = \"{}\" }}\nsession_token = {{ value = \"{}\" }}\nmember_identifier = \"{}\"\n",
+                defaults::IYZICO_API_KEY,
+                defaults::IYZICO_SECRET_KEY,
+                defaults::PWI_SESSION_TOKEN,
+                defaults::PWI_MEMBER_IDENTIFIER
+            ),
+        ),
+    ]
+}
+
+/// Each fault and the kind of error a caller must see for it.
+fn faults() -> Vec<(&'static str, Fault, ErrorKind)> {
+    vec![
+        (
+            "503 with Retry-After",
+            Fault::Status {
+                status: 503,
+                retry_after: Some(1),
+            },
+            ErrorKind::Unavailable,
+        ),
+        (
+            "429",
+            Fault::Status {
+                status: 429,
+                retry_after: Some(1),
+            },
+            ErrorKind::RateLimited,
+        ),
+        ("HTML error page", Fault::Html, ErrorKind::Unavailable),
+        ("garbage body", Fault::Garbage, ErrorKind::Malformed),
+        ("truncated JSON", Fault::TruncatedJson, ErrorKind::Malformed),
+        ("wrong types", Fault::WrongTypes, ErrorKind::Malformed),
+        (
+            "10 MB body",
+            Fault::HugeBody {
+                bytes: 10 * 1024 * 1024,
+            },
+            ErrorKind::Malformed,
+        ),
+        ("connection reset", Fault::Reset, ErrorKind::Transport),
+        ("torn body", Fault::TornBody, ErrorKind::Transport),
+    ]
+}
+
+fn cache(config: &str, clock: &Arc<ManualClock>) -> TokenCache {
+    let config = Config::from_toml(config).unwrap();
+    let (source, _) = config
+        .source(&payauth::core::http::default_client().unwrap())
+        .unwrap();
+    TokenCache::builder_arc(source)
+        .clock(Arc::clone(clock) as _)
+        .refresh_margin(Duration::from_secs(30))
+        .jitter(0.0)
+        .build()
+}
+
+async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn check(
+    sandbox: &RunningSandbox,
+    provider: &str,
+    config: &str,
+    fault: &str,
+    injected: Fault,
+    kind: ErrorKind,
+) {
+    sandbox.faults().clear_all();
+    let clock = Arc::new(ManualClock::new());
+    let cache = cache(config, &clock);
+    let first = cache
+        .token()
+        .await
+        .unwrap_or_else(|e| panic!("{provider}: no first token: {e}"));
+    sandbox.faults().set_all(injected, Schedule::Always);
+
+    // Inside the refresh margin: the still-valid token is served while the
+    // refresh fails in the background.
+    clock.advance(first.lifetime().saturating_sub(Duration::from_secs(10)));
+    let served = cache
+        .token()
+        .await
+        .unwrap_or_else(|e| panic!("{provider}/{fault}: valid token not served: {e}"));
+    assert!(Arc::ptr_eq(&first, &served), "{provider}/{fault}");
+    settle().await;
+    let still = cache
+        .token()
+        .await
+        .unwrap_or_else(|e| panic!("{provider}/{fault}: valid token dropped: {e}"));
+    assert!(
+        Arc::ptr_eq(&first, &still),
+        "{provider}/{fault}: the failure kept the cached token"
+    );
+
+    // Past expiry: the typed error, never the stale token.
+    clock.advance(Duration::from_secs(60));
+    let error = cache
+        .token()
+        .await
+        .expect_err("an expired token is never served");
+    assert_eq!(error.kind(), kind, "{provider}/{fault}: {error}");
+}
+
+#[test]
+fn every_flow_under_every_fault_gives_a_typed_error_and_keeps_a_valid_token() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sandbox = Sandbox::builder().start().await.unwrap();
+        for (provider, config) in configs(&sandbox.base_url()) {
+            for (fault, injected, kind) in faults() {
+                check(&sandbox, provider, &config, fault, injected, kind).await;
+            }
+        }
+        sandbox.shutdown().await;
+    });
+}
