@@ -167,3 +167,58 @@ fn every_flow_under_every_fault_gives_a_typed_error_and_keeps_a_valid_token() {
         sandbox.shutdown().await;
     });
 }
+
+#[test]
+fn under_twenty_percent_transient_failures_every_grant_succeeds_within_its_retries() {
+    const FETCHES: u64 = 30;
+    const RETRIES: u32 = 4;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sandbox = Sandbox::builder().seed(7).start().await.unwrap();
+        // Single-request grants: the terminal login (two requests, restarted
+        // whole on failure) is covered by the suite above.
+        for (provider, config) in configs(&sandbox.base_url())
+            .into_iter()
+            .filter(|(p, _)| *p != "iyzico-terminal")
+        {
+            sandbox.faults().clear_all();
+            sandbox.reset_counters();
+            sandbox.faults().set_all(
+                Fault::Status {
+                    status: 503,
+                    retry_after: None,
+                },
+                Schedule::Rate(0.2),
+            );
+            let config = Config::from_toml(&config).unwrap();
+            let (source, _) = config
+                .source(&payauth::core::http::default_client().unwrap())
+                .unwrap();
+            let cache = TokenCache::builder_arc(source)
+                .retries(RETRIES, Duration::from_millis(1))
+                .build();
+            for n in 0..FETCHES {
+                let token = cache
+                    .token()
+                    .await
+                    .unwrap_or_else(|e| panic!("{provider}: fetch {n} failed: {e}"));
+                cache.invalidate(&token);
+            }
+            let requests = sandbox.total_requests();
+            assert!(requests >= FETCHES, "{provider}: {requests}");
+            assert!(
+                requests <= FETCHES * u64::from(RETRIES + 1),
+                "{provider}: {requests} requests"
+            );
+            assert!(
+                requests > FETCHES,
+                "{provider}: some requests failed and were retried"
+            );
+        }
+        sandbox.shutdown().await;
+    });
+}

@@ -37,6 +37,9 @@ pub const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 pub const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest backoff after repeated failures.
 pub const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest wait between retries inside one fetch, whatever
+/// `Retry-After` asks.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 type Outcome = Result<Arc<AccessToken>, Error>;
 
@@ -78,6 +81,8 @@ struct Inner {
     margin: Duration,
     jitter: f64,
     failure_backoff: Duration,
+    retries: u32,
+    retry_wait: Duration,
 }
 
 #[derive(Default)]
@@ -102,6 +107,8 @@ pub struct TokenCacheBuilder {
     margin: Duration,
     jitter: Option<f64>,
     failure_backoff: Duration,
+    retries: u32,
+    retry_wait: Duration,
 }
 
 impl TokenCacheBuilder {
@@ -145,6 +152,20 @@ impl TokenCacheBuilder {
         self
     }
 
+    /// Retry a transient failure (429, 5xx, transport, timeout) up to
+    /// `retries` times within one fetch, waiting `wait` doubling each time,
+    /// or the provider's `Retry-After`, at most [`MAX_RETRY_WAIT`]. Off by
+    /// default: a failed fetch is then retried by the next caller after the
+    /// failure backoff. Every payauth token source is safe to retry (a
+    /// login starts over; a single-use code is never exchanged by a
+    /// source).
+    #[must_use]
+    pub fn retries(mut self, retries: u32, wait: Duration) -> Self {
+        self.retries = retries;
+        self.retry_wait = wait;
+        self
+    }
+
     /// The cache.
     #[must_use]
     pub fn build(self) -> TokenCache {
@@ -159,6 +180,8 @@ impl TokenCacheBuilder {
                 margin: self.margin,
                 jitter,
                 failure_backoff: self.failure_backoff,
+                retries: self.retries,
+                retry_wait: self.retry_wait,
             }),
         }
     }
@@ -188,6 +211,8 @@ impl TokenCache {
             margin: DEFAULT_MARGIN,
             jitter: None,
             failure_backoff: DEFAULT_FAILURE_BACKOFF,
+            retries: 0,
+            retry_wait: Duration::from_millis(100),
         }
     }
 
@@ -326,7 +351,7 @@ impl Inner {
             self.current.store(Some(Arc::clone(token)));
             return Ok(Arc::clone(token));
         }
-        match self.source.fetch(previous.as_deref()).await {
+        match self.fetch_with_retries(previous.as_deref()).await {
             Ok(token) => {
                 let token = Arc::new(token);
                 let saved = match &self.store {
@@ -362,6 +387,27 @@ impl Inner {
                     }
                 }
                 Err(error)
+            }
+        }
+    }
+
+    /// One fetch, with up to `retries` more attempts after transient
+    /// failures.
+    async fn fetch_with_retries(
+        &self,
+        previous: Option<&AccessToken>,
+    ) -> Result<AccessToken, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.source.fetch(previous).await {
+                Err(error) if error.is_transient() && attempt < self.retries => {
+                    let doubled = self.retry_wait.saturating_mul(1 << attempt.min(16));
+                    let wait = error.retry_after().unwrap_or(doubled).min(MAX_RETRY_WAIT);
+                    attempt += 1;
+                    tracing::debug!(source = self.source.name(), %error, attempt, wait_ms = wait.as_millis(), "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                outcome => return outcome,
             }
         }
     }

@@ -52,7 +52,8 @@ pub mod store;
 pub mod token;
 
 pub use cache::{
-    DEFAULT_FAILURE_BACKOFF, DEFAULT_MARGIN, MAX_FAILURE_BACKOFF, TokenCache, TokenCacheBuilder,
+    DEFAULT_FAILURE_BACKOFF, DEFAULT_MARGIN, MAX_FAILURE_BACKOFF, MAX_RETRY_WAIT, TokenCache,
+    TokenCacheBuilder,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind};

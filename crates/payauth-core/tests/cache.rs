@@ -520,3 +520,61 @@ async fn debug_and_errors_never_show_a_secret() {
     );
     assert!(!shown.contains(SENTINEL), "{shown}");
 }
+
+#[tokio::test]
+async fn with_retries_a_transient_failure_is_retried_within_one_fetch() {
+    let clock = Arc::new(ManualClock::new());
+    let fake = Fake::new(&clock)
+        .then(Next::Fail(ErrorKind::Unavailable))
+        .then(Next::Fail(ErrorKind::Transport));
+    let source = Arc::new(fake);
+    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+        .clock(Arc::clone(&clock) as _)
+        .retries(2, Duration::from_millis(1))
+        .build();
+    assert_eq!(
+        value(&cache.token().await.unwrap()),
+        "t3",
+        "two retries, the third attempt succeeds"
+    );
+    assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_limit_and_never_retry_a_permanent_failure() {
+    let clock = Arc::new(ManualClock::new());
+    let fake = Fake::new(&clock)
+        .then(Next::Fail(ErrorKind::Unavailable))
+        .then(Next::Fail(ErrorKind::Unavailable))
+        .then(Next::Fail(ErrorKind::Unavailable));
+    let source = Arc::new(fake);
+    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+        .clock(Arc::clone(&clock) as _)
+        .retries(1, Duration::from_millis(1))
+        .build();
+    assert_eq!(
+        cache.token().await.unwrap_err().kind(),
+        ErrorKind::Unavailable
+    );
+    assert_eq!(
+        source.calls.load(Ordering::SeqCst),
+        2,
+        "one try and one retry"
+    );
+
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(Fake::new(&clock).then(Next::Fail(ErrorKind::InvalidClient)));
+    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+        .clock(Arc::clone(&clock) as _)
+        .retries(3, Duration::from_millis(1))
+        .build();
+    assert_eq!(
+        cache.token().await.unwrap_err().kind(),
+        ErrorKind::InvalidClient
+    );
+    assert_eq!(
+        source.calls.load(Ordering::SeqCst),
+        1,
+        "a refusal is never retried"
+    );
+}
