@@ -51,3 +51,6 @@ pub use payauth_mypos as mypos;
 
 #[cfg(any(feature = "mypos", feature = "vakifbank", feature = "iyzico"))]
 pub mod config;
+
+#[cfg(feature = "reqwest-middleware")]
+pub mod middleware;

@@ -1,0 +1,111 @@
+//! Bearer tokens on your own API calls: [`BearerAuth`] is a
+//! `reqwest-middleware` middleware over a [`TokenCache`].
+//!
+//! Each request gets the cached token's `Authorization` header (and any
+//! provider extras, e.g. myPOS's `API-Key` and `X-Request-ID`). When the API
+//! answers 401, the middleware drops that token from the cache, fetches a
+//! fresh one and retries once, if the request body can be replayed; a
+//! second 401 goes back to the caller.
+//!
+//! ```no_run
+//! use payauth::middleware::BearerAuth;
+//! # fn run(cache: payauth::core::TokenCache) {
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(BearerAuth::new(cache))
+//!     .build();
+//! # let _ = client; }
+//! ```
+
+use std::sync::Arc;
+
+use payauth_core::{AccessToken, Error, TokenCache};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest_middleware::{Middleware, Next};
+
+/// Extra headers a provider wants beside the token.
+type Extras = Arc<dyn Fn(&AccessToken, &mut HeaderMap) -> Result<(), Error> + Send + Sync>;
+
+/// Attaches the cached token to every request; renews and retries once on
+/// a 401. See the [module docs](self).
+#[derive(Clone)]
+pub struct BearerAuth {
+    cache: TokenCache,
+    extras: Option<Extras>,
+}
+
+impl std::fmt::Debug for BearerAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerAuth")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BearerAuth {
+    /// A middleware over `cache`.
+    #[must_use]
+    pub fn new(cache: TokenCache) -> Self {
+        Self {
+            cache,
+            extras: None,
+        }
+    }
+
+    /// Adds headers beside the token on every request, e.g. for myPOS:
+    /// `.with_headers(move |token, headers| { headers.extend(mypos.resource_headers(token)?); Ok(()) })`.
+    #[must_use]
+    pub fn with_headers(
+        mut self,
+        extras: impl Fn(&AccessToken, &mut HeaderMap) -> Result<(), Error> + Send + Sync + 'static,
+    ) -> Self {
+        self.extras = Some(Arc::new(extras));
+        self
+    }
+
+    fn apply(
+        &self,
+        token: &AccessToken,
+        headers: &mut HeaderMap,
+    ) -> reqwest_middleware::Result<()> {
+        headers.insert(AUTHORIZATION, token.authorization().clone());
+        if let Some(extras) = &self.extras {
+            extras(token, headers).map_err(reqwest_middleware::Error::middleware)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for BearerAuth {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let token = self
+            .cache
+            .token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        let replay = request.try_clone();
+        self.apply(&token, request.headers_mut())?;
+        let response = next.clone().run(request, extensions).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let Some(mut replay) = replay else {
+            // A streaming body cannot be sent twice: the caller sees the 401.
+            return Ok(response);
+        };
+        self.cache.invalidate(&token);
+        let fresh = self
+            .cache
+            .token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        self.apply(&fresh, replay.headers_mut())?;
+        next.run(replay, extensions).await
+    }
+}
