@@ -54,3 +54,6 @@ pub mod config;
 
 #[cfg(feature = "reqwest-middleware")]
 pub mod middleware;
+
+#[cfg(feature = "tower")]
+pub mod tower;
