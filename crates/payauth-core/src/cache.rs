@@ -16,6 +16,9 @@
 //!   token at once and reaches the next caller.
 //! - With a [`TokenStore`], a new token (and its rotated refresh token) is
 //!   saved before it is published.
+//! - With a [`SharedStore`] (a fleet of replicas), the store is read before
+//!   every fetch and one replica at a time fetches, under a lease; the
+//!   others wait for its token in the store.
 //! - No task outlives its fetch: refresh is driven by requests.
 
 use std::fmt;
@@ -28,7 +31,7 @@ use tokio::sync::watch;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::source::TokenSource;
-use crate::store::{StoredToken, TokenStore};
+use crate::store::{Lease, SharedStore, StoredToken, TokenStore};
 use crate::token::AccessToken;
 
 /// The default refresh-ahead margin.
@@ -76,6 +79,7 @@ struct Inner {
     source: Arc<dyn TokenSource>,
     clock: Arc<dyn Clock>,
     store: Option<(Arc<dyn TokenStore>, String)>,
+    shared: Option<Arc<dyn SharedStore>>,
     current: ArcSwapOption<AccessToken>,
     state: Mutex<State>,
     margin: Duration,
@@ -97,6 +101,9 @@ struct State {
     failures: u32,
     /// Whether the store has been read on first use.
     store_read: bool,
+    /// The token last dropped by [`TokenCache::invalidate`]: never taken
+    /// back from a shared store.
+    rejected: Option<Arc<AccessToken>>,
 }
 
 /// Builds a [`TokenCache`]; see [`TokenCache::builder`].
@@ -104,6 +111,7 @@ pub struct TokenCacheBuilder {
     source: Arc<dyn TokenSource>,
     clock: Arc<dyn Clock>,
     store: Option<(Arc<dyn TokenStore>, String)>,
+    shared: Option<Arc<dyn SharedStore>>,
     margin: Duration,
     jitter: Option<f64>,
     failure_backoff: Duration,
@@ -124,6 +132,20 @@ impl TokenCacheBuilder {
     #[must_use]
     pub fn store(mut self, store: Arc<dyn TokenStore>, key: impl Into<String>) -> Self {
         self.store = Some((store, key.into()));
+        self.shared = None;
+        self
+    }
+
+    /// Keep tokens in `store` under `key`, shared with the other replicas
+    /// of a fleet: the store is read before every fetch, and a fetch runs
+    /// only under the store's [`Lease`], so the fleet makes one upstream
+    /// fetch per expiry and every replica sees a rotated refresh token.
+    /// If the lease cannot be taken because the store is down, this
+    /// replica fetches on its own rather than fail.
+    #[must_use]
+    pub fn shared_store(mut self, store: Arc<dyn SharedStore>, key: impl Into<String>) -> Self {
+        self.store = Some((Arc::clone(&store) as Arc<dyn TokenStore>, key.into()));
+        self.shared = Some(store);
         self
     }
 
@@ -175,6 +197,7 @@ impl TokenCacheBuilder {
                 source: self.source,
                 clock: self.clock,
                 store: self.store,
+                shared: self.shared,
                 current: ArcSwapOption::empty(),
                 state: Mutex::new(State::default()),
                 margin: self.margin,
@@ -208,6 +231,7 @@ impl TokenCache {
             source,
             clock: Arc::new(SystemClock),
             store: None,
+            shared: None,
             margin: DEFAULT_MARGIN,
             jitter: None,
             failure_backoff: DEFAULT_FAILURE_BACKOFF,
@@ -253,7 +277,11 @@ impl TokenCache {
             return false;
         }
         let previous = self.inner.current.compare_and_swap(&*current, None);
-        previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, cached))
+        let dropped = previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, cached));
+        if dropped {
+            self.inner.lock().rejected = Some(Arc::clone(cached));
+        }
+        dropped
     }
 
     async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, Error> {
@@ -341,22 +369,105 @@ impl Inner {
     }
 
     async fn fetch_and_publish(&self) -> Outcome {
+        if let (Some(shared), Some((_, key))) = (&self.shared, &self.store) {
+            return self.fetch_shared(shared.as_ref(), key).await;
+        }
         let (previous, from_store) = self.previous().await;
         if let Some(token) = &previous
             && from_store
-            && self.clock.now() < self.refresh_at(token)
+            && self.is_fresh(token)
         {
-            // A fresh token from the store: a previous run or another
-            // process fetched it.
-            self.current.store(Some(Arc::clone(token)));
+            // A fresh token from the store: a previous run fetched it.
+            self.adopt(token);
             return Ok(Arc::clone(token));
         }
+        self.fetch_and_save(previous, None).await
+    }
+
+    /// The fleet path: take the stored token if another replica renewed
+    /// it, else fetch under the store's lease, else wait and look again.
+    async fn fetch_shared(&self, shared: &dyn SharedStore, key: &str) -> Outcome {
+        let started = tokio::time::Instant::now();
+        loop {
+            let stored = self.load_stored(key).await;
+            if let Some(token) = &stored
+                && self.is_fresh(token)
+            {
+                self.adopt(token);
+                return Ok(Arc::clone(token));
+            }
+            let lease = match shared.try_lease(key).await {
+                Ok(Some(lease)) => Some(lease),
+                Ok(None) => {
+                    if started.elapsed() >= shared.max_wait() {
+                        return Err(Error::new(ErrorKind::Unavailable).with_description(format!(
+                            "another replica held the fetch lease for {} s",
+                            shared.max_wait().as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(shared.poll_interval()).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(source = self.source.name(), %error, "fleet lease unavailable; fetching without it");
+                    None
+                }
+            };
+            let previous = if lease.is_some() {
+                // Another replica may have stored a token between the read
+                // and the lease.
+                let stored = self.load_stored(key).await;
+                if let Some(token) = &stored
+                    && self.is_fresh(token)
+                {
+                    release(self.source.name(), lease).await;
+                    self.adopt(token);
+                    return Ok(Arc::clone(token));
+                }
+                stored
+            } else {
+                stored
+            };
+            // The stored token carries the fleet's latest refresh token.
+            let previous = previous.or_else(|| self.lock().last.clone());
+            let outcome = self.fetch_and_save(previous, lease.as_deref()).await;
+            release(self.source.name(), lease).await;
+            return outcome;
+        }
+    }
+
+    /// Whether `token` may be served without a refresh (and was not
+    /// rejected by the API it was sent to).
+    fn is_fresh(&self, token: &AccessToken) -> bool {
+        self.clock.now() < self.refresh_at(token)
+            && !self
+                .lock()
+                .rejected
+                .as_ref()
+                .is_some_and(|rejected| rejected.secret() == token.secret())
+    }
+
+    /// Publishes a token another run or replica stored.
+    fn adopt(&self, token: &Arc<AccessToken>) {
+        self.current.store(Some(Arc::clone(token)));
+        self.lock().last = Some(Arc::clone(token));
+    }
+
+    /// Fetches from the source, saves (through `lease` when one is held),
+    /// then publishes.
+    async fn fetch_and_save(
+        &self,
+        previous: Option<Arc<AccessToken>>,
+        lease: Option<&dyn Lease>,
+    ) -> Outcome {
         match self.fetch_with_retries(previous.as_deref()).await {
             Ok(token) => {
                 let token = Arc::new(token);
-                let saved = match &self.store {
-                    Some((store, key)) => store.save(key, &StoredToken::from_token(&token)).await,
-                    None => Ok(()),
+                let stored = StoredToken::from_token(&token);
+                let saved = match (lease, &self.store) {
+                    (Some(lease), _) => lease.save(&stored).await,
+                    (None, Some((store, key))) => store.save(key, &stored).await,
+                    (None, None) => Ok(()),
                 };
                 self.current.store(Some(Arc::clone(&token)));
                 self.lock().last = Some(Arc::clone(&token));
@@ -424,27 +535,46 @@ impl Inner {
         if last.is_some() || !read_store {
             return (last, false);
         }
-        let Some((store, key)) = self.store.as_ref() else {
+        let Some((_, key)) = self.store.as_ref() else {
             return (None, false);
         };
-        let loaded = match store.load(key).await {
-            Ok(Some(stored)) => stored.to_token(self.clock.as_ref()).map_err(|error| {
-                tracing::warn!(source = self.source.name(), %error, "stored token unusable; fetching anew");
-            }),
-            Ok(None) => Err(()),
-            Err(error) => {
-                tracing::warn!(source = self.source.name(), %error, "token store unreadable; fetching anew");
-                Err(())
-            }
-        };
-        match loaded {
-            Ok(token) => {
-                let token = Arc::new(token);
+        match self.load_stored(key).await {
+            Some(token) => {
                 self.lock().last = Some(Arc::clone(&token));
                 (Some(token), true)
             }
-            Err(()) => (None, false),
+            None => (None, false),
         }
+    }
+
+    /// What the store holds under `key`, as a token; an unreadable store
+    /// or token is logged and counts as none (the next fetch replaces it).
+    async fn load_stored(&self, key: &str) -> Option<Arc<AccessToken>> {
+        let (store, _) = self.store.as_ref()?;
+        match store.load(key).await {
+            Ok(Some(stored)) => match stored.to_token(self.clock.as_ref()) {
+                Ok(token) => Some(Arc::new(token)),
+                Err(error) => {
+                    tracing::warn!(source = self.source.name(), %error, "stored token unusable; fetching anew");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(source = self.source.name(), %error, "token store unreadable; fetching anew");
+                None
+            }
+        }
+    }
+}
+
+/// Gives a lease back, logging (not failing) when that is impossible: an
+/// unreleased lease expires by itself.
+async fn release(source: &str, lease: Option<Box<dyn Lease>>) {
+    if let Some(lease) = lease
+        && let Err(error) = lease.release().await
+    {
+        tracing::warn!(source, %error, "fleet lease not released; it will expire");
     }
 }
 

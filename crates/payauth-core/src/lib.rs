@@ -60,5 +60,5 @@ pub use error::{Error, ErrorKind};
 pub use http::Environment;
 pub use secret::{Secret, SerializableSecret};
 pub use source::{BoxFuture, TokenSource};
-pub use store::{FileStore, MemoryStore, StoredToken, TokenStore};
+pub use store::{FileStore, Lease, MemoryStore, SharedStore, StoredToken, TokenStore};
 pub use token::{AccessToken, Issued};

@@ -109,6 +109,55 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), Error>>;
 }
 
+/// A [`TokenStore`] that several processes share (a fleet of replicas),
+/// able to elect the one process that fetches a new token while the
+/// others wait and read its result from the store.
+///
+/// A [`TokenCache`](crate::TokenCache) built with
+/// [`shared_store`](crate::TokenCacheBuilder::shared_store) reads the store
+/// before every fetch, takes a [`Lease`] before calling the provider, and
+/// saves through the lease, so that across the fleet one fetch runs per
+/// expiry and a rotated refresh token is seen by every replica.
+/// `payauth-redis` implements it on Redis.
+pub trait SharedStore: TokenStore {
+    /// Tries to take the right to fetch for `key`: `Ok(None)` while
+    /// another process holds it. A lease whose holder dies expires by
+    /// itself, so another process can take over.
+    fn try_lease<'a>(&'a self, key: &'a str)
+    -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>>;
+
+    /// How long to wait between looks at the store while another process
+    /// holds the lease.
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(50)
+    }
+
+    /// How long to wait for other processes at most before giving up with
+    /// [`ErrorKind::Unavailable`] (a live holder renews its lease while its
+    /// fetch runs, so this bounds a stuck fetch, not a dead holder).
+    fn max_wait(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+/// The right to fetch a token for one key, held by one process of a fleet;
+/// see [`SharedStore`].
+pub trait Lease: Send + Sync {
+    /// Saves `token` under the leased key, but only if this lease is still
+    /// held (fencing) and no one stored a token since it was taken
+    /// (compare-and-set on the stored version).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the lease was lost or the store moved on:
+    /// the token is then not written, so a stale replica never overwrites
+    /// a newer token.
+    fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Gives the lease back (a no-op if it already expired or passed to
+    /// another holder).
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
+}
+
 /// Tokens in process memory: lost on restart, shared by the caches of one
 /// process.
 #[derive(Default)]

@@ -1,0 +1,328 @@
+//! `TokenCache` over a [`SharedStore`]: several caches (replicas) sharing
+//! one store make one fetch per expiry and pass rotated refresh tokens on.
+//! The store here is an in-memory stand-in; `payauth-redis` runs the same
+//! protocol against a real Redis.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use payauth_core::{
+    AccessToken, BoxFuture, Error, ErrorKind, Issued, Lease, ManualClock, MemoryStore, Secret,
+    SharedStore, StoredToken, TokenCache, TokenSource, TokenStore,
+};
+use tokio::sync::Semaphore;
+
+const LIFETIME: Duration = Duration::from_secs(100);
+
+/// An upstream shared by every replica: tokens `t<n>` with refresh tokens
+/// `r<n>`; it records the refresh token each fetch started from.
+struct Upstream {
+    clock: Arc<ManualClock>,
+    calls: AtomicUsize,
+    gate: Option<Arc<Semaphore>>,
+    seen: Mutex<Vec<Option<String>>>,
+}
+
+impl Upstream {
+    fn new(clock: &Arc<ManualClock>, gate: Option<Arc<Semaphore>>) -> Arc<Self> {
+        Arc::new(Self {
+            clock: Arc::clone(clock),
+            calls: AtomicUsize::new(0),
+            gate,
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl TokenSource for Upstream {
+    fn fetch<'a>(
+        &'a self,
+        previous: Option<&'a AccessToken>,
+    ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            self.seen.lock().unwrap().push(
+                previous
+                    .and_then(|p| p.refresh_token())
+                    .map(|r| r.expose_secret().to_owned()),
+            );
+            if let Some(gate) = &self.gate {
+                gate.acquire().await.expect("gate open").forget();
+            }
+            Ok(AccessToken::new(
+                Secret::new(format!("t{n}")),
+                "Bearer",
+                Issued::now(self.clock.as_ref()),
+                LIFETIME,
+            )?
+            .with_refresh_token(Some(Secret::new(format!("r{n}")))))
+        })
+    }
+}
+
+/// An in-memory shared store: a lease with an owner and a version bumped by
+/// every save.
+#[derive(Default)]
+struct Fleet {
+    tokens: MemoryStore,
+    lease: Arc<Mutex<Option<u64>>>,
+    version: Arc<AtomicU64>,
+    next_owner: AtomicU64,
+    lease_fails: AtomicBool,
+    leases_taken: AtomicUsize,
+    max_wait: Option<Duration>,
+}
+
+struct FleetLease {
+    owner: u64,
+    seen_version: u64,
+    lease: Arc<Mutex<Option<u64>>>,
+    version: Arc<AtomicU64>,
+    tokens: Arc<Fleet>,
+}
+
+impl TokenStore for Fleet {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        self.tokens.load(key)
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        self.version.fetch_add(1, Ordering::SeqCst);
+        self.tokens.save(key, token)
+    }
+
+    fn clear<'a>(
+        &'a self,
+        key: &'a str,
+        if_refresh_token: Option<&'a Secret>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        self.tokens.clear(key, if_refresh_token)
+    }
+}
+
+/// The store a lease writes to; shared by owner handle.
+struct SharedFleet(Arc<Fleet>);
+
+impl TokenStore for SharedFleet {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        self.0.load(key)
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        self.0.save(key, token)
+    }
+
+    fn clear<'a>(
+        &'a self,
+        key: &'a str,
+        if_refresh_token: Option<&'a Secret>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        self.0.clear(key, if_refresh_token)
+    }
+}
+
+impl SharedStore for SharedFleet {
+    fn try_lease<'a>(
+        &'a self,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>> {
+        Box::pin(async move {
+            if self.0.lease_fails.load(Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Store).with_description("store down"));
+            }
+            let mut lease = self.0.lease.lock().unwrap();
+            if lease.is_some() {
+                return Ok(None);
+            }
+            let owner = self.0.next_owner.fetch_add(1, Ordering::SeqCst);
+            *lease = Some(owner);
+            self.0.leases_taken.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(Box::new(FleetLease {
+                owner,
+                seen_version: self.0.version.load(Ordering::SeqCst),
+                lease: Arc::clone(&self.0.lease),
+                version: Arc::clone(&self.0.version),
+                tokens: Arc::clone(&self.0),
+            }) as Box<dyn Lease>))
+        })
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.0.max_wait.unwrap_or(Duration::from_secs(60))
+    }
+}
+
+impl Lease for FleetLease {
+    fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            if *self.lease.lock().unwrap() != Some(self.owner)
+                || self.version.load(Ordering::SeqCst) != self.seen_version
+            {
+                return Err(Error::new(ErrorKind::Store).with_description("lease lost"));
+            }
+            self.tokens.save("k", token).await
+        })
+    }
+
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(async move {
+            let mut lease = self.lease.lock().unwrap();
+            if *lease == Some(self.owner) {
+                *lease = None;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn replica(upstream: &Arc<Upstream>, fleet: &Arc<Fleet>, clock: &Arc<ManualClock>) -> TokenCache {
+    TokenCache::builder_arc(Arc::clone(upstream) as Arc<dyn TokenSource>)
+        .clock(Arc::clone(clock) as _)
+        .shared_store(Arc::new(SharedFleet(Arc::clone(fleet))), "k")
+        .refresh_margin(Duration::from_secs(30))
+        .jitter(0.0)
+        .build()
+}
+
+fn value(token: &AccessToken) -> String {
+    token.secret().expose_secret().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_a_store_make_one_fetch_per_expiry() {
+    let clock = Arc::new(ManualClock::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let upstream = Upstream::new(&clock, Some(Arc::clone(&gate)));
+    let fleet = Arc::new(Fleet::default());
+    let replicas: Vec<_> = (0..4).map(|_| replica(&upstream, &fleet, &clock)).collect();
+    for round in 1..=3 {
+        let callers: Vec<_> = replicas
+            .iter()
+            .flat_map(|cache| (0..50).map(move |_| cache.clone()))
+            .map(|cache| tokio::spawn(async move { cache.token().await.map(|t| value(&t)) }))
+            .collect();
+        while upstream.calls() < round {
+            tokio::task::yield_now().await;
+        }
+        // Every other replica is now waiting on the lease holder.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gate.add_permits(1);
+        for caller in callers {
+            assert_eq!(caller.await.unwrap().unwrap(), format!("t{round}"));
+        }
+        assert_eq!(upstream.calls(), round, "one fetch in round {round}");
+        clock.advance(LIFETIME);
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_rotated_by_one_replica_feeds_the_next_fetch_of_another() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    let a = replica(&upstream, &fleet, &clock);
+    let b = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    clock.advance(LIFETIME);
+    assert_eq!(value(&a.token().await.unwrap()), "t3");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [None, Some("r1".to_owned()), Some("r2".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_replica_adopts_a_fresh_token_another_stored_without_a_lease() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    replica(&upstream, &fleet, &clock).token().await.unwrap();
+    let leases = fleet.leases_taken.load(Ordering::SeqCst);
+    let late = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&late.token().await.unwrap()), "t1");
+    assert_eq!(fleet.leases_taken.load(Ordering::SeqCst), leases);
+    assert_eq!(upstream.calls(), 1);
+}
+
+#[tokio::test]
+async fn when_the_lease_cannot_be_taken_a_replica_fetches_on_its_own() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    fleet.lease_fails.store(true, Ordering::SeqCst);
+    let cache = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
+    // Saved through the plain store path instead.
+    assert!(fleet.tokens.load("k").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_token_rejected_by_the_api_is_not_taken_back_from_the_store() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    let cache = replica(&upstream, &fleet, &clock);
+    let first = cache.token().await.unwrap();
+    assert!(cache.invalidate(&first));
+    assert_eq!(value(&cache.token().await.unwrap()), "t2");
+    assert_eq!(upstream.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_lease_held_past_the_longest_wait_ends_in_unavailable() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet {
+        max_wait: Some(Duration::from_millis(30)),
+        ..Fleet::default()
+    });
+    *fleet.lease.lock().unwrap() = Some(u64::MAX); // held by a stuck replica
+    let error = replica(&upstream, &fleet, &clock)
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert_eq!(upstream.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_save_refused_by_a_lost_lease_is_a_store_error_and_the_token_stays_in_memory() {
+    let clock = Arc::new(ManualClock::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let upstream = Upstream::new(&clock, Some(Arc::clone(&gate)));
+    let fleet = Arc::new(Fleet::default());
+    let cache = replica(&upstream, &fleet, &clock);
+    let waiting = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.token().await }
+    });
+    while upstream.calls() < 1 {
+        tokio::task::yield_now().await;
+    }
+    // The lease expires and another replica takes it over meanwhile.
+    *fleet.lease.lock().unwrap() = Some(u64::MAX);
+    gate.add_permits(1);
+    let error = waiting.await.unwrap().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(fleet.tokens.load("k").await.unwrap().is_none());
+    assert_eq!(value(&cache.peek().unwrap()), "t1");
+}
