@@ -3,11 +3,16 @@
 //! Doctests first (`cargo test --doc`: nextest does not run them), then
 //! every other test with cargo-nextest when it is installed (one process per
 //! test, a summary line at the end), else `cargo test`.
+//!
+//! payauth-redis's tests need a Redis: `PAYAUTH_REDIS_URL` (`.ci/run` starts
+//! one), else each test starts `redis-server` itself. Without either they
+//! skip, and this says so up front, where the test runner would hide it.
 
 use std::path::Path;
 use std::process::Command;
 
 pub(crate) fn run(root: &Path, extra: &[&str]) -> Result<(), String> {
+    warn_if_no_redis();
     cargo(root, &["test", "--workspace", "--doc"], &[])?;
     let nextest = Command::new(env!("CARGO"))
         .args(["nextest", "--version"])
@@ -38,5 +43,21 @@ fn cargo(root: &Path, args: &[&str], extra: &[&str]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("`cargo {shown}` failed"))
+    }
+}
+
+fn warn_if_no_redis() {
+    if std::env::var_os("PAYAUTH_REDIS_URL").is_some() {
+        return;
+    }
+    let installed = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        println!(
+            "NOTE: no redis-server and no PAYAUTH_REDIS_URL: payauth-redis's tests will SKIP \
+             (install redis-server, or run .ci/run, which installs and starts one)"
+        );
     }
 }

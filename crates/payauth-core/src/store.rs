@@ -123,8 +123,10 @@ pub trait SharedStore: TokenStore {
     /// Tries to take the right to fetch for `key`: `Ok(None)` while
     /// another process holds it. A lease whose holder dies expires by
     /// itself, so another process can take over.
-    fn try_lease<'a>(&'a self, key: &'a str)
-    -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>>;
+    fn try_lease<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>>;
 
     /// How long to wait between looks at the store while another process
     /// holds the lease.

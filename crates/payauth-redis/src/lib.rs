@@ -1,0 +1,94 @@
+//! # payauth-redis
+//!
+//! One token for a whole fleet. When a service runs on many machines,
+//! every replica fetching its own token multiplies the load on the
+//! provider's token endpoint (which providers rate-limit), and with
+//! rotating refresh tokens replicas invalidate each other's. A
+//! [`RedisStore`] shared by the replicas' [`TokenCache`]s fixes both:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use payauth_core::{Secret, TokenCache};
+//! use payauth_redis::RedisStore;
+//! # async fn run(source: impl payauth_core::TokenSource) -> Result<(), payauth_core::Error> {
+//! let store = RedisStore::connect(&Secret::from_env("REDIS_URL")?).await?;
+//! let cache = TokenCache::builder(source)
+//!     .shared_store(Arc::new(store), "mypos:client-1")
+//!     .build();
+//! let token = cache.token().await?; // one fetch per expiry, fleet-wide
+//! # Ok(()) }
+//! ```
+//!
+//! ## How it works
+//! - **Read first.** Before fetching, a replica reads the stored token; if
+//!   another replica already renewed it, it takes that one.
+//! - **One fetcher.** Otherwise it takes the key's lease (`SET NX PX` with
+//!   a random owner id). The holder fetches; the others poll the store
+//!   every 50 ms and take its token when it lands. While its fetch runs,
+//!   the holder renews the lease every third of its TTL (5 s by default).
+//! - **Crash.** A holder that dies stops renewing; its lease expires after
+//!   the TTL and another replica takes over. Callers wait meanwhile (a
+//!   still-valid token keeps being served); none gets an error for it.
+//! - **Fenced writes.** The holder saves with a script that checks, in one
+//!   atomic step, that it still owns the lease and that the stored version
+//!   is the one it saw when it took the lease; then bumps the version. A
+//!   replica that lost its lease (a long pause, say) never overwrites a
+//!   newer token: its save is refused with [`ErrorKind::Store`] and its
+//!   token is kept in its own memory only.
+//! - **Rotation.** The stored token carries the refresh token, so a
+//!   refresh token rotated by one replica is the one the next replica
+//!   refreshes with. A refused refresh token is cleared only if it is still
+//!   the stored one (compare on clear).
+//! - **Redis down.** A replica that cannot take the lease fetches on its
+//!   own rather than fail; it reports [`ErrorKind::Store`] for the save
+//!   and serves the token from memory.
+//! - **Expiry in Redis.** A token without a refresh token expires from
+//!   Redis with itself; one with a refresh token is kept.
+//!
+//! ## Redis Cluster
+//! Both keys of a token (`{payauth:<key>}:token`, a hash of version and
+//! bytes, and `{payauth:<key>}:lease`) share one hash tag, so they live in
+//! one slot and every script touches one slot only. Braces in your key or
+//! prefix are escaped so they cannot break the tag. With the `cluster`
+//! feature, `RedisStore::new(cluster_connection)` works as on one node.
+//!
+//! ## Failover
+//! Redis replicates asynchronously. If a primary fails right after a lease
+//! was taken or a token saved, the promoted replica may not have it:
+//! - a lost lease lets a second replica fetch too: at worst one extra
+//!   upstream fetch, and the first holder's save is then refused;
+//! - a lost token save makes the fleet fetch again; with a rotating
+//!   refresh token, the lost one may have been the only valid one and the
+//!   stored (older) refresh token is refused: that cache reports
+//!   `invalid_grant` and, for client credentials, simply fetches anew; an
+//!   authorization-code grant needs a new login.
+//!
+//! If that matters, run Redis with `min-replicas-to-write` or follow saves
+//! with `WAIT` in your own deployment; payauth does not issue `WAIT`.
+//!
+//! ## Encryption at rest (off by default)
+//! [`RedisStore::with_encryption`] seals each stored token with
+//! XChaCha20-Poly1305 under a key you supply ([`EncryptionKey`]), with the
+//! Redis key as associated data. It is off by default because it only
+//! helps when Redis itself (its snapshots, replicas, or a shared instance)
+//! is less trusted than the replicas, and it costs a key to distribute to
+//! every replica and rotate: a replica with another key cannot read the
+//! token and the fleet fetches anew. Tokens expire within hours, and Redis
+//! with TLS, ACLs and no persistence is the usual boundary. Turn it on when
+//! the Redis is shared or its snapshots leave your control.
+//!
+//! Secrets never appear in `Debug`, errors or logs: the Redis URL is a
+//! [`Secret`](payauth_core::Secret), and errors name the failure only.
+//!
+//! [`TokenCache`]: payauth_core::TokenCache
+//! [`ErrorKind::Store`]: payauth_core::ErrorKind::Store
+
+mod encryption;
+mod keys;
+mod scripts;
+mod store;
+
+pub use encryption::EncryptionKey;
+pub use store::{
+    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX, RedisStore,
+};

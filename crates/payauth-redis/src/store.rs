@@ -1,0 +1,484 @@
+//! [`RedisStore`]: the [`TokenStore`] and [`SharedStore`] on Redis.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use payauth_core::{
+    BoxFuture, Error, ErrorKind, Lease, Secret, SerializableSecret, SharedStore, StoredToken,
+    TokenStore,
+};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+
+use crate::encryption::{self, EncryptionKey};
+use crate::keys::Keys;
+use crate::scripts;
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "payauth";
+/// The default lease lifetime: how long a crashed holder blocks the fleet.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
+/// The default wait between looks at the store while another replica
+/// fetches.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// The default longest wait for another replica's fetch.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Tokens in Redis, shared by every replica that uses the same prefix and
+/// key; see the [crate docs](crate) for the protocol.
+///
+/// `C` is any async Redis connection that can be cloned cheaply: the
+/// reconnecting [`ConnectionManager`] (from [`RedisStore::connect`]) or,
+/// with the `cluster` feature, a `ClusterConnection`.
+pub struct RedisStore<C = ConnectionManager> {
+    inner: Arc<Settings<C>>,
+}
+
+struct Settings<C> {
+    conn: C,
+    prefix: String,
+    lease_ttl: Duration,
+    poll_interval: Duration,
+    max_wait: Duration,
+    encryption: Option<EncryptionKey>,
+    /// A random id for this store instance; lease owners are `id:n`.
+    instance: String,
+    leases: AtomicU64,
+}
+
+impl<C> Clone for RedisStore<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl RedisStore<ConnectionManager> {
+    /// Connects to the Redis at `url` (`redis://[user:password@]host:port/db`,
+    /// or `rediss://` with the `tls` feature) through a connection manager
+    /// that reconnects by itself. The URL is a [`Secret`] since it may hold
+    /// a password; errors never quote it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a URL that does not parse;
+    /// [`ErrorKind::Store`] when Redis cannot be reached.
+    pub async fn connect(url: &Secret) -> Result<Self, Error> {
+        let client = redis::Client::open(url.expose_secret()).map_err(|_| {
+            Error::new(ErrorKind::Config).with_description("the Redis URL does not parse")
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| redis_error("connect to", &e))?;
+        Ok(Self::new(conn))
+    }
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// A store over an existing connection, with the defaults: prefix
+    /// `payauth`, a 5 s lease, a 50 ms poll, no encryption.
+    pub fn new(conn: C) -> Self {
+        Self {
+            inner: Arc::new(Settings {
+                conn,
+                prefix: DEFAULT_PREFIX.to_owned(),
+                lease_ttl: DEFAULT_LEASE_TTL,
+                poll_interval: DEFAULT_POLL_INTERVAL,
+                max_wait: DEFAULT_MAX_WAIT,
+                encryption: None,
+                instance: instance_id(),
+                leases: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn map(self, change: impl FnOnce(&mut Settings<C>)) -> Self
+    where
+        C: Clone,
+    {
+        let mut settings = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Settings {
+            conn: shared.conn.clone(),
+            prefix: shared.prefix.clone(),
+            lease_ttl: shared.lease_ttl,
+            poll_interval: shared.poll_interval,
+            max_wait: shared.max_wait,
+            encryption: shared.encryption.clone(),
+            // A new store: its own owner ids, never the same as the original's.
+            instance: instance_id(),
+            leases: AtomicU64::new(0),
+        });
+        change(&mut settings);
+        Self {
+            inner: Arc::new(settings),
+        }
+    }
+
+    /// Namespaces every Redis key (default `payauth`): replicas that share
+    /// tokens use the same prefix; separate environments use different
+    /// ones.
+    #[must_use]
+    pub fn with_prefix(self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.map(|s| s.prefix = prefix)
+    }
+
+    /// How long a lease lasts without renewal (default 5 s, at least
+    /// 100 ms). The holder renews it every third of that while its fetch
+    /// runs, so this is how long a crashed holder blocks the fleet, not a
+    /// limit on fetch time.
+    #[must_use]
+    pub fn with_lease_ttl(self, ttl: Duration) -> Self {
+        self.map(|s| s.lease_ttl = ttl.max(Duration::from_millis(100)))
+    }
+
+    /// The wait between looks at the store while another replica fetches
+    /// (default 50 ms).
+    #[must_use]
+    pub fn with_poll_interval(self, interval: Duration) -> Self {
+        self.map(|s| s.poll_interval = interval)
+    }
+
+    /// The longest wait for another replica's fetch (default 60 s) before
+    /// callers get [`ErrorKind::Unavailable`].
+    #[must_use]
+    pub fn with_max_wait(self, wait: Duration) -> Self {
+        self.map(|s| s.max_wait = wait)
+    }
+
+    /// Encrypts tokens at rest with `key` (off by default; see the crate
+    /// docs for why). Every replica needs the same key; a token that does
+    /// not open (another key, or written unencrypted) counts as none and is
+    /// replaced by the next fetch.
+    #[must_use]
+    pub fn with_encryption(self, key: EncryptionKey) -> Self {
+        self.map(|s| s.encryption = Some(key))
+    }
+
+    /// The Redis keys used for `key`: the token hash and the lease, which
+    /// share one hash tag.
+    #[must_use]
+    pub fn redis_keys(&self, key: &str) -> (String, String) {
+        let keys = self.keys(key);
+        (keys.token, keys.lease)
+    }
+
+    fn keys(&self, key: &str) -> Keys {
+        Keys::new(&self.inner.prefix, key)
+    }
+
+    async fn load_versioned(&self, key: &str) -> Result<Option<(u64, StoredToken)>, Error> {
+        let keys = self.keys(key);
+        let mut conn = self.inner.conn.clone();
+        let (version, bytes): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            .arg(&keys.token)
+            .arg("v")
+            .arg("t")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("read from", &e))?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        let json = encryption::open(self.inner.encryption.as_ref(), &keys.token, &bytes)?;
+        let token = serde_json::from_slice(&json).map_err(|_| {
+            Error::new(ErrorKind::Store).with_description("the stored token is not payauth JSON")
+        })?;
+        Ok(Some((version.unwrap_or(0), token)))
+    }
+}
+
+impl<C> fmt::Debug for RedisStore<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.prefix)
+            .field("lease_ttl", &self.inner.lease_ttl)
+            .field("encrypted", &self.inner.encryption.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A typed store error; Redis errors name the failure, never a secret.
+fn redis_error(action: &str, error: &RedisError) -> Error {
+    Error::new(ErrorKind::Store).with_description(format!("cannot {action} Redis: {error}"))
+}
+
+/// The bytes and expiry to write for `token`: a token without a refresh
+/// token is useless once expired, so Redis drops it then; one with a
+/// refresh token is kept.
+fn encode(
+    encryption: Option<&EncryptionKey>,
+    redis_key: &str,
+    token: &StoredToken,
+) -> Result<(Vec<u8>, u64), Error> {
+    let json = zeroize::Zeroizing::new(
+        serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?,
+    );
+    let bytes = encryption::seal(encryption, redis_key, &json)?;
+    let expire_at = if token.refresh_token.is_some() {
+        0
+    } else {
+        token.expires_at_unix_ms.max(1)
+    };
+    Ok((bytes, expire_at))
+}
+
+async fn invoke<C, T>(
+    script: &Script,
+    keys: &[&str],
+    args: &[&[u8]],
+    conn: &C,
+) -> Result<T, RedisError>
+where
+    C: ConnectionLike + Clone + Send + Sync,
+    T: redis::FromRedisValue,
+{
+    let mut invocation = script.prepare_invoke();
+    for key in keys {
+        invocation.key(*key);
+    }
+    for arg in args {
+        invocation.arg(*arg);
+    }
+    invocation.invoke_async(&mut conn.clone()).await
+}
+
+impl<C> TokenStore for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        Box::pin(async move { Ok(self.load_versioned(key).await?.map(|(_, token)| token)) })
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let keys = self.keys(key);
+            let (bytes, expire_at) = encode(self.inner.encryption.as_ref(), &keys.token, token)?;
+            let _: i64 = invoke(
+                &scripts::SAVE,
+                &[&keys.token],
+                &[&bytes, expire_at.to_string().as_bytes()],
+                &self.inner.conn,
+            )
+            .await
+            .map_err(|e| redis_error("write to", &e))?;
+            Ok(())
+        })
+    }
+
+    fn clear<'a>(
+        &'a self,
+        key: &'a str,
+        if_refresh_token: Option<&'a Secret>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let keys = self.keys(key);
+            let version = match self.load_versioned(key).await {
+                Ok(None) => return Ok(()),
+                Ok(Some((version, token))) => {
+                    let stored_refresh = token
+                        .refresh_token
+                        .as_ref()
+                        .map(SerializableSecret::as_secret);
+                    if if_refresh_token.is_some_and(|expected| stored_refresh != Some(expected)) {
+                        return Ok(());
+                    }
+                    version
+                }
+                // An unreadable token can only be cleared unconditionally.
+                Err(_) if if_refresh_token.is_none() => {
+                    let mut conn = self.inner.conn.clone();
+                    let _: i64 = redis::cmd("DEL")
+                        .arg(&keys.token)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| redis_error("delete from", &e))?;
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            };
+            // Compare-and-delete: a token stored meanwhile survives.
+            let _: i64 = invoke(
+                &scripts::CLEAR_IF_VERSION,
+                &[&keys.token],
+                &[version.to_string().as_bytes()],
+                &self.inner.conn,
+            )
+            .await
+            .map_err(|e| redis_error("delete from", &e))?;
+            Ok(())
+        })
+    }
+}
+
+impl<C> SharedStore for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn try_lease<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>> {
+        Box::pin(async move {
+            let keys = self.keys(key);
+            let n = self.inner.leases.fetch_add(1, Ordering::Relaxed);
+            let owner = format!("{}:{n}", self.inner.instance);
+            let ttl_ms = millis(self.inner.lease_ttl);
+            let version: i64 = invoke(
+                &scripts::ACQUIRE,
+                &[&keys.lease, &keys.token],
+                &[owner.as_bytes(), ttl_ms.to_string().as_bytes()],
+                &self.inner.conn,
+            )
+            .await
+            .map_err(|e| redis_error("take a lease in", &e))?;
+            let Ok(seen_version) = u64::try_from(version) else {
+                return Ok(None);
+            };
+            tracing::debug!(lease = %keys.lease, "fetch lease taken");
+            let heartbeat = tokio::spawn(renew(
+                self.inner.conn.clone(),
+                keys.lease.clone(),
+                owner.clone(),
+                self.inner.lease_ttl,
+            ));
+            Ok(Some(Box::new(RedisLease {
+                conn: self.inner.conn.clone(),
+                keys,
+                owner,
+                seen_version,
+                encryption: self.inner.encryption.clone(),
+                heartbeat,
+            }) as Box<dyn Lease>))
+        })
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.inner.max_wait
+    }
+}
+
+/// A unique id for one store instance (lease owners are `id:n`): random,
+/// or without randomness the process id and the time, which only needs to
+/// be unique, not secret.
+fn instance_id() -> String {
+    payauth_core::random::hex(8).unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{}-{nanos}", std::process::id())
+    })
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Keeps the lease alive while its holder runs: every third of the TTL,
+/// until the lease is released, lost, or the holder's runtime dies (then
+/// the lease expires and another replica takes over).
+async fn renew<C>(conn: C, lease: String, owner: String, ttl: Duration)
+where
+    C: ConnectionLike + Clone + Send + Sync,
+{
+    let ttl_ms = millis(ttl).to_string();
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        match invoke::<C, i64>(
+            &scripts::RENEW,
+            &[&lease],
+            &[owner.as_bytes(), ttl_ms.as_bytes()],
+            &conn,
+        )
+        .await
+        {
+            Ok(1) => {}
+            Ok(_) => {
+                tracing::warn!(%lease, "fetch lease lost before the fetch ended");
+                return;
+            }
+            Err(error) => tracing::debug!(%lease, %error, "fetch lease not renewed; retrying"),
+        }
+    }
+}
+
+/// A held lease: saves are fenced by its owner id and the version seen when
+/// it was taken.
+struct RedisLease<C> {
+    conn: C,
+    keys: Keys,
+    owner: String,
+    seen_version: u64,
+    encryption: Option<EncryptionKey>,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl<C> Lease for RedisLease<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let (bytes, expire_at) = encode(self.encryption.as_ref(), &self.keys.token, token)?;
+            let written: i64 = invoke(
+                &scripts::SAVE_LEASED,
+                &[&self.keys.lease, &self.keys.token],
+                &[
+                    self.owner.as_bytes(),
+                    self.seen_version.to_string().as_bytes(),
+                    &bytes,
+                    expire_at.to_string().as_bytes(),
+                ],
+                &self.conn,
+            )
+            .await
+            .map_err(|e| redis_error("write to", &e))?;
+            match written {
+                -1 => Err(Error::new(ErrorKind::Store).with_description(
+                    "the fetch lease expired or passed to another replica before the token was saved",
+                )),
+                -2 => Err(Error::new(ErrorKind::Store)
+                    .with_description("another replica stored a newer token; this one was not saved")),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(async move {
+            self.heartbeat.abort();
+            let _: i64 = invoke(
+                &scripts::RELEASE,
+                &[&self.keys.lease],
+                &[self.owner.as_bytes()],
+                &self.conn,
+            )
+            .await
+            .map_err(|e| redis_error("release a lease in", &e))?;
+            Ok(())
+        })
+    }
+}
+
+impl<C> Drop for RedisLease<C> {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}

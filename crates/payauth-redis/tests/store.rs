@@ -1,0 +1,232 @@
+//! `RedisStore` against a real Redis: the stored form, the lease, fencing,
+//! compare-and-set, encryption, and what errors show.
+
+mod support;
+
+use std::time::Duration;
+
+use payauth_core::{
+    AccessToken, ErrorKind, Issued, Secret, SharedStore, StoredToken, SystemClock, TokenStore,
+};
+use payauth_redis::{EncryptionKey, RedisStore};
+use redis::AsyncCommands;
+use support::Redis;
+
+const SENTINEL: &str = "SENTINEL-7d1f0c";
+
+fn token(access: &str, refresh: Option<&str>) -> StoredToken {
+    let token = AccessToken::new(
+        Secret::new(access),
+        "Bearer",
+        Issued::now(&SystemClock),
+        Duration::from_secs(3600),
+    )
+    .unwrap()
+    .with_refresh_token(refresh.map(Secret::new));
+    StoredToken::from_token(&token)
+}
+
+fn access(stored: &StoredToken) -> &str {
+    stored.access_token.as_secret().expose_secret()
+}
+
+#[tokio::test]
+async fn a_saved_token_loads_back_with_its_refresh_token() {
+    let Some(redis) = Redis::get() else { return };
+    let store = redis.store().await;
+    assert!(store.load("k").await.unwrap().is_none());
+    let saved = token("a1", Some("r1"));
+    store.save("k", &saved).await.unwrap();
+    assert_eq!(store.load("k").await.unwrap(), Some(saved));
+}
+
+#[tokio::test]
+async fn only_one_replica_holds_the_lease_until_it_is_released() {
+    let Some(redis) = Redis::get() else { return };
+    let (a, b) = (redis.store().await, redis.store().await);
+    let lease = a.try_lease("k").await.unwrap().expect("free lease taken");
+    assert!(b.try_lease("k").await.unwrap().is_none());
+    assert!(
+        a.try_lease("k").await.unwrap().is_none(),
+        "not even twice by one store"
+    );
+    lease.release().await.unwrap();
+    assert!(b.try_lease("k").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_live_holder_keeps_its_lease_and_a_dead_one_loses_it_after_the_ttl() {
+    let Some(redis) = Redis::get() else { return };
+    let ttl = Duration::from_millis(300);
+    let a = redis.store().await.with_lease_ttl(ttl);
+    let b = redis.store().await.with_lease_ttl(ttl);
+    let lease = a.try_lease("k").await.unwrap().unwrap();
+    // Three TTLs later the heartbeat has kept it.
+    tokio::time::sleep(ttl * 3).await;
+    assert!(b.try_lease("k").await.unwrap().is_none());
+    // The holder dies without releasing: the lease expires by itself.
+    drop(lease);
+    let mut taken = None;
+    for _ in 0..40 {
+        tokio::time::sleep(ttl / 4).await;
+        taken = b.try_lease("k").await.unwrap();
+        if taken.is_some() {
+            break;
+        }
+    }
+    assert!(taken.is_some(), "another replica takes over");
+}
+
+#[tokio::test]
+async fn a_holder_that_lost_its_lease_cannot_save_nor_release_the_new_holders() {
+    let Some(redis) = Redis::get() else { return };
+    let (a, b) = (redis.store().await, redis.store().await);
+    let stale = a.try_lease("k").await.unwrap().unwrap();
+    // The lease expires during a long pause of its holder...
+    let (token_key, lease_key) = a.redis_keys("k");
+    let _: () = redis.raw().await.del(&lease_key).await.unwrap();
+    // ...and another replica takes it and saves.
+    let current = b.try_lease("k").await.unwrap().unwrap();
+    current.save(&token("new", None)).await.unwrap();
+    let error = stale.save(&token("stale", None)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(error.to_string().contains("lease"), "{error}");
+    stale.release().await.unwrap();
+    assert!(a.try_lease("k").await.unwrap().is_none(), "still b's");
+    assert_eq!(access(&a.load("k").await.unwrap().unwrap()), "new");
+    let version: u64 = redis.raw().await.hget(&token_key, "v").await.unwrap();
+    assert_eq!(version, 1);
+}
+
+#[tokio::test]
+async fn a_lease_holder_never_overwrites_a_token_stored_after_it_took_the_lease() {
+    let Some(redis) = Redis::get() else { return };
+    let store = redis.store().await;
+    store.save("k", &token("first", None)).await.unwrap();
+    let lease = store.try_lease("k").await.unwrap().unwrap();
+    // An operator's login writes meanwhile (the unconditional path).
+    redis
+        .store()
+        .await
+        .save("k", &token("login", Some("r")))
+        .await
+        .unwrap();
+    let error = lease.save(&token("late", None)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(error.to_string().contains("newer"), "{error}");
+    assert_eq!(access(&store.load("k").await.unwrap().unwrap()), "login");
+}
+
+#[tokio::test]
+async fn clear_removes_the_token_only_while_it_holds_the_refused_refresh_token() {
+    let Some(redis) = Redis::get() else { return };
+    let store = redis.store().await;
+    store.save("k", &token("a2", Some("r2"))).await.unwrap();
+    store.clear("k", Some(&Secret::new("r1"))).await.unwrap();
+    assert!(
+        store.load("k").await.unwrap().is_some(),
+        "a newer token survives"
+    );
+    store.clear("k", Some(&Secret::new("r2"))).await.unwrap();
+    assert!(store.load("k").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_token_without_refresh_token_expires_from_redis_with_itself() {
+    let Some(redis) = Redis::get() else { return };
+    let store = redis.store().await;
+    store.save("plain", &token("a", None)).await.unwrap();
+    store
+        .save("refreshable", &token("a", Some("r")))
+        .await
+        .unwrap();
+    let mut raw = redis.raw().await;
+    let plain: i64 = raw.pttl(store.redis_keys("plain").0).await.unwrap();
+    let kept: i64 = raw.pttl(store.redis_keys("refreshable").0).await.unwrap();
+    assert!((3_500_000..=3_600_000).contains(&plain), "{plain}");
+    assert_eq!(kept, -1);
+}
+
+#[tokio::test]
+async fn both_redis_keys_of_a_token_share_one_cluster_hash_tag() {
+    let Some(redis) = Redis::get() else { return };
+    let store = redis.store().await.with_prefix("app");
+    let (token_key, lease_key) = store.redis_keys("mypos:{client}");
+    assert_eq!(token_key, "{app:mypos:%7Bclient%7D}:token");
+    assert_eq!(lease_key, "{app:mypos:%7Bclient%7D}:lease");
+}
+
+#[tokio::test]
+async fn an_encrypted_token_is_stored_sealed_and_opens_only_with_its_key() {
+    let Some(redis) = Redis::get() else { return };
+    let key = EncryptionKey::from_bytes([7; 32]);
+    let sealed = redis.store().await.with_encryption(key.clone());
+    sealed
+        .save("k", &token(SENTINEL, Some(SENTINEL)))
+        .await
+        .unwrap();
+    let raw: Vec<u8> = redis
+        .raw()
+        .await
+        .hget(sealed.redis_keys("k").0, "t")
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains(SENTINEL));
+    assert_eq!(access(&sealed.load("k").await.unwrap().unwrap()), SENTINEL);
+
+    let other_key = redis
+        .store()
+        .await
+        .with_encryption(EncryptionKey::from_bytes([8; 32]));
+    let plain = redis.store().await;
+    for store in [other_key, plain] {
+        let error = store.load("k").await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store);
+        assert!(!format!("{error} {error:?}").contains(SENTINEL));
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_value_under_the_key_is_a_store_error_not_a_panic() {
+    let Some(redis) = Redis::get() else { return };
+    let store = redis.store().await;
+    let (token_key, _) = store.redis_keys("k");
+    let mut raw = redis.raw().await;
+    for junk in [&b"<html>"[..], b"j{not json", b"", b"x\x00\x01"] {
+        let _: () = raw.hset(&token_key, "t", junk).await.unwrap();
+        let error = store.load("k").await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store);
+    }
+    // An unconditional clear removes even an unreadable value.
+    store.clear("k", None).await.unwrap();
+    assert!(store.load("k").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn errors_and_debug_never_show_the_url_password_or_a_token() {
+    let Some(redis) = Redis::get() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("redis://user:{SENTINEL}@127.0.0.1:{port}/");
+    let error = RedisStore::connect(&Secret::new(closed)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    let malformed = format!("redis://user:{SENTINEL}@[bad/");
+    let bad = RedisStore::connect(&Secret::new(malformed))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::Config);
+    let store = redis
+        .store()
+        .await
+        .with_encryption(EncryptionKey::from_bytes([1; 32]));
+    store
+        .save("k", &token(SENTINEL, Some(SENTINEL)))
+        .await
+        .unwrap();
+    let loaded = store.load("k").await.unwrap().unwrap();
+    let shown = format!("{error} {error:?} {bad} {bad:?} {store:?} {loaded:?}");
+    assert!(!shown.contains(SENTINEL), "{shown}");
+}
