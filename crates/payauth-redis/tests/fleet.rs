@@ -12,7 +12,7 @@ use payauth_mypos::{Mypos, MyposConfig};
 use payauth_redis::RedisStore;
 use payauth_sandbox::{Endpoint, Fault, RunningSandbox, Sandbox, Schedule, defaults};
 use payauth_vakifbank::{Channel, Resource, VakifBank, VakifBankConfig};
-use support::Redis;
+use support::{Redis, new_store};
 
 const REPLICAS: usize = 8;
 const CALLERS: usize = 500;
@@ -35,8 +35,7 @@ async fn replica(
     clock: &Arc<ManualClock>,
     lease_ttl: Duration,
 ) -> TokenCache {
-    let store = redis
-        .store()
+    let store = new_store(redis)
         .await
         .with_lease_ttl(lease_ttl)
         .with_poll_interval(Duration::from_millis(20));
@@ -163,7 +162,7 @@ async fn when_the_lease_holder_dies_mid_fetch_another_replica_completes_and_no_c
         2,
         "the dead holder's fetch and one takeover"
     );
-    let stored = redis.store().await.load(KEY).await.unwrap().unwrap();
+    let stored = new_store(&redis).await.load(KEY).await.unwrap().unwrap();
     assert_eq!(stored.access_token.as_secret().expose_secret(), tokens[0]);
 }
 
@@ -204,7 +203,7 @@ async fn a_refresh_token_rotated_by_one_replica_is_the_one_the_next_replica_uses
         .callback(redirect.headers()["location"].to_str().unwrap())
         .unwrap();
     let first = login.exchange(&pending, &code).await.unwrap();
-    let shared = redis.store().await;
+    let shared = new_store(&redis).await;
     shared
         .save(
             "vakifbank:login",
@@ -221,7 +220,7 @@ async fn a_refresh_token_rotated_by_one_replica_is_the_one_the_next_replica_uses
         replicas.push(
             TokenCache::builder_arc(source)
                 .clock(Arc::clone(&clock) as Arc<dyn Clock>)
-                .shared_store(Arc::new(redis.store().await), "vakifbank:login")
+                .shared_store(Arc::new(new_store(&redis).await), "vakifbank:login")
                 .build(),
         );
     }

@@ -10,7 +10,7 @@ use payauth_core::{
 };
 use payauth_redis::{EncryptionKey, RedisStore};
 use redis::AsyncCommands;
-use support::Redis;
+use support::{Redis, new_store, raw_conn};
 
 const SENTINEL: &str = "SENTINEL-7d1f0c";
 
@@ -33,7 +33,7 @@ fn access(stored: &StoredToken) -> &str {
 #[tokio::test]
 async fn a_saved_token_loads_back_with_its_refresh_token() {
     let Some(redis) = Redis::get() else { return };
-    let store = redis.store().await;
+    let store = new_store(&redis).await;
     assert!(store.load("k").await.unwrap().is_none());
     let saved = token("a1", Some("r1"));
     store.save("k", &saved).await.unwrap();
@@ -43,7 +43,7 @@ async fn a_saved_token_loads_back_with_its_refresh_token() {
 #[tokio::test]
 async fn only_one_replica_holds_the_lease_until_it_is_released() {
     let Some(redis) = Redis::get() else { return };
-    let (a, b) = (redis.store().await, redis.store().await);
+    let (a, b) = (new_store(&redis).await, new_store(&redis).await);
     let lease = a.try_lease("k").await.unwrap().expect("free lease taken");
     assert!(b.try_lease("k").await.unwrap().is_none());
     assert!(
@@ -58,8 +58,8 @@ async fn only_one_replica_holds_the_lease_until_it_is_released() {
 async fn a_live_holder_keeps_its_lease_and_a_dead_one_loses_it_after_the_ttl() {
     let Some(redis) = Redis::get() else { return };
     let ttl = Duration::from_millis(300);
-    let a = redis.store().await.with_lease_ttl(ttl);
-    let b = redis.store().await.with_lease_ttl(ttl);
+    let a = new_store(&redis).await.with_lease_ttl(ttl);
+    let b = new_store(&redis).await.with_lease_ttl(ttl);
     let lease = a.try_lease("k").await.unwrap().unwrap();
     // Three TTLs later the heartbeat has kept it.
     tokio::time::sleep(ttl * 3).await;
@@ -80,11 +80,11 @@ async fn a_live_holder_keeps_its_lease_and_a_dead_one_loses_it_after_the_ttl() {
 #[tokio::test]
 async fn a_holder_that_lost_its_lease_cannot_save_nor_release_the_new_holders() {
     let Some(redis) = Redis::get() else { return };
-    let (a, b) = (redis.store().await, redis.store().await);
+    let (a, b) = (new_store(&redis).await, new_store(&redis).await);
     let stale = a.try_lease("k").await.unwrap().unwrap();
     // The lease expires during a long pause of its holder...
     let (token_key, lease_key) = a.redis_keys("k");
-    let _: () = redis.raw().await.del(&lease_key).await.unwrap();
+    let _: () = raw_conn(&redis).await.del(&lease_key).await.unwrap();
     // ...and another replica takes it and saves.
     let current = b.try_lease("k").await.unwrap().unwrap();
     current.save(&token("new", None)).await.unwrap();
@@ -94,19 +94,18 @@ async fn a_holder_that_lost_its_lease_cannot_save_nor_release_the_new_holders() 
     stale.release().await.unwrap();
     assert!(a.try_lease("k").await.unwrap().is_none(), "still b's");
     assert_eq!(access(&a.load("k").await.unwrap().unwrap()), "new");
-    let version: u64 = redis.raw().await.hget(&token_key, "v").await.unwrap();
+    let version: u64 = raw_conn(&redis).await.hget(&token_key, "v").await.unwrap();
     assert_eq!(version, 1);
 }
 
 #[tokio::test]
 async fn a_lease_holder_never_overwrites_a_token_stored_after_it_took_the_lease() {
     let Some(redis) = Redis::get() else { return };
-    let store = redis.store().await;
+    let store = new_store(&redis).await;
     store.save("k", &token("first", None)).await.unwrap();
     let lease = store.try_lease("k").await.unwrap().unwrap();
     // An operator's login writes meanwhile (the unconditional path).
-    redis
-        .store()
+    new_store(&redis)
         .await
         .save("k", &token("login", Some("r")))
         .await
@@ -120,7 +119,7 @@ async fn a_lease_holder_never_overwrites_a_token_stored_after_it_took_the_lease(
 #[tokio::test]
 async fn clear_removes_the_token_only_while_it_holds_the_refused_refresh_token() {
     let Some(redis) = Redis::get() else { return };
-    let store = redis.store().await;
+    let store = new_store(&redis).await;
     store.save("k", &token("a2", Some("r2"))).await.unwrap();
     store.clear("k", Some(&Secret::new("r1"))).await.unwrap();
     assert!(
@@ -134,13 +133,13 @@ async fn clear_removes_the_token_only_while_it_holds_the_refused_refresh_token()
 #[tokio::test]
 async fn a_token_without_refresh_token_expires_from_redis_with_itself() {
     let Some(redis) = Redis::get() else { return };
-    let store = redis.store().await;
+    let store = new_store(&redis).await;
     store.save("plain", &token("a", None)).await.unwrap();
     store
         .save("refreshable", &token("a", Some("r")))
         .await
         .unwrap();
-    let mut raw = redis.raw().await;
+    let mut raw = raw_conn(&redis).await;
     let plain: i64 = raw.pttl(store.redis_keys("plain").0).await.unwrap();
     let kept: i64 = raw.pttl(store.redis_keys("refreshable").0).await.unwrap();
     assert!((3_500_000..=3_600_000).contains(&plain), "{plain}");
@@ -150,7 +149,7 @@ async fn a_token_without_refresh_token_expires_from_redis_with_itself() {
 #[tokio::test]
 async fn both_redis_keys_of_a_token_share_one_cluster_hash_tag() {
     let Some(redis) = Redis::get() else { return };
-    let store = redis.store().await.with_prefix("app");
+    let store = new_store(&redis).await.with_prefix("app");
     let (token_key, lease_key) = store.redis_keys("mypos:{client}");
     assert_eq!(token_key, "{app:mypos:%7Bclient%7D}:token");
     assert_eq!(lease_key, "{app:mypos:%7Bclient%7D}:lease");
@@ -160,13 +159,12 @@ async fn both_redis_keys_of_a_token_share_one_cluster_hash_tag() {
 async fn an_encrypted_token_is_stored_sealed_and_opens_only_with_its_key() {
     let Some(redis) = Redis::get() else { return };
     let key = EncryptionKey::from_bytes([7; 32]);
-    let sealed = redis.store().await.with_encryption(key.clone());
+    let sealed = new_store(&redis).await.with_encryption(key.clone());
     sealed
         .save("k", &token(SENTINEL, Some(SENTINEL)))
         .await
         .unwrap();
-    let raw: Vec<u8> = redis
-        .raw()
+    let raw: Vec<u8> = raw_conn(&redis)
         .await
         .hget(sealed.redis_keys("k").0, "t")
         .await
@@ -174,11 +172,10 @@ async fn an_encrypted_token_is_stored_sealed_and_opens_only_with_its_key() {
     assert!(!String::from_utf8_lossy(&raw).contains(SENTINEL));
     assert_eq!(access(&sealed.load("k").await.unwrap().unwrap()), SENTINEL);
 
-    let other_key = redis
-        .store()
+    let other_key = new_store(&redis)
         .await
         .with_encryption(EncryptionKey::from_bytes([8; 32]));
-    let plain = redis.store().await;
+    let plain = new_store(&redis).await;
     for store in [other_key, plain] {
         let error = store.load("k").await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Store);
@@ -189,9 +186,9 @@ async fn an_encrypted_token_is_stored_sealed_and_opens_only_with_its_key() {
 #[tokio::test]
 async fn a_foreign_value_under_the_key_is_a_store_error_not_a_panic() {
     let Some(redis) = Redis::get() else { return };
-    let store = redis.store().await;
+    let store = new_store(&redis).await;
     let (token_key, _) = store.redis_keys("k");
-    let mut raw = redis.raw().await;
+    let mut raw = raw_conn(&redis).await;
     for junk in [&b"<html>"[..], b"j{not json", b"", b"x\x00\x01"] {
         let _: () = raw.hset(&token_key, "t", junk).await.unwrap();
         let error = store.load("k").await.unwrap_err();
@@ -218,8 +215,7 @@ async fn errors_and_debug_never_show_the_url_password_or_a_token() {
         .await
         .unwrap_err();
     assert_eq!(bad.kind(), ErrorKind::Config);
-    let store = redis
-        .store()
+    let store = new_store(&redis)
         .await
         .with_encryption(EncryptionKey::from_bytes([1; 32]));
     store

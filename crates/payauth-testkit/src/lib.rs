@@ -1,5 +1,7 @@
 //! Test helpers shared by payauth's provider crates. A dev-dependency only.
 
+pub mod redis;
+
 use std::sync::{Arc, Mutex};
 
 use httpmock::HttpMockRequest;

@@ -1,106 +1,24 @@
-//! A real Redis for the tests: the one `.ci/run` started
-//! (`PAYAUTH_REDIS_URL`), else a `redis-server` started here on a free
-//! loopback port, else a visible skip — which CI (`CI` set) refuses.
+//! The test Redis (from payauth-testkit) and stores on it.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use payauth_core::Secret;
 use payauth_redis::RedisStore;
+pub use payauth_testkit::redis::Redis;
 
-/// A Redis to test against; a server started here stops when this drops.
-pub struct Redis {
-    pub url: String,
-    /// A prefix no other test uses, so tests can share one server.
-    pub prefix: String,
-    child: Option<Child>,
+/// A store on its own connection, as a separate replica would have.
+pub async fn new_store(redis: &Redis) -> RedisStore {
+    RedisStore::connect(&Secret::new(redis.url.clone()))
+        .await
+        .expect("connect to the test Redis")
+        .with_prefix(redis.prefix.clone())
 }
 
-impl Redis {
-    /// The Redis to use, or `None` (after printing why) when there is none
-    /// outside CI.
-    ///
-    /// # Panics
-    /// In CI, when no Redis can be had.
-    pub fn get() -> Option<Self> {
-        let prefix = format!("test-{}", payauth_core::random::hex(6).unwrap());
-        if let Ok(url) = std::env::var("PAYAUTH_REDIS_URL") {
-            return Some(Self {
-                url,
-                prefix,
-                child: None,
-            });
-        }
-        match start_server() {
-            Ok((url, child)) => Some(Self {
-                url,
-                prefix,
-                child: Some(child),
-            }),
-            Err(why) if std::env::var_os("CI").is_some() => {
-                panic!("CI must run the Redis tests, but no Redis: {why} (.ci/run starts one)")
-            }
-            Err(why) => {
-                eprintln!(
-                    "SKIPPED: no Redis ({why}); install redis-server or set PAYAUTH_REDIS_URL"
-                );
-                None
-            }
-        }
-    }
-
-    /// A store on its own connection, as a separate replica would have.
-    pub async fn store(&self) -> RedisStore {
-        RedisStore::connect(&Secret::new(self.url.clone()))
-            .await
-            .expect("connect to the test Redis")
-            .with_prefix(self.prefix.clone())
-    }
-
-    /// A raw connection, to look at what is stored.
-    pub async fn raw(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn start_server() -> Result<(String, Child), String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let mut child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start redis-server: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((format!("redis://127.0.0.1:{port}/"), child));
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("redis-server exited: {status}"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    Err("redis-server did not listen within 10 s".to_owned())
+/// A raw connection, to look at what is stored.
+pub async fn raw_conn(redis: &Redis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
