@@ -6,9 +6,14 @@
 //! - `cached-get` (`cargo bench -p payauth-core --bench cache`): a cached
 //!   `TokenCache::token()` against `Mutex`, `RwLock` and a bare `ArcSwap`
 //!   load, 1 and 2 threads.
+//! - `herd` (`cargo bench -p payauth-core --bench herd`): 10,000 concurrent
+//!   callers on an empty and on an expiring cache, upstream fetches and
+//!   time until all hold a token, against a check-then-fetch `RwLock` cache
+//!   and a `Mutex` held across the fetch.
 //! - `cold-fetch` (`cargo bench -p payauth-mypos --bench cold_fetch`): a
-//!   payauth token fetch against a bare reqwest POST of the same request,
-//!   on the loopback sandbox.
+//!   payauth token fetch against a bare reqwest POST of the same request
+//!   and against the `oauth2` crate's client-credentials exchange (over the
+//!   same reqwest client), on the loopback sandbox.
 //! - `build-cost`: what depending on one provider crate costs, cold, against
 //!   the `oauth2` crate with reqwest (its default rustls TLS) and tokio: crates
 //!   compiled and wall time of `cargo build`, in scratch projects under
@@ -59,6 +64,9 @@ pub(crate) fn run(root: &Path, only: &[&str]) -> Result<(), String> {
     if wanted("cached-get") {
         rows.extend(cargo_bench(root, "payauth-core", "cache")?);
     }
+    if wanted("herd") {
+        rows.extend(cargo_bench(root, "payauth-core", "herd")?);
+    }
     if wanted("cold-fetch") {
         rows.extend(cargo_bench(root, "payauth-mypos", "cold_fetch")?);
     }
@@ -67,7 +75,7 @@ pub(crate) fn run(root: &Path, only: &[&str]) -> Result<(), String> {
     }
     if rows.is_empty() {
         return Err(format!(
-            "no benchmark named {}; known: cached-get, cold-fetch, build-cost",
+            "no benchmark named {}; known: cached-get, herd, cold-fetch, build-cost",
             only.join(", ")
         ));
     }

@@ -24,7 +24,7 @@ commands:
                       (--check: fail if a checked-in file differs)
   test                run the whole test suite
   bench [NAME…]       run the benchmarks (all, or the named ones: cached-get,
-                      cold-fetch, build-cost)
+                      herd, cold-fetch, build-cost)
                       and write target/bench/summary.json and summary.md";
 
 fn main() -> ExitCode {
