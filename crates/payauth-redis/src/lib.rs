@@ -50,7 +50,9 @@
 //! bytes, and `{payauth:<key>}:lease`) share one hash tag, so they live in
 //! one slot and every script touches one slot only. Braces in your key or
 //! prefix are escaped so they cannot break the tag. With the `cluster`
-//! feature, `RedisStore::new(cluster_connection)` works as on one node.
+//! feature, `RedisStore::connect_cluster(&nodes)` (or `RedisStore::new`
+//! over your own `ClusterConnection`) works as on one node; the tests run
+//! the fleet protocol on a real three-node cluster.
 //!
 //! ## Failover
 //! Redis replicates asynchronously. If a primary fails right after a lease

@@ -80,6 +80,33 @@ impl RedisStore<ConnectionManager> {
     }
 }
 
+#[cfg(feature = "cluster")]
+impl RedisStore<redis::cluster_async::ClusterConnection> {
+    /// Connects to a Redis Cluster through any of its `nodes` (URLs, as
+    /// [`Secret`]s since they may hold a password). Every key of one token
+    /// shares a hash tag, so each script runs on the one node owning it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for URLs that do not parse;
+    /// [`ErrorKind::Store`] when the cluster cannot be reached.
+    pub async fn connect_cluster(nodes: &[Secret]) -> Result<Self, Error> {
+        let client = redis::cluster::ClusterClient::builder(
+            nodes.iter().map(|node| node.expose_secret().to_owned()),
+        )
+        .connection_timeout(Duration::from_secs(2))
+        .response_timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|_| {
+            Error::new(ErrorKind::Config).with_description("a Redis Cluster URL does not parse")
+        })?;
+        let conn = client
+            .get_async_connection()
+            .await
+            .map_err(|e| redis_error("connect to", &e))?;
+        Ok(Self::new(conn))
+    }
+}
+
 impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,

@@ -74,10 +74,7 @@ fn unique_prefix() -> String {
 }
 
 fn start_server() -> Result<(String, Child), String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
+    let port = free_port()?;
     let mut child = Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--appendonly", "no"])
@@ -85,16 +82,157 @@ fn start_server() -> Result<(String, Child), String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start redis-server: {e}"))?;
+    if let Err(why) = wait_listening(port) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(why);
+    }
+    Ok((format!("redis://127.0.0.1:{port}/"), child))
+}
+
+/// A three-node Redis Cluster for tests: `PAYAUTH_REDIS_CLUSTER_URLS`
+/// (comma-separated), else three `redis-server`s started here in cluster
+/// mode and joined with `redis-cli --cluster create`, else a visible skip
+/// — which CI (`CI` set) refuses. Nodes started here stop when this drops.
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// One URL per primary.
+    pub urls: Vec<String>,
+    /// A key prefix no other test uses.
+    pub prefix: String,
+    children: Vec<Child>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl RedisCluster {
+    /// The cluster to use, or `None` (after printing why) outside CI.
+    ///
+    /// # Panics
+    /// In CI, when no cluster can be had.
+    #[must_use]
+    pub fn get() -> Option<Self> {
+        let prefix = unique_prefix();
+        if let Ok(urls) = std::env::var("PAYAUTH_REDIS_CLUSTER_URLS") {
+            return Some(Self {
+                urls: urls.split(',').map(str::to_owned).collect(),
+                prefix,
+                children: Vec::new(),
+                dir: None,
+            });
+        }
+        let mut cluster = Self {
+            urls: Vec::new(),
+            prefix,
+            children: Vec::new(),
+            dir: None,
+        };
+        match cluster.start() {
+            Ok(()) => Some(cluster),
+            Err(why) if std::env::var_os("CI").is_some() => {
+                panic!("CI must run the Redis Cluster tests, but no cluster: {why}")
+            }
+            Err(why) => {
+                eprintln!("SKIPPED: no Redis Cluster ({why}); install redis-server and redis-cli");
+                None
+            }
+        }
+    }
+
+    fn start(&mut self) -> Result<(), String> {
+        let dir = std::env::temp_dir().join(unique_prefix());
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        self.dir = Some(dir.clone());
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let port = free_port()?;
+            // The cluster bus listens on port + 10000.
+            if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+                ports.push(port);
+            }
+        }
+        for port in &ports {
+            let child = Command::new("redis-server")
+                .current_dir(&dir)
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--cluster-enabled",
+                    "yes",
+                ])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start redis-server: {e}"))?;
+            self.children.push(child);
+            wait_listening(*port)?;
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .arg("--cluster-yes")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run redis-cli: {e}"))?;
+        if !created.success() {
+            return Err("redis-cli --cluster create failed".to_owned());
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in &ports {
+            loop {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &port.to_string(), "cluster", "info"])
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err("the cluster did not become ok within 20 s".to_owned());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.urls = ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}/"))
+            .collect();
+        Ok(())
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+fn wait_listening(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((format!("redis://127.0.0.1:{port}/"), child));
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("redis-server exited: {status}"));
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = child.kill();
-    Err("redis-server did not listen within 10 s".to_owned())
+    Err(format!("redis-server did not listen on {port} within 10 s"))
 }
