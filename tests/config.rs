@@ -154,8 +154,69 @@ fn the_json_schema_describes_every_provider_and_store_kind() {
         "b2b_credentials",
         "file",
         "memory",
+        "redis",
+        "encryption_key",
         "writeOnly",
     ] {
         assert!(schema.contains(name), "{name} missing from the schema");
     }
+}
+
+#[tokio::test]
+async fn replicas_built_from_one_redis_store_config_share_one_token() {
+    let Some(redis) = payauth_testkit::redis::Redis::get() else {
+        return;
+    };
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let text = format!(
+        r#"
+        [source]
+        provider = "mypos"
+        base_url = "{base}"
+        client_id = "{id}"
+        client_secret = {{ value = "{secret}" }}
+
+        [store]
+        kind = "redis"
+        url = {{ value = "{url}" }}
+        prefix = "{prefix}"
+        encryption_key = {{ value = "{key}" }}
+        lease_ttl_ms = 2000
+        "#,
+        base = sandbox.base_url(),
+        id = defaults::MYPOS_CLIENT_ID,
+        secret = defaults::MYPOS_CLIENT_SECRET,
+        url = redis.url,
+        prefix = redis.prefix,
+        key = "ab".repeat(32),
+    );
+    let config = Config::from_toml(&text).unwrap();
+    let http = payauth::core::http::default_client().unwrap();
+    let (one, two) = (config.cache(&http).unwrap(), config.cache(&http).unwrap());
+    let first = one.token().await.unwrap();
+    let second = two.token().await.unwrap();
+    assert_eq!(first.secret(), second.secret());
+    assert_eq!(sandbox.requests(payauth_sandbox::Endpoint::MyposToken), 1);
+    sandbox.shutdown().await;
+}
+
+#[test]
+fn a_redis_store_with_a_malformed_encryption_key_is_a_config_error() {
+    let text = r#"
+        [source]
+        provider = "mypos"
+        client_id = "id"
+        client_secret = { value = "s" }
+        sandbox = true
+
+        [store]
+        kind = "redis"
+        url = { value = "redis://127.0.0.1:1/" }
+        encryption_key = { value = "SENTINEL-not-hex" }
+        "#;
+    let config = Config::from_toml(text).unwrap();
+    let http = payauth::core::http::default_client().unwrap();
+    let error = config.cache(&http).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(!error.to_string().contains("SENTINEL"), "{error}");
 }

@@ -92,5 +92,6 @@ mod store;
 
 pub use encryption::EncryptionKey;
 pub use store::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX, RedisStore,
+    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX, LazyConnection,
+    RedisStore,
 };

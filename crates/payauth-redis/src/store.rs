@@ -69,15 +69,93 @@ impl RedisStore<ConnectionManager> {
         let client = redis::Client::open(url.expose_secret()).map_err(|_| {
             Error::new(ErrorKind::Config).with_description("the Redis URL does not parse")
         })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client, manager_config())
             .await
             .map_err(|e| redis_error("connect to", &e))?;
         Ok(Self::new(conn))
     }
+}
+
+impl RedisStore<LazyConnection> {
+    /// A store on the Redis at `url` that connects on first use (and
+    /// again after a failed attempt), so it can be built without a runtime
+    /// or a reachable Redis, e.g. from a config file at startup.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a URL that does not parse (never quoted).
+    pub fn open(url: &Secret) -> Result<Self, Error> {
+        let client = redis::Client::open(url.expose_secret()).map_err(|_| {
+            Error::new(ErrorKind::Config).with_description("the Redis URL does not parse")
+        })?;
+        let db = client.get_connection_info().redis_settings().db();
+        Ok(Self::new(LazyConnection {
+            client,
+            db,
+            conn: Arc::new(tokio::sync::OnceCell::new()),
+        }))
+    }
+}
+
+/// A [`ConnectionManager`] made on first use; see [`RedisStore::open`].
+#[derive(Clone)]
+pub struct LazyConnection {
+    client: redis::Client,
+    db: i64,
+    conn: Arc<tokio::sync::OnceCell<ConnectionManager>>,
+}
+
+impl LazyConnection {
+    async fn get(&self) -> redis::RedisResult<ConnectionManager> {
+        self.conn
+            .get_or_try_init(|| {
+                ConnectionManager::new_with_config(self.client.clone(), manager_config())
+            })
+            .await
+            .cloned()
+    }
+}
+
+impl fmt::Debug for LazyConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazyConnection")
+            .field("connected", &self.conn.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionLike for LazyConnection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(async move { self.get().await?.req_packed_command(cmd).await })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(async move {
+            self.get()
+                .await?
+                .req_packed_commands(pipeline, offset, count)
+                .await
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.db
+    }
+}
+
+/// Short timeouts: a token store that hangs would hold up every caller.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(2)
 }
 
 #[cfg(feature = "cluster")]

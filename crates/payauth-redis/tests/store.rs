@@ -226,3 +226,30 @@ async fn errors_and_debug_never_show_the_url_password_or_a_token() {
     let shown = format!("{error} {error:?} {bad} {bad:?} {store:?} {loaded:?}");
     assert!(!shown.contains(SENTINEL), "{shown}");
 }
+
+#[tokio::test]
+async fn a_lazily_opened_store_connects_on_first_use_and_reports_an_unreachable_redis() {
+    let Some(redis) = Redis::get() else { return };
+    let store = RedisStore::open(&Secret::new(redis.url.clone()))
+        .unwrap()
+        .with_prefix(redis.prefix.clone());
+    assert!(format!("{store:?}").contains("RedisStore"));
+    store.save("k", &token("lazy", None)).await.unwrap();
+    assert_eq!(access(&store.load("k").await.unwrap().unwrap()), "lazy");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = RedisStore::open(&Secret::new(format!("redis://127.0.0.1:{port}/"))).unwrap();
+    let error = unreachable.load("k").await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    // Retried on the next use, not stuck on the first failure.
+    assert_eq!(
+        unreachable.load("k").await.unwrap_err().kind(),
+        ErrorKind::Store
+    );
+    let bad = RedisStore::open(&Secret::new("not a url")).unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::Config);
+}

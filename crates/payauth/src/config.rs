@@ -215,6 +215,25 @@ pub enum StoreConfig {
         /// The directory.
         dir: PathBuf,
     },
+    /// In Redis, shared by every replica using the same URL, prefix and
+    /// source: one fetch per expiry fleet-wide (see `payauth-redis`).
+    #[cfg(feature = "redis")]
+    Redis {
+        /// `redis://[user:password@]host:port/db`; a secret since it may
+        /// hold a password, e.g. `{ env = "REDIS_URL" }`.
+        url: SecretConfig,
+        /// Namespace of every key (default `payauth`).
+        #[serde(default)]
+        prefix: Option<String>,
+        /// Encrypt tokens at rest with this key, 64 hex digits (off when
+        /// absent; every replica needs the same key).
+        #[serde(default)]
+        encryption_key: Option<SecretConfig>,
+        /// How long a crashed fetcher blocks the fleet, in ms (default
+        /// 5000; the live holder renews it).
+        #[serde(default)]
+        lease_ttl_ms: Option<u64>,
+    },
 }
 
 impl Config {
@@ -276,14 +295,33 @@ impl Config {
     /// As [`source`](Self::source).
     pub fn cache(&self, http: &reqwest::Client) -> Result<TokenCache, Error> {
         let (source, key) = self.source(http)?;
+        let builder = TokenCache::builder_arc(source)
+            .refresh_margin(Duration::from_secs(self.refresh_margin_secs));
         let store: Arc<dyn TokenStore> = match &self.store {
             StoreConfig::Memory => Arc::new(MemoryStore::new()),
             StoreConfig::File { dir } => Arc::new(FileStore::new(dir)),
+            #[cfg(feature = "redis")]
+            StoreConfig::Redis {
+                url,
+                prefix,
+                encryption_key,
+                lease_ttl_ms,
+            } => {
+                let mut store = payauth_redis::RedisStore::open(&url.load()?)?;
+                if let Some(prefix) = prefix {
+                    store = store.with_prefix(prefix.clone());
+                }
+                if let Some(key) = encryption_key {
+                    store = store
+                        .with_encryption(payauth_redis::EncryptionKey::from_hex(&key.load()?)?);
+                }
+                if let Some(ttl) = lease_ttl_ms {
+                    store = store.with_lease_ttl(Duration::from_millis(*ttl));
+                }
+                return Ok(builder.shared_store(Arc::new(store), key).build());
+            }
         };
-        Ok(TokenCache::builder_arc(source)
-            .refresh_margin(Duration::from_secs(self.refresh_margin_secs))
-            .store(store, key)
-            .build())
+        Ok(builder.store(store, key).build())
     }
 }
 

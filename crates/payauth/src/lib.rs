@@ -49,6 +49,10 @@ pub use payauth_vakifbank as vakifbank;
 #[cfg(feature = "mypos")]
 pub use payauth_mypos as mypos;
 
+/// The fleet store: one token shared by every replica, on Redis.
+#[cfg(feature = "redis")]
+pub use payauth_redis as redis;
+
 #[cfg(any(feature = "mypos", feature = "vakifbank", feature = "iyzico"))]
 pub mod config;
 
