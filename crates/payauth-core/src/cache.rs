@@ -15,13 +15,16 @@
 //! - A permanent failure (`invalid_client`, `invalid_grant`, …) drops the
 //!   token at once and reaches the next caller.
 //! - With a [`TokenStore`], a new token (and its rotated refresh token) is
-//!   saved before it is published.
+//!   saved before it is published. A failed save is the fetch's error, and
+//!   the token is kept in memory and saved again on a later call (after
+//!   the failure backoff) until it is stored.
 //! - With a [`SharedStore`] (a fleet of replicas), the store is read before
 //!   every fetch and one replica at a time fetches, under a lease; the
 //!   others wait for its token in the store.
 //! - No task outlives its fetch: refresh is driven by requests.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -81,6 +84,8 @@ struct Inner {
     store: Option<(Arc<dyn TokenStore>, String)>,
     shared: Option<Arc<dyn SharedStore>>,
     current: ArcSwapOption<AccessToken>,
+    /// The published token is not in the store yet (a failed save).
+    unsaved: AtomicBool,
     state: Mutex<State>,
     margin: Duration,
     jitter: f64,
@@ -104,6 +109,9 @@ struct State {
     /// The token last dropped by [`TokenCache::invalidate`]: never taken
     /// back from a shared store.
     rejected: Option<Arc<AccessToken>>,
+    /// When a save last failed, and whether a retry is running.
+    save_failed_at: Option<Instant>,
+    saving: bool,
 }
 
 /// Builds a [`TokenCache`]; see [`TokenCache::builder`].
@@ -199,6 +207,7 @@ impl TokenCacheBuilder {
                 store: self.store,
                 shared: self.shared,
                 current: ArcSwapOption::empty(),
+                unsaved: AtomicBool::new(false),
                 state: Mutex::new(State::default()),
                 margin: self.margin,
                 jitter,
@@ -253,6 +262,9 @@ impl TokenCache {
         if let Some(token) = &*self.inner.current.load()
             && now < self.inner.refresh_at(token)
         {
+            if self.inner.unsaved.load(Ordering::Relaxed) {
+                Inner::retry_save(&self.inner, now);
+            }
             return Ok(Arc::clone(token));
         }
         self.refresh(now).await
@@ -436,6 +448,54 @@ impl Inner {
         }
     }
 
+    /// Saves the published token again after a failed save, at most once
+    /// per failure backoff, in its own task.
+    fn retry_save(inner: &Arc<Self>, now: Instant) {
+        let Some((store, key)) = inner.store.clone() else {
+            return;
+        };
+        {
+            let mut state = inner.lock();
+            if state.saving
+                || state
+                    .save_failed_at
+                    .is_some_and(|failed| now < failed + inner.failure_backoff)
+            {
+                return;
+            }
+            state.saving = true;
+        }
+        let inner = Arc::clone(inner);
+        tokio::spawn(async move {
+            let token = inner.current.load_full();
+            let saved = match &token {
+                Some(token) => store.save(&key, &StoredToken::from_token(token)).await,
+                None => Ok(()),
+            };
+            let mut state = inner.lock();
+            state.saving = false;
+            match saved {
+                Ok(()) => {
+                    // A newer token published meanwhile may have been
+                    // overwritten by this one: then save again next time.
+                    let current = inner.current.load();
+                    let same = match (&*current, &token) {
+                        (Some(current), Some(saved)) => Arc::ptr_eq(current, saved),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    inner.unsaved.store(!same, Ordering::Relaxed);
+                    state.save_failed_at = None;
+                    tracing::debug!(source = inner.source.name(), "token saved on retry");
+                }
+                Err(error) => {
+                    state.save_failed_at = Some(inner.clock.now());
+                    tracing::warn!(source = inner.source.name(), %error, "token still not saved");
+                }
+            }
+        });
+    }
+
     /// Whether `token` may be served without a refresh (and was not
     /// rejected by the API it was sent to).
     fn is_fresh(&self, token: &AccessToken) -> bool {
@@ -471,7 +531,12 @@ impl Inner {
                 };
                 self.current.store(Some(Arc::clone(&token)));
                 self.lock().last = Some(Arc::clone(&token));
+                // Behind a lease, a refused save means another replica
+                // moved on: nothing to retry. Otherwise save it again later.
+                self.unsaved
+                    .store(saved.is_err() && lease.is_none(), Ordering::Relaxed);
                 if let Err(error) = saved {
+                    self.lock().save_failed_at = Some(self.clock.now());
                     tracing::warn!(source = self.source.name(), %error, "token fetched but not saved; kept in memory");
                     return Err(error);
                 }

@@ -578,3 +578,77 @@ async fn retries_stop_at_the_limit_and_never_retry_a_permanent_failure() {
         "a refusal is never retried"
     );
 }
+
+/// A store whose saves fail while `failing` is set.
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+    attempts: AtomicUsize,
+}
+
+impl TokenStore for Flaky {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        self.inner.load(key)
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Box::pin(async {
+                Err(Error::new(ErrorKind::Store).with_description("disk full"))
+            });
+        }
+        self.inner.save(key, token)
+    }
+
+    fn clear<'a>(
+        &'a self,
+        key: &'a str,
+        if_refresh_token: Option<&'a Secret>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        self.inner.clear(key, if_refresh_token)
+    }
+}
+
+#[tokio::test]
+async fn a_token_that_failed_to_save_is_saved_again_by_a_later_call_after_the_backoff() {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Flaky::default());
+    store.failing.store(true, Ordering::SeqCst);
+    let source = Arc::new(Fake::new(&clock));
+    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+        .clock(Arc::clone(&clock) as _)
+        .store(Arc::clone(&store) as _, "k")
+        .failure_backoff(Duration::from_secs(1))
+        .jitter(0.0)
+        .build();
+    let error = cache.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    // Served from memory; no retry before the backoff.
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
+    settle().await;
+    assert_eq!(store.attempts.load(Ordering::SeqCst), 1);
+    // Still failing after the backoff: tried again, still served.
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
+    until(|| store.attempts.load(Ordering::SeqCst) == 2).await;
+    // The store recovers: the next call after the backoff saves it.
+    store.failing.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(2));
+    cache.token().await.unwrap();
+    until(|| store.attempts.load(Ordering::SeqCst) == 3).await;
+    settle().await;
+    let stored = store.inner.load("k").await.unwrap().expect("saved");
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+    // Saved: no more attempts.
+    clock.advance(Duration::from_secs(2));
+    cache.token().await.unwrap();
+    settle().await;
+    assert_eq!(store.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+}
