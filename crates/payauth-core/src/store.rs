@@ -78,6 +78,21 @@ impl StoredToken {
     }
 }
 
+impl StoredToken {
+    /// Whether [`TokenStore::clear`] with `if_refresh_token` removes this
+    /// token: always when `None`, else only if it still holds that refresh
+    /// token (compared in constant time).
+    #[must_use]
+    pub fn is_cleared_by(&self, if_refresh_token: Option<&Secret>) -> bool {
+        if_refresh_token.is_none_or(|expected| {
+            self.refresh_token
+                .as_ref()
+                .map(SerializableSecret::as_secret)
+                == Some(expected)
+        })
+    }
+}
+
 impl fmt::Debug for StoredToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredToken")
@@ -212,18 +227,10 @@ impl TokenStore for MemoryStore {
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let mut tokens = self.lock();
-            let matches = match (tokens.get(key), if_refresh_token) {
-                (Some(stored), Some(expected)) => {
-                    stored
-                        .refresh_token
-                        .as_ref()
-                        .map(SerializableSecret::as_secret)
-                        == Some(expected)
-                }
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            if matches {
+            if tokens
+                .get(key)
+                .is_some_and(|stored| stored.is_cleared_by(if_refresh_token))
+            {
                 tokens.remove(key);
             }
             Ok(())
@@ -373,16 +380,11 @@ impl TokenStore for FileStore {
         let path = self.path(key);
         let expected = if_refresh_token.cloned();
         Box::pin(blocking(move || {
-            if let Some(expected) = expected {
-                let stored = Self::load_blocking(&path)?;
-                if stored
-                    .and_then(|s| s.refresh_token)
-                    .map(Secret::from)
-                    .as_ref()
-                    != Some(&expected)
-                {
-                    return Ok(());
-                }
+            if expected.is_some()
+                && !Self::load_blocking(&path)?
+                    .is_some_and(|stored| stored.is_cleared_by(expected.as_ref()))
+            {
+                return Ok(());
             }
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use payauth_core::{
-    BoxFuture, Error, ErrorKind, Lease, Secret, SerializableSecret, SharedStore, StoredToken,
-    TokenStore,
+    BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredToken, TokenStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
@@ -394,11 +393,7 @@ where
             let version = match self.load_versioned(key).await {
                 Ok(None) => return Ok(()),
                 Ok(Some((version, token))) => {
-                    let stored_refresh = token
-                        .refresh_token
-                        .as_ref()
-                        .map(SerializableSecret::as_secret);
-                    if if_refresh_token.is_some_and(|expected| stored_refresh != Some(expected)) {
+                    if !token.is_cleared_by(if_refresh_token) {
                         return Ok(());
                     }
                     version
