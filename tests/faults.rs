@@ -250,3 +250,73 @@ fn under_twenty_percent_transient_failures_every_grant_succeeds_within_its_retri
         sandbox.shutdown().await;
     });
 }
+
+#[tokio::test]
+async fn an_authorization_code_exchange_meeting_a_transient_failure_is_reported_never_retried() {
+    use payauth::vakifbank::{Channel, Resource, VakifBank, VakifBankConfig};
+    use payauth_sandbox::Endpoint;
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let http = payauth::core::http::default_client().unwrap();
+    let mut config = VakifBankConfig::new(
+        defaults::VAKIFBANK_CLIENT_ID,
+        payauth::core::Secret::new(defaults::VAKIFBANK_CLIENT_SECRET),
+        Resource::Sandbox,
+    );
+    config.base_url = sandbox.base_url();
+    let bank = VakifBank::new(config, http.clone()).unwrap();
+    let pending = bank
+        .authorize_url(
+            Channel::Retail,
+            &["account"],
+            "https://app.example/cb",
+            false,
+        )
+        .unwrap();
+    let redirect = http.get(pending.url.clone()).send().await.unwrap();
+    let code = pending
+        .callback(redirect.headers()["location"].to_str().unwrap())
+        .unwrap();
+    sandbox.faults().set(
+        Endpoint::VakifbankToken,
+        Fault::Status {
+            status: 503,
+            retry_after: Some(0),
+        },
+        Schedule::Always,
+    );
+    let error = bank.exchange(&pending, &code).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(error.is_transient());
+    assert_eq!(sandbox.requests(Endpoint::VakifbankToken), 1, "sent once");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_retried_terminal_login_starts_over_with_a_new_code_never_replaying_one() {
+    use payauth_sandbox::Endpoint;
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    sandbox.faults().set(
+        Endpoint::IyzicoToken,
+        Fault::Status {
+            status: 503,
+            retry_after: Some(0),
+        },
+        Schedule::Times(2),
+    );
+    let (_, config) = configs(&sandbox.base_url())
+        .into_iter()
+        .find(|(p, _)| *p == "iyzico-terminal")
+        .unwrap();
+    let config = Config::from_toml(&config).unwrap();
+    let (source, _) = config
+        .source(&payauth::core::http::default_client().unwrap())
+        .unwrap();
+    let cache = TokenCache::builder_arc(source)
+        .retries(3, Duration::from_millis(1))
+        .build();
+    cache.token().await.expect("the third login succeeds");
+    // Each attempt asked for a fresh code: 3 authorizations, 3 exchanges.
+    assert_eq!(sandbox.requests(Endpoint::IyzicoAuthorize), 3);
+    assert_eq!(sandbox.requests(Endpoint::IyzicoToken), 3);
+    sandbox.shutdown().await;
+}
