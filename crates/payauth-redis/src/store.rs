@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use payauth_core::{
@@ -31,28 +30,20 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 /// `C` is any async Redis connection that can be cloned cheaply: the
 /// reconnecting [`ConnectionManager`] (from [`RedisStore::connect`]) or,
 /// with the `cluster` feature, a `ClusterConnection`.
+#[derive(Clone)]
 pub struct RedisStore<C = ConnectionManager> {
-    inner: Arc<Settings<C>>,
-}
-
-struct Settings<C> {
     conn: C,
     prefix: String,
     lease_ttl: Duration,
     poll_interval: Duration,
     max_wait: Duration,
     encryption: Option<EncryptionKey>,
-    /// A random id for this store instance; lease owners are `id:n`.
-    instance: String,
-    leases: AtomicU64,
 }
 
-impl<C> Clone for RedisStore<C> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
+/// A client for `url`; the URL is never quoted, it may hold a password.
+fn client(url: &Secret) -> Result<redis::Client, Error> {
+    redis::Client::open(url.expose_secret())
+        .map_err(|_| Error::new(ErrorKind::Config).with_description("the Redis URL does not parse"))
 }
 
 impl RedisStore<ConnectionManager> {
@@ -65,10 +56,7 @@ impl RedisStore<ConnectionManager> {
     /// [`ErrorKind::Config`] for a URL that does not parse;
     /// [`ErrorKind::Store`] when Redis cannot be reached.
     pub async fn connect(url: &Secret) -> Result<Self, Error> {
-        let client = redis::Client::open(url.expose_secret()).map_err(|_| {
-            Error::new(ErrorKind::Config).with_description("the Redis URL does not parse")
-        })?;
-        let conn = ConnectionManager::new_with_config(client, manager_config())
+        let conn = ConnectionManager::new_with_config(client(url)?, manager_config())
             .await
             .map_err(|e| redis_error("connect to", &e))?;
         Ok(Self::new(conn))
@@ -83,9 +71,7 @@ impl RedisStore<LazyConnection> {
     /// # Errors
     /// [`ErrorKind::Config`] for a URL that does not parse (never quoted).
     pub fn open(url: &Secret) -> Result<Self, Error> {
-        let client = redis::Client::open(url.expose_secret()).map_err(|_| {
-            Error::new(ErrorKind::Config).with_description("the Redis URL does not parse")
-        })?;
+        let client = client(url)?;
         let db = client.get_connection_info().redis_settings().db();
         Ok(Self::new(LazyConnection {
             client,
@@ -192,37 +178,12 @@ where
     /// `payauth`, a 5 s lease, a 50 ms poll, no encryption.
     pub fn new(conn: C) -> Self {
         Self {
-            inner: Arc::new(Settings {
-                conn,
-                prefix: DEFAULT_PREFIX.to_owned(),
-                lease_ttl: DEFAULT_LEASE_TTL,
-                poll_interval: DEFAULT_POLL_INTERVAL,
-                max_wait: DEFAULT_MAX_WAIT,
-                encryption: None,
-                instance: instance_id(),
-                leases: AtomicU64::new(0),
-            }),
-        }
-    }
-
-    fn map(self, change: impl FnOnce(&mut Settings<C>)) -> Self
-    where
-        C: Clone,
-    {
-        let mut settings = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Settings {
-            conn: shared.conn.clone(),
-            prefix: shared.prefix.clone(),
-            lease_ttl: shared.lease_ttl,
-            poll_interval: shared.poll_interval,
-            max_wait: shared.max_wait,
-            encryption: shared.encryption.clone(),
-            // A new store: its own owner ids, never the same as the original's.
-            instance: instance_id(),
-            leases: AtomicU64::new(0),
-        });
-        change(&mut settings);
-        Self {
-            inner: Arc::new(settings),
+            conn,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            max_wait: DEFAULT_MAX_WAIT,
+            encryption: None,
         }
     }
 
@@ -230,9 +191,9 @@ where
     /// tokens use the same prefix; separate environments use different
     /// ones.
     #[must_use]
-    pub fn with_prefix(self, prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into();
-        self.map(|s| s.prefix = prefix)
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
     }
 
     /// How long a lease lasts without renewal (default 5 s, at least
@@ -240,22 +201,25 @@ where
     /// runs, so this is how long a crashed holder blocks the fleet, not a
     /// limit on fetch time.
     #[must_use]
-    pub fn with_lease_ttl(self, ttl: Duration) -> Self {
-        self.map(|s| s.lease_ttl = ttl.max(Duration::from_millis(100)))
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(100));
+        self
     }
 
     /// The wait between looks at the store while another replica fetches
     /// (default 50 ms).
     #[must_use]
-    pub fn with_poll_interval(self, interval: Duration) -> Self {
-        self.map(|s| s.poll_interval = interval)
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
     }
 
     /// The longest wait for another replica's fetch (default 60 s) before
     /// callers get [`ErrorKind::Unavailable`].
     #[must_use]
-    pub fn with_max_wait(self, wait: Duration) -> Self {
-        self.map(|s| s.max_wait = wait)
+    pub fn with_max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
     }
 
     /// Encrypts tokens at rest with `key` (off by default; see the crate
@@ -263,8 +227,9 @@ where
     /// not open (another key, or written unencrypted) counts as none and is
     /// replaced by the next fetch.
     #[must_use]
-    pub fn with_encryption(self, key: EncryptionKey) -> Self {
-        self.map(|s| s.encryption = Some(key))
+    pub fn with_encryption(mut self, key: EncryptionKey) -> Self {
+        self.encryption = Some(key);
+        self
     }
 
     /// The Redis keys used for `key`: the token hash and the lease, which
@@ -276,12 +241,12 @@ where
     }
 
     fn keys(&self, key: &str) -> Keys {
-        Keys::new(&self.inner.prefix, key)
+        Keys::new(&self.prefix, key)
     }
 
     async fn load_versioned(&self, key: &str) -> Result<Option<(u64, StoredToken)>, Error> {
         let keys = self.keys(key);
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.conn.clone();
         let (version, bytes): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
             .arg(&keys.token)
             .arg("v")
@@ -292,7 +257,7 @@ where
         let Some(bytes) = bytes else {
             return Ok(None);
         };
-        let json = encryption::open(self.inner.encryption.as_ref(), &keys.token, &bytes)?;
+        let json = encryption::open(self.encryption.as_ref(), &keys.token, &bytes)?;
         let token = serde_json::from_slice(&json).map_err(|_| {
             Error::new(ErrorKind::Store).with_description("the stored token is not payauth JSON")
         })?;
@@ -303,9 +268,9 @@ where
 impl<C> fmt::Debug for RedisStore<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("prefix", &self.inner.prefix)
-            .field("lease_ttl", &self.inner.lease_ttl)
-            .field("encrypted", &self.inner.encryption.is_some())
+            .field("prefix", &self.prefix)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("encrypted", &self.encryption.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -370,12 +335,12 @@ where
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let keys = self.keys(key);
-            let (bytes, expire_at) = encode(self.inner.encryption.as_ref(), &keys.token, token)?;
+            let (bytes, expire_at) = encode(self.encryption.as_ref(), &keys.token, token)?;
             let _: i64 = invoke(
                 &scripts::SAVE,
                 &[&keys.token],
                 &[&bytes, expire_at.to_string().as_bytes()],
-                &self.inner.conn,
+                &self.conn,
             )
             .await
             .map_err(|e| redis_error("write to", &e))?;
@@ -400,7 +365,7 @@ where
                 }
                 // An unreadable token can only be cleared unconditionally.
                 Err(_) if if_refresh_token.is_none() => {
-                    let mut conn = self.inner.conn.clone();
+                    let mut conn = self.conn.clone();
                     let _: i64 = redis::cmd("DEL")
                         .arg(&keys.token)
                         .query_async(&mut conn)
@@ -415,7 +380,7 @@ where
                 &scripts::CLEAR_IF_VERSION,
                 &[&keys.token],
                 &[version.to_string().as_bytes()],
-                &self.inner.conn,
+                &self.conn,
             )
             .await
             .map_err(|e| redis_error("delete from", &e))?;
@@ -434,14 +399,13 @@ where
     ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>> {
         Box::pin(async move {
             let keys = self.keys(key);
-            let n = self.inner.leases.fetch_add(1, Ordering::Relaxed);
-            let owner = format!("{}:{n}", self.inner.instance);
-            let ttl_ms = millis(self.inner.lease_ttl);
+            let owner = owner_id();
+            let ttl_ms = millis(self.lease_ttl);
             let version: i64 = invoke(
                 &scripts::ACQUIRE,
                 &[&keys.lease, &keys.token],
                 &[owner.as_bytes(), ttl_ms.to_string().as_bytes()],
-                &self.inner.conn,
+                &self.conn,
             )
             .await
             .map_err(|e| redis_error("take a lease in", &e))?;
@@ -450,40 +414,42 @@ where
             };
             tracing::debug!(lease = %keys.lease, "fetch lease taken");
             let heartbeat = tokio::spawn(renew(
-                self.inner.conn.clone(),
+                self.conn.clone(),
                 keys.lease.clone(),
                 owner.clone(),
-                self.inner.lease_ttl,
+                self.lease_ttl,
             ));
             Ok(Some(Box::new(RedisLease {
-                conn: self.inner.conn.clone(),
+                conn: self.conn.clone(),
                 keys,
                 owner,
                 seen_version,
-                encryption: self.inner.encryption.clone(),
+                encryption: self.encryption.clone(),
                 heartbeat,
             }) as Box<dyn Lease>))
         })
     }
 
     fn poll_interval(&self) -> Duration {
-        self.inner.poll_interval
+        self.poll_interval
     }
 
     fn max_wait(&self) -> Duration {
-        self.inner.max_wait
+        self.max_wait
     }
 }
 
-/// A unique id for one store instance (lease owners are `id:n`): random,
-/// or without randomness the process id and the time, which only needs to
-/// be unique, not secret.
-fn instance_id() -> String {
-    payauth_core::random::hex(8).unwrap_or_else(|_| {
+/// A unique id for one lease holder: random, or without randomness the
+/// process id, the time and a counter, which only need to be unique, not
+/// secret.
+fn owner_id() -> String {
+    payauth_core::random::hex(16).unwrap_or_else(|_| {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        format!("{}-{nanos}", std::process::id())
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{nanos}-{n}", std::process::id())
     })
 }
 
