@@ -263,7 +263,7 @@ impl TokenCache {
             && now < self.inner.refresh_at(token)
         {
             if self.inner.unsaved.load(Ordering::Relaxed) {
-                Inner::retry_save(&self.inner, now);
+                Inner::retry_save(&self.inner, now, token);
             }
             return Ok(Arc::clone(token));
         }
@@ -401,13 +401,10 @@ impl Inner {
     async fn fetch_shared(&self, shared: &dyn SharedStore, key: &str) -> Outcome {
         let started = tokio::time::Instant::now();
         loop {
-            let stored = self.load_stored(key).await;
-            if let Some(token) = &stored
-                && self.is_fresh(token)
-            {
-                self.adopt(token);
-                return Ok(Arc::clone(token));
-            }
+            let stored = match self.adopt_stored(key).await {
+                Ok(fresh) => return Ok(fresh),
+                Err(stale) => stale,
+            };
             let lease = match shared.try_lease(key).await {
                 Ok(Some(lease)) => Some(lease),
                 Ok(None) => {
@@ -428,15 +425,13 @@ impl Inner {
             let previous = if lease.is_some() {
                 // Another replica may have stored a token between the read
                 // and the lease.
-                let stored = self.load_stored(key).await;
-                if let Some(token) = &stored
-                    && self.is_fresh(token)
-                {
-                    release(self.source.name(), lease).await;
-                    self.adopt(token);
-                    return Ok(Arc::clone(token));
+                match self.adopt_stored(key).await {
+                    Ok(fresh) => {
+                        release(self.source.name(), lease).await;
+                        return Ok(fresh);
+                    }
+                    Err(stale) => stale,
                 }
-                stored
             } else {
                 stored
             };
@@ -450,7 +445,7 @@ impl Inner {
 
     /// Saves the published token again after a failed save, at most once
     /// per failure backoff, in its own task.
-    fn retry_save(inner: &Arc<Self>, now: Instant) {
+    fn retry_save(inner: &Arc<Self>, now: Instant, token: &Arc<AccessToken>) {
         let Some((store, key)) = inner.store.clone() else {
             return;
         };
@@ -465,25 +460,20 @@ impl Inner {
             }
             state.saving = true;
         }
-        let inner = Arc::clone(inner);
+        let (inner, token) = (Arc::clone(inner), Arc::clone(token));
         tokio::spawn(async move {
-            let token = inner.current.load_full();
-            let saved = match &token {
-                Some(token) => store.save(&key, &StoredToken::from_token(token)).await,
-                None => Ok(()),
-            };
+            let saved = store.save(&key, &StoredToken::from_token(&token)).await;
             let mut state = inner.lock();
             state.saving = false;
             match saved {
                 Ok(()) => {
                     // A newer token published meanwhile may have been
                     // overwritten by this one: then save again next time.
-                    let current = inner.current.load();
-                    let same = match (&*current, &token) {
-                        (Some(current), Some(saved)) => Arc::ptr_eq(current, saved),
-                        (None, None) => true,
-                        _ => false,
-                    };
+                    let same = inner
+                        .current
+                        .load()
+                        .as_ref()
+                        .is_some_and(|current| Arc::ptr_eq(current, &token));
                     inner.unsaved.store(!same, Ordering::Relaxed);
                     state.save_failed_at = None;
                     tracing::debug!(source = inner.source.name(), "token saved on retry");
@@ -505,6 +495,18 @@ impl Inner {
                 .rejected
                 .as_ref()
                 .is_some_and(|rejected| rejected.secret() == token.secret())
+    }
+
+    /// Publishes the stored token if it is fresh (`Ok`), else hands back
+    /// what is stored, stale or none (`Err`), for the fetch to start from.
+    async fn adopt_stored(&self, key: &str) -> Result<Arc<AccessToken>, Option<Arc<AccessToken>>> {
+        match self.load_stored(key).await {
+            Some(token) if self.is_fresh(&token) => {
+                self.adopt(&token);
+                Ok(token)
+            }
+            stale => Err(stale),
+        }
     }
 
     /// Publishes a token another run or replica stored.

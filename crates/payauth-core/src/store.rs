@@ -76,9 +76,7 @@ impl StoredToken {
             .with_scope(self.scope.clone())
             .with_refresh_token(self.refresh_token.clone().map(Into::into)))
     }
-}
 
-impl StoredToken {
     /// Whether [`TokenStore::clear`] with `if_refresh_token` removes this
     /// token: always when `None`, else only if it still holds that refresh
     /// token (compared in constant time).
