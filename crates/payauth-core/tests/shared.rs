@@ -69,7 +69,7 @@ impl TokenSource for Upstream {
 /// every save.
 #[derive(Default)]
 struct Fleet {
-    tokens: MemoryStore,
+    tokens: Arc<MemoryStore>,
     lease: Arc<Mutex<Option<u64>>>,
     version: Arc<AtomicU64>,
     next_owner: AtomicU64,
@@ -83,7 +83,7 @@ struct FleetLease {
     seen_version: u64,
     lease: Arc<Mutex<Option<u64>>>,
     version: Arc<AtomicU64>,
-    tokens: Arc<Fleet>,
+    tokens: Arc<MemoryStore>,
 }
 
 impl TokenStore for Fleet {
@@ -109,53 +109,28 @@ impl TokenStore for Fleet {
     }
 }
 
-/// The store a lease writes to; shared by owner handle.
-struct SharedFleet(Arc<Fleet>);
-
-impl TokenStore for SharedFleet {
-    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
-        self.0.load(key)
-    }
-
-    fn save<'a>(
-        &'a self,
-        key: &'a str,
-        token: &'a StoredToken,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        self.0.save(key, token)
-    }
-
-    fn clear<'a>(
-        &'a self,
-        key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        self.0.clear(key, if_refresh_token)
-    }
-}
-
-impl SharedStore for SharedFleet {
+impl SharedStore for Fleet {
     fn try_lease<'a>(
         &'a self,
         _key: &'a str,
     ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>> {
         Box::pin(async move {
-            if self.0.lease_fails.load(Ordering::SeqCst) {
+            if self.lease_fails.load(Ordering::SeqCst) {
                 return Err(Error::new(ErrorKind::Store).with_description("store down"));
             }
-            let mut lease = self.0.lease.lock().unwrap();
+            let mut lease = self.lease.lock().unwrap();
             if lease.is_some() {
                 return Ok(None);
             }
-            let owner = self.0.next_owner.fetch_add(1, Ordering::SeqCst);
+            let owner = self.next_owner.fetch_add(1, Ordering::SeqCst);
             *lease = Some(owner);
-            self.0.leases_taken.fetch_add(1, Ordering::SeqCst);
+            self.leases_taken.fetch_add(1, Ordering::SeqCst);
             Ok(Some(Box::new(FleetLease {
                 owner,
-                seen_version: self.0.version.load(Ordering::SeqCst),
-                lease: Arc::clone(&self.0.lease),
-                version: Arc::clone(&self.0.version),
-                tokens: Arc::clone(&self.0),
+                seen_version: self.version.load(Ordering::SeqCst),
+                lease: Arc::clone(&self.lease),
+                version: Arc::clone(&self.version),
+                tokens: Arc::clone(&self.tokens),
             }) as Box<dyn Lease>))
         })
     }
@@ -165,7 +140,7 @@ impl SharedStore for SharedFleet {
     }
 
     fn max_wait(&self) -> Duration {
-        self.0.max_wait.unwrap_or(Duration::from_secs(60))
+        self.max_wait.unwrap_or(Duration::from_secs(60))
     }
 }
 
@@ -177,6 +152,7 @@ impl Lease for FleetLease {
             {
                 return Err(Error::new(ErrorKind::Store).with_description("lease lost"));
             }
+            self.version.fetch_add(1, Ordering::SeqCst);
             self.tokens.save("k", token).await
         })
     }
@@ -195,7 +171,7 @@ impl Lease for FleetLease {
 fn replica(upstream: &Arc<Upstream>, fleet: &Arc<Fleet>, clock: &Arc<ManualClock>) -> TokenCache {
     TokenCache::builder_arc(Arc::clone(upstream) as Arc<dyn TokenSource>)
         .clock(Arc::clone(clock) as _)
-        .shared_store(Arc::new(SharedFleet(Arc::clone(fleet))), "k")
+        .shared_store(Arc::clone(fleet) as Arc<dyn SharedStore>, "k")
         .refresh_margin(Duration::from_secs(30))
         .jitter(0.0)
         .build()
