@@ -33,20 +33,18 @@ impl EncryptionKey {
     /// [`ErrorKind::Config`] when `hex` is not 64 hex digits (the message
     /// says so without quoting it).
     pub fn from_hex(hex: &Secret) -> Result<Self, Error> {
-        let text = hex.expose_secret().trim().as_bytes();
         let invalid = || {
             Error::new(ErrorKind::Config)
                 .with_description("the Redis encryption key must be 64 hex digits (32 bytes)")
         };
-        if text.len() != 64 {
+        let bytes = Zeroizing::new(
+            payauth_core::hex::decode(hex.expose_secret().trim().as_bytes()).ok_or_else(invalid)?,
+        );
+        if bytes.len() != 32 {
             return Err(invalid());
         }
         let mut key = Zeroizing::new([0u8; 32]);
-        for (byte, pair) in key.iter_mut().zip(text.chunks_exact(2)) {
-            let high = hex_digit(pair[0]).ok_or_else(invalid)?;
-            let low = hex_digit(pair[1]).ok_or_else(invalid)?;
-            *byte = high << 4 | low;
-        }
+        key.copy_from_slice(&bytes);
         Ok(Self(key))
     }
 
@@ -58,15 +56,6 @@ impl EncryptionKey {
 impl fmt::Debug for EncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("EncryptionKey([REDACTED])")
-    }
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

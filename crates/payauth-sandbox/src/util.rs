@@ -199,8 +199,8 @@ pub(crate) fn form_urldecode(s: &str) -> Option<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => match (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
+                bytes.get(i + 1).copied().and_then(payauth_core::hex::digit),
+                bytes.get(i + 2).copied().and_then(payauth_core::hex::digit),
             ) {
                 (Some(high), Some(low)) => {
                     out.push((high << 4) | low);
@@ -213,15 +213,6 @@ pub(crate) fn form_urldecode(s: &str) -> Option<String> {
         i += 1;
     }
     String::from_utf8(out).ok()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Standard base64 with padding, for the IYZWSv2 header.
