@@ -2,17 +2,19 @@
 //! touches keys of one hash tag, so it runs on the node owning that slot
 //! (a cross-slot script would fail with `CROSSSLOT`).
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::{
     Clock, ErrorKind, ManualClock, Secret, SharedStore, StoredToken, TokenCache, TokenStore,
 };
-use payauth_mypos::{Mypos, MyposConfig};
 use payauth_redis::RedisStore;
-use payauth_sandbox::{Endpoint, Fault, Sandbox, Schedule, defaults};
+use payauth_sandbox::{Endpoint, Fault, Sandbox, Schedule};
 use payauth_testkit::redis::RedisCluster;
 use redis::cluster_async::ClusterConnection;
+use support::{herd, mypos};
 
 async fn store(cluster: &RedisCluster) -> RedisStore<ClusterConnection> {
     let nodes: Vec<Secret> = cluster.urls.iter().cloned().map(Secret::new).collect();
@@ -41,14 +43,7 @@ async fn replicas_on_a_cluster_make_one_fetch_per_key_and_expiry_whichever_node_
     for _ in 0..4 {
         let store = Arc::new(store(&cluster).await);
         for key in keys {
-            let config = MyposConfig::new(
-                defaults::MYPOS_CLIENT_ID,
-                Secret::new(defaults::MYPOS_CLIENT_SECRET),
-                payauth_core::Environment::Custom(sandbox.base_url()),
-            );
-            let source = Mypos::new(config, payauth_core::http::default_client().unwrap())
-                .unwrap()
-                .with_clock(Arc::clone(&clock) as Arc<dyn Clock>);
+            let source = mypos(&sandbox, &clock);
             replicas.push(
                 TokenCache::builder(source)
                     .clock(Arc::clone(&clock) as Arc<dyn Clock>)
@@ -58,14 +53,7 @@ async fn replicas_on_a_cluster_make_one_fetch_per_key_and_expiry_whichever_node_
         }
     }
     for expiry in 1..=2 {
-        let callers: Vec<_> = replicas
-            .iter()
-            .flat_map(|cache| std::iter::repeat_n(cache.clone(), 50))
-            .map(|cache| tokio::spawn(async move { cache.token().await }))
-            .collect();
-        for caller in callers {
-            caller.await.unwrap().expect("every caller gets a token");
-        }
+        herd(&replicas, 50).await;
         assert_eq!(
             sandbox.requests(Endpoint::MyposToken),
             (keys.len() * expiry) as u64,

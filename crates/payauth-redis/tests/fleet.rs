@@ -8,26 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::{Clock, ManualClock, Secret, TokenCache, TokenSource, TokenStore};
-use payauth_mypos::{Mypos, MyposConfig};
 use payauth_redis::RedisStore;
 use payauth_sandbox::{Endpoint, Fault, RunningSandbox, Sandbox, Schedule, defaults};
 use payauth_vakifbank::{Channel, Resource, VakifBank, VakifBankConfig};
-use support::{Redis, new_store};
+use support::{Redis, herd, mypos, new_store};
 
 const REPLICAS: usize = 8;
 const CALLERS: usize = 500;
 const KEY: &str = "mypos:fleet";
-
-fn mypos(sandbox: &RunningSandbox, clock: &Arc<ManualClock>) -> Mypos {
-    let config = MyposConfig::new(
-        defaults::MYPOS_CLIENT_ID,
-        Secret::new(defaults::MYPOS_CLIENT_SECRET),
-        payauth_core::Environment::Custom(sandbox.base_url()),
-    );
-    Mypos::new(config, payauth_core::http::default_client().unwrap())
-        .unwrap()
-        .with_clock(Arc::clone(clock) as Arc<dyn Clock>)
-}
 
 async fn replica(
     redis: &Redis,
@@ -43,24 +31,6 @@ async fn replica(
         .clock(Arc::clone(clock) as Arc<dyn Clock>)
         .shared_store(Arc::new(store), KEY)
         .build()
-}
-
-/// Every caller of every replica at once; the tokens they got.
-async fn herd(replicas: &[TokenCache]) -> Vec<String> {
-    let callers: Vec<_> = replicas
-        .iter()
-        .flat_map(|cache| std::iter::repeat_n(cache, CALLERS))
-        .map(|cache| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.token().await })
-        })
-        .collect();
-    let mut tokens = Vec::with_capacity(callers.len());
-    for caller in callers {
-        let token = caller.await.unwrap().expect("every caller gets a token");
-        tokens.push(token.secret().expose_secret().to_owned());
-    }
-    tokens
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -80,7 +50,7 @@ async fn eight_replicas_with_500_callers_each_make_one_upstream_fetch_per_expiry
     }
     let mut seen = Vec::new();
     for expiry in 1..=3 {
-        let tokens = herd(&replicas).await;
+        let tokens = herd(&replicas, CALLERS).await;
         assert_eq!(tokens.len(), REPLICAS * CALLERS);
         assert!(
             tokens.iter().all(|t| *t == tokens[0]),
@@ -144,7 +114,7 @@ async fn when_the_lease_holder_dies_mid_fetch_another_replica_completes_and_no_c
     for _ in 1..REPLICAS {
         replicas.push(replica(&redis, &sandbox, &clock, lease_ttl).await);
     }
-    let survivors = tokio::spawn(async move { herd(&replicas).await });
+    let survivors = tokio::spawn(async move { herd(&replicas, CALLERS).await });
     tokio::time::sleep(lease_ttl / 2).await;
     // Kill the lease holder mid-fetch: its tasks stop, its lease is never
     // released nor renewed.
