@@ -376,13 +376,17 @@ async fn the_refresh_token_of_the_last_token_feeds_the_next_fetch() {
     );
 }
 
-/// A store that checks, on every save, that the cache has not yet
-/// published the token being saved.
+/// A store that counts saves and checks, on every save, that the cache has
+/// not yet published the token being saved; its saves fail while `failing`
+/// is set.
+#[derive(Default)]
 struct Recording {
     inner: MemoryStore,
     cache: OnceLock<TokenCache>,
     saves: AtomicUsize,
     published_before_save: AtomicUsize,
+    /// Saves fail while this is set.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl TokenStore for Recording {
@@ -403,6 +407,11 @@ impl TokenStore for Recording {
         {
             self.published_before_save.fetch_add(1, Ordering::SeqCst);
         }
+        if self.failing.load(Ordering::SeqCst) {
+            return Box::pin(async {
+                Err(Error::new(ErrorKind::Store).with_description("disk full"))
+            });
+        }
         self.inner.save(key, token)
     }
 
@@ -418,12 +427,7 @@ impl TokenStore for Recording {
 #[tokio::test]
 async fn a_new_token_and_its_rotated_refresh_token_are_saved_before_they_are_published() {
     let clock = Arc::new(ManualClock::new());
-    let store = Arc::new(Recording {
-        inner: MemoryStore::new(),
-        cache: OnceLock::new(),
-        saves: AtomicUsize::new(0),
-        published_before_save: AtomicUsize::new(0),
-    });
+    let store = Arc::new(Recording::default());
     let cache = TokenCache::builder(Fake::new(&clock))
         .clock(Arc::clone(&clock) as _)
         .store(Arc::clone(&store) as _, "k")
@@ -579,46 +583,10 @@ async fn retries_stop_at_the_limit_and_never_retry_a_permanent_failure() {
     );
 }
 
-/// A store whose saves fail while `failing` is set.
-#[derive(Default)]
-struct Flaky {
-    inner: MemoryStore,
-    failing: std::sync::atomic::AtomicBool,
-    attempts: AtomicUsize,
-}
-
-impl TokenStore for Flaky {
-    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
-        self.inner.load(key)
-    }
-
-    fn save<'a>(
-        &'a self,
-        key: &'a str,
-        token: &'a StoredToken,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        if self.failing.load(Ordering::SeqCst) {
-            return Box::pin(async {
-                Err(Error::new(ErrorKind::Store).with_description("disk full"))
-            });
-        }
-        self.inner.save(key, token)
-    }
-
-    fn clear<'a>(
-        &'a self,
-        key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        self.inner.clear(key, if_refresh_token)
-    }
-}
-
 #[tokio::test]
 async fn a_token_that_failed_to_save_is_saved_again_by_a_later_call_after_the_backoff() {
     let clock = Arc::new(ManualClock::new());
-    let store = Arc::new(Flaky::default());
+    let store = Arc::new(Recording::default());
     store.failing.store(true, Ordering::SeqCst);
     let source = Arc::new(Fake::new(&clock));
     let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
@@ -632,16 +600,16 @@ async fn a_token_that_failed_to_save_is_saved_again_by_a_later_call_after_the_ba
     // Served from memory; no retry before the backoff.
     assert_eq!(value(&cache.token().await.unwrap()), "t1");
     settle().await;
-    assert_eq!(store.attempts.load(Ordering::SeqCst), 1);
+    assert_eq!(store.saves.load(Ordering::SeqCst), 1);
     // Still failing after the backoff: tried again, still served.
     clock.advance(Duration::from_secs(2));
     assert_eq!(value(&cache.token().await.unwrap()), "t1");
-    until(|| store.attempts.load(Ordering::SeqCst) == 2).await;
+    until(|| store.saves.load(Ordering::SeqCst) == 2).await;
     // The store recovers: the next call after the backoff saves it.
     store.failing.store(false, Ordering::SeqCst);
     clock.advance(Duration::from_secs(2));
     cache.token().await.unwrap();
-    until(|| store.attempts.load(Ordering::SeqCst) == 3).await;
+    until(|| store.saves.load(Ordering::SeqCst) == 3).await;
     settle().await;
     let stored = store.inner.load("k").await.unwrap().expect("saved");
     assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
@@ -649,6 +617,6 @@ async fn a_token_that_failed_to_save_is_saved_again_by_a_later_call_after_the_ba
     clock.advance(Duration::from_secs(2));
     cache.token().await.unwrap();
     settle().await;
-    assert_eq!(store.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(store.saves.load(Ordering::SeqCst), 3);
     assert_eq!(source.calls.load(Ordering::SeqCst), 1);
 }
