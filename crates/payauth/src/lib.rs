@@ -56,6 +56,9 @@ pub use payauth_redis as redis;
 #[cfg(any(feature = "mypos", feature = "vakifbank", feature = "iyzico"))]
 pub mod config;
 
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+mod bearer;
+
 #[cfg(feature = "reqwest-middleware")]
 pub mod middleware;
 

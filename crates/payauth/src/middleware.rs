@@ -16,51 +16,33 @@
 //! # let _ = client; }
 //! ```
 
-use std::sync::Arc;
-
 use payauth_core::{AccessToken, Error, TokenCache};
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::HeaderMap;
 use reqwest_middleware::{Middleware, Next};
 
-/// Extra headers a provider wants beside the token.
-type Extras = Arc<dyn Fn(&AccessToken, &mut HeaderMap) -> Result<(), Error> + Send + Sync>;
+use crate::bearer::Bearer;
 
 /// Attaches the cached token to every request; renews and retries once on
 /// a 401. See the [module docs](self).
-#[derive(Clone)]
-pub struct BearerAuth {
-    cache: TokenCache,
-    extras: Option<Extras>,
-}
-
-impl std::fmt::Debug for BearerAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BearerAuth")
-            .field("cache", &self.cache)
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Clone, Debug)]
+pub struct BearerAuth(Bearer);
 
 impl BearerAuth {
     /// A middleware over `cache`.
     #[must_use]
     pub fn new(cache: TokenCache) -> Self {
-        Self {
-            cache,
-            extras: None,
-        }
+        Self(Bearer::new(cache))
     }
 
     /// Adds headers beside the token on every request, e.g. for myPOS:
     /// `.with_headers(move |token, headers| { headers.extend(mypos.resource_headers(token)?); Ok(()) })`.
     #[must_use]
     pub fn with_headers(
-        mut self,
+        self,
         extras: impl Fn(&AccessToken, &mut HeaderMap) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Self {
-        self.extras = Some(Arc::new(extras));
-        self
+        Self(self.0.with_headers(extras))
     }
 
     fn apply(
@@ -68,11 +50,9 @@ impl BearerAuth {
         token: &AccessToken,
         headers: &mut HeaderMap,
     ) -> reqwest_middleware::Result<()> {
-        headers.insert(AUTHORIZATION, token.authorization().clone());
-        if let Some(extras) = &self.extras {
-            extras(token, headers).map_err(reqwest_middleware::Error::middleware)?;
-        }
-        Ok(())
+        self.0
+            .apply(token, headers)
+            .map_err(reqwest_middleware::Error::middleware)
     }
 }
 
@@ -85,6 +65,7 @@ impl Middleware for BearerAuth {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let token = self
+            .0
             .cache
             .token()
             .await
@@ -99,8 +80,9 @@ impl Middleware for BearerAuth {
             // A streaming body cannot be sent twice: the caller sees the 401.
             return Ok(response);
         };
-        self.cache.invalidate(&token);
+        self.0.cache.invalidate(&token);
         let fresh = self
+            .0
             .cache
             .token()
             .await

@@ -10,52 +10,35 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::AUTHORIZATION;
 use http::{HeaderMap, Request, Response, StatusCode};
 use payauth_core::{AccessToken, Error, TokenCache};
+
+use crate::bearer::Bearer;
 
 /// What a wrapped service can fail with: the token or the service's error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-type Extras = Arc<dyn Fn(&AccessToken, &mut HeaderMap) -> Result<(), Error> + Send + Sync>;
-
 /// The layer; see the [module docs](self).
-#[derive(Clone)]
-pub struct BearerLayer {
-    cache: TokenCache,
-    extras: Option<Extras>,
-}
-
-impl std::fmt::Debug for BearerLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BearerLayer")
-            .field("cache", &self.cache)
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Clone, Debug)]
+pub struct BearerLayer(Bearer);
 
 impl BearerLayer {
     /// A layer over `cache`.
     #[must_use]
     pub fn new(cache: TokenCache) -> Self {
-        Self {
-            cache,
-            extras: None,
-        }
+        Self(Bearer::new(cache))
     }
 
     /// Adds headers beside the token on every request (e.g. myPOS's
     /// `API-Key` and `X-Request-ID`).
     #[must_use]
     pub fn with_headers(
-        mut self,
+        self,
         extras: impl Fn(&AccessToken, &mut HeaderMap) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Self {
-        self.extras = Some(Arc::new(extras));
-        self
+        Self(self.0.with_headers(extras))
     }
 }
 
@@ -65,8 +48,7 @@ impl<S> tower_layer::Layer<S> for BearerLayer {
     fn layer(&self, inner: S) -> Self::Service {
         BearerService {
             inner,
-            cache: self.cache.clone(),
-            extras: self.extras.clone(),
+            bearer: self.0.clone(),
         }
     }
 }
@@ -75,28 +57,15 @@ impl<S> tower_layer::Layer<S> for BearerLayer {
 #[derive(Clone)]
 pub struct BearerService<S> {
     inner: S,
-    cache: TokenCache,
-    extras: Option<Extras>,
+    bearer: Bearer,
 }
 
 impl<S> std::fmt::Debug for BearerService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BearerService")
-            .field("cache", &self.cache)
+            .field("bearer", &self.bearer)
             .finish_non_exhaustive()
     }
-}
-
-fn apply(
-    extras: Option<&Extras>,
-    token: &AccessToken,
-    headers: &mut HeaderMap,
-) -> Result<(), BoxError> {
-    headers.insert(AUTHORIZATION, token.authorization().clone());
-    if let Some(extras) = extras {
-        extras(token, headers)?;
-    }
-    Ok(())
 }
 
 impl<S, B, R> tower_service::Service<Request<B>> for BearerService<S>
@@ -119,20 +88,19 @@ where
         // The ready service serves this call; a clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let cache = self.cache.clone();
-        let extras = self.extras.clone();
+        let bearer = self.bearer.clone();
         Box::pin(async move {
-            let token = cache.token().await?;
+            let token = bearer.cache.token().await?;
             let mut first = request.clone();
-            apply(extras.as_ref(), &token, first.headers_mut())?;
+            bearer.apply(&token, first.headers_mut())?;
             let response = inner.call(first).await.map_err(Into::into)?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }
-            cache.invalidate(&token);
-            let fresh = cache.token().await?;
+            bearer.cache.invalidate(&token);
+            let fresh = bearer.cache.token().await?;
             let mut replay = request;
-            apply(extras.as_ref(), &fresh, replay.headers_mut())?;
+            bearer.apply(&fresh, replay.headers_mut())?;
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await
                 .map_err(Into::into)?;
