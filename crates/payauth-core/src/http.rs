@@ -77,36 +77,32 @@ impl Environment {
     }
 }
 
-/// Refuses a base URL that would send credentials in clear text: `http://`
-/// is allowed only for loopback hosts (the sandbox, tests) or when
-/// `allow_insecure` says so.
+/// `base_url` without its trailing `/`, as the generated clients join
+/// paths to it, refused if it would send credentials in clear text:
+/// `http://` is allowed only for loopback hosts (the sandbox, tests) or
+/// when `allow_insecure` says so.
 ///
 /// # Errors
 /// [`ErrorKind::Config`] naming the URL's host.
-pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<(), Error> {
+pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Error> {
+    let base_url = base_url.trim_end_matches('/');
     let url = reqwest::Url::parse(base_url).map_err(|e| {
         Error::new(ErrorKind::Config)
             .with_description(format!("base URL {base_url:?} is not a URL: {e}"))
     })?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(host)) => host == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     match url.scheme() {
-        "https" => Ok(()),
-        "http" if allow_insecure => Ok(()),
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(host)) => host == "localhost",
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback {
-                Ok(())
-            } else {
-                Err(Error::new(ErrorKind::Config).with_description(format!(
-                    "refusing plain http:// to {}: credentials would travel in clear text (allow_insecure_http to override)",
-                    url.host_str().unwrap_or("?")
-                )))
-            }
-        }
+        "https" => Ok(base_url.to_owned()),
+        "http" if allow_insecure || loopback => Ok(base_url.to_owned()),
+        "http" => Err(Error::new(ErrorKind::Config).with_description(format!(
+            "refusing plain http:// to {}: credentials would travel in clear text (allow_insecure_http to override)",
+            url.host_str().unwrap_or("?")
+        ))),
         other => Err(Error::new(ErrorKind::Config)
             .with_description(format!("base URL scheme {other:?} is not http(s)"))),
     }
@@ -320,6 +316,10 @@ mod tests {
         assert!(error.to_string().contains("auth-api.mypos.com"));
         assert!(check_base_url("http://auth-api.mypos.com", true).is_ok());
         assert!(check_base_url("ftp://x", true).is_err());
+        assert_eq!(
+            check_base_url("https://api.example/v1//", false).unwrap(),
+            "https://api.example/v1"
+        );
     }
 
     #[test]

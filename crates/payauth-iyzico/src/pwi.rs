@@ -84,12 +84,12 @@ impl Pwi {
             return Err(Error::new(ErrorKind::Config)
                 .with_description("Pay with iyzico needs an API key and a secret key"));
         }
-        let base = config
-            .environment
-            .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL)
-            .trim_end_matches('/')
-            .to_owned();
-        http::check_base_url(&base, config.allow_insecure_http)?;
+        let base = http::check_base_url(
+            config
+                .environment
+                .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL),
+            config.allow_insecure_http,
+        )?;
         let keys = ApiKeys {
             api_key: config.api_key,
             secret_key: config.secret_key,

@@ -134,12 +134,12 @@ impl TerminalLogin {
             return Err(Error::new(ErrorKind::Config)
                 .with_description(format!("iyzico Terminal API login needs a {name}")));
         }
-        let base = config
-            .environment
-            .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL)
-            .trim_end_matches('/')
-            .to_owned();
-        http::check_base_url(&base, config.allow_insecure_http)?;
+        let base = http::check_base_url(
+            config
+                .environment
+                .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL),
+            config.allow_insecure_http,
+        )?;
         let credentials = BasicCredentials {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),

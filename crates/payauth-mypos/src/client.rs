@@ -137,19 +137,16 @@ impl Mypos {
             return Err(Error::new(ErrorKind::Config)
                 .with_description("myPOS needs a client id and a client secret"));
         }
-        let token_base = config
-            .environment
-            .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL)
-            .trim_end_matches('/')
-            .to_owned();
-        let revoke_base = config
-            .revoke_base_url
-            .as_deref()
-            .unwrap_or(&token_base)
-            .trim_end_matches('/')
-            .to_owned();
-        http::check_base_url(&token_base, config.allow_insecure_http)?;
-        http::check_base_url(&revoke_base, config.allow_insecure_http)?;
+        let token_base = http::check_base_url(
+            config
+                .environment
+                .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL),
+            config.allow_insecure_http,
+        )?;
+        let revoke_base = http::check_base_url(
+            config.revoke_base_url.as_deref().unwrap_or(&token_base),
+            config.allow_insecure_http,
+        )?;
         let credentials = BasicCredentials {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret,

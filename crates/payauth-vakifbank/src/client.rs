@@ -170,8 +170,7 @@ impl VakifBank {
             return Err(Error::new(ErrorKind::Config)
                 .with_description("VakıfBank needs a client id and a client secret"));
         }
-        let base_url = config.base_url.trim_end_matches('/').to_owned();
-        http::check_base_url(&base_url, config.allow_insecure_http)?;
+        let base_url = http::check_base_url(&config.base_url, config.allow_insecure_http)?;
         let auth = ClientAuth {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
