@@ -2,20 +2,24 @@
 //! fetches and across restarts: [`MemoryStore`], [`FileStore`], or Redis
 //! (`payauth-redis`).
 
-use std::collections::HashMap;
+mod file;
+mod memory;
+
 use std::fmt;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
+#[cfg(doc)]
+use crate::error::ErrorKind;
 use crate::secret::{Secret, SerializableSecret};
 use crate::source::BoxFuture;
 use crate::token::{AccessToken, Issued};
+
+pub use file::FileStore;
+pub use memory::MemoryStore;
 
 /// A token as persisted: wall-clock expiry, since monotonic instants mean
 /// nothing to another process. Its `Debug` shows no secret; its JSON form
@@ -173,227 +177,6 @@ pub trait Lease: Send + Sync {
     fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
 }
 
-/// Tokens in process memory: lost on restart, shared by the caches of one
-/// process.
-#[derive(Default)]
-pub struct MemoryStore {
-    tokens: Mutex<HashMap<String, StoredToken>>,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredToken>> {
-        self.tokens
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl fmt::Debug for MemoryStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("keys", &self.lock().len())
-            .finish()
-    }
-}
-
-impl TokenStore for MemoryStore {
-    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
-        Box::pin(async move { Ok(self.lock().get(key).cloned()) })
-    }
-
-    fn save<'a>(
-        &'a self,
-        key: &'a str,
-        token: &'a StoredToken,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move {
-            self.lock().insert(key.to_owned(), token.clone());
-            Ok(())
-        })
-    }
-
-    fn clear<'a>(
-        &'a self,
-        key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move {
-            let mut tokens = self.lock();
-            if tokens
-                .get(key)
-                .is_some_and(|stored| stored.is_cleared_by(if_refresh_token))
-            {
-                tokens.remove(key);
-            }
-            Ok(())
-        })
-    }
-}
-
-/// Tokens in files, one per key, in a directory: written to a temporary
-/// file in the same directory, flushed to disk, then renamed over the old
-/// one, so a crash mid-write leaves the old or the new token, never a torn
-/// file. Files are created owner-only (0600) on Unix.
-#[derive(Debug, Clone)]
-pub struct FileStore {
-    dir: PathBuf,
-}
-
-impl FileStore {
-    /// A store in `dir` (created on first save, 0700 on Unix).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
-
-    /// The file that holds `key`: keys are hex-encoded so any key is a safe
-    /// file name.
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}.json", crate::hex::encode_lower(key.as_bytes())))
-    }
-
-    fn store_error(action: &str, path: &Path, error: &std::io::Error) -> Error {
-        Error::new(ErrorKind::Store).with_description(format!(
-            "cannot {action} {}: {}",
-            path.display(),
-            error.kind()
-        ))
-    }
-
-    fn load_blocking(path: &Path) -> Result<Option<StoredToken>, Error> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::new(ErrorKind::Store).with_description(format!(
-                    "{} is not a stored token (line {}, column {})",
-                    path.display(),
-                    e.line(),
-                    e.column()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Self::store_error("read", path, &e)),
-        }
-    }
-
-    fn save_blocking(dir: &Path, path: &Path, token: &StoredToken) -> Result<(), Error> {
-        create_private_dir(dir).map_err(|e| Self::store_error("create", dir, &e))?;
-        let bytes =
-            serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?;
-        let mut random = [0u8; 8];
-        getrandom::fill(&mut random)
-            .map_err(|e| Error::new(ErrorKind::Store).with_description(e.to_string()))?;
-        let temp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            u64::from_le_bytes(random)
-        ));
-        let written = (|| {
-            let mut file = create_private_file(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, path)?;
-            // Make the rename itself durable.
-            if let Ok(dir) = std::fs::File::open(dir) {
-                let _ = dir.sync_all();
-            }
-            Ok(())
-        })();
-        written.map_err(|e: std::io::Error| {
-            let _ = std::fs::remove_file(&temp);
-            Self::store_error("write", path, &e)
-        })
-    }
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(()),
-    }
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        Error::new(ErrorKind::Store).with_description(format!("store task failed: {e}"))
-    })?
-}
-
-impl TokenStore for FileStore {
-    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
-        let path = self.path(key);
-        Box::pin(blocking(move || Self::load_blocking(&path)))
-    }
-
-    fn save<'a>(
-        &'a self,
-        key: &'a str,
-        token: &'a StoredToken,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        let (dir, path, token) = (self.dir.clone(), self.path(key), token.clone());
-        Box::pin(blocking(move || Self::save_blocking(&dir, &path, &token)))
-    }
-
-    fn clear<'a>(
-        &'a self,
-        key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        let path = self.path(key);
-        let expected = if_refresh_token.cloned();
-        Box::pin(blocking(move || {
-            if expected.is_some()
-                && !Self::load_blocking(&path)?
-                    .is_some_and(|stored| stored.is_cleared_by(expected.as_ref()))
-            {
-                return Ok(());
-            }
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(Self::store_error("remove", &path, &e))
-                }
-                _ => Ok(()),
-            }
-        }))
-    }
-}
-
 /// Milliseconds since the epoch of a wall-clock time (0 before it).
 #[must_use]
 pub(crate) fn unix_ms(time: SystemTime) -> u64 {
@@ -439,56 +222,6 @@ mod tests {
             unix_ms(back.expires_at_system()) / 1000,
             stored.expires_at_unix_ms / 1000
         );
-    }
-
-    #[tokio::test]
-    async fn file_store_round_trips_and_writes_owner_only_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(dir.path().join("tokens"));
-        let clock = ManualClock::new();
-        let stored = StoredToken::from_token(&token(&clock, SENTINEL, Some("r1")));
-        assert_eq!(store.load("mypos/id").await.unwrap(), None);
-        store.save("mypos/id", &stored).await.unwrap();
-        assert_eq!(store.load("mypos/id").await.unwrap(), Some(stored));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(store.path("mypos/id"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("tokens"))
-            .unwrap()
-            .collect();
-        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
-    }
-
-    #[tokio::test]
-    async fn a_crash_mid_write_leaves_the_old_token_readable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(dir.path());
-        let clock = ManualClock::new();
-        let old = StoredToken::from_token(&token(&clock, "old", None));
-        store.save("k", &old).await.unwrap();
-        // A crash after writing part of the temporary file, before rename:
-        std::fs::write(dir.path().join(".tmp-1-2"), b"{\"access_tok").unwrap();
-        assert_eq!(store.load("k").await.unwrap(), Some(old));
-    }
-
-    #[tokio::test]
-    async fn a_corrupt_file_is_a_store_error_not_a_panic_and_shows_no_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(dir.path());
-        std::fs::write(
-            store.path("k"),
-            format!("{{\"access_token\":\"{SENTINEL}\","),
-        )
-        .unwrap();
-        let error = store.load("k").await.unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Store);
-        assert!(!error.to_string().contains(SENTINEL));
     }
 
     #[tokio::test]
