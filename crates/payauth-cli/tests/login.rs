@@ -25,7 +25,8 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
             "PAYAUTH_VAKIFBANK_CLIENT_SECRET",
             defaults::VAKIFBANK_CLIENT_SECRET,
         )
-        .env("PAYAUTH_STORE_DIR", store.path())
+        // A directory of its own: the store refuses one open to other users.
+        .env("PAYAUTH_STORE_DIR", store.path().join("tokens"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -58,7 +59,7 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
     assert_eq!(json["logged_in"], true);
     assert_eq!(json["has_refresh_token"], true);
 
-    let files: Vec<_> = std::fs::read_dir(store.path())
+    let files: Vec<_> = std::fs::read_dir(store.path().join("tokens"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();

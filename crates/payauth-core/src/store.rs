@@ -177,6 +177,13 @@ pub trait Lease: Send + Sync {
     fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
 }
 
+/// The largest stored token, in bytes of its JSON form (64 KiB: a token,
+/// a refresh token and a scope of a few KiB each fit many times over).
+/// Stores refuse to write a larger one and to read one back (a typed
+/// [`ErrorKind::Store`]), so a planted or corrupted value cannot exhaust
+/// memory.
+pub const MAX_STORED_TOKEN_BYTES: usize = 64 * 1024;
+
 /// Milliseconds since the epoch of a wall-clock time (0 before it).
 #[must_use]
 pub(crate) fn unix_ms(time: SystemTime) -> u64 {
@@ -229,7 +236,9 @@ mod tests {
         let clock = ManualClock::new();
         for store in [
             Box::new(MemoryStore::new()) as Box<dyn TokenStore>,
-            Box::new(FileStore::new(tempfile::tempdir().unwrap().keep())),
+            Box::new(FileStore::new(
+                tempfile::tempdir().unwrap().keep().join("tokens"),
+            )),
         ] {
             let newer = StoredToken::from_token(&token(&clock, "new", Some("r2")));
             store.save("k", &newer).await.unwrap();

@@ -1,92 +1,430 @@
-//! [`FileStore`]: tokens in owner-only files, replaced atomically.
+//! [`FileStore`]: tokens in owner-only files in a private directory,
+//! replaced atomically, read only from files and directories no other user
+//! could have planted.
 
-use std::io::Write as _;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::{StoredToken, TokenStore};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use super::{MAX_STORED_TOKEN_BYTES, StoredToken, TokenStore};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 use crate::source::BoxFuture;
 
-/// Tokens in files, one per key, in a directory: written to a temporary
-/// file in the same directory, flushed to disk, then renamed over the old
-/// one, so a crash mid-write leaves the old or the new token, never a torn
-/// file. Files are created owner-only (0600) on Unix.
+/// The longest key whose file name is its hex form: 64 bytes make a
+/// 133-byte name, within the name limit of every common file system
+/// (eCryptfs's 143 included). Longer keys are named by their SHA-256.
+const MAX_HEX_KEY: usize = 64;
+/// The longest key that earlier versions named by its hex form (a 255-byte
+/// name, Linux's `NAME_MAX`): such files are still read, and moved on the
+/// next save.
+const MAX_LEGACY_HEX_KEY: usize = 125;
+/// Temporary files are `.tmp-<pid>-<random>`.
+const TEMP_PREFIX: &str = ".tmp-";
+/// How old a temporary file must be before a save removes it as left by a
+/// writer that died mid-save (a live save takes milliseconds).
+const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// Tokens in files, one per key, in a private directory.
+///
+/// A save writes a temporary file in the same directory, flushes it to
+/// disk, then renames it over the old one, so a crash mid-write leaves the
+/// old or the new token, never a torn file; temporary files a killed writer
+/// left behind are removed by a later save once they are ten minutes old.
+///
+/// Another local user must not be able to read the tokens nor plant one,
+/// so on Unix the store refuses, with an [`ErrorKind::Store`] saying what to
+/// fix: a directory that is a symbolic link, not owned by the current user,
+/// or open to group or others (it creates it 0700); a token file that is a
+/// symbolic link, not a regular file (a FIFO, a directory), not owned by
+/// the directory's owner, or larger than [`MAX_STORED_TOKEN_BYTES`]. Token
+/// files are created 0600.
+///
+/// Any key works: keys up to 64 bytes are hex-encoded into the file name,
+/// longer ones named by their SHA-256 digest (`sha256-<hex>.json`), so no
+/// two keys share a file.
+///
+/// ```
+/// use payauth_core::FileStore;
+/// let store = FileStore::new("/var/lib/my-service/tokens");
+/// # let _ = store;
+/// ```
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: PathBuf,
 }
 
 impl FileStore {
-    /// A store in `dir` (created on first save, 0700 on Unix).
+    /// A store in `dir` (created 0700 on first save, with any missing
+    /// parents).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
 
-    /// The file that holds `key`: keys are hex-encoded so any key is a safe
-    /// file name.
+    /// The file that holds `key`.
     fn path(&self, key: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}.json", crate::hex::encode_lower(key.as_bytes())))
+        self.dir.join(file_name(key))
     }
 
-    fn store_error(action: &str, path: &Path, error: &std::io::Error) -> Error {
-        Error::new(ErrorKind::Store).with_description(format!(
-            "cannot {action} {}: {}",
-            path.display(),
-            error.kind()
-        ))
-    }
-
-    fn load_blocking(path: &Path) -> Result<Option<StoredToken>, Error> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::new(ErrorKind::Store).with_description(format!(
-                    "{} is not a stored token (line {}, column {})",
-                    path.display(),
-                    e.line(),
-                    e.column()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Self::store_error("read", path, &e)),
+    /// The files of one key, for a blocking task.
+    fn files(&self, key: &str) -> Files {
+        Files {
+            dir: self.dir.clone(),
+            path: self.path(key),
+            legacy: legacy_file_name(key).map(|name| self.dir.join(name)),
         }
     }
+}
 
-    fn save_blocking(dir: &Path, path: &Path, token: &StoredToken) -> Result<(), Error> {
-        create_private_dir(dir).map_err(|e| Self::store_error("create", dir, &e))?;
-        let bytes =
-            serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?;
-        let mut random = [0u8; 8];
-        getrandom::fill(&mut random)
-            .map_err(|e| Error::new(ErrorKind::Store).with_description(e.to_string()))?;
-        let temp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            u64::from_le_bytes(random)
-        ));
+/// The file name of `key`: its hex form when short, else its SHA-256
+/// digest. Hex names hold only hex digits before `.json` and digest names
+/// start with `sha256-`, so neither scheme can produce the other's name.
+fn file_name(key: &str) -> String {
+    if key.len() <= MAX_HEX_KEY {
+        hex_file_name(key)
+    } else {
+        format!(
+            "sha256-{}.json",
+            crate::hex::encode_lower(&Sha256::digest(key.as_bytes()))
+        )
+    }
+}
+
+/// Where earlier versions kept `key`, when that differs from
+/// [`file_name`].
+fn legacy_file_name(key: &str) -> Option<String> {
+    (MAX_HEX_KEY < key.len() && key.len() <= MAX_LEGACY_HEX_KEY).then(|| hex_file_name(key))
+}
+
+fn hex_file_name(key: &str) -> String {
+    format!("{}.json", crate::hex::encode_lower(key.as_bytes()))
+}
+
+/// What went wrong, first (descriptions are cut after a few hundred
+/// characters), then the path it concerns.
+fn refused(what: impl std::fmt::Display, path: &Path) -> Error {
+    Error::new(ErrorKind::Store).with_description(format!("{what} ({})", path.display()))
+}
+
+fn io_failed(action: &str, path: &Path, error: &io::Error) -> Error {
+    refused(format_args!("{action}: {}", error.kind()), path)
+}
+
+fn too_large(what: &str, path: &Path) -> Error {
+    refused(
+        format_args!(
+            "{what} is larger than the {MAX_STORED_TOKEN_BYTES} bytes a stored token may take"
+        ),
+        path,
+    )
+}
+
+/// The files of one key, used from a blocking task.
+struct Files {
+    dir: PathBuf,
+    path: PathBuf,
+    legacy: Option<PathBuf>,
+}
+
+impl Files {
+    fn load(&self) -> Result<Option<StoredToken>, Error> {
+        let Some(dir) = check_dir(&self.dir)? else {
+            return Ok(None);
+        };
+        for path in std::iter::once(&self.path).chain(&self.legacy) {
+            if let Some(token) = read_token(path, &dir)? {
+                return Ok(Some(token));
+            }
+        }
+        Ok(None)
+    }
+
+    fn save(&self, token: &StoredToken) -> Result<(), Error> {
+        let bytes = Zeroizing::new(
+            serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?,
+        );
+        if bytes.len() > MAX_STORED_TOKEN_BYTES {
+            return Err(too_large("the token", &self.path));
+        }
+        create_private_dir(&self.dir)
+            .map_err(|e| io_failed("cannot create the token directory", &self.dir, &e))?;
+        let dir = check_dir(&self.dir)?
+            .ok_or_else(|| refused("the token directory vanished", &self.dir))?;
         let written = (|| {
-            let mut file = create_private_file(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, path)?;
+            let mut temp = TempFile::create(&self.dir)?;
+            temp.file.write_all(&bytes)?;
+            temp.file.sync_all()?;
+            temp.rename(&self.path)?;
             // Make the rename itself durable.
-            if let Ok(dir) = std::fs::File::open(dir) {
+            if let Ok(dir) = File::open(&self.dir) {
                 let _ = dir.sync_all();
             }
             Ok(())
         })();
-        written.map_err(|e: std::io::Error| {
-            let _ = std::fs::remove_file(&temp);
-            Self::store_error("write", path, &e)
+        written.map_err(|e: io::Error| io_failed("cannot write the token file", &self.path, &e))?;
+        self.remove(false)?;
+        remove_stale_temp_files(&self.dir, &dir);
+        Ok(())
+    }
+
+    fn clear(&self, expected: Option<&Secret>) -> Result<(), Error> {
+        if expected.is_some() {
+            if !self
+                .load()?
+                .is_some_and(|stored| stored.is_cleared_by(expected))
+            {
+                return Ok(());
+            }
+        } else if check_dir(&self.dir)?.is_none() {
+            return Ok(());
+        }
+        self.remove(true)
+    }
+
+    /// Removes the key's files (a missing one is no error).
+    fn remove(&self, with_current: bool) -> Result<(), Error> {
+        let current = with_current.then_some(&self.path);
+        for path in current.into_iter().chain(&self.legacy) {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(io_failed("cannot remove the token file", path, &e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `dir`'s metadata once it is known to be a real directory (not a
+/// symbolic link) that only the current user can enter; `None` when it
+/// does not exist.
+fn check_dir(dir: &Path) -> Result<Option<Metadata>, Error> {
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_failed("cannot inspect the token directory", dir, &e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refused(
+            "the token directory is a symbolic link; configure the directory it points to",
+            dir,
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(refused("the token directory is not a directory", dir));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(refused(
+                format_args!(
+                    "the token directory is open to other users (mode {mode:03o}); run chmod 700 on it"
+                ),
+                dir,
+            ));
+        }
+        let uid = current_uid(dir)?;
+        check_owner("the token directory", meta.uid(), uid, dir)?;
+    }
+    Ok(Some(meta))
+}
+
+/// Refuses `what` at `path`, owned by `owner`, unless that is `uid`.
+#[cfg(unix)]
+fn check_owner(what: &str, owner: u32, uid: u32, path: &Path) -> Result<(), Error> {
+    if owner == uid {
+        return Ok(());
+    }
+    Err(refused(
+        format_args!(
+            "{what} is owned by uid {owner}, not by this user (uid {uid}); use a directory of your own"
+        ),
+        path,
+    ))
+}
+
+/// The current effective user id, read off a file created in `dir` (there
+/// is no safe `geteuid`).
+#[cfg(unix)]
+fn current_uid(dir: &Path) -> Result<u32, Error> {
+    use std::os::unix::fs::MetadataExt as _;
+    TempFile::create(dir)
+        .and_then(|probe| probe.file.metadata())
+        .map(|meta| meta.uid())
+        .map_err(|e| io_failed("cannot create a file in the token directory", dir, &e))
+}
+
+/// The token in `path`, refusing anything but a regular file of the
+/// directory's owner within the size bound.
+fn read_token(path: &Path, dir: &Metadata) -> Result<Option<StoredToken>, Error> {
+    let file = match open_no_follow(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(_) if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            return Err(refused(
+                "the token file is a symbolic link; remove it",
+                path,
+            ));
+        }
+        Err(e) => return Err(io_failed("cannot open the token file", path, &e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| io_failed("cannot inspect the token file", path, &e))?;
+    if !meta.is_file() {
+        return Err(refused(
+            "the token file is not a regular file; remove it",
+            path,
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        check_owner("the token file", meta.uid(), dir.uid(), path)?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    if meta.len() > MAX_STORED_TOKEN_BYTES as u64 {
+        return Err(too_large("the token file", path));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(MAX_STORED_TOKEN_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_failed("cannot read the token file", path, &e))?;
+    if bytes.len() > MAX_STORED_TOKEN_BYTES {
+        return Err(too_large("the token file", path));
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        refused(
+            format_args!(
+                "the token file is not a stored token (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+            path,
+        )
+    })
+}
+
+/// Opens `path` for reading without following a symbolic link and without
+/// blocking on a FIFO.
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    if fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(io::Error::other("a symbolic link"));
+    }
+    File::open(path)
+}
+
+/// A `.tmp-<pid>-<random>` file in the token directory, created owner-only
+/// and never through an existing name; removed when dropped unless renamed
+/// into place.
+struct TempFile {
+    path: PathBuf,
+    file: File,
+    renamed: bool,
+}
+
+impl TempFile {
+    fn create(dir: &Path) -> io::Result<Self> {
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+        let path = dir.join(format!(
+            "{TEMP_PREFIX}{}-{}",
+            std::process::id(),
+            u64::from_le_bytes(random)
+        ));
+        let file = create_private_file(&path)?;
+        Ok(Self {
+            path,
+            file,
+            renamed: false,
         })
+    }
+
+    fn rename(&mut self, to: &Path) -> io::Result<()> {
+        fs::rename(&self.path, to)?;
+        self.renamed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether `name` is one of our temporary files: `.tmp-<digits>-<digits>`.
+fn is_temp_file_name(name: &str) -> bool {
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix(TEMP_PREFIX)
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(pid, random)| digits(pid) && digits(random))
+}
+
+/// Removes the temporary files in `dir` that writers which died mid-save
+/// left behind (each may hold a token): only regular files named like ours,
+/// of the directory's owner, older than [`STALE_TEMP_AGE`], so a live
+/// writer's file is never touched. Best effort: a failure only leaves a
+/// file for the next save.
+fn remove_stale_temp_files(dir: &Path, owner: &Metadata) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_str().is_some_and(is_temp_file_name) {
+            continue;
+        }
+        // `DirEntry::metadata` does not follow symbolic links.
+        let stale = entry.metadata().is_ok_and(|meta| {
+            meta.is_file()
+                && same_owner(&meta, owner)
+                && meta
+                    .modified()
+                    .ok()
+                    .and_then(|modified| modified.elapsed().ok())
+                    .is_some_and(|age| age > STALE_TEMP_AGE)
+        });
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            tracing::debug!(file = %entry.path().display(), "removed a stale temporary token file");
+        }
     }
 }
 
 #[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+fn same_owner(meta: &Metadata, other: &Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    meta.uid() == other.uid()
+}
+
+#[cfg(not(unix))]
+fn same_owner(_: &Metadata, _: &Metadata) -> bool {
+    true
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
+    File::options()
         .write(true)
         .create_new(true)
         .mode(0o600)
@@ -94,29 +432,26 @@ fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 #[cfg(not(unix))]
-fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+fn create_private_file(path: &Path) -> io::Result<File> {
+    File::options().write(true).create_new(true).open(path)
 }
 
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
-    match std::fs::DirBuilder::new()
+    match fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
     {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
         _ => Ok(()),
     }
 }
 
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -129,8 +464,8 @@ async fn blocking<T: Send + 'static>(
 
 impl TokenStore for FileStore {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
-        let path = self.path(key);
-        Box::pin(blocking(move || Self::load_blocking(&path)))
+        let files = self.files(key);
+        Box::pin(blocking(move || files.load()))
     }
 
     fn save<'a>(
@@ -138,8 +473,8 @@ impl TokenStore for FileStore {
         key: &'a str,
         token: &'a StoredToken,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        let (dir, path, token) = (self.dir.clone(), self.path(key), token.clone());
-        Box::pin(blocking(move || Self::save_blocking(&dir, &path, &token)))
+        let (files, token) = (self.files(key), token.clone());
+        Box::pin(blocking(move || files.save(&token)))
     }
 
     fn clear<'a>(
@@ -147,22 +482,8 @@ impl TokenStore for FileStore {
         key: &'a str,
         if_refresh_token: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        let path = self.path(key);
-        let expected = if_refresh_token.cloned();
-        Box::pin(blocking(move || {
-            if expected.is_some()
-                && !Self::load_blocking(&path)?
-                    .is_some_and(|stored| stored.is_cleared_by(expected.as_ref()))
-            {
-                return Ok(());
-            }
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(Self::store_error("remove", &path, &e))
-                }
-                _ => Ok(()),
-            }
-        }))
+        let (files, expected) = (self.files(key), if_refresh_token.cloned());
+        Box::pin(blocking(move || files.clear(expected.as_ref())))
     }
 }
 
@@ -213,13 +534,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_crash_mid_write_leaves_the_old_token_readable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(dir.path());
         let clock = ManualClock::new();
         let old = StoredToken::from_token(&token(&clock, "old", None));
-        store.save("k", &old).await.unwrap();
+        let (dir, store) = saved_store("k", &old).await;
         // A crash after writing part of the temporary file, before rename:
-        std::fs::write(dir.path().join(".tmp-1-2"), b"{\"access_tok").unwrap();
+        std::fs::write(dir.path().join("tokens/.tmp-1-2"), b"{\"access_tok").unwrap();
         assert_eq!(store.load("k").await.unwrap(), Some(old));
     }
 
@@ -235,5 +554,358 @@ mod tests {
         let error = store.load("k").await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Store);
         assert!(!error.to_string().contains(SENTINEL));
+    }
+
+    /// The store `FileStore::new(<tempdir>/tokens)`, with the tempdir that
+    /// holds it, after one save (so its directory exists).
+    async fn saved_store(key: &str, stored: &StoredToken) -> (tempfile::TempDir, FileStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens"));
+        store.save(key, stored).await.unwrap();
+        (dir, store)
+    }
+
+    fn file_name_of(store: &FileStore, key: &str) -> String {
+        store
+            .path(key)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_key_of_any_length_maps_to_a_short_file_name_that_saves_and_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens"));
+        let clock = ManualClock::new();
+        let mut keys: Vec<String> = [0, 1, 64, 65, 125, 126, 255, 4096, 100_000]
+            .into_iter()
+            .map(|len| "k".repeat(len))
+            .collect();
+        keys.push("é/ü:{}\0\n".repeat(40));
+        for key in &keys {
+            let stored = StoredToken::from_token(&token(&clock, "a", Some(&key.len().to_string())));
+            store.save(key, &stored).await.unwrap();
+            assert_eq!(
+                store.load(key).await.unwrap(),
+                Some(stored),
+                "{} bytes",
+                key.len()
+            );
+            assert!(
+                file_name_of(&store, key).len() <= 143,
+                "{} bytes make a {}-byte name",
+                key.len(),
+                file_name_of(&store, key).len()
+            );
+        }
+    }
+
+    #[test]
+    fn no_two_keys_share_a_file_name_and_none_looks_like_a_temp_file() {
+        let store = FileStore::new("/unused");
+        let long = "x".repeat(200);
+        let mut keys = vec![
+            String::new(),
+            "a".to_owned(),
+            "k".repeat(64),
+            "k".repeat(65),
+            "k".repeat(125),
+            "k".repeat(126),
+            long.clone(),
+            format!("{long}y"),
+            ".tmp-1-2".to_owned(),
+        ];
+        // A short key spelling what a long key's name would be.
+        keys.push(file_name_of(&store, &long));
+        let names: std::collections::HashSet<_> =
+            keys.iter().map(|key| file_name_of(&store, key)).collect();
+        assert_eq!(names.len(), keys.len(), "{names:?}");
+        for name in &names {
+            assert!(
+                !name.starts_with(TEMP_PREFIX) && name.strip_suffix(".json").is_some(),
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_saved_under_the_old_hex_name_is_still_found() {
+        let clock = ManualClock::new();
+        let old = StoredToken::from_token(&token(&clock, "old", Some("r-old")));
+        for key in ["mypos/client", &"k".repeat(100), &"k".repeat(125)] {
+            let (dir, store) = saved_store("other", &old).await;
+            let legacy = dir
+                .path()
+                .join("tokens")
+                .join(format!("{}.json", crate::hex::encode_lower(key.as_bytes())));
+            std::fs::write(&legacy, serde_json::to_vec(&old).unwrap()).unwrap();
+            assert_eq!(store.load(key).await.unwrap(), Some(old.clone()), "{key}");
+            let new = StoredToken::from_token(&token(&clock, "new", Some("r-new")));
+            store.save(key, &new).await.unwrap();
+            assert_eq!(store.load(key).await.unwrap(), Some(new), "{key}");
+            assert_eq!(
+                legacy.exists(),
+                key.len() <= MAX_HEX_KEY,
+                "{key}: a long key's old file is moved to its new name"
+            );
+            store.clear(key, None).await.unwrap();
+            assert_eq!(
+                store.load(key).await.unwrap(),
+                None,
+                "{key}: no old file is left"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_error_names_its_cause_even_under_a_long_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("d".repeat(200)).join("e".repeat(200));
+        std::fs::create_dir_all(&deep).unwrap();
+        // The configured directory is a file.
+        std::fs::write(deep.join("tokens"), b"not a directory").unwrap();
+        let store = FileStore::new(deep.join("tokens"));
+        let clock = ManualClock::new();
+        let saved = store
+            .save(
+                "k",
+                &StoredToken::from_token(&token(&clock, SENTINEL, None)),
+            )
+            .await
+            .unwrap_err();
+        let loaded = store.load("k").await.unwrap_err();
+        for error in [saved, loaded] {
+            assert_eq!(error.kind(), ErrorKind::Store);
+            assert!(error.to_string().contains("not a directory"), "{error}");
+            assert!(!error.to_string().contains(SENTINEL));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_file_too_large_to_read_is_a_typed_error_without_reading_it() {
+        let clock = ManualClock::new();
+        let (_dir, store) =
+            saved_store("k", &StoredToken::from_token(&token(&clock, "a", None))).await;
+        // A 200 MB file (sparse: nothing is written).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(store.path("k"))
+            .unwrap()
+            .set_len(200 << 20)
+            .unwrap();
+        let error = store.load("k").await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store);
+        assert!(error.to_string().contains("larger than"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_token_too_large_to_read_back_is_refused_on_save() {
+        let clock = ManualClock::new();
+        let huge = "h".repeat(crate::store::MAX_STORED_TOKEN_BYTES);
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens"));
+        let error = store
+            .save("k", &StoredToken::from_token(&token(&clock, &huge, None)))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store);
+        assert!(error.to_string().contains("larger than"), "{error}");
+        assert_eq!(store.load("k").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_next_save_removes_stale_temp_files_and_nothing_else() {
+        let clock = ManualClock::new();
+        let stored = StoredToken::from_token(&token(&clock, "a", None));
+        let (dir, store) = saved_store("k", &stored).await;
+        let tokens = dir.path().join("tokens");
+        let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+        let plant = |name: &str, old: bool| {
+            let path = tokens.join(name);
+            std::fs::write(&path, SENTINEL).unwrap();
+            if old {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(day_ago)
+                    .unwrap();
+            }
+            path
+        };
+        // A writer killed mid-save a day ago, and one writing now.
+        let stale = plant(".tmp-123-456", true);
+        let live = plant(".tmp-789-1011", false);
+        // Not ours: kept whatever their age.
+        let foreign = [
+            plant(".tmp-notours", true),
+            plant(".tmp-1-2-3", true),
+            plant("notes.txt", true),
+        ];
+        store.save("k", &stored).await.unwrap();
+        assert!(
+            !stale.exists(),
+            "a stale temp file holding a token is removed"
+        );
+        assert!(live.exists(), "a live writer's temp file is kept");
+        for path in foreign {
+            assert!(path.exists(), "{}", path.display());
+        }
+    }
+
+    #[cfg(unix)]
+    mod hostile {
+        //! What another local user can plant, and what a writer of our own
+        //! may leave behind.
+
+        use std::os::unix::fs::{PermissionsExt as _, symlink};
+
+        use super::*;
+
+        #[tokio::test]
+        async fn a_symlinked_token_file_is_refused_on_load() {
+            let clock = ManualClock::new();
+            let (dir, store) =
+                saved_store("k", &StoredToken::from_token(&token(&clock, "mine", None))).await;
+            // Someone else's token, linked in place of ours.
+            let planted = dir.path().join("planted.json");
+            let theirs = StoredToken::from_token(&token(&clock, SENTINEL, None));
+            std::fs::write(&planted, serde_json::to_vec(&theirs).unwrap()).unwrap();
+            std::fs::remove_file(store.path("k")).unwrap();
+            symlink(&planted, store.path("k")).unwrap();
+            let error = store.load("k").await.unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Store);
+            assert!(error.to_string().contains("symbolic link"), "{error}");
+            assert!(!error.to_string().contains(SENTINEL));
+        }
+
+        #[tokio::test]
+        async fn a_save_replaces_a_planted_symlink_and_never_writes_through_it() {
+            let clock = ManualClock::new();
+            let mine = StoredToken::from_token(&token(&clock, "mine", None));
+            let (dir, store) = saved_store("k", &mine).await;
+            let target = dir.path().join("target");
+            std::fs::write(&target, b"untouched").unwrap();
+            std::fs::remove_file(store.path("k")).unwrap();
+            symlink(&target, store.path("k")).unwrap();
+            store.save("k", &mine).await.unwrap();
+            assert_eq!(std::fs::read(&target).unwrap(), b"untouched");
+            assert!(
+                std::fs::symlink_metadata(store.path("k"))
+                    .unwrap()
+                    .file_type()
+                    .is_file()
+            );
+            assert_eq!(store.load("k").await.unwrap(), Some(mine));
+        }
+
+        #[tokio::test]
+        async fn a_fifo_or_a_directory_in_place_of_a_token_file_is_refused_at_once() {
+            let clock = ManualClock::new();
+            let (_dir, store) =
+                saved_store("other", &StoredToken::from_token(&token(&clock, "a", None))).await;
+            let fifo = store.path("fifo");
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap();
+            assert!(made.success());
+            // Were the FIFO opened for reading, this opens it for writing
+            // after a while and lets the read end.
+            let unblock = fifo.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(2));
+                let _ = std::fs::File::options()
+                    .read(true)
+                    .write(true)
+                    .open(unblock);
+            });
+            std::fs::create_dir(store.path("dir")).unwrap();
+            for key in ["fifo", "dir"] {
+                let started = std::time::Instant::now();
+                let error = store.load(key).await.unwrap_err();
+                assert!(started.elapsed() < Duration::from_secs(1), "{key} blocked");
+                assert_eq!(error.kind(), ErrorKind::Store);
+                assert!(
+                    error.to_string().contains("not a regular file"),
+                    "{key}: {error}"
+                );
+            }
+        }
+
+        #[tokio::test]
+        async fn a_token_directory_open_to_other_users_is_refused_with_what_to_fix() {
+            let clock = ManualClock::new();
+            let stored = StoredToken::from_token(&token(&clock, "a", None));
+            let (dir, store) = saved_store("k", &stored).await;
+            let tokens = dir.path().join("tokens");
+            for mode in [0o755, 0o770, 0o701, 0o702] {
+                std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(mode)).unwrap();
+                let loaded = store.load("k").await.unwrap_err();
+                let saved = store.save("k", &stored).await.unwrap_err();
+                for error in [loaded, saved] {
+                    assert_eq!(error.kind(), ErrorKind::Store);
+                    assert!(error.to_string().contains("chmod 700"), "{mode:o}: {error}");
+                }
+            }
+        }
+
+        #[tokio::test]
+        async fn a_symlinked_token_directory_is_refused() {
+            let clock = ManualClock::new();
+            let stored = StoredToken::from_token(&token(&clock, "a", None));
+            let (dir, _store) = saved_store("k", &stored).await;
+            let link = dir.path().join("link");
+            symlink(dir.path().join("tokens"), &link).unwrap();
+            let store = FileStore::new(&link);
+            for error in [
+                store.load("k").await.unwrap_err(),
+                store.save("k", &stored).await.unwrap_err(),
+            ] {
+                assert_eq!(error.kind(), ErrorKind::Store);
+                assert!(error.to_string().contains("symbolic link"), "{error}");
+            }
+        }
+
+        #[test]
+        fn an_owner_other_than_the_expected_user_is_refused_with_what_to_fix() {
+            let path = Path::new("/some/dir");
+            assert!(check_owner("the token directory", 1000, 1000, path).is_ok());
+            let error = check_owner("the token directory", 1001, 1000, path).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Store);
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("token store error: the token directory is owned by uid 1001, not by this user (uid 1000)"),
+                "{error}"
+            );
+        }
+
+        #[tokio::test]
+        async fn a_token_directory_or_file_owned_by_another_user_is_refused() {
+            let clock = ManualClock::new();
+            let stored = StoredToken::from_token(&token(&clock, "a", None));
+            let (dir, store) = saved_store("k", &stored).await;
+            let tokens = dir.path().join("tokens");
+            let nobody = 65_534;
+            if std::os::unix::fs::chown(store.path("k"), Some(nobody), None).is_err() {
+                eprintln!("SKIPPED: changing owners needs root");
+                return;
+            }
+            let error = store.load("k").await.unwrap_err();
+            assert!(error.to_string().contains("owned by"), "{error}");
+            std::fs::remove_file(store.path("k")).unwrap();
+            std::os::unix::fs::chown(&tokens, Some(nobody), None).unwrap();
+            for error in [
+                store.load("k").await.unwrap_err(),
+                store.save("k", &stored).await.unwrap_err(),
+            ] {
+                assert_eq!(error.kind(), ErrorKind::Store);
+                assert!(error.to_string().contains("owned by"), "{error}");
+            }
+        }
     }
 }
