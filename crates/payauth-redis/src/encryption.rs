@@ -6,6 +6,7 @@ use std::fmt;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use payauth_core::store::MAX_STORED_TOKEN_BYTES;
 use payauth_core::{Error, ErrorKind, Secret};
 use zeroize::Zeroizing;
 
@@ -13,6 +14,12 @@ use zeroize::Zeroizing;
 const PLAIN: u8 = b'j';
 const SEALED: u8 = b'x';
 const NONCE_LEN: usize = 24;
+/// The Poly1305 tag a sealed value ends with.
+const TAG_LEN: usize = 16;
+/// The largest value stored for one token: its JSON within
+/// [`MAX_STORED_TOKEN_BYTES`], sealed or not. Loads refuse larger values
+/// before reading them.
+pub(crate) const MAX_VALUE_BYTES: usize = 1 + NONCE_LEN + MAX_STORED_TOKEN_BYTES + TAG_LEN;
 
 /// A 256-bit key for encrypting tokens at rest. Its `Debug` shows nothing
 /// of it; it is wiped from memory when dropped.

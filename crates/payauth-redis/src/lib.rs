@@ -24,7 +24,7 @@
 //!   another replica already renewed it, it takes that one.
 //! - **One fetcher.** Otherwise it takes the key's lease (`SET NX PX` with
 //!   a random owner id). The holder fetches; the others poll the store
-//!   every 50 ms and take its token when it lands. While its fetch runs,
+//!   every 50 ms (by default) and take its token when it lands. While its fetch runs,
 //!   the holder renews the lease every third of its TTL (5 s by default).
 //! - **Crash.** A holder that dies stops renewing; its lease expires after
 //!   the TTL and another replica takes over. Callers wait meanwhile (a
@@ -43,7 +43,26 @@
 //!   own rather than fail; it reports [`ErrorKind::Store`] for the save
 //!   and serves the token from memory.
 //! - **Expiry in Redis.** A token without a refresh token expires from
-//!   Redis with itself; one with a refresh token is kept.
+//!   Redis with itself (a TTL from the writer's clock, at least 1 s and at
+//!   most a year and a day whatever expiry it claims); one with a refresh
+//!   token is kept.
+//!
+//! ## Limits, and a Redis holding absurd values
+//! - Settings are clamped to documented ranges, with a warning:
+//!   [`LEASE_TTL_LIMITS`] (100 ms to 10 min), [`POLL_INTERVAL_LIMITS`]
+//!   (10 ms to 10 s), [`MAX_WAIT_LIMITS`] (100 ms to 10 min). Values from
+//!   a config file go through the same setters.
+//! - A stored token's JSON may take at most
+//!   [`MAX_STORED_TOKEN_BYTES`](payauth_core::store::MAX_STORED_TOKEN_BYTES)
+//!   (64 KiB): a larger token is not saved, and a larger value in Redis is
+//!   refused by a script before it is sent ([`ErrorKind::Store`]).
+//! - Every script checks all its arguments before it writes, so a refused
+//!   save writes nothing.
+//! - What the scripts find is read defensively: a version that is not an
+//!   integer below 2^53 counts as 0, a token key of another type is
+//!   reported as no payauth token and replaced by the next save, and a
+//!   lease key without a TTL (or with one longer than any replica sets)
+//!   is given one TTL, so it cannot lock the fleet out for good.
 //!
 //! ## Redis Cluster
 //! Both keys of a token (`{payauth:<key>}:token`, a hash of version and
@@ -92,6 +111,6 @@ mod store;
 
 pub use encryption::EncryptionKey;
 pub use store::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX, LazyConnection,
-    RedisStore,
+    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX, LEASE_TTL_LIMITS,
+    LazyConnection, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS, RedisStore,
 };

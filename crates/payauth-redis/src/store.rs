@@ -1,16 +1,18 @@
 //! [`RedisStore`]: the [`TokenStore`] and [`SharedStore`] on Redis.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use payauth_core::store::MAX_STORED_TOKEN_BYTES;
 use payauth_core::{
     BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredToken, TokenStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 
-use crate::encryption::{self, EncryptionKey};
+use crate::encryption::{self, EncryptionKey, MAX_VALUE_BYTES};
 use crate::keys::Keys;
 use crate::scripts;
 
@@ -23,6 +25,24 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// The default longest wait for another replica's fetch.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+/// The lease lifetimes [`RedisStore::with_lease_ttl`] accepts: 100 ms to
+/// 10 minutes.
+pub const LEASE_TTL_LIMITS: RangeInclusive<Duration> =
+    RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
+/// The poll intervals [`RedisStore::with_poll_interval`] accepts: 10 ms to
+/// 10 s.
+pub const POLL_INTERVAL_LIMITS: RangeInclusive<Duration> =
+    RangeInclusive::new(Duration::from_millis(10), Duration::from_secs(10));
+/// The longest waits [`RedisStore::with_max_wait`] accepts: 100 ms to
+/// 10 minutes.
+pub const MAX_WAIT_LIMITS: RangeInclusive<Duration> =
+    RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
+/// How long Redis keeps a token without refresh token at most (a year and
+/// a day): one claiming a longer life is dropped then and fetched anew.
+pub(crate) const MAX_KEEP: Duration = Duration::from_secs(366 * 86_400);
+/// How long Redis keeps a token without refresh token at least, even one
+/// saved already expired, so that what a save wrote can be read back.
+const MIN_KEEP: Duration = Duration::from_secs(1);
 
 /// Tokens in Redis, shared by every replica that uses the same prefix and
 /// key; see the [crate docs](crate) for the protocol.
@@ -196,29 +216,51 @@ where
         self
     }
 
-    /// How long a lease lasts without renewal (default 5 s, at least
-    /// 100 ms). The holder renews it every third of that while its fetch
-    /// runs, so this is how long a crashed holder blocks the fleet, not a
-    /// limit on fetch time.
+    /// How long a lease lasts without renewal (default 5 s, clamped to
+    /// [`LEASE_TTL_LIMITS`], 100 ms to 10 min). The holder renews it every
+    /// third of that while its fetch runs, so this is how long a crashed
+    /// holder blocks the fleet, not a limit on fetch time.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use payauth_redis::RedisStore;
+    /// # let store = RedisStore::open(&payauth_core::Secret::new("redis://127.0.0.1/")).unwrap();
+    /// let store = store.with_lease_ttl(Duration::from_secs(2));
+    /// ```
     #[must_use]
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(100));
+        self.lease_ttl = clamp("lease TTL", ttl, &LEASE_TTL_LIMITS);
         self
     }
 
     /// The wait between looks at the store while another replica fetches
-    /// (default 50 ms).
+    /// (default 50 ms, clamped to [`POLL_INTERVAL_LIMITS`], 10 ms to 10 s).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use payauth_redis::RedisStore;
+    /// # let store = RedisStore::open(&payauth_core::Secret::new("redis://127.0.0.1/")).unwrap();
+    /// let store = store.with_poll_interval(Duration::from_millis(20));
+    /// ```
     #[must_use]
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
+        self.poll_interval = clamp("poll interval", interval, &POLL_INTERVAL_LIMITS);
         self
     }
 
-    /// The longest wait for another replica's fetch (default 60 s) before
-    /// callers get [`ErrorKind::Unavailable`].
+    /// The longest wait for another replica's fetch (default 60 s, clamped
+    /// to [`MAX_WAIT_LIMITS`], 100 ms to 10 min) before callers get
+    /// [`ErrorKind::Unavailable`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use payauth_redis::RedisStore;
+    /// # let store = RedisStore::open(&payauth_core::Secret::new("redis://127.0.0.1/")).unwrap();
+    /// let store = store.with_max_wait(Duration::from_secs(30));
+    /// ```
     #[must_use]
     pub fn with_max_wait(mut self, wait: Duration) -> Self {
-        self.max_wait = wait;
+        self.max_wait = clamp("longest wait", wait, &MAX_WAIT_LIMITS);
         self
     }
 
@@ -244,24 +286,33 @@ where
         Keys::new(&self.prefix, key)
     }
 
+    /// The stored token and its version; a value larger than
+    /// [`MAX_VALUE_BYTES`] is refused by the script before it is sent.
     async fn load_versioned(&self, key: &str) -> Result<Option<(u64, StoredToken)>, Error> {
         let keys = self.keys(key);
-        let mut conn = self.conn.clone();
-        let (version, bytes): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
-            .arg(&keys.token)
-            .arg("v")
-            .arg("t")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("read from", &e))?;
-        let Some(bytes) = bytes else {
-            return Ok(None);
+        let (status, number, bytes): (i64, i64, Option<Vec<u8>>) =
+            invoke(&scripts::LOAD, &[&keys.token], &[], &self.conn)
+                .await
+                .map_err(|e| redis_error("read from", &e))?;
+        let bytes = match (status, bytes) {
+            (0, _) => return Ok(None),
+            (1, Some(bytes)) => bytes,
+            (2, _) => {
+                return Err(Error::new(ErrorKind::Store).with_description(format!(
+                    "the stored value is {number} bytes, larger than the {MAX_VALUE_BYTES} bytes a stored token may take"
+                )));
+            }
+            _ => {
+                return Err(Error::new(ErrorKind::Store)
+                    .with_description("the stored value is not a payauth token"));
+            }
         };
         let json = encryption::open(self.encryption.as_ref(), &keys.token, &bytes)?;
         let token = serde_json::from_slice(&json).map_err(|_| {
             Error::new(ErrorKind::Store).with_description("the stored token is not payauth JSON")
         })?;
-        Ok(Some((version.unwrap_or(0), token)))
+        // The script reads only versions within 0..2^53.
+        Ok(Some((u64::try_from(number).unwrap_or(0), token)))
     }
 }
 
@@ -280,9 +331,8 @@ fn redis_error(action: &str, error: &RedisError) -> Error {
     Error::new(ErrorKind::Store).with_description(format!("cannot {action} Redis: {error}"))
 }
 
-/// The bytes and expiry to write for `token`: a token without a refresh
-/// token is useless once expired, so Redis drops it then; one with a
-/// refresh token is kept.
+/// The bytes to write for `token` and how long Redis keeps them, in ms
+/// (see [`keep_ms`]).
 fn encode(
     encryption: Option<&EncryptionKey>,
     redis_key: &str,
@@ -291,13 +341,42 @@ fn encode(
     let json = zeroize::Zeroizing::new(
         serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?,
     );
+    if json.len() > MAX_STORED_TOKEN_BYTES {
+        return Err(Error::new(ErrorKind::Store).with_description(format!(
+            "the token is larger than the {MAX_STORED_TOKEN_BYTES} bytes a stored token may take; it was not saved"
+        )));
+    }
     let bytes = encryption::seal(encryption, redis_key, &json)?;
-    let expire_at = if token.refresh_token.is_some() {
-        0
-    } else {
-        token.expires_at_unix_ms.max(1)
-    };
-    Ok((bytes, expire_at))
+    Ok((bytes, keep_ms(token, SystemTime::now())))
+}
+
+/// How long Redis keeps `token`, in ms, as of `now`: 0 (for good) for a
+/// token with a refresh token; else until it expires, within
+/// [`MIN_KEEP`]..=[`MAX_KEEP`], whatever expiry it claims (a relative TTL,
+/// so the writer's and Redis's clocks need not agree).
+fn keep_ms(token: &StoredToken, now: SystemTime) -> u64 {
+    if token.refresh_token.is_some() {
+        return 0;
+    }
+    let now_ms = millis(now.duration_since(UNIX_EPOCH).unwrap_or_default());
+    token
+        .expires_at_unix_ms
+        .saturating_sub(now_ms)
+        .clamp(millis(MIN_KEEP), millis(MAX_KEEP))
+}
+
+/// `value` within `limits`, with a warning when it was not: a setting out
+/// of range (say, from a config file) is never silently something else.
+fn clamp(setting: &str, value: Duration, limits: &RangeInclusive<Duration>) -> Duration {
+    let clamped = value.clamp(*limits.start(), *limits.end());
+    if clamped != value {
+        tracing::warn!(
+            "the Redis store's {setting} of {value:?} is outside {:?}..={:?}; using {clamped:?}",
+            limits.start(),
+            limits.end()
+        );
+    }
+    clamped
 }
 
 async fn invoke<C, T>(
@@ -335,11 +414,11 @@ where
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let keys = self.keys(key);
-            let (bytes, expire_at) = encode(self.encryption.as_ref(), &keys.token, token)?;
+            let (bytes, keep_ms) = encode(self.encryption.as_ref(), &keys.token, token)?;
             let _: i64 = invoke(
                 &scripts::SAVE,
                 &[&keys.token],
-                &[&bytes, expire_at.to_string().as_bytes()],
+                &[&bytes, keep_ms.to_string().as_bytes()],
                 &self.conn,
             )
             .await
@@ -502,7 +581,7 @@ where
 {
     fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let (bytes, expire_at) = encode(self.encryption.as_ref(), &self.keys.token, token)?;
+            let (bytes, keep_ms) = encode(self.encryption.as_ref(), &self.keys.token, token)?;
             let written: i64 = invoke(
                 &scripts::SAVE_LEASED,
                 &[&self.keys.lease, &self.keys.token],
@@ -510,7 +589,7 @@ where
                     self.owner.as_bytes(),
                     self.seen_version.to_string().as_bytes(),
                     &bytes,
-                    expire_at.to_string().as_bytes(),
+                    keep_ms.to_string().as_bytes(),
                 ],
                 &self.conn,
             )
@@ -546,5 +625,60 @@ where
 impl<C> Drop for RedisLease<C> {
     fn drop(&mut self) {
         self.heartbeat.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use payauth_core::{AccessToken, Issued, ManualClock};
+
+    use super::*;
+
+    fn expiring_at(expires_at_unix_ms: u64, refresh: Option<&str>) -> StoredToken {
+        let clock = ManualClock::new();
+        let token = AccessToken::new(
+            Secret::new("a"),
+            "Bearer",
+            Issued::now(&clock),
+            Duration::from_secs(60),
+        )
+        .unwrap()
+        .with_refresh_token(refresh.map(Secret::new));
+        StoredToken {
+            expires_at_unix_ms,
+            ..StoredToken::from_token(&token)
+        }
+    }
+
+    #[test]
+    fn redis_keeps_a_token_until_it_expires_within_a_second_and_a_year_and_a_day() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let now_ms = 1_700_000_000_000;
+        let max = millis(MAX_KEEP);
+        for (expires_at, kept) in [
+            (now_ms + 5_000, 5_000),
+            (now_ms + 1_000, 1_000),
+            (now_ms + 999, 1_000),
+            (now_ms, 1_000),
+            (0, 1_000),
+            (now_ms + max, max),
+            (now_ms + max + 1, max),
+            (u64::MAX, max),
+        ] {
+            assert_eq!(
+                keep_ms(&expiring_at(expires_at, None), now),
+                kept,
+                "{expires_at}"
+            );
+        }
+        assert_eq!(keep_ms(&expiring_at(now_ms + 5_000, Some("r")), now), 0);
+        // A clock before the epoch reads as the epoch, not a panic.
+        assert_eq!(
+            keep_ms(
+                &expiring_at(5_000, None),
+                UNIX_EPOCH - Duration::from_secs(1)
+            ),
+            5_000
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use payauth_core::{
     AccessToken, ErrorKind, Issued, Secret, SharedStore, StoredToken, SystemClock, TokenStore,
 };
-use payauth_redis::{EncryptionKey, RedisStore};
+use payauth_redis::{
+    EncryptionKey, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS, RedisStore,
+};
 use redis::AsyncCommands;
 use support::{Redis, new_store, raw_conn};
 
@@ -252,4 +254,240 @@ async fn a_lazily_opened_store_connects_on_first_use_and_reports_an_unreachable_
     );
     let bad = RedisStore::open(&Secret::new("not a url")).unwrap_err();
     assert_eq!(bad.kind(), ErrorKind::Config);
+}
+
+/// A token without refresh token expiring at `expires_at_unix_ms`.
+fn expiring_at(expires_at_unix_ms: u64) -> StoredToken {
+    StoredToken {
+        expires_at_unix_ms,
+        ..token("a", None)
+    }
+}
+
+#[tokio::test]
+async fn settings_out_of_their_documented_limits_are_clamped_into_them() {
+    // No Redis needed: the store connects on first use.
+    let store = RedisStore::open(&Secret::new("redis://127.0.0.1:1/")).unwrap();
+    let low = store
+        .clone()
+        .with_lease_ttl(Duration::ZERO)
+        .with_poll_interval(Duration::ZERO)
+        .with_max_wait(Duration::ZERO);
+    assert!(format!("{low:?}").contains("lease_ttl: 100ms"), "{low:?}");
+    assert_eq!(low.poll_interval(), *POLL_INTERVAL_LIMITS.start());
+    assert_eq!(low.max_wait(), *MAX_WAIT_LIMITS.start());
+    let high = store
+        .with_lease_ttl(Duration::MAX)
+        .with_poll_interval(Duration::MAX)
+        .with_max_wait(Duration::MAX);
+    assert_eq!(high.poll_interval(), *POLL_INTERVAL_LIMITS.end());
+    assert_eq!(high.max_wait(), *MAX_WAIT_LIMITS.end());
+    assert!(format!("{high:?}").contains("lease_ttl: 600s"), "{high:?}");
+}
+
+#[tokio::test]
+async fn a_huge_lease_ttl_keeps_fleet_single_flight_on() {
+    let Some(redis) = Redis::get() else { return };
+    let a = new_store(&redis).await.with_lease_ttl(Duration::MAX);
+    let b = new_store(&redis)
+        .await
+        .with_lease_ttl(Duration::from_secs(u64::MAX / 1000));
+    let lease = a.try_lease("k").await.unwrap().expect("the lease is taken");
+    assert!(b.try_lease("k").await.unwrap().is_none(), "and held");
+    let ttl: i64 = raw_conn(&redis)
+        .await
+        .pttl(a.redis_keys("k").1)
+        .await
+        .unwrap();
+    let max = i64::try_from(LEASE_TTL_LIMITS.end().as_millis()).unwrap();
+    assert!(0 < ttl && ttl <= max, "{ttl}");
+    lease.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_save_with_an_absurd_expiry_is_written_whole_with_a_valid_ttl() {
+    let Some(redis) = Redis::get() else { return };
+    let store = new_store(&redis).await;
+    let (token_key, _) = store.redis_keys("k");
+    let mut raw = raw_conn(&redis).await;
+    for expires_at in [u64::MAX, i64::MAX as u64, 253_402_300_800_000] {
+        store.save("k", &expiring_at(expires_at)).await.unwrap();
+        let ttl: i64 = raw.pttl(&token_key).await.unwrap();
+        assert!(ttl > 0, "{expires_at}: {ttl}");
+        let lease = store.try_lease("k").await.unwrap().unwrap();
+        lease.save(&expiring_at(expires_at)).await.unwrap();
+        lease.release().await.unwrap();
+        assert!(raw.pttl::<_, i64>(&token_key).await.unwrap() > 0);
+    }
+    let version: u64 = raw.hget(&token_key, "v").await.unwrap();
+    assert_eq!(version, 6, "every save wrote once, none failed half way");
+}
+
+#[tokio::test]
+async fn a_token_saved_already_expired_is_still_written_and_read_back() {
+    let Some(redis) = Redis::get() else { return };
+    let store = new_store(&redis).await;
+    for expires_at in [0, 1, 1_000_000_000_000] {
+        store.save("k", &expiring_at(expires_at)).await.unwrap();
+        let loaded = store.load("k").await.unwrap().expect("written");
+        assert_eq!(loaded.expires_at_unix_ms, expires_at);
+    }
+}
+
+#[tokio::test]
+async fn a_token_too_large_to_read_back_is_refused_before_it_is_written() {
+    let Some(redis) = Redis::get() else { return };
+    let store = new_store(&redis).await;
+    let huge = "h".repeat(payauth_core::store::MAX_STORED_TOKEN_BYTES);
+    let error = store.save("k", &token(&huge, None)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(error.to_string().contains("larger than"), "{error}");
+    let lease = store.try_lease("k").await.unwrap().unwrap();
+    assert!(lease.save(&token(&huge, None)).await.is_err());
+    assert!(store.load("k").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_100_mb_value_is_refused_by_its_size_without_being_read() {
+    let Some(redis) = Redis::get() else { return };
+    let store = new_store(&redis).await;
+    let (token_key, _) = store.redis_keys("k");
+    // Built in Redis, on a connection that waits long enough for it.
+    let mut slow = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(Duration::from_secs(60))),
+        )
+        .await
+        .unwrap();
+    let _: () = redis::cmd("EVAL")
+        .arg("redis.call('HSET', KEYS[1], 'v', '1', 't', string.rep('j', ARGV[1]))")
+        .arg(1)
+        .arg(&token_key)
+        .arg(100 << 20)
+        .query_async(&mut slow)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let error = store.load("k").await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(error.to_string().contains("larger than"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // The fleet can still replace it.
+    store.save("k", &token("fresh", None)).await.unwrap();
+    assert_eq!(access(&store.load("k").await.unwrap().unwrap()), "fresh");
+}
+
+#[tokio::test]
+async fn an_unreadable_version_neither_blocks_the_lease_nor_the_saves() {
+    let Some(redis) = Redis::get() else { return };
+    let store = new_store(&redis).await;
+    let (token_key, _) = store.redis_keys("k");
+    let mut raw = raw_conn(&redis).await;
+    let stored = serde_json::to_vec(&token("kept", None)).unwrap();
+    let mut value = vec![b'j'];
+    value.extend_from_slice(&stored);
+    for version in [
+        "abc",
+        "-3",
+        "1.5",
+        "1e300",
+        "99999999999999999999",
+        "",
+        " 7",
+    ] {
+        let _: () = raw
+            .hset_multiple(&token_key, &[("v", version.as_bytes()), ("t", &value)])
+            .await
+            .unwrap();
+        assert_eq!(
+            access(&store.load("k").await.unwrap().unwrap()),
+            "kept",
+            "{version:?}"
+        );
+        let lease = store.try_lease("k").await.unwrap().expect(version);
+        lease.save(&token("leased", None)).await.unwrap();
+        lease.release().await.unwrap();
+        let _: () = raw.hset(&token_key, "v", version).await.unwrap();
+        store.save("k", &token("saved", None)).await.unwrap();
+        assert_eq!(access(&store.load("k").await.unwrap().unwrap()), "saved");
+    }
+}
+
+#[tokio::test]
+async fn versions_stay_exact_integers_however_large() {
+    let Some(redis) = Redis::get() else { return };
+    let store = new_store(&redis).await;
+    let (token_key, _) = store.redis_keys("k");
+    let mut raw = raw_conn(&redis).await;
+    store.save("k", &token("a", None)).await.unwrap();
+    let _: () = raw.hset(&token_key, "v", "99999999999999").await.unwrap();
+    let lease = store.try_lease("k").await.unwrap().unwrap();
+    lease.save(&token("b", None)).await.unwrap();
+    lease.release().await.unwrap();
+    let version: String = raw.hget(&token_key, "v").await.unwrap();
+    assert_eq!(version, "100000000000000");
+    // And compare-and-set still tells the next version from this one.
+    let stale = store.try_lease("k").await.unwrap().unwrap();
+    store.save("k", &token("c", None)).await.unwrap();
+    assert!(stale.save(&token("stale", None)).await.is_err());
+    assert_eq!(access(&store.load("k").await.unwrap().unwrap()), "c");
+}
+
+#[tokio::test]
+async fn a_lease_key_that_would_never_expire_expires_after_one_ttl() {
+    let Some(redis) = Redis::get() else { return };
+    let ttl = Duration::from_millis(200);
+    let store = new_store(&redis).await.with_lease_ttl(ttl);
+    let (_, lease_key) = store.redis_keys("k");
+    let mut raw = raw_conn(&redis).await;
+    // A string without TTL, one with an absurd TTL, a hash: none is a lease.
+    for plant in 0..3 {
+        let _: () = raw.del(&lease_key).await.unwrap();
+        match plant {
+            0 => raw.set::<_, _, ()>(&lease_key, "ghost").await.unwrap(),
+            1 => raw
+                .pset_ex::<_, _, ()>(&lease_key, "ghost", 100 * 86_400_000)
+                .await
+                .unwrap(),
+            _ => raw.hset::<_, _, _, ()>(&lease_key, "f", "v").await.unwrap(),
+        }
+        assert!(store.try_lease("k").await.unwrap().is_none(), "{plant}");
+        tokio::time::sleep(ttl * 2).await;
+        let lease = store.try_lease("k").await.unwrap();
+        assert!(lease.is_some(), "{plant}: the fleet is not locked out");
+        lease.unwrap().release().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_token_key_of_the_wrong_type_is_a_store_error_and_a_save_replaces_it() {
+    let Some(redis) = Redis::get() else { return };
+    let store = new_store(&redis).await;
+    let (token_key, _) = store.redis_keys("k");
+    let mut raw = raw_conn(&redis).await;
+    for leased in [false, true] {
+        let _: () = raw.del(&token_key).await.unwrap();
+        let _: () = raw.rpush(&token_key, "junk").await.unwrap();
+        let error = store.load("k").await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store);
+        assert!(error.to_string().contains("not a payauth token"), "{error}");
+        let lease = store
+            .try_lease("k")
+            .await
+            .unwrap()
+            .expect("the lease works");
+        if leased {
+            lease.save(&token("replaced", None)).await.unwrap();
+        } else {
+            store.save("k", &token("replaced", None)).await.unwrap();
+        }
+        lease.release().await.unwrap();
+        assert_eq!(access(&store.load("k").await.unwrap().unwrap()), "replaced");
+    }
 }
