@@ -42,7 +42,9 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// or open to group or others (it creates it 0700); a token file that is a
 /// symbolic link, not a regular file (a FIFO, a directory), not owned by
 /// the directory's owner, or larger than [`MAX_STORED_TOKEN_BYTES`]. Token
-/// files are created 0600.
+/// files are created 0600. The directory must be writable even to load:
+/// the store learns the current user from a file it creates there (there
+/// is no safe `geteuid`).
 ///
 /// Any key works: keys up to 64 bytes are hex-encoded into the file name,
 /// longer ones named by their SHA-256 digest (`sha256-<hex>.json`), so no
