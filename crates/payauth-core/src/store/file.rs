@@ -724,38 +724,96 @@ mod tests {
         let stored = StoredToken::from_token(&token(&clock, "a", None));
         let (dir, store) = saved_store("k", &stored).await;
         let tokens = dir.path().join("tokens");
-        let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
-        let plant = |name: &str, old: bool| {
+        let plant = |name: &str, age_secs: u64| {
             let path = tokens.join(name);
             std::fs::write(&path, SENTINEL).unwrap();
-            if old {
-                std::fs::File::options()
-                    .write(true)
-                    .open(&path)
-                    .unwrap()
-                    .set_modified(day_ago)
-                    .unwrap();
-            }
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(std::time::SystemTime::now() - Duration::from_secs(age_secs))
+                .unwrap();
             path
         };
-        // A writer killed mid-save a day ago, and one writing now.
-        let stale = plant(".tmp-123-456", true);
-        let live = plant(".tmp-789-1011", false);
+        // Writers killed mid-save a day and 11 minutes ago; one writing
+        // now, and a slow one that started 5 minutes ago.
+        let stale = [plant(".tmp-123-456", 86_400), plant(".tmp-5-6", 11 * 60)];
+        let live = [plant(".tmp-789-1011", 0), plant(".tmp-7-8", 5 * 60)];
         // Not ours: kept whatever their age.
         let foreign = [
-            plant(".tmp-notours", true),
-            plant(".tmp-1-2-3", true),
-            plant("notes.txt", true),
+            plant(".tmp-notours", 86_400),
+            plant(".tmp-1-2-3", 86_400),
+            plant("notes.txt", 86_400),
         ];
+        #[cfg(unix)]
+        let others = plant(".tmp-9-9", 86_400);
+        #[cfg(unix)]
+        let chowned = std::os::unix::fs::chown(&others, Some(65_534), None).is_ok();
         store.save("k", &stored).await.unwrap();
-        assert!(
-            !stale.exists(),
-            "a stale temp file holding a token is removed"
-        );
-        assert!(live.exists(), "a live writer's temp file is kept");
-        for path in foreign {
+        for path in stale {
+            assert!(
+                !path.exists(),
+                "a stale temp file holding a token is removed"
+            );
+        }
+        for path in live.iter().chain(&foreign) {
             assert!(path.exists(), "{}", path.display());
         }
+        #[cfg(unix)]
+        assert_eq!(
+            others.exists(),
+            chowned,
+            "another user's file is not ours to remove"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_of_exactly_the_size_limit_saves_and_loads_and_one_byte_more_does_not() {
+        let clock = ManualClock::new();
+        let with_access = |access: &str| StoredToken::from_token(&token(&clock, access, None));
+        let overhead = serde_json::to_vec(&with_access("a")).unwrap().len() - 1;
+        let fits = with_access(&"a".repeat(MAX_STORED_TOKEN_BYTES - overhead));
+        assert_eq!(
+            serde_json::to_vec(&fits).unwrap().len(),
+            MAX_STORED_TOKEN_BYTES
+        );
+        let (_dir, store) = saved_store("k", &fits).await;
+        assert_eq!(store.load("k").await.unwrap(), Some(fits));
+        // A fat JWT of 32 KiB is far within the limit.
+        let jwt = with_access(&"j".repeat(32 * 1024));
+        store.save("jwt", &jwt).await.unwrap();
+        assert_eq!(store.load("jwt").await.unwrap(), Some(jwt));
+        let over = with_access(&"a".repeat(MAX_STORED_TOKEN_BYTES - overhead + 1));
+        assert!(store.save("k", &over).await.is_err());
+        // Nor is such a file read, however it got there.
+        std::fs::write(store.path("k"), serde_json::to_vec(&over).unwrap()).unwrap();
+        assert!(store.load("k").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_directory_under_a_file_is_an_error_not_an_empty_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let store = FileStore::new(file.join("tokens"));
+        let loaded = store.load("k").await.unwrap_err();
+        assert!(
+            loaded
+                .to_string()
+                .contains("cannot inspect the token directory: not a directory"),
+            "{loaded}"
+        );
+        let clock = ManualClock::new();
+        let saved = store
+            .save("k", &StoredToken::from_token(&token(&clock, "a", None)))
+            .await
+            .unwrap_err();
+        assert!(
+            saved
+                .to_string()
+                .contains("cannot create the token directory: not a directory"),
+            "{saved}"
+        );
     }
 
     #[cfg(unix)]
@@ -826,6 +884,8 @@ mod tests {
                     .open(unblock);
             });
             std::fs::create_dir(store.path("dir")).unwrap();
+            // And a clear cannot remove a directory: an error, not a no-op.
+            assert!(store.clear("dir", None).await.is_err());
             for key in ["fifo", "dir"] {
                 let started = std::time::Instant::now();
                 let error = store.load(key).await.unwrap_err();
@@ -836,6 +896,20 @@ mod tests {
                     "{key}: {error}"
                 );
             }
+        }
+
+        #[tokio::test]
+        async fn a_socket_in_place_of_a_token_file_is_an_open_error_not_a_symlink() {
+            let clock = ManualClock::new();
+            let (_dir, store) =
+                saved_store("other", &StoredToken::from_token(&token(&clock, "a", None))).await;
+            let _listener = std::os::unix::net::UnixListener::bind(store.path("socket")).unwrap();
+            let error = store.load("socket").await.unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Store);
+            assert!(
+                error.to_string().contains("cannot open the token file"),
+                "{error}"
+            );
         }
 
         #[tokio::test]
