@@ -656,6 +656,7 @@ mod tests {
         let now_ms = 1_700_000_000_000;
         let max = millis(MAX_KEEP);
         for (expires_at, kept) in [
+            (now_ms + 30 * 86_400_000, 30 * 86_400_000),
             (now_ms + 5_000, 5_000),
             (now_ms + 1_000, 1_000),
             (now_ms + 999, 1_000),
@@ -680,5 +681,44 @@ mod tests {
             ),
             5_000
         );
+    }
+
+    /// The log lines `work` emits.
+    fn logged(work: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, work);
+        String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned()
+    }
+
+    #[test]
+    fn a_setting_out_of_its_limits_is_clamped_with_a_warning_and_one_within_silently_kept() {
+        let limits = &LEASE_TTL_LIMITS;
+        let mut clamped = Duration::ZERO;
+        let warned = logged(|| clamped = clamp("lease TTL", Duration::MAX, limits));
+        assert_eq!(clamped, *limits.end());
+        assert!(
+            warned.contains("WARN") && warned.contains("lease TTL"),
+            "{warned}"
+        );
+        let mut kept = Duration::ZERO;
+        let quiet = logged(|| kept = clamp("lease TTL", Duration::from_secs(2), limits));
+        assert_eq!(kept, Duration::from_secs(2));
+        assert_eq!(quiet, "");
     }
 }

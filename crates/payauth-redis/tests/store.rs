@@ -491,3 +491,40 @@ async fn a_token_key_of_the_wrong_type_is_a_store_error_and_a_save_replaces_it()
         assert_eq!(access(&store.load("k").await.unwrap().unwrap()), "replaced");
     }
 }
+
+#[tokio::test]
+async fn a_token_of_exactly_the_size_limit_round_trips_sealed_or_not() {
+    let Some(redis) = Redis::get() else { return };
+    let limit = payauth_core::store::MAX_STORED_TOKEN_BYTES;
+    let overhead = serde_json::to_vec(&token("a", None)).unwrap().len() - 1;
+    let fits = token(&"a".repeat(limit - overhead), None);
+    assert_eq!(serde_json::to_vec(&fits).unwrap().len(), limit);
+    let plain = new_store(&redis).await;
+    let sealed = new_store(&redis)
+        .await
+        .with_encryption(EncryptionKey::from_bytes([3; 32]));
+    for (key, store) in [("plain", plain), ("sealed", sealed)] {
+        store.save(key, &fits).await.unwrap();
+        assert_eq!(
+            store.load(key).await.unwrap().as_ref(),
+            Some(&fits),
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stored_value_one_byte_over_the_sealed_size_limit_is_refused() {
+    let Some(redis) = Redis::get() else { return };
+    let store = new_store(&redis).await;
+    let (token_key, _) = store.redis_keys("k");
+    // A format byte, a 24-byte nonce, the JSON, a 16-byte tag.
+    let limit = 1 + 24 + payauth_core::store::MAX_STORED_TOKEN_BYTES + 16;
+    let _: () = raw_conn(&redis)
+        .await
+        .hset(&token_key, "t", vec![b'x'; limit + 1])
+        .await
+        .unwrap();
+    let error = store.load("k").await.unwrap_err();
+    assert!(error.to_string().contains("larger than"), "{error}");
+}
