@@ -150,6 +150,7 @@ pub(crate) struct TokenTruth {
 
 /// What became of one refresh token the provider issued.
 #[derive(Debug, Clone, Default)]
+#[allow(clippy::struct_excessive_bools)] // independent facts, each checked on its own
 struct RefreshFate {
     saved: bool,
     lost: bool,
@@ -280,7 +281,13 @@ impl Checker {
 
     /// A save holding `rt` returned to `replica`: `applied` if the store
     /// now holds it, `lost` if the fault model acknowledged and dropped it.
-    pub(crate) fn refresh_save_returned(&mut self, rt: u64, replica: Option<usize>, applied: bool, lost: bool) {
+    pub(crate) fn refresh_save_returned(
+        &mut self,
+        rt: u64,
+        replica: Option<usize>,
+        applied: bool,
+        lost: bool,
+    ) {
         if let Some(fate) = self.refresh.get_mut(&rt) {
             fate.saved |= applied;
             fate.lost |= lost;
@@ -346,18 +353,28 @@ impl Checker {
             None => {
                 let fates: Vec<String> = newer
                     .iter()
-                    .map(|rt| describe_fate(*rt, &self.refresh.get(rt).cloned().unwrap_or_default()))
+                    .map(|rt| {
+                        describe_fate(*rt, &self.refresh.get(rt).cloned().unwrap_or_default())
+                    })
                     .collect();
                 let how = match by {
-                    Some(r) if self.replicas[r].lease.is_none() && self.replicas[r].lease_unavailable => {
-                        format!("r{r} (fetching without the lease, which the store could not grant)")
+                    Some(r)
+                        if self.replicas[r].lease.is_none()
+                            && self.replicas[r].lease_unavailable =>
+                    {
+                        format!(
+                            "r{r} (fetching without the lease, which the store could not grant)"
+                        )
                     }
                     Some(r) => format!("r{r}"),
                     None => "the operator".to_owned(),
                 };
                 self.violate(
                     Invariant::RotatedRefreshToken,
-                    format!("{how} sent r{presented}, rotated away by {}", fates.join(", ")),
+                    format!(
+                        "{how} sent r{presented}, rotated away by {}",
+                        fates.join(", ")
+                    ),
                 );
             }
         }
@@ -429,7 +446,9 @@ impl Checker {
             None if view.lease_unavailable => self.stats.leaseless_attempts += 1,
             None => self.violate(
                 Invariant::SingleFlight,
-                format!("r{r} fetched upstream without the fleet lease, though the store could grant it"),
+                format!(
+                    "r{r} fetched upstream without the fleet lease, though the store could grant it"
+                ),
             ),
         }
     }
@@ -499,7 +518,7 @@ impl Checker {
                         Invariant::NoTokenWithinBound,
                         format!(
                             "r{r}: a call {} s past the bound after faults stopped got: {error}",
-                            fmt_secs(call.started - calm_from.unwrap_or_default())
+                            fmt_secs(call.started.saturating_sub(calm_from.unwrap_or_default()))
                         ),
                     );
                 }
@@ -513,7 +532,10 @@ impl Checker {
                 }
             }
             CallOutcome::Panicked(message) => {
-                self.violate(Invariant::Panic, format!("r{r}: a panic escaped the cache: {message}"));
+                self.violate(
+                    Invariant::Panic,
+                    format!("r{r}: a panic escaped the cache: {message}"),
+                );
             }
         }
     }
@@ -529,18 +551,27 @@ impl Checker {
     fn check_token(&mut self, call: &CallEnd, id: u64) {
         let r = call.replica;
         let Some(truth) = self.tokens.get(&id).cloned() else {
-            self.violate(Invariant::ExpiredToken, format!("r{r} served t{id}, which the provider never issued"));
+            self.violate(
+                Invariant::ExpiredToken,
+                format!("r{r} served t{id}, which the provider never issued"),
+            );
             return;
         };
         if let Some(expiry) = truth.expiry {
             let (lowest, _) = self.clock.offsets_since(truth.view_issued);
-            let allowed = Duration::from_millis(truth.wall_at_issue.saturating_sub(lowest).max(0).unsigned_abs());
+            let allowed = Duration::from_millis(
+                truth
+                    .wall_at_issue
+                    .saturating_sub(lowest)
+                    .max(0)
+                    .unsigned_abs(),
+            );
             if call.ended >= expiry.saturating_add(allowed) {
                 self.violate(
                     Invariant::ExpiredToken,
                     format!(
                         "r{r} served t{id} {} s past its expiry (lifetime {} s)",
-                        fmt_secs(call.ended - expiry),
+                        fmt_secs(call.ended.saturating_sub(expiry)),
                         fmt_secs(truth.lifetime)
                     ),
                 );
@@ -569,17 +600,33 @@ impl Checker {
             return true;
         };
         let (_, highest) = self.clock.offsets_since(truth.view_issued);
-        let forward = Duration::from_millis(highest.saturating_sub(truth.wall_at_issue).max(0).unsigned_abs());
+        let forward = Duration::from_millis(
+            highest
+                .saturating_sub(truth.wall_at_issue)
+                .max(0)
+                .unsigned_abs(),
+        );
         at + SLACK + forward < view_expiry
     }
 
     /// Invariant (no wedge): a caller still waiting at `now`, past its
     /// `deadline`, is a violation.
-    pub(crate) fn waiting(&mut self, r: usize, c: usize, started: Duration, now: Duration, deadline: Duration) {
+    pub(crate) fn waiting(
+        &mut self,
+        r: usize,
+        c: usize,
+        started: Duration,
+        now: Duration,
+        deadline: Duration,
+    ) {
         if now > deadline {
             self.violate(
                 Invariant::Wedge,
-                format!("r{r} c{c} has waited {} s for a token (since {} s)", fmt_secs(now - started), fmt_secs(started)),
+                format!(
+                    "r{r} c{c} has waited {} s for a token (since {} s)",
+                    fmt_secs(now.saturating_sub(started)),
+                    fmt_secs(started)
+                ),
             );
         }
     }
@@ -589,7 +636,10 @@ impl Checker {
         if message.starts_with(crate::panics::INJECTED) {
             self.stats.injected_panics += 1;
         } else {
-            self.violate(Invariant::Panic, format!("a panic in the cache's tasks: {message}"));
+            self.violate(
+                Invariant::Panic,
+                format!("a panic in the cache's tasks: {message}"),
+            );
         }
     }
 }
@@ -616,4 +666,205 @@ fn describe_fate(rt: u64, fate: &RefreshFate) -> String {
 /// Seconds with milliseconds, for details.
 pub(crate) fn fmt_secs(d: Duration) -> String {
     format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn fresh(fleet: bool) -> (Arc<SimClock>, Checker) {
+        let clock = Arc::new(SimClock::new());
+        let mut checker = Checker::new(Arc::clone(&clock), fleet);
+        checker.add_replica(1);
+        (clock, checker)
+    }
+
+    fn truth(lifetime: Duration) -> TokenTruth {
+        TokenTruth {
+            view_issued: Duration::ZERO,
+            lifetime,
+            expiry: Some(lifetime),
+            wall_at_issue: 0,
+            seq: 0,
+        }
+    }
+
+    fn served(id: u64, ended: Duration) -> CallEnd {
+        CallEnd {
+            replica: 0,
+            started: ended,
+            start_seq: 10,
+            end_seq: 11,
+            ended,
+            outcome: CallOutcome::Token {
+                id,
+                invalidated: false,
+            },
+        }
+    }
+
+    fn failed(ended: Duration) -> CallEnd {
+        CallEnd {
+            outcome: CallOutcome::Error("provider unavailable".to_owned()),
+            ..served(0, ended)
+        }
+    }
+
+    fn broken(checker: &Checker) -> Option<Invariant> {
+        checker.violation().map(|v| v.invariant)
+    }
+
+    #[test]
+    fn a_token_served_at_or_past_the_providers_expiry_is_a_violation() {
+        let (_, mut checker) = fresh(false);
+        checker.issued(1, truth(10 * S));
+        checker.call_ended(&served(1, Duration::from_millis(9_999)), None);
+        assert_eq!(broken(&checker), None);
+        checker.call_ended(&served(1, 10 * S), None);
+        assert_eq!(broken(&checker), Some(Invariant::ExpiredToken));
+    }
+
+    #[test]
+    fn a_backward_wall_jump_allows_exactly_its_size_past_expiry() {
+        let (clock, mut checker) = fresh(false);
+        checker.issued(1, truth(10 * S));
+        clock.set_outside(S);
+        clock.jump_wall(-5_000);
+        checker.call_ended(&served(1, Duration::from_millis(14_999)), None);
+        assert_eq!(broken(&checker), None);
+        checker.call_ended(&served(1, 15 * S), None);
+        assert_eq!(broken(&checker), Some(Invariant::ExpiredToken));
+    }
+
+    #[test]
+    fn a_rotated_away_refresh_token_is_excused_only_when_a_fault_lost_the_newer_one() {
+        let (_, mut checker) = fresh(true);
+        checker.refresh_issued(2, None);
+        checker.refresh_save_returned(2, None, false, true);
+        checker.stale_refresh(1, &[2], Some(0));
+        assert_eq!(broken(&checker), None);
+        assert_eq!(checker.stats.excused_lost, 1);
+
+        let (_, mut checker) = fresh(true);
+        checker.refresh_issued(2, Some(0));
+        checker.refresh_save_returned(2, Some(0), false, false);
+        checker.stale_refresh(1, &[2], Some(0));
+        assert_eq!(broken(&checker), Some(Invariant::RotatedRefreshToken));
+        let detail = &checker.violation().unwrap().detail;
+        assert!(detail.contains("unsaved, in r0's memory"), "{detail}");
+    }
+
+    #[test]
+    fn a_refresh_token_in_a_spoiled_answer_or_a_dead_runtime_excuses_its_predecessor() {
+        let (_, mut checker) = fresh(true);
+        checker.refresh_issued(2, Some(0));
+        checker.refresh_spoiled(2);
+        checker.refresh_issued(3, Some(0));
+        checker.refresh_delivered(3, Some(4));
+        checker.host_died(4);
+        checker.stale_refresh(1, &[2], Some(0));
+        checker.stale_refresh(2, &[3], Some(0));
+        assert_eq!(broken(&checker), None);
+        assert_eq!(
+            (
+                checker.stats.excused_spoiled,
+                checker.stats.excused_orphaned
+            ),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn a_second_attempt_in_one_lease_epoch_breaks_single_flight() {
+        let (_, mut checker) = fresh(true);
+        checker.lease_taken(0, 7, false);
+        checker.attempt_started(0);
+        checker.attempt_ended(0);
+        assert_eq!(broken(&checker), None);
+        checker.attempt_started(0);
+        assert_eq!(broken(&checker), Some(Invariant::SingleFlight));
+    }
+
+    #[test]
+    fn an_attempt_without_the_lease_is_allowed_only_after_the_store_refused_it() {
+        let (_, mut checker) = fresh(true);
+        checker.lease_unavailable(0);
+        checker.attempt_started(0);
+        checker.attempt_ended(0);
+        assert_eq!(
+            (broken(&checker), checker.stats.leaseless_attempts),
+            (None, 1)
+        );
+        checker.lease_refused(0);
+        checker.attempt_started(0);
+        assert_eq!(broken(&checker), Some(Invariant::SingleFlight));
+    }
+
+    #[test]
+    fn two_attempts_at_once_in_one_replica_break_single_flight() {
+        let (_, mut checker) = fresh(false);
+        checker.attempt_started(0);
+        assert_eq!(broken(&checker), None);
+        checker.attempt_started(0);
+        assert_eq!(broken(&checker), Some(Invariant::SingleFlight));
+    }
+
+    #[test]
+    fn an_error_while_a_valid_token_is_held_is_a_displacement_unless_refused_for_good() {
+        let (_, mut checker) = fresh(false);
+        checker.issued(1, truth(100 * S));
+        checker.call_ended(&served(1, S), None);
+        checker.refused(0, 12, 3 * S);
+        checker.call_ended(&failed(2 * S), None);
+        assert_eq!(broken(&checker), None);
+        let mut before = served(1, 4 * S);
+        checker.call_ended(&before, None);
+        checker.call_ended(&failed(5 * S), None);
+        assert_eq!(
+            broken(&checker),
+            None,
+            "ended before the refusal: not held again"
+        );
+        (before.start_seq, before.end_seq) = (13, 14);
+        checker.call_ended(&before, None);
+        checker.call_ended(&failed(5 * S), None);
+        assert_eq!(broken(&checker), Some(Invariant::TransientDisplacedValid));
+    }
+
+    #[test]
+    fn a_token_issued_before_a_refusal_served_within_the_backoff_hides_it() {
+        let (_, mut checker) = fresh(false);
+        checker.issued(1, truth(100 * S));
+        checker.refused(0, 5, 3 * S);
+        let mut call = served(1, 2 * S);
+        call.start_seq = 4;
+        checker.call_ended(&call, None);
+        assert_eq!(broken(&checker), None, "the call began before the refusal");
+        checker.call_ended(&served(1, 2 * S), None);
+        assert_eq!(broken(&checker), Some(Invariant::PermanentHidden));
+    }
+
+    #[test]
+    fn after_the_bound_an_error_and_past_its_deadline_a_wait_are_violations() {
+        let (_, mut checker) = fresh(false);
+        checker.call_ended(&failed(9 * S), Some(10 * S));
+        checker.waiting(0, 0, S, 5 * S, 5 * S);
+        assert_eq!(broken(&checker), None);
+        checker.call_ended(&failed(10 * S), Some(10 * S));
+        assert_eq!(broken(&checker), Some(Invariant::NoTokenWithinBound));
+        let (_, mut checker) = fresh(false);
+        checker.waiting(0, 0, S, 5 * S + Duration::from_millis(1), 5 * S);
+        assert_eq!(broken(&checker), Some(Invariant::Wedge));
+    }
+
+    #[test]
+    fn only_the_injected_panic_is_not_a_violation() {
+        let (_, mut checker) = fresh(false);
+        checker.panicked(&format!("{} at src/provider.rs:1", crate::panics::INJECTED));
+        assert_eq!((broken(&checker), checker.stats.injected_panics), (None, 1));
+        checker.panicked("overflow when adding duration to instant");
+        assert_eq!(broken(&checker), Some(Invariant::Panic));
+    }
 }

@@ -22,7 +22,12 @@ thread_local! {
 
 /// Runs `f` as inside runtime `id`, whose paused clock read `origin` at
 /// simulated time `at`.
-pub(crate) fn within<R>(id: u32, origin: tokio::time::Instant, at: Duration, f: impl FnOnce() -> R) -> R {
+pub(crate) fn within<R>(
+    id: u32,
+    origin: tokio::time::Instant,
+    at: Duration,
+    f: impl FnOnce() -> R,
+) -> R {
     let previous = CURRENT.replace(Some((id, origin, at)));
     let out = f();
     CURRENT.set(previous);
@@ -71,7 +76,9 @@ impl SimClock {
     /// Simulated time since the start of the run, on the timeline.
     pub(crate) fn sim_now(&self) -> Duration {
         match CURRENT.get() {
-            Some((_, origin, at)) => at + tokio::time::Instant::now().saturating_duration_since(origin),
+            Some((_, origin, at)) => {
+                at + tokio::time::Instant::now().saturating_duration_since(origin)
+            }
             None => *lock(&self.outside),
         }
     }
@@ -90,7 +97,10 @@ impl SimClock {
     pub(crate) fn jump_wall(&self, by_ms: i64) {
         let now = self.sim_now();
         let mut wall = lock(&self.wall);
-        wall.offset_ms = wall.offset_ms.saturating_add(by_ms).clamp(-86_400_000, 86_400_000);
+        wall.offset_ms = wall
+            .offset_ms
+            .saturating_add(by_ms)
+            .clamp(-86_400_000, 86_400_000);
         let offset = wall.offset_ms;
         wall.history.push((now, offset));
     }
@@ -108,7 +118,9 @@ impl SimClock {
         wall.history
             .iter()
             .filter(|(when, _)| *when > since)
-            .fold((at_since, at_since), |(lo, hi), (_, o)| (lo.min(*o), hi.max(*o)))
+            .fold((at_since, at_since), |(lo, hi), (_, o)| {
+                (lo.min(*o), hi.max(*o))
+            })
     }
 }
 

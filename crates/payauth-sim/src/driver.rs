@@ -37,7 +37,12 @@ impl Host {
             .build()
             .expect("a current-thread runtime");
         let origin = rt.block_on(async { tokio::time::Instant::now() });
-        Self { id, rt, origin, at: now }
+        Self {
+            id,
+            rt,
+            origin,
+            at: now,
+        }
     }
 
     pub(crate) fn id(&self) -> u32 {
@@ -53,7 +58,8 @@ impl Host {
     /// paused clock jumps from timer to timer and ends exactly `span` on.
     pub(crate) fn run_for(&self, span: Duration) {
         clock::within(self.id, self.origin, self.at, || {
-            self.rt.block_on(async move { tokio::time::sleep(span).await });
+            self.rt
+                .block_on(async move { tokio::time::sleep(span).await });
         });
     }
 

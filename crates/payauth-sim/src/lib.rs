@@ -144,6 +144,10 @@ pub fn describe(report: &SeedReport) -> String {
     for line in &report.trace_tail {
         let _ = writeln!(out, "  | {line}");
     }
-    let _ = writeln!(out, "  replay: cargo xtask simulate --seed {}", report.seed);
+    let _ = writeln!(
+        out,
+        "  replay: cargo xtask simulate --seed {} --steps {}",
+        report.seed, report.chaos_steps
+    );
     out
 }

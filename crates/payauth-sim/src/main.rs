@@ -71,5 +71,9 @@ fn main() -> ExitCode {
     for report in &summary.violations {
         print!("{}", payauth_sim::describe(report));
     }
-    if summary.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if summary.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -116,7 +116,10 @@ impl Answer {
             (5, 14),
         ]);
         match kind {
-            0 => Self::Status([500, 502, 503][rng.index(3)], rng.chance(0.3).then(|| rng.range(1, 30))),
+            0 => Self::Status(
+                [500, 502, 503][rng.index(3)],
+                rng.chance(0.3).then(|| rng.range(1, 30)),
+            ),
             1 => Self::Status(
                 429,
                 match rng.index(4) {
@@ -155,7 +158,11 @@ impl Answer {
     fn error(&self) -> Option<Error> {
         Some(match self {
             Self::Status(status, retry_after) => {
-                let code = if matches!(status, 429 | 503) { "temporarily_unavailable" } else { "server_error" };
+                let code = if matches!(status, 429 | 503) {
+                    "temporarily_unavailable"
+                } else {
+                    "server_error"
+                };
                 let error = Error::new(http::classify(*status, Some(code)))
                     .with_status(*status)
                     .with_provider_code(code);
@@ -164,15 +171,27 @@ impl Answer {
                     None => error,
                 }
             }
-            Self::Reset => Error::new(ErrorKind::Transport).with_description("connection reset by peer"),
-            Self::Timeout(_) => Error::new(ErrorKind::Timeout).with_description("operation timed out"),
-            Self::Garbage | Self::TruncatedJson | Self::WrongTypes => Error::new(ErrorKind::Malformed)
-                .with_description("response does not match the spec (Syntax error at line 1, column 1)"),
-            Self::HugeBody => Error::new(ErrorKind::Malformed).with_description("response body larger than the cap"),
+            Self::Reset => {
+                Error::new(ErrorKind::Transport).with_description("connection reset by peer")
+            }
+            Self::Timeout(_) => {
+                Error::new(ErrorKind::Timeout).with_description("operation timed out")
+            }
+            Self::Garbage | Self::TruncatedJson | Self::WrongTypes => {
+                Error::new(ErrorKind::Malformed).with_description(
+                    "response does not match the spec (Syntax error at line 1, column 1)",
+                )
+            }
+            Self::HugeBody => Error::new(ErrorKind::Malformed)
+                .with_description("response body larger than the cap"),
             Self::Html => Error::new(http::classify(502, None)).with_status(502),
-            Self::TornBody => Error::new(ErrorKind::Transport).with_description("error decoding response body"),
+            Self::TornBody => {
+                Error::new(ErrorKind::Transport).with_description("error decoding response body")
+            }
             Self::Bare(status) => Error::new(http::classify(*status, None)).with_status(*status),
-            Self::Normal | Self::Slow(_) | Self::Hang | Self::Panic | Self::Lifetime(_) => return None,
+            Self::Normal | Self::Slow(_) | Self::Hang | Self::Panic | Self::Lifetime(_) => {
+                return None;
+            }
         })
     }
 }
@@ -240,7 +259,11 @@ impl Provider {
         let now = self.ctx.now();
         let revoked = now < self.ctx.faults().revoked_until;
         let mut state = lock(&self.state);
-        while state.recent.front().is_some_and(|t| *t + RATE_WINDOW <= now) {
+        while state
+            .recent
+            .front()
+            .is_some_and(|t| *t + RATE_WINDOW <= now)
+        {
             state.recent.pop_front();
         }
         if state.recent.len() >= RATE_LIMIT {
@@ -305,7 +328,14 @@ impl Provider {
 
     /// Registers what was issued and builds the token the provider crates
     /// would make of the answer.
-    fn deliver(&self, issue: &Issue, issued: Issued, view_issued: Duration, wall: i64, expires_in: Value) -> Result<AccessToken, Error> {
+    fn deliver(
+        &self,
+        issue: &Issue,
+        issued: Issued,
+        view_issued: Duration,
+        wall: i64,
+        expires_in: Value,
+    ) -> Result<AccessToken, Error> {
         let lifetime = parse_expires_in(&expires_in).unwrap_or(DEFAULT_LIFETIME);
         let seq = self.ctx.seq();
         self.ctx.check().issued(
@@ -338,7 +368,11 @@ impl Provider {
     /// One request to the token endpoint through the fault model, as a
     /// provider crate makes it. `Err(Ok(error))` is a genuine refusal.
     /// `by` is the replica sending it (`None`: the operator, whose CLI never hangs).
-    pub(crate) async fn request(&self, grant: Grant, by: Option<usize>) -> Result<AccessToken, Result<Error, Error>> {
+    pub(crate) async fn request(
+        &self,
+        grant: Grant,
+        by: Option<usize>,
+    ) -> Result<AccessToken, Result<Error, Error>> {
         let no_hang = by.is_none();
         let mut busy = self.ctx.busy();
         let clock = Arc::clone(&self.ctx.clock);
@@ -358,12 +392,18 @@ impl Provider {
                 std::future::pending::<()>().await;
             }
             Answer::Panic => panic!("{}", panics::INJECTED),
-            _ if !answer.processed() => return Err(Err(answer.error().unwrap_or_else(|| Error::new(ErrorKind::Provider)))),
+            _ if !answer.processed() => {
+                return Err(Err(answer
+                    .error()
+                    .unwrap_or_else(|| Error::new(ErrorKind::Provider))));
+            }
             _ => {}
         }
-        let issue = self.grant(grant, by).map_err(|Refusal(e)| {
-            if e.is_transient() { Err(e) } else { Ok(e) }
-        })?;
+        let issue = self.grant(grant, by).map_err(
+            |Refusal(e)| {
+                if e.is_transient() { Err(e) } else { Ok(e) }
+            },
+        )?;
         if let Some(rt) = issue.refresh {
             self.ctx.check().refresh_issued(rt, by);
         }
@@ -380,13 +420,19 @@ impl Provider {
             if let Some(rt) = issue.refresh {
                 self.ctx.check().refresh_spoiled(rt);
             }
-            self.ctx.log(&format!("  provider issued t{} (r{:?}); the answer was lost: {error}", issue.id, issue.refresh));
+            self.ctx.log(&format!(
+                "  provider issued t{} (r{:?}); the answer was lost: {error}",
+                issue.id, issue.refresh
+            ));
             return Err(Err(error));
         }
         if let Some(rt) = issue.refresh {
-            self.ctx.check().refresh_delivered(rt, clock::current_runtime());
+            self.ctx
+                .check()
+                .refresh_delivered(rt, clock::current_runtime());
         }
-        self.deliver(&issue, issued, view_issued, wall, expires_in).map_err(Err)
+        self.deliver(&issue, issued, view_issued, wall, expires_in)
+            .map_err(Err)
     }
 }
 
@@ -416,7 +462,13 @@ pub(crate) struct SimSource {
 }
 
 impl SimSource {
-    pub(crate) fn new(ctx: &Arc<Ctx>, provider: &Arc<Provider>, replica: usize, flavour: Flavour, backoff: Duration) -> Self {
+    pub(crate) fn new(
+        ctx: &Arc<Ctx>,
+        provider: &Arc<Provider>,
+        replica: usize,
+        flavour: Flavour,
+        backoff: Duration,
+    ) -> Self {
         Self {
             ctx: Arc::clone(ctx),
             provider: Arc::clone(provider),
@@ -432,15 +484,20 @@ impl SimSource {
             (Flavour::ClientCredentials, _) | (Flavour::RefreshOrLogin, None) => Grant::Full,
             (_, Some(rt)) => Grant::Refresh(rt),
             (Flavour::RefreshOnly, None) => {
-                return Err(Ok(Error::new(ErrorKind::InvalidGrant)
-                    .with_description("no refresh token: the customer must log in again")));
+                return Err(Ok(Error::new(ErrorKind::InvalidGrant).with_description(
+                    "no refresh token: the customer must log in again",
+                )));
             }
         };
         self.ctx.check().attempt_started(r);
         let _attempt = AttemptGuard(Arc::clone(&self.ctx), r);
         match self.provider.request(grant, Some(r)).await {
-            Err(Ok(refused)) if refused.kind() == ErrorKind::InvalidGrant && self.flavour == Flavour::RefreshOrLogin => {
-                self.ctx.log(&format!("r{r} refresh refused: {refused}; logging in"));
+            Err(Ok(refused))
+                if refused.kind() == ErrorKind::InvalidGrant
+                    && self.flavour == Flavour::RefreshOrLogin =>
+            {
+                self.ctx
+                    .log(&format!("r{r} refresh refused: {refused}; logging in"));
                 self.provider.request(Grant::Full, Some(r)).await
             }
             other => other,
@@ -458,15 +515,26 @@ impl Drop for AttemptGuard {
 }
 
 impl TokenSource for SimSource {
-    fn fetch<'a>(&'a self, previous: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        let refresh = previous.and_then(AccessToken::refresh_token).and_then(|s| number(s, "rt-"));
+    fn fetch<'a>(
+        &'a self,
+        previous: Option<&'a AccessToken>,
+    ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+        let refresh = previous
+            .and_then(AccessToken::refresh_token)
+            .and_then(|s| number(s, "rt-"));
         Box::pin(async move {
             let r = self.replica;
-            self.ctx.log(&format!("r{r} fetch {}", refresh.map_or("(full grant)".to_owned(), |rt| format!("with r{rt}"))));
+            self.ctx.log(&format!(
+                "r{r} fetch {}",
+                refresh.map_or("(full grant)".to_owned(), |rt| format!("with r{rt}"))
+            ));
             match self.fetch_from(refresh).await {
                 Ok(token) => {
                     let id = number(token.secret(), "at-").unwrap_or(0);
-                    self.ctx.log(&format!("r{r} fetched t{id} (lifetime {} s)", token.lifetime().as_secs()));
+                    self.ctx.log(&format!(
+                        "r{r} fetched t{id} (lifetime {} s)",
+                        token.lifetime().as_secs()
+                    ));
                     Ok(token)
                 }
                 Err(Ok(refused)) => {

@@ -78,10 +78,16 @@ impl Setup {
 }
 
 fn replica(rng: &mut Rng) -> ReplicaSetup {
-    let retries = if rng.chance(0.7) { 0 } else { u32::try_from(rng.range(1, 2)).unwrap_or(1) };
+    let retries = if rng.chance(0.7) {
+        0
+    } else {
+        u32::try_from(rng.range(1, 2)).unwrap_or(1)
+    };
     ReplicaSetup {
         cache: CacheConfig {
-            margin: rng.chance(0.5).then(|| Duration::from_secs(rng.range(5, 120))),
+            margin: rng
+                .chance(0.5)
+                .then(|| Duration::from_secs(rng.range(5, 120))),
             failure_backoff: if rng.chance(0.6) {
                 payauth_core::DEFAULT_FAILURE_BACKOFF
             } else {
@@ -92,7 +98,11 @@ fn replica(rng: &mut Rng) -> ReplicaSetup {
             jitter: rng.unit(),
         },
         main_callers: usize::try_from(rng.range(1, 4)).unwrap_or(1),
-        side_callers: if rng.chance(0.5) { usize::try_from(rng.range(1, 2)).unwrap_or(1) } else { 0 },
+        side_callers: if rng.chance(0.5) {
+            usize::try_from(rng.range(1, 2)).unwrap_or(1)
+        } else {
+            0
+        },
     }
 }
 

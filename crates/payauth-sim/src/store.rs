@@ -9,7 +9,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use payauth_core::{BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredToken, TokenStore};
+use payauth_core::{
+    BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredToken, TokenStore,
+};
 
 use crate::ctx::{Ctx, lock};
 use crate::provider::number;
@@ -57,7 +59,11 @@ impl State {
 
     fn write(&mut self, wall_ms: u64, token: &StoredToken) {
         let version = self.version(wall_ms) + 1;
-        let expire_at_ms = if token.refresh_token.is_some() { 0 } else { token.expires_at_unix_ms.max(1) };
+        let expire_at_ms = if token.refresh_token.is_some() {
+            0
+        } else {
+            token.expires_at_unix_ms.max(1)
+        };
         self.entry = Some(Entry {
             version,
             token: token.clone(),
@@ -122,14 +128,20 @@ impl StoreModel {
 
     fn wall_ms(&self) -> u64 {
         let now = payauth_core::Clock::system_now(self.ctx.clock.as_ref());
-        u64::try_from(now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(
+            now.duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX)
     }
 
     fn draw(&self, replica: Option<usize>, write: Write) -> (Fate, Duration) {
         let now = self.ctx.now();
         let (rate, cut_off) = {
             let faults = self.ctx.faults();
-            let cut = replica.is_some_and(|r| faults.partitioned_until.get(r).is_some_and(|t| now < *t));
+            let cut =
+                replica.is_some_and(|r| faults.partitioned_until.get(r).is_some_and(|t| now < *t));
             (faults.store, cut)
         };
         if cut_off {
@@ -165,7 +177,9 @@ impl StoreModel {
         let _busy = self.ctx.busy();
         let (fate, slow) = self.draw(replica, write);
         tokio::time::sleep(Duration::from_millis(1) + slow).await;
-        let failed = |why: &str| Error::new(ErrorKind::Store).with_description(format!("cannot {what} Redis: {why}"));
+        let failed = |why: &str| {
+            Error::new(ErrorKind::Store).with_description(format!("cannot {what} Redis: {why}"))
+        };
         let run = || {
             let (now, wall) = (self.ctx.now(), self.wall_ms());
             apply(&mut lock(&self.state), now, wall)
@@ -183,7 +197,10 @@ impl StoreModel {
             }
             Fate::LostWrite => {
                 self.ctx.check().stats.lost_writes += 1;
-                self.ctx.log(&format!("  store: a write by {} was acknowledged and lost", who(replica)));
+                self.ctx.log(&format!(
+                    "  store: a write by {} was acknowledged and lost",
+                    who(replica)
+                ));
                 Ok(None)
             }
         }
@@ -192,21 +209,39 @@ impl StoreModel {
     /// A save of `token` returned: tells the ledger what became of its
     /// refresh token.
     fn saved(&self, replica: Option<usize>, token: &StoredToken, applied: bool, lost: bool) {
-        if let Some(rt) = token.refresh_token.as_ref().and_then(|s| number(s.as_secret(), "rt-")) {
-            self.ctx.check().refresh_save_returned(rt, replica, applied, lost);
+        if let Some(rt) = token
+            .refresh_token
+            .as_ref()
+            .and_then(|s| number(s.as_secret(), "rt-"))
+        {
+            self.ctx
+                .check()
+                .refresh_save_returned(rt, replica, applied, lost);
         }
     }
 
     async fn save(&self, replica: Option<usize>, token: &StoredToken) -> Result<(), Error> {
-        let out = self.call(replica, "write to", Write::Lossy, |s, _, wall| s.write(wall, token)).await;
+        let out = self
+            .call(replica, "write to", Write::Lossy, |s, _, wall| {
+                s.write(wall, token);
+            })
+            .await;
         let applied = matches!(out, Ok(Some(()))) || out.as_ref().is_err_and(|_| self.holds(token));
         self.saved(replica, token, applied, matches!(out, Ok(None)));
-        self.ctx.log(&format!("{} saved {}: {}", who(replica), describe(token), result(&out)));
+        self.ctx.log(&format!(
+            "{} saved {}: {}",
+            who(replica),
+            describe(token),
+            result(&out)
+        ));
         out.map(|_| ())
     }
 
     fn holds(&self, token: &StoredToken) -> bool {
-        lock(&self.state).entry.as_ref().is_some_and(|e| e.token == *token)
+        lock(&self.state)
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.token == *token)
     }
 }
 
@@ -216,7 +251,11 @@ fn who(replica: Option<usize>) -> String {
 
 fn describe(token: &StoredToken) -> String {
     let id = number(token.access_token.as_secret(), "at-").unwrap_or(0);
-    match token.refresh_token.as_ref().and_then(|s| number(s.as_secret(), "rt-")) {
+    match token
+        .refresh_token
+        .as_ref()
+        .and_then(|s| number(s.as_secret(), "rt-"))
+    {
         Some(rt) => format!("t{id}/r{rt}"),
         None => format!("t{id}"),
     }
@@ -249,25 +288,39 @@ impl TokenStore for StoreHandle {
         Box::pin(async move {
             let out = self
                 .model
-                .call(self.replica, "read from", Write::No, |s, _, wall| s.entry(wall).map(|e| e.token.clone()))
+                .call(self.replica, "read from", Write::No, |s, _, wall| {
+                    s.entry(wall).map(|e| e.token.clone())
+                })
                 .await
                 .map(Option::flatten);
             if let Err(error) = &out {
-                self.model.ctx.log(&format!("{} store read failed: {error}", who(self.replica)));
+                self.model
+                    .ctx
+                    .log(&format!("{} store read failed: {error}", who(self.replica)));
             }
             out
         })
     }
 
-    fn save<'a>(&'a self, _key: &'a str, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
+    fn save<'a>(
+        &'a self,
+        _key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(self.model.save(self.replica, token))
     }
 
-    fn clear<'a>(&'a self, _key: &'a str, if_refresh_token: Option<&'a Secret>) -> BoxFuture<'a, Result<(), Error>> {
+    fn clear<'a>(
+        &'a self,
+        _key: &'a str,
+        if_refresh_token: Option<&'a Secret>,
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let model = &self.model;
             let seen = model
-                .call(self.replica, "read from", Write::No, |s, _, wall| s.entry(wall).map(|e| (e.version, e.token.clone())))
+                .call(self.replica, "read from", Write::No, |s, _, wall| {
+                    s.entry(wall).map(|e| (e.version, e.token.clone()))
+                })
                 .await?
                 .flatten();
             let Some((version, token)) = seen else {
@@ -283,30 +336,46 @@ impl TokenStore for StoreHandle {
                     }
                 })
                 .await;
-            model.ctx.log(&format!("{} cleared {}: {}", who(self.replica), describe(&token), result(&out)));
+            model.ctx.log(&format!(
+                "{} cleared {}: {}",
+                who(self.replica),
+                describe(&token),
+                result(&out)
+            ));
             out.map(|_| ())
         })
     }
 }
 
 impl SharedStore for StoreHandle {
-    fn try_lease<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>> {
+    fn try_lease<'a>(
+        &'a self,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>> {
         Box::pin(async move {
             let model = Arc::clone(&self.model);
             let ttl = model.lease_ttl;
             let out = model
-                .call(self.replica, "take a lease in", Write::Kept, |s, now, wall| {
-                    if s.live_lease(now).is_some() {
-                        return None;
-                    }
-                    let takeover = s.lease.is_some();
-                    s.next_owner += 1;
-                    let owner = s.next_owner;
-                    s.lease = Some(LeaseEntry { owner, expires: now + ttl });
-                    Some((owner, s.version(wall), takeover))
-                })
+                .call(
+                    self.replica,
+                    "take a lease in",
+                    Write::Kept,
+                    |s, now, wall| {
+                        if s.live_lease(now).is_some() {
+                            return None;
+                        }
+                        let takeover = s.lease.is_some();
+                        s.next_owner += 1;
+                        let owner = s.next_owner;
+                        s.lease = Some(LeaseEntry {
+                            owner,
+                            expires: now + ttl,
+                        });
+                        Some((owner, s.version(wall), takeover))
+                    },
+                )
                 .await;
-            self.leased(out.map(|taken| taken.flatten()))
+            self.leased(out.map(Option::flatten))
         })
     }
 
@@ -321,7 +390,10 @@ impl SharedStore for StoreHandle {
 
 impl StoreHandle {
     /// Turns the outcome of an acquire into a lease (and its heartbeat).
-    fn leased(&self, out: Result<Option<(u64, u64, bool)>, Error>) -> Result<Option<Box<dyn Lease>>, Error> {
+    fn leased(
+        &self,
+        out: Result<Option<(u64, u64, bool)>, Error>,
+    ) -> Result<Option<Box<dyn Lease>>, Error> {
         let model = &self.model;
         let r = self.replica.unwrap_or(usize::MAX);
         match out {
@@ -346,7 +418,9 @@ impl StoreHandle {
             }
             Err(error) => {
                 model.ctx.check().lease_unavailable(r);
-                model.ctx.log(&format!("r{r} could not take the lease: {error}"));
+                model
+                    .ctx
+                    .log(&format!("r{r} could not take the lease: {error}"));
                 Err(error)
             }
         }
@@ -360,16 +434,24 @@ async fn renew(model: Arc<StoreModel>, replica: Option<usize>, owner: u64) {
     loop {
         tokio::time::sleep(ttl / 3).await;
         let renewed = model
-            .call(replica, "renew a lease in", Write::No, |s, now, _| match &mut s.lease {
-                Some(lease) if lease.owner == owner && now < lease.expires => {
-                    lease.expires = now + ttl;
-                    true
-                }
-                _ => false,
-            })
+            .call(
+                replica,
+                "renew a lease in",
+                Write::No,
+                |s, now, _| match &mut s.lease {
+                    Some(lease) if lease.owner == owner && now < lease.expires => {
+                        lease.expires = now + ttl;
+                        true
+                    }
+                    _ => false,
+                },
+            )
             .await;
         if let Ok(Some(false)) = renewed {
-            model.ctx.log(&format!("{}: lease epoch {owner} lost before the fetch ended", who(replica)));
+            model.ctx.log(&format!(
+                "{}: lease epoch {owner} lost before the fetch ended",
+                who(replica)
+            ));
             return;
         }
     }
@@ -425,13 +507,22 @@ impl Lease for SimLease {
             let owner = self.owner;
             let out = self
                 .model
-                .call(Some(self.replica), "release a lease in", Write::No, |s, now, _| {
-                    if s.live_lease(now).is_some_and(|l| l.owner == owner) {
-                        s.lease = None;
-                    }
-                })
+                .call(
+                    Some(self.replica),
+                    "release a lease in",
+                    Write::No,
+                    |s, now, _| {
+                        if s.live_lease(now).is_some_and(|l| l.owner == owner) {
+                            s.lease = None;
+                        }
+                    },
+                )
                 .await;
-            self.model.ctx.log(&format!("r{} released lease epoch {owner}: {}", self.replica, result(&out)));
+            self.model.ctx.log(&format!(
+                "r{} released lease epoch {owner}: {}",
+                self.replica,
+                result(&out)
+            ));
             out.map(|_| ())
         })
     }
@@ -440,6 +531,9 @@ impl Lease for SimLease {
 impl Drop for SimLease {
     fn drop(&mut self) {
         self.heartbeat.abort();
-        self.model.ctx.check().lease_dropped(self.replica, self.owner);
+        self.model
+            .ctx
+            .check()
+            .lease_dropped(self.replica, self.owner);
     }
 }

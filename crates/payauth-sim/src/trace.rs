@@ -45,7 +45,12 @@ impl Trace {
 
     fn record(&mut self, at: Duration, event: &str) -> String {
         let mut line = String::with_capacity(event.len() + 12);
-        let _ = write!(line, "{:>4}.{:03}s {event}", at.as_secs(), at.subsec_millis());
+        let _ = write!(
+            line,
+            "{:>4}.{:03}s {event}",
+            at.as_secs(),
+            at.subsec_millis()
+        );
         for byte in line.bytes().chain([b'\n']) {
             self.hash = (self.hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
         }

@@ -65,8 +65,10 @@ struct Caller {
 pub struct SeedReport {
     /// The seed.
     pub seed: u64,
-    /// Steps run.
+    /// Steps run (those with faults, then the calm phase's).
     pub steps: u64,
+    /// Steps with faults asked for (`--steps`): a replay needs the same.
+    pub chaos_steps: u64,
     /// Simulated time covered.
     pub simulated: Duration,
     /// The first violation, if any.
@@ -109,7 +111,11 @@ impl World {
         let mut rng = Rng::new(seed);
         let setup = Setup::draw(&mut rng);
         let ctx = Ctx::new(seed ^ 0xC0FF_EE00_D15E_A5E5, keep_full_trace, setup.fleet);
-        let provider = Provider::new(&ctx, setup.lifetime, setup.flavour != Flavour::ClientCredentials);
+        let provider = Provider::new(
+            &ctx,
+            setup.lifetime,
+            setup.flavour != Flavour::ClientCredentials,
+        );
         let store = StoreModel::new(&ctx, setup.lease_ttl, setup.max_wait);
         {
             let mut faults = ctx.faults();
@@ -152,7 +158,8 @@ impl World {
             });
             self.start_replica(r);
             for n in 0..replica.main_callers + replica.side_callers {
-                let mean_gap = Duration::from_millis([200, 1_000, 5_000, 20_000][self.rng.index(4)]);
+                let mean_gap =
+                    Duration::from_millis([200, 1_000, 5_000, 20_000][self.rng.index(4)]);
                 self.callers.push(Caller {
                     replica: r,
                     side: n >= replica.main_callers,
@@ -162,11 +169,20 @@ impl World {
                 let first = self.rng.millis(500, 5_000);
                 self.schedule(first, Event::Act(self.callers.len() - 1));
             }
-            for (mean, event) in [(900, Event::Crash(r)), (240, Event::SideDown(r)), (900, Event::Partition(r))] {
+            for (mean, event) in [
+                (900, Event::Crash(r)),
+                (240, Event::SideDown(r)),
+                (900, Event::Partition(r)),
+            ] {
                 self.schedule_chaos(mean, event);
             }
         }
-        for (mean, event) in [(600, Event::WallJump), (1_800, Event::Revoke), (900, Event::Storm), (900, Event::Outage)] {
+        for (mean, event) in [
+            (600, Event::WallJump),
+            (1_800, Event::Revoke),
+            (900, Event::Storm),
+            (900, Event::Outage),
+        ] {
             self.schedule_chaos(mean, event);
         }
         if self.setup.flavour == Flavour::RefreshOnly {
@@ -195,7 +211,11 @@ impl World {
             config.failure_backoff,
         ));
         let handle = Arc::new(StoreHandle::new(&self.store, Some(r)));
-        let store = if self.setup.fleet { Store::Shared(handle) } else { Store::Plain(handle) };
+        let store = if self.setup.fleet {
+            Store::Shared(handle)
+        } else {
+            Store::Plain(handle)
+        };
         let clock = Arc::clone(&self.ctx.clock) as Arc<dyn Clock>;
         let cache = cache_api::build(source, clock, store, &config);
         let main = self.host();
@@ -210,7 +230,8 @@ impl World {
 
     fn schedule(&mut self, after: Duration, event: Event) {
         self.next_event += 1;
-        self.events.push(Reverse((self.now + after, self.next_event, event)));
+        self.events
+            .push(Reverse((self.now + after, self.next_event, event)));
     }
 
     /// Schedules the next `event` of a kind that happens every `mean_s`
@@ -234,17 +255,21 @@ impl World {
             if taken == steps && self.calm_at.is_none() {
                 self.calm_down();
             }
-            if self.calm_at.is_some_and(|at| self.now >= at + bound + CALM_EXTRA) {
+            if self
+                .calm_at
+                .is_some_and(|at| self.now >= at + bound + CALM_EXTRA)
+            {
                 break;
             }
             self.step(bound);
             taken += 1;
-            if self.ctx.check().violation().is_some() || taken > steps.saturating_mul(20) + 200_000 {
+            if self.ctx.check().violation().is_some() || taken > steps.saturating_mul(20) + 200_000
+            {
                 break;
             }
         }
         panics::stop_recording();
-        self.report(seed, taken)
+        self.report(seed, steps, taken)
     }
 
     fn step(&mut self, bound: Duration) {
@@ -286,7 +311,10 @@ impl World {
         } else {
             IDLE_JUMP
         };
-        let next = self.events.peek().map_or(span, |Reverse((at, _, _))| at.saturating_sub(self.now));
+        let next = self
+            .events
+            .peek()
+            .map_or(span, |Reverse((at, _, _))| at.saturating_sub(self.now));
         span.min(next).max(Duration::from_millis(1))
     }
 }
@@ -317,7 +345,9 @@ impl World {
                 self.ctx.log(&format!("wall clock jumps {by} ms"));
                 self.schedule_chaos(600, Event::WallJump);
             }
-            Event::Revoke | Event::Storm | Event::Outage | Event::Partition(_) => self.window(event),
+            Event::Revoke | Event::Storm | Event::Outage | Event::Partition(_) => {
+                self.window(event);
+            }
         }
     }
 
@@ -335,8 +365,13 @@ impl World {
                 _ => {}
             }
         }
-        self.ctx.log(&format!("{event:?} until {} ms", until.as_millis()));
-        let mean = if matches!(event, Event::Revoke) { 1_800 } else { 900 };
+        self.ctx
+            .log(&format!("{event:?} until {} ms", until.as_millis()));
+        let mean = if matches!(event, Event::Revoke) {
+            1_800
+        } else {
+            900
+        };
         self.schedule_chaos(mean, event);
     }
 
@@ -411,14 +446,23 @@ impl World {
             return;
         }
         self.callers[c].busy = Some(self.now);
-        host.spawn(call(Arc::clone(&self.ctx), cache, c, Arc::clone(&self.done)));
+        host.spawn(call(
+            Arc::clone(&self.ctx),
+            cache,
+            c,
+            Arc::clone(&self.done),
+        ));
     }
 
     /// `payauth login` on the operator's machine: a fresh pair saved to the
     /// store while the caches run.
     fn login(&mut self) {
         let handle = StoreHandle::new(&self.store, None);
-        self.operator.spawn(crate::login::login(Arc::clone(&self.ctx), Arc::clone(&self.provider), handle));
+        self.operator.spawn(crate::login::login(
+            Arc::clone(&self.ctx),
+            Arc::clone(&self.provider),
+            handle,
+        ));
         if self.calm_at.is_none() && self.now > Duration::ZERO {
             self.schedule_chaos(600, Event::Login);
         }
@@ -441,7 +485,10 @@ impl World {
                 *until = now;
             }
         }
-        self.ctx.log(&format!("faults stop; bound {} s", self.setup.bound().as_secs()));
+        self.ctx.log(&format!(
+            "faults stop; bound {} s",
+            self.setup.bound().as_secs()
+        ));
         for r in 0..self.replicas.len() {
             if self.replicas[r].cache.is_none() {
                 self.start_replica(r);
@@ -473,14 +520,19 @@ impl World {
                 if let Some(at) = self.calm_at {
                     deadline = deadline.min(started.max(at) + bound);
                 }
-                self.ctx.check().waiting(caller.replica, c, started, self.now, deadline);
+                self.ctx
+                    .check()
+                    .waiting(caller.replica, c, started, self.now, deadline);
             }
         }
     }
 
-    fn report(mut self, seed: u64, steps: u64) -> SeedReport {
+    fn report(mut self, seed: u64, chaos_steps: u64, steps: u64) -> SeedReport {
         if let Some(violation) = self.ctx.check().violation().cloned() {
-            self.ctx.log(&format!("VIOLATION {}: {}", violation.invariant, violation.detail));
+            self.ctx.log(&format!(
+                "VIOLATION {}: {}",
+                violation.invariant, violation.detail
+            ));
         }
         for replica in std::mem::take(&mut self.replicas) {
             for host in [replica.main, replica.side].into_iter().flatten() {
@@ -495,6 +547,7 @@ impl World {
         SeedReport {
             seed,
             steps,
+            chaos_steps,
             simulated: self.now,
             violation,
             trace_tail: trace.tail(),
@@ -549,7 +602,9 @@ impl World {
                 let id = number(token.secret(), "at-").unwrap_or(0);
                 if self.downstream_rejects(id) {
                     let cache = &call.cache;
-                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache_api::invalidate(cache, &token))) {
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        cache_api::invalidate(cache, &token)
+                    })) {
                         Ok(invalidated) => {
                             self.ctx.trace().add(call.ended, &format!("r{r} c{c} got t{id}; the API said 401; invalidated: {invalidated}"));
                             CallOutcome::Token { id, invalidated }
@@ -557,12 +612,19 @@ impl World {
                         Err(_) => CallOutcome::Panicked("invalidate() panicked".to_owned()),
                     }
                 } else {
-                    self.ctx.trace().add_quiet(call.ended, &format!("r{r} c{c} got t{id}"));
-                    CallOutcome::Token { id, invalidated: false }
+                    self.ctx
+                        .trace()
+                        .add_quiet(call.ended, &format!("r{r} c{c} got t{id}"));
+                    CallOutcome::Token {
+                        id,
+                        invalidated: false,
+                    }
                 }
             }
             Ok(Err(error)) => {
-                self.ctx.trace().add(call.ended, &format!("r{r} c{c} got an error: {error}"));
+                self.ctx
+                    .trace()
+                    .add(call.ended, &format!("r{r} c{c} got an error: {error}"));
                 CallOutcome::Error(error)
             }
             Err(message) => CallOutcome::Panicked(message),
