@@ -45,6 +45,27 @@ pub(crate) enum Flavour {
     RefreshOnly,
 }
 
+/// How often each fault of [`Answer::draw`] is drawn, by its number there;
+/// a hang (13) and a panic (14) come last so a caller that never hangs can
+/// leave them out.
+const FAULT_WEIGHTS: [(u32, u8); 15] = [
+    (9, 0),
+    (4, 1),
+    (4, 2),
+    (4, 3),
+    (2, 4),
+    (2, 5),
+    (2, 6),
+    (2, 7),
+    (2, 8),
+    (1, 9),
+    (6, 10),
+    (4, 11),
+    (5, 12),
+    (1, 13),
+    (1, 14),
+];
+
 /// What the network and gateways do to one request.
 #[derive(Debug, Clone, PartialEq)]
 enum Answer {
@@ -98,23 +119,7 @@ impl Answer {
         if !rng.chance(rate) {
             return Self::Normal;
         }
-        let kind = rng.weighted(&[
-            (9, 0u8),
-            (4, 1),
-            (4, 2),
-            (4, 3),
-            (2, 4),
-            (2, 5),
-            (2, 6),
-            (2, 7),
-            (2, 8),
-            (1, 9),
-            (6, 10),
-            (4, 11),
-            (u32::from(!no_hang), 12),
-            (u32::from(!no_hang), 13),
-            (5, 14),
-        ]);
+        let kind = rng.weighted(&FAULT_WEIGHTS[..if no_hang { 13 } else { 15 }]);
         match kind {
             0 => Self::Status(
                 [500, 502, 503][rng.index(3)],
@@ -138,8 +143,8 @@ impl Answer {
             9 => Self::HugeBody,
             10 => Self::Bare(if rng.chance(0.5) { 401 } else { 403 }),
             11 => Self::Slow(rng.millis(1_000, 20_000)),
-            12 => Self::Hang,
-            13 => Self::Panic,
+            13 => Self::Hang,
+            14 => Self::Panic,
             _ => Self::Lifetime(
                 [
                     json!(0),
@@ -365,6 +370,19 @@ impl Provider {
         json!(self.ctx.rng().range(ms / 2, ms + ms / 2) / 1000)
     }
 
+    /// A fault spoiled the answer to a processed request: what it issued
+    /// never reaches the source.
+    fn spoiled(&self, issue: &Issue, error: Error) -> Error {
+        if let Some(rt) = issue.refresh {
+            self.ctx.check().refresh_spoiled(rt);
+        }
+        self.ctx.log(&format!(
+            "  provider issued t{} (r{:?}); the answer was lost: {error}",
+            issue.id, issue.refresh
+        ));
+        error
+    }
+
     /// One request to the token endpoint through the fault model, as a
     /// provider crate makes it. `Err(Ok(error))` is a genuine refusal.
     /// `by` is the replica sending it (`None`: the operator, whose CLI never hangs).
@@ -417,14 +435,7 @@ impl Provider {
             _ => {}
         }
         if let Some(error) = answer.error() {
-            if let Some(rt) = issue.refresh {
-                self.ctx.check().refresh_spoiled(rt);
-            }
-            self.ctx.log(&format!(
-                "  provider issued t{} (r{:?}); the answer was lost: {error}",
-                issue.id, issue.refresh
-            ));
-            return Err(Err(error));
+            return Err(Err(self.spoiled(&issue, error)));
         }
         if let Some(rt) = issue.refresh {
             self.ctx
