@@ -65,7 +65,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SimClock {
     pub(crate) fn new() -> Self {
         Self {
-            epoch: Instant::now(),
+            // A day ahead, so that a token read back from the store can
+            // place its issue time hours in the past on any platform.
+            epoch: Instant::now() + Duration::from_secs(86_400),
             // A fixed wall epoch, so wall times are the same in every run.
             system_epoch: UNIX_EPOCH + Duration::from_secs(1_750_000_000),
             outside: Mutex::new(Duration::ZERO),
