@@ -289,6 +289,7 @@ impl World {
         self.now += span;
         self.ctx.clock.set_outside(self.now);
         for message in panics::take() {
+            self.ctx.log(&format!("a task panicked: {message}"));
             self.ctx.check().panicked(&message);
         }
         self.collect(bound);
