@@ -860,6 +860,129 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_that_dies_orphans_only_what_it_held_unsaved() {
+        let (_, mut checker) = fresh(true);
+        checker.add_replica(1);
+        for (rt, replica) in [(2, 0), (3, 0), (4, 1)] {
+            checker.refresh_issued(rt, Some(replica));
+            checker.refresh_save_returned(rt, Some(replica), false, false);
+        }
+        // r3 was saved once; a later failed save does not unsave it.
+        checker.refresh_save_returned(3, Some(0), true, false);
+        checker.refresh_save_returned(3, Some(0), false, false);
+        checker.replica_died(0);
+        checker.stale_refresh(1, &[2], Some(1));
+        assert_eq!(
+            (broken(&checker), checker.stats.excused_orphaned),
+            (None, 1)
+        );
+        checker.stale_refresh(2, &[3], Some(1));
+        assert_eq!(
+            broken(&checker),
+            Some(Invariant::RotatedRefreshToken),
+            "r3 was saved"
+        );
+        let (_, mut checker) = fresh(true);
+        checker.add_replica(1);
+        checker.refresh_issued(4, Some(1));
+        checker.refresh_save_returned(4, Some(1), false, false);
+        checker.replica_died(0);
+        checker.stale_refresh(3, &[4], Some(0));
+        assert_eq!(
+            broken(&checker),
+            Some(Invariant::RotatedRefreshToken),
+            "r1 is alive"
+        );
+    }
+
+    #[test]
+    fn only_the_runtime_a_fetch_ran_on_orphans_its_unsaved_refresh_token() {
+        let (_, mut checker) = fresh(true);
+        checker.refresh_issued(2, Some(0));
+        checker.refresh_delivered(2, Some(4));
+        checker.host_died(5);
+        checker.stale_refresh(1, &[2], Some(0));
+        assert_eq!(broken(&checker), Some(Invariant::RotatedRefreshToken));
+        let (_, mut checker) = fresh(true);
+        checker.refresh_issued(2, None);
+        checker.refresh_orphaned(2);
+        checker.stale_refresh(1, &[2], None);
+        assert_eq!(
+            (broken(&checker), checker.stats.excused_orphaned),
+            (None, 1)
+        );
+    }
+
+    #[test]
+    fn a_replica_fetching_after_releasing_its_lease_breaks_single_flight() {
+        let (_, mut checker) = fresh(true);
+        checker.lease_taken(0, 7, false);
+        checker.lease_dropped(0, 6);
+        checker.attempt_started(0);
+        checker.attempt_ended(0);
+        assert_eq!(
+            broken(&checker),
+            None,
+            "another epoch's drop leaves epoch 7 held"
+        );
+        checker.lease_dropped(0, 7);
+        checker.lease_refused(0);
+        checker.attempt_started(0);
+        assert_eq!(broken(&checker), Some(Invariant::SingleFlight));
+    }
+
+    #[test]
+    fn a_restarted_replica_holds_no_token() {
+        let (_, mut checker) = fresh(false);
+        checker.issued(1, truth(100 * S));
+        checker.call_ended(&served(1, S), None);
+        checker.replica_died(0);
+        checker.call_ended(&failed(2 * S), None);
+        assert_eq!(broken(&checker), None);
+    }
+
+    #[test]
+    fn stats_add_every_count_and_invariants_have_distinct_names() {
+        let one = Stats {
+            attempts: 1,
+            leaseless_attempts: 1,
+            epochs: 1,
+            takeovers: 1,
+            lost_writes: 1,
+            excused_lost: 1,
+            excused_spoiled: 1,
+            excused_orphaned: 1,
+            calls_ok: 1,
+            calls_err: 1,
+            injected_panics: 1,
+        };
+        let mut sum = one.clone();
+        sum.add(&one);
+        sum.add(&one);
+        let three = Stats {
+            attempts: 3,
+            leaseless_attempts: 3,
+            epochs: 3,
+            takeovers: 3,
+            lost_writes: 3,
+            excused_lost: 3,
+            excused_spoiled: 3,
+            excused_orphaned: 3,
+            calls_ok: 3,
+            calls_err: 3,
+            injected_panics: 3,
+        };
+        assert_eq!(sum, three);
+        let names: std::collections::BTreeSet<String> =
+            Invariant::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(names.len(), Invariant::ALL.len());
+        assert!(
+            names.iter().all(|n| n.len() > 4 && !n.contains(' ')),
+            "{names:?}"
+        );
+    }
+
+    #[test]
     fn only_the_injected_panic_is_not_a_violation() {
         let (_, mut checker) = fresh(false);
         checker.panicked(&format!("{} at src/provider.rs:1", crate::panics::INJECTED));
