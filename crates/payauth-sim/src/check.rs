@@ -983,6 +983,51 @@ mod tests {
     }
 
     #[test]
+    fn attempts_one_after_another_in_one_process_are_not_two_at_once() {
+        let (_, mut checker) = fresh(false);
+        for _ in 0..3 {
+            checker.attempt_started(0);
+            checker.attempt_ended(0);
+        }
+        assert_eq!((broken(&checker), checker.stats.attempts), (None, 3));
+    }
+
+    #[test]
+    fn an_error_once_the_held_token_is_no_longer_valid_with_slack_is_no_displacement() {
+        let ms = Duration::from_millis;
+        let (_, mut checker) = fresh(false);
+        checker.issued(1, truth(10 * S));
+        checker.call_ended(&served(1, S), None);
+        checker.call_ended(&failed(ms(9_980)), None);
+        assert_eq!(broken(&checker), None, "within the slack of its expiry");
+        checker.call_ended(&failed(ms(9_979)), None);
+        assert_eq!(broken(&checker), Some(Invariant::TransientDisplacedValid));
+    }
+
+    #[test]
+    fn a_forward_wall_jump_shortens_the_held_tokens_life_by_its_size() {
+        let ms = Duration::from_millis;
+        let (clock, mut checker) = fresh(false);
+        checker.issued(1, truth(10 * S));
+        checker.call_ended(&served(1, S), None);
+        clock.set_outside(2 * S);
+        clock.jump_wall(4_000);
+        checker.call_ended(&failed(ms(5_980)), None);
+        assert_eq!(broken(&checker), None);
+        checker.call_ended(&failed(ms(5_979)), None);
+        assert_eq!(broken(&checker), Some(Invariant::TransientDisplacedValid));
+    }
+
+    #[test]
+    fn the_permanent_window_ends_at_its_backoff() {
+        let (_, mut checker) = fresh(false);
+        checker.issued(1, truth(100 * S));
+        checker.refused(0, 5, 3 * S);
+        checker.call_ended(&served(1, 3 * S), None);
+        assert_eq!(broken(&checker), None);
+    }
+
+    #[test]
     fn only_the_injected_panic_is_not_a_violation() {
         let (_, mut checker) = fresh(false);
         checker.panicked(&format!("{} at src/provider.rs:1", crate::panics::INJECTED));
