@@ -7,9 +7,12 @@
 //! - `cargo xtask test` runs the whole test suite (the README's test command).
 //! - `cargo xtask bench` runs the benchmarks, each a ratio to a baseline
 //!   measured in the same run.
+//! - `cargo xtask simulate` runs the deterministic simulation of the token
+//!   cache and the fleet.
 
 mod bench;
 mod codegen;
+mod simulate;
 mod specs;
 mod test;
 mod validate;
@@ -25,7 +28,11 @@ commands:
   test                run the whole test suite
   bench [NAME…]       run the benchmarks (all, or the named ones: cached-get,
                       herd, cold-fetch, build-cost)
-                      and write target/bench/summary.json and summary.md";
+                      and write target/bench/summary.json and summary.md
+  simulate [--seeds N] [--steps M] [--seed S] [--trace]
+                      the deterministic simulation of the cache and the fleet
+                      (N seeds from S, M steps with faults each, then calm;
+                      --seed S alone replays one seed; --trace prints it all)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +43,7 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => codegen::run(&root, codegen::Mode::Check),
         ["test", rest @ ..] => test::run(&root, rest),
         ["bench", only @ ..] => bench::run(&root, only),
+        ["simulate", rest @ ..] => simulate::run(&root, rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

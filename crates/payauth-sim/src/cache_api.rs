@@ -1,0 +1,84 @@
+//! Every use of the `TokenCache` API the simulation makes, in one place, so
+//! that a change of that API is adapted here and nowhere else.
+//!
+//! Without the `cache-fixes` feature this builds against the API on `main`
+//! today (`TokenCache::builder_arc`, no fetch timeout). With it, against
+//! the API the reliability fixes (#15, #19) bring: `TokenCache::builder`
+//! over an `Arc<T: TokenSource>` and `.fetch_timeout(d)`. Cache seeding is
+//! not used: a restarted replica reaches the store through the cache's own
+//! store path, which is what the simulation tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use payauth_core::{AccessToken, Clock, Error, SharedStore, TokenCache, TokenStore};
+
+/// The cache-level fetch timeout the simulation configures (with
+/// `cache-fixes`); the bound after faults stop counts it.
+pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most the cache's failure backoff may wait for a `Retry-After`
+/// (an assumption until the fixes document their cap; the bound after
+/// faults stop counts it).
+pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// How one replica's cache is configured.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheConfig {
+    /// `None`: the default margin.
+    pub(crate) margin: Option<Duration>,
+    pub(crate) failure_backoff: Duration,
+    pub(crate) retries: u32,
+    pub(crate) retry_wait: Duration,
+    pub(crate) jitter: f64,
+}
+
+/// The store a cache keeps its tokens in.
+pub(crate) enum Store {
+    /// A fleet's shared store (`shared_store`).
+    Shared(Arc<dyn SharedStore>),
+    /// One process's store (`store`).
+    Plain(Arc<dyn TokenStore>),
+}
+
+/// The store key every replica uses.
+const KEY: &str = "sim";
+
+/// A cache over `source`.
+pub(crate) fn build<S: payauth_core::TokenSource>(
+    source: Arc<S>,
+    clock: Arc<dyn Clock>,
+    store: Store,
+    config: &CacheConfig,
+) -> TokenCache {
+    #[cfg(not(feature = "cache-fixes"))]
+    let builder = TokenCache::builder_arc(source);
+    #[cfg(feature = "cache-fixes")]
+    let builder = TokenCache::builder(source).fetch_timeout(FETCH_TIMEOUT);
+    let builder = builder
+        .clock(clock)
+        .failure_backoff(config.failure_backoff)
+        .retries(config.retries, config.retry_wait)
+        .jitter(config.jitter);
+    let builder = match config.margin {
+        Some(margin) => builder.refresh_margin(margin),
+        None => builder,
+    };
+    let builder = match store {
+        Store::Shared(store) => builder.shared_store(store, KEY),
+        Store::Plain(store) => builder.store(store, KEY),
+    };
+    // Every input is in range, so builder validation (a fix) passes; if it
+    // makes `build` fallible, unwrap it here.
+    builder.build()
+}
+
+/// A token, as a caller asks for one.
+pub(crate) async fn token(cache: &TokenCache) -> Result<Arc<AccessToken>, Error> {
+    cache.token().await
+}
+
+/// Drops `rejected` after the API answered 401 to it.
+pub(crate) fn invalidate(cache: &TokenCache, rejected: &AccessToken) -> bool {
+    cache.invalidate(rejected)
+}
