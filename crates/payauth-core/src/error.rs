@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::text::{MAX_CODE, MAX_DESCRIPTION, printable};
+
 /// What kind of failure an [`Error`] is. Match on it to decide what to do;
 /// [`Error::is_transient`] says whether retrying later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,15 +85,28 @@ impl ErrorKind {
     }
 }
 
-/// Most provider text kept in an error; longer text is cut.
-const MAX_DESCRIPTION: usize = 300;
-
 /// A failure getting, storing or using a token.
 ///
-/// Messages carry the kind, the HTTP status, the provider's code (verbatim,
-/// e.g. iyzico `errorCode` or Layer7 `x-ca-err`) and the provider's
-/// description, cut to a few hundred printable characters. They never carry
-/// a secret: no request body, header or credential is ever put in one.
+/// Messages carry the kind, the HTTP status, the provider's code (e.g.
+/// iyzico `errorCode` or Layer7 `x-ca-err`) and the provider's
+/// description. Every provider string is stripped of control and format
+/// characters and cut (codes to 64 characters, descriptions to 300), so a
+/// provider can neither forge a log line nor flood one. They never carry a
+/// secret: no request body, header, URL or credential is ever put in one.
+///
+/// ```
+/// use payauth_core::{Error, ErrorKind};
+///
+/// let error = Error::new(ErrorKind::InvalidGrant)
+///     .with_status(400)
+///     .with_provider_code("invalid_grant\n2025-01-01 INFO forged")
+///     .with_description("Refresh token expired\u{202e}");
+/// assert_eq!(
+///     error.to_string(),
+///     "grant refused: Refresh token expired (HTTP 400, provider code invalid_grant 2025-01-01 INFO forged)"
+/// );
+/// assert!(error.is_permanent());
+/// ```
 pub struct Error {
     kind: ErrorKind,
     status: Option<u16>,
@@ -122,24 +137,20 @@ impl Error {
         self
     }
 
-    /// Adds the provider's own error code, kept verbatim.
+    /// Adds the provider's own error code, stripped of control and format
+    /// characters and cut to 64 characters; an empty code is none.
     #[must_use]
-    pub fn with_provider_code(mut self, code: impl Into<String>) -> Self {
-        self.provider_code = Some(code.into());
+    pub fn with_provider_code(mut self, code: impl AsRef<str>) -> Self {
+        self.provider_code = Some(printable(code.as_ref(), MAX_CODE)).filter(|c| !c.is_empty());
         self
     }
 
-    /// Adds a description (the provider's or ours), cut and stripped of
-    /// control characters.
+    /// Adds a description (the provider's or ours), stripped of control and
+    /// format characters and cut to 300 characters; an empty one is none.
     #[must_use]
     pub fn with_description(mut self, description: impl AsRef<str>) -> Self {
-        let clean: String = description
-            .as_ref()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(MAX_DESCRIPTION)
-            .collect();
-        self.description = Some(clean);
+        self.description =
+            Some(printable(description.as_ref(), MAX_DESCRIPTION)).filter(|d| !d.is_empty());
         self
     }
 
@@ -171,7 +182,7 @@ impl Error {
         self.status
     }
 
-    /// The provider's own error code, verbatim.
+    /// The provider's own error code (printable, at most 64 characters).
     #[must_use]
     pub fn provider_code(&self) -> Option<&str> {
         self.provider_code.as_deref()
