@@ -85,14 +85,23 @@ impl ErrorKind {
     }
 }
 
+/// The most causes of the source chain shown, and the most characters.
+const MAX_CAUSES: usize = 8;
+const MAX_CHAIN: usize = 600;
+
 /// A failure getting, storing or using a token.
 ///
 /// Messages carry the kind, the HTTP status, the provider's code (e.g.
-/// iyzico `errorCode` or Layer7 `x-ca-err`) and the provider's
-/// description. Every provider string is stripped of control and format
+/// iyzico `errorCode` or Layer7 `x-ca-err`), the provider's description
+/// and the chain of underlying causes (connection refused, DNS, TLS). Every
+/// provider string is stripped of control and format
 /// characters and cut (codes to 64 characters, descriptions to 300), so a
 /// provider can neither forge a log line nor flood one. They never carry a
 /// secret: no request body, header, URL or credential is ever put in one.
+///
+/// `Display` shows the whole source chain, as logs want it;
+/// [`source`](std::error::Error::source) still hands out the cause for
+/// code that inspects it.
 ///
 /// ```
 /// use payauth_core::{Error, ErrorKind};
@@ -232,8 +241,8 @@ impl Error {
             )
     }
 
-    /// A copy for sharing one outcome with many waiters; the source becomes
-    /// its message.
+    /// A copy for sharing one outcome with many waiters; the source chain
+    /// becomes its message, so the copy reads the same.
     #[must_use]
     pub(crate) fn share(&self) -> Self {
         Self {
@@ -244,10 +253,28 @@ impl Error {
             retry_after: self.retry_after,
             source: self
                 .source
-                .as_ref()
-                .map(|s| Box::new(Shared(s.to_string())) as Box<_>),
+                .as_deref()
+                .map(|s| Box::new(Shared(causes(s))) as Box<_>),
         }
     }
+}
+
+/// The messages of `source` and its causes, joined by `: `, each cause
+/// once (wrappers often repeat their inner error's words), printable and
+/// cut.
+fn causes(source: &(dyn std::error::Error + 'static)) -> String {
+    let mut messages: Vec<String> = Vec::new();
+    let mut next = Some(source);
+    while let Some(error) = next
+        && messages.len() < MAX_CAUSES
+    {
+        let message = error.to_string();
+        if !messages.last().is_some_and(|last| last.contains(&message)) {
+            messages.push(message);
+        }
+        next = error.source();
+    }
+    printable(&messages.join(": "), MAX_CHAIN)
 }
 
 impl Clone for Error {
@@ -287,8 +314,8 @@ impl fmt::Display for Error {
         if !details.is_empty() {
             write!(f, " ({})", details.join(", "))?;
         }
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+        if let Some(source) = self.source.as_deref() {
+            write!(f, ": {}", causes(source))?;
         }
         Ok(())
     }
@@ -302,7 +329,7 @@ impl fmt::Debug for Error {
             .field("provider_code", &self.provider_code)
             .field("description", &self.description)
             .field("retry_after", &self.retry_after)
-            .field("source", &self.source.as_ref().map(ToString::to_string))
+            .field("source", &self.source.as_deref().map(|s| causes(s)))
             .finish()
     }
 }
