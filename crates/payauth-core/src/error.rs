@@ -13,8 +13,8 @@ use crate::text::{MAX_CODE, MAX_DESCRIPTION, printable};
 pub enum ErrorKind {
     /// RFC 6749 `invalid_request`: a parameter is missing or wrong.
     InvalidRequest,
-    /// RFC 6749 `invalid_client` (or a bare 401): the client credentials
-    /// were refused. Check the client id and secret.
+    /// RFC 6749 `invalid_client`: the client credentials were refused.
+    /// Check the client id and secret.
     InvalidClient,
     /// RFC 6749 `invalid_grant`: the code, refresh token or user
     /// credentials were refused. A refresh token here means: log in again.
@@ -27,6 +27,12 @@ pub enum ErrorKind {
     InvalidScope,
     /// The user or the provider refused (`access_denied`).
     AccessDenied,
+    /// HTTP 401 or 403 with no error code that says why: a WAF, CDN or
+    /// gateway page, a Basic-auth refusal with an empty body, a code
+    /// payauth does not know. Not a verdict on the credentials or the
+    /// grant, so neither permanent nor transient: a cache keeps serving a
+    /// still-valid token and tries again after its failure backoff.
+    Refused,
     /// HTTP 429: too many requests; see [`Error::retry_after`].
     RateLimited,
     /// The provider is failing or unavailable (HTTP 5xx).
@@ -73,6 +79,7 @@ impl ErrorKind {
             Self::UnsupportedGrantType => "grant type not supported",
             Self::InvalidScope => "scope refused",
             Self::AccessDenied => "access denied",
+            Self::Refused => "refused without a reason",
             Self::RateLimited => "rate limited",
             Self::Unavailable => "provider unavailable",
             Self::Transport => "transport error",

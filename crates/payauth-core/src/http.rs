@@ -193,21 +193,37 @@ macro_rules! oauth_error_body {
     };
 }
 
-/// The error kind of an HTTP answer: 429 and 5xx by status (an OAuth body
-/// on them is no verdict on the credentials), else the RFC 6749 code, else
-/// 401 as a refused client and 403 as denied.
+/// The error kind of an HTTP answer. 429, 408 and 5xx by status alone (an
+/// OAuth body on them is no verdict on the credentials); else the RFC 6749
+/// code, read on a 4xx or on a 2xx envelope that says failure (never on a
+/// redirect); else, with no code payauth knows, 401 and 403 are
+/// [`ErrorKind::Refused`] (a gateway, WAF or CDN may say that without
+/// looking at the credentials), a 2xx is [`ErrorKind::Malformed`] and
+/// anything else [`ErrorKind::Provider`].
+///
+/// ```
+/// use payauth_core::ErrorKind;
+/// use payauth_core::http::classify;
+///
+/// assert_eq!(classify(401, Some("invalid_client")), ErrorKind::InvalidClient);
+/// assert_eq!(classify(401, None), ErrorKind::Refused);
+/// assert_eq!(classify(403, Some("made_up")), ErrorKind::Refused);
+/// assert_eq!(classify(503, Some("invalid_grant")), ErrorKind::Unavailable);
+/// ```
 #[must_use]
 pub fn classify(status: u16, oauth_code: Option<&str>) -> ErrorKind {
-    if status == 429 {
-        return ErrorKind::RateLimited;
+    match status {
+        429 => return ErrorKind::RateLimited,
+        408 => return ErrorKind::Timeout,
+        500.. => return ErrorKind::Unavailable,
+        _ => {}
     }
-    if status >= 500 {
-        return ErrorKind::Unavailable;
-    }
-    match oauth_code.and_then(ErrorKind::from_oauth_code) {
+    let verdict = oauth_code
+        .filter(|_| matches!(status, 200..=299 | 400..=499))
+        .and_then(ErrorKind::from_oauth_code);
+    match verdict {
         Some(kind) => kind,
-        None if status == 401 => ErrorKind::InvalidClient,
-        None if status == 403 => ErrorKind::AccessDenied,
+        None if status == 401 || status == 403 => ErrorKind::Refused,
         None if (200..300).contains(&status) => ErrorKind::Malformed,
         None => ErrorKind::Provider,
     }
@@ -300,7 +316,7 @@ mod tests {
             classify(401, Some("invalid_client")),
             ErrorKind::InvalidClient
         );
-        assert_eq!(classify(401, None), ErrorKind::InvalidClient);
+        assert_eq!(classify(401, None), ErrorKind::Refused);
         assert_eq!(classify(400, Some("something_else")), ErrorKind::Provider);
         assert_eq!(classify(200, None), ErrorKind::Malformed);
     }

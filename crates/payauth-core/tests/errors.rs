@@ -1,6 +1,7 @@
 //! Errors as the cache's callers see them, over real HTTP to a raw TCP
-//! gateway: a transport failure keeps its cause (refused, DNS, TLS) in the
-//! message every waiter gets, without the URL.
+//! gateway: a refusal without a reason never displaces a valid token, and
+//! a transport failure keeps its cause (refused, DNS, TLS) in the message
+//! every waiter gets, without the URL.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use payauth_core::oauth2::{TokenFields, token_from_response};
 use payauth_core::{
     AccessToken, BoxFuture, Error, ErrorKind, Issued, ManualClock, Secret, TokenCache, TokenSource,
 };
-use payauth_testkit::gateway::RawGateway;
+use payauth_testkit::gateway::{RawGateway, answer, json};
 use progenitor_client::{Error as Generated, ResponseValue};
 
 const SENTINEL: &str = "SENTINEL-errors-77";
@@ -92,6 +93,111 @@ fn cache(source: Endpoint, clock: &Arc<ManualClock>) -> TokenCache {
         .refresh_margin(Duration::from_secs(30))
         .jitter(0.0)
         .build()
+}
+
+fn token_answer() -> Vec<u8> {
+    json("200 OK", r#"{"access_token":"first","expires_in":100}"#)
+}
+
+/// A cache holding a 100 s token whose refresh, 80 s in, meets `refusal`;
+/// returns once the gateway has seen the refresh and it has had time to
+/// land.
+async fn refresh_meets(
+    refusal: Vec<u8>,
+) -> (TokenCache, Arc<AccessToken>, RawGateway, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new());
+    let gateway = RawGateway::sequence(vec![token_answer(), refusal]);
+    let cache = cache(Endpoint::new(gateway.base_url(), &clock), &clock);
+    let first = cache.token().await.unwrap();
+    clock.advance(Duration::from_secs(80));
+    let served = cache.token().await.unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &served),
+        "inside the margin, the token is served"
+    );
+    for _ in 0..500 {
+        if gateway.hits() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(gateway.hits(), 2, "the refresh went out");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (cache, first, gateway, clock)
+}
+
+fn refusals() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "a bare 403",
+            answer("403 Forbidden", &[("content-length", b"0")], b""),
+        ),
+        (
+            "a WAF's HTML 403",
+            answer(
+                "403 Forbidden",
+                &[("content-type", b"text/html"), ("content-length", b"20")],
+                b"<html>blocked</html>",
+            ),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_bare_401_or_403_during_a_refresh_never_displaces_a_valid_token() {
+    for (case, refusal) in refusals() {
+        let (cache, first, gateway, clock) = refresh_meets(refusal).await;
+        let still = cache
+            .token()
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert!(
+            Arc::ptr_eq(&first, &still),
+            "{case}: the valid token was kept"
+        );
+        assert!(
+            cache.peek().is_some_and(|t| Arc::ptr_eq(&t, &first)),
+            "{case}"
+        );
+
+        // Past the backoff, still valid: tried again, token still served.
+        clock.advance(Duration::from_secs(5));
+        let again = cache.token().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "{case}");
+        for _ in 0..500 {
+            if gateway.hits() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(gateway.hits(), 3, "{case}: retried after the backoff");
+
+        // Past expiry: the refusal, reported with its status, never the stale token.
+        clock.advance(Duration::from_secs(60));
+        let error = cache.token().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Refused, "{case}: {error}");
+        assert!(
+            error.status() == Some(401) || error.status() == Some(403),
+            "{case}"
+        );
+        assert!(!error.is_permanent() && !error.is_transient(), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn a_401_that_says_invalid_client_drops_the_token_at_once() {
+    let (cache, _, _, _) = refresh_meets(json(
+        "401 Unauthorized",
+        r#"{"error":"invalid_client","error_description":"unknown client"}"#,
+    ))
+    .await;
+    assert!(
+        cache.peek().is_none(),
+        "a verdict on the credentials drops the token"
+    );
+    let error = cache.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidClient);
+    assert!(error.is_permanent());
 }
 
 /// The error a cache gives two waiters for a fetch from `url`, as the

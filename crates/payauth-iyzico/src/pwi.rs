@@ -218,14 +218,11 @@ impl types::AccessTokenResponse {
             Some(types::Status::Int64(n)) => u16::try_from(*n).unwrap_or(status),
             _ => status,
         };
-        let kind = match self.oauth_code() {
-            Some(code) => ErrorKind::from_oauth_code(code).unwrap_or(ErrorKind::Provider),
-            None => http::classify(status, None),
-        };
-        let kind = if kind == ErrorKind::Malformed {
-            ErrorKind::Provider
-        } else {
-            kind
+        // The same rule as every HTTP answer: the status first, then a
+        // code payauth knows; a failure envelope is never a malformed one.
+        let kind = match http::classify(status, self.oauth_code()) {
+            ErrorKind::Malformed => ErrorKind::Provider,
+            kind => kind,
         };
         let mut error = Error::new(kind).with_status(status);
         if let Some(code) = self.provider_code() {
