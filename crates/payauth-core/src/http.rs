@@ -2,22 +2,18 @@
 //! redirects, response bodies read under a size cap, and provider answers
 //! turned into typed [`Error`]s.
 
+mod answer;
+
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
 
 /// The largest token-endpoint response body read (64 KiB); a larger one is
 /// [`ErrorKind::Malformed`], and never buffered past the cap.
 pub const MAX_BODY: usize = 64 * 1024;
-
-/// Status given to a response whose body exceeded [`MAX_BODY`], so the
-/// generated client reports it as unexpected and [`from_generated`] names
-/// the cause. Never sent by a server.
-const BODY_TOO_LARGE: u16 = 599;
-const BODY_TOO_LARGE_HEADER: &str = "x-payauth-body-too-large";
 
 /// A client builder for token endpoints: no redirects (a token endpoint
 /// that redirects is misconfigured or hostile), 10 s to connect, 30 s per
@@ -108,59 +104,54 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
     }
 }
 
-/// Sends `request` and reads its body, at most `limit` bytes; a larger body
-/// is cut off and the response replaced by one that [`from_generated`]
-/// reports as [`ErrorKind::Malformed`]. For a generated client's
-/// `ClientHooks::exec`.
+/// Sends `request` and reads its body, at most `limit` bytes. For a
+/// generated client's `ClientHooks::exec`, so that [`from_generated`] sees
+/// every answer whole:
+///
+/// - a non-2xx answer keeps its status and headers whatever its body: the
+///   body is read under the cap and kept for [`from_generated`] (too large
+///   or torn, it is marked so); the generated client is handed `{}` in
+///   place of a body that is no JSON object, and a JSON object with one
+///   member added that carries status and headers, so a body that is
+///   empty, HTML or not the spec's shape cannot hide the status;
+/// - a 2xx body over the cap is cut off and the answer replaced by one that
+///   [`from_generated`] reports as [`ErrorKind::Malformed`] with the
+///   original status.
 ///
 /// # Errors
-/// The transport error, when there is no answer or the body breaks off.
+/// The transport error, when there is no answer or a 2xx body breaks off.
 pub async fn execute_capped(
     client: &reqwest::Client,
     request: reqwest::Request,
     limit: usize,
 ) -> reqwest::Result<reqwest::Response> {
     let mut response = client.execute(request).await?;
+    answer::strip_own_headers(response.headers_mut());
+    if !response.status().is_success() {
+        return Ok(answer::keep_error(response, limit).await);
+    }
     match response
         .content_length()
         .and_then(|n| usize::try_from(n).ok())
     {
         // A declared length is enforced by the HTTP layer: the body cannot
         // be longer, so a small one passes through untouched.
-        Some(declared) if declared <= limit => return Ok(response),
-        Some(_) => return Ok(too_large(limit)),
-        None => {}
-    }
-    // No declared length (chunked): read under the cap, then hand on.
-    let status = response.status();
-    let version = response.version();
-    let headers = std::mem::take(response.headers_mut());
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            return Ok(too_large(limit));
+        Some(declared) if declared <= limit => Ok(response),
+        Some(_) => Ok(answer::success(response, None)),
+        // No declared length (chunked): read under the cap, then hand on.
+        None => {
+            let body = answer::read_capped(&mut response, limit).await?;
+            Ok(answer::success(response, body))
         }
-        body.extend_from_slice(&chunk);
     }
-    let mut rebuilt = http::Response::new(body);
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    Ok(reqwest::Response::from(rebuilt))
-}
-
-fn too_large(limit: usize) -> reqwest::Response {
-    let mut response = http::Response::new(Vec::new());
-    *response.status_mut() =
-        StatusCode::from_u16(BODY_TOO_LARGE).unwrap_or(StatusCode::BAD_GATEWAY);
-    if let Ok(value) = limit.to_string().parse() {
-        response.headers_mut().insert(BODY_TOO_LARGE_HEADER, value);
-    }
-    reqwest::Response::from(response)
 }
 
 /// What payauth reads from a provider's error body: implemented by each
-/// provider crate for its generated error type.
+/// provider crate for its generated error type, which must read `{}` and
+/// ignore unknown members (all its fields optional, no
+/// `additionalProperties: false`): [`execute_capped`] hands the generated
+/// client `{}` for an error body that is no JSON object, and adds a member
+/// to one that is.
 pub trait ProviderErrorBody {
     /// The RFC 6749 `error` code, when the body has one.
     fn oauth_code(&self) -> Option<&str>;
@@ -236,60 +227,37 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// A typed [`Error`] from a generated client's error, reading the
-/// provider's code from the body or from `code_header` (e.g. Layer7's
-/// `x-ca-err`). No body, header value or credential of the request ever
-/// reaches the message.
-pub fn from_generated<E: ProviderErrorBody>(
+/// A typed [`Error`] from a generated client's error. Any answer keeps its
+/// HTTP status, `Retry-After` and provider code whatever its body, declared
+/// in the spec or not (with [`execute_capped`] as the client's exec hook,
+/// which keeps the body of every non-2xx answer). The provider's code comes
+/// from the body or from `code_header` (e.g. Layer7's `x-ca-err`). No body,
+/// header value or credential of the request ever reaches the message.
+pub fn from_generated<E: ProviderErrorBody + DeserializeOwned>(
     error: progenitor_client::Error<E>,
     code_header: Option<&str>,
 ) -> Error {
     use progenitor_client::Error as Generated;
     match error {
         Generated::ErrorResponse(response) => {
-            let status = response.status().as_u16();
-            let header_code = code_header
-                .and_then(|name| response.headers().get(name))
-                .and_then(|v| v.to_str().ok())
-                .map(ToOwned::to_owned);
-            let wait = retry_after(response.headers());
-            let body = response.into_inner();
-            let kind = classify(status, body.oauth_code());
-            let mut out = Error::new(kind).with_status(status);
-            if let Some(code) = body
-                .provider_code()
-                .or(header_code)
-                .or_else(|| body.oauth_code().map(ToOwned::to_owned))
-            {
-                out = out.with_provider_code(code);
-            }
-            if let Some(description) = body.description() {
-                out = out.with_description(description);
-            }
-            if let Some(wait) = wait {
-                out = out.with_retry_after(wait);
-            }
-            out
+            let (status, headers) = (response.status(), response.headers().clone());
+            answer::to_error(status, &headers, Some(response.into_inner()), code_header)
         }
         Generated::UnexpectedResponse(response) => {
-            let status = response.status().as_u16();
-            if status == BODY_TOO_LARGE && response.headers().contains_key(BODY_TOO_LARGE_HEADER) {
-                return Error::new(ErrorKind::Malformed)
-                    .with_description("response body larger than the cap");
-            }
-            let mut out = Error::new(classify(status, None)).with_status(status);
-            if let Some(wait) = retry_after(response.headers()) {
-                out = out.with_retry_after(wait);
-            }
-            out
+            answer::too_large(response.status(), response.headers()).unwrap_or_else(|| {
+                answer::to_error::<E>(response.status(), response.headers(), None, code_header)
+            })
         }
-        Generated::InvalidResponsePayload(_, error) => Error::new(ErrorKind::Malformed)
-            .with_description(format!(
-                "response does not match the spec ({:?} error at line {}, column {})",
-                error.classify(),
-                error.line(),
-                error.column()
-            )),
+        Generated::InvalidResponsePayload(payload, error) => {
+            answer::from_payload::<E>(&payload, code_header).unwrap_or_else(|| {
+                Error::new(ErrorKind::Malformed).with_description(format!(
+                    "the answer does not match the spec ({:?} error at line {}, column {})",
+                    error.classify(),
+                    error.line(),
+                    error.column()
+                ))
+            })
+        }
         Generated::CommunicationError(error)
         | Generated::ResponseBodyError(error)
         | Generated::InvalidUpgrade(error) => Error::from(error),
@@ -380,8 +348,9 @@ mod tests {
         let client = default_client().unwrap();
         let request = client.get(&url).build().unwrap();
         let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
-        assert_eq!(response.status().as_u16(), BODY_TOO_LARGE);
-        assert!(response.headers().contains_key(BODY_TOO_LARGE_HEADER));
+        let error = answer::too_large(response.status(), response.headers()).unwrap();
+        assert_eq!(error.kind(), ErrorKind::Malformed);
+        assert_eq!(error.status(), Some(200));
     }
 
     #[tokio::test]

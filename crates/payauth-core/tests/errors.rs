@@ -133,12 +133,20 @@ fn refusals() -> Vec<(&'static str, Vec<u8>)> {
             answer("403 Forbidden", &[("content-length", b"0")], b""),
         ),
         (
+            "an empty 401",
+            answer("401 Unauthorized", &[("content-length", b"0")], b""),
+        ),
+        (
             "a WAF's HTML 403",
             answer(
                 "403 Forbidden",
                 &[("content-type", b"text/html"), ("content-length", b"20")],
                 b"<html>blocked</html>",
             ),
+        ),
+        (
+            "a 401 with a code payauth does not know",
+            json("401 Unauthorized", r#"{"error":"invalid_token"}"#),
         ),
     ]
 }
@@ -253,4 +261,20 @@ async fn a_tls_failure_says_so_to_every_waiter_without_the_url() {
         shown.contains("transport error: error sending request: "),
         "{shown}"
     );
+}
+
+#[tokio::test]
+async fn a_4xx_the_client_does_not_declare_still_has_its_body_read() {
+    let clock = Arc::new(ManualClock::new());
+    let gateway = RawGateway::answering(json(
+        "403 Forbidden",
+        r#"{"error":"access_denied","error_description":"not for you"}"#,
+    ));
+    let error = Endpoint::new(gateway.base_url(), &clock)
+        .fetch(None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AccessDenied);
+    assert_eq!(error.description(), Some("not for you"));
+    assert_eq!(error.status(), Some(403));
 }
