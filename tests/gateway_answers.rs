@@ -156,6 +156,23 @@ fn gateway_answers() -> Vec<(&'static str, Vec<u8>, Expect)> {
             },
         ),
         (
+            "a 429 with Retry-After as an HTTP date",
+            answer(
+                "429 Too Many Requests",
+                &[
+                    ("date", b"Wed, 21 Oct 2015 07:28:00 GMT"),
+                    ("retry-after", b"Wed, 21 Oct 2015 07:30:00 GMT"),
+                    ("content-length", b"0"),
+                ],
+                b"",
+            ),
+            Expect {
+                kind: ErrorKind::RateLimited,
+                status: Some(429),
+                retry_after: Some(120),
+            },
+        ),
+        (
             "a JSON array on 400",
             json("400 Bad Request", "[1,2,3]"),
             expect(ErrorKind::Provider, 400),

@@ -92,6 +92,9 @@ impl ErrorKind {
     }
 }
 
+/// The longest `Retry-After` an error keeps; a longer wait is cut to it, so
+/// adding it to an `Instant` cannot overflow.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// The most causes of the source chain shown, and the most characters.
 const MAX_CAUSES: usize = 8;
 const MAX_CHAIN: usize = 600;
@@ -101,10 +104,10 @@ const MAX_CHAIN: usize = 600;
 /// Messages carry the kind, the HTTP status, the provider's code (e.g.
 /// iyzico `errorCode` or Layer7 `x-ca-err`), the provider's description
 /// and the chain of underlying causes (connection refused, DNS, TLS). Every
-/// provider string is stripped of control and format
-/// characters and cut (codes to 64 characters, descriptions to 300), so a
-/// provider can neither forge a log line nor flood one. They never carry a
-/// secret: no request body, header, URL or credential is ever put in one.
+/// provider string is stripped of control and format characters and cut
+/// (codes to 64 characters, descriptions to 300), so a provider can neither
+/// forge a log line nor flood one. They never carry a secret: no request
+/// body, header, URL or credential is ever put in one.
 ///
 /// `Display` shows the whole source chain, as logs want it;
 /// [`source`](std::error::Error::source) still hands out the cause for
@@ -170,10 +173,10 @@ impl Error {
         self
     }
 
-    /// Adds how long the provider asked us to wait.
+    /// Adds how long the provider asked us to wait, at most a day.
     #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
-        self.retry_after = Some(wait);
+        self.retry_after = Some(wait.min(MAX_RETRY_AFTER));
         self
     }
 
@@ -210,7 +213,8 @@ impl Error {
         self.description.as_deref()
     }
 
-    /// How long the provider asked us to wait (`Retry-After`).
+    /// How long the provider asked us to wait (`Retry-After`), at most a
+    /// day.
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
@@ -418,6 +422,16 @@ mod tests {
         let description = error.description().unwrap();
         assert!(description.starts_with("a b"));
         assert_eq!(description.chars().count(), MAX_DESCRIPTION);
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_a_day_is_cut_to_a_day() {
+        let error = Error::new(ErrorKind::RateLimited).with_retry_after(Duration::MAX);
+        assert_eq!(error.retry_after(), Some(MAX_RETRY_AFTER));
+        assert_eq!(MAX_RETRY_AFTER, Duration::from_secs(86_400));
+        let _no_overflow = std::time::Instant::now() + error.retry_after().unwrap();
+        let error = Error::new(ErrorKind::RateLimited).with_retry_after(MAX_RETRY_AFTER);
+        assert_eq!(error.retry_after(), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

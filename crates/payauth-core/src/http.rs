@@ -3,6 +3,7 @@
 //! turned into typed [`Error`]s.
 
 mod answer;
+mod date;
 
 use std::time::Duration;
 
@@ -220,11 +221,34 @@ pub fn classify(status: u16, oauth_code: Option<&str>) -> ErrorKind {
     }
 }
 
-/// `Retry-After` in seconds (an HTTP date is ignored).
+/// `Retry-After`, as seconds or as an HTTP date. A date counts from the
+/// answer's own `Date` header, so a skewed local clock cannot stretch or
+/// shrink the wait; without one it is ignored.
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
+/// use payauth_core::http::retry_after;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(RETRY_AFTER, "Sun, 06 Nov 1994 08:50:07 GMT".parse().unwrap());
+/// assert_eq!(retry_after(&headers), None);
+/// headers.insert(DATE, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
+/// assert_eq!(retry_after(&headers), Some(Duration::from_secs(30)));
+/// ```
 #[must_use]
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = date::parse(value)?;
+    let now = date::parse(headers.get(reqwest::header::DATE)?.to_str().ok()?)?;
+    Some(Duration::from_secs(at.saturating_sub(now)))
 }
 
 /// A typed [`Error`] from a generated client's error. Any answer keeps its
@@ -307,15 +331,33 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_reads_seconds_only() {
+    fn retry_after_reads_seconds_or_a_date_counted_from_the_answers_own_date() {
         let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        headers.insert(reqwest::header::RETRY_AFTER, " 7 ".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
         headers.insert(
             reqwest::header::RETRY_AFTER,
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
-        assert_eq!(retry_after(&headers), None);
+        assert_eq!(retry_after(&headers), None, "no Date to count from");
+        headers.insert(
+            reqwest::header::DATE,
+            "Wed, 21 Oct 2015 07:27:58 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(
+            reqwest::header::DATE,
+            "Wed, 21 Oct 2015 07:29:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        for junk in ["-1", "1.5", "soon"] {
+            headers.insert(reqwest::header::RETRY_AFTER, junk.parse().unwrap());
+            assert_eq!(retry_after(&headers), None, "{junk}");
+        }
     }
 
     /// A one-shot loopback server answering with `chunks` as a chunked body
