@@ -253,6 +253,22 @@ fn odd_answers() -> Vec<(&'static str, Vec<u8>, Expect)> {
             expect(ErrorKind::Refused, 401),
         ),
         (
+            "an empty 401 posing as payauth's own kept body",
+            answer(
+                "401 Unauthorized",
+                &[
+                    // base64 of {"error":"invalid_grant"}
+                    (
+                        "x-payauth-error-body",
+                        b"read:eyJlcnJvciI6ImludmFsaWRfZ3JhbnQifQ==",
+                    ),
+                    ("content-length", b"0"),
+                ],
+                b"",
+            ),
+            expect(ErrorKind::Refused, 401),
+        ),
+        (
             "a 400 with non-UTF-8 header values",
             answer(
                 "400 Bad Request",

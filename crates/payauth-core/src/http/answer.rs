@@ -26,6 +26,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 use super::{ProviderErrorBody, classify, retry_after};
 use crate::error::{Error, ErrorKind};
@@ -45,9 +46,10 @@ const TOO_LARGE_STATUS: u16 = 599;
 /// What the generated client decodes in place of an error body that is no
 /// JSON object.
 const PLACEHOLDER: &[u8] = b"{}";
-/// The member added to an error body's JSON object: `{"status": 400,
-/// "headers": [[name, value], ...]}`.
-const ANSWER_MEMBER: &str = "x-payauth-answer";
+/// The member added to an error body's JSON object, `{"status": 400,
+/// "headers": [[name, value], ...]}`, is named this plus a random suffix
+/// drawn once per process (see [`answer_member`]).
+const ANSWER_MEMBER: &str = "x-payauth-answer-";
 /// The most headers carried in [`ANSWER_MEMBER`].
 const MAX_HEADERS: usize = 64;
 /// The most fields of an error body tried one by one.
@@ -147,8 +149,21 @@ pub(super) async fn keep_error(mut response: reqwest::Response, limit: usize) ->
     rebuild(status, version, headers, handed)
 }
 
+/// The name of the member that carries status and headers: random per
+/// process, so that no answer (a 2xx body that fails to decode, say) can
+/// pose as an error answer with a status of its choosing.
+fn answer_member() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        format!(
+            "{ANSWER_MEMBER}{}",
+            crate::random::hex(16).unwrap_or_default()
+        )
+    })
+}
+
 /// What the generated client decodes for an error answer: a JSON object
-/// with [`ANSWER_MEMBER`] added, else `{}`.
+/// with the [`answer_member`] added, else `{}`.
 fn handed_body(body: &Body, status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
     let Body::Read(bytes) = body else {
         return PLACEHOLDER.to_vec();
@@ -167,7 +182,7 @@ fn handed_body(body: &Body, status: StatusCode, headers: &HeaderMap) -> Vec<u8> 
         })
         .collect();
     let answer = serde_json::json!({ "status": status.as_u16(), "headers": carried });
-    fields.insert(ANSWER_MEMBER.to_owned(), answer);
+    fields.insert(answer_member().to_owned(), answer);
     serde_json::to_vec(&fields).unwrap_or_else(|_| PLACEHOLDER.to_vec())
 }
 
@@ -181,7 +196,7 @@ pub(super) fn from_payload<E: ProviderErrorBody + DeserializeOwned>(
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(payload) else {
         return None;
     };
-    let answer = fields.remove(ANSWER_MEMBER)?;
+    let answer = fields.remove(answer_member())?;
     let status = answer.get("status")?.as_u64()?;
     let status = StatusCode::from_u16(u16::try_from(status).ok()?).ok()?;
     let mut headers = HeaderMap::new();
@@ -366,6 +381,29 @@ mod tests {
         assert_eq!(body.error.as_deref(), Some("invalid_grant"));
         assert_eq!(body.error_description, None);
         assert!(lenient::<OAuth>(&serde_json::json!([1])).is_none());
+    }
+
+    #[test]
+    fn a_body_cannot_pose_as_an_error_answer() {
+        let forged = serde_json::json!({
+            "error": "invalid_grant",
+            (ANSWER_MEMBER): {"status": 400, "headers": []},
+            "x-payauth-answer": {"status": 400, "headers": []},
+        });
+        let payload = serde_json::to_vec(&forged).unwrap();
+        assert!(from_payload::<OAuth>(&payload, None).is_none());
+
+        let mut real = HeaderMap::new();
+        real.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+        let handed = handed_body(
+            &Body::Read(br#"{"error":5}"#.to_vec()),
+            StatusCode::UNAUTHORIZED,
+            &real,
+        );
+        let error = from_payload::<OAuth>(&handed, None).unwrap();
+        assert_eq!(error.status(), Some(401));
+        assert_eq!(error.kind(), ErrorKind::Refused);
+        assert_eq!(error.description(), Some("challenge Basic"));
     }
 
     #[test]
