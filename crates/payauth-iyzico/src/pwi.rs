@@ -158,7 +158,10 @@ impl PwiSession {
     /// iyzico's failure envelope, whatever the HTTP status, as a typed
     /// error with `errorCode` kept: `1000` (invalid signature) and `1001`
     /// (API key not found) as [`ErrorKind::InvalidClient`], `260016`
-    /// (session token not found) as [`ErrorKind::InvalidGrant`], others as
+    /// (session token not found) as [`ErrorKind::InvalidGrant`]; others by
+    /// the envelope's numeric `status` or the HTTP status, as
+    /// [`http::classify`] reads them ([`ErrorKind::Refused`] for a 401 that
+    /// does not say why, [`ErrorKind::Unavailable`] for a 5xx), else
     /// [`ErrorKind::Provider`].
     pub async fn fetch_token(&self) -> Result<AccessToken, Error> {
         let issued = Issued::now(self.pwi.clock.as_ref());

@@ -254,7 +254,9 @@ impl VakifBank {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidGrant`] for an unknown, used or expired code;
-    /// [`ErrorKind::InvalidClient`] for refused credentials (400 or 401).
+    /// [`ErrorKind::InvalidClient`] for refused credentials (400 or 401);
+    /// [`ErrorKind::Refused`] for a 401 or 403 that does not say why, with
+    /// the Layer7 `x-ca-err` code kept when the gateway sent one.
     pub async fn exchange(
         &self,
         pending: &PendingAuthorization,

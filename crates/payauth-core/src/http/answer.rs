@@ -20,13 +20,14 @@
 //!   schema (a number where the spec says string), the payload error still
 //!   says what the answer was. Schemas ignore unknown members.
 
+use std::sync::OnceLock;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use std::sync::OnceLock;
 
 use super::{ProviderErrorBody, classify, retry_after};
 use crate::error::{Error, ErrorKind};
