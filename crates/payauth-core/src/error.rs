@@ -424,6 +424,70 @@ mod tests {
         assert_eq!(description.chars().count(), MAX_DESCRIPTION);
     }
 
+    /// An error caused by `depth` more, each saying its depth.
+    #[derive(Debug)]
+    struct Nested(usize);
+
+    impl fmt::Display for Nested {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "cause {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Nested {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            // A chain as deep as asked: leaked, but only in this test.
+            (self.0 > 0).then(|| &*Box::leak(Box::new(Nested(self.0 - 1))) as _)
+        }
+    }
+
+    /// A wrapper whose message is its cause's.
+    #[derive(Debug)]
+    struct Echo(Nested);
+
+    impl fmt::Display for Echo {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Display::fmt(&self.0, f)
+        }
+    }
+
+    impl std::error::Error for Echo {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_source_chain_shows_at_most_eight_causes_each_once() {
+        let error = Error::new(ErrorKind::Transport).with_source(Nested(20));
+        let shown = error.to_string();
+        assert!(
+            shown.ends_with(
+                ": cause 20: cause 19: cause 18: cause 17: cause 16: cause 15: cause 14: cause 13"
+            ),
+            "{shown}"
+        );
+        let short = Error::new(ErrorKind::Transport).with_source(Nested(1));
+        assert_eq!(short.to_string(), "transport error: cause 1: cause 0");
+        // A wrapper that repeats its cause's words is shown once.
+        let repeated = Error::new(ErrorKind::Store).with_source(Echo(Nested(0)));
+        assert_eq!(repeated.to_string(), "token store error: cause 0");
+    }
+
+    #[test]
+    fn debug_shows_every_field_and_the_chain() {
+        let error = Error::new(ErrorKind::Refused)
+            .with_status(403)
+            .with_provider_code("waf-1")
+            .with_description("blocked")
+            .with_retry_after(Duration::from_secs(3))
+            .with_source(Nested(1));
+        assert_eq!(
+            format!("{error:?}"),
+            "Error { kind: Refused, status: Some(403), provider_code: Some(\"waf-1\"), description: Some(\"blocked\"), retry_after: Some(3s), source: Some(\"cause 1: cause 0\") }"
+        );
+    }
+
     #[test]
     fn a_retry_after_longer_than_a_day_is_cut_to_a_day() {
         let error = Error::new(ErrorKind::RateLimited).with_retry_after(Duration::MAX);

@@ -314,6 +314,56 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_refusal_is_no_verdict_and_a_code_counts_only_where_it_can_be_one() {
+        assert_eq!(classify(403, None), ErrorKind::Refused);
+        assert_eq!(classify(403, Some("made_up")), ErrorKind::Refused);
+        assert_eq!(
+            classify(403, Some("access_denied")),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(classify(408, Some("invalid_grant")), ErrorKind::Timeout);
+        assert_eq!(
+            classify(499, Some("invalid_grant")),
+            ErrorKind::InvalidGrant
+        );
+        assert_eq!(classify(500, None), ErrorKind::Unavailable);
+        assert_eq!(classify(599, None), ErrorKind::Unavailable);
+        assert_eq!(
+            classify(200, Some("invalid_client")),
+            ErrorKind::InvalidClient
+        );
+        assert_eq!(
+            classify(299, Some("invalid_client")),
+            ErrorKind::InvalidClient
+        );
+        // A redirect or an informational answer carries no verdict.
+        assert_eq!(classify(302, Some("invalid_grant")), ErrorKind::Provider);
+        assert_eq!(classify(399, Some("invalid_grant")), ErrorKind::Provider);
+        assert_eq!(classify(199, Some("invalid_grant")), ErrorKind::Provider);
+        assert_eq!(classify(404, None), ErrorKind::Provider);
+    }
+
+    #[tokio::test]
+    async fn a_2xx_body_declared_over_the_cap_is_flagged_with_its_status() {
+        use payauth_testkit::gateway::{RawGateway, answer};
+        let body = [b'x'; 100];
+        let gateway = RawGateway::answering(answer("200 OK", &[("content-length", b"100")], &body));
+        let client = default_client().unwrap();
+        for (limit, flagged) in [(99, true), (100, false)] {
+            let request = client.post(gateway.base_url()).build().unwrap();
+            let response = execute_capped(&client, request, limit).await.unwrap();
+            let error = answer::too_large(response.status(), response.headers());
+            assert_eq!(error.is_some(), flagged, "limit {limit}");
+            if let Some(error) = error {
+                assert_eq!(error.status(), Some(200));
+                assert_eq!(error.kind(), ErrorKind::Malformed);
+            } else {
+                assert_eq!(response.bytes().await.unwrap().len(), 100);
+            }
+        }
+    }
+
+    #[test]
     fn plain_http_is_refused_except_on_loopback_or_when_allowed() {
         assert!(check_base_url("https://auth-api.mypos.com", false).is_ok());
         assert!(check_base_url("http://127.0.0.1:8080", false).is_ok());

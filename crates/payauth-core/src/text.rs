@@ -122,6 +122,28 @@ mod tests {
     }
 
     #[test]
+    fn a_granted_scope_is_cleaned_like_any_provider_text() {
+        use crate::{AccessToken, Issued, ManualClock, Secret};
+        let token = || {
+            AccessToken::new(
+                Secret::new("t"),
+                "Bearer",
+                Issued::now(&ManualClock::new()),
+                std::time::Duration::from_secs(60),
+            )
+            .unwrap()
+        };
+        let scoped = token().with_scope(Some("webhooks\u{1b}[2J\nx\u{202e}".to_owned()));
+        assert_eq!(scoped.scope(), Some("webhooks [2J x"));
+        assert_eq!(
+            token().with_scope(Some("\u{200b}\n".to_owned())).scope(),
+            None
+        );
+        let long = token().with_scope(Some("s".repeat(5000)));
+        assert_eq!(long.scope().map(|s| s.chars().count()), Some(MAX_SCOPE));
+    }
+
+    #[test]
     fn text_is_trimmed_and_ordinary_unicode_kept() {
         assert_eq!(
             printable("  Session token bulunamadı.\n", 100),

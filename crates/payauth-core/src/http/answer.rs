@@ -363,6 +363,42 @@ mod tests {
         headers
     }
 
+    /// The body `keep_error` kept of `answer` under a cap of `limit`.
+    async fn kept(answer: Vec<u8>, limit: usize) -> Body {
+        let gateway = payauth_testkit::gateway::RawGateway::answering(answer);
+        let client = crate::http::default_client().unwrap();
+        let request = client.post(gateway.base_url()).build().unwrap();
+        let response = client.execute(request).await.unwrap();
+        let kept = keep_error(response, limit).await;
+        assert_eq!(kept.status(), StatusCode::BAD_REQUEST);
+        Body::from_headers(kept.headers()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_error_body_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
+        use payauth_testkit::gateway::{answer, chunked};
+        let body = [b'x'; 100];
+        let declared = answer("400 Bad Request", &[("content-length", b"100")], &body);
+        let streamed = answer(
+            "400 Bad Request",
+            &[("transfer-encoding", b"chunked")],
+            &chunked(&body, 30),
+        );
+        for answer in [declared, streamed] {
+            assert_eq!(kept(answer.clone(), 100).await, Body::Read(body.to_vec()));
+            assert_eq!(kept(answer, 99).await, Body::TooLarge);
+        }
+    }
+
+    #[test]
+    fn the_answer_member_is_named_at_random_once_per_process() {
+        let name = answer_member();
+        let suffix = name.strip_prefix(ANSWER_MEMBER).unwrap();
+        assert_eq!(suffix.len(), 32);
+        assert!(suffix.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+        assert_eq!(answer_member(), name);
+    }
+
     #[test]
     fn a_kept_body_reads_back_as_it_was() {
         for body in [
