@@ -67,6 +67,9 @@ mod tests {
             parse("Fri, 31 Dec 9999 23:59:59 GMT"),
             Some(253_402_300_799)
         );
+        // A leap second is a valid time of day.
+        assert_eq!(parse("Sun, 06 Nov 1994 08:49:60 GMT"), Some(784_111_800));
+        assert_eq!(parse("Sun, 06 Nov 1994 08:59:00 GMT"), Some(784_112_340));
     }
 
     #[test]
@@ -79,6 +82,8 @@ mod tests {
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "Sun, 6 Nov 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:60:00 GMT",
+            "Sun, 06 Nov 1994 08:49:61 GMT",
             "Sun, 06 Nov 1994 08:49 GMT",
             "Sun, 06 Nov 1994 08:49:37:00 GMT",
             "Sun, 32 Nov 1994 08:49:37 GMT",
