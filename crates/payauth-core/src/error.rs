@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::text::{MAX_CODE, MAX_DESCRIPTION, printable};
+
 /// What kind of failure an [`Error`] is. Match on it to decide what to do;
 /// [`Error::is_transient`] says whether retrying later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -11,8 +13,8 @@ use std::time::Duration;
 pub enum ErrorKind {
     /// RFC 6749 `invalid_request`: a parameter is missing or wrong.
     InvalidRequest,
-    /// RFC 6749 `invalid_client` (or a bare 401): the client credentials
-    /// were refused. Check the client id and secret.
+    /// RFC 6749 `invalid_client`: the client credentials were refused.
+    /// Check the client id and secret.
     InvalidClient,
     /// RFC 6749 `invalid_grant`: the code, refresh token or user
     /// credentials were refused. A refresh token here means: log in again.
@@ -25,6 +27,12 @@ pub enum ErrorKind {
     InvalidScope,
     /// The user or the provider refused (`access_denied`).
     AccessDenied,
+    /// HTTP 401 or 403 with no error code that says why: a WAF, CDN or
+    /// gateway page, a Basic-auth refusal with an empty body, a code
+    /// payauth does not know. Not a verdict on the credentials or the
+    /// grant, so neither permanent nor transient: a cache keeps serving a
+    /// still-valid token and tries again after its failure backoff.
+    Refused,
     /// HTTP 429: too many requests; see [`Error::retry_after`].
     RateLimited,
     /// The provider is failing or unavailable (HTTP 5xx).
@@ -71,6 +79,7 @@ impl ErrorKind {
             Self::UnsupportedGrantType => "grant type not supported",
             Self::InvalidScope => "scope refused",
             Self::AccessDenied => "access denied",
+            Self::Refused => "refused without a reason",
             Self::RateLimited => "rate limited",
             Self::Unavailable => "provider unavailable",
             Self::Transport => "transport error",
@@ -83,15 +92,40 @@ impl ErrorKind {
     }
 }
 
-/// Most provider text kept in an error; longer text is cut.
-const MAX_DESCRIPTION: usize = 300;
+/// The longest `Retry-After` an error keeps; a longer wait is cut to it, so
+/// adding it to an `Instant` cannot overflow.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+/// The most causes of the source chain shown, and the most characters.
+const MAX_CAUSES: usize = 8;
+const MAX_CHAIN: usize = 600;
 
 /// A failure getting, storing or using a token.
 ///
-/// Messages carry the kind, the HTTP status, the provider's code (verbatim,
-/// e.g. iyzico `errorCode` or Layer7 `x-ca-err`) and the provider's
-/// description, cut to a few hundred printable characters. They never carry
-/// a secret: no request body, header or credential is ever put in one.
+/// Messages carry the kind, the HTTP status, the provider's code (e.g.
+/// iyzico `errorCode` or Layer7 `x-ca-err`), the provider's description
+/// and the chain of underlying causes (connection refused, DNS, TLS). Every
+/// provider string is stripped of control and format characters and cut
+/// (codes to 64 characters, descriptions to 300), so a provider can neither
+/// forge a log line nor flood one. They never carry a secret: no request
+/// body, header, URL or credential is ever put in one.
+///
+/// `Display` shows the whole source chain, as logs want it;
+/// [`source`](std::error::Error::source) still hands out the cause for
+/// code that inspects it.
+///
+/// ```
+/// use payauth_core::{Error, ErrorKind};
+///
+/// let error = Error::new(ErrorKind::InvalidGrant)
+///     .with_status(400)
+///     .with_provider_code("invalid_grant\n2025-01-01 INFO forged")
+///     .with_description("Refresh token expired\u{202e}");
+/// assert_eq!(
+///     error.to_string(),
+///     "grant refused: Refresh token expired (HTTP 400, provider code invalid_grant 2025-01-01 INFO forged)"
+/// );
+/// assert!(error.is_permanent());
+/// ```
 pub struct Error {
     kind: ErrorKind,
     status: Option<u16>,
@@ -122,31 +156,27 @@ impl Error {
         self
     }
 
-    /// Adds the provider's own error code, kept verbatim.
+    /// Adds the provider's own error code, stripped of control and format
+    /// characters and cut to 64 characters; an empty code is none.
     #[must_use]
-    pub fn with_provider_code(mut self, code: impl Into<String>) -> Self {
-        self.provider_code = Some(code.into());
+    pub fn with_provider_code(mut self, code: impl AsRef<str>) -> Self {
+        self.provider_code = Some(printable(code.as_ref(), MAX_CODE)).filter(|c| !c.is_empty());
         self
     }
 
-    /// Adds a description (the provider's or ours), cut and stripped of
-    /// control characters.
+    /// Adds a description (the provider's or ours), stripped of control and
+    /// format characters and cut to 300 characters; an empty one is none.
     #[must_use]
     pub fn with_description(mut self, description: impl AsRef<str>) -> Self {
-        let clean: String = description
-            .as_ref()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(MAX_DESCRIPTION)
-            .collect();
-        self.description = Some(clean);
+        self.description =
+            Some(printable(description.as_ref(), MAX_DESCRIPTION)).filter(|d| !d.is_empty());
         self
     }
 
-    /// Adds how long the provider asked us to wait.
+    /// Adds how long the provider asked us to wait, at most a day.
     #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
-        self.retry_after = Some(wait);
+        self.retry_after = Some(wait.min(MAX_RETRY_AFTER));
         self
     }
 
@@ -171,7 +201,7 @@ impl Error {
         self.status
     }
 
-    /// The provider's own error code, verbatim.
+    /// The provider's own error code (printable, at most 64 characters).
     #[must_use]
     pub fn provider_code(&self) -> Option<&str> {
         self.provider_code.as_deref()
@@ -183,7 +213,8 @@ impl Error {
         self.description.as_deref()
     }
 
-    /// How long the provider asked us to wait (`Retry-After`).
+    /// How long the provider asked us to wait (`Retry-After`), at most a
+    /// day.
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
@@ -221,8 +252,8 @@ impl Error {
             )
     }
 
-    /// A copy for sharing one outcome with many waiters; the source becomes
-    /// its message.
+    /// A copy for sharing one outcome with many waiters; the source chain
+    /// becomes its message, so the copy reads the same.
     #[must_use]
     pub(crate) fn share(&self) -> Self {
         Self {
@@ -233,10 +264,28 @@ impl Error {
             retry_after: self.retry_after,
             source: self
                 .source
-                .as_ref()
-                .map(|s| Box::new(Shared(s.to_string())) as Box<_>),
+                .as_deref()
+                .map(|s| Box::new(Shared(causes(s))) as Box<_>),
         }
     }
+}
+
+/// The messages of `source` and its causes, joined by `: `, each cause
+/// once (wrappers often repeat their inner error's words), printable and
+/// cut.
+fn causes(source: &(dyn std::error::Error + 'static)) -> String {
+    let mut messages: Vec<String> = Vec::new();
+    let mut next = Some(source);
+    while let Some(error) = next
+        && messages.len() < MAX_CAUSES
+    {
+        let message = error.to_string();
+        if !messages.last().is_some_and(|last| last.contains(&message)) {
+            messages.push(message);
+        }
+        next = error.source();
+    }
+    printable(&messages.join(": "), MAX_CHAIN)
 }
 
 impl Clone for Error {
@@ -276,8 +325,8 @@ impl fmt::Display for Error {
         if !details.is_empty() {
             write!(f, " ({})", details.join(", "))?;
         }
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+        if let Some(source) = self.source.as_deref() {
+            write!(f, ": {}", causes(source))?;
         }
         Ok(())
     }
@@ -291,7 +340,7 @@ impl fmt::Debug for Error {
             .field("provider_code", &self.provider_code)
             .field("description", &self.description)
             .field("retry_after", &self.retry_after)
-            .field("source", &self.source.as_ref().map(ToString::to_string))
+            .field("source", &self.source.as_deref().map(|s| causes(s)))
             .finish()
     }
 }
@@ -373,6 +422,80 @@ mod tests {
         let description = error.description().unwrap();
         assert!(description.starts_with("a b"));
         assert_eq!(description.chars().count(), MAX_DESCRIPTION);
+    }
+
+    /// An error caused by `depth` more, each saying its depth.
+    #[derive(Debug)]
+    struct Nested(usize);
+
+    impl fmt::Display for Nested {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "cause {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Nested {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            // A chain as deep as asked: leaked, but only in this test.
+            (self.0 > 0).then(|| &*Box::leak(Box::new(Nested(self.0 - 1))) as _)
+        }
+    }
+
+    /// A wrapper whose message is its cause's.
+    #[derive(Debug)]
+    struct Echo(Nested);
+
+    impl fmt::Display for Echo {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Display::fmt(&self.0, f)
+        }
+    }
+
+    impl std::error::Error for Echo {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_source_chain_shows_at_most_eight_causes_each_once() {
+        let error = Error::new(ErrorKind::Transport).with_source(Nested(20));
+        let shown = error.to_string();
+        assert!(
+            shown.ends_with(
+                ": cause 20: cause 19: cause 18: cause 17: cause 16: cause 15: cause 14: cause 13"
+            ),
+            "{shown}"
+        );
+        let short = Error::new(ErrorKind::Transport).with_source(Nested(1));
+        assert_eq!(short.to_string(), "transport error: cause 1: cause 0");
+        // A wrapper that repeats its cause's words is shown once.
+        let repeated = Error::new(ErrorKind::Store).with_source(Echo(Nested(0)));
+        assert_eq!(repeated.to_string(), "token store error: cause 0");
+    }
+
+    #[test]
+    fn debug_shows_every_field_and_the_chain() {
+        let error = Error::new(ErrorKind::Refused)
+            .with_status(403)
+            .with_provider_code("waf-1")
+            .with_description("blocked")
+            .with_retry_after(Duration::from_secs(3))
+            .with_source(Nested(1));
+        assert_eq!(
+            format!("{error:?}"),
+            "Error { kind: Refused, status: Some(403), provider_code: Some(\"waf-1\"), description: Some(\"blocked\"), retry_after: Some(3s), source: Some(\"cause 1: cause 0\") }"
+        );
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_a_day_is_cut_to_a_day() {
+        let error = Error::new(ErrorKind::RateLimited).with_retry_after(Duration::MAX);
+        assert_eq!(error.retry_after(), Some(MAX_RETRY_AFTER));
+        assert_eq!(MAX_RETRY_AFTER, Duration::from_secs(86_400));
+        let _no_overflow = std::time::Instant::now() + error.retry_after().unwrap();
+        let error = Error::new(ErrorKind::RateLimited).with_retry_after(MAX_RETRY_AFTER);
+        assert_eq!(error.retry_after(), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

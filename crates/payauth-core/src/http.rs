@@ -2,22 +2,19 @@
 //! redirects, response bodies read under a size cap, and provider answers
 //! turned into typed [`Error`]s.
 
+mod answer;
+mod date;
+
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
 
 /// The largest token-endpoint response body read (64 KiB); a larger one is
 /// [`ErrorKind::Malformed`], and never buffered past the cap.
 pub const MAX_BODY: usize = 64 * 1024;
-
-/// Status given to a response whose body exceeded [`MAX_BODY`], so the
-/// generated client reports it as unexpected and [`from_generated`] names
-/// the cause. Never sent by a server.
-const BODY_TOO_LARGE: u16 = 599;
-const BODY_TOO_LARGE_HEADER: &str = "x-payauth-body-too-large";
 
 /// A client builder for token endpoints: no redirects (a token endpoint
 /// that redirects is misconfigured or hostile), 10 s to connect, 30 s per
@@ -108,59 +105,54 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
     }
 }
 
-/// Sends `request` and reads its body, at most `limit` bytes; a larger body
-/// is cut off and the response replaced by one that [`from_generated`]
-/// reports as [`ErrorKind::Malformed`]. For a generated client's
-/// `ClientHooks::exec`.
+/// Sends `request` and reads its body, at most `limit` bytes. For a
+/// generated client's `ClientHooks::exec`, so that [`from_generated`] sees
+/// every answer whole:
+///
+/// - a non-2xx answer keeps its status and headers whatever its body: the
+///   body is read under the cap and kept for [`from_generated`] (too large
+///   or torn, it is marked so); the generated client is handed `{}` in
+///   place of a body that is no JSON object, and a JSON object with one
+///   member added that carries status and headers, so a body that is
+///   empty, HTML or not the spec's shape cannot hide the status;
+/// - a 2xx body over the cap is cut off and the answer replaced by one that
+///   [`from_generated`] reports as [`ErrorKind::Malformed`] with the
+///   original status.
 ///
 /// # Errors
-/// The transport error, when there is no answer or the body breaks off.
+/// The transport error, when there is no answer or a 2xx body breaks off.
 pub async fn execute_capped(
     client: &reqwest::Client,
     request: reqwest::Request,
     limit: usize,
 ) -> reqwest::Result<reqwest::Response> {
     let mut response = client.execute(request).await?;
+    answer::strip_own_headers(response.headers_mut());
+    if !response.status().is_success() {
+        return Ok(answer::keep_error(response, limit).await);
+    }
     match response
         .content_length()
         .and_then(|n| usize::try_from(n).ok())
     {
         // A declared length is enforced by the HTTP layer: the body cannot
         // be longer, so a small one passes through untouched.
-        Some(declared) if declared <= limit => return Ok(response),
-        Some(_) => return Ok(too_large(limit)),
-        None => {}
-    }
-    // No declared length (chunked): read under the cap, then hand on.
-    let status = response.status();
-    let version = response.version();
-    let headers = std::mem::take(response.headers_mut());
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            return Ok(too_large(limit));
+        Some(declared) if declared <= limit => Ok(response),
+        Some(_) => Ok(answer::success(response, None)),
+        // No declared length (chunked): read under the cap, then hand on.
+        None => {
+            let body = answer::read_capped(&mut response, limit).await?;
+            Ok(answer::success(response, body))
         }
-        body.extend_from_slice(&chunk);
     }
-    let mut rebuilt = http::Response::new(body);
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    Ok(reqwest::Response::from(rebuilt))
-}
-
-fn too_large(limit: usize) -> reqwest::Response {
-    let mut response = http::Response::new(Vec::new());
-    *response.status_mut() =
-        StatusCode::from_u16(BODY_TOO_LARGE).unwrap_or(StatusCode::BAD_GATEWAY);
-    if let Ok(value) = limit.to_string().parse() {
-        response.headers_mut().insert(BODY_TOO_LARGE_HEADER, value);
-    }
-    reqwest::Response::from(response)
 }
 
 /// What payauth reads from a provider's error body: implemented by each
-/// provider crate for its generated error type.
+/// provider crate for its generated error type, which must read `{}` and
+/// ignore unknown members (all its fields optional, no
+/// `additionalProperties: false`): [`execute_capped`] hands the generated
+/// client `{}` for an error body that is no JSON object, and adds a member
+/// to one that is.
 pub trait ProviderErrorBody {
     /// The RFC 6749 `error` code, when the body has one.
     fn oauth_code(&self) -> Option<&str>;
@@ -193,87 +185,103 @@ macro_rules! oauth_error_body {
     };
 }
 
-/// The error kind of an HTTP answer: 429 and 5xx by status (an OAuth body
-/// on them is no verdict on the credentials), else the RFC 6749 code, else
-/// 401 as a refused client and 403 as denied.
+/// The error kind of an HTTP answer. 429, 408 and 5xx by status alone (an
+/// OAuth body on them is no verdict on the credentials); else the RFC 6749
+/// code, read on a 4xx or on a 2xx envelope that says failure (never on a
+/// redirect); else, with no code payauth knows, 401 and 403 are
+/// [`ErrorKind::Refused`] (a gateway, WAF or CDN may say that without
+/// looking at the credentials), a 2xx is [`ErrorKind::Malformed`] and
+/// anything else [`ErrorKind::Provider`].
+///
+/// ```
+/// use payauth_core::ErrorKind;
+/// use payauth_core::http::classify;
+///
+/// assert_eq!(classify(401, Some("invalid_client")), ErrorKind::InvalidClient);
+/// assert_eq!(classify(401, None), ErrorKind::Refused);
+/// assert_eq!(classify(403, Some("made_up")), ErrorKind::Refused);
+/// assert_eq!(classify(503, Some("invalid_grant")), ErrorKind::Unavailable);
+/// ```
 #[must_use]
 pub fn classify(status: u16, oauth_code: Option<&str>) -> ErrorKind {
-    if status == 429 {
-        return ErrorKind::RateLimited;
+    match status {
+        429 => return ErrorKind::RateLimited,
+        408 => return ErrorKind::Timeout,
+        500.. => return ErrorKind::Unavailable,
+        _ => {}
     }
-    if status >= 500 {
-        return ErrorKind::Unavailable;
-    }
-    match oauth_code.and_then(ErrorKind::from_oauth_code) {
+    let verdict = oauth_code
+        .filter(|_| matches!(status, 200..=299 | 400..=499))
+        .and_then(ErrorKind::from_oauth_code);
+    match verdict {
         Some(kind) => kind,
-        None if status == 401 => ErrorKind::InvalidClient,
-        None if status == 403 => ErrorKind::AccessDenied,
+        None if status == 401 || status == 403 => ErrorKind::Refused,
         None if (200..300).contains(&status) => ErrorKind::Malformed,
         None => ErrorKind::Provider,
     }
 }
 
-/// `Retry-After` in seconds (an HTTP date is ignored).
+/// `Retry-After`, as seconds or as an HTTP date. A date counts from the
+/// answer's own `Date` header, so a skewed local clock cannot stretch or
+/// shrink the wait; without one it is ignored.
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
+/// use payauth_core::http::retry_after;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(RETRY_AFTER, "Sun, 06 Nov 1994 08:50:07 GMT".parse().unwrap());
+/// assert_eq!(retry_after(&headers), None);
+/// headers.insert(DATE, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
+/// assert_eq!(retry_after(&headers), Some(Duration::from_secs(30)));
+/// ```
 #[must_use]
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = date::parse(value)?;
+    let now = date::parse(headers.get(reqwest::header::DATE)?.to_str().ok()?)?;
+    Some(Duration::from_secs(at.saturating_sub(now)))
 }
 
-/// A typed [`Error`] from a generated client's error, reading the
-/// provider's code from the body or from `code_header` (e.g. Layer7's
-/// `x-ca-err`). No body, header value or credential of the request ever
-/// reaches the message.
-pub fn from_generated<E: ProviderErrorBody>(
+/// A typed [`Error`] from a generated client's error. Any answer keeps its
+/// HTTP status, `Retry-After` and provider code whatever its body, declared
+/// in the spec or not (with [`execute_capped`] as the client's exec hook,
+/// which keeps the body of every non-2xx answer). The provider's code comes
+/// from the body or from `code_header` (e.g. Layer7's `x-ca-err`). No body,
+/// header value or credential of the request ever reaches the message.
+pub fn from_generated<E: ProviderErrorBody + DeserializeOwned>(
     error: progenitor_client::Error<E>,
     code_header: Option<&str>,
 ) -> Error {
     use progenitor_client::Error as Generated;
     match error {
         Generated::ErrorResponse(response) => {
-            let status = response.status().as_u16();
-            let header_code = code_header
-                .and_then(|name| response.headers().get(name))
-                .and_then(|v| v.to_str().ok())
-                .map(ToOwned::to_owned);
-            let wait = retry_after(response.headers());
-            let body = response.into_inner();
-            let kind = classify(status, body.oauth_code());
-            let mut out = Error::new(kind).with_status(status);
-            if let Some(code) = body
-                .provider_code()
-                .or(header_code)
-                .or_else(|| body.oauth_code().map(ToOwned::to_owned))
-            {
-                out = out.with_provider_code(code);
-            }
-            if let Some(description) = body.description() {
-                out = out.with_description(description);
-            }
-            if let Some(wait) = wait {
-                out = out.with_retry_after(wait);
-            }
-            out
+            let (status, headers) = (response.status(), response.headers().clone());
+            answer::to_error(status, &headers, Some(response.into_inner()), code_header)
         }
         Generated::UnexpectedResponse(response) => {
-            let status = response.status().as_u16();
-            if status == BODY_TOO_LARGE && response.headers().contains_key(BODY_TOO_LARGE_HEADER) {
-                return Error::new(ErrorKind::Malformed)
-                    .with_description("response body larger than the cap");
-            }
-            let mut out = Error::new(classify(status, None)).with_status(status);
-            if let Some(wait) = retry_after(response.headers()) {
-                out = out.with_retry_after(wait);
-            }
-            out
+            answer::too_large(response.status(), response.headers()).unwrap_or_else(|| {
+                answer::to_error::<E>(response.status(), response.headers(), None, code_header)
+            })
         }
-        Generated::InvalidResponsePayload(_, error) => Error::new(ErrorKind::Malformed)
-            .with_description(format!(
-                "response does not match the spec ({:?} error at line {}, column {})",
-                error.classify(),
-                error.line(),
-                error.column()
-            )),
+        Generated::InvalidResponsePayload(payload, error) => {
+            answer::from_payload::<E>(&payload, code_header).unwrap_or_else(|| {
+                Error::new(ErrorKind::Malformed).with_description(format!(
+                    "the answer does not match the spec ({:?} error at line {}, column {})",
+                    error.classify(),
+                    error.line(),
+                    error.column()
+                ))
+            })
+        }
         Generated::CommunicationError(error)
         | Generated::ResponseBodyError(error)
         | Generated::InvalidUpgrade(error) => Error::from(error),
@@ -300,9 +308,59 @@ mod tests {
             classify(401, Some("invalid_client")),
             ErrorKind::InvalidClient
         );
-        assert_eq!(classify(401, None), ErrorKind::InvalidClient);
+        assert_eq!(classify(401, None), ErrorKind::Refused);
         assert_eq!(classify(400, Some("something_else")), ErrorKind::Provider);
         assert_eq!(classify(200, None), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn a_bare_refusal_is_no_verdict_and_a_code_counts_only_where_it_can_be_one() {
+        assert_eq!(classify(403, None), ErrorKind::Refused);
+        assert_eq!(classify(403, Some("made_up")), ErrorKind::Refused);
+        assert_eq!(
+            classify(403, Some("access_denied")),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(classify(408, Some("invalid_grant")), ErrorKind::Timeout);
+        assert_eq!(
+            classify(499, Some("invalid_grant")),
+            ErrorKind::InvalidGrant
+        );
+        assert_eq!(classify(500, None), ErrorKind::Unavailable);
+        assert_eq!(classify(599, None), ErrorKind::Unavailable);
+        assert_eq!(
+            classify(200, Some("invalid_client")),
+            ErrorKind::InvalidClient
+        );
+        assert_eq!(
+            classify(299, Some("invalid_client")),
+            ErrorKind::InvalidClient
+        );
+        // A redirect or an informational answer carries no verdict.
+        assert_eq!(classify(302, Some("invalid_grant")), ErrorKind::Provider);
+        assert_eq!(classify(399, Some("invalid_grant")), ErrorKind::Provider);
+        assert_eq!(classify(199, Some("invalid_grant")), ErrorKind::Provider);
+        assert_eq!(classify(404, None), ErrorKind::Provider);
+    }
+
+    #[tokio::test]
+    async fn a_2xx_body_declared_over_the_cap_is_flagged_with_its_status() {
+        use payauth_testkit::gateway::{RawGateway, answer};
+        let body = [b'x'; 100];
+        let gateway = RawGateway::answering(answer("200 OK", &[("content-length", b"100")], &body));
+        let client = default_client().unwrap();
+        for (limit, flagged) in [(99, true), (100, false)] {
+            let request = client.post(gateway.base_url()).build().unwrap();
+            let response = execute_capped(&client, request, limit).await.unwrap();
+            let error = answer::too_large(response.status(), response.headers());
+            assert_eq!(error.is_some(), flagged, "limit {limit}");
+            if let Some(error) = error {
+                assert_eq!(error.status(), Some(200));
+                assert_eq!(error.kind(), ErrorKind::Malformed);
+            } else {
+                assert_eq!(response.bytes().await.unwrap().len(), 100);
+            }
+        }
     }
 
     #[test]
@@ -323,15 +381,33 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_reads_seconds_only() {
+    fn retry_after_reads_seconds_or_a_date_counted_from_the_answers_own_date() {
         let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        headers.insert(reqwest::header::RETRY_AFTER, " 7 ".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
         headers.insert(
             reqwest::header::RETRY_AFTER,
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
-        assert_eq!(retry_after(&headers), None);
+        assert_eq!(retry_after(&headers), None, "no Date to count from");
+        headers.insert(
+            reqwest::header::DATE,
+            "Wed, 21 Oct 2015 07:27:58 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(
+            reqwest::header::DATE,
+            "Wed, 21 Oct 2015 07:29:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        for junk in ["-1", "1.5", "soon"] {
+            headers.insert(reqwest::header::RETRY_AFTER, junk.parse().unwrap());
+            assert_eq!(retry_after(&headers), None, "{junk}");
+        }
     }
 
     /// A one-shot loopback server answering with `chunks` as a chunked body
@@ -364,8 +440,9 @@ mod tests {
         let client = default_client().unwrap();
         let request = client.get(&url).build().unwrap();
         let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
-        assert_eq!(response.status().as_u16(), BODY_TOO_LARGE);
-        assert!(response.headers().contains_key(BODY_TOO_LARGE_HEADER));
+        let error = answer::too_large(response.status(), response.headers()).unwrap();
+        assert_eq!(error.kind(), ErrorKind::Malformed);
+        assert_eq!(error.status(), Some(200));
     }
 
     #[tokio::test]

@@ -49,6 +49,7 @@ pub mod random;
 mod secret;
 mod source;
 pub mod store;
+mod text;
 pub mod token;
 
 pub use cache::{

@@ -100,10 +100,13 @@ impl AccessToken {
         })
     }
 
-    /// Adds the granted scope.
+    /// Adds the granted scope, as a provider sent it: stripped of control
+    /// and format characters and cut to 1024 characters.
     #[must_use]
     pub fn with_scope(mut self, scope: Option<String>) -> Self {
-        self.scope = scope.filter(|s| !s.is_empty());
+        self.scope = scope
+            .map(|s| crate::text::printable(&s, crate::text::MAX_SCOPE))
+            .filter(|s| !s.is_empty());
         self
     }
 

@@ -158,7 +158,10 @@ impl PwiSession {
     /// iyzico's failure envelope, whatever the HTTP status, as a typed
     /// error with `errorCode` kept: `1000` (invalid signature) and `1001`
     /// (API key not found) as [`ErrorKind::InvalidClient`], `260016`
-    /// (session token not found) as [`ErrorKind::InvalidGrant`], others as
+    /// (session token not found) as [`ErrorKind::InvalidGrant`]; others by
+    /// the envelope's numeric `status` or the HTTP status, as
+    /// [`http::classify`] reads them ([`ErrorKind::Refused`] for a 401 that
+    /// does not say why, [`ErrorKind::Unavailable`] for a 5xx), else
     /// [`ErrorKind::Provider`].
     pub async fn fetch_token(&self) -> Result<AccessToken, Error> {
         let issued = Issued::now(self.pwi.clock.as_ref());
@@ -218,14 +221,11 @@ impl types::AccessTokenResponse {
             Some(types::Status::Int64(n)) => u16::try_from(*n).unwrap_or(status),
             _ => status,
         };
-        let kind = match self.oauth_code() {
-            Some(code) => ErrorKind::from_oauth_code(code).unwrap_or(ErrorKind::Provider),
-            None => http::classify(status, None),
-        };
-        let kind = if kind == ErrorKind::Malformed {
-            ErrorKind::Provider
-        } else {
-            kind
+        // The same rule as every HTTP answer: the status first, then a
+        // code payauth knows; a failure envelope is never a malformed one.
+        let kind = match http::classify(status, self.oauth_code()) {
+            ErrorKind::Malformed => ErrorKind::Provider,
+            kind => kind,
         };
         let mut error = Error::new(kind).with_status(status);
         if let Some(code) = self.provider_code() {

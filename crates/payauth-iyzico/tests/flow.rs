@@ -249,9 +249,10 @@ async fn pwi_failure_envelopes_map_to_kinds_whatever_the_http_status() {
             "260016",
         ),
         (
+            // A code payauth does not know is no verdict on the keys.
             401,
             r#"{"status":401,"errorCode":"5","errorMessage":"unauthorized"}"#,
-            ErrorKind::InvalidClient,
+            ErrorKind::Refused,
             "5",
         ),
         (

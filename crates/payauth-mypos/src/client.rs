@@ -170,9 +170,11 @@ impl Mypos {
     /// A fresh client-credentials token.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidClient`] for refused credentials, transient kinds
-    /// for 429/5xx/transport, [`ErrorKind::Malformed`] for an answer that is
-    /// not a token.
+    /// [`ErrorKind::InvalidClient`] for refused credentials,
+    /// [`ErrorKind::Refused`] for a 401 or 403 that does not say why (an
+    /// empty Basic refusal, a gateway page), transient kinds for
+    /// 429/5xx/transport, [`ErrorKind::Malformed`] for an answer that is not
+    /// a token.
     pub async fn fetch_token(&self) -> Result<AccessToken, Error> {
         let issued = Issued::now(self.clock.as_ref());
         let body = types::TokenRequest {

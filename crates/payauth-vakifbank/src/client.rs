@@ -120,10 +120,13 @@ impl PendingAuthorization {
     /// string): checks `state` in constant time and returns the code.
     ///
     /// # Errors
-    /// [`ErrorKind::AccessDenied`] (or the kind of the OAuth `error`) when
-    /// the customer or bank refused, [`ErrorKind::InvalidRequest`] when the
-    /// state is missing or does not match (a forged or stale callback), and
-    /// [`ErrorKind::Malformed`] when there is no code.
+    /// The kind of the OAuth `error` when the customer or bank refused
+    /// (`access_denied` is [`ErrorKind::AccessDenied`]) and
+    /// [`ErrorKind::Provider`] for a code payauth does not know (no verdict,
+    /// as everywhere), both with the code kept;
+    /// [`ErrorKind::InvalidRequest`] when the state is missing or does not
+    /// match (a forged or stale callback); [`ErrorKind::Malformed`] when
+    /// there is no code.
     pub fn callback(&self, redirect: &str) -> Result<Secret, Error> {
         let query = redirect.split_once('?').map_or(redirect, |(_, q)| q);
         let query = query.split('#').next().unwrap_or_default();
@@ -146,8 +149,10 @@ impl PendingAuthorization {
             ));
         }
         if let Some(error) = error {
-            let kind = ErrorKind::from_oauth_code(&error).unwrap_or(ErrorKind::AccessDenied);
-            let mut out = Error::new(kind).with_provider_code(error);
+            let kind = ErrorKind::from_oauth_code(&error).unwrap_or(ErrorKind::Provider);
+            let mut out = Error::new(kind)
+                .with_provider_code(error)
+                .with_description("the bank's redirect carries an error instead of a code");
             if let Some(description) = description {
                 out = out.with_description(description);
             }
@@ -249,7 +254,9 @@ impl VakifBank {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidGrant`] for an unknown, used or expired code;
-    /// [`ErrorKind::InvalidClient`] for refused credentials (400 or 401).
+    /// [`ErrorKind::InvalidClient`] for refused credentials (400 or 401);
+    /// [`ErrorKind::Refused`] for a 401 or 403 that does not say why, with
+    /// the Layer7 `x-ca-err` code kept when the gateway sent one.
     pub async fn exchange(
         &self,
         pending: &PendingAuthorization,
