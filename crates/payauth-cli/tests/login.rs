@@ -19,7 +19,7 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
 
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("payauth"))
         .args(["--json", "login", "vakifbank", "--scope", "account"])
-        .env("PAYAUTH_BASE_URL", sandbox.base_url())
+        .env("PAYAUTH_ENVIRONMENT", sandbox.base_url())
         .env("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID)
         .env(
             "PAYAUTH_VAKIFBANK_CLIENT_SECRET",

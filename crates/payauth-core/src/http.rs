@@ -54,26 +54,117 @@ pub fn default_client() -> Result<reqwest::Client, Error> {
         .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))
 }
 
-/// Which of a provider's hosts to talk to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which of a provider's hosts to talk to: the same rule for every
+/// provider and flow.
+///
+/// In settings files it is one string: `"sandbox"`, `"production"`, or any
+/// other base URL (the payauth sandbox, a proxy, a mock server). The
+/// default is [`Sandbox`](Self::Sandbox) everywhere: nothing reaches a
+/// provider's production host unless a setting says `production`.
+///
+/// ```
+/// use payauth_core::{Environment, http::Hosts};
+///
+/// const HOSTS: Hosts = Hosts { production: "https://api.example", sandbox: "https://sandbox.example" };
+/// let parse = |s: &str| serde_json::from_value::<Environment>(serde_json::json!(s)).unwrap();
+/// assert_eq!(parse("production"), Environment::Production);
+/// assert_eq!(parse("http://127.0.0.1:8787"), Environment::Custom("http://127.0.0.1:8787".into()));
+/// assert_eq!(Environment::default().base_url(&HOSTS, false).unwrap(), "https://sandbox.example");
+/// assert!(serde_json::from_value::<Environment>(serde_json::json!("prod")).is_err());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum Environment {
     /// The provider's production host.
     Production,
-    /// The provider's sandbox host.
+    /// The provider's sandbox host (the default).
+    #[default]
     Sandbox,
     /// Any other base URL: the payauth sandbox, a proxy, a mock server.
     Custom(String),
 }
 
+/// A provider's two hosts. Each provider crate has one `HOSTS` constant;
+/// [`Environment::base_url`] is the only place that chooses between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hosts {
+    /// The production base URL.
+    pub production: &'static str,
+    /// The sandbox base URL.
+    pub sandbox: &'static str,
+}
+
 impl Environment {
-    /// The base URL, given the provider's two hosts.
-    #[must_use]
-    pub fn base_url<'a>(&'a self, production: &'a str, sandbox: &'a str) -> &'a str {
-        match self {
-            Self::Production => production,
-            Self::Sandbox => sandbox,
+    /// The base URL this environment means for a provider with `hosts`,
+    /// checked by [`check_base_url`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a custom URL that is not a URL, or plain
+    /// `http://` to a remote host without `allow_insecure`.
+    pub fn base_url(&self, hosts: &Hosts, allow_insecure: bool) -> Result<String, Error> {
+        let url = match self {
+            Self::Production => hosts.production,
+            Self::Sandbox => hosts.sandbox,
             Self::Custom(url) => url,
+        };
+        check_base_url(url, allow_insecure)
+    }
+
+    /// `production`, `sandbox`, or the custom URL: the form settings files
+    /// use, and the environment part of store keys.
+    #[must_use]
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Production => "production",
+            Self::Sandbox => "sandbox",
+            Self::Custom(url) => url.trim_end_matches('/'),
         }
+    }
+}
+
+impl std::str::FromStr for Environment {
+    type Err = Error;
+
+    /// `sandbox`, `production`, or an `http(s)://` base URL.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text {
+            "production" => Ok(Self::Production),
+            "sandbox" => Ok(Self::Sandbox),
+            url if url.starts_with("https://") || url.starts_with("http://") => {
+                Ok(Self::Custom(url.to_owned()))
+            }
+            other => Err(Error::new(ErrorKind::Config).with_description(format!(
+                "environment {other:?} is not `sandbox`, `production` or an http(s):// base URL"
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Environment {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(|_| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&text),
+                &"`sandbox`, `production` or an http(s):// base URL",
+            )
+        })
+    }
+}
+
+impl schemars::JsonSchema for Environment {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Environment".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`sandbox` (the default), `production`, or any other base URL (the payauth sandbox, a proxy).",
+            "anyOf": [
+                { "type": "string", "enum": ["sandbox", "production"] },
+                { "type": "string", "pattern": "^https?://" }
+            ],
+            "default": "sandbox",
+        })
     }
 }
 
@@ -157,6 +248,73 @@ fn too_large(limit: usize) -> reqwest::Response {
         response.headers_mut().insert(BODY_TOO_LARGE_HEADER, value);
     }
     reqwest::Response::from(response)
+}
+
+/// How a provider's credentials go on its requests: implemented once per
+/// provider, in its `auth.rs`, for the type its generated client carries.
+/// The generated `ClientHooks` call [`authenticate`] with each operation's
+/// security alternatives (`generated::…::security::for_operation`), so that
+/// file is the one place that decides how a client proves who it is.
+pub trait ClientAuthentication<S: Copy + PartialEq + 'static> {
+    /// The security schemes these credentials send (empty: none, e.g.
+    /// credentials in the form body, which the flow writes from the same
+    /// `auth.rs`).
+    fn schemes(&self) -> &[S];
+
+    /// Puts `scheme`'s credentials on `request`.
+    ///
+    /// # Errors
+    /// When the credentials cannot be applied (say, no randomness for a
+    /// signature nonce).
+    fn apply(&self, scheme: S, request: &mut reqwest::Request) -> Result<(), Error>;
+}
+
+/// The one rule for reading a generated security table: an operation gets
+/// the first of its `alternatives` that is non-empty and made only of
+/// schemes `auth` sends; failing that, no credentials if the operation
+/// allows none; failing that, an error: the settings cannot call it.
+///
+/// ```
+/// use payauth_core::{Error, http::{ClientAuthentication, authenticate}};
+///
+/// #[derive(Clone, Copy, PartialEq)]
+/// enum Scheme { Basic }
+/// struct Body; // credentials in the form body: no scheme
+/// impl ClientAuthentication<Scheme> for Body {
+///     fn schemes(&self) -> &[Scheme] { &[] }
+///     fn apply(&self, _: Scheme, _: &mut reqwest::Request) -> Result<(), Error> { unreachable!() }
+/// }
+/// let mut request = reqwest::Request::new(reqwest::Method::POST, "https://x.example/t".parse().unwrap());
+/// // `security: [{}, {clientBasic: []}]`: none, or Basic.
+/// assert!(authenticate(&Body, "token", &[&[], &[Scheme::Basic]], &mut request).is_ok());
+/// // `security: [{clientBasic: []}]`: Basic only, which Body does not send.
+/// assert!(authenticate(&Body, "token", &[&[Scheme::Basic]], &mut request).is_err());
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Config`] naming the operation when no alternative fits;
+/// what [`ClientAuthentication::apply`] returns.
+pub fn authenticate<S, A>(
+    auth: &A,
+    operation_id: &str,
+    alternatives: &[&[S]],
+    request: &mut reqwest::Request,
+) -> Result<(), Error>
+where
+    S: Copy + PartialEq + 'static,
+    A: ClientAuthentication<S> + ?Sized,
+{
+    let sent = auth.schemes();
+    let chosen = alternatives
+        .iter()
+        .find(|schemes| !schemes.is_empty() && schemes.iter().all(|s| sent.contains(s)));
+    match chosen {
+        Some(schemes) => schemes.iter().try_for_each(|&s| auth.apply(s, request)),
+        None if alternatives.iter().any(|schemes| schemes.is_empty()) => Ok(()),
+        None => Err(Error::new(ErrorKind::Config).with_description(format!(
+            "operation {operation_id} needs credentials these settings do not send"
+        ))),
+    }
 }
 
 /// What payauth reads from a provider's error body: implemented by each

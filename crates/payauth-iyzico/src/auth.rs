@@ -1,14 +1,21 @@
-//! Credentials carried by the generated clients, applied per each spec's
+//! How an iyzico client proves who it is, the one place that decides it
+//! for both APIs; the generated clients' hooks apply it per each spec's
 //! security table.
+//!
+//! - Terminal API login: the client id and secret go in the form body of
+//!   `/authorize` (the spec's required fields, written by the flow from
+//!   these [`BasicCredentials`]) and as HTTP Basic on `/token` and
+//!   `/token/refresh` (`clientBasic`).
+//! - Pay with iyzico: every request is signed with IYZWSv2 (`iyzwsv2`)
+//!   from the [`ApiKeys`].
 
-use payauth_core::Secret;
-use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use payauth_core::http::ClientAuthentication;
+use payauth_core::{Error, ErrorKind, Secret};
 
 use crate::generated::{pwi, terminal_login};
 use crate::iyzwsv2;
 
-/// The Terminal API client id and secret, sent as HTTP Basic where the spec
-/// asks for `clientBasic` (`/token`, `/token/refresh`).
+/// The Terminal API client id and secret.
 #[derive(Clone, Debug)]
 pub struct BasicCredentials {
     /// Merchant-specific client id provided by iyzico.
@@ -26,86 +33,56 @@ pub struct ApiKeys {
     pub secret_key: Secret,
 }
 
-impl ClientHooks<BasicCredentials> for terminal_login::Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> Result<(), progenitor_client::Error<E>> {
-        let headers = request.headers_mut();
-        headers.remove("api-version");
-        let alternatives = terminal_login::security::for_operation(info.operation_id);
-        if alternatives
-            .first()
-            .is_some_and(|schemes| schemes.contains(&terminal_login::security::Scheme::ClientBasic))
-        {
-            let credentials = self.inner();
-            let value = payauth_core::oauth2::basic_authorization(
-                &credentials.client_id,
-                &credentials.client_secret,
-            );
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
-        Ok(())
+impl ClientAuthentication<terminal_login::security::Scheme> for BasicCredentials {
+    fn schemes(&self) -> &[terminal_login::security::Scheme] {
+        &[terminal_login::security::Scheme::ClientBasic]
     }
 
-    /// Reads the response body under `payauth_core::http::MAX_BODY`.
-    async fn exec(
+    fn apply(
         &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
-            .await
+        scheme: terminal_login::security::Scheme,
+        request: &mut reqwest::Request,
+    ) -> Result<(), Error> {
+        let terminal_login::security::Scheme::ClientBasic = scheme;
+        let value = payauth_core::oauth2::basic_authorization(&self.client_id, &self.client_secret);
+        request
+            .headers_mut()
+            .insert(reqwest::header::AUTHORIZATION, value);
+        Ok(())
     }
 }
 
-impl ClientHooks<ApiKeys> for pwi::Client {
-    /// Signs every `iyzwsv2` operation over the exact body bytes reqwest
-    /// will send and the URL path without query string.
-    async fn pre<E>(
+impl ClientAuthentication<pwi::security::Scheme> for ApiKeys {
+    fn schemes(&self) -> &[pwi::security::Scheme] {
+        &[pwi::security::Scheme::Iyzwsv2]
+    }
+
+    /// Signs over the exact body bytes reqwest will send and the URL path
+    /// without query string.
+    fn apply(
         &self,
+        scheme: pwi::security::Scheme,
         request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> Result<(), progenitor_client::Error<E>> {
-        request.headers_mut().remove("api-version");
-        let signed = pwi::security::for_operation(info.operation_id)
-            .first()
-            .is_some_and(|schemes| schemes.contains(&pwi::security::Scheme::Iyzwsv2));
-        if !signed {
-            return Ok(());
-        }
-        let random_key = iyzwsv2::random_key().map_err(|e| {
-            progenitor_client::Error::Custom(format!("no randomness for the IYZWSv2 key: {e}"))
-        })?;
+    ) -> Result<(), Error> {
+        let pwi::security::Scheme::Iyzwsv2 = scheme;
+        let random_key = iyzwsv2::random_key()?;
         let body = request
             .body()
             .and_then(reqwest::Body::as_bytes)
             .unwrap_or_default();
-        let keys = self.inner();
         let authorization = iyzwsv2::authorization(
-            &keys.api_key,
-            &keys.secret_key,
+            &self.api_key,
+            &self.secret_key,
             &random_key,
             request.url().path(),
             body,
         );
-        let random_header = reqwest::header::HeaderValue::from_str(&random_key).map_err(|e| {
-            progenitor_client::Error::Custom(format!("bad IYZWSv2 random key: {e}"))
+        let random_header = reqwest::header::HeaderValue::from_str(&random_key).map_err(|_| {
+            Error::new(ErrorKind::Config).with_description("bad IYZWSv2 random key")
         })?;
         let headers = request.headers_mut();
         headers.insert(reqwest::header::AUTHORIZATION, authorization);
         headers.insert(iyzwsv2::RANDOM_KEY_HEADER, random_header);
         Ok(())
-    }
-
-    /// Reads the response body under `payauth_core::http::MAX_BODY`.
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
-            .await
     }
 }

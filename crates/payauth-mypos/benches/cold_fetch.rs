@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use payauth_core::{Environment, Secret};
-use payauth_mypos::{Mypos, MyposConfig};
+use payauth_mypos::{Mypos, MyposSettings};
 use payauth_sandbox::{Endpoint, Sandbox, defaults};
 
 const SAMPLES: usize = 2_000;
@@ -36,12 +36,12 @@ fn main() {
     runtime.block_on(async {
         let sandbox = Sandbox::builder().start().await.expect("sandbox");
         let http = payauth_core::http::default_client().expect("client");
-        let config = MyposConfig::new(
+        let settings = MyposSettings::new(
             defaults::MYPOS_CLIENT_ID,
             Secret::new(defaults::MYPOS_CLIENT_SECRET),
             Environment::Custom(sandbox.base_url()),
         );
-        let mypos = Mypos::new(config, http.clone()).expect("mypos");
+        let mypos = Mypos::new(&settings, &http).expect("mypos");
         let url = sandbox.url(Endpoint::MyposToken);
 
         let bare = || async {

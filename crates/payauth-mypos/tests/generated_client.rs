@@ -3,6 +3,7 @@
 //! documented response shape.
 
 use httpmock::prelude::*;
+use payauth_core::wire::NumberOrString;
 use payauth_core::{Secret, SerializableSecret};
 use payauth_mypos::auth::BasicCredentials;
 use payauth_mypos::generated::oauth::{Client, Error, types};
@@ -59,7 +60,7 @@ async fn token_request_sends_the_exact_form_body_and_a_form_encoded_basic_header
     );
     assert_eq!(
         response.expires_in,
-        Some(types::ExpiresIn::String("86400".to_owned()))
+        Some(NumberOrString::String("86400".to_owned()))
     );
 }
 
@@ -85,7 +86,7 @@ async fn token_request_without_scope_sends_only_the_grant_type() {
         .await
         .expect("token");
     mock.assert_async().await;
-    assert_eq!(response.expires_in, Some(types::ExpiresIn::Int64(3600)));
+    assert_eq!(response.expires_in, Some(NumberOrString::Number(3600)));
 }
 
 #[tokio::test]

@@ -1,12 +1,19 @@
-//! Credentials carried by the generated client.
+//! How a VakıfBank client proves who it is: `client_id` and
+//! `client_secret` in the form body (default, as the docs list them) or as
+//! HTTP Basic (unverified). The one place that decides it: the generated
+//! client's hooks apply [`ClientAuth::schemes`] per the spec's security
+//! table, and the flows write [`ClientAuth::body_fields`] into the form.
 
-use payauth_core::Secret;
-use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use payauth_core::http::ClientAuthentication;
+use payauth_core::{Error, Secret, SerializableSecret};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
-use crate::generated::gateway::{Client, security};
+use crate::generated::gateway::security::Scheme;
 
 /// How the client authenticates on the token endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ClientAuthStyle {
     /// `client_id` and `client_secret` in the form body, as the docs list them.
     #[default]
@@ -26,37 +33,36 @@ pub struct ClientAuth {
     pub style: ClientAuthStyle,
 }
 
-impl ClientHooks<ClientAuth> for Client {
-    /// Adds HTTP Basic where the spec allows it and the caller chose it;
-    /// with the default body style the flow puts `client_id` and
-    /// `client_secret` in the form instead.
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> Result<(), progenitor_client::Error<E>> {
-        request.headers_mut().remove("api-version");
-        let auth = self.inner();
-        let basic_allowed = security::for_operation(info.operation_id)
-            .iter()
-            .any(|schemes| schemes.contains(&security::Scheme::ClientBasic));
-        if auth.style == ClientAuthStyle::Basic && basic_allowed {
-            let value =
-                payauth_core::oauth2::basic_authorization(&auth.client_id, &auth.client_secret);
-            request
-                .headers_mut()
-                .insert(reqwest::header::AUTHORIZATION, value);
+impl ClientAuth {
+    /// `client_id` and `client_secret` for the form body: there unless
+    /// they travel in a header ([`schemes`](ClientAuthentication::schemes)
+    /// is not empty).
+    pub(crate) fn body_fields(&self) -> (Option<String>, Option<SerializableSecret>) {
+        if self.schemes().is_empty() {
+            (
+                Some(self.client_id.clone()),
+                Some(self.client_secret.clone().into()),
+            )
+        } else {
+            (None, None)
         }
-        Ok(())
+    }
+}
+
+impl ClientAuthentication<Scheme> for ClientAuth {
+    fn schemes(&self) -> &[Scheme] {
+        match self.style {
+            ClientAuthStyle::Body => &[],
+            ClientAuthStyle::Basic => &[Scheme::ClientBasic],
+        }
     }
 
-    /// Reads the response body under `payauth_core::http::MAX_BODY`.
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
-            .await
+    fn apply(&self, scheme: Scheme, request: &mut reqwest::Request) -> Result<(), Error> {
+        let Scheme::ClientBasic = scheme;
+        let value = payauth_core::oauth2::basic_authorization(&self.client_id, &self.client_secret);
+        request
+            .headers_mut()
+            .insert(reqwest::header::AUTHORIZATION, value);
+        Ok(())
     }
 }
