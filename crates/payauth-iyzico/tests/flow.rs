@@ -128,6 +128,53 @@ async fn an_authorize_error_keeps_iyzicos_code_and_never_the_password() {
 }
 
 #[tokio::test]
+async fn a_numeric_authorize_error_code_is_kept_not_a_malformed_answer() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            json(
+                then,
+                401,
+                r#"{"errorCode":1001,"description":"api key not found"}"#,
+            );
+        })
+        .await;
+    let error = login(&server, TimestampUnit::Milliseconds)
+        .login()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidClient, "{error}");
+    assert_eq!(error.provider_code(), Some("1001"));
+}
+
+#[tokio::test]
+async fn a_token_type_other_than_bearer_is_refused_not_sent() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            json(then, 200, r#"{"code":"c"}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/token");
+            json(
+                then,
+                200,
+                r#"{"access_token":"t","token_type":"Basic x,","expires_in":60}"#,
+            );
+        })
+        .await;
+    let error = login(&server, TimestampUnit::Milliseconds)
+        .login()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Malformed, "{error}");
+}
+
+#[tokio::test]
 async fn refused_client_credentials_on_token_are_invalid_client() {
     let server = MockServer::start_async().await;
     server

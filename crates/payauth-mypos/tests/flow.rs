@@ -60,6 +60,20 @@ async fn a_cache_over_mypos_fetches_once_and_reads_a_string_expires_in() {
 }
 
 #[tokio::test]
+async fn a_mac_token_type_is_refused_never_put_in_an_authorization_header() {
+    let server = MockServer::start_async().await;
+    token_answer(
+        &server,
+        200,
+        "application/json",
+        r#"{"access_token":"tok","token_type":"MAC","expires_in":60}"#,
+    )
+    .await;
+    let error = mypos(&server, "s").fetch_token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Malformed);
+}
+
+#[tokio::test]
 async fn refused_credentials_are_invalid_client_and_the_message_holds_no_secret() {
     let server = MockServer::start_async().await;
     token_answer(
