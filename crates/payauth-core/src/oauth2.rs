@@ -50,6 +50,15 @@ pub trait TokenResponseBody {
     fn into_fields(self) -> TokenFields;
 }
 
+/// Puts `Authorization: Basic …` ([`basic_authorization`]) on `request`:
+/// what a provider's `auth.rs` does for its HTTP Basic scheme.
+pub fn apply_basic(request: &mut reqwest::Request, client_id: &str, client_secret: &Secret) {
+    request.headers_mut().insert(
+        reqwest::header::AUTHORIZATION,
+        basic_authorization(client_id, client_secret),
+    );
+}
+
 /// The fields of an RFC 6749 §5.1 token response, as a provider's
 /// generated type holds them.
 #[derive(Debug, Default)]
@@ -84,27 +93,21 @@ impl TokenResponseBody for TokenFields {
 #[macro_export]
 macro_rules! oauth_token_response {
     ($body:ty) => {
-        impl $crate::oauth2::TokenResponseBody for $body {
-            fn into_fields(self) -> $crate::oauth2::TokenFields {
-                $crate::oauth2::TokenFields {
-                    access_token: self.access_token.map(::core::convert::Into::into),
-                    token_type: self.token_type,
-                    expires_in: self.expires_in,
-                    scope: self.scope,
-                    refresh_token: self.refresh_token.map(::core::convert::Into::into),
-                }
-            }
-        }
+        $crate::oauth_token_response!(@impl $body, body, body.refresh_token.map(::core::convert::Into::into));
     };
     ($body:ty, no refresh_token) => {
+        $crate::oauth_token_response!(@impl $body, body, ::core::option::Option::None);
+    };
+    (@impl $body:ty, $this:ident, $refresh_token:expr) => {
         impl $crate::oauth2::TokenResponseBody for $body {
             fn into_fields(self) -> $crate::oauth2::TokenFields {
+                let $this = self;
                 $crate::oauth2::TokenFields {
-                    access_token: self.access_token.map(::core::convert::Into::into),
-                    token_type: self.token_type,
-                    expires_in: self.expires_in,
-                    scope: self.scope,
-                    refresh_token: ::core::option::Option::None,
+                    access_token: $this.access_token.map(::core::convert::Into::into),
+                    token_type: $this.token_type,
+                    expires_in: $this.expires_in,
+                    scope: $this.scope,
+                    refresh_token: $refresh_token,
                 }
             }
         }

@@ -83,6 +83,32 @@ pub trait FlowSettings {
     }
 }
 
+/// Refuses settings that leave a credential empty: `[("a client id",
+/// id.is_empty()), …]` gives "`flow` needs a client id" for the first
+/// empty one. Every flow's constructor checks its credentials so.
+///
+/// ```
+/// use payauth_core::settings::require;
+///
+/// assert!(require("myPOS", &[("a client id", false)]).is_ok());
+/// let error = require("myPOS", &[("a client id", false), ("a client secret", true)]).unwrap_err();
+/// assert_eq!(error.kind(), payauth_core::ErrorKind::Config);
+/// assert!(error.to_string().contains("myPOS needs a client secret"));
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the first empty
+/// credential, never a value.
+pub fn require(flow: &str, credentials: &[(&str, bool)]) -> Result<(), Error> {
+    match credentials.iter().find(|(_, empty)| *empty) {
+        Some((name, _)) => {
+            Err(Error::new(crate::ErrorKind::Config)
+                .with_description(format!("{flow} needs {name}")))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Where a secret comes from, in settings.
 ///
 /// In a settings file: `{ env = "NAME" }`, `{ file = "/run/secrets/name" }`,

@@ -44,10 +44,7 @@ impl ClientAuthentication<terminal_login::security::Scheme> for BasicCredentials
         request: &mut reqwest::Request,
     ) -> Result<(), Error> {
         let terminal_login::security::Scheme::ClientBasic = scheme;
-        let value = payauth_core::oauth2::basic_authorization(&self.client_id, &self.client_secret);
-        request
-            .headers_mut()
-            .insert(reqwest::header::AUTHORIZATION, value);
+        payauth_core::oauth2::apply_basic(request, &self.client_id, &self.client_secret);
         Ok(())
     }
 }

@@ -166,10 +166,13 @@ impl Pwi {
     /// `https://` (plain `http://` only to loopback unless allowed).
     pub fn new(settings: &PwiSettings, http: &reqwest::Client) -> Result<Self, Error> {
         let secret_key = settings.secret_key.load()?;
-        if settings.api_key.is_empty() || secret_key.is_empty() {
-            return Err(Error::new(ErrorKind::Config)
-                .with_description("Pay with iyzico needs an API key and a secret key"));
-        }
+        payauth_core::settings::require(
+            "Pay with iyzico",
+            &[
+                ("an API key", settings.api_key.is_empty()),
+                ("a secret key", secret_key.is_empty()),
+            ],
+        )?;
         let base = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;

@@ -163,16 +163,15 @@ impl TerminalLogin {
     pub fn new(settings: &TerminalLoginSettings, http: &reqwest::Client) -> Result<Self, Error> {
         let client_secret = settings.client_secret.load()?;
         let password = settings.password.load()?;
-        let missing = [
-            ("client id", settings.client_id.is_empty()),
-            ("client secret", client_secret.is_empty()),
-            ("username", settings.username.is_empty()),
-            ("password", password.is_empty()),
-        ];
-        if let Some((name, _)) = missing.iter().find(|(_, empty)| *empty) {
-            return Err(Error::new(ErrorKind::Config)
-                .with_description(format!("iyzico Terminal API login needs a {name}")));
-        }
+        payauth_core::settings::require(
+            "iyzico Terminal API login",
+            &[
+                ("a client id", settings.client_id.is_empty()),
+                ("a client secret", client_secret.is_empty()),
+                ("a username", settings.username.is_empty()),
+                ("a password", password.is_empty()),
+            ],
+        )?;
         let base = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;

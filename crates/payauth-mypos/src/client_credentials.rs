@@ -160,10 +160,13 @@ impl Mypos {
     /// allowed).
     pub fn new(settings: &MyposSettings, http: &reqwest::Client) -> Result<Self, Error> {
         let client_secret = settings.client_secret.load()?;
-        if settings.client_id.is_empty() || client_secret.is_empty() {
-            return Err(Error::new(ErrorKind::Config)
-                .with_description("myPOS needs a client id and a client secret"));
-        }
+        payauth_core::settings::require(
+            "myPOS",
+            &[
+                ("a client id", settings.client_id.is_empty()),
+                ("a client secret", client_secret.is_empty()),
+            ],
+        )?;
         let token_base = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;

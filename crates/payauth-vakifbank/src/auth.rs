@@ -59,10 +59,7 @@ impl ClientAuthentication<Scheme> for ClientAuth {
 
     fn apply(&self, scheme: Scheme, request: &mut reqwest::Request) -> Result<(), Error> {
         let Scheme::ClientBasic = scheme;
-        let value = payauth_core::oauth2::basic_authorization(&self.client_id, &self.client_secret);
-        request
-            .headers_mut()
-            .insert(reqwest::header::AUTHORIZATION, value);
+        payauth_core::oauth2::apply_basic(request, &self.client_id, &self.client_secret);
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use payauth_core::http;
 use payauth_core::oauth2::read_token;
 use payauth_core::{
-    AccessToken, Clock, Environment, Error, ErrorKind, Issued, SecretConfig, StoreKey, SystemClock,
+    AccessToken, Clock, Environment, Error, Issued, SecretConfig, StoreKey, SystemClock,
 };
 use progenitor_client::ClientInfo as _;
 use schemars::JsonSchema;
@@ -133,14 +133,17 @@ impl VakifBank {
     /// The gateway over a shared `http` client.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for missing credentials or a base URL that is
+    /// [`ErrorKind::Config`](payauth_core::ErrorKind::Config) for missing credentials or a base URL that is
     /// not `https://` (plain `http://` only to loopback unless allowed).
     pub fn new(settings: &VakifBankSettings, http: &reqwest::Client) -> Result<Self, Error> {
         let client_secret = settings.client_secret.load()?;
-        if settings.client_id.is_empty() || client_secret.is_empty() {
-            return Err(Error::new(ErrorKind::Config)
-                .with_description("VakıfBank needs a client id and a client secret"));
-        }
+        payauth_core::settings::require(
+            "VakıfBank",
+            &[
+                ("a client id", settings.client_id.is_empty()),
+                ("a client secret", client_secret.is_empty()),
+            ],
+        )?;
         let base_url = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
