@@ -50,13 +50,65 @@ pub trait TokenResponseBody {
     fn into_fields(self) -> TokenFields;
 }
 
-/// Puts `Authorization: Basic …` ([`basic_authorization`]) on `request`:
-/// what a provider's `auth.rs` does for its HTTP Basic scheme.
-pub fn apply_basic(request: &mut reqwest::Request, client_id: &str, client_secret: &Secret) {
-    request.headers_mut().insert(
-        reqwest::header::AUTHORIZATION,
-        basic_authorization(client_id, client_secret),
-    );
+/// A client id and secret for HTTP Basic client authentication, with the
+/// `Authorization` value ([`basic_authorization`]) computed once, not per
+/// request. A provider's `auth.rs` builds it: the one place a per-provider
+/// choice of Basic encoding would go.
+///
+/// ```
+/// use payauth_core::{Secret, oauth2::ClientSecretBasic};
+///
+/// let basic = ClientSecretBasic::new("id", Secret::new("a:b"));
+/// let mut request = reqwest::Request::new(reqwest::Method::POST, "https://x.example/t".parse().unwrap());
+/// basic.apply(&mut request);
+/// assert_eq!(request.headers()["authorization"], "Basic aWQ6YSUzQWI=");
+/// assert!(!format!("{basic:?}").contains("a:b"));
+/// ```
+#[derive(Clone)]
+pub struct ClientSecretBasic {
+    client_id: String,
+    client_secret: Secret,
+    authorization: HeaderValue,
+}
+
+impl ClientSecretBasic {
+    /// The credentials and their header value.
+    pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
+        let client_id = client_id.into();
+        let authorization = basic_authorization(&client_id, &client_secret);
+        Self {
+            client_id,
+            client_secret,
+            authorization,
+        }
+    }
+
+    /// The client id.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The client secret.
+    #[must_use]
+    pub fn client_secret(&self) -> &Secret {
+        &self.client_secret
+    }
+
+    /// Puts `Authorization: Basic …` (sensitive) on `request`.
+    pub fn apply(&self, request: &mut reqwest::Request) {
+        request
+            .headers_mut()
+            .insert(reqwest::header::AUTHORIZATION, self.authorization.clone());
+    }
+}
+
+impl std::fmt::Debug for ClientSecretBasic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecretBasic")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The fields of an RFC 6749 §5.1 token response, as a provider's

@@ -146,7 +146,7 @@ pub struct TerminalLogin {
 impl std::fmt::Debug for TerminalLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TerminalLogin")
-            .field("client_id", &self.client.inner().client_id)
+            .field("client_id", &self.client.inner().client_id())
             .field("username", &self.username)
             .field("timestamp_unit", &self.timestamp_unit)
             .finish_non_exhaustive()
@@ -175,10 +175,7 @@ impl TerminalLogin {
         let base = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let credentials = BasicCredentials {
-            client_id: settings.client_id.clone(),
-            client_secret,
-        };
+        let credentials = BasicCredentials::new(settings.client_id.clone(), client_secret);
         Ok(Self {
             client: Client::new_with_client(&base, http.clone(), credentials),
             username: settings.username.clone(),
@@ -212,10 +209,10 @@ impl TerminalLogin {
         };
         // The client id and secret go in this body (the spec's required
         // fields); `auth.rs` says where they go on every other operation.
-        let credentials = self.client.inner();
+        let (client_id, client_secret) = self.client.inner().body_fields();
         let body = types::AuthorizeRequest {
-            client_id: credentials.client_id.clone(),
-            client_secret: credentials.client_secret.clone().into(),
+            client_id,
+            client_secret,
             password: self.password.clone().into(),
             request_timestamp,
             response_type: types::AuthorizeRequestResponseType::Code,

@@ -144,10 +144,7 @@ async fn terminal_token_exchange_uses_basic_auth_and_the_code_form() {
             );
         })
         .await;
-    let credentials = BasicCredentials {
-        client_id: "client".to_owned(),
-        client_secret: Secret::new("secret"),
-    };
+    let credentials = BasicCredentials::new("client", Secret::new("secret"));
     let client = terminal_login::Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),
@@ -186,10 +183,7 @@ async fn terminal_authorize_sends_credentials_in_the_form_without_basic_auth() {
             );
         })
         .await;
-    let credentials = BasicCredentials {
-        client_id: "client".to_owned(),
-        client_secret: Secret::new("secret"),
-    };
+    let credentials = BasicCredentials::new("client", Secret::new("secret"));
     let client = terminal_login::Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),

@@ -3,6 +3,7 @@
 //! client's hooks apply it per the spec's security table.
 
 use payauth_core::http::ClientAuthentication;
+use payauth_core::oauth2::ClientSecretBasic;
 use payauth_core::{Error, Secret};
 
 use crate::generated::oauth::security::Scheme;
@@ -11,10 +12,16 @@ use crate::generated::oauth::security::Scheme;
 /// form-encoded first, RFC 6749 §2.3.1).
 #[derive(Clone, Debug)]
 pub struct BasicCredentials {
-    /// The client id from the myPOS account.
-    pub client_id: String,
-    /// The client secret from the myPOS account.
-    pub client_secret: Secret,
+    basic: ClientSecretBasic,
+}
+
+impl BasicCredentials {
+    /// The client id and secret from the myPOS account.
+    pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
+        Self {
+            basic: ClientSecretBasic::new(client_id, client_secret),
+        }
+    }
 }
 
 impl ClientAuthentication<Scheme> for BasicCredentials {
@@ -24,7 +31,7 @@ impl ClientAuthentication<Scheme> for BasicCredentials {
 
     fn apply(&self, scheme: Scheme, request: &mut reqwest::Request) -> Result<(), Error> {
         let Scheme::ClientBasic = scheme;
-        payauth_core::oauth2::apply_basic(request, &self.client_id, &self.client_secret);
+        self.basic.apply(request);
         Ok(())
     }
 }

@@ -174,10 +174,7 @@ impl Mypos {
             settings.revoke_base_url.as_deref().unwrap_or(&token_base),
             settings.allow_insecure_http,
         )?;
-        let credentials = BasicCredentials {
-            client_id: settings.client_id.clone(),
-            client_secret,
-        };
+        let credentials = BasicCredentials::new(settings.client_id.clone(), client_secret);
         let scope = join_scopes(&settings.scopes);
         Ok(Self {
             token_client: Client::new_with_client(&token_base, http.clone(), credentials.clone()),

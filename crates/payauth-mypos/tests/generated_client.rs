@@ -9,10 +9,7 @@ use payauth_mypos::auth::BasicCredentials;
 use payauth_mypos::generated::oauth::{Client, Error, types};
 
 fn client(server: &MockServer, client_id: &str, secret: &str) -> Client {
-    let credentials = BasicCredentials {
-        client_id: client_id.to_owned(),
-        client_secret: Secret::new(secret),
-    };
+    let credentials = BasicCredentials::new(client_id, Secret::new(secret));
     Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),
@@ -172,10 +169,7 @@ fn debug_of_generated_types_never_shows_a_credential() {
         scope: None,
         token_type: None,
     };
-    let credentials = BasicCredentials {
-        client_id: "id".to_owned(),
-        client_secret: Secret::new(SENTINEL),
-    };
+    let credentials = BasicCredentials::new("id", Secret::new(SENTINEL));
     for shown in [
         format!("{request:?}"),
         format!("{response:?}"),

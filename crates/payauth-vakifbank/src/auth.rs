@@ -5,6 +5,7 @@
 //! table, and the flows write [`ClientAuth::body_fields`] into the form.
 
 use payauth_core::http::ClientAuthentication;
+use payauth_core::oauth2::ClientSecretBasic;
 use payauth_core::{Error, Secret, SerializableSecret};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -25,23 +26,44 @@ pub enum ClientAuthStyle {
 /// The application's API key and secret, and where they are sent.
 #[derive(Clone, Debug)]
 pub struct ClientAuth {
-    /// The API key from the application page.
-    pub client_id: String,
-    /// The API secret from the application page.
-    pub client_secret: Secret,
-    /// Body (default) or HTTP Basic.
-    pub style: ClientAuthStyle,
+    basic: ClientSecretBasic,
+    style: ClientAuthStyle,
 }
 
 impl ClientAuth {
+    /// The API key and secret from the application page, sent in the body
+    /// or as HTTP Basic.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        style: ClientAuthStyle,
+    ) -> Self {
+        Self {
+            basic: ClientSecretBasic::new(client_id, client_secret),
+            style,
+        }
+    }
+
+    /// The API key.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        self.basic.client_id()
+    }
+
+    /// Body or HTTP Basic.
+    #[must_use]
+    pub fn style(&self) -> ClientAuthStyle {
+        self.style
+    }
+
     /// `client_id` and `client_secret` for the form body: there unless
     /// they travel in a header ([`schemes`](ClientAuthentication::schemes)
     /// is not empty).
     pub(crate) fn body_fields(&self) -> (Option<String>, Option<SerializableSecret>) {
         if self.schemes().is_empty() {
             (
-                Some(self.client_id.clone()),
-                Some(self.client_secret.clone().into()),
+                Some(self.basic.client_id().to_owned()),
+                Some(self.basic.client_secret().clone().into()),
             )
         } else {
             (None, None)
@@ -59,7 +81,7 @@ impl ClientAuthentication<Scheme> for ClientAuth {
 
     fn apply(&self, scheme: Scheme, request: &mut reqwest::Request) -> Result<(), Error> {
         let Scheme::ClientBasic = scheme;
-        payauth_core::oauth2::apply_basic(request, &self.client_id, &self.client_secret);
+        self.basic.apply(request);
         Ok(())
     }
 }

@@ -225,7 +225,7 @@ impl VakifBank {
         {
             let mut query = url.query_pairs_mut();
             query
-                .append_pair("client_id", &self.client.inner().client_id)
+                .append_pair("client_id", self.client.inner().client_id())
                 .append_pair("response_type", "code")
                 .append_pair("scope", &join_scopes(scopes))
                 .append_pair("state", state.expose_secret())

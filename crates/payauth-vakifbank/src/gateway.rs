@@ -122,9 +122,9 @@ impl std::fmt::Debug for VakifBank {
         let auth = self.client.inner();
         f.debug_struct("VakifBank")
             .field("base_url", &self.base_url)
-            .field("client_id", &auth.client_id)
+            .field("client_id", &auth.client_id())
             .field("resource", &self.resource)
-            .field("client_auth", &auth.style)
+            .field("client_auth", &auth.style())
             .finish_non_exhaustive()
     }
 }
@@ -147,11 +147,11 @@ impl VakifBank {
         let base_url = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let auth = ClientAuth {
-            client_id: settings.client_id.clone(),
+        let auth = ClientAuth::new(
+            settings.client_id.clone(),
             client_secret,
-            style: settings.client_auth,
-        };
+            settings.client_auth,
+        );
         Ok(Self {
             client: Client::new_with_client(&base_url, http.clone(), auth),
             base_url,
