@@ -164,8 +164,8 @@ impl Config {
     ///
     /// # Errors
     /// [`ErrorKind::Config`](payauth_core::ErrorKind::Config) with TOML's
-    /// message and where it points: `line L, column C: unknown field
-    /// `base_ulr`, …` (the key itself, even inside a tagged table).
+    /// message and where it points, e.g. ``line 5, column 1: unknown field
+    /// `base_ulr`, …`` (the key itself, even inside a tagged table).
     #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, Error> {
         toml::from_str(text).map_err(|e| toml_errors::config_error(text, &e))
@@ -278,7 +278,7 @@ mod toml_errors {
     }
 
     fn collect_keys(table: &DeTable<'_>, key: &str, found: &mut Vec<Range<usize>>) {
-        for (name, value) in table.iter() {
+        for (name, value) in table {
             if name.get_ref() == key {
                 found.push(name.span());
             }
