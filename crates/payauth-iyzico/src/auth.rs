@@ -4,7 +4,7 @@
 //!
 //! - Terminal API login: the client id and secret go in the form body of
 //!   `/authorize` (the spec's required fields, written by the flow from
-//!   these [`BasicCredentials`]) and as HTTP Basic on `/token` and
+//!   these [`TerminalCredentials`]) and as HTTP Basic on `/token` and
 //!   `/token/refresh` (`clientBasic`).
 //! - Pay with iyzico: every request is signed with IYZWSv2 (`iyzwsv2`)
 //!   from the [`ApiKeys`].
@@ -18,11 +18,11 @@ use crate::iyzwsv2;
 
 /// The Terminal API client id and secret.
 #[derive(Clone, Debug)]
-pub struct BasicCredentials {
+pub struct TerminalCredentials {
     basic: ClientSecretBasic,
 }
 
-impl BasicCredentials {
+impl TerminalCredentials {
     /// The merchant-specific client id provided by iyzico and the client
     /// secret it generated.
     pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
@@ -55,7 +55,7 @@ pub struct ApiKeys {
     pub secret_key: Secret,
 }
 
-impl ClientAuthentication<terminal_login::security::Scheme> for BasicCredentials {
+impl ClientAuthentication<terminal_login::security::Scheme> for TerminalCredentials {
     fn schemes(&self) -> &[terminal_login::security::Scheme] {
         &[terminal_login::security::Scheme::ClientBasic]
     }

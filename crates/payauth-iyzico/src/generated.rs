@@ -359,7 +359,7 @@ Version: 2025-06*/
     pub struct Client {
         pub(crate) baseurl: String,
         pub(crate) client: reqwest::Client,
-        pub(crate) inner: crate::auth::BasicCredentials,
+        pub(crate) inner: crate::auth::TerminalCredentials,
     }
     impl Client {
         /// Construct a new client with an existing `reqwest::Client`,
@@ -371,7 +371,7 @@ Version: 2025-06*/
         pub fn new_with_client(
             baseurl: &str,
             client: reqwest::Client,
-            inner: crate::auth::BasicCredentials,
+            inner: crate::auth::TerminalCredentials,
         ) -> Self {
             Self {
                 baseurl: baseurl.to_string(),
@@ -380,7 +380,7 @@ Version: 2025-06*/
             }
         }
     }
-    impl ClientInfo<crate::auth::BasicCredentials> for Client {
+    impl ClientInfo<crate::auth::TerminalCredentials> for Client {
         fn api_version() -> &'static str {
             "2025-06"
         }
@@ -390,7 +390,7 @@ Version: 2025-06*/
         fn client(&self) -> &reqwest::Client {
             &self.client
         }
-        fn inner(&self) -> &crate::auth::BasicCredentials {
+        fn inner(&self) -> &crate::auth::TerminalCredentials {
             &self.inner
         }
     }
@@ -398,7 +398,7 @@ Version: 2025-06*/
         #[allow(dead_code)]
         fn assert_client_hooks()
         where
-            Client: ClientHooks<crate::auth::BasicCredentials>,
+            Client: ClientHooks<crate::auth::TerminalCredentials>,
         {}
     };
     #[allow(clippy::all)]
@@ -556,7 +556,7 @@ Sends a `POST` request to `/in-store/oauth2/token/refresh`
         #[allow(unused_imports)]
         pub use super::Client;
     }
-    impl ClientHooks<crate::auth::BasicCredentials> for Client {
+    impl ClientHooks<crate::auth::TerminalCredentials> for Client {
         async fn pre<E>(
             &self,
             request: &mut reqwest::Request,

@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::HOSTS;
-use crate::auth::BasicCredentials;
+use crate::auth::TerminalCredentials;
 use crate::generated::terminal_login::{Client, types};
 
 /// Lifetime assumed when a token response has no `expires_in` (the docs'
@@ -175,7 +175,7 @@ impl TerminalLogin {
         let base = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let credentials = BasicCredentials::new(settings.client_id.clone(), client_secret);
+        let credentials = TerminalCredentials::new(settings.client_id.clone(), client_secret);
         Ok(Self {
             client: Client::new_with_client(&base, http.clone(), credentials),
             username: settings.username.clone(),

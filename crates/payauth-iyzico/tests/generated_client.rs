@@ -3,7 +3,7 @@
 use httpmock::prelude::*;
 use payauth_core::wire::NumberOrString;
 use payauth_core::{Secret, SerializableSecret};
-use payauth_iyzico::auth::{ApiKeys, BasicCredentials};
+use payauth_iyzico::auth::{ApiKeys, TerminalCredentials};
 use payauth_iyzico::generated::{pwi, terminal_login};
 use payauth_iyzico::iyzwsv2;
 
@@ -144,7 +144,7 @@ async fn terminal_token_exchange_uses_basic_auth_and_the_code_form() {
             );
         })
         .await;
-    let credentials = BasicCredentials::new("client", Secret::new("secret"));
+    let credentials = TerminalCredentials::new("client", Secret::new("secret"));
     let client = terminal_login::Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),
@@ -183,7 +183,7 @@ async fn terminal_authorize_sends_credentials_in_the_form_without_basic_auth() {
             );
         })
         .await;
-    let credentials = BasicCredentials::new("client", Secret::new("secret"));
+    let credentials = TerminalCredentials::new("client", Secret::new("secret"));
     let client = terminal_login::Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),

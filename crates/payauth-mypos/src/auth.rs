@@ -11,11 +11,11 @@ use crate::generated::oauth::security::Scheme;
 /// The client id and secret, sent as HTTP Basic (id and secret each
 /// form-encoded first, RFC 6749 §2.3.1).
 #[derive(Clone, Debug)]
-pub struct BasicCredentials {
+pub struct MyposCredentials {
     basic: ClientSecretBasic,
 }
 
-impl BasicCredentials {
+impl MyposCredentials {
     /// The client id and secret from the myPOS account.
     pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
         Self {
@@ -24,7 +24,7 @@ impl BasicCredentials {
     }
 }
 
-impl ClientAuthentication<Scheme> for BasicCredentials {
+impl ClientAuthentication<Scheme> for MyposCredentials {
     fn schemes(&self) -> &[Scheme] {
         &[Scheme::ClientBasic]
     }

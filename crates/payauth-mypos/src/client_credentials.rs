@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::HOSTS;
-use crate::auth::BasicCredentials;
+use crate::auth::MyposCredentials;
 use crate::generated::oauth::{Client, types};
 
 /// Lifetime assumed when a token response has no `expires_in` (myPOS
@@ -174,7 +174,7 @@ impl Mypos {
             settings.revoke_base_url.as_deref().unwrap_or(&token_base),
             settings.allow_insecure_http,
         )?;
-        let credentials = BasicCredentials::new(settings.client_id.clone(), client_secret);
+        let credentials = MyposCredentials::new(settings.client_id.clone(), client_secret);
         let scope = join_scopes(&settings.scopes);
         Ok(Self {
             token_client: Client::new_with_client(&token_base, http.clone(), credentials.clone()),

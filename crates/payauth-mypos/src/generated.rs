@@ -169,7 +169,7 @@ Version: 2025-06*/
     pub struct Client {
         pub(crate) baseurl: String,
         pub(crate) client: reqwest::Client,
-        pub(crate) inner: crate::auth::BasicCredentials,
+        pub(crate) inner: crate::auth::MyposCredentials,
     }
     impl Client {
         /// Construct a new client with an existing `reqwest::Client`,
@@ -181,7 +181,7 @@ Version: 2025-06*/
         pub fn new_with_client(
             baseurl: &str,
             client: reqwest::Client,
-            inner: crate::auth::BasicCredentials,
+            inner: crate::auth::MyposCredentials,
         ) -> Self {
             Self {
                 baseurl: baseurl.to_string(),
@@ -190,7 +190,7 @@ Version: 2025-06*/
             }
         }
     }
-    impl ClientInfo<crate::auth::BasicCredentials> for Client {
+    impl ClientInfo<crate::auth::MyposCredentials> for Client {
         fn api_version() -> &'static str {
             "2025-06"
         }
@@ -200,7 +200,7 @@ Version: 2025-06*/
         fn client(&self) -> &reqwest::Client {
             &self.client
         }
-        fn inner(&self) -> &crate::auth::BasicCredentials {
+        fn inner(&self) -> &crate::auth::MyposCredentials {
             &self.inner
         }
     }
@@ -208,7 +208,7 @@ Version: 2025-06*/
         #[allow(dead_code)]
         fn assert_client_hooks()
         where
-            Client: ClientHooks<crate::auth::BasicCredentials>,
+            Client: ClientHooks<crate::auth::MyposCredentials>,
         {}
     };
     #[allow(clippy::all)]
@@ -324,7 +324,7 @@ Sends a `POST` request to `/oauth/token`
         #[allow(unused_imports)]
         pub use super::Client;
     }
-    impl ClientHooks<crate::auth::BasicCredentials> for Client {
+    impl ClientHooks<crate::auth::MyposCredentials> for Client {
         async fn pre<E>(
             &self,
             request: &mut reqwest::Request,

@@ -5,11 +5,11 @@
 use httpmock::prelude::*;
 use payauth_core::wire::NumberOrString;
 use payauth_core::{Secret, SerializableSecret};
-use payauth_mypos::auth::BasicCredentials;
+use payauth_mypos::auth::MyposCredentials;
 use payauth_mypos::generated::oauth::{Client, Error, types};
 
 fn client(server: &MockServer, client_id: &str, secret: &str) -> Client {
-    let credentials = BasicCredentials::new(client_id, Secret::new(secret));
+    let credentials = MyposCredentials::new(client_id, Secret::new(secret));
     Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),
@@ -169,7 +169,7 @@ fn debug_of_generated_types_never_shows_a_credential() {
         scope: None,
         token_type: None,
     };
-    let credentials = BasicCredentials::new("id", Secret::new(SENTINEL));
+    let credentials = MyposCredentials::new("id", Secret::new(SENTINEL));
     for shown in [
         format!("{request:?}"),
         format!("{response:?}"),
