@@ -480,6 +480,119 @@ mod tests {
         );
     }
 
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Scheme {
+        Basic,
+        Signature,
+    }
+
+    /// Credentials that send `sent` and record what was applied.
+    struct Recording {
+        sent: Vec<Scheme>,
+        applied: std::sync::Mutex<Vec<Scheme>>,
+    }
+
+    impl ClientAuthentication<Scheme> for Recording {
+        fn schemes(&self) -> &[Scheme] {
+            &self.sent
+        }
+
+        fn apply(&self, scheme: Scheme, _: &mut reqwest::Request) -> Result<(), Error> {
+            self.applied.lock().unwrap().push(scheme);
+            Ok(())
+        }
+    }
+
+    fn applied(sent: &[Scheme], alternatives: &[&[Scheme]]) -> Result<Vec<Scheme>, ErrorKind> {
+        let auth = Recording {
+            sent: sent.to_vec(),
+            applied: std::sync::Mutex::default(),
+        };
+        let mut request = reqwest::Request::new(
+            reqwest::Method::POST,
+            "https://x.example/t".parse().unwrap(),
+        );
+        authenticate(&auth, "op", alternatives, &mut request).map_err(|e| e.kind())?;
+        Ok(auth.applied.into_inner().unwrap())
+    }
+
+    #[test]
+    fn the_first_alternative_made_only_of_schemes_the_credentials_send_is_applied() {
+        use Scheme::{Basic, Signature};
+        // VakıfBank: none, or Basic; body credentials send nothing.
+        assert_eq!(applied(&[], &[&[], &[Basic]]), Ok(vec![]));
+        assert_eq!(applied(&[Basic], &[&[], &[Basic]]), Ok(vec![Basic]));
+        // An alternative needing a scheme not sent is skipped, whole.
+        assert_eq!(
+            applied(&[Basic], &[&[Basic, Signature], &[Basic]]),
+            Ok(vec![Basic])
+        );
+        assert_eq!(
+            applied(&[Basic, Signature], &[&[Basic, Signature]]),
+            Ok(vec![Basic, Signature])
+        );
+        // No credentials needed: nothing applied whatever is held.
+        assert_eq!(applied(&[Basic], &[&[]]), Ok(vec![]));
+    }
+
+    #[test]
+    fn an_operation_the_credentials_cannot_call_is_a_config_error() {
+        assert_eq!(applied(&[], &[&[Scheme::Basic]]), Err(ErrorKind::Config));
+        assert_eq!(
+            applied(&[Scheme::Signature], &[&[Scheme::Basic]]),
+            Err(ErrorKind::Config)
+        );
+        assert_eq!(applied(&[Scheme::Basic], &[]), Err(ErrorKind::Config));
+    }
+
+    const HOSTS: Hosts = Hosts {
+        production: "https://api.example",
+        sandbox: "https://sandbox.example/",
+    };
+
+    #[test]
+    fn an_environment_is_sandbox_production_or_an_http_url_and_picks_its_host() {
+        let parse = |s: &str| s.parse::<Environment>().map_err(|e| e.kind());
+        assert_eq!(parse("sandbox"), Ok(Environment::Sandbox));
+        assert_eq!(parse("production"), Ok(Environment::Production));
+        assert_eq!(
+            parse("https://proxy.example"),
+            Ok(Environment::Custom("https://proxy.example".into()))
+        );
+        assert_eq!(
+            parse("http://127.0.0.1:1"),
+            Ok(Environment::Custom("http://127.0.0.1:1".into()))
+        );
+        for bad in ["prod", "Sandbox", "ftp://x", "", "api.example"] {
+            assert_eq!(parse(bad), Err(ErrorKind::Config), "{bad}");
+        }
+        assert_eq!(
+            Environment::Production.base_url(&HOSTS, false).unwrap(),
+            "https://api.example"
+        );
+        assert_eq!(
+            Environment::Sandbox.base_url(&HOSTS, false).unwrap(),
+            "https://sandbox.example"
+        );
+        let custom = Environment::Custom("http://remote.example".into());
+        assert!(custom.base_url(&HOSTS, false).is_err());
+        assert_eq!(
+            custom.base_url(&HOSTS, true).unwrap(),
+            "http://remote.example"
+        );
+        assert_eq!(Environment::default(), Environment::Sandbox);
+    }
+
+    #[test]
+    fn an_environment_deserializes_from_its_label_and_refuses_others_by_value() {
+        let parse = |s: &str| serde_json::from_value::<Environment>(serde_json::json!(s));
+        assert_eq!(parse("production").unwrap(), Environment::Production);
+        let error = parse("prodution").unwrap_err().to_string();
+        assert!(error.contains("prodution"), "{error}");
+        assert_eq!(Environment::Custom("http://a/".into()).label(), "http://a");
+        assert_eq!(Environment::Production.label(), "production");
+    }
+
     #[test]
     fn retry_after_reads_seconds_only() {
         let mut headers = HeaderMap::new();

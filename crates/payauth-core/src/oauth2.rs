@@ -347,6 +347,29 @@ mod tests {
     }
 
     #[test]
+    fn client_secret_basic_puts_its_precomputed_header_and_never_shows_the_secret() {
+        let basic = ClientSecretBasic::new("client id", Secret::new("s3:cr%t+ü"));
+        let mut request = reqwest::Request::new(
+            reqwest::Method::POST,
+            "https://x.example/t".parse().unwrap(),
+        );
+        basic.apply(&mut request);
+        let header = &request.headers()[reqwest::header::AUTHORIZATION];
+        assert_eq!(
+            header,
+            &basic_authorization("client id", &Secret::new("s3:cr%t+ü"))
+        );
+        assert!(header.is_sensitive());
+        assert_eq!(basic.client_id(), "client id");
+        assert_eq!(basic.client_secret(), &Secret::new("s3:cr%t+ü"));
+        let shown = format!("{basic:?}");
+        assert!(
+            shown.contains("client id") && !shown.contains("s3:cr"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn scopes_are_joined_by_single_spaces() {
         assert_eq!(join_scopes(&["public", "", "oob"]), "public oob");
     }

@@ -305,6 +305,35 @@ mod tests {
     }
 
     #[test]
+    fn require_names_the_first_empty_credential_only() {
+        assert!(require("p", &[("a b", false), ("a c", false)]).is_ok());
+        let error = require("p", &[("a b", false), ("a c", true), ("a d", true)]).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Config);
+        assert!(error.to_string().contains("p needs a c"), "{error}");
+        assert!(!error.to_string().contains("a d"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_is_loaded_from_its_value_env_or_file() {
+        let given = SecretConfig::from(Secret::new("v"));
+        assert_eq!(given.load().unwrap().expose_secret(), "v");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let file = SecretConfig::File { file: path };
+        assert_eq!(file.load().unwrap().expose_secret(), "from-file");
+        let env = SecretConfig::Env {
+            env: "PAYAUTH_TEST_SURELY_UNSET_SETTING".into(),
+        };
+        assert!(
+            env.load()
+                .unwrap_err()
+                .to_string()
+                .contains("PAYAUTH_TEST_SURELY_UNSET_SETTING")
+        );
+    }
+
+    #[test]
     fn a_secret_table_with_an_unknown_second_or_no_key_is_refused_by_name() {
         let parse = |json: &str| serde_json::from_str::<SecretConfig>(json).map(|_| ());
         let error = parse(r#"{"env": "A", "fiel": "b"}"#)

@@ -189,6 +189,8 @@ mod tests {
             "\"5\""
         );
         assert_eq!(NumberOrString::from("x").as_str(), Some("x"));
+        assert_eq!(NumberOrString::from(-3).to_string(), "-3");
+        assert_eq!(NumberOrString::from("x y").to_string(), "x y");
         assert_eq!(NumberOrString::from(7).as_number(), Some(7));
         assert_eq!(NumberOrString::from(7).as_str(), None);
         assert_eq!(NumberOrString::from("7").as_number(), None);
