@@ -2,7 +2,7 @@
 //! and against the `oauth2` crate's client-credentials exchange, all
 //! against the loopback sandbox over one shared reqwest client: what the
 //! typed client, the hooks, the body cap and the token parsing cost on top
-//! of the HTTP exchange itself. The design budget is within 5 % of the
+//! of the HTTP exchange itself. The budget is within 3 % of the
 //! bare POST. (`oauth2` is given the same reqwest 0.13 client through its
 //! `AsyncHttpClient` closure form, so only the libraries differ.)
 //!
