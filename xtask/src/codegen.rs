@@ -510,6 +510,28 @@ mod tests {
     }
 
     #[test]
+    fn generated_clients_add_no_api_version_header_and_share_the_core_wire_types() {
+        let root = crate::workspace_root();
+        for krate in specs::crates() {
+            let group: Vec<&Spec> = SPECS.iter().filter(|s| s.krate == krate).collect();
+            let code = generate_crate(&root, &group).unwrap();
+            assert!(
+                !code.contains("\"api-version\""),
+                "{krate} sends api-version"
+            );
+            assert!(code.contains(NUMBER_OR_STRING_PATH), "{krate}: expires_in");
+            assert!(
+                !code.contains("pub enum ExpiresIn"),
+                "{krate}: its own ExpiresIn"
+            );
+            assert!(
+                code.contains("payauth_core::http::authenticate("),
+                "{krate}: hooks"
+            );
+        }
+    }
+
+    #[test]
     fn generating_twice_gives_the_same_bytes() {
         let root = crate::workspace_root();
         let group: Vec<&Spec> = SPECS
