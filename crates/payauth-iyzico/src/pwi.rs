@@ -359,3 +359,29 @@ impl TokenSource for PwiSession {
         "iyzico pay-with-iyzico access token"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(secret_key: &str, session: &str, member: &str) -> String {
+        let merchant = PwiSettings::new("api", Secret::new(secret_key), Environment::Sandbox);
+        PwiSessionSettings::new(merchant, Secret::new(session), member)
+            .store_key()
+            .unwrap()
+    }
+
+    #[test]
+    fn each_member_session_has_its_own_key_which_never_shows_the_session_token() {
+        let one = key("k", "SENTINEL-session-1", "m");
+        assert!(one.starts_with("iyzico/sandbox/api/pwi/m/"), "{one}");
+        assert!(!one.contains("SENTINEL"), "{one}");
+        let digest = one.trim_end_matches('/').rsplit('/').next().unwrap();
+        assert_eq!(digest.len(), 16, "{one}");
+        assert_eq!(one, key("k", "SENTINEL-session-1", "m"));
+        assert_ne!(one, key("k", "SENTINEL-session-2", "m"));
+        assert_ne!(one, key("k", "SENTINEL-session-1", "n"));
+        // Keyed: the same session under another merchant key differs.
+        assert_ne!(one, key("k2", "SENTINEL-session-1", "m"));
+    }
+}

@@ -211,3 +211,46 @@ pub(crate) fn scope_field(scopes: &[&str]) -> Option<String> {
 
 payauth_core::oauth_error_body!(types::OAuthError);
 payauth_core::oauth_token_response!(types::TokenResponse);
+
+#[cfg(test)]
+mod tests {
+    use payauth_core::Secret;
+
+    use super::*;
+
+    fn key(environment: Environment, resource: Option<Resource>) -> String {
+        let mut settings = VakifBankSettings::new("app", Secret::new("s"), environment);
+        settings.resource = resource;
+        settings.store_key("f").build::<&str>(&[])
+    }
+
+    #[test]
+    fn the_api_plan_qualifies_the_key_only_when_it_is_not_the_environments_own() {
+        assert_eq!(key(Environment::Sandbox, None), "vakifbank/sandbox/app/f/");
+        assert_eq!(
+            key(Environment::Sandbox, Some(Resource::Sandbox)),
+            "vakifbank/sandbox/app/f/"
+        );
+        assert_eq!(
+            key(Environment::Production, None),
+            "vakifbank/production/app/f/"
+        );
+        assert_eq!(
+            key(Environment::Sandbox, Some(Resource::Production)),
+            "vakifbank/sandbox+production/app/f/"
+        );
+        assert_eq!(
+            key(Environment::Production, Some(Resource::Sandbox)),
+            "vakifbank/production+sandbox/app/f/"
+        );
+        let proxy = Environment::Custom("https://proxy.example".into());
+        assert_eq!(
+            key(proxy.clone(), Some(Resource::Production)),
+            "vakifbank/https:%2F%2Fproxy.example+production/app/f/"
+        );
+        assert_eq!(
+            VakifBankSettings::new("app", Secret::new("s"), proxy).resource(),
+            Resource::Sandbox
+        );
+    }
+}
