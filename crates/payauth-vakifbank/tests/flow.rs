@@ -367,3 +367,51 @@ async fn every_grant_on_the_wire_is_exactly_this() {
     let wire: Vec<String> = (0..5).map(|n| payauth_testkit::nth(&seen, n)).collect();
     insta::assert_snapshot!("grants_on_the_wire", wire.join("\n\n----\n\n"));
 }
+
+#[tokio::test]
+async fn settings_build_each_grant_with_their_scopes_and_consent() {
+    use payauth_core::FlowSettings;
+    use payauth_vakifbank::{B2bCredentialsSettings, ClientCredentialsSettings};
+    let server = MockServer::start_async().await;
+    let cc = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .form_urlencoded_tuple("grant_type", "client_credentials")
+                .form_urlencoded_tuple("scope", "public oob");
+            json(then, 200, r#"{"access_token":"a","expires_in":60}"#);
+        })
+        .await;
+    let b2b = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .form_urlencoded_tuple("grant_type", "b2b_credentials")
+                .form_urlencoded_tuple("consentId", "c-1")
+                .form_urlencoded_tuple("scope", "account");
+            json(then, 200, r#"{"access_token":"b","expires_in":60}"#);
+        })
+        .await;
+    let http = payauth_core::http::default_client().unwrap();
+    let gateway = VakifBankSettings::new(
+        "app-key",
+        Secret::new(SENTINEL),
+        Environment::Custom(server.base_url()),
+    );
+    ClientCredentialsSettings::new(gateway.clone())
+        .scopes(["public", "oob"])
+        .build(&http)
+        .unwrap()
+        .fetch(None)
+        .await
+        .unwrap();
+    B2bCredentialsSettings::new(gateway, "c-1")
+        .scopes(["account"])
+        .build(&http)
+        .unwrap()
+        .fetch(None)
+        .await
+        .unwrap();
+    cc.assert_async().await;
+    b2b.assert_async().await;
+}
