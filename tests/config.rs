@@ -13,10 +13,10 @@ fn toml_for(provider: &str, base_url: &str, secret_file: &std::path::Path) -> St
             r#"
             [source]
             provider = "mypos"
-            base_url = "{base_url}"
+            environment = "{base_url}"
             client_id = "{id}"
             client_secret = {{ file = "{file}" }}
-            scope = "webhooks"
+            scopes = ["webhooks"]
             "#,
             id = defaults::MYPOS_CLIENT_ID
         ),
@@ -25,7 +25,7 @@ fn toml_for(provider: &str, base_url: &str, secret_file: &std::path::Path) -> St
             [source]
             provider = "vakifbank"
             flow = "b2b_credentials"
-            base_url = "{base_url}"
+            environment = "{base_url}"
             client_id = "{id}"
             client_secret = {{ value = "{secret}" }}
             scopes = ["account"]
@@ -40,7 +40,7 @@ fn toml_for(provider: &str, base_url: &str, secret_file: &std::path::Path) -> St
             refresh_margin_secs = 30
             [source]
             provider = "iyzico-terminal"
-            base_url = "{base_url}"
+            environment = "{base_url}"
             client_id = "{id}"
             client_secret = {{ value = "{secret}" }}
             username = "{user}"
@@ -55,7 +55,7 @@ fn toml_for(provider: &str, base_url: &str, secret_file: &std::path::Path) -> St
             r#"
             [source]
             provider = "iyzico-pwi"
-            base_url = "{base_url}"
+            environment = "{base_url}"
             api_key = "{key}"
             secret_key = {{ value = "{secret}" }}
             session_token = {{ value = "{session}" }}
@@ -172,7 +172,7 @@ async fn replicas_built_from_one_redis_store_config_share_one_token() {
         r#"
         [source]
         provider = "mypos"
-        base_url = "{base}"
+        environment = "{base}"
         client_id = "{id}"
         client_secret = {{ value = "{secret}" }}
 
@@ -207,7 +207,7 @@ fn a_redis_store_with_a_malformed_encryption_key_is_a_config_error() {
         provider = "mypos"
         client_id = "id"
         client_secret = { value = "s" }
-        sandbox = true
+        environment = "sandbox"
 
         [store]
         kind = "redis"
@@ -219,4 +219,292 @@ fn a_redis_store_with_a_malformed_encryption_key_is_a_config_error() {
     let error = config.cache(&http).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Config);
     assert!(!error.to_string().contains("SENTINEL"), "{error}");
+}
+
+/// The error `text` gives, as the user reads it.
+fn config_error(text: &str) -> String {
+    let error = Config::from_toml(text).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    error.to_string()
+}
+
+#[test]
+fn a_misspelt_key_anywhere_is_an_error_naming_it_with_its_line_and_column() {
+    let mypos =
+        "[source]\nprovider = \"mypos\"\nclient_id = \"a\"\nclient_secret = { env = \"X\" }\n";
+    let vakifbank = "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nclient_id = \"a\"\nclient_secret = { env = \"X\" }\n";
+    let cases = [
+        // `base_ulr` once sent the request to the production host.
+        (format!("{mypos}base_ulr = \"http://127.0.0.1:1\"\n"), "base_ulr", "line 5, column 1"),
+        (format!("{vakifbank}sandobx = true\n"), "sandobx", "line 6, column 1"),
+        (
+            format!("{mypos}[store]\nkind = \"file\"\ndri = \"/tmp/x\"\n"),
+            "dri",
+            "line 7, column 1",
+        ),
+        (format!("refresh_margin = 5\n{mypos}"), "refresh_margin", "line 1, column 1"),
+        (
+            "[source]\nprovider = \"iyzico-pwi\"\napi_key = \"k\"\nsecret_key = { env = \"X\", fiel = \"/s\" }\nsession_token = { env = \"Y\" }\nmember_identifier = \"m\"\n".to_owned(),
+            "fiel",
+            "line 4, column 27",
+        ),
+        (
+            "[source]\nprovider = \"mypos\"\nclient_id = \"a\"\n[source.client_secret]\nenv = \"X\"\nfiel = \"/s\"\n".to_owned(),
+            "fiel",
+            "line 6, column 1",
+        ),
+        (
+            format!("{mypos}[source.extra]\nenvironmnet = \"sandbox\"\n"),
+            "extra",
+            "line 5, column 9",
+        ),
+    ];
+    for (text, key, at) in cases {
+        let shown = config_error(&text);
+        assert!(
+            shown.contains(&format!("unknown field `{key}`")),
+            "{key}: {shown}"
+        );
+        assert!(shown.contains(at), "{key} should be at {at}: {shown}");
+    }
+}
+
+#[test]
+fn a_key_known_to_another_flow_is_refused_in_this_one() {
+    let shown = config_error(
+        "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nclient_id = \"a\"\nclient_secret = { env = \"X\" }\nconsent_id = \"c\"\n",
+    );
+    assert!(shown.contains("unknown field `consent_id`"), "{shown}");
+    assert!(shown.contains("line 6, column 1"), "{shown}");
+}
+
+/// The store key a `[source]` table gives (built, never fetched).
+fn key(source: &str) -> String {
+    let config = Config::from_toml(&format!("[source]\n{source}"))
+        .unwrap_or_else(|e| panic!("{source}: {e}"));
+    let http = payauth::core::http::default_client().unwrap();
+    config
+        .source(&http)
+        .unwrap_or_else(|e| panic!("{source}: {e}"))
+        .1
+}
+
+fn vakifbank(flow: &str, rest: &str) -> String {
+    format!(
+        "provider = \"vakifbank\"\nflow = \"{flow}\"\nclient_secret = {{ value = \"s\" }}\n{rest}"
+    )
+}
+
+#[test]
+fn configs_that_must_not_share_tokens_never_share_a_store_key() {
+    let mypos =
+        |rest: &str| format!("provider = \"mypos\"\nclient_secret = {{ value = \"s\" }}\n{rest}");
+    let terminal = |rest: &str| {
+        format!(
+            "provider = \"iyzico-terminal\"\nclient_secret = {{ value = \"s\" }}\npassword = {{ value = \"p\" }}\n{rest}"
+        )
+    };
+    let pwi = |rest: &str| {
+        format!(
+            "provider = \"iyzico-pwi\"\napi_key = \"k\"\nsecret_key = {{ value = \"s\" }}\n{rest}"
+        )
+    };
+    let configs = [
+        // Environment (host) and client id.
+        mypos("client_id = \"a\"\n"),
+        mypos("client_id = \"a\"\nenvironment = \"production\"\n"),
+        mypos("client_id = \"a\"\nenvironment = \"http://127.0.0.1:1\"\n"),
+        mypos("client_id = \"a\"\nenvironment = \"http://127.0.0.1:2\"\n"),
+        mypos("client_id = \"b\"\n"),
+        mypos("client_id = \"a\"\nscopes = [\"webhooks\"]\n"),
+        // Flow: the customer's token never serves a client-credentials config.
+        vakifbank("client_credentials", "client_id = \"a\"\n"),
+        vakifbank(
+            "authorization_code",
+            "client_id = \"a\"\ncustomer = \"alice\"\n",
+        ),
+        vakifbank(
+            "b2b_credentials",
+            "client_id = \"a\"\nconsent_id = \"c1\"\n",
+        ),
+        // Subjects.
+        vakifbank(
+            "authorization_code",
+            "client_id = \"a\"\ncustomer = \"bob\"\n",
+        ),
+        vakifbank(
+            "authorization_code",
+            "client_id = \"a\"\ncustomer = \"alice\"\nchannel = \"corporate\"\n",
+        ),
+        vakifbank(
+            "b2b_credentials",
+            "client_id = \"a\"\nconsent_id = \"c2\"\n",
+        ),
+        // Scopes, the environment and the API plan.
+        vakifbank(
+            "client_credentials",
+            "client_id = \"a\"\nscopes = [\"public\"]\n",
+        ),
+        vakifbank(
+            "client_credentials",
+            "client_id = \"a\"\nscopes = [\"public\", \"oob\"]\n",
+        ),
+        vakifbank(
+            "client_credentials",
+            "client_id = \"a\"\nenvironment = \"production\"\n",
+        ),
+        vakifbank(
+            "client_credentials",
+            "client_id = \"a\"\nresource = \"production\"\n",
+        ),
+        vakifbank(
+            "client_credentials",
+            "client_id = \"a\"\nenvironment = \"production\"\nresource = \"sandbox\"\n",
+        ),
+        // Terminal users and Pay-with-iyzico members and sessions.
+        terminal("client_id = \"a\"\nusername = \"u1\"\n"),
+        terminal("client_id = \"a\"\nusername = \"u2\"\n"),
+        terminal("client_id = \"a\"\nusername = \"u1\"\nenvironment = \"production\"\n"),
+        pwi("member_identifier = \"m1\"\nsession_token = { value = \"t1\" }\n"),
+        pwi("member_identifier = \"m2\"\nsession_token = { value = \"t1\" }\n"),
+        pwi("member_identifier = \"m1\"\nsession_token = { value = \"t2\" }\n"),
+    ];
+    let keys: Vec<String> = configs.iter().map(|c| key(c)).collect();
+    for (i, a) in keys.iter().enumerate() {
+        for (j, b) in keys.iter().enumerate().skip(i + 1) {
+            assert_ne!(a, b, "\n{}\nand\n{}\nshare a key", configs[i], configs[j]);
+        }
+    }
+    assert!(
+        keys.iter().all(|k| !k.contains("t1") && !k.contains("t2")),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn the_same_config_always_gives_the_same_key_whatever_the_scope_order() {
+    let one = vakifbank(
+        "client_credentials",
+        "client_id = \"a\"\nscopes = [\"public\", \"oob\"]\n",
+    );
+    let same = vakifbank(
+        "client_credentials",
+        "client_id = \"a\"\nscopes = [\"oob\", \"public\", \"oob\"]\n",
+    );
+    assert_eq!(key(&one), key(&one));
+    assert_eq!(key(&one), key(&same));
+    // The environment written out is the default one.
+    let explicit = vakifbank(
+        "client_credentials",
+        "client_id = \"a\"\nscopes = [\"oob\", \"public\"]\nenvironment = \"sandbox\"\nresource = \"sandbox\"\n",
+    );
+    assert_eq!(key(&one), key(&explicit));
+}
+
+#[test]
+fn every_provider_defaults_to_its_sandbox_host() {
+    for source in [
+        "provider = \"mypos\"\nclient_id = \"a\"\nclient_secret = { value = \"s\" }\n".to_owned(),
+        vakifbank("client_credentials", "client_id = \"a\"\n"),
+        "provider = \"iyzico-terminal\"\nclient_id = \"a\"\nclient_secret = { value = \"s\" }\nusername = \"u\"\npassword = { value = \"p\" }\n".to_owned(),
+        "provider = \"iyzico-pwi\"\napi_key = \"k\"\nsecret_key = { value = \"s\" }\nsession_token = { value = \"t\" }\nmember_identifier = \"m\"\n".to_owned(),
+    ] {
+        let key = key(&source);
+        assert_eq!(key.split('/').nth(1), Some("sandbox"), "{key}");
+    }
+}
+
+#[test]
+fn every_provider_takes_allow_insecure_http_for_a_plain_http_proxy() {
+    let http = payauth::core::http::default_client().unwrap();
+    for source in [
+        "provider = \"mypos\"\nclient_id = \"a\"\nclient_secret = { value = \"s\" }\n".to_owned(),
+        vakifbank("client_credentials", "client_id = \"a\"\n"),
+        "provider = \"iyzico-terminal\"\nclient_id = \"a\"\nclient_secret = { value = \"s\" }\nusername = \"u\"\npassword = { value = \"p\" }\n".to_owned(),
+        "provider = \"iyzico-pwi\"\napi_key = \"k\"\nsecret_key = { value = \"s\" }\nsession_token = { value = \"t\" }\nmember_identifier = \"m\"\n".to_owned(),
+    ] {
+        let proxied = format!("[source]\n{source}environment = \"http://proxy.internal:8080\"\n");
+        let Err(refused) = Config::from_toml(&proxied).unwrap().source(&http) else {
+            panic!("plain http to a remote host was accepted: {proxied}");
+        };
+        assert!(refused.to_string().contains("refusing plain http://"), "{refused}");
+        let allowed = format!("{proxied}allow_insecure_http = true\n");
+        assert!(
+            Config::from_toml(&allowed).unwrap().source(&http).is_ok(),
+            "{allowed}"
+        );
+    }
+}
+
+#[test]
+fn a_client_credentials_config_never_serves_the_customer_token_from_a_shared_file_store() {
+    use payauth::core::{FlowSettings, StoredToken, TokenStore};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sandbox = runtime.block_on(Sandbox::builder().start()).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    // The store makes its own 0700 directory; a tempdir is 0755.
+    let dir = temp.path().join("tokens");
+    let common = format!(
+        "[source]\nprovider = \"vakifbank\"\nenvironment = \"{}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nscopes = [\"account\"]\n",
+        sandbox.base_url(),
+        defaults::VAKIFBANK_CLIENT_ID,
+        defaults::VAKIFBANK_CLIENT_SECRET
+    );
+    let store = format!("[store]\nkind = \"file\"\ndir = \"{}\"\n", dir.display());
+    let login = Config::from_toml(&format!(
+        "{common}flow = \"authorization_code\"\ncustomer = \"alice\"\n{store}"
+    ))
+    .unwrap();
+    let payauth::config::SourceConfig::Vakifbank(
+        payauth::config::VakifBankFlow::AuthorizationCode(settings),
+    ) = &login.source
+    else {
+        panic!("an authorization_code source");
+    };
+    let http = payauth::core::http::default_client().unwrap();
+    let customer = runtime.block_on(async {
+        let bank = payauth::vakifbank::VakifBank::new(&settings.gateway, &http).unwrap();
+        let pending = settings
+            .authorize_url(&bank, "https://app.example/cb")
+            .unwrap();
+        let redirect = payauth_sandbox::browser::authorize(&http, pending.url.as_str())
+            .await
+            .unwrap();
+        let code = pending.callback(&redirect).unwrap();
+        let token = bank.exchange(&pending, &code).await.unwrap();
+        payauth::core::FileStore::new(&dir)
+            .save(
+                &settings.store_key().unwrap(),
+                &StoredToken::from_token(&token),
+            )
+            .await
+            .unwrap();
+        token
+    });
+    // The login's own config finds the customer's token in the store.
+    let served = runtime
+        .block_on(login.cache(&http).unwrap().token())
+        .unwrap();
+    assert_eq!(served.secret(), customer.secret());
+
+    let before = sandbox.requests(payauth_sandbox::Endpoint::VakifbankToken);
+    let machine = Config::from_toml(&format!("{common}flow = \"client_credentials\"\n{store}"))
+        .unwrap()
+        .cache(&http)
+        .unwrap();
+    let token = runtime.block_on(machine.token()).unwrap();
+    assert_ne!(
+        token.secret(),
+        customer.secret(),
+        "the customer's token crossed flows"
+    );
+    assert_eq!(
+        sandbox.requests(payauth_sandbox::Endpoint::VakifbankToken),
+        before + 1,
+        "the client-credentials config fetched its own token"
+    );
 }

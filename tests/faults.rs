@@ -16,7 +16,7 @@ fn configs(base: &str) -> Vec<(&'static str, String)> {
         (
             "mypos",
             format!(
-                "[source]\nprovider = \"mypos\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\n",
+                "[source]\nprovider = \"mypos\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\n",
                 defaults::MYPOS_CLIENT_ID,
                 defaults::MYPOS_CLIENT_SECRET
             ),
@@ -24,7 +24,7 @@ fn configs(base: &str) -> Vec<(&'static str, String)> {
         (
             "vakifbank",
             format!(
-                "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nscopes = [\"public\"]\n",
+                "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nscopes = [\"public\"]\n",
                 defaults::VAKIFBANK_CLIENT_ID,
                 defaults::VAKIFBANK_CLIENT_SECRET
             ),
@@ -32,7 +32,7 @@ fn configs(base: &str) -> Vec<(&'static str, String)> {
         (
             "iyzico-terminal",
             format!(
-                "[source]\nprovider = \"iyzico-terminal\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nusername = \"{}\"\npassword = {{ value = \"{}\" }}\n",
+                "[source]\nprovider = \"iyzico-terminal\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nusername = \"{}\"\npassword = {{ value = \"{}\" }}\n",
                 defaults::IYZICO_CLIENT_ID,
                 defaults::IYZICO_CLIENT_SECRET,
                 defaults::IYZICO_USERNAME,
@@ -42,7 +42,7 @@ fn configs(base: &str) -> Vec<(&'static str, String)> {
         (
             "iyzico-pwi",
             format!(
-                "[source]\nprovider = \"iyzico-pwi\"\nbase_url = \"{base}\"\napi_key = \"{}\"\nsecret_key = {{ value = \"{}\" }}\nsession_token = {{ value = \"{}\" }}\nmember_identifier = \"{}\"\n",
+                "[source]\nprovider = \"iyzico-pwi\"\nenvironment = \"{base}\"\napi_key = \"{}\"\nsecret_key = {{ value = \"{}\" }}\nsession_token = {{ value = \"{}\" }}\nmember_identifier = \"{}\"\n",
                 defaults::IYZICO_API_KEY,
                 defaults::IYZICO_SECRET_KEY,
                 defaults::PWI_SESSION_TOKEN,
@@ -265,17 +265,16 @@ fn under_twenty_percent_transient_failures_every_grant_succeeds_within_its_retri
 
 #[tokio::test]
 async fn an_authorization_code_exchange_meeting_a_transient_failure_is_reported_never_retried() {
-    use payauth::vakifbank::{Channel, Resource, VakifBank, VakifBankConfig};
+    use payauth::vakifbank::{Channel, VakifBank, VakifBankSettings};
     use payauth_sandbox::Endpoint;
     let sandbox = Sandbox::builder().start().await.unwrap();
     let http = payauth::core::http::default_client().unwrap();
-    let mut config = VakifBankConfig::new(
+    let settings = VakifBankSettings::new(
         defaults::VAKIFBANK_CLIENT_ID,
         payauth::core::Secret::new(defaults::VAKIFBANK_CLIENT_SECRET),
-        Resource::Sandbox,
+        payauth::core::Environment::Custom(sandbox.base_url()),
     );
-    config.base_url = sandbox.base_url();
-    let bank = VakifBank::new(config, http.clone()).unwrap();
+    let bank = VakifBank::new(&settings, &http).unwrap();
     let pending = bank
         .authorize_url(
             Channel::Retail,
@@ -284,10 +283,10 @@ async fn an_authorization_code_exchange_meeting_a_transient_failure_is_reported_
             false,
         )
         .unwrap();
-    let redirect = http.get(pending.url.clone()).send().await.unwrap();
-    let code = pending
-        .callback(redirect.headers()["location"].to_str().unwrap())
+    let redirect = payauth_sandbox::browser::authorize(&http, pending.url.as_str())
+        .await
         .unwrap();
+    let code = pending.callback(&redirect).unwrap();
     sandbox.faults().set(
         Endpoint::VakifbankToken,
         Fault::Status {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payauth::core::{Environment, Error, ErrorKind, Secret, TokenSource};
-use payauth::iyzico::pwi::{Pwi, PwiConfig};
-use payauth::iyzico::terminal_login::{TerminalLogin, TerminalLoginConfig};
-use payauth::mypos::{Mypos, MyposConfig};
-use payauth::vakifbank::{Resource, VakifBank, VakifBankConfig};
+use payauth::iyzico::pwi::{Pwi, PwiSettings};
+use payauth::iyzico::terminal_login::{TerminalLogin, TerminalLoginSettings};
+use payauth::mypos::{Mypos, MyposSettings};
+use payauth::vakifbank::{VakifBank, VakifBankSettings};
 use payauth_testkit::gateway::{RawGateway, answer, chunked, json};
 
 const SENTINEL: &str = "SENTINEL-gateway-secret-77";
@@ -27,30 +27,33 @@ fn http() -> reqwest::Client {
 }
 
 fn mypos(base: &str) -> Mypos {
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         "client-1",
         Secret::new(SENTINEL),
         Environment::Custom(base.to_owned()),
     );
-    Mypos::new(config, http()).unwrap()
+    Mypos::new(&settings, &http()).unwrap()
 }
 
 fn vakifbank(base: &str) -> VakifBank {
-    let mut config = VakifBankConfig::new("client-1", Secret::new(SENTINEL), Resource::Sandbox);
-    base.clone_into(&mut config.base_url);
-    VakifBank::new(config, http()).unwrap()
+    let settings = VakifBankSettings::new(
+        "client-1",
+        Secret::new(SENTINEL),
+        Environment::Custom(base.to_owned()),
+    );
+    VakifBank::new(&settings, &http()).unwrap()
 }
 
 /// Each flow's first request, as a token source.
 fn flows(base: &str) -> Vec<(&'static str, Arc<dyn TokenSource>)> {
-    let terminal = TerminalLoginConfig::new(
+    let terminal = TerminalLoginSettings::new(
         "client-1",
         Secret::new(SENTINEL),
         "cashier",
         Secret::new(SENTINEL),
         Environment::Custom(base.to_owned()),
     );
-    let pwi = PwiConfig::new(
+    let pwi = PwiSettings::new(
         "api-key",
         Secret::new(SENTINEL),
         Environment::Custom(base.to_owned()),
@@ -63,14 +66,14 @@ fn flows(base: &str) -> Vec<(&'static str, Arc<dyn TokenSource>)> {
         ),
         (
             "iyzico-terminal",
-            Arc::new(TerminalLogin::new(terminal, http()).unwrap()),
+            Arc::new(TerminalLogin::new(&terminal, &http()).unwrap()),
         ),
         (
             "iyzico-pwi",
             Arc::new(
-                Pwi::new(pwi, http())
+                Pwi::new(&pwi, &http())
                     .unwrap()
-                    .session(Secret::new(SENTINEL), "member-1"),
+                    .access_token(Secret::new(SENTINEL), "member-1"),
             ),
         ),
     ]
@@ -542,14 +545,14 @@ async fn a_waf_403_on_the_terminal_refresh_keeps_serving_the_valid_token() {
             b"<html>blocked</html>",
         ),
     ]);
-    let config = TerminalLoginConfig::new(
+    let config = TerminalLoginSettings::new(
         "client-1",
         Secret::new(SENTINEL),
         "cashier",
         Secret::new(SENTINEL),
         Environment::Custom(gateway.base_url()),
     );
-    let login = TerminalLogin::new(config, http())
+    let login = TerminalLogin::new(&config, &http())
         .unwrap()
         .with_clock(Arc::clone(&clock) as _);
     let cache = TokenCache::builder(login)

@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use payauth::config::Config;
+use payauth::core::Environment;
 use payauth::core::{AccessToken, Clock, ManualClock, Secret, TokenCache, TokenSource};
-use payauth::mypos::{Mypos, MyposConfig};
-use payauth::vakifbank::{Channel, Resource, VakifBank, VakifBankConfig};
+use payauth::mypos::{Mypos, MyposSettings};
+use payauth::vakifbank::{Channel, VakifBank, VakifBankSettings};
 use payauth_redis::{EncryptionKey, RedisStore};
-use payauth_sandbox::{PwiSession, RunningSandbox, Sandbox, SandboxCredentials};
+use payauth_sandbox::{RunningSandbox, Sandbox, SandboxCredentials, SandboxPwiSession};
 
 /// Every sentinel starts with this, so one search finds them all.
 const MARK: &str = "LEAKCHECK";
@@ -44,7 +45,7 @@ fn credentials() -> SandboxCredentials {
         iyzico_client_secret: Secret::new(sentinel("iyzico-client-secret")),
         iyzico_password: Secret::new(sentinel("iyzico-password")),
         iyzico_secret_key: Secret::new(sentinel("iyzico-secret-key")),
-        pwi_sessions: vec![PwiSession::new(sentinel("pwi-session"), "member-1")],
+        pwi_sessions: vec![SandboxPwiSession::new(sentinel("pwi-session"), "member-1")],
         vakifbank_client_secret: Secret::new(sentinel("vakifbank-client-secret")),
         mypos_client_secret: Secret::new(sentinel("mypos-client-secret")),
         ..SandboxCredentials::default()
@@ -67,24 +68,24 @@ fn configs(base: &str, wrong: bool) -> Vec<String> {
     let c = SandboxCredentials::default();
     vec![
         format!(
-            "[source]\nprovider = \"mypos\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = {} }}\n",
+            "[source]\nprovider = \"mypos\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = {} }}\n",
             c.mypos_client_id,
             secret("mypos-client-secret")
         ),
         format!(
-            "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = {} }}\nscopes = [\"public\"]\n",
+            "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = {} }}\nscopes = [\"public\"]\n",
             c.vakifbank_client_id,
             secret("vakifbank-client-secret")
         ),
         format!(
-            "[source]\nprovider = \"iyzico-terminal\"\nbase_url = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = {} }}\nusername = \"{}\"\npassword = {{ value = {} }}\n",
+            "[source]\nprovider = \"iyzico-terminal\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = {} }}\nusername = \"{}\"\npassword = {{ value = {} }}\n",
             c.iyzico_client_id,
             secret("iyzico-client-secret"),
             c.iyzico_username,
             secret("iyzico-password")
         ),
         format!(
-            "[source]\nprovider = \"iyzico-pwi\"\nbase_url = \"{base}\"\napi_key = \"{}\"\nsecret_key = {{ value = {} }}\nsession_token = {{ value = {} }}\nmember_identifier = \"member-1\"\n",
+            "[source]\nprovider = \"iyzico-pwi\"\nenvironment = \"{base}\"\napi_key = \"{}\"\nsecret_key = {{ value = {} }}\nsession_token = {{ value = {} }}\nmember_identifier = \"member-1\"\n",
             c.iyzico_api_key,
             secret("iyzico-secret-key"),
             secret("pwi-session")
@@ -131,14 +132,13 @@ async fn config_flows(sandbox: &RunningSandbox, http: &reqwest::Client, issued: 
 }
 
 async fn vakifbank_walk(sandbox: &RunningSandbox, http: &reqwest::Client, issued: &mut Issued) {
-    let mut config = VakifBankConfig::new(
+    let settings = VakifBankSettings::new(
         SandboxCredentials::default().vakifbank_client_id,
         Secret::new(sentinel("vakifbank-client-secret")),
-        Resource::Sandbox,
+        Environment::Custom(sandbox.base_url()),
     );
-    config.base_url = sandbox.base_url();
-    tracing::debug!(?config, "vakifbank config");
-    let bank = VakifBank::new(config, http.clone()).unwrap();
+    tracing::debug!(?settings, "vakifbank settings");
+    let bank = VakifBank::new(&settings, http).unwrap();
     let pending = bank
         .authorize_url(
             Channel::Retail,
@@ -148,21 +148,21 @@ async fn vakifbank_walk(sandbox: &RunningSandbox, http: &reqwest::Client, issued
         )
         .unwrap();
     tracing::debug!(?pending, "pending authorization");
-    let redirect = http.get(pending.url.clone()).send().await.unwrap();
-    let code = pending
-        .callback(redirect.headers()["location"].to_str().unwrap())
+    let redirect = payauth_sandbox::browser::authorize(http, pending.url.as_str())
+        .await
         .unwrap();
+    let code = pending.callback(&redirect).unwrap();
     let token = bank.exchange(&pending, &code).await.unwrap();
     issued.add(&token);
     let refreshed = bank
-        .refresh_source(&["account"])
+        .refresh_token(&["account"])
         .fetch(Some(&token))
         .await
         .unwrap();
     issued.add(&refreshed);
     // A refresh token already used is refused: the error must not quote it.
     let error = bank
-        .refresh_source(&["account"])
+        .refresh_token(&["account"])
         .fetch(Some(&token))
         .await
         .unwrap_err();
@@ -179,12 +179,12 @@ async fn vakifbank_walk(sandbox: &RunningSandbox, http: &reqwest::Client, issued
 }
 
 async fn mypos_revoke(sandbox: &RunningSandbox, http: &reqwest::Client, issued: &mut Issued) {
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         SandboxCredentials::default().mypos_client_id,
         Secret::new(sentinel("mypos-client-secret")),
-        payauth::core::Environment::Custom(sandbox.base_url()),
+        Environment::Custom(sandbox.base_url()),
     );
-    let mypos = Mypos::new(config, http.clone()).unwrap();
+    let mypos = Mypos::new(&settings, http).unwrap();
     let token = mypos.fetch_token().await.unwrap();
     issued.add(&token);
     let headers = mypos.resource_headers(&token).unwrap();
@@ -201,12 +201,12 @@ async fn redis_fleet(sandbox: &RunningSandbox, http: &reqwest::Client, issued: &
         .unwrap()
         .with_prefix(redis.prefix.clone())
         .with_encryption(EncryptionKey::from_hex(&Secret::new(HEX_KEY)).unwrap());
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         SandboxCredentials::default().mypos_client_id,
         Secret::new(sentinel("mypos-client-secret")),
-        payauth::core::Environment::Custom(sandbox.base_url()),
+        Environment::Custom(sandbox.base_url()),
     );
-    let cache = TokenCache::builder(Mypos::new(config, http.clone()).unwrap())
+    let cache = TokenCache::builder(Mypos::new(&settings, http).unwrap())
         .shared_store(Arc::new(store.clone()), "mypos")
         .build();
     issued.add(&cache.token().await.unwrap());

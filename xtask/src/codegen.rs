@@ -27,6 +27,10 @@ pub(crate) enum Mode {
 /// The Rust type that `format: password` strings generate as.
 const SECRET_CRATE: &str = "payauth-core";
 const SECRET_PATH: &str = "payauth_core::SerializableSecret";
+/// The Rust type that `oneOf: [integer, string]` schemas generate as
+/// (`expires_in`, iyzico's `errorCode` and `status`): one reader in core
+/// for every crate.
+const NUMBER_OR_STRING_PATH: &str = "payauth_core::wire::NumberOrString";
 
 pub(crate) fn run(root: &Path, mode: Mode) -> Result<(), String> {
     let mut stale = Vec::new();
@@ -94,6 +98,7 @@ fn generate_crate(root: &Path, group: &[&Spec]) -> Result<String, String> {
     let mut file: syn::File = syn::parse2(quote! { #(#modules)* })
         .map_err(|e| format!("progenitor produced code that does not parse: {e}"))?;
     remove_panicking_constructors(&mut file);
+    remove_api_version_headers(&mut file);
     let mut out = String::new();
     let sources: Vec<&str> = group.iter().map(|s| s.file).collect();
     let _ = writeln!(
@@ -138,6 +143,82 @@ fn remove_panicking_constructors(file: &mut syn::File) {
     }
 }
 
+/// Removes the `api-version` header progenitor adds to every request (the
+/// spec's `info.version`, which no provider reads): the
+/// `header_map.append("api-version", …)` statements go, and a header map
+/// left with nothing to append becomes an empty, unallocated one.
+fn remove_api_version_headers(file: &mut syn::File) {
+    use syn::visit_mut::VisitMut;
+
+    struct Strip;
+
+    impl VisitMut for Strip {
+        fn visit_block_mut(&mut self, block: &mut syn::Block) {
+            let mentions = |stmt: &syn::Stmt, text: &str| {
+                quote::ToTokens::to_token_stream(stmt)
+                    .to_string()
+                    .contains(text)
+            };
+            let before = block.stmts.len();
+            block
+                .stmts
+                .retain(|stmt| !mentions(stmt, "\"api-version\""));
+            let still_appends = block.stmts.iter().any(|stmt| {
+                mentions(stmt, "header_map . append") || mentions(stmt, "header_map . insert")
+            });
+            if block.stmts.len() < before && !still_appends {
+                for stmt in &mut block.stmts {
+                    if mentions(stmt, "let mut header_map") {
+                        *stmt = syn::parse_quote! {
+                            let header_map = ::reqwest::header::HeaderMap::new();
+                        };
+                    }
+                }
+            }
+            syn::visit_mut::visit_block_mut(self, block);
+        }
+    }
+
+    Strip.visit_file_mut(file);
+}
+
+/// The generated client's `ClientHooks`, the same for every spec: the
+/// security table applied by `payauth_core::http::authenticate` (the crate's
+/// `auth.rs` implements `ClientAuthentication` for the inner type), and the
+/// response read under `payauth_core::http::MAX_BODY`.
+fn client_hooks(inner: &TokenStream) -> TokenStream {
+    quote! {
+        impl ClientHooks<#inner> for Client {
+            async fn pre<E>(
+                &self,
+                request: &mut reqwest::Request,
+                info: &OperationInfo,
+            ) -> Result<(), Error<E>> {
+                payauth_core::http::authenticate(
+                    ClientInfo::inner(self),
+                    info.operation_id,
+                    security::for_operation(info.operation_id),
+                    request,
+                )
+                .map_err(|e| Error::InvalidRequest(e.to_string()))
+            }
+
+            async fn exec(
+                &self,
+                request: reqwest::Request,
+                _info: &OperationInfo,
+            ) -> reqwest::Result<reqwest::Response> {
+                payauth_core::http::execute_capped(
+                    ClientInfo::client(self),
+                    request,
+                    payauth_core::http::MAX_BODY,
+                )
+                .await
+            }
+        }
+    }
+}
+
 /// One spec's module: the progenitor client plus its security table.
 fn generate_module(root: &Path, spec: &Spec) -> Result<TokenStream, String> {
     let text = fs::read_to_string(root.join(spec.file))
@@ -159,6 +240,7 @@ fn generate_module(root: &Path, spec: &Spec) -> Result<TokenStream, String> {
     }
     let security = security_table(&doc);
     mark_secrets(&mut doc);
+    mark_numbers_or_strings(&mut doc);
     let api: openapiv3::OpenAPI = serde_json::from_value(doc)
         .map_err(|e| format!("{}: not an OpenAPI 3.0 document: {e}", spec.file))?;
 
@@ -171,7 +253,7 @@ fn generate_module(root: &Path, spec: &Spec) -> Result<TokenStream, String> {
         .with_interface(InterfaceStyle::Positional)
         .with_tag(TagStyle::Merged)
         .with_hooks(HooksMode::Expected)
-        .with_inner_type(inner)
+        .with_inner_type(inner.clone())
         .with_derive("PartialEq")
         .with_derive("schemars::JsonSchema")
         .with_crate(SECRET_CRATE, CrateVers::Any, None);
@@ -179,6 +261,7 @@ fn generate_module(root: &Path, spec: &Spec) -> Result<TokenStream, String> {
         .generate_tokens(&api)
         .map_err(|e| format!("{}: progenitor failed: {e}", spec.file))?;
 
+    let hooks = client_hooks(&inner);
     let module = format_ident!("{}", spec.module);
     let doc_line = format!(
         " Client generated from `{}`: {}.",
@@ -188,6 +271,7 @@ fn generate_module(root: &Path, spec: &Spec) -> Result<TokenStream, String> {
         #[doc = #doc_line]
         pub mod #module {
             #client
+            #hooks
             #security
         }
     })
@@ -210,6 +294,74 @@ fn mark_secrets(node: &mut Value) {
             map.values_mut().for_each(mark_secrets);
         }
         Value::Array(items) => items.iter_mut().for_each(mark_secrets),
+        _ => {}
+    }
+}
+
+/// Schemas that are `oneOf: [integer, string]` (in either order) become
+/// `payauth_core::wire::NumberOrString` instead of a generated untagged
+/// enum per spec; a named one is inlined where it is referenced, so fields
+/// hold the core type itself, not a newtype around it.
+fn mark_numbers_or_strings(doc: &mut Value) {
+    mark_number_or_string_schemas(doc);
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let marked: Vec<(String, Value)> = schemas
+        .iter()
+        .filter(|(_, schema)| schema.get("x-rust-type").is_some())
+        .map(|(name, schema)| (format!("#/components/schemas/{name}"), schema.clone()))
+        .collect();
+    for (reference, _) in &marked {
+        schemas.remove(reference.trim_start_matches("#/components/schemas/"));
+    }
+    inline_refs(doc, &marked);
+}
+
+fn inline_refs(node: &mut Value, marked: &[(String, Value)]) {
+    match node {
+        Value::Object(map) => {
+            let target = map.get("$ref").and_then(Value::as_str);
+            if let Some((_, schema)) = marked.iter().find(|(r, _)| Some(r.as_str()) == target) {
+                *node = schema.clone();
+                return;
+            }
+            map.values_mut().for_each(|v| inline_refs(v, marked));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| inline_refs(v, marked)),
+        _ => {}
+    }
+}
+
+fn mark_number_or_string_schemas(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            let kinds: Option<Vec<&str>> = map.get("oneOf").and_then(Value::as_array).map(|v| {
+                v.iter()
+                    .filter_map(|s| s.get("type").and_then(Value::as_str))
+                    .collect()
+            });
+            let alternatives = map
+                .get("oneOf")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            if let Some(mut kinds) = kinds
+                && alternatives == 2
+            {
+                kinds.sort_unstable();
+                if kinds == ["integer", "string"] {
+                    map.insert(
+                        "x-rust-type".to_owned(),
+                        serde_json::json!({ "crate": SECRET_CRATE, "version": "*", "path": NUMBER_OR_STRING_PATH }),
+                    );
+                }
+            }
+            map.values_mut().for_each(mark_number_or_string_schemas);
+        }
+        Value::Array(items) => items.iter_mut().for_each(mark_number_or_string_schemas),
         _ => {}
     }
 }
@@ -355,6 +507,28 @@ mod tests {
     fn the_checked_in_generated_files_match_the_specs() {
         let scratch = Scratch::new("clean");
         assert_eq!(run(&scratch.0, Mode::Check), Ok(()));
+    }
+
+    #[test]
+    fn generated_clients_add_no_api_version_header_and_share_the_core_wire_types() {
+        let root = crate::workspace_root();
+        for krate in specs::crates() {
+            let group: Vec<&Spec> = SPECS.iter().filter(|s| s.krate == krate).collect();
+            let code = generate_crate(&root, &group).unwrap();
+            assert!(
+                !code.contains("\"api-version\""),
+                "{krate} sends api-version"
+            );
+            assert!(code.contains(NUMBER_OR_STRING_PATH), "{krate}: expires_in");
+            assert!(
+                !code.contains("pub enum ExpiresIn"),
+                "{krate}: its own ExpiresIn"
+            );
+            assert!(
+                code.contains("payauth_core::http::authenticate("),
+                "{krate}: hooks"
+            );
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub(crate) const SPECS: &[Spec] = &[
         file: "specs/iyzico-terminal-login.yaml",
         krate: "payauth-iyzico",
         module: "terminal_login",
-        inner_type: "crate::auth::BasicCredentials",
+        inner_type: "crate::auth::TerminalCredentials",
     },
     Spec {
         file: "specs/iyzico-pwi.yaml",
@@ -37,7 +37,7 @@ pub(crate) const SPECS: &[Spec] = &[
         file: "specs/mypos.yaml",
         krate: "payauth-mypos",
         module: "oauth",
-        inner_type: "crate::auth::BasicCredentials",
+        inner_type: "crate::auth::MyposCredentials",
     },
 ];
 

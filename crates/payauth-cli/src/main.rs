@@ -3,7 +3,7 @@
 //! - `payauth demo`: every provider flow against the loopback sandbox.
 //! - `payauth sandbox [--port N]`: the simulators, served on loopback.
 //! - `payauth token <provider>` and `payauth revoke mypos`: one flow
-//!   against a provider, its sandbox host or any `--base-url`.
+//!   against a provider, its sandbox host or any `--environment <URL>`.
 //! - `payauth login vakifbank`: the authorization-code flow from a
 //!   terminal, tokens kept in the file store.
 //! - `payauth iyzico sign`: the IYZWSv2 `Authorization` header for a

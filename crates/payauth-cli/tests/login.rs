@@ -1,6 +1,7 @@
-//! `payauth login vakifbank`, with the test playing the browser: it opens
-//! the printed URL on the sandbox, follows the redirect to the CLI's
-//! loopback listener, and checks the tokens landed in the file store.
+//! `payauth login vakifbank`, with the sandbox's browser helper playing the
+//! browser: it opens the printed URL on the sandbox, follows the redirect
+//! to the CLI's loopback listener, and checks the tokens landed in the file
+//! store under the key a config file would read.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -19,7 +20,7 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
 
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("payauth"))
         .args(["--json", "login", "vakifbank", "--scope", "account"])
-        .env("PAYAUTH_BASE_URL", sandbox.base_url())
+        .env("PAYAUTH_ENVIRONMENT", sandbox.base_url())
         .env("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID)
         .env(
             "PAYAUTH_VAKIFBANK_CLIENT_SECRET",
@@ -44,9 +45,9 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
     // The browser: the bank's page redirects back to the CLI's listener.
     runtime.block_on(async {
         let http = payauth_core::http::default_client().unwrap();
-        let page = http.get(url.trim()).send().await.unwrap();
-        assert_eq!(page.status(), 302);
-        let back = page.headers()["location"].to_str().unwrap().to_owned();
+        let back = payauth_sandbox::browser::authorize(&http, url.trim())
+            .await
+            .unwrap();
         assert!(back.starts_with("http://127.0.0.1:"), "{back}");
         let done = http.get(&back).send().await.unwrap();
         assert_eq!(done.status(), 200);
@@ -58,6 +59,16 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
     let json: serde_json::Value = serde_json::from_str(&result).unwrap();
     assert_eq!(json["logged_in"], true);
     assert_eq!(json["has_refresh_token"], true);
+    // The key a config file's `flow = "authorization_code"` source with
+    // `customer = "default"` reads: the one scheme, environment included.
+    assert_eq!(
+        json["store_key"],
+        format!(
+            "vakifbank/{}/{}/authorization_code/retail/default/account",
+            sandbox.base_url().replace('/', "%2F"),
+            defaults::VAKIFBANK_CLIENT_ID
+        )
+    );
 
     let files: Vec<_> = std::fs::read_dir(store.path().join("tokens"))
         .unwrap()

@@ -24,7 +24,7 @@ fn payauth(base_url: &str) -> Command {
             command.env_remove(name);
         }
     }
-    command.env("PAYAUTH_BASE_URL", base_url);
+    command.env("PAYAUTH_ENVIRONMENT", base_url);
     command
 }
 
@@ -208,7 +208,7 @@ fn token_from_a_toml_config_file() {
     std::fs::write(
         &path,
         format!(
-            "[source]\nprovider = \"mypos\"\nbase_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"MY_MYPOS_SECRET\" }}\n",
+            "[source]\nprovider = \"mypos\"\nenvironment = \"{}\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"MY_MYPOS_SECRET\" }}\n",
             sandbox.base_url(),
             defaults::MYPOS_CLIENT_ID
         ),

@@ -51,26 +51,117 @@ pub fn default_client() -> Result<reqwest::Client, Error> {
         .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))
 }
 
-/// Which of a provider's hosts to talk to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which of a provider's hosts to talk to: the same rule for every
+/// provider and flow.
+///
+/// In settings files it is one string: `"sandbox"`, `"production"`, or any
+/// other base URL (the payauth sandbox, a proxy, a mock server). The
+/// default is [`Sandbox`](Self::Sandbox) everywhere: nothing reaches a
+/// provider's production host unless a setting says `production`.
+///
+/// ```
+/// use payauth_core::{Environment, http::Hosts};
+///
+/// const HOSTS: Hosts = Hosts { production: "https://api.example", sandbox: "https://sandbox.example" };
+/// let parse = |s: &str| serde_json::from_value::<Environment>(serde_json::json!(s)).unwrap();
+/// assert_eq!(parse("production"), Environment::Production);
+/// assert_eq!(parse("http://127.0.0.1:8787"), Environment::Custom("http://127.0.0.1:8787".into()));
+/// assert_eq!(Environment::default().base_url(&HOSTS, false).unwrap(), "https://sandbox.example");
+/// assert!(serde_json::from_value::<Environment>(serde_json::json!("prod")).is_err());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum Environment {
     /// The provider's production host.
     Production,
-    /// The provider's sandbox host.
+    /// The provider's sandbox host (the default).
+    #[default]
     Sandbox,
     /// Any other base URL: the payauth sandbox, a proxy, a mock server.
     Custom(String),
 }
 
+/// A provider's two hosts. Each provider crate has one `HOSTS` constant;
+/// [`Environment::base_url`] is the only place that chooses between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hosts {
+    /// The production base URL.
+    pub production: &'static str,
+    /// The sandbox base URL.
+    pub sandbox: &'static str,
+}
+
 impl Environment {
-    /// The base URL, given the provider's two hosts.
-    #[must_use]
-    pub fn base_url<'a>(&'a self, production: &'a str, sandbox: &'a str) -> &'a str {
-        match self {
-            Self::Production => production,
-            Self::Sandbox => sandbox,
+    /// The base URL this environment means for a provider with `hosts`,
+    /// checked by [`check_base_url`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a custom URL that is not a URL, or plain
+    /// `http://` to a remote host without `allow_insecure`.
+    pub fn base_url(&self, hosts: &Hosts, allow_insecure: bool) -> Result<String, Error> {
+        let url = match self {
+            Self::Production => hosts.production,
+            Self::Sandbox => hosts.sandbox,
             Self::Custom(url) => url,
+        };
+        check_base_url(url, allow_insecure)
+    }
+
+    /// `production`, `sandbox`, or the custom URL: the form settings files
+    /// use, and the environment part of store keys.
+    #[must_use]
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Production => "production",
+            Self::Sandbox => "sandbox",
+            Self::Custom(url) => url.trim_end_matches('/'),
         }
+    }
+}
+
+impl std::str::FromStr for Environment {
+    type Err = Error;
+
+    /// `sandbox`, `production`, or an `http(s)://` base URL.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text {
+            "production" => Ok(Self::Production),
+            "sandbox" => Ok(Self::Sandbox),
+            url if url.starts_with("https://") || url.starts_with("http://") => {
+                Ok(Self::Custom(url.to_owned()))
+            }
+            other => Err(Error::new(ErrorKind::Config).with_description(format!(
+                "environment {other:?} is not `sandbox`, `production` or an http(s):// base URL"
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Environment {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(|_| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&text),
+                &"`sandbox`, `production` or an http(s):// base URL",
+            )
+        })
+    }
+}
+
+impl schemars::JsonSchema for Environment {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Environment".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`sandbox` (the default), `production`, or any other base URL (the payauth sandbox, a proxy).",
+            "anyOf": [
+                { "type": "string", "enum": ["sandbox", "production"] },
+                { "type": "string", "pattern": "^https?://" }
+            ],
+            "default": "sandbox",
+        })
     }
 }
 
@@ -144,6 +235,73 @@ pub async fn execute_capped(
             let body = answer::read_capped(&mut response, limit).await?;
             Ok(answer::success(response, body))
         }
+    }
+}
+
+/// How a provider's credentials go on its requests: implemented once per
+/// provider, in its `auth.rs`, for the type its generated client carries.
+/// The generated `ClientHooks` call [`authenticate`] with each operation's
+/// security alternatives (`generated::…::security::for_operation`), so that
+/// file is the one place that decides how a client proves who it is.
+pub trait ClientAuthentication<S: Copy + PartialEq + 'static> {
+    /// The security schemes these credentials send (empty: none, e.g.
+    /// credentials in the form body, which the flow writes from the same
+    /// `auth.rs`).
+    fn schemes(&self) -> &[S];
+
+    /// Puts `scheme`'s credentials on `request`.
+    ///
+    /// # Errors
+    /// When the credentials cannot be applied (say, no randomness for a
+    /// signature nonce).
+    fn apply(&self, scheme: S, request: &mut reqwest::Request) -> Result<(), Error>;
+}
+
+/// The one rule for reading a generated security table: an operation gets
+/// the first of its `alternatives` that is non-empty and made only of
+/// schemes `auth` sends; failing that, no credentials if the operation
+/// allows none; failing that, an error: the settings cannot call it.
+///
+/// ```
+/// use payauth_core::{Error, http::{ClientAuthentication, authenticate}};
+///
+/// #[derive(Clone, Copy, PartialEq)]
+/// enum Scheme { Basic }
+/// struct Body; // credentials in the form body: no scheme
+/// impl ClientAuthentication<Scheme> for Body {
+///     fn schemes(&self) -> &[Scheme] { &[] }
+///     fn apply(&self, _: Scheme, _: &mut reqwest::Request) -> Result<(), Error> { unreachable!() }
+/// }
+/// let mut request = reqwest::Request::new(reqwest::Method::POST, "https://x.example/t".parse().unwrap());
+/// // `security: [{}, {clientBasic: []}]`: none, or Basic.
+/// assert!(authenticate(&Body, "token", &[&[], &[Scheme::Basic]], &mut request).is_ok());
+/// // `security: [{clientBasic: []}]`: Basic only, which Body does not send.
+/// assert!(authenticate(&Body, "token", &[&[Scheme::Basic]], &mut request).is_err());
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Config`] naming the operation when no alternative fits;
+/// what [`ClientAuthentication::apply`] returns.
+pub fn authenticate<S, A>(
+    auth: &A,
+    operation_id: &str,
+    alternatives: &[&[S]],
+    request: &mut reqwest::Request,
+) -> Result<(), Error>
+where
+    S: Copy + PartialEq + 'static,
+    A: ClientAuthentication<S> + ?Sized,
+{
+    let sent = auth.schemes();
+    let chosen = alternatives
+        .iter()
+        .find(|schemes| !schemes.is_empty() && schemes.iter().all(|s| sent.contains(s)));
+    match chosen {
+        Some(schemes) => schemes.iter().try_for_each(|&s| auth.apply(s, request)),
+        None if alternatives.iter().any(|schemes| schemes.is_empty()) => Ok(()),
+        None => Err(Error::new(ErrorKind::Config).with_description(format!(
+            "operation {operation_id} needs credentials these settings do not send"
+        ))),
     }
 }
 
@@ -378,6 +536,119 @@ mod tests {
             check_base_url("https://api.example/v1//", false).unwrap(),
             "https://api.example/v1"
         );
+    }
+
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Scheme {
+        Basic,
+        Signature,
+    }
+
+    /// Credentials that send `sent` and record what was applied.
+    struct Recording {
+        sent: Vec<Scheme>,
+        applied: std::sync::Mutex<Vec<Scheme>>,
+    }
+
+    impl ClientAuthentication<Scheme> for Recording {
+        fn schemes(&self) -> &[Scheme] {
+            &self.sent
+        }
+
+        fn apply(&self, scheme: Scheme, _: &mut reqwest::Request) -> Result<(), Error> {
+            self.applied.lock().unwrap().push(scheme);
+            Ok(())
+        }
+    }
+
+    fn applied(sent: &[Scheme], alternatives: &[&[Scheme]]) -> Result<Vec<Scheme>, ErrorKind> {
+        let auth = Recording {
+            sent: sent.to_vec(),
+            applied: std::sync::Mutex::default(),
+        };
+        let mut request = reqwest::Request::new(
+            reqwest::Method::POST,
+            "https://x.example/t".parse().unwrap(),
+        );
+        authenticate(&auth, "op", alternatives, &mut request).map_err(|e| e.kind())?;
+        Ok(auth.applied.into_inner().unwrap())
+    }
+
+    #[test]
+    fn the_first_alternative_made_only_of_schemes_the_credentials_send_is_applied() {
+        use Scheme::{Basic, Signature};
+        // VakıfBank: none, or Basic; body credentials send nothing.
+        assert_eq!(applied(&[], &[&[], &[Basic]]), Ok(vec![]));
+        assert_eq!(applied(&[Basic], &[&[], &[Basic]]), Ok(vec![Basic]));
+        // An alternative needing a scheme not sent is skipped, whole.
+        assert_eq!(
+            applied(&[Basic], &[&[Basic, Signature], &[Basic]]),
+            Ok(vec![Basic])
+        );
+        assert_eq!(
+            applied(&[Basic, Signature], &[&[Basic, Signature]]),
+            Ok(vec![Basic, Signature])
+        );
+        // No credentials needed: nothing applied whatever is held.
+        assert_eq!(applied(&[Basic], &[&[]]), Ok(vec![]));
+    }
+
+    #[test]
+    fn an_operation_the_credentials_cannot_call_is_a_config_error() {
+        assert_eq!(applied(&[], &[&[Scheme::Basic]]), Err(ErrorKind::Config));
+        assert_eq!(
+            applied(&[Scheme::Signature], &[&[Scheme::Basic]]),
+            Err(ErrorKind::Config)
+        );
+        assert_eq!(applied(&[Scheme::Basic], &[]), Err(ErrorKind::Config));
+    }
+
+    const HOSTS: Hosts = Hosts {
+        production: "https://api.example",
+        sandbox: "https://sandbox.example/",
+    };
+
+    #[test]
+    fn an_environment_is_sandbox_production_or_an_http_url_and_picks_its_host() {
+        let parse = |s: &str| s.parse::<Environment>().map_err(|e| e.kind());
+        assert_eq!(parse("sandbox"), Ok(Environment::Sandbox));
+        assert_eq!(parse("production"), Ok(Environment::Production));
+        assert_eq!(
+            parse("https://proxy.example"),
+            Ok(Environment::Custom("https://proxy.example".into()))
+        );
+        assert_eq!(
+            parse("http://127.0.0.1:1"),
+            Ok(Environment::Custom("http://127.0.0.1:1".into()))
+        );
+        for bad in ["prod", "Sandbox", "ftp://x", "", "api.example"] {
+            assert_eq!(parse(bad), Err(ErrorKind::Config), "{bad}");
+        }
+        assert_eq!(
+            Environment::Production.base_url(&HOSTS, false).unwrap(),
+            "https://api.example"
+        );
+        assert_eq!(
+            Environment::Sandbox.base_url(&HOSTS, false).unwrap(),
+            "https://sandbox.example"
+        );
+        let custom = Environment::Custom("http://remote.example".into());
+        assert!(custom.base_url(&HOSTS, false).is_err());
+        assert_eq!(
+            custom.base_url(&HOSTS, true).unwrap(),
+            "http://remote.example"
+        );
+        assert_eq!(Environment::default(), Environment::Sandbox);
+    }
+
+    #[test]
+    fn an_environment_deserializes_from_its_label_and_refuses_others_by_value() {
+        let parse = |s: &str| serde_json::from_value::<Environment>(serde_json::json!(s));
+        assert_eq!(parse("production").unwrap(), Environment::Production);
+        let error = parse("prodution").unwrap_err().to_string();
+        assert!(error.contains("prodution"), "{error}");
+        assert_eq!(Environment::Custom("http://a/".into()).label(), "http://a");
+        assert_eq!(Environment::Production.label(), "production");
     }
 
     #[test]

@@ -12,8 +12,12 @@
 //!   `payauth-redis`).
 //! - [`Error`] and [`ErrorKind`]: typed, with [`Error::is_transient`].
 //! - [`oauth2`] and [`http`]: RFC 6749 client authentication and token
-//!   responses, a redirect-free HTTP client, capped bodies, and typed
-//!   errors from generated clients.
+//!   responses, a redirect-free HTTP client, capped bodies, the one rule
+//!   for applying a generated security table, and typed errors from
+//!   generated clients; [`wire`]: wire types shared by every spec.
+//! - [`settings`]: what every flow's settings share ([`FlowSettings`],
+//!   [`SecretConfig`], the [`StoreKey`] scheme); [`Environment`]: the one
+//!   host rule.
 //!
 //! ```
 //! use std::time::Duration;
@@ -42,15 +46,18 @@
 mod cache;
 mod clock;
 mod error;
-pub mod hex;
 pub mod http;
 pub mod oauth2;
-pub mod random;
 mod secret;
+pub mod settings;
 mod source;
 pub mod store;
 mod text;
 pub mod token;
+pub mod wire;
+
+#[doc(hidden)]
+pub mod internal;
 
 pub use cache::{
     DEFAULT_FAILURE_BACKOFF, DEFAULT_MARGIN, MAX_FAILURE_BACKOFF, MAX_RETRY_WAIT, TokenCache,
@@ -60,6 +67,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use http::Environment;
 pub use secret::{Secret, SerializableSecret};
+pub use settings::{FlowSettings, SecretConfig, StoreKey};
 pub use source::{BoxFuture, TokenSource};
 pub use store::{FileStore, Lease, MemoryStore, SharedStore, StoredToken, TokenStore};
 pub use token::{AccessToken, Issued};

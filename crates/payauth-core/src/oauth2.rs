@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
-use crate::token::{AccessToken, Issued, parse_expires_in};
+use crate::token::{AccessToken, Issued};
+use crate::wire::NumberOrString;
 
 /// `Authorization: Basic …` for client authentication per RFC 6749 §2.3.1:
 /// the client id and secret are each `application/x-www-form-urlencoded`
@@ -40,52 +41,207 @@ pub fn basic_authorization(client_id: &str, client_secret: &Secret) -> HeaderVal
     header
 }
 
+/// What payauth reads from an RFC 6749 §5.1 token response. Each provider
+/// crate implements it for its generated response type with
+/// [`oauth_token_response!`](crate::oauth_token_response); [`read_token`]
+/// turns it into an [`AccessToken`].
+pub trait TokenResponseBody {
+    /// The response's fields, moved out.
+    fn into_fields(self) -> TokenFields;
+}
+
+/// A client id and secret for HTTP Basic client authentication, with the
+/// `Authorization` value ([`basic_authorization`]) computed once, not per
+/// request. A provider's `auth.rs` builds it: the one place a per-provider
+/// choice of Basic encoding would go.
+///
+/// ```
+/// use payauth_core::{Secret, oauth2::ClientSecretBasic};
+///
+/// let basic = ClientSecretBasic::new("id", Secret::new("a:b"));
+/// let mut request = reqwest::Request::new(reqwest::Method::POST, "https://x.example/t".parse().unwrap());
+/// basic.apply(&mut request);
+/// assert_eq!(request.headers()["authorization"], "Basic aWQ6YSUzQWI=");
+/// assert!(!format!("{basic:?}").contains("a:b"));
+/// ```
+#[derive(Clone)]
+pub struct ClientSecretBasic {
+    client_id: String,
+    client_secret: Secret,
+    authorization: HeaderValue,
+}
+
+impl ClientSecretBasic {
+    /// The credentials and their header value.
+    pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
+        let client_id = client_id.into();
+        let authorization = basic_authorization(&client_id, &client_secret);
+        Self {
+            client_id,
+            client_secret,
+            authorization,
+        }
+    }
+
+    /// The client id.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The client secret.
+    #[must_use]
+    pub fn client_secret(&self) -> &Secret {
+        &self.client_secret
+    }
+
+    /// Puts `Authorization: Basic …` (sensitive) on `request`.
+    pub fn apply(&self, request: &mut reqwest::Request) {
+        request
+            .headers_mut()
+            .insert(reqwest::header::AUTHORIZATION, self.authorization.clone());
+    }
+}
+
+impl std::fmt::Debug for ClientSecretBasic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecretBasic")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The fields of an RFC 6749 §5.1 token response, as a provider's
 /// generated type holds them.
 #[derive(Debug, Default)]
 pub struct TokenFields {
     /// `access_token`.
     pub access_token: Option<Secret>,
-    /// `token_type`.
+    /// `token_type`; absent means `Bearer`.
     pub token_type: Option<String>,
-    /// `expires_in`, as whatever JSON the provider sent.
-    pub expires_in: Option<serde_json::Value>,
+    /// `expires_in`, a number or a numeric string.
+    pub expires_in: Option<NumberOrString>,
     /// `scope`.
     pub scope: Option<String>,
     /// `refresh_token`.
     pub refresh_token: Option<Secret>,
 }
 
-/// An [`AccessToken`] from a token response: `expires_in` read leniently
-/// (number or numeric string), `default_lifetime` when it is absent.
+impl TokenResponseBody for TokenFields {
+    fn into_fields(self) -> TokenFields {
+        self
+    }
+}
+
+/// Implements [`TokenResponseBody`] for a generated RFC 6749 §5.1 token
+/// response type: one with `access_token`, `token_type`, `expires_in`,
+/// `scope` and `refresh_token` fields, or, with `no refresh_token`, one
+/// whose spec has no refresh token (client credentials, RFC 6749 §4.4.3).
+///
+/// ```ignore
+/// payauth_core::oauth_token_response!(crate::generated::gateway::types::TokenResponse);
+/// payauth_core::oauth_token_response!(crate::generated::oauth::types::TokenResponse, no refresh_token);
+/// ```
+#[macro_export]
+macro_rules! oauth_token_response {
+    ($body:ty) => {
+        $crate::oauth_token_response!(@impl $body, body, body.refresh_token.map(::core::convert::Into::into));
+    };
+    ($body:ty, no refresh_token) => {
+        $crate::oauth_token_response!(@impl $body, body, ::core::option::Option::None);
+    };
+    (@impl $body:ty, $this:ident, $refresh_token:expr) => {
+        impl $crate::oauth2::TokenResponseBody for $body {
+            fn into_fields(self) -> $crate::oauth2::TokenFields {
+                let $this = self;
+                $crate::oauth2::TokenFields {
+                    access_token: $this.access_token.map(::core::convert::Into::into),
+                    token_type: $this.token_type,
+                    expires_in: $this.expires_in,
+                    scope: $this.scope,
+                    refresh_token: $refresh_token,
+                }
+            }
+        }
+    };
+}
+
+/// The one reader of token responses: an [`AccessToken`] from a provider's
+/// answer, issued at `issued`, living `expires_in` (a number or a numeric
+/// string) or `default_lifetime` when the provider does not say.
+///
+/// `token_type` must be `Bearer` in any case, or absent (which means
+/// `Bearer`): payauth sends these tokens as `Authorization: Bearer …`, and
+/// a `MAC`, `Basic` or unknown type would be a different scheme, or text
+/// injected into that header.
+///
+/// ```
+/// use std::time::Duration;
+/// use payauth_core::oauth2::{TokenFields, read_token};
+/// use payauth_core::{ErrorKind, Issued, Secret, SystemClock};
+///
+/// let fields = |token_type: &str| TokenFields {
+///     access_token: Some(Secret::new("t")),
+///     token_type: Some(token_type.to_owned()),
+///     expires_in: Some("3600".into()),
+///     ..TokenFields::default()
+/// };
+/// let issued = Issued::now(&SystemClock);
+/// let token = read_token(fields("bearer"), issued, Duration::from_secs(60)).unwrap();
+/// assert_eq!(token.authorization().to_str().unwrap(), "Bearer t");
+/// assert_eq!(token.lifetime(), Duration::from_secs(3600));
+/// let refused = read_token(fields("MAC"), issued, Duration::from_secs(60)).unwrap_err();
+/// assert_eq!(refused.kind(), ErrorKind::Malformed);
+/// ```
 ///
 /// # Errors
-/// [`ErrorKind::Malformed`] when the access token is missing or empty, or
-/// `expires_in` is present but not a whole number of seconds.
-pub fn token_from_response(
-    fields: TokenFields,
+/// [`ErrorKind::Malformed`] when the access token is missing or empty,
+/// `expires_in` is present but not a whole number of seconds, or the token
+/// type is not `Bearer`.
+pub fn read_token(
+    body: impl TokenResponseBody,
     issued: Issued,
     default_lifetime: Duration,
 ) -> Result<AccessToken, Error> {
+    let fields = body.into_fields();
     let access_token = fields.access_token.ok_or_else(|| {
         Error::new(ErrorKind::Malformed).with_description("the token response has no access_token")
     })?;
     let lifetime = match &fields.expires_in {
-        None | Some(serde_json::Value::Null) => default_lifetime,
-        Some(value) => parse_expires_in(value).ok_or_else(|| {
+        None => default_lifetime,
+        Some(value) => value.as_seconds().ok_or_else(|| {
             Error::new(ErrorKind::Malformed)
                 .with_description("expires_in is not a whole number of seconds")
         })?,
     };
-    Ok(AccessToken::new(
-        access_token,
-        fields.token_type.as_deref().unwrap_or("Bearer"),
-        issued,
-        lifetime,
-    )?
-    .with_scope(fields.scope)
-    .with_refresh_token(fields.refresh_token))
+    match fields.token_type.as_deref() {
+        None | Some("") => {}
+        Some(token_type) if token_type.eq_ignore_ascii_case(BEARER) => {}
+        Some(_) => {
+            return Err(Error::new(ErrorKind::Malformed).with_description(
+                "the token response's token_type is not Bearer (the only type payauth sends)",
+            ));
+        }
+    }
+    Ok(AccessToken::new(access_token, BEARER, issued, lifetime)?
+        .with_scope(fields.scope)
+        .with_refresh_token(fields.refresh_token))
 }
+
+/// The token a refresh grant answered, keeping the refresh token `used`
+/// when the answer carries none: a provider that rotates refresh tokens
+/// sends a new one, which replaces it; one that does not keeps the old one
+/// working.
+#[must_use]
+pub fn after_refresh(token: AccessToken, used: &Secret) -> AccessToken {
+    if token.refresh_token().is_some() {
+        token
+    } else {
+        token.with_refresh_token(Some(used.clone()))
+    }
+}
+
+const BEARER: &str = "Bearer";
 
 /// Joins scopes with spaces, the RFC 6749 §3.3 form.
 #[must_use]
@@ -113,37 +269,104 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_string_expires_in_is_read_as_seconds() {
-        let clock = ManualClock::new();
-        let fields = TokenFields {
+    fn read(fields: TokenFields) -> Result<AccessToken, Error> {
+        read_token(
+            fields,
+            Issued::now(&ManualClock::new()),
+            Duration::from_secs(1),
+        )
+    }
+
+    fn with_token(f: impl FnOnce(&mut TokenFields)) -> TokenFields {
+        let mut fields = TokenFields {
             access_token: Some(Secret::new("t")),
-            expires_in: Some(serde_json::json!("3600")),
             ..TokenFields::default()
         };
-        let token =
-            token_from_response(fields, Issued::now(&clock), Duration::from_secs(1)).unwrap();
+        f(&mut fields);
+        fields
+    }
+
+    #[test]
+    fn a_string_expires_in_is_read_as_seconds() {
+        let token = read(with_token(|f| f.expires_in = Some("3600".into()))).unwrap();
         assert_eq!(token.lifetime(), Duration::from_secs(3600));
     }
 
     #[test]
     fn a_missing_access_token_or_bad_expires_in_is_malformed() {
-        let clock = ManualClock::new();
-        let error = token_from_response(
-            TokenFields::default(),
-            Issued::now(&clock),
-            Duration::from_secs(1),
-        )
-        .unwrap_err();
+        let error = read(TokenFields::default()).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Malformed);
-        let fields = TokenFields {
-            access_token: Some(Secret::new("t")),
-            expires_in: Some(serde_json::json!("soon")),
-            ..TokenFields::default()
-        };
-        let error =
-            token_from_response(fields, Issued::now(&clock), Duration::from_secs(1)).unwrap_err();
+        let error = read(with_token(|f| f.expires_in = Some("soon".into()))).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Malformed);
+        let error = read(with_token(|f| f.expires_in = Some((-1).into()))).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn no_expires_in_means_the_default_lifetime() {
+        let token = read(with_token(|_| {})).unwrap();
+        assert_eq!(token.lifetime(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn bearer_in_any_case_or_absent_is_sent_as_bearer() {
+        for token_type in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("bearer"),
+            Some("BEARER"),
+        ] {
+            let token = read(with_token(|f| f.token_type = token_type.map(str::to_owned)))
+                .unwrap_or_else(|e| panic!("{token_type:?}: {e}"));
+            assert_eq!(token.token_type(), "Bearer");
+            assert_eq!(token.authorization().to_str().unwrap(), "Bearer t");
+        }
+    }
+
+    #[test]
+    fn any_other_token_type_is_refused_never_echoed_into_the_header() {
+        for token_type in ["MAC", "Basic dXNlcjpwYXNz,", "Bearer x", "DPoP", "Bearer,"] {
+            let error =
+                read(with_token(|f| f.token_type = Some(token_type.to_owned()))).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Malformed, "{token_type}");
+            assert!(!error.to_string().contains(token_type), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_used_refresh_token_unless_a_new_one_came() {
+        let used = Secret::new("old");
+        let kept = after_refresh(read(with_token(|_| {})).unwrap(), &used);
+        assert_eq!(kept.refresh_token(), Some(&used));
+        let rotated = after_refresh(
+            read(with_token(|f| f.refresh_token = Some(Secret::new("new")))).unwrap(),
+            &used,
+        );
+        assert_eq!(rotated.refresh_token(), Some(&Secret::new("new")));
+    }
+
+    #[test]
+    fn client_secret_basic_puts_its_precomputed_header_and_never_shows_the_secret() {
+        let basic = ClientSecretBasic::new("client id", Secret::new("s3:cr%t+ü"));
+        let mut request = reqwest::Request::new(
+            reqwest::Method::POST,
+            "https://x.example/t".parse().unwrap(),
+        );
+        basic.apply(&mut request);
+        let header = &request.headers()[reqwest::header::AUTHORIZATION];
+        assert_eq!(
+            header,
+            &basic_authorization("client id", &Secret::new("s3:cr%t+ü"))
+        );
+        assert!(header.is_sensitive());
+        assert_eq!(basic.client_id(), "client id");
+        assert_eq!(basic.client_secret(), &Secret::new("s3:cr%t+ü"));
+        let shown = format!("{basic:?}");
+        assert!(
+            shown.contains("client id") && !shown.contains("s3:cr"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::http::{self, MAX_BODY};
-use payauth_core::oauth2::{TokenFields, token_from_response};
+use payauth_core::oauth2::{TokenFields, read_token};
+use payauth_core::wire::NumberOrString;
 use payauth_core::{
     AccessToken, BoxFuture, Error, ErrorKind, Issued, ManualClock, Secret, TokenCache, TokenSource,
 };
@@ -19,7 +20,7 @@ const SENTINEL: &str = "SENTINEL-errors-77";
 #[derive(serde::Deserialize)]
 struct TokenBody {
     access_token: Option<String>,
-    expires_in: Option<u64>,
+    expires_in: Option<i64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -79,10 +80,10 @@ impl TokenSource for Endpoint {
                 .into_inner();
             let fields = TokenFields {
                 access_token: body.access_token.map(Secret::new),
-                expires_in: body.expires_in.map(serde_json::Value::from),
+                expires_in: body.expires_in.map(NumberOrString::Number),
                 ..TokenFields::default()
             };
-            token_from_response(fields, issued, Duration::from_secs(60))
+            read_token(fields, issued, Duration::from_secs(60))
         })
     }
 }

@@ -23,12 +23,12 @@ pub mod terminal_login {
         pub struct AuthorizeError {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub description: ::std::option::Option<::std::string::String>,
-            ///An OAuth error code, e.g. `unsupported_response_type`.
+            ///An OAuth error code, e.g. `unsupported_response_type`; read a number too.
             #[serde(
                 rename = "errorCode",
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
-            pub error_code: ::std::option::Option<::std::string::String>,
+            pub error_code: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub uri: ::std::option::Option<::std::string::String>,
         }
@@ -195,33 +195,6 @@ pub mod terminal_login {
             )]
             pub issued_at: ::std::option::Option<::std::string::String>,
         }
-        ///Lifetime in seconds (docs example 7199).
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
-        #[serde(untagged)]
-        pub enum ExpiresIn {
-            Int64(i64),
-            String(::std::string::String),
-        }
-        impl ::std::fmt::Display for ExpiresIn {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self {
-                    Self::Int64(x) => x.fmt(f),
-                    Self::String(x) => x.fmt(f),
-                }
-            }
-        }
-        impl ::std::convert::From<i64> for ExpiresIn {
-            fn from(value: i64) -> Self {
-                Self::Int64(value)
-            }
-        }
         ///`OAuthError`
         #[derive(
             ::serde::Deserialize,
@@ -334,8 +307,9 @@ pub mod terminal_login {
             ///JWT (RS256) used as Bearer token on Terminal Host services.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,
+            ///Lifetime in seconds (docs example 7199).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub expires_in: ::std::option::Option<ExpiresIn>,
+            pub expires_in: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub refresh_token: ::std::option::Option<::payauth_core::SerializableSecret>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -385,7 +359,7 @@ Version: 2025-06*/
     pub struct Client {
         pub(crate) baseurl: String,
         pub(crate) client: reqwest::Client,
-        pub(crate) inner: crate::auth::BasicCredentials,
+        pub(crate) inner: crate::auth::TerminalCredentials,
     }
     impl Client {
         /// Construct a new client with an existing `reqwest::Client`,
@@ -397,7 +371,7 @@ Version: 2025-06*/
         pub fn new_with_client(
             baseurl: &str,
             client: reqwest::Client,
-            inner: crate::auth::BasicCredentials,
+            inner: crate::auth::TerminalCredentials,
         ) -> Self {
             Self {
                 baseurl: baseurl.to_string(),
@@ -406,7 +380,7 @@ Version: 2025-06*/
             }
         }
     }
-    impl ClientInfo<crate::auth::BasicCredentials> for Client {
+    impl ClientInfo<crate::auth::TerminalCredentials> for Client {
         fn api_version() -> &'static str {
             "2025-06"
         }
@@ -416,7 +390,7 @@ Version: 2025-06*/
         fn client(&self) -> &reqwest::Client {
             &self.client
         }
-        fn inner(&self) -> &crate::auth::BasicCredentials {
+        fn inner(&self) -> &crate::auth::TerminalCredentials {
             &self.inner
         }
     }
@@ -424,7 +398,7 @@ Version: 2025-06*/
         #[allow(dead_code)]
         fn assert_client_hooks()
         where
-            Client: ClientHooks<crate::auth::BasicCredentials>,
+            Client: ClientHooks<crate::auth::TerminalCredentials>,
         {}
     };
     #[allow(clippy::all)]
@@ -442,12 +416,7 @@ Sends a `POST` request to `/in-store/oauth2/authorize`
             Error<types::AuthorizeError>,
         > {
             let url = format!("{}/in-store/oauth2/authorize", self.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -495,12 +464,7 @@ Sends a `POST` request to `/in-store/oauth2/token`
             body: &'a types::TokenRequest,
         ) -> Result<ResponseValue<types::TokenResponse>, Error<types::OAuthError>> {
             let url = format!("{}/in-store/oauth2/token", self.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -548,12 +512,7 @@ Sends a `POST` request to `/in-store/oauth2/token/refresh`
             body: &'a types::RefreshRequest,
         ) -> Result<ResponseValue<types::TokenResponse>, Error<types::OAuthError>> {
             let url = format!("{}/in-store/oauth2/token/refresh", self.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -596,6 +555,33 @@ Sends a `POST` request to `/in-store/oauth2/token/refresh`
     pub mod prelude {
         #[allow(unused_imports)]
         pub use super::Client;
+    }
+    impl ClientHooks<crate::auth::TerminalCredentials> for Client {
+        async fn pre<E>(
+            &self,
+            request: &mut reqwest::Request,
+            info: &OperationInfo,
+        ) -> Result<(), Error<E>> {
+            payauth_core::http::authenticate(
+                    ClientInfo::inner(self),
+                    info.operation_id,
+                    security::for_operation(info.operation_id),
+                    request,
+                )
+                .map_err(|e| Error::InvalidRequest(e.to_string()))
+        }
+        async fn exec(
+            &self,
+            request: reqwest::Request,
+            _info: &OperationInfo,
+        ) -> reqwest::Result<reqwest::Response> {
+            payauth_core::http::execute_capped(
+                    ClientInfo::client(self),
+                    request,
+                    payauth_core::http::MAX_BODY,
+                )
+                .await
+        }
     }
     /// What each operation's spec says about credentials. The generator
     /// drops security requirements; the crate's `ClientHooks` applies
@@ -677,11 +663,12 @@ pub mod pwi {
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
             pub conversation_id: ::std::option::Option<::std::string::String>,
+            ///Documented as a string (`260016`); read a number too.
             #[serde(
                 rename = "errorCode",
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
-            pub error_code: ::std::option::Option<ErrorCode>,
+            pub error_code: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             ///Localised per `locale`.
             #[serde(
                 rename = "errorMessage",
@@ -690,41 +677,15 @@ pub mod pwi {
             pub error_message: ::std::option::Option<::std::string::String>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub locale: ::std::option::Option<::std::string::String>,
+            ///`success` or `failure`; some gateway errors carry the HTTP status as a number instead.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub status: ::std::option::Option<Status>,
+            pub status: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             ///Server time, epoch milliseconds.
             #[serde(
                 rename = "systemTime",
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
             pub system_time: ::std::option::Option<i64>,
-        }
-        ///Documented as a string (`260016`); read a number too.
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
-        #[serde(untagged)]
-        pub enum ErrorCode {
-            String(::std::string::String),
-            Int64(i64),
-        }
-        impl ::std::fmt::Display for ErrorCode {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self {
-                    Self::String(x) => x.fmt(f),
-                    Self::Int64(x) => x.fmt(f),
-                }
-            }
-        }
-        impl ::std::convert::From<i64> for ErrorCode {
-            fn from(value: i64) -> Self {
-                Self::Int64(value)
-            }
         }
         ///Language of texts in the response; `tr` when absent.
         #[derive(
@@ -780,33 +741,6 @@ pub mod pwi {
                 value: ::std::string::String,
             ) -> ::std::result::Result<Self, self::error::ConversionError> {
                 value.parse()
-            }
-        }
-        ///`success` or `failure`; some gateway errors carry the HTTP status as a number instead.
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
-        #[serde(untagged)]
-        pub enum Status {
-            String(::std::string::String),
-            Int64(i64),
-        }
-        impl ::std::fmt::Display for Status {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self {
-                    Self::String(x) => x.fmt(f),
-                    Self::Int64(x) => x.fmt(f),
-                }
-            }
-        }
-        impl ::std::convert::From<i64> for Status {
-            fn from(value: i64) -> Self {
-                Self::Int64(value)
             }
         }
         /// Error types.
@@ -911,12 +845,7 @@ Sends a `POST` request to `/v1/pay-with-iyzico/third-party-session/retrieve/acce
                 "{}/v1/pay-with-iyzico/third-party-session/retrieve/access-token", self
                 .baseurl,
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -959,6 +888,33 @@ Sends a `POST` request to `/v1/pay-with-iyzico/third-party-session/retrieve/acce
     pub mod prelude {
         #[allow(unused_imports)]
         pub use super::Client;
+    }
+    impl ClientHooks<crate::auth::ApiKeys> for Client {
+        async fn pre<E>(
+            &self,
+            request: &mut reqwest::Request,
+            info: &OperationInfo,
+        ) -> Result<(), Error<E>> {
+            payauth_core::http::authenticate(
+                    ClientInfo::inner(self),
+                    info.operation_id,
+                    security::for_operation(info.operation_id),
+                    request,
+                )
+                .map_err(|e| Error::InvalidRequest(e.to_string()))
+        }
+        async fn exec(
+            &self,
+            request: reqwest::Request,
+            _info: &OperationInfo,
+        ) -> reqwest::Result<reqwest::Response> {
+            payauth_core::http::execute_capped(
+                    ClientInfo::client(self),
+                    request,
+                    payauth_core::http::MAX_BODY,
+                )
+                .await
+        }
     }
     /// What each operation's spec says about credentials. The generator
     /// drops security requirements; the crate's `ClientHooks` applies

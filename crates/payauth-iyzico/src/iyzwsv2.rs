@@ -32,7 +32,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use payauth_core::Secret;
-use payauth_core::hex::encode_lower;
+use payauth_core::internal::hex::encode_lower;
 use reqwest::header::HeaderValue;
 use sha2::Sha256;
 
@@ -81,7 +81,7 @@ pub fn authorization(
 /// When the operating system has no randomness to give (vanishingly rare);
 /// never a predictable fallback.
 pub fn random_key() -> Result<String, payauth_core::Error> {
-    payauth_core::random::hex(16)
+    payauth_core::internal::random::hex(16)
 }
 
 #[cfg(test)]

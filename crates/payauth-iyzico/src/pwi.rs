@@ -11,48 +11,133 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use payauth_core::http::{self, ProviderErrorBody};
+use payauth_core::wire::NumberOrString;
 use payauth_core::{
-    AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, Issued, Secret, SystemClock,
-    TokenSource,
+    AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
+    SecretConfig, StoreKey, SystemClock, TokenSource,
 };
+use schemars::JsonSchema;
+use serde::Deserialize;
 
+use crate::HOSTS;
 use crate::auth::ApiKeys;
 use crate::generated::pwi::{Client, types};
+use crate::iyzwsv2;
 
 pub use crate::generated::pwi::types::Locale;
 
-/// Production host.
-pub const PRODUCTION_BASE_URL: &str = "https://api.iyzipay.com";
-/// Sandbox host (sandbox keys work only here).
-pub const SANDBOX_BASE_URL: &str = "https://sandbox-api.iyzipay.com";
 /// The documented lifetime, used when the token's JWT has no readable `exp`.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
-/// Everything the Pay-with-iyzico access token needs.
-#[derive(Debug, Clone)]
-pub struct PwiConfig {
+/// The merchant side of Pay with iyzico: keys, host and locale, shared by
+/// every member session ([`Pwi::new`]). Unknown keys are refused.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PwiSettings {
     /// The merchant API key.
     pub api_key: String,
     /// The merchant secret key (the HMAC key).
-    pub secret_key: Secret,
-    /// Production, sandbox, or a custom base URL.
+    pub secret_key: SecretConfig,
+    /// `sandbox` (default), `production`, or a base URL.
+    #[serde(default)]
     pub environment: Environment,
     /// Language of iyzico's messages (`tr` when unset).
+    #[serde(default)]
     pub locale: Option<Locale>,
     /// Allow plain `http://` to a non-loopback host (never in production).
+    #[serde(default)]
     pub allow_insecure_http: bool,
 }
 
-impl PwiConfig {
-    /// A configuration with iyzico's default locale.
-    pub fn new(api_key: impl Into<String>, secret_key: Secret, environment: Environment) -> Self {
+impl PwiSettings {
+    /// Settings with iyzico's default locale.
+    pub fn new(
+        api_key: impl Into<String>,
+        secret_key: impl Into<SecretConfig>,
+        environment: Environment,
+    ) -> Self {
         Self {
             api_key: api_key.into(),
-            secret_key,
+            secret_key: secret_key.into(),
             environment,
             locale: None,
             allow_insecure_http: false,
         }
+    }
+}
+
+/// One member session's access token: the merchant's [`PwiSettings`] and
+/// the session; in a config file, the `[source]` table with
+/// `provider = "iyzico-pwi"`. Unknown keys are refused.
+///
+/// ```
+/// use payauth_core::{Environment, FlowSettings, Secret};
+/// use payauth_iyzico::{PwiSessionSettings, PwiSettings};
+///
+/// let merchant = PwiSettings::new("api-key", Secret::new("secret-key"), Environment::Sandbox);
+/// let one = PwiSessionSettings::new(merchant.clone(), Secret::new("session-1"), "member-1");
+/// let two = PwiSessionSettings::new(merchant, Secret::new("session-2"), "member-1");
+/// let key = one.store_key().unwrap();
+/// assert!(key.starts_with("iyzico/sandbox/api-key/pwi/member-1/"));
+/// assert!(!key.contains("session-1"));
+/// assert_ne!(key, two.store_key().unwrap());
+/// ```
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PwiSessionSettings {
+    /// The merchant's keys and host.
+    // Flattened keys stay checked: this struct refuses every key that
+    // neither it nor `PwiSettings` knows.
+    #[serde(flatten)]
+    pub merchant: PwiSettings,
+    /// The member's session token.
+    pub session_token: SecretConfig,
+    /// The member's identifier.
+    pub member_identifier: String,
+}
+
+impl PwiSessionSettings {
+    /// The settings of one member's session.
+    pub fn new(
+        merchant: PwiSettings,
+        session_token: impl Into<SecretConfig>,
+        member_identifier: impl Into<String>,
+    ) -> Self {
+        Self {
+            merchant,
+            session_token: session_token.into(),
+            member_identifier: member_identifier.into(),
+        }
+    }
+}
+
+impl FlowSettings for PwiSessionSettings {
+    type Source = PwiSession;
+
+    fn build(&self, http: &reqwest::Client) -> Result<PwiSession, Error> {
+        let pwi = Pwi::new(&self.merchant, http)?;
+        Ok(pwi.access_token(self.session_token.load()?, self.member_identifier.clone()))
+    }
+
+    /// The subject is the member and their session: the session token as
+    /// a keyed digest (HMAC-SHA256 with the secret key, 16 hex digits), so
+    /// two sessions never share a token and the key never shows one.
+    fn store_key(&self) -> Result<String, Error> {
+        let secret_key = self.merchant.secret_key.load()?;
+        let session_token = self.session_token.load()?;
+        let digest = iyzwsv2::signature(
+            &secret_key,
+            "",
+            "payauth store key",
+            session_token.expose_secret().as_bytes(),
+        );
+        let merchant = &self.merchant;
+        Ok(
+            StoreKey::new("iyzico", &merchant.environment, &merchant.api_key, "pwi")
+                .subject(&self.member_identifier)
+                .subject(&digest[..16])
+                .build::<&str>(&[]),
+        )
     }
 }
 
@@ -74,29 +159,30 @@ impl std::fmt::Debug for Pwi {
 }
 
 impl Pwi {
-    /// The flow over a shared `http` client.
+    /// The merchant over a shared `http` client.
     ///
     /// # Errors
     /// [`ErrorKind::Config`] for missing keys or a base URL that is not
     /// `https://` (plain `http://` only to loopback unless allowed).
-    pub fn new(config: PwiConfig, http: reqwest::Client) -> Result<Self, Error> {
-        if config.api_key.is_empty() || config.secret_key.is_empty() {
-            return Err(Error::new(ErrorKind::Config)
-                .with_description("Pay with iyzico needs an API key and a secret key"));
-        }
-        let base = http::check_base_url(
-            config
-                .environment
-                .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL),
-            config.allow_insecure_http,
+    pub fn new(settings: &PwiSettings, http: &reqwest::Client) -> Result<Self, Error> {
+        let secret_key = settings.secret_key.load()?;
+        payauth_core::settings::require(
+            "Pay with iyzico",
+            &[
+                ("an API key", settings.api_key.is_empty()),
+                ("a secret key", secret_key.is_empty()),
+            ],
         )?;
+        let base = settings
+            .environment
+            .base_url(&HOSTS, settings.allow_insecure_http)?;
         let keys = ApiKeys {
-            api_key: config.api_key,
-            secret_key: config.secret_key,
+            api_key: settings.api_key.clone(),
+            secret_key,
         };
         Ok(Self {
-            client: Client::new_with_client(&base, http, keys),
-            locale: config.locale,
+            client: Client::new_with_client(&base, http.clone(), keys),
+            locale: settings.locale,
             clock: Arc::new(SystemClock),
         })
     }
@@ -108,9 +194,9 @@ impl Pwi {
         self
     }
 
-    /// The token source for one member's session.
+    /// The access-token source of one member's session.
     #[must_use]
-    pub fn session(
+    pub fn access_token(
         &self,
         session_token: Secret,
         member_identifier: impl Into<String>,
@@ -127,12 +213,12 @@ impl Pwi {
 ///
 /// ```no_run
 /// use payauth_core::{Environment, Secret, TokenCache};
-/// use payauth_iyzico::pwi::{Pwi, PwiConfig};
+/// use payauth_iyzico::{Pwi, PwiSettings};
 ///
 /// # async fn run() -> Result<(), payauth_core::Error> {
-/// let config = PwiConfig::new("api-key", Secret::from_env("IYZICO_SECRET_KEY")?, Environment::Sandbox);
-/// let pwi = Pwi::new(config, payauth_core::http::default_client()?)?;
-/// let cache = TokenCache::builder(pwi.session(Secret::new("session-token"), "member-1")).build();
+/// let settings = PwiSettings::new("api-key", Secret::from_env("IYZICO_SECRET_KEY")?, Environment::Sandbox);
+/// let pwi = Pwi::new(&settings, &payauth_core::http::default_client()?)?;
+/// let cache = TokenCache::builder(pwi.access_token(Secret::new("session-token"), "member-1")).build();
 /// let token = cache.token().await?; // send as the `access-token` header
 /// # let _ = token; Ok(()) }
 /// ```
@@ -212,15 +298,17 @@ fn jwt_lifetime(token: &Secret, clock: &dyn Clock) -> Option<Duration> {
 impl types::AccessTokenResponse {
     /// Whether the envelope says success.
     fn succeeded(&self) -> bool {
-        matches!(&self.status, Some(types::Status::String(s)) if s == "success")
+        self.status.as_ref().and_then(NumberOrString::as_str) == Some("success")
     }
 
     /// The envelope's failure as a typed error.
     fn failure(&self, status: u16) -> Error {
-        let status = match &self.status {
-            Some(types::Status::Int64(n)) => u16::try_from(*n).unwrap_or(status),
-            _ => status,
-        };
+        let status = self
+            .status
+            .as_ref()
+            .and_then(NumberOrString::as_number)
+            .and_then(|n| u16::try_from(n).ok())
+            .unwrap_or(status);
         // The same rule as every HTTP answer: the status first, then a
         // code payauth knows; a failure envelope is never a malformed one.
         let kind = match http::classify(status, self.oauth_code()) {
@@ -239,15 +327,9 @@ impl types::AccessTokenResponse {
 }
 
 impl ProviderErrorBody for types::AccessTokenResponse {
-    /// iyzico's known codes, in RFC 6749 terms: `1000` (invalid
-    /// signature) and `1001` (API key not found) refuse the client;
-    /// `260016` (session token not found) refuses the grant.
+    /// iyzico's known codes in RFC 6749 terms (see `oauth_meaning`).
     fn oauth_code(&self) -> Option<&str> {
-        match self.provider_code()?.as_str() {
-            "1000" | "1001" => Some("invalid_client"),
-            "260016" => Some("invalid_grant"),
-            _ => None,
-        }
+        crate::oauth_meaning(self.error_code.as_ref()?)
     }
 
     fn description(&self) -> Option<&str> {
@@ -255,11 +337,7 @@ impl ProviderErrorBody for types::AccessTokenResponse {
     }
 
     fn provider_code(&self) -> Option<String> {
-        match &self.error_code {
-            Some(types::ErrorCode::String(code)) => Some(code.clone()),
-            Some(types::ErrorCode::Int64(code)) => Some(code.to_string()),
-            None => None,
-        }
+        self.error_code.as_ref().map(ToString::to_string)
     }
 }
 
@@ -273,5 +351,31 @@ impl TokenSource for PwiSession {
 
     fn name(&self) -> &'static str {
         "iyzico pay-with-iyzico access token"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(secret_key: &str, session: &str, member: &str) -> String {
+        let merchant = PwiSettings::new("api", Secret::new(secret_key), Environment::Sandbox);
+        PwiSessionSettings::new(merchant, Secret::new(session), member)
+            .store_key()
+            .unwrap()
+    }
+
+    #[test]
+    fn each_member_session_has_its_own_key_which_never_shows_the_session_token() {
+        let one = key("k", "SENTINEL-session-1", "m");
+        assert!(one.starts_with("iyzico/sandbox/api/pwi/m/"), "{one}");
+        assert!(!one.contains("SENTINEL"), "{one}");
+        let digest = one.trim_end_matches('/').rsplit('/').next().unwrap();
+        assert_eq!(digest.len(), 16, "{one}");
+        assert_eq!(one, key("k", "SENTINEL-session-1", "m"));
+        assert_ne!(one, key("k", "SENTINEL-session-2", "m"));
+        assert_ne!(one, key("k", "SENTINEL-session-1", "n"));
+        // Keyed: the same session under another merchant key differs.
+        assert_ne!(one, key("k2", "SENTINEL-session-1", "m"));
     }
 }

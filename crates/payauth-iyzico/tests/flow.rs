@@ -7,22 +7,21 @@ use std::sync::Arc;
 use base64::Engine as _;
 use httpmock::prelude::*;
 use payauth_core::{Environment, ErrorKind, Secret, TokenCache};
-use payauth_iyzico::pwi::{Pwi, PwiConfig};
-use payauth_iyzico::terminal_login::{TerminalLogin, TerminalLoginConfig, TimestampUnit};
+use payauth_iyzico::{Pwi, PwiSettings, TerminalLogin, TerminalLoginSettings, TimestampUnit};
 
 const SENTINEL: &str = "SENTINEL-iyzico-pw-8d";
 const PWI_PATH: &str = "/v1/pay-with-iyzico/third-party-session/retrieve/access-token";
 
 fn login(server: &MockServer, unit: TimestampUnit) -> TerminalLogin {
-    let mut config = TerminalLoginConfig::new(
+    let mut settings = TerminalLoginSettings::new(
         "client",
         Secret::new("secret"),
         "cashier",
         Secret::new(SENTINEL),
         Environment::Custom(server.base_url()),
     );
-    config.timestamp_unit = unit;
-    TerminalLogin::new(config, payauth_core::http::default_client().unwrap()).unwrap()
+    settings.timestamp_unit = unit;
+    TerminalLogin::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap()
 }
 
 fn json(then: httpmock::Then, status: u16, body: &str) -> httpmock::Then {
@@ -129,6 +128,53 @@ async fn an_authorize_error_keeps_iyzicos_code_and_never_the_password() {
 }
 
 #[tokio::test]
+async fn a_numeric_authorize_error_code_is_kept_not_a_malformed_answer() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            json(
+                then,
+                401,
+                r#"{"errorCode":1001,"description":"api key not found"}"#,
+            );
+        })
+        .await;
+    let error = login(&server, TimestampUnit::Milliseconds)
+        .login()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidClient, "{error}");
+    assert_eq!(error.provider_code(), Some("1001"));
+}
+
+#[tokio::test]
+async fn a_token_type_other_than_bearer_is_refused_not_sent() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            json(then, 200, r#"{"code":"c"}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/token");
+            json(
+                then,
+                200,
+                r#"{"access_token":"t","token_type":"Basic x,","expires_in":60}"#,
+            );
+        })
+        .await;
+    let error = login(&server, TimestampUnit::Milliseconds)
+        .login()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Malformed, "{error}");
+}
+
+#[tokio::test]
 async fn refused_client_credentials_on_token_are_invalid_client() {
     let server = MockServer::start_async().await;
     server
@@ -151,12 +197,12 @@ async fn refused_client_credentials_on_token_are_invalid_client() {
 }
 
 fn pwi(server: &MockServer) -> Pwi {
-    let config = PwiConfig::new(
+    let settings = PwiSettings::new(
         "api-key",
         Secret::new("secret-key"),
         Environment::Custom(server.base_url()),
     );
-    Pwi::new(config, payauth_core::http::default_client().unwrap()).unwrap()
+    Pwi::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap()
 }
 
 fn jwt_expiring_in(seconds: u64) -> String {
@@ -183,7 +229,7 @@ async fn pwi_token_lifetime_comes_from_the_jwt_exp() {
         })
         .await;
     let token = pwi(&server)
-        .session(Secret::new("s"), "m")
+        .access_token(Secret::new("s"), "m")
         .fetch_token()
         .await
         .unwrap();
@@ -201,7 +247,7 @@ async fn a_pwi_token_that_is_not_a_jwt_lives_the_documented_five_minutes() {
         })
         .await;
     let token = pwi(&server)
-        .session(Secret::new("s"), "m")
+        .access_token(Secret::new("s"), "m")
         .fetch_token()
         .await
         .unwrap();
@@ -218,7 +264,7 @@ async fn a_200_carrying_status_failure_is_an_error() {
         })
         .await;
     let error = pwi(&server)
-        .session(Secret::new("s"), "m")
+        .access_token(Secret::new("s"), "m")
         .fetch_token()
         .await
         .unwrap_err();
@@ -271,7 +317,7 @@ async fn pwi_failure_envelopes_map_to_kinds_whatever_the_http_status() {
             })
             .await;
         let error = pwi(&server)
-            .session(Secret::new("s"), "m")
+            .access_token(Secret::new("s"), "m")
             .fetch_token()
             .await
             .unwrap_err();
@@ -294,9 +340,10 @@ async fn a_pwi_session_is_a_token_source_for_the_cache() {
             json(then, 200, r#"{"status":"success","accessToken":"opaque"}"#);
         })
         .await;
-    let cache =
-        TokenCache::builder_arc(Arc::new(pwi(&server).session(Secret::new("s"), "member-1")))
-            .build();
+    let cache = TokenCache::builder_arc(Arc::new(
+        pwi(&server).access_token(Secret::new("s"), "member-1"),
+    ))
+    .build();
     cache.token().await.unwrap();
     cache.token().await.unwrap();
     assert_eq!(mock.calls_async().await, 1);
@@ -331,7 +378,7 @@ async fn every_iyzico_request_on_the_wire_is_exactly_this() {
     let token = login.login().await.unwrap();
     login.refresh(token.refresh_token().unwrap()).await.unwrap();
     pwi(&server)
-        .session(Secret::new("session-1"), "Şükrü")
+        .access_token(Secret::new("session-1"), "Şükrü")
         .fetch_token()
         .await
         .unwrap();

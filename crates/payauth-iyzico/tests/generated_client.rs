@@ -1,8 +1,9 @@
 //! The generated iyzico clients on the wire, against httpmock.
 
 use httpmock::prelude::*;
+use payauth_core::wire::NumberOrString;
 use payauth_core::{Secret, SerializableSecret};
-use payauth_iyzico::auth::{ApiKeys, BasicCredentials};
+use payauth_iyzico::auth::{ApiKeys, TerminalCredentials};
 use payauth_iyzico::generated::{pwi, terminal_login};
 use payauth_iyzico::iyzwsv2;
 
@@ -121,10 +122,10 @@ async fn pwi_failure_envelope_with_a_numeric_status_still_parses() {
     let pwi::Error::ErrorResponse(envelope) = error else {
         panic!("expected the failure envelope, got {error:?}")
     };
-    assert_eq!(envelope.status, Some(pwi::types::Status::Int64(401)));
+    assert_eq!(envelope.status, Some(NumberOrString::Number(401)));
     assert_eq!(
         envelope.error_code,
-        Some(pwi::types::ErrorCode::String("5".to_owned()))
+        Some(NumberOrString::String("5".to_owned()))
     );
 }
 
@@ -143,10 +144,7 @@ async fn terminal_token_exchange_uses_basic_auth_and_the_code_form() {
             );
         })
         .await;
-    let credentials = BasicCredentials {
-        client_id: "client".to_owned(),
-        client_secret: Secret::new("secret"),
-    };
+    let credentials = TerminalCredentials::new("client", Secret::new("secret"));
     let client = terminal_login::Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),
@@ -185,10 +183,7 @@ async fn terminal_authorize_sends_credentials_in_the_form_without_basic_auth() {
             );
         })
         .await;
-    let credentials = BasicCredentials {
-        client_id: "client".to_owned(),
-        client_secret: Secret::new("secret"),
-    };
+    let credentials = TerminalCredentials::new("client", Secret::new("secret"));
     let client = terminal_login::Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),

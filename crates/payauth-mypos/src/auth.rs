@@ -1,50 +1,37 @@
-//! Credentials carried by the generated client, applied per the spec's
-//! security table (`generated::oauth::security`).
+//! How a myPOS client proves who it is: HTTP Basic with the client id and
+//! secret on every operation. The one place that decides it; the generated
+//! client's hooks apply it per the spec's security table.
 
-use payauth_core::Secret;
-use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use payauth_core::http::ClientAuthentication;
+use payauth_core::oauth2::ClientSecretBasic;
+use payauth_core::{Error, Secret};
 
-use crate::generated::oauth::{Client, security};
+use crate::generated::oauth::security::Scheme;
 
-/// The client id and secret sent as HTTP Basic on every operation.
+/// The client id and secret, sent as HTTP Basic (id and secret each
+/// form-encoded first, RFC 6749 §2.3.1).
 #[derive(Clone, Debug)]
-pub struct BasicCredentials {
-    /// The client id from the myPOS account.
-    pub client_id: String,
-    /// The client secret from the myPOS account.
-    pub client_secret: Secret,
+pub struct MyposCredentials {
+    basic: ClientSecretBasic,
 }
 
-impl ClientHooks<BasicCredentials> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> Result<(), progenitor_client::Error<E>> {
-        let headers = request.headers_mut();
-        headers.remove("api-version");
-        let alternatives = security::for_operation(info.operation_id);
-        if alternatives
-            .first()
-            .is_some_and(|schemes| schemes.contains(&security::Scheme::ClientBasic))
-        {
-            let credentials = self.inner();
-            let value = payauth_core::oauth2::basic_authorization(
-                &credentials.client_id,
-                &credentials.client_secret,
-            );
-            headers.insert(reqwest::header::AUTHORIZATION, value);
+impl MyposCredentials {
+    /// The client id and secret from the myPOS account.
+    pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
+        Self {
+            basic: ClientSecretBasic::new(client_id, client_secret),
         }
-        Ok(())
+    }
+}
+
+impl ClientAuthentication<Scheme> for MyposCredentials {
+    fn schemes(&self) -> &[Scheme] {
+        &[Scheme::ClientBasic]
     }
 
-    /// Reads the response body under `payauth_core::http::MAX_BODY`.
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
-            .await
+    fn apply(&self, scheme: Scheme, request: &mut reqwest::Request) -> Result<(), Error> {
+        let Scheme::ClientBasic = scheme;
+        self.basic.apply(request);
+        Ok(())
     }
 }

@@ -10,33 +10,6 @@ pub mod oauth {
     /// Types used as operation parameters and responses.
     #[allow(clippy::all)]
     pub mod types {
-        ///Lifetime in seconds (about 24 h reported); always used, never assumed.
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
-        #[serde(untagged)]
-        pub enum ExpiresIn {
-            Int64(i64),
-            String(::std::string::String),
-        }
-        impl ::std::fmt::Display for ExpiresIn {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self {
-                    Self::Int64(x) => x.fmt(f),
-                    Self::String(x) => x.fmt(f),
-                }
-            }
-        }
-        impl ::std::convert::From<i64> for ExpiresIn {
-            fn from(value: i64) -> Self {
-                Self::Int64(value)
-            }
-        }
         ///`OAuthError`
         #[derive(
             ::serde::Deserialize,
@@ -146,8 +119,9 @@ pub mod oauth {
         pub struct TokenResponse {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,
+            ///Lifetime in seconds (about 24 h reported); always used, never assumed.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub expires_in: ::std::option::Option<ExpiresIn>,
+            pub expires_in: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub scope: ::std::option::Option<::std::string::String>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -195,7 +169,7 @@ Version: 2025-06*/
     pub struct Client {
         pub(crate) baseurl: String,
         pub(crate) client: reqwest::Client,
-        pub(crate) inner: crate::auth::BasicCredentials,
+        pub(crate) inner: crate::auth::MyposCredentials,
     }
     impl Client {
         /// Construct a new client with an existing `reqwest::Client`,
@@ -207,7 +181,7 @@ Version: 2025-06*/
         pub fn new_with_client(
             baseurl: &str,
             client: reqwest::Client,
-            inner: crate::auth::BasicCredentials,
+            inner: crate::auth::MyposCredentials,
         ) -> Self {
             Self {
                 baseurl: baseurl.to_string(),
@@ -216,7 +190,7 @@ Version: 2025-06*/
             }
         }
     }
-    impl ClientInfo<crate::auth::BasicCredentials> for Client {
+    impl ClientInfo<crate::auth::MyposCredentials> for Client {
         fn api_version() -> &'static str {
             "2025-06"
         }
@@ -226,7 +200,7 @@ Version: 2025-06*/
         fn client(&self) -> &reqwest::Client {
             &self.client
         }
-        fn inner(&self) -> &crate::auth::BasicCredentials {
+        fn inner(&self) -> &crate::auth::MyposCredentials {
             &self.inner
         }
     }
@@ -234,7 +208,7 @@ Version: 2025-06*/
         #[allow(dead_code)]
         fn assert_client_hooks()
         where
-            Client: ClientHooks<crate::auth::BasicCredentials>,
+            Client: ClientHooks<crate::auth::MyposCredentials>,
         {}
     };
     #[allow(clippy::all)]
@@ -251,12 +225,7 @@ Sends a `POST` request to `/oauth/revoke`
             body: &'a types::RevokeRequest,
         ) -> Result<ResponseValue<()>, Error<types::OAuthError>> {
             let url = format!("{}/oauth/revoke", self.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -311,12 +280,7 @@ Sends a `POST` request to `/oauth/token`
             body: &'a types::TokenRequest,
         ) -> Result<ResponseValue<types::TokenResponse>, Error<types::OAuthError>> {
             let url = format!("{}/oauth/token", self.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -359,6 +323,33 @@ Sends a `POST` request to `/oauth/token`
     pub mod prelude {
         #[allow(unused_imports)]
         pub use super::Client;
+    }
+    impl ClientHooks<crate::auth::MyposCredentials> for Client {
+        async fn pre<E>(
+            &self,
+            request: &mut reqwest::Request,
+            info: &OperationInfo,
+        ) -> Result<(), Error<E>> {
+            payauth_core::http::authenticate(
+                    ClientInfo::inner(self),
+                    info.operation_id,
+                    security::for_operation(info.operation_id),
+                    request,
+                )
+                .map_err(|e| Error::InvalidRequest(e.to_string()))
+        }
+        async fn exec(
+            &self,
+            request: reqwest::Request,
+            _info: &OperationInfo,
+        ) -> reqwest::Result<reqwest::Response> {
+            payauth_core::http::execute_capped(
+                    ClientInfo::client(self),
+                    request,
+                    payauth_core::http::MAX_BODY,
+                )
+                .await
+        }
     }
     /// What each operation's spec says about credentials. The generator
     /// drops security requirements; the crate's `ClientHooks` applies

@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use httpmock::prelude::*;
 use payauth_core::{ErrorKind, Secret, TokenCache};
-use payauth_mypos::{Environment, Mypos, MyposConfig};
+use payauth_mypos::{Environment, Mypos, MyposSettings};
 
 const SENTINEL: &str = "SENTINEL-mypos-secret-42";
 
 fn mypos(server: &MockServer, secret: &str) -> Arc<Mypos> {
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         "client-1",
         Secret::new(secret),
         Environment::Custom(server.base_url()),
     );
-    Arc::new(Mypos::new(config, payauth_core::http::default_client().unwrap()).unwrap())
+    Arc::new(Mypos::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap())
 }
 
 async fn token_answer(
@@ -57,6 +57,20 @@ async fn a_cache_over_mypos_fetches_once_and_reads_a_string_expires_in() {
     assert!(Arc::ptr_eq(&first, &second));
     assert_eq!(first.lifetime().as_secs(), 86_400);
     assert_eq!(first.authorization().to_str().unwrap(), "Bearer tok");
+}
+
+#[tokio::test]
+async fn a_mac_token_type_is_refused_never_put_in_an_authorization_header() {
+    let server = MockServer::start_async().await;
+    token_answer(
+        &server,
+        200,
+        "application/json",
+        r#"{"access_token":"tok","token_type":"MAC","expires_in":60}"#,
+    )
+    .await;
+    let error = mypos(&server, "s").fetch_token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Malformed);
 }
 
 #[tokio::test]
@@ -232,13 +246,13 @@ async fn the_revocation_url_is_configurable() {
             then.status(200);
         })
         .await;
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         "client-1",
         Secret::new("s"),
         Environment::Custom(tokens.base_url()),
     )
     .revoke_base_url(revocations.base_url());
-    let mypos = Mypos::new(config, payauth_core::http::default_client().unwrap()).unwrap();
+    let mypos = Mypos::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap();
     mypos.revoke(&Secret::new("t")).await.unwrap();
     mock.assert_async().await;
 }
@@ -275,13 +289,13 @@ async fn the_token_request_on_the_wire_is_exactly_this() {
                 .body(r#"{"access_token":"t","expires_in":60}"#);
         })
         .await;
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         "client id",
         Secret::new("s3:cr%t+ü"),
         Environment::Custom(server.base_url()),
     )
-    .scope("webhooks");
-    Mypos::new(config, payauth_core::http::default_client().unwrap())
+    .scopes(["webhooks"]);
+    Mypos::new(&settings, &payauth_core::http::default_client().unwrap())
         .unwrap()
         .fetch_token()
         .await

@@ -3,15 +3,13 @@
 //! documented response shape.
 
 use httpmock::prelude::*;
+use payauth_core::wire::NumberOrString;
 use payauth_core::{Secret, SerializableSecret};
-use payauth_mypos::auth::BasicCredentials;
+use payauth_mypos::auth::MyposCredentials;
 use payauth_mypos::generated::oauth::{Client, Error, types};
 
 fn client(server: &MockServer, client_id: &str, secret: &str) -> Client {
-    let credentials = BasicCredentials {
-        client_id: client_id.to_owned(),
-        client_secret: Secret::new(secret),
-    };
+    let credentials = MyposCredentials::new(client_id, Secret::new(secret));
     Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),
@@ -59,7 +57,7 @@ async fn token_request_sends_the_exact_form_body_and_a_form_encoded_basic_header
     );
     assert_eq!(
         response.expires_in,
-        Some(types::ExpiresIn::String("86400".to_owned()))
+        Some(NumberOrString::String("86400".to_owned()))
     );
 }
 
@@ -85,7 +83,7 @@ async fn token_request_without_scope_sends_only_the_grant_type() {
         .await
         .expect("token");
     mock.assert_async().await;
-    assert_eq!(response.expires_in, Some(types::ExpiresIn::Int64(3600)));
+    assert_eq!(response.expires_in, Some(NumberOrString::Number(3600)));
 }
 
 #[tokio::test]
@@ -171,10 +169,7 @@ fn debug_of_generated_types_never_shows_a_credential() {
         scope: None,
         token_type: None,
     };
-    let credentials = BasicCredentials {
-        client_id: "id".to_owned(),
-        client_secret: Secret::new(SENTINEL),
-    };
+    let credentials = MyposCredentials::new("id", Secret::new(SENTINEL));
     for shown in [
         format!("{request:?}"),
         format!("{response:?}"),

@@ -45,7 +45,8 @@ impl EncryptionKey {
                 .with_description("the Redis encryption key must be 64 hex digits (32 bytes)")
         };
         let bytes = Zeroizing::new(
-            payauth_core::hex::decode(hex.expose_secret().trim().as_bytes()).ok_or_else(invalid)?,
+            payauth_core::internal::hex::decode(hex.expose_secret().trim().as_bytes())
+                .ok_or_else(invalid)?,
         );
         if bytes.len() != 32 {
             return Err(invalid());

@@ -522,7 +522,7 @@ where
 /// process id, the time and a counter, which only need to be unique, not
 /// secret.
 fn owner_id() -> String {
-    payauth_core::random::hex(16).unwrap_or_else(|_| {
+    payauth_core::internal::random::hex(16).unwrap_or_else(|_| {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use payauth_core::{Clock, ManualClock, Secret, TokenCache, TokenSource, TokenStore};
 use payauth_redis::RedisStore;
 use payauth_sandbox::{Endpoint, Fault, RunningSandbox, Sandbox, Schedule, defaults};
-use payauth_vakifbank::{Channel, Resource, VakifBank, VakifBankConfig};
+use payauth_vakifbank::{Channel, VakifBank, VakifBankSettings};
 use support::{Redis, herd, mypos, new_store};
 
 const REPLICAS: usize = 8;
@@ -142,13 +142,12 @@ async fn a_refresh_token_rotated_by_one_replica_is_the_one_the_next_replica_uses
     let sandbox = Sandbox::builder().start().await.unwrap();
     let clock = Arc::new(ManualClock::new());
     let bank = |sandbox: &RunningSandbox| {
-        let mut config = VakifBankConfig::new(
+        let settings = VakifBankSettings::new(
             defaults::VAKIFBANK_CLIENT_ID,
             Secret::new(defaults::VAKIFBANK_CLIENT_SECRET),
-            Resource::Sandbox,
+            payauth_core::Environment::Custom(sandbox.base_url()),
         );
-        config.base_url = sandbox.base_url();
-        VakifBank::new(config, payauth_core::http::default_client().unwrap())
+        VakifBank::new(&settings, &payauth_core::http::default_client().unwrap())
             .unwrap()
             .with_clock(Arc::clone(&clock) as Arc<dyn Clock>)
     };
@@ -163,15 +162,11 @@ async fn a_refresh_token_rotated_by_one_replica_is_the_one_the_next_replica_uses
             false,
         )
         .unwrap();
-    let redirect = payauth_core::http::default_client()
-        .unwrap()
-        .get(pending.url.clone())
-        .send()
+    let http = payauth_core::http::default_client().unwrap();
+    let redirect = payauth_sandbox::browser::authorize(&http, pending.url.as_str())
         .await
         .unwrap();
-    let code = pending
-        .callback(redirect.headers()["location"].to_str().unwrap())
-        .unwrap();
+    let code = pending.callback(&redirect).unwrap();
     let first = login.exchange(&pending, &code).await.unwrap();
     let shared = new_store(&redis).await;
     shared
@@ -186,7 +181,7 @@ async fn a_refresh_token_rotated_by_one_replica_is_the_one_the_next_replica_uses
     // the other rotated (the sandbox refuses a used one).
     let mut replicas = Vec::new();
     for _ in 0..2 {
-        let source: Arc<dyn TokenSource> = Arc::new(bank(&sandbox).refresh_source(&["account"]));
+        let source: Arc<dyn TokenSource> = Arc::new(bank(&sandbox).refresh_token(&["account"]));
         replicas.push(
             TokenCache::builder_arc(source)
                 .clock(Arc::clone(&clock) as Arc<dyn Clock>)

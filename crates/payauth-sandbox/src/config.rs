@@ -44,14 +44,14 @@ pub mod defaults {
 /// A Pay-with-iyzico session the sandbox knows: the access-token endpoint
 /// answers `260016` for any other pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PwiSession {
+pub struct SandboxPwiSession {
     /// The `sessionToken` of the member's payment.
     pub session_token: String,
     /// The `memberIdentifier` it belongs to.
     pub member_identifier: String,
 }
 
-impl PwiSession {
+impl SandboxPwiSession {
     /// A session token for a member.
     #[must_use]
     pub fn new(session_token: impl Into<String>, member_identifier: impl Into<String>) -> Self {
@@ -82,7 +82,7 @@ pub struct SandboxCredentials {
     pub iyzico_secret_key: Secret,
     /// Pay-with-iyzico sessions known from the start; more can be added at
     /// run time with [`RunningSandbox::add_pwi_session`](crate::RunningSandbox::add_pwi_session).
-    pub pwi_sessions: Vec<PwiSession>,
+    pub pwi_sessions: Vec<SandboxPwiSession>,
     /// VakıfBank `client_id`.
     pub vakifbank_client_id: String,
     /// VakıfBank `client_secret`.
@@ -110,7 +110,7 @@ impl Default for SandboxCredentials {
             iyzico_password: Secret::new(defaults::IYZICO_PASSWORD),
             iyzico_api_key: defaults::IYZICO_API_KEY.to_owned(),
             iyzico_secret_key: Secret::new(defaults::IYZICO_SECRET_KEY),
-            pwi_sessions: vec![PwiSession::new(
+            pwi_sessions: vec![SandboxPwiSession::new(
                 defaults::PWI_SESSION_TOKEN,
                 defaults::PWI_MEMBER_IDENTIFIER,
             )],

@@ -17,7 +17,8 @@
 //! (public defaults in [`defaults`]), answer in the providers' own shapes,
 //! and can be told to misbehave ([`Faults`]) or to take the other branch
 //! where providers are known to differ ([`Behaviour`]). Nothing is logged,
-//! so no secret is.
+//! so no secret is. [`browser::authorize`] plays the customer's browser on
+//! the VakıfBank authorize page.
 //!
 //! ```
 //! use payauth_sandbox::{Endpoint, Fault, Sandbox, Schedule, defaults};
@@ -58,6 +59,7 @@
 //! # }
 //! ```
 
+pub mod browser;
 mod config;
 mod endpoint;
 mod fault;
@@ -78,8 +80,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    Behaviour, PwiFailureStyle, PwiSession, SandboxCredentials, TimestampCheck, TokenLifetimes,
-    defaults,
+    Behaviour, PwiFailureStyle, SandboxCredentials, SandboxPwiSession, TimestampCheck,
+    TokenLifetimes, defaults,
 };
 pub use endpoint::Endpoint;
 pub use fault::{DEFAULT_SEED, Fault, Faults, Schedule};
@@ -273,7 +275,7 @@ impl RunningSandbox {
     }
 
     /// Makes a Pay-with-iyzico session known (a member starting a payment).
-    pub fn add_pwi_session(&self, session: PwiSession) {
+    pub fn add_pwi_session(&self, session: SandboxPwiSession) {
         self.shared
             .store()
             .pwi_sessions

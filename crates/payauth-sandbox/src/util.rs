@@ -199,8 +199,14 @@ pub(crate) fn form_urldecode(s: &str) -> Option<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => match (
-                bytes.get(i + 1).copied().and_then(payauth_core::hex::digit),
-                bytes.get(i + 2).copied().and_then(payauth_core::hex::digit),
+                bytes
+                    .get(i + 1)
+                    .copied()
+                    .and_then(payauth_core::internal::hex::digit),
+                bytes
+                    .get(i + 2)
+                    .copied()
+                    .and_then(payauth_core::internal::hex::digit),
             ) {
                 (Some(high), Some(low)) => {
                     out.push((high << 4) | low);

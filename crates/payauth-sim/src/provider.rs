@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use payauth_core::oauth2::{TokenFields, token_from_response};
+use payauth_core::oauth2::{TokenFields, read_token};
 use payauth_core::token::parse_expires_in;
+use payauth_core::wire::NumberOrString;
 use payauth_core::{AccessToken, BoxFuture, Error, ErrorKind, Issued, Secret, TokenSource, http};
 use serde_json::{Value, json};
 
@@ -353,6 +354,15 @@ impl Provider {
                 seq,
             },
         );
+        // As the generated client reads it: a number beyond i64 does not
+        // decode, so the whole answer is malformed and what it issued is lost.
+        let expires_in = serde_json::from_value::<NumberOrString>(expires_in).map_err(|_| {
+            self.spoiled(
+                issue,
+                Error::new(ErrorKind::Malformed)
+                    .with_description("response does not match the spec (expires_in)"),
+            )
+        })?;
         let fields = TokenFields {
             access_token: Some(Secret::new(format!("at-{}", issue.id))),
             token_type: Some("Bearer".to_owned()),
@@ -360,7 +370,7 @@ impl Provider {
             scope: None,
             refresh_token: issue.refresh.map(|rt| Secret::new(format!("rt-{rt}"))),
         };
-        token_from_response(fields, issued, DEFAULT_LIFETIME)
+        read_token(fields, issued, DEFAULT_LIFETIME)
     }
 
     /// The normal `expires_in` of a new token: the seed's lifetime, give

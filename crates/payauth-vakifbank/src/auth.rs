@@ -1,12 +1,20 @@
-//! Credentials carried by the generated client.
+//! How a VakıfBank client proves who it is: `client_id` and
+//! `client_secret` in the form body (default, as the docs list them) or as
+//! HTTP Basic (unverified). The one place that decides it: the generated
+//! client's hooks apply [`ClientAuth::schemes`] per the spec's security
+//! table, and the flows write [`ClientAuth::body_fields`] into the form.
 
-use payauth_core::Secret;
-use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use payauth_core::http::ClientAuthentication;
+use payauth_core::oauth2::ClientSecretBasic;
+use payauth_core::{Error, Secret, SerializableSecret};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
-use crate::generated::gateway::{Client, security};
+use crate::generated::gateway::security::Scheme;
 
 /// How the client authenticates on the token endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ClientAuthStyle {
     /// `client_id` and `client_secret` in the form body, as the docs list them.
     #[default]
@@ -18,45 +26,62 @@ pub enum ClientAuthStyle {
 /// The application's API key and secret, and where they are sent.
 #[derive(Clone, Debug)]
 pub struct ClientAuth {
-    /// The API key from the application page.
-    pub client_id: String,
-    /// The API secret from the application page.
-    pub client_secret: Secret,
-    /// Body (default) or HTTP Basic.
-    pub style: ClientAuthStyle,
+    basic: ClientSecretBasic,
+    style: ClientAuthStyle,
 }
 
-impl ClientHooks<ClientAuth> for Client {
-    /// Adds HTTP Basic where the spec allows it and the caller chose it;
-    /// with the default body style the flow puts `client_id` and
-    /// `client_secret` in the form instead.
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        info: &OperationInfo,
-    ) -> Result<(), progenitor_client::Error<E>> {
-        request.headers_mut().remove("api-version");
-        let auth = self.inner();
-        let basic_allowed = security::for_operation(info.operation_id)
-            .iter()
-            .any(|schemes| schemes.contains(&security::Scheme::ClientBasic));
-        if auth.style == ClientAuthStyle::Basic && basic_allowed {
-            let value =
-                payauth_core::oauth2::basic_authorization(&auth.client_id, &auth.client_secret);
-            request
-                .headers_mut()
-                .insert(reqwest::header::AUTHORIZATION, value);
+impl ClientAuth {
+    /// The API key and secret from the application page, sent in the body
+    /// or as HTTP Basic.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        style: ClientAuthStyle,
+    ) -> Self {
+        Self {
+            basic: ClientSecretBasic::new(client_id, client_secret),
+            style,
         }
-        Ok(())
     }
 
-    /// Reads the response body under `payauth_core::http::MAX_BODY`.
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        payauth_core::http::execute_capped(self.client(), request, payauth_core::http::MAX_BODY)
-            .await
+    /// The API key.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        self.basic.client_id()
+    }
+
+    /// Body or HTTP Basic.
+    #[must_use]
+    pub fn style(&self) -> ClientAuthStyle {
+        self.style
+    }
+
+    /// `client_id` and `client_secret` for the form body: there unless
+    /// they travel in a header ([`schemes`](ClientAuthentication::schemes)
+    /// is not empty).
+    pub(crate) fn body_fields(&self) -> (Option<String>, Option<SerializableSecret>) {
+        if self.schemes().is_empty() {
+            (
+                Some(self.basic.client_id().to_owned()),
+                Some(self.basic.client_secret().clone().into()),
+            )
+        } else {
+            (None, None)
+        }
+    }
+}
+
+impl ClientAuthentication<Scheme> for ClientAuth {
+    fn schemes(&self) -> &[Scheme] {
+        match self.style {
+            ClientAuthStyle::Body => &[],
+            ClientAuthStyle::Basic => &[Scheme::ClientBasic],
+        }
+    }
+
+    fn apply(&self, scheme: Scheme, request: &mut reqwest::Request) -> Result<(), Error> {
+        let Scheme::ClientBasic = scheme;
+        self.basic.apply(request);
+        Ok(())
     }
 }

@@ -61,33 +61,6 @@ pub mod gateway {
                 value.parse()
             }
         }
-        ///Lifetime in seconds (3600 typical).
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
-        #[serde(untagged)]
-        pub enum ExpiresIn {
-            Int64(i64),
-            String(::std::string::String),
-        }
-        impl ::std::fmt::Display for ExpiresIn {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self {
-                    Self::Int64(x) => x.fmt(f),
-                    Self::String(x) => x.fmt(f),
-                }
-            }
-        }
-        impl ::std::convert::From<i64> for ExpiresIn {
-            fn from(value: i64) -> Self {
-                Self::Int64(value)
-            }
-        }
         ///`OAuthError`
         #[derive(
             ::serde::Deserialize,
@@ -270,8 +243,9 @@ pub mod gateway {
         pub struct TokenResponse {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,
+            ///Lifetime in seconds (3600 typical).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub expires_in: ::std::option::Option<ExpiresIn>,
+            pub expires_in: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             ///Present for authorization_code and refresh_token grants; may be single use.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub refresh_token: ::std::option::Option<::payauth_core::SerializableSecret>,
@@ -393,12 +367,7 @@ Arguments:
             state: Option<&'a str>,
         ) -> Result<ResponseValue<ByteStream>, Error<()>> {
             let url = format!("{}/auth/oauth/v2/authorize", self.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -465,12 +434,7 @@ Arguments:
             state: Option<&'a str>,
         ) -> Result<ResponseValue<ByteStream>, Error<()>> {
             let url = format!("{}/auth/oauth/v2/commercial/authorize", self.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -521,12 +485,7 @@ Sends a `POST` request to `/auth/oauth/v2/token`
             body: &'a types::TokenRequest,
         ) -> Result<ResponseValue<types::TokenResponse>, Error<types::OAuthError>> {
             let url = format!("{}/auth/oauth/v2/token", self.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-                );
+            let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
             let mut request = self
                 .client
@@ -569,6 +528,33 @@ Sends a `POST` request to `/auth/oauth/v2/token`
     pub mod prelude {
         #[allow(unused_imports)]
         pub use super::Client;
+    }
+    impl ClientHooks<crate::auth::ClientAuth> for Client {
+        async fn pre<E>(
+            &self,
+            request: &mut reqwest::Request,
+            info: &OperationInfo,
+        ) -> Result<(), Error<E>> {
+            payauth_core::http::authenticate(
+                    ClientInfo::inner(self),
+                    info.operation_id,
+                    security::for_operation(info.operation_id),
+                    request,
+                )
+                .map_err(|e| Error::InvalidRequest(e.to_string()))
+        }
+        async fn exec(
+            &self,
+            request: reqwest::Request,
+            _info: &OperationInfo,
+        ) -> reqwest::Result<reqwest::Response> {
+            payauth_core::http::execute_capped(
+                    ClientInfo::client(self),
+                    request,
+                    payauth_core::http::MAX_BODY,
+                )
+                .await
+        }
     }
     /// What each operation's spec says about credentials. The generator
     /// drops security requirements; the crate's `ClientHooks` applies

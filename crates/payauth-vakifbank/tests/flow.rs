@@ -3,16 +3,20 @@
 //! walk from authorize URL to a rotated refresh token.
 
 use httpmock::prelude::*;
+use payauth_core::Environment;
 use payauth_core::{ErrorKind, Secret, TokenCache, TokenSource};
-use payauth_vakifbank::{Channel, ClientAuthStyle, Resource, VakifBank, VakifBankConfig};
+use payauth_vakifbank::{Channel, ClientAuthStyle, VakifBank, VakifBankSettings};
 
 const SENTINEL: &str = "SENTINEL-vakif-secret-19";
 
 fn bank(server: &MockServer, style: ClientAuthStyle) -> VakifBank {
-    let mut config = VakifBankConfig::new("app-key", Secret::new(SENTINEL), Resource::Sandbox);
-    config.client_auth = style;
-    config.base_url = server.base_url();
-    VakifBank::new(config, payauth_core::http::default_client().unwrap()).unwrap()
+    let mut settings = VakifBankSettings::new(
+        "app-key",
+        Secret::new(SENTINEL),
+        Environment::Custom(server.base_url()),
+    );
+    settings.client_auth = style;
+    VakifBank::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap()
 }
 
 fn json(then: httpmock::Then, status: u16, body: &str) -> httpmock::Then {
@@ -178,7 +182,7 @@ async fn authorize_redirect_callback_token_refresh_and_the_rotated_token_used_ne
             );
         })
         .await;
-    let source = bank.refresh_source(&["account"]);
+    let source = bank.refresh_token(&["account"]);
     let second = source.fetch(Some(&first)).await.unwrap();
     assert_eq!(second.secret().expose_secret(), "at-2");
     let third = source.fetch(Some(&second)).await.unwrap();
@@ -205,7 +209,7 @@ async fn a_refused_refresh_token_says_log_in_again() {
             );
         })
         .await;
-    let source = bank(&server, ClientAuthStyle::Body).refresh_source(&[]);
+    let source = bank(&server, ClientAuthStyle::Body).refresh_token(&[]);
     let no_token = source.fetch(None).await.unwrap_err();
     assert_eq!(no_token.kind(), ErrorKind::InvalidGrant);
     let cache = TokenCache::builder(source).build();
@@ -340,7 +344,7 @@ async fn every_grant_on_the_wire_is_exactly_this() {
         .await
         .unwrap();
     body_bank
-        .refresh_source(&["account"])
+        .refresh_token(&["account"])
         .fetch(Some(&first))
         .await
         .unwrap();
@@ -362,4 +366,52 @@ async fn every_grant_on_the_wire_is_exactly_this() {
 
     let wire: Vec<String> = (0..5).map(|n| payauth_testkit::nth(&seen, n)).collect();
     insta::assert_snapshot!("grants_on_the_wire", wire.join("\n\n----\n\n"));
+}
+
+#[tokio::test]
+async fn settings_build_each_grant_with_their_scopes_and_consent() {
+    use payauth_core::FlowSettings;
+    use payauth_vakifbank::{B2bCredentialsSettings, ClientCredentialsSettings};
+    let server = MockServer::start_async().await;
+    let cc = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .form_urlencoded_tuple("grant_type", "client_credentials")
+                .form_urlencoded_tuple("scope", "public oob");
+            json(then, 200, r#"{"access_token":"a","expires_in":60}"#);
+        })
+        .await;
+    let b2b = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .form_urlencoded_tuple("grant_type", "b2b_credentials")
+                .form_urlencoded_tuple("consentId", "c-1")
+                .form_urlencoded_tuple("scope", "account");
+            json(then, 200, r#"{"access_token":"b","expires_in":60}"#);
+        })
+        .await;
+    let http = payauth_core::http::default_client().unwrap();
+    let gateway = VakifBankSettings::new(
+        "app-key",
+        Secret::new(SENTINEL),
+        Environment::Custom(server.base_url()),
+    );
+    ClientCredentialsSettings::new(gateway.clone())
+        .scopes(["public", "oob"])
+        .build(&http)
+        .unwrap()
+        .fetch(None)
+        .await
+        .unwrap();
+    B2bCredentialsSettings::new(gateway, "c-1")
+        .scopes(["account"])
+        .build(&http)
+        .unwrap()
+        .fetch(None)
+        .await
+        .unwrap();
+    cc.assert_async().await;
+    b2b.assert_async().await;
 }

@@ -6,11 +6,7 @@ use payauth_vakifbank::auth::{ClientAuth, ClientAuthStyle};
 use payauth_vakifbank::generated::gateway::{Client, Error, types};
 
 fn client(server: &MockServer, style: ClientAuthStyle) -> Client {
-    let auth = ClientAuth {
-        client_id: "key".to_owned(),
-        client_secret: Secret::new("s:cret"),
-        style,
-    };
+    let auth = ClientAuth::new("key", Secret::new("s:cret"), style);
     Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),

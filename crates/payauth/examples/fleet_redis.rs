@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use payauth::core::{Environment, Secret, TokenCache};
-use payauth::mypos::{Mypos, MyposConfig};
+use payauth::core::{Environment, FlowSettings, Secret, TokenCache};
+use payauth::mypos::MyposSettings;
 use payauth::redis::RedisStore;
 use payauth_sandbox::{Endpoint, Sandbox, defaults};
 
@@ -24,19 +24,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut replicas = Vec::new();
     for _ in 0..2 {
         // What each replica does at startup.
-        let config = MyposConfig::new(
+        let settings = MyposSettings::new(
             defaults::MYPOS_CLIENT_ID,
             Secret::new(defaults::MYPOS_CLIENT_SECRET), // production: Secret::from_env(…)?
             Environment::Custom(sandbox.base_url()),
         );
-        let mypos = Mypos::new(config, payauth::core::http::default_client()?)?;
+        let mypos = settings.build(&payauth::core::http::default_client()?)?;
         let store = RedisStore::connect(&redis_url)
             .await?
             .with_prefix("payauth-example");
         replicas.push(
             TokenCache::builder(mypos)
-                // The key names the credential: replicas sharing it share tokens.
-                .shared_store(Arc::new(store), "mypos:sandbox-client")
+                // The key names the flow: replicas with the same settings share tokens.
+                .shared_store(Arc::new(store), settings.store_key()?)
                 .build(),
         );
     }

@@ -2,19 +2,20 @@
 //! 5 minutes). `cargo run -p payauth --example iyzico_pay_with_iyzico --features iyzico`.
 
 use payauth::core::{Environment, Secret, TokenCache};
-use payauth::iyzico::pwi::{Pwi, PwiConfig};
+use payauth::iyzico::{Pwi, PwiSettings};
 use payauth_sandbox::{Sandbox, defaults};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::builder().start().await?;
-    let config = PwiConfig::new(
+    let settings = PwiSettings::new(
         defaults::IYZICO_API_KEY,
         Secret::new(defaults::IYZICO_SECRET_KEY),
         Environment::Custom(sandbox.base_url()),
     );
-    let pwi = Pwi::new(config, payauth::core::http::default_client()?)?;
-    let session = pwi.session(
+    // One merchant, one token source per member session.
+    let pwi = Pwi::new(&settings, &payauth::core::http::default_client()?)?;
+    let session = pwi.access_token(
         Secret::new(defaults::PWI_SESSION_TOKEN),
         defaults::PWI_MEMBER_IDENTIFIER,
     );

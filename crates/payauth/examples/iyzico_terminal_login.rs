@@ -2,25 +2,22 @@
 //! (rotating) refresh token. `cargo run -p payauth --example
 //! iyzico_terminal_login --features iyzico`.
 
-use payauth::core::{Environment, Secret, TokenCache};
-use payauth::iyzico::terminal_login::{TerminalLogin, TerminalLoginConfig};
+use payauth::core::{Environment, FlowSettings, Secret, TokenCache};
+use payauth::iyzico::TerminalLoginSettings;
 use payauth_sandbox::{Sandbox, defaults};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::builder().start().await?;
-    let config = TerminalLoginConfig::new(
+    let settings = TerminalLoginSettings::new(
         defaults::IYZICO_CLIENT_ID,
         Secret::new(defaults::IYZICO_CLIENT_SECRET),
         defaults::IYZICO_USERNAME,
         Secret::new(defaults::IYZICO_PASSWORD),
         Environment::Custom(sandbox.base_url()), // Environment::Production for real
     );
-    let cache = TokenCache::builder(TerminalLogin::new(
-        config,
-        payauth::core::http::default_client()?,
-    )?)
-    .build();
+    let cache =
+        TokenCache::builder(settings.build(&payauth::core::http::default_client()?)?).build();
     let first = cache.token().await?;
     println!("logged in: expires in {}s", first.lifetime().as_secs());
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use payauth::core::{Environment, Secret, TokenCache};
 use payauth::middleware::BearerAuth;
-use payauth::mypos::{Mypos, MyposConfig};
+use payauth::mypos::{Mypos, MyposSettings};
 use payauth_sandbox::{Sandbox, defaults};
 
 #[tokio::main]
@@ -16,12 +16,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let http = payauth::core::http::default_client()?; // build once, share
 
     // In production: Environment::Production and Secret::from_env("MYPOS_CLIENT_SECRET")?.
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         defaults::MYPOS_CLIENT_ID,
         Secret::new(defaults::MYPOS_CLIENT_SECRET),
         Environment::Custom(sandbox.base_url()),
     );
-    let mypos = Arc::new(Mypos::new(config, http.clone())?);
+    let mypos = Arc::new(Mypos::new(&settings, &http)?);
     let cache = TokenCache::builder_arc(mypos.clone()).build();
 
     let token = cache.token().await?;

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use payauth::core::{Environment, Secret, TokenCache};
-use payauth::mypos::{Mypos, MyposConfig};
+use payauth::mypos::{Mypos, MyposSettings};
 use payauth_sandbox::{Sandbox, defaults};
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::header::AUTHORIZATION;
@@ -70,12 +70,12 @@ impl ClientHooks<TokenCache> for Client {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::builder().start().await?;
     let http = payauth::core::http::default_client()?;
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         defaults::MYPOS_CLIENT_ID,
         Secret::new(defaults::MYPOS_CLIENT_SECRET),
         Environment::Custom(sandbox.base_url()),
     );
-    let cache = TokenCache::builder_arc(Arc::new(Mypos::new(config, http.clone())?)).build();
+    let cache = TokenCache::builder_arc(Arc::new(Mypos::new(&settings, &http)?)).build();
     let client = Client {
         baseurl: sandbox.base_url(),
         client: http,

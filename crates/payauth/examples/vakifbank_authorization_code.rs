@@ -1,36 +1,32 @@
 //! VakıfBank authorization code: authorize URL, the customer's login (the
-//! sandbox consents at once), the callback check, the exchange, and a
-//! refresh-token source in a cache. `cargo run -p payauth --example
+//! sandbox's browser consents at once), the callback check, the exchange,
+//! and the refresh-token grant in a cache. `cargo run -p payauth --example
 //! vakifbank_authorization_code --features vakifbank`.
 
-use payauth::core::{Secret, TokenCache};
-use payauth::vakifbank::{Channel, Resource, VakifBank, VakifBankConfig};
+use payauth::core::{Environment, FlowSettings, Secret, TokenCache, TokenSource};
+use payauth::vakifbank::{AuthorizationCodeSettings, VakifBank, VakifBankSettings};
 use payauth_sandbox::{Sandbox, defaults};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::builder().start().await?;
     let http = payauth::core::http::default_client()?;
-    let mut config = VakifBankConfig::new(
+    let gateway = VakifBankSettings::new(
         defaults::VAKIFBANK_CLIENT_ID,
         Secret::new(defaults::VAKIFBANK_CLIENT_SECRET),
-        Resource::Sandbox,
+        Environment::Custom(sandbox.base_url()), // Environment::Production for real
     );
-    config.base_url = sandbox.base_url(); // omit for the real gateway
-    let bank = VakifBank::new(config, http.clone())?;
+    // `customer` is your label for who logs in: it keeps their tokens apart.
+    let settings = AuthorizationCodeSettings::new(gateway, "customer-1").scopes(["account"]);
+    let bank = VakifBank::new(&settings.gateway, &http)?;
 
     // 1. Send the customer's browser here; keep `pending` in their session.
-    let pending = bank.authorize_url(
-        Channel::Retail,
-        &["account"],
-        "https://app.example/callback",
-        false,
-    )?;
+    let pending = settings.authorize_url(&bank, "https://app.example/callback")?;
     println!("authorize: {}", pending.url);
 
-    // 2. The bank redirects the browser back to your callback.
-    let redirect = http.get(pending.url.clone()).send().await?;
-    let callback = redirect.headers()["location"].to_str()?.to_owned();
+    // 2. The bank redirects the browser back to your callback (here the
+    //    sandbox plays the browser).
+    let callback = payauth_sandbox::browser::authorize(&http, pending.url.as_str()).await?;
 
     // 3. Check state, take the code, exchange it.
     let code = pending.callback(&callback)?;
@@ -41,12 +37,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token.refresh_token().is_some()
     );
 
-    // 4. Keep it fresh: the refresh source renews with the refresh token.
-    let source = bank.refresh_source(&["account"]);
-    let renewed = payauth::core::TokenSource::fetch(&source, Some(&token)).await?;
+    // 4. Keep it fresh: the refresh-token grant renews with the refresh
+    //    token; a store under `settings.store_key()` shares it.
+    let source = settings.build(&http)?;
+    let renewed = source.fetch(Some(&token)).await?;
     let cache = TokenCache::builder(source).build();
-    let _ = cache; // seed a store with `renewed` to share it (see TokenStore)
-    println!("renewed: expires in {}s", renewed.lifetime().as_secs());
+    let _ = cache; // seed a store with `renewed` under the key to share it (see TokenStore)
+    println!(
+        "renewed: expires in {}s, stored under {}",
+        renewed.lifetime().as_secs(),
+        settings.store_key()?
+    );
     sandbox.shutdown().await;
     Ok(())
 }

@@ -5,28 +5,39 @@
 //!
 //! Secrets are never written in the file itself: each is read from an
 //! environment variable or a file (a mounted secret), or, for the sandbox
-//! only, given as a value.
+//! only, given as a value ([`SecretConfig`]).
+//!
+//! Tokens are stored under the flow's key in the one
+//! [`StoreKey`](payauth_core::StoreKey) scheme (provider, environment,
+//! client id, flow, subject, scopes): two sources share stored tokens only
+//! when they are the same flow for the same subject.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use payauth_core::{
-    Environment, Error, FileStore, MemoryStore, Secret, TokenCache, TokenSource, TokenStore,
-};
+use payauth_core::FlowSettings as _;
+use payauth_core::{Error, FileStore, MemoryStore, TokenCache, TokenSource, TokenStore};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+pub use payauth_core::SecretConfig;
+
 /// A token source and where its tokens are kept.
+///
+/// Every table refuses keys it does not know (a misspelt `environment`
+/// never falls back to a default): [`Config::from_toml`] names the key
+/// with its line and column.
 ///
 /// ```toml
 /// refresh_margin_secs = 120
 ///
 /// [source]
 /// provider = "mypos"
+/// environment = "production"          # sandbox (default) | production | a base URL
 /// client_id = "my-client"
 /// client_secret = { env = "MYPOS_CLIENT_SECRET" }
-/// scope = "webhooks"
+/// scopes = ["webhooks"]
 ///
 /// [store]
 /// kind = "file"
@@ -50,157 +61,69 @@ fn default_margin() -> u64 {
     60
 }
 
-/// Where a secret comes from.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum SecretConfig {
-    /// `{ env = "NAME" }`: an environment variable.
-    Env {
-        /// The variable's name.
-        env: String,
-    },
-    /// `{ file = "/run/secrets/name" }`: a file, without its trailing newline.
-    File {
-        /// The file's path.
-        file: PathBuf,
-    },
-    /// `{ value = "…" }`: inline. For the sandbox's public test
-    /// credentials only; never commit a real secret.
-    Value {
-        /// The secret itself.
-        value: Secret,
-    },
-}
-
-impl SecretConfig {
-    /// Reads the secret.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`] naming the variable or file, never the value.
-    pub fn load(&self) -> Result<Secret, Error> {
-        match self {
-            Self::Env { env } => Secret::from_env(env),
-            Self::File { file } => Secret::from_file(file),
-            Self::Value { value } => Ok(value.clone()),
-        }
-    }
-}
-
-/// Which host a provider flow talks to.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HostConfig {
-    /// Any base URL (the payauth sandbox, a proxy); wins over `sandbox`.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// The provider's own sandbox host instead of production.
-    #[serde(default)]
-    pub sandbox: bool,
-    /// Allow plain `http://` to a non-loopback host (never in production).
-    #[serde(default)]
-    pub allow_insecure_http: bool,
-}
-
-impl HostConfig {
-    #[allow(dead_code)] // unused when no provider feature is on
-    fn environment(&self) -> Environment {
-        match (&self.base_url, self.sandbox) {
-            (Some(url), _) => Environment::Custom(url.clone()),
-            (None, true) => Environment::Sandbox,
-            (None, false) => Environment::Production,
-        }
-    }
-}
-
-/// The provider and flow, tagged by `provider`.
+/// The provider and flow, tagged by `provider`: each variant is that flow's
+/// settings struct from its provider crate, so the file and code share one
+/// path to a token source.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "provider", rename_all = "kebab-case")]
 pub enum SourceConfig {
     /// myPOS client credentials.
     #[cfg(feature = "mypos")]
-    Mypos {
-        /// The client id.
-        client_id: String,
-        /// The client secret.
-        client_secret: SecretConfig,
-        /// `webhooks` for the Webhook API.
-        #[serde(default)]
-        scope: Option<String>,
-        /// Where revocations go; the token host when absent.
-        #[serde(default)]
-        revoke_base_url: Option<String>,
-        /// The host.
-        #[serde(flatten)]
-        host: HostConfig,
-    },
-    /// VakıfBank client or B2B credentials.
+    Mypos(payauth_mypos::MyposSettings),
+    /// A VakıfBank grant, tagged by `flow`.
     #[cfg(feature = "vakifbank")]
-    Vakifbank {
-        /// `client_credentials` or `b2b_credentials`.
-        flow: VakifBankFlow,
-        /// The API key.
-        client_id: String,
-        /// The API secret.
-        client_secret: SecretConfig,
-        /// Scopes.
-        #[serde(default)]
-        scopes: Vec<String>,
-        /// The consent number (`b2b_credentials`).
-        #[serde(default)]
-        consent_id: Option<String>,
-        /// The production API plan instead of sandbox.
-        #[serde(default)]
-        production: bool,
-        /// HTTP Basic instead of credentials in the body (unverified).
-        #[serde(default)]
-        basic_auth: bool,
-        /// The gateway base URL; the real gateway when absent.
-        #[serde(default)]
-        base_url: Option<String>,
-    },
+    Vakifbank(VakifBankFlow),
     /// iyzico Terminal API login.
     #[cfg(feature = "iyzico")]
-    IyzicoTerminal {
-        /// The client id.
-        client_id: String,
-        /// The client secret.
-        client_secret: SecretConfig,
-        /// The terminal user.
-        username: String,
-        /// The terminal user's password.
-        password: SecretConfig,
-        /// `request_timestamp` in seconds instead of milliseconds.
-        #[serde(default)]
-        timestamp_seconds: bool,
-        /// The host.
-        #[serde(flatten)]
-        host: HostConfig,
-    },
+    IyzicoTerminal(payauth_iyzico::TerminalLoginSettings),
     /// iyzico Pay-with-iyzico access token for one member session.
     #[cfg(feature = "iyzico")]
-    IyzicoPwi {
-        /// The merchant API key.
-        api_key: String,
-        /// The merchant secret key.
-        secret_key: SecretConfig,
-        /// The member's session token.
-        session_token: SecretConfig,
-        /// The member's identifier.
-        member_identifier: String,
-        /// The host.
-        #[serde(flatten)]
-        host: HostConfig,
-    },
+    IyzicoPwi(payauth_iyzico::PwiSessionSettings),
 }
 
-/// A VakıfBank grant that needs no customer at hand.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+/// A VakıfBank grant, tagged by `flow`.
+#[cfg(feature = "vakifbank")]
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(tag = "flow", rename_all = "snake_case")]
 pub enum VakifBankFlow {
+    /// `authorization_code`: a customer's login, kept fresh with its
+    /// refresh token (log in first with `payauth login vakifbank`, which
+    /// stores the tokens under the same key).
+    AuthorizationCode(payauth_vakifbank::AuthorizationCodeSettings),
     /// `client_credentials`.
-    ClientCredentials,
+    ClientCredentials(payauth_vakifbank::ClientCredentialsSettings),
     /// `b2b_credentials`.
-    B2bCredentials,
+    B2bCredentials(payauth_vakifbank::B2bCredentialsSettings),
+}
+
+impl SourceConfig {
+    /// The configured token source and its store key (the
+    /// [`StoreKey`](payauth_core::StoreKey) scheme).
+    ///
+    /// # Errors
+    /// As the flow's [`FlowSettings::build`](payauth_core::FlowSettings::build).
+    pub fn build(&self, http: &reqwest::Client) -> Result<(Arc<dyn TokenSource>, String), Error> {
+        match self {
+            #[cfg(feature = "mypos")]
+            Self::Mypos(settings) => settings.build_with_key(http),
+            #[cfg(feature = "vakifbank")]
+            Self::Vakifbank(VakifBankFlow::AuthorizationCode(settings)) => {
+                settings.build_with_key(http)
+            }
+            #[cfg(feature = "vakifbank")]
+            Self::Vakifbank(VakifBankFlow::ClientCredentials(settings)) => {
+                settings.build_with_key(http)
+            }
+            #[cfg(feature = "vakifbank")]
+            Self::Vakifbank(VakifBankFlow::B2bCredentials(settings)) => {
+                settings.build_with_key(http)
+            }
+            #[cfg(feature = "iyzico")]
+            Self::IyzicoTerminal(settings) => settings.build_with_key(http),
+            #[cfg(feature = "iyzico")]
+            Self::IyzicoPwi(settings) => settings.build_with_key(http),
+        }
+    }
 }
 
 /// Where tokens are kept, tagged by `kind`.
@@ -240,11 +163,12 @@ impl Config {
     /// Reads a TOML configuration.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] with TOML's message (line, column, field).
+    /// [`ErrorKind::Config`](payauth_core::ErrorKind::Config) with TOML's
+    /// message and where it points, e.g. ``line 5, column 1: unknown field
+    /// `base_ulr`, …`` (the key itself, even inside a tagged table).
     #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        toml::from_str(text)
-            .map_err(|e| Error::new(payauth_core::ErrorKind::Config).with_description(e.message()))
+        toml::from_str(text).map_err(|e| toml_errors::config_error(text, &e))
     }
 
     /// The JSON Schema of the configuration format.
@@ -253,40 +177,14 @@ impl Config {
         schemars::schema_for!(Config)
     }
 
-    /// The configured token source and a short name for its store key.
+    /// The configured token source and its store key.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a secret that cannot be read or a bad
-    /// setting, as the provider crate reports it.
-    #[allow(unused_variables)] // `http` is unused when no provider feature is on
+    /// [`ErrorKind::Config`](payauth_core::ErrorKind::Config) for a secret
+    /// that cannot be read or a bad setting, as the provider crate reports
+    /// it.
     pub fn source(&self, http: &reqwest::Client) -> Result<(Arc<dyn TokenSource>, String), Error> {
-        match &self.source {
-            #[cfg(feature = "mypos")]
-            SourceConfig::Mypos {
-                client_id,
-                client_secret,
-                scope,
-                revoke_base_url,
-                host,
-            } => {
-                let mut config = payauth_mypos::MyposConfig::new(
-                    client_id.clone(),
-                    client_secret.load()?,
-                    host.environment(),
-                );
-                config.scope.clone_from(scope);
-                config.revoke_base_url.clone_from(revoke_base_url);
-                config.allow_insecure_http = host.allow_insecure_http;
-                let source = payauth_mypos::Mypos::new(config, http.clone())?;
-                Ok((Arc::new(source), format!("mypos/{client_id}")))
-            }
-            #[cfg(feature = "vakifbank")]
-            SourceConfig::Vakifbank { .. } => vakifbank_source(&self.source, http),
-            #[cfg(feature = "iyzico")]
-            SourceConfig::IyzicoTerminal { .. } | SourceConfig::IyzicoPwi { .. } => {
-                iyzico_source(&self.source, http)
-            }
-        }
+        self.source.build(http)
     }
 
     /// A ready [`TokenCache`] over the configured source and store.
@@ -325,107 +223,81 @@ impl Config {
     }
 }
 
-#[cfg(feature = "vakifbank")]
-// With only the `vakifbank` feature the pattern is the enum's one variant.
-#[allow(irrefutable_let_patterns)]
-fn vakifbank_source(
-    source: &SourceConfig,
-    http: &reqwest::Client,
-) -> Result<(Arc<dyn TokenSource>, String), Error> {
-    use payauth_vakifbank::{ClientAuthStyle, Resource, VakifBank, VakifBankConfig};
-    let SourceConfig::Vakifbank {
-        flow,
-        client_id,
-        client_secret,
-        scopes,
-        consent_id,
-        production,
-        basic_auth,
-        base_url,
-    } = source
-    else {
-        unreachable!("called for VakifBank configurations only")
-    };
-    let resource = if *production {
-        Resource::Production
-    } else {
-        Resource::Sandbox
-    };
-    let mut config = VakifBankConfig::new(client_id.clone(), client_secret.load()?, resource);
-    if let Some(url) = base_url {
-        config.base_url.clone_from(url);
-    }
-    config.client_auth = if *basic_auth {
-        ClientAuthStyle::Basic
-    } else {
-        ClientAuthStyle::Body
-    };
-    let bank = VakifBank::new(config, http.clone())?;
-    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    let source: Arc<dyn TokenSource> = match flow {
-        VakifBankFlow::ClientCredentials => Arc::new(bank.client_credentials(&scopes)),
-        VakifBankFlow::B2bCredentials => {
-            let consent = consent_id.clone().ok_or_else(|| {
-                Error::new(payauth_core::ErrorKind::Config)
-                    .with_description("b2b_credentials needs consent_id")
-            })?;
-            Arc::new(bank.b2b_credentials(&scopes, consent))
-        }
-    };
-    Ok((source, format!("vakifbank/{client_id}")))
-}
+/// TOML errors as configuration errors that say where: a line and column,
+/// on the key itself for an unknown key.
+#[cfg(feature = "toml")]
+mod toml_errors {
+    use std::ops::Range;
 
-#[cfg(feature = "iyzico")]
-fn iyzico_source(
-    source: &SourceConfig,
-    http: &reqwest::Client,
-) -> Result<(Arc<dyn TokenSource>, String), Error> {
-    use payauth_iyzico::pwi::{Pwi, PwiConfig};
-    use payauth_iyzico::terminal_login::{TerminalLogin, TerminalLoginConfig, TimestampUnit};
-    match source {
-        SourceConfig::IyzicoTerminal {
-            client_id,
-            client_secret,
-            username,
-            password,
-            timestamp_seconds,
-            host,
-        } => {
-            let mut config = TerminalLoginConfig::new(
-                client_id.clone(),
-                client_secret.load()?,
-                username.clone(),
-                password.load()?,
-                host.environment(),
-            );
-            if *timestamp_seconds {
-                config.timestamp_unit = TimestampUnit::Seconds;
+    use payauth_core::{Error, ErrorKind};
+    use toml::de::{DeTable, DeValue};
+
+    pub(super) fn config_error(text: &str, error: &toml::de::Error) -> Error {
+        let message = error.message();
+        let at = error.span().map(|span| {
+            let span = unknown_key(message)
+                .and_then(|key| key_span(text, &span, key))
+                .unwrap_or(span);
+            line_column(text, span.start)
+        });
+        let description = match at {
+            Some((line, column)) => format!("line {line}, column {column}: {message}"),
+            None => message.to_owned(),
+        };
+        Error::new(ErrorKind::Config).with_description(description)
+    }
+
+    /// The key serde names in "unknown field `name`, expected …".
+    fn unknown_key(message: &str) -> Option<&str> {
+        message
+            .strip_prefix("unknown field `")?
+            .split_once('`')
+            .map(|(key, _)| key)
+    }
+
+    /// Where `key` is written inside the value `span` points at. A tagged
+    /// table (`[source]`, `[store]`) is read whole before its fields, so
+    /// TOML can only point at its header; this finds the key below it.
+    fn key_span(text: &str, span: &Range<usize>, key: &str) -> Option<Range<usize>> {
+        if text.get(span.clone()) == Some(key) {
+            return Some(span.clone());
+        }
+        let document = DeTable::parse(text).ok()?;
+        let table = find_value(document.get_ref(), span)?;
+        let mut found = Vec::new();
+        collect_keys(table, key, &mut found);
+        found.into_iter().min_by_key(|s| s.start)
+    }
+
+    fn find_value<'t, 'i>(table: &'t DeTable<'i>, span: &Range<usize>) -> Option<&'t DeTable<'i>> {
+        table.iter().find_map(|(_, value)| match value.get_ref() {
+            DeValue::Table(inner) if value.span() == *span => Some(inner),
+            DeValue::Table(inner) => find_value(inner, span),
+            _ => None,
+        })
+    }
+
+    fn collect_keys(table: &DeTable<'_>, key: &str, found: &mut Vec<Range<usize>>) {
+        for (name, value) in table {
+            if name.get_ref() == key {
+                found.push(name.span());
             }
-            config.allow_insecure_http = host.allow_insecure_http;
-            let source = TerminalLogin::new(config, http.clone())?;
-            Ok((
-                Arc::new(source),
-                format!("iyzico-terminal/{client_id}/{username}"),
-            ))
+            if let DeValue::Table(inner) = value.get_ref() {
+                collect_keys(inner, key, found);
+            }
         }
-        SourceConfig::IyzicoPwi {
-            api_key,
-            secret_key,
-            session_token,
-            member_identifier,
-            host,
-        } => {
-            let mut config =
-                PwiConfig::new(api_key.clone(), secret_key.load()?, host.environment());
-            config.allow_insecure_http = host.allow_insecure_http;
-            let pwi = Pwi::new(config, http.clone())?;
-            let session = pwi.session(session_token.load()?, member_identifier.clone());
-            Ok((
-                Arc::new(session),
-                format!("iyzico-pwi/{api_key}/{member_identifier}"),
-            ))
-        }
-        #[allow(unreachable_patterns)]
-        _ => unreachable!("called for iyzico configurations only"),
+    }
+
+    /// 1-based line and column (in characters) of byte `offset`.
+    fn line_column(text: &str, offset: usize) -> (usize, usize) {
+        let before = text.get(..offset).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit_once('\n')
+            .map_or(before, |(_, last)| last)
+            .chars()
+            .count()
+            + 1;
+        (line, column)
     }
 }

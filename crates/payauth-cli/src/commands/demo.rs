@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use payauth_core::{AccessToken, Environment, Error, Secret, TokenCache, TokenSource};
-use payauth_iyzico::pwi::{Pwi, PwiConfig};
-use payauth_iyzico::terminal_login::{TerminalLogin, TerminalLoginConfig};
-use payauth_mypos::{Mypos, MyposConfig};
+use payauth_iyzico::{Pwi, PwiSettings, TerminalLogin, TerminalLoginSettings};
+use payauth_mypos::{Mypos, MyposSettings};
 use payauth_sandbox::{Sandbox, defaults};
-use payauth_vakifbank::{Channel, Resource, VakifBank, VakifBankConfig};
+use payauth_vakifbank::{Channel, VakifBank, VakifBankSettings};
 
 use super::Output;
 
@@ -57,14 +56,14 @@ async fn flows() -> Result<Vec<Row>, String> {
 async fn iyzico(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
     let env = || Environment::Custom(base.to_owned());
     // iyzico Terminal API: login, then refresh through the cache.
-    let login = TerminalLoginConfig::new(
+    let login = TerminalLoginSettings::new(
         defaults::IYZICO_CLIENT_ID,
         Secret::new(defaults::IYZICO_CLIENT_SECRET),
         defaults::IYZICO_USERNAME,
         Secret::new(defaults::IYZICO_PASSWORD),
         env(),
     );
-    match TerminalLogin::new(login, http.clone()) {
+    match TerminalLogin::new(&login, http) {
         Ok(login) => {
             let cache = TokenCache::builder(login).build();
             let first = timed("iyzico", "terminal login", cache.token()).await;
@@ -80,15 +79,15 @@ async fn iyzico(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
 
     // iyzico Pay with iyzico: an IYZWSv2-signed access token.
     match Pwi::new(
-        PwiConfig::new(
+        &PwiSettings::new(
             defaults::IYZICO_API_KEY,
             Secret::new(defaults::IYZICO_SECRET_KEY),
             env(),
         ),
-        http.clone(),
+        http,
     ) {
         Ok(pwi) => {
-            let session = pwi.session(
+            let session = pwi.access_token(
                 Secret::new(defaults::PWI_SESSION_TOKEN),
                 defaults::PWI_MEMBER_IDENTIFIER,
             );
@@ -108,13 +107,12 @@ async fn iyzico(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
 /// VakıfBank: the authorization-code walk, refresh, client and B2B credentials.
 async fn vakifbank(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
     // VakıfBank: the authorization-code walk, refresh, client and B2B credentials.
-    let mut config = VakifBankConfig::new(
+    let settings = VakifBankSettings::new(
         defaults::VAKIFBANK_CLIENT_ID,
         Secret::new(defaults::VAKIFBANK_CLIENT_SECRET),
-        Resource::Sandbox,
+        Environment::Custom(base.to_owned()),
     );
-    base.clone_into(&mut config.base_url);
-    match VakifBank::new(config, http.clone()) {
+    match VakifBank::new(&settings, http) {
         Ok(bank) => {
             let started = Instant::now();
             let walked = authorization_code(&bank, http).await;
@@ -129,7 +127,7 @@ async fn vakifbank(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
                 Some(previous) => {
                     let started = Instant::now();
                     let refreshed = bank
-                        .refresh_source(&["account"])
+                        .refresh_token(&["account"])
                         .fetch(Some(&previous))
                         .await;
                     rows.push(row(
@@ -164,13 +162,13 @@ async fn mypos(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
     let env = || Environment::Custom(base.to_owned());
     // myPOS: client credentials, then revocation through the cache.
     match Mypos::new(
-        MyposConfig::new(
+        &MyposSettings::new(
             defaults::MYPOS_CLIENT_ID,
             Secret::new(defaults::MYPOS_CLIENT_SECRET),
             env(),
         )
-        .scope("webhooks"),
-        http.clone(),
+        .scopes(["webhooks"]),
+        http,
     ) {
         Ok(mypos) => {
             let mypos = Arc::new(mypos);
@@ -204,16 +202,7 @@ async fn authorization_code(
         "http://127.0.0.1/callback",
         true,
     )?;
-    let redirect = http.get(pending.url.clone()).send().await?;
-    let location = redirect
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            Error::new(payauth_core::ErrorKind::Malformed)
-                .with_description("the authorize page did not redirect")
-        })?
-        .to_owned();
+    let location = payauth_sandbox::browser::authorize(http, pending.url.as_str()).await?;
     let code = pending.callback(&location)?;
     bank.exchange(&pending, &code).await
 }

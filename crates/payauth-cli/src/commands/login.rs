@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use payauth_core::{Error, ErrorKind, FileStore, Secret, StoredToken, TokenStore};
-use payauth_vakifbank::{Channel, ClientAuthStyle, Resource, VakifBank, VakifBankConfig};
+use payauth_core::{Error, ErrorKind, FileStore, FlowSettings, StoredToken, TokenStore};
+use payauth_vakifbank::{AuthorizationCodeSettings, Channel, VakifBank};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
+use super::token::VakifBankArgs;
 use super::{Output, runtime};
 
 /// How long to wait for the browser to come back.
@@ -20,15 +21,12 @@ const WAIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// The gateway base URL (default the real gateway).
-    #[arg(long, env = "PAYAUTH_BASE_URL")]
-    base_url: Option<String>,
-    /// The API key.
-    #[arg(long, env = "PAYAUTH_VAKIFBANK_CLIENT_ID")]
-    client_id: String,
-    /// The API secret.
-    #[arg(long, env = "PAYAUTH_VAKIFBANK_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: String,
+    #[command(flatten)]
+    bank: VakifBankArgs,
+    /// Your label for the customer who logs in: the `customer` of a config
+    /// file's `flow = "authorization_code"` source that uses these tokens.
+    #[arg(long, default_value = "default")]
+    customer: String,
     /// Scopes, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "account")]
     scope: Vec<String>,
@@ -45,9 +43,22 @@ pub(crate) struct LoginArgs {
     /// Where tokens are kept.
     #[arg(long, env = "PAYAUTH_STORE_DIR")]
     store_dir: Option<PathBuf>,
-    /// The production API plan instead of sandbox.
-    #[arg(long)]
-    production: bool,
+}
+
+impl LoginArgs {
+    /// The same settings a config file's `authorization_code` source
+    /// holds, so both use one store key.
+    fn settings(self) -> (AuthorizationCodeSettings, u16, Option<PathBuf>) {
+        let mut settings =
+            AuthorizationCodeSettings::new(self.bank.settings(), self.customer).scopes(self.scope);
+        settings.channel = if self.corporate {
+            Channel::Corporate
+        } else {
+            Channel::Retail
+        };
+        settings.pkce = self.pkce;
+        (settings, self.port, self.store_dir)
+    }
 }
 
 fn default_store_dir() -> PathBuf {
@@ -65,40 +76,20 @@ pub(crate) fn run(args: LoginArgs, output: Output) -> Result<(), String> {
 }
 
 async fn login(args: LoginArgs, output: Output) -> Result<(), Error> {
-    let resource = if args.production {
-        Resource::Production
-    } else {
-        Resource::Sandbox
-    };
-    let mut config = VakifBankConfig::new(
-        args.client_id.clone(),
-        Secret::new(args.client_secret),
-        resource,
-    );
-    if let Some(url) = args.base_url {
-        config.base_url = url;
-    }
-    config.client_auth = ClientAuthStyle::Body;
-    let bank = VakifBank::new(config, payauth_core::http::default_client()?)?;
+    let (settings, port, store_dir) = args.settings();
+    let key = settings.store_key()?;
+    let bank = VakifBank::new(&settings.gateway, &payauth_core::http::default_client()?)?;
 
-    let listener = TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .map_err(|e| {
-            Error::new(ErrorKind::Config)
-                .with_description(format!("cannot listen on 127.0.0.1:{}: {e}", args.port))
-        })?;
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        Error::new(ErrorKind::Config)
+            .with_description(format!("cannot listen on 127.0.0.1:{port}: {e}"))
+    })?;
     let port = listener
         .local_addr()
         .map_err(|e| Error::new(ErrorKind::Config).with_source(e))?
         .port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
-    let channel = if args.corporate {
-        Channel::Corporate
-    } else {
-        Channel::Retail
-    };
-    let scopes: Vec<&str> = args.scope.iter().map(String::as_str).collect();
-    let pending = bank.authorize_url(channel, &scopes, &redirect_uri, args.pkce)?;
+    let pending = settings.authorize_url(&bank, &redirect_uri)?;
 
     println!("Open this URL in your browser and log in:");
     println!("{}", pending.url);
@@ -113,8 +104,7 @@ async fn login(args: LoginArgs, output: Output) -> Result<(), Error> {
     let code = pending.callback(&query)?;
     let token = bank.exchange(&pending, &code).await?;
 
-    let dir = args.store_dir.unwrap_or_else(default_store_dir);
-    let key = format!("vakifbank/{}", args.client_id);
+    let dir = store_dir.unwrap_or_else(default_store_dir);
     let store = Arc::new(FileStore::new(&dir));
     store.save(&key, &StoredToken::from_token(&token)).await?;
 

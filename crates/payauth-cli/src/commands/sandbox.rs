@@ -1,5 +1,5 @@
 //! `payauth sandbox`: serves the loopback simulators of all four provider
-//! APIs until interrupted, for trying flows with `--base-url` or curl.
+//! APIs until interrupted, for trying flows with `--environment <URL>` or curl.
 
 use std::net::{Ipv4Addr, SocketAddr};
 

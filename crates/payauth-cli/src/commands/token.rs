@@ -9,35 +9,26 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use clap::{Args, Subcommand, ValueEnum};
-use payauth_core::{AccessToken, Environment, Error, Secret, TokenSource};
-use payauth_iyzico::pwi::{Pwi, PwiConfig};
-use payauth_iyzico::terminal_login::{TerminalLogin, TerminalLoginConfig, TimestampUnit};
-use payauth_mypos::{Mypos, MyposConfig};
-use payauth_vakifbank::{ClientAuthStyle, Resource, VakifBank, VakifBankConfig};
+use clap::{Args, Subcommand};
+use payauth_core::{AccessToken, Environment, Error, FlowSettings, Secret, TokenSource};
+use payauth_iyzico::{PwiSessionSettings, PwiSettings, TerminalLoginSettings, TimestampUnit};
+use payauth_mypos::MyposSettings;
+use payauth_vakifbank::{
+    B2bCredentialsSettings, ClientAuthStyle, ClientCredentialsSettings, Resource, VakifBankSettings,
+};
 
 use super::{Output, runtime};
 
-/// Where requests go.
+/// Where requests go: the one environment rule of every provider.
 #[derive(Debug, Args)]
 pub(crate) struct Target {
-    /// Send requests to this base URL instead of the provider (e.g. the URL
-    /// `payauth sandbox` prints).
-    #[arg(long, env = "PAYAUTH_BASE_URL")]
-    base_url: Option<String>,
-    /// Use the provider's own sandbox host instead of production.
-    #[arg(long, conflicts_with = "base_url")]
-    provider_sandbox: bool,
-}
-
-impl Target {
-    fn environment(&self) -> Environment {
-        match (&self.base_url, self.provider_sandbox) {
-            (Some(url), _) => Environment::Custom(url.clone()),
-            (None, true) => Environment::Sandbox,
-            (None, false) => Environment::Production,
-        }
-    }
+    /// `sandbox` (the provider's sandbox host, the default), `production`,
+    /// or a base URL (e.g. the URL `payauth sandbox` prints).
+    #[arg(long, env = "PAYAUTH_ENVIRONMENT", default_value = "sandbox")]
+    environment: Environment,
+    /// Allow plain `http://` to a non-loopback host (never in production).
+    #[arg(long)]
+    allow_insecure_http: bool,
 }
 
 #[derive(Debug, Args)]
@@ -50,66 +41,93 @@ pub(crate) struct MyposArgs {
     /// The client secret.
     #[arg(long, env = "PAYAUTH_MYPOS_CLIENT_SECRET", hide_env_values = true)]
     client_secret: String,
-    /// `webhooks` for the Webhook API.
-    #[arg(long)]
-    scope: Option<String>,
+    /// Scopes, comma separated (`webhooks` for the Webhook API).
+    #[arg(long, value_delimiter = ',')]
+    scope: Vec<String>,
     /// Where revocations go (the docs name two hosts); default the token host.
     #[arg(long, env = "PAYAUTH_MYPOS_REVOKE_BASE_URL")]
     revoke_base_url: Option<String>,
 }
 
 impl MyposArgs {
-    fn build(self) -> Result<Mypos, Error> {
-        let mut config = MyposConfig::new(
-            self.client_id,
-            Secret::new(self.client_secret),
-            self.target.environment(),
-        );
-        config.scope = self.scope;
-        config.revoke_base_url = self.revoke_base_url;
-        Mypos::new(config, payauth_core::http::default_client()?)
+    fn settings(self) -> MyposSettings {
+        MyposSettings {
+            client_id: self.client_id,
+            client_secret: Secret::new(self.client_secret).into(),
+            environment: self.target.environment,
+            scopes: self.scope,
+            revoke_base_url: self.revoke_base_url,
+            allow_insecure_http: self.target.allow_insecure_http,
+        }
     }
 }
 
-/// A VakıfBank grant that needs no customer.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum VakifBankFlow {
-    ClientCredentials,
-    B2bCredentials,
-}
-
+/// The VakıfBank application, for every VakıfBank command.
 #[derive(Debug, Args)]
 pub(crate) struct VakifBankArgs {
-    /// The gateway base URL (default the real gateway).
-    #[arg(long, env = "PAYAUTH_BASE_URL")]
-    base_url: Option<String>,
-    /// The grant.
-    #[arg(long, value_enum, default_value = "client-credentials")]
-    flow: VakifBankFlow,
+    #[command(flatten)]
+    target: Target,
     /// The API key.
     #[arg(long, env = "PAYAUTH_VAKIFBANK_CLIENT_ID")]
     client_id: String,
     /// The API secret.
     #[arg(long, env = "PAYAUTH_VAKIFBANK_CLIENT_SECRET", hide_env_values = true)]
     client_secret: String,
+    /// The API plan when it is not the environment's own (`production` for
+    /// `--environment production`, else `sandbox`).
+    #[arg(long)]
+    resource: Option<ResourceArg>,
+    /// Send client credentials as HTTP Basic instead of in the body.
+    #[arg(long)]
+    basic: bool,
+}
+
+impl VakifBankArgs {
+    pub(crate) fn settings(self) -> VakifBankSettings {
+        VakifBankSettings {
+            client_id: self.client_id,
+            client_secret: Secret::new(self.client_secret).into(),
+            environment: self.target.environment,
+            resource: self.resource.map(|r| match r {
+                ResourceArg::Sandbox => Resource::Sandbox,
+                ResourceArg::Production => Resource::Production,
+            }),
+            client_auth: if self.basic {
+                ClientAuthStyle::Basic
+            } else {
+                ClientAuthStyle::Body
+            },
+            allow_insecure_http: self.target.allow_insecure_http,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ResourceArg {
+    Sandbox,
+    Production,
+}
+
+/// A VakıfBank grant that needs no customer.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum VakifBankFlow {
+    ClientCredentials,
+    B2bCredentials,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VakifBankTokenArgs {
+    #[command(flatten)]
+    bank: VakifBankArgs,
+    /// The grant.
+    #[arg(long, value_enum, default_value = "client-credentials")]
+    flow: VakifBankFlow,
     /// Scopes, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "public")]
     scope: Vec<String>,
     /// The consent number (b2b-credentials).
     #[arg(long, env = "PAYAUTH_VAKIFBANK_CONSENT_ID")]
     consent_id: Option<String>,
-    /// The API plan.
-    #[arg(long, value_enum, default_value = "sandbox")]
-    resource: ResourceArg,
-    /// Send client credentials as HTTP Basic instead of in the body.
-    #[arg(long)]
-    basic: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum ResourceArg {
-    Sandbox,
-    Production,
 }
 
 #[derive(Debug, Args)]
@@ -156,7 +174,7 @@ pub(crate) enum TokenCommand {
     /// myPOS client credentials.
     Mypos(MyposArgs),
     /// VakıfBank client or B2B credentials.
-    Vakifbank(VakifBankArgs),
+    Vakifbank(VakifBankTokenArgs),
     /// iyzico Terminal API login.
     IyzicoTerminal(TerminalArgs),
     /// iyzico Pay-with-iyzico access token for a member session.
@@ -175,72 +193,70 @@ pub(crate) enum RevokeCommand {
     },
 }
 
+/// The command's flow: a label and its source, built from the provider
+/// crate's settings, as a config file's would be.
 fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>), Error> {
-    let http = payauth_core::http::default_client;
-    Ok(match command {
-        TokenCommand::Mypos(args) => ("mypos client credentials", Arc::new(args.build()?)),
-        TokenCommand::Vakifbank(args) => {
-            let mut config = VakifBankConfig::new(
-                args.client_id,
-                Secret::new(args.client_secret),
-                match args.resource {
-                    ResourceArg::Sandbox => Resource::Sandbox,
-                    ResourceArg::Production => Resource::Production,
-                },
-            );
-            if let Some(url) = args.base_url {
-                config.base_url = url;
-            }
-            config.client_auth = if args.basic {
-                ClientAuthStyle::Basic
-            } else {
-                ClientAuthStyle::Body
-            };
-            let bank = VakifBank::new(config, http()?)?;
-            let scopes: Vec<&str> = args.scope.iter().map(String::as_str).collect();
-            match args.flow {
-                VakifBankFlow::ClientCredentials => (
-                    "vakifbank client credentials",
-                    Arc::new(bank.client_credentials(&scopes)),
-                ),
-                VakifBankFlow::B2bCredentials => {
-                    let consent = args.consent_id.ok_or_else(|| {
-                        Error::new(payauth_core::ErrorKind::Config)
-                            .with_description("b2b-credentials needs --consent-id")
-                    })?;
-                    (
-                        "vakifbank b2b credentials",
-                        Arc::new(bank.b2b_credentials(&scopes, consent)),
-                    )
-                }
-            }
-        }
+    let http = payauth_core::http::default_client()?;
+    let built = match command {
+        TokenCommand::Mypos(args) => (
+            "mypos client credentials",
+            args.settings().build_with_key(&http)?,
+        ),
+        TokenCommand::Vakifbank(args) => vakifbank(args, &http)?,
         TokenCommand::IyzicoTerminal(args) => {
-            let mut config = TerminalLoginConfig::new(
+            let mut settings = TerminalLoginSettings::new(
                 args.client_id,
                 Secret::new(args.client_secret),
                 args.username,
                 Secret::new(args.password),
-                args.target.environment(),
+                args.target.environment,
             );
             if args.timestamp_seconds {
-                config.timestamp_unit = TimestampUnit::Seconds;
+                settings.timestamp_unit = TimestampUnit::Seconds;
             }
-            (
-                "iyzico terminal login",
-                Arc::new(TerminalLogin::new(config, http()?)?),
-            )
+            settings.allow_insecure_http = args.target.allow_insecure_http;
+            ("iyzico terminal login", settings.build_with_key(&http)?)
         }
         TokenCommand::IyzicoPwi(args) => {
-            let config = PwiConfig::new(
+            let mut merchant = PwiSettings::new(
                 args.api_key,
                 Secret::new(args.secret_key),
-                args.target.environment(),
+                args.target.environment,
             );
-            let pwi = Pwi::new(config, http()?)?;
+            merchant.allow_insecure_http = args.target.allow_insecure_http;
+            let settings =
+                PwiSessionSettings::new(merchant, Secret::new(args.session_token), args.member);
             (
                 "iyzico pay-with-iyzico token",
-                Arc::new(pwi.session(Secret::new(args.session_token), args.member)),
+                settings.build_with_key(&http)?,
+            )
+        }
+    };
+    let (label, (source, _key)) = built;
+    Ok((label, source))
+}
+
+type Built = (&'static str, (Arc<dyn TokenSource>, String));
+
+fn vakifbank(args: VakifBankTokenArgs, http: &reqwest::Client) -> Result<Built, Error> {
+    let gateway = args.bank.settings();
+    Ok(match args.flow {
+        VakifBankFlow::ClientCredentials => (
+            "vakifbank client credentials",
+            ClientCredentialsSettings::new(gateway)
+                .scopes(args.scope)
+                .build_with_key(http)?,
+        ),
+        VakifBankFlow::B2bCredentials => {
+            let consent = args.consent_id.ok_or_else(|| {
+                Error::new(payauth_core::ErrorKind::Config)
+                    .with_description("b2b-credentials needs --consent-id")
+            })?;
+            (
+                "vakifbank b2b credentials",
+                B2bCredentialsSettings::new(gateway, consent)
+                    .scopes(args.scope)
+                    .build_with_key(http)?,
             )
         }
     })
@@ -325,7 +341,11 @@ fn print_token(flow: &str, token: &AccessToken, reveal: bool, output: Output) {
 
 pub(crate) fn revoke(command: RevokeCommand, output: Output) -> Result<(), String> {
     let RevokeCommand::Mypos { provider, token } = command;
-    let mypos = provider.build().map_err(|e| e.to_string())?;
+    let http = payauth_core::http::default_client().map_err(|e| e.to_string())?;
+    let mypos = provider
+        .settings()
+        .build(&http)
+        .map_err(|e| e.to_string())?;
     runtime()?
         .block_on(mypos.revoke(&Secret::new(token)))
         .map_err(|e| format!("mypos revoke failed: {e}"))?;

@@ -158,7 +158,7 @@ fn answer_member() -> &'static str {
     NAME.get_or_init(|| {
         format!(
             "{ANSWER_MEMBER}{}",
-            crate::random::hex(16).unwrap_or_default()
+            crate::internal::random::hex(16).unwrap_or_default()
         )
     })
 }

@@ -91,7 +91,7 @@ fn file_name(key: &str) -> String {
     } else {
         format!(
             "sha256-{}.json",
-            crate::hex::encode_lower(&Sha256::digest(key.as_bytes()))
+            crate::internal::hex::encode_lower(&Sha256::digest(key.as_bytes()))
         )
     }
 }
@@ -103,7 +103,10 @@ fn legacy_file_name(key: &str) -> Option<String> {
 }
 
 fn hex_file_name(key: &str) -> String {
-    format!("{}.json", crate::hex::encode_lower(key.as_bytes()))
+    format!(
+        "{}.json",
+        crate::internal::hex::encode_lower(key.as_bytes())
+    )
 }
 
 /// What went wrong, first (descriptions are cut after a few hundred
@@ -639,10 +642,10 @@ mod tests {
         let old = StoredToken::from_token(&token(&clock, "old", Some("r-old")));
         for key in ["mypos/client", &"k".repeat(100), &"k".repeat(125)] {
             let (dir, store) = saved_store("other", &old).await;
-            let legacy = dir
-                .path()
-                .join("tokens")
-                .join(format!("{}.json", crate::hex::encode_lower(key.as_bytes())));
+            let legacy = dir.path().join("tokens").join(format!(
+                "{}.json",
+                crate::internal::hex::encode_lower(key.as_bytes())
+            ));
             std::fs::write(&legacy, serde_json::to_vec(&old).unwrap()).unwrap();
             assert_eq!(store.load(key).await.unwrap(), Some(old.clone()), "{key}");
             let new = StoredToken::from_token(&token(&clock, "new", Some("r-new")));

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use payauth_core::{Clock, ManualClock, Secret, TokenCache};
-use payauth_mypos::{Mypos, MyposConfig};
+use payauth_mypos::{Mypos, MyposSettings};
 use payauth_redis::RedisStore;
 use payauth_sandbox::{RunningSandbox, defaults};
 pub use payauth_testkit::redis::Redis;
@@ -29,12 +29,12 @@ pub async fn raw_conn(redis: &Redis) -> redis::aio::MultiplexedConnection {
 
 /// A myPOS source on the sandbox, on its own HTTP client, reading `clock`.
 pub fn mypos(sandbox: &RunningSandbox, clock: &Arc<ManualClock>) -> Mypos {
-    let config = MyposConfig::new(
+    let settings = MyposSettings::new(
         defaults::MYPOS_CLIENT_ID,
         Secret::new(defaults::MYPOS_CLIENT_SECRET),
         payauth_core::Environment::Custom(sandbox.base_url()),
     );
-    Mypos::new(config, payauth_core::http::default_client().unwrap())
+    Mypos::new(&settings, &payauth_core::http::default_client().unwrap())
         .unwrap()
         .with_clock(Arc::clone(clock) as Arc<dyn Clock>)
 }

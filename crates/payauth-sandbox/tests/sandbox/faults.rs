@@ -209,15 +209,10 @@ async fn a_truncated_json_fault_cuts_the_real_answer_and_still_spends_the_grant(
             ("redirect_uri", "http://127.0.0.1/cb"),
             ("resource", "sandbox"),
         ]);
-        let response = client()
-            .get(format!(
-                "{}?{query}",
-                sandbox.url(Endpoint::VakifbankAuthorize)
-            ))
-            .send()
+        let url = format!("{}?{query}", sandbox.url(Endpoint::VakifbankAuthorize));
+        let location = payauth_sandbox::browser::authorize(&client(), &url)
             .await
             .unwrap();
-        let location = response.headers()["location"].to_str().unwrap().to_owned();
         location.split_once("code=").unwrap().1.to_owned()
     };
     sandbox.faults().set(

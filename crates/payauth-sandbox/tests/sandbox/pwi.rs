@@ -2,7 +2,7 @@
 
 use payauth_core::Secret;
 use payauth_iyzico::iyzwsv2;
-use payauth_sandbox::{Endpoint, PwiFailureStyle, PwiSession, RunningSandbox, defaults};
+use payauth_sandbox::{Endpoint, PwiFailureStyle, RunningSandbox, SandboxPwiSession, defaults};
 use serde_json::{Value, json};
 
 use crate::common::{client, jwt_claims, now, sandbox, status_json};
@@ -188,7 +188,7 @@ async fn an_unknown_session_is_answered_260016_with_http_400() {
 #[tokio::test]
 async fn sessions_can_be_added_at_run_time() {
     let sandbox = sandbox().await;
-    sandbox.add_pwi_session(PwiSession::new(
+    sandbox.add_pwi_session(SandboxPwiSession::new(
         "late-session",
         defaults::PWI_MEMBER_IDENTIFIER,
     ));

@@ -4,7 +4,7 @@
 /// `bytes` as lowercase hex digits, two per byte.
 ///
 /// ```
-/// assert_eq!(payauth_core::hex::encode_lower(&[0x00, 0xab, 0xff]), "00abff");
+/// assert_eq!(payauth_core::internal::hex::encode_lower(&[0x00, 0xab, 0xff]), "00abff");
 /// ```
 #[must_use]
 pub fn encode_lower(bytes: &[u8]) -> String {
@@ -20,8 +20,8 @@ pub fn encode_lower(bytes: &[u8]) -> String {
 /// The value of one hex digit, either case.
 ///
 /// ```
-/// assert_eq!(payauth_core::hex::digit(b'F'), Some(15));
-/// assert_eq!(payauth_core::hex::digit(b'g'), None);
+/// assert_eq!(payauth_core::internal::hex::digit(b'F'), Some(15));
+/// assert_eq!(payauth_core::internal::hex::digit(b'g'), None);
 /// ```
 #[must_use]
 pub fn digit(c: u8) -> Option<u8> {
@@ -37,8 +37,8 @@ pub fn digit(c: u8) -> Option<u8> {
 /// odd length or a non-digit.
 ///
 /// ```
-/// assert_eq!(payauth_core::hex::decode(b"00aBff"), Some(vec![0x00, 0xab, 0xff]));
-/// assert_eq!(payauth_core::hex::decode(b"abc"), None);
+/// assert_eq!(payauth_core::internal::hex::decode(b"00aBff"), Some(vec![0x00, 0xab, 0xff]));
+/// assert_eq!(payauth_core::internal::hex::decode(b"abc"), None);
 /// ```
 #[must_use]
 pub fn decode(text: &[u8]) -> Option<Vec<u8>> {

@@ -1,7 +1,7 @@
 //! Random values from the operating system's CSPRNG: nonces, request ids.
 
+use super::hex::encode_lower;
 use crate::error::{Error, ErrorKind};
-use crate::hex::encode_lower;
 
 fn fill(bytes: &mut [u8]) -> Result<(), Error> {
     getrandom::fill(bytes).map_err(|e| {
@@ -23,7 +23,7 @@ pub fn hex(len: usize) -> Result<String, Error> {
 /// A random (version 4) UUID, hyphenated.
 ///
 /// ```
-/// let id = payauth_core::random::uuid_v4().unwrap();
+/// let id = payauth_core::internal::random::uuid_v4().unwrap();
 /// assert_eq!(id.len(), 36);
 /// assert_eq!(&id[14..15], "4");
 /// ```

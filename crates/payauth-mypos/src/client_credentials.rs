@@ -1,24 +1,24 @@
-//! The myPOS flow: a client-credentials [`TokenSource`], RFC 7009
-//! revocation, and the headers myPOS resource APIs want.
+//! The myPOS client-credentials flow: its settings ([`MyposSettings`]),
+//! its [`TokenSource`] ([`Mypos`]), RFC 7009 revocation, and the headers
+//! myPOS resource APIs want.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::http;
-use payauth_core::oauth2::{TokenFields, token_from_response};
+use payauth_core::oauth2::{join_scopes, read_token};
 use payauth_core::{
-    AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, Issued, Secret, SystemClock,
-    TokenCache, TokenSource,
+    AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
+    SecretConfig, StoreKey, SystemClock, TokenCache, TokenSource,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
-use crate::auth::BasicCredentials;
+use crate::HOSTS;
+use crate::auth::MyposCredentials;
 use crate::generated::oauth::{Client, types};
 
-/// Production token host.
-pub const PRODUCTION_BASE_URL: &str = "https://auth-api.mypos.com";
-/// Sandbox token host.
-pub const SANDBOX_BASE_URL: &str = "https://sandbox-auth-api.mypos.com";
 /// Lifetime assumed when a token response has no `expires_in` (myPOS
 /// reports about 24 h; `expires_in` is always used when present).
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -27,54 +27,61 @@ pub const REVOKE_RETRIES: u32 = 2;
 /// The longest `Retry-After` revocation waits for.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
-/// Everything the myPOS flow needs.
+/// Everything the myPOS flow needs; in a config file, the `[source]` table
+/// with `provider = "mypos"`. Unknown keys are refused.
 ///
 /// ```
-/// use payauth_core::Secret;
-/// use payauth_mypos::{Environment, MyposConfig};
+/// use payauth_core::{FlowSettings, Secret};
+/// use payauth_mypos::{Environment, MyposSettings};
 ///
-/// let config = MyposConfig::new("client-id", Secret::new("client-secret"), Environment::Sandbox)
-///     .scope("webhooks");
-/// assert!(!format!("{config:?}").contains("client-secret"));
+/// let settings = MyposSettings::new("client-id", Secret::new("client-secret"), Environment::Sandbox)
+///     .scopes(["webhooks"]);
+/// assert!(!format!("{settings:?}").contains("client-secret"));
+/// assert_eq!(settings.store_key().unwrap(), "mypos/sandbox/client-id/client_credentials/webhooks");
 /// ```
-#[derive(Debug, Clone)]
-pub struct MyposConfig {
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MyposSettings {
     /// The client id from the myPOS account.
     pub client_id: String,
     /// The client secret from the myPOS account.
-    pub client_secret: Secret,
-    /// Where tokens come from.
+    pub client_secret: SecretConfig,
+    /// `sandbox` (default), `production`, or a base URL.
+    #[serde(default)]
     pub environment: Environment,
-    /// `webhooks` for the Webhook API; none otherwise.
-    pub scope: Option<String>,
+    /// `["webhooks"]` for the Webhook API; none otherwise.
+    #[serde(default)]
+    pub scopes: Vec<String>,
     /// Where revocation goes. The docs name both `api.mypos.com` and
     /// `auth-api.mypos.com`; default: the token host.
+    #[serde(default)]
     pub revoke_base_url: Option<String>,
     /// Allow plain `http://` to a non-loopback host (never in production).
+    #[serde(default)]
     pub allow_insecure_http: bool,
 }
 
-impl MyposConfig {
-    /// A configuration with no scope, revocation on the token host.
+impl MyposSettings {
+    /// Settings with no scope, revocation on the token host.
     pub fn new(
         client_id: impl Into<String>,
-        client_secret: Secret,
+        client_secret: impl Into<SecretConfig>,
         environment: Environment,
     ) -> Self {
         Self {
             client_id: client_id.into(),
-            client_secret,
+            client_secret: client_secret.into(),
             environment,
-            scope: None,
+            scopes: Vec::new(),
             revoke_base_url: None,
             allow_insecure_http: false,
         }
     }
 
-    /// Requests `scope` (myPOS knows `webhooks`).
+    /// Requests `scopes` (myPOS knows `webhooks`).
     #[must_use]
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
 
@@ -86,17 +93,35 @@ impl MyposConfig {
     }
 }
 
+impl FlowSettings for MyposSettings {
+    type Source = Mypos;
+
+    fn build(&self, http: &reqwest::Client) -> Result<Mypos, Error> {
+        Mypos::new(self, http)
+    }
+
+    fn store_key(&self) -> Result<String, Error> {
+        Ok(StoreKey::new(
+            "mypos",
+            &self.environment,
+            &self.client_id,
+            "client_credentials",
+        )
+        .build(&self.scopes))
+    }
+}
+
 /// The myPOS client-credentials flow. A [`TokenSource`]: put it in a
 /// [`TokenCache`].
 ///
 /// ```no_run
 /// use payauth_core::{Secret, TokenCache};
-/// use payauth_mypos::{Environment, Mypos, MyposConfig};
+/// use payauth_mypos::{Environment, Mypos, MyposSettings};
 ///
 /// # async fn run() -> Result<(), payauth_core::Error> {
 /// let http = payauth_core::http::default_client()?;
-/// let config = MyposConfig::new("client-id", Secret::from_env("MYPOS_CLIENT_SECRET")?, Environment::Production);
-/// let mypos = std::sync::Arc::new(Mypos::new(config, http)?);
+/// let settings = MyposSettings::new("client-id", Secret::from_env("MYPOS_CLIENT_SECRET")?, Environment::Production);
+/// let mypos = std::sync::Arc::new(Mypos::new(&settings, &http)?);
 /// let cache = TokenCache::builder_arc(mypos.clone()).build();
 /// let token = cache.token().await?;
 /// let headers = mypos.resource_headers(&token)?; // Authorization, API-Key, X-Request-ID
@@ -126,36 +151,36 @@ impl std::fmt::Debug for Mypos {
 
 impl Mypos {
     /// The flow over a shared `http` client (build it once with
-    /// [`payauth_core::http::default_client`]).
+    /// [`payauth_core::http::default_client`]); the same as
+    /// [`FlowSettings::build`].
     ///
     /// # Errors
     /// [`ErrorKind::Config`] for a missing client id or secret, or a base
     /// URL that is not `https://` (plain `http://` only to loopback unless
     /// allowed).
-    pub fn new(config: MyposConfig, http: reqwest::Client) -> Result<Self, Error> {
-        if config.client_id.is_empty() || config.client_secret.is_empty() {
-            return Err(Error::new(ErrorKind::Config)
-                .with_description("myPOS needs a client id and a client secret"));
-        }
-        let token_base = http::check_base_url(
-            config
-                .environment
-                .base_url(PRODUCTION_BASE_URL, SANDBOX_BASE_URL),
-            config.allow_insecure_http,
+    pub fn new(settings: &MyposSettings, http: &reqwest::Client) -> Result<Self, Error> {
+        let client_secret = settings.client_secret.load()?;
+        payauth_core::settings::require(
+            "myPOS",
+            &[
+                ("a client id", settings.client_id.is_empty()),
+                ("a client secret", client_secret.is_empty()),
+            ],
         )?;
+        let token_base = settings
+            .environment
+            .base_url(&HOSTS, settings.allow_insecure_http)?;
         let revoke_base = http::check_base_url(
-            config.revoke_base_url.as_deref().unwrap_or(&token_base),
-            config.allow_insecure_http,
+            settings.revoke_base_url.as_deref().unwrap_or(&token_base),
+            settings.allow_insecure_http,
         )?;
-        let credentials = BasicCredentials {
-            client_id: config.client_id.clone(),
-            client_secret: config.client_secret,
-        };
+        let credentials = MyposCredentials::new(settings.client_id.clone(), client_secret);
+        let scope = join_scopes(&settings.scopes);
         Ok(Self {
             token_client: Client::new_with_client(&token_base, http.clone(), credentials.clone()),
-            revoke_client: Client::new_with_client(&revoke_base, http, credentials),
-            client_id: config.client_id,
-            scope: config.scope.filter(|s| !s.is_empty()),
+            revoke_client: Client::new_with_client(&revoke_base, http.clone(), credentials),
+            client_id: settings.client_id.clone(),
+            scope: (!scope.is_empty()).then_some(scope),
             clock: Arc::new(SystemClock),
         })
     }
@@ -187,16 +212,7 @@ impl Mypos {
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        let fields = TokenFields {
-            access_token: response.access_token.map(Into::into),
-            token_type: response.token_type,
-            expires_in: response
-                .expires_in
-                .and_then(|e| serde_json::to_value(e).ok()),
-            scope: response.scope,
-            refresh_token: None,
-        };
-        token_from_response(fields, issued, DEFAULT_LIFETIME)
+        read_token(response, issued, DEFAULT_LIFETIME)
     }
 
     /// Revokes `token` (RFC 7009). Success also when myPOS did not know the
@@ -258,7 +274,7 @@ impl Mypos {
                 .with_description("the client id is not a valid header value")
         })?;
         headers.insert(HeaderName::from_static("api-key"), api_key);
-        let request_id = HeaderValue::from_str(&payauth_core::random::uuid_v4()?)
+        let request_id = HeaderValue::from_str(&payauth_core::internal::random::uuid_v4()?)
             .map_err(|_| Error::new(ErrorKind::Config))?;
         headers.insert(HeaderName::from_static("x-request-id"), request_id);
         Ok(headers)
@@ -279,6 +295,7 @@ impl TokenSource for Mypos {
 }
 
 payauth_core::oauth_error_body!(types::OAuthError);
+payauth_core::oauth_token_response!(types::TokenResponse, no refresh_token);
 
 #[cfg(test)]
 mod tests {
@@ -287,18 +304,18 @@ mod tests {
     #[test]
     fn a_missing_secret_or_plain_http_is_a_config_error() {
         let http = payauth_core::http::default_client().unwrap();
-        let config = MyposConfig::new("id", Secret::new(""), Environment::Sandbox);
+        let settings = MyposSettings::new("id", Secret::new(""), Environment::Sandbox);
         assert_eq!(
-            Mypos::new(config, http.clone()).unwrap_err().kind(),
+            Mypos::new(&settings, &http).unwrap_err().kind(),
             ErrorKind::Config
         );
-        let config = MyposConfig::new(
+        let settings = MyposSettings::new(
             "id",
             Secret::new("s"),
             Environment::Custom("http://auth-api.mypos.com".into()),
         );
         assert_eq!(
-            Mypos::new(config, http).unwrap_err().kind(),
+            Mypos::new(&settings, &http).unwrap_err().kind(),
             ErrorKind::Config
         );
     }

@@ -1,0 +1,6 @@
+//! Helpers for payauth's own crates (hex digits, CSPRNG values), written
+//! once and shared. Not public API: hidden from the docs, with no
+//! compatibility promise; applications have no use for them.
+
+pub mod hex;
+pub mod random;

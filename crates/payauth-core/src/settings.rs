@@ -1,0 +1,382 @@
+//! What every provider flow's settings share: the [`FlowSettings`] trait
+//! (settings -> token source, one `build`), where a secret comes from
+//! ([`SecretConfig`]), and the one store-key scheme ([`StoreKey`]).
+//!
+//! Each flow of each provider crate has one settings struct (serde, JSON
+//! Schema, unknown keys refused) implementing [`FlowSettings`]; the
+//! facade's config file and the `payauth` command both build sources
+//! through it, so there is one path from settings to a token source.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::http::Environment;
+use crate::secret::Secret;
+use crate::source::TokenSource;
+
+/// One flow's settings: what it needs to build its token source, and the
+/// store key its tokens are kept under.
+///
+/// ```
+/// use payauth_core::settings::{FlowSettings, StoreKey};
+/// use payauth_core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenSource};
+///
+/// struct Local;
+/// impl TokenSource for Local {
+///     fn fetch<'a>(&'a self, _: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+///         Box::pin(async { AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&SystemClock), std::time::Duration::from_secs(60)) })
+///     }
+/// }
+///
+/// struct LocalSettings { client_id: String }
+/// impl FlowSettings for LocalSettings {
+///     type Source = Local;
+///     fn build(&self, _http: &reqwest::Client) -> Result<Local, Error> { Ok(Local) }
+///     fn store_key(&self) -> Result<String, Error> {
+///         Ok(StoreKey::new("local", &Default::default(), &self.client_id, "mint").build::<&str>(&[]))
+///     }
+/// }
+///
+/// let settings = LocalSettings { client_id: "a".into() };
+/// assert_eq!(settings.store_key().unwrap(), "local/sandbox/a/mint/");
+/// let (source, key) = settings.build_with_key(&payauth_core::http::default_client().unwrap()).unwrap();
+/// assert_eq!(key, "local/sandbox/a/mint/");
+/// ```
+pub trait FlowSettings {
+    /// The token source these settings build.
+    type Source: TokenSource + 'static;
+
+    /// The token source, over a shared `http` client (build it once with
+    /// [`crate::http::default_client`]). Secrets are read here.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a secret that
+    /// cannot be read, a missing credential or a refused base URL.
+    fn build(&self, http: &reqwest::Client) -> Result<Self::Source, Error>;
+
+    /// The key this flow's tokens are stored under: [`StoreKey`]'s scheme,
+    /// so that no two settings that must not share a token share a key.
+    ///
+    /// # Errors
+    /// When a secret the key digests (iyzico's PWI session token) cannot
+    /// be read.
+    fn store_key(&self) -> Result<String, Error>;
+
+    /// [`build`](Self::build) and [`store_key`](Self::store_key) together,
+    /// the source shared: what a config file or a command holds when it
+    /// does not know the flow's type.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build) and [`store_key`](Self::store_key).
+    fn build_with_key(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<(Arc<dyn TokenSource>, String), Error>
+    where
+        Self: Sized,
+    {
+        Ok((Arc::new(self.build(http)?), self.store_key()?))
+    }
+}
+
+/// Refuses settings that leave a credential empty: `[("a client id",
+/// id.is_empty()), …]` gives "`flow` needs a client id" for the first
+/// empty one. Every flow's constructor checks its credentials so.
+///
+/// ```
+/// use payauth_core::settings::require;
+///
+/// assert!(require("myPOS", &[("a client id", false)]).is_ok());
+/// let error = require("myPOS", &[("a client id", false), ("a client secret", true)]).unwrap_err();
+/// assert_eq!(error.kind(), payauth_core::ErrorKind::Config);
+/// assert!(error.to_string().contains("myPOS needs a client secret"));
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the first empty
+/// credential, never a value.
+pub fn require(flow: &str, credentials: &[(&str, bool)]) -> Result<(), Error> {
+    match credentials.iter().find(|(_, empty)| *empty) {
+        Some((name, _)) => {
+            Err(Error::new(crate::ErrorKind::Config)
+                .with_description(format!("{flow} needs {name}")))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Where a secret comes from, in settings.
+///
+/// In a settings file: `{ env = "NAME" }`, `{ file = "/run/secrets/name" }`,
+/// or, for the sandbox's public test credentials only, `{ value = "…" }`.
+/// Code holding a [`Secret`] already converts it with `From`.
+///
+/// ```
+/// use payauth_core::{Secret, settings::SecretConfig};
+///
+/// let from_env: SecretConfig = serde_json::from_str(r#"{ "env": "MY_SECRET" }"#).unwrap();
+/// assert!(from_env.load().unwrap_err().to_string().contains("MY_SECRET"));
+/// let given = SecretConfig::from(Secret::new("s3cr3t"));
+/// assert_eq!(given.load().unwrap().expose_secret(), "s3cr3t");
+/// assert!(!format!("{given:?}").contains("s3cr3t"));
+/// ```
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SecretConfig {
+    /// `{ env = "NAME" }`: an environment variable.
+    Env {
+        /// The variable's name.
+        env: String,
+    },
+    /// `{ file = "/run/secrets/name" }`: a file, without its trailing newline.
+    File {
+        /// The file's path.
+        file: PathBuf,
+    },
+    /// `{ value = "…" }`: inline. For the sandbox's public test
+    /// credentials only; never commit a real secret.
+    Value {
+        /// The secret itself.
+        value: Secret,
+    },
+}
+
+impl SecretConfig {
+    /// Reads the secret.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the variable
+    /// or file, never the value.
+    pub fn load(&self) -> Result<Secret, Error> {
+        match self {
+            Self::Env { env } => Secret::from_env(env),
+            Self::File { file } => Secret::from_file(file),
+            Self::Value { value } => Ok(value.clone()),
+        }
+    }
+}
+
+/// One key, `env`, `file` or `value`; any other key is refused by name.
+impl<'de> Deserialize<'de> for SecretConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SecretConfigVisitor)
+    }
+}
+
+struct SecretConfigVisitor;
+
+const SECRET_KEYS: &[&str] = &["env", "file", "value"];
+
+impl<'de> serde::de::Visitor<'de> for SecretConfigVisitor {
+    type Value = SecretConfig;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a table with one key: `env`, `file` or `value`")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SecretConfig, A::Error> {
+        use serde::de::Error as _;
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let value = match key.as_str() {
+                "env" => SecretConfig::Env {
+                    env: map.next_value()?,
+                },
+                "file" => SecretConfig::File {
+                    file: map.next_value()?,
+                },
+                "value" => SecretConfig::Value {
+                    value: map.next_value()?,
+                },
+                other => return Err(A::Error::unknown_field(other, SECRET_KEYS)),
+            };
+            if found.replace(value).is_some() {
+                return Err(A::Error::custom(
+                    "a secret comes from one of `env`, `file` or `value`, not several",
+                ));
+            }
+        }
+        found.ok_or_else(|| A::Error::custom("a secret needs one of `env`, `file` or `value`"))
+    }
+}
+
+impl From<Secret> for SecretConfig {
+    fn from(value: Secret) -> Self {
+        Self::Value { value }
+    }
+}
+
+/// The one store-key scheme, for every provider and flow:
+///
+/// `<provider>/<environment>/<client id>/<flow>[/<subject>…]/<scopes>`
+///
+/// - `environment`: `sandbox`, `production`, or the custom base URL
+///   ([`Environment::label`]), so a sandbox login never replaces a
+///   production one;
+/// - `flow`: the grant (`client_credentials`, `authorization_code`, …), so
+///   a client-credentials token is never served to a customer's flow;
+/// - `subject`: who the token is for, where there is one (a customer, a
+///   consent, a terminal user, a member's session); each flow always
+///   writes the same number of subject parts;
+/// - `scopes`: split on spaces, sorted and deduplicated, joined by one
+///   space (empty when none): order and repeats never matter.
+///
+/// Each part has `%` and `/` percent-encoded, so no value can read as two
+/// parts.
+///
+/// ```
+/// use payauth_core::{Environment, settings::StoreKey};
+///
+/// let key = StoreKey::new("vakifbank", &Environment::Production, "app/1", "b2b_credentials")
+///     .subject("consent-7")
+///     .build(&["loan account", "account"]);
+/// assert_eq!(key, "vakifbank/production/app%2F1/b2b_credentials/consent-7/account loan");
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreKey {
+    key: String,
+}
+
+impl StoreKey {
+    /// The key's fixed parts.
+    #[must_use]
+    pub fn new(provider: &str, environment: &Environment, client_id: &str, flow: &str) -> Self {
+        Self::with_environment(provider, environment.label(), client_id, flow)
+    }
+
+    /// As [`new`](Self::new), with an environment part the provider
+    /// qualifies (VakıfBank adds its API plan when it is not the
+    /// environment's own).
+    #[must_use]
+    pub fn with_environment(
+        provider: &str,
+        environment: &str,
+        client_id: &str,
+        flow: &str,
+    ) -> Self {
+        let mut key = Self {
+            key: escape(provider),
+        };
+        for part in [environment, client_id, flow] {
+            key = key.subject(part);
+        }
+        key
+    }
+
+    /// Adds a subject part.
+    #[must_use]
+    pub fn subject(mut self, part: &str) -> Self {
+        self.key.push('/');
+        self.key.push_str(&escape(part));
+        self
+    }
+
+    /// The key, ending with the normalised `scopes`.
+    #[must_use]
+    pub fn build<S: AsRef<str>>(mut self, scopes: &[S]) -> String {
+        let mut scopes: Vec<&str> = scopes
+            .iter()
+            .flat_map(|s| s.as_ref().split_whitespace())
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        self.key.push('/');
+        self.key.push_str(&escape(&scopes.join(" ")));
+        self.key
+    }
+}
+
+fn escape(part: &str) -> String {
+    part.replace('%', "%25").replace('/', "%2F")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(client: &str, subject: &str, scopes: &[&str]) -> String {
+        StoreKey::new("p", &Environment::Sandbox, client, "f")
+            .subject(subject)
+            .build(scopes)
+    }
+
+    #[test]
+    fn require_names_the_first_empty_credential_only() {
+        assert!(require("p", &[("a b", false), ("a c", false)]).is_ok());
+        let error = require("p", &[("a b", false), ("a c", true), ("a d", true)]).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Config);
+        assert!(error.to_string().contains("p needs a c"), "{error}");
+        assert!(!error.to_string().contains("a d"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_is_loaded_from_its_value_env_or_file() {
+        let given = SecretConfig::from(Secret::new("v"));
+        assert_eq!(given.load().unwrap().expose_secret(), "v");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let file = SecretConfig::File { file: path };
+        assert_eq!(file.load().unwrap().expose_secret(), "from-file");
+        let env = SecretConfig::Env {
+            env: "PAYAUTH_TEST_SURELY_UNSET_SETTING".into(),
+        };
+        assert!(
+            env.load()
+                .unwrap_err()
+                .to_string()
+                .contains("PAYAUTH_TEST_SURELY_UNSET_SETTING")
+        );
+    }
+
+    #[test]
+    fn a_secret_table_with_an_unknown_second_or_no_key_is_refused_by_name() {
+        let parse = |json: &str| serde_json::from_str::<SecretConfig>(json).map(|_| ());
+        let error = parse(r#"{"env": "A", "fiel": "b"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `fiel`"), "{error}");
+        assert!(parse(r#"{"env": "A", "file": "b"}"#).is_err());
+        assert!(parse("{}").is_err());
+        assert!(parse(r#""inline""#).is_err());
+        assert!(parse(r#"{"file": "/run/s"}"#).is_ok());
+    }
+
+    #[test]
+    fn scope_order_repeats_and_spacing_never_change_the_key() {
+        let one = key("c", "s", &["b", "a"]);
+        assert_eq!(one, key("c", "s", &["a", "b", "a"]));
+        assert_eq!(one, key("c", "s", &[" a  b "]));
+        assert_eq!(one, "p/sandbox/c/f/s/a b");
+        assert_ne!(one, key("c", "s", &["a"]));
+    }
+
+    #[test]
+    fn a_slash_or_percent_in_a_value_cannot_forge_another_key() {
+        assert_ne!(key("a/b", "c", &[]), key("a", "b/c", &[]));
+        assert_ne!(key("a%2Fb", "c", &[]), key("a/b", "c", &[]));
+        assert_eq!(key("a/b", "c", &[]).matches('/').count(), 5);
+    }
+
+    #[test]
+    fn environments_never_share_a_key() {
+        let keys: Vec<String> = [
+            Environment::Sandbox,
+            Environment::Production,
+            Environment::Custom("http://127.0.0.1:1".into()),
+            Environment::Custom("http://127.0.0.1:2/".into()),
+        ]
+        .iter()
+        .map(|e| StoreKey::new("p", e, "c", "f").build::<&str>(&[]))
+        .collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}
