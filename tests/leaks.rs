@@ -110,7 +110,7 @@ async fn config_flows(sandbox: &RunningSandbox, http: &reqwest::Client, issued: 
         let config = Config::from_toml(&text).unwrap();
         let (source, key) = config.source(http).unwrap();
         let clock = Arc::new(ManualClock::new());
-        let cache = TokenCache::builder_arc(source)
+        let cache = TokenCache::builder(source)
             .clock(Arc::clone(&clock) as Arc<dyn Clock>)
             .build();
         let first = cache.token().await.expect("token");

@@ -229,15 +229,11 @@ fn random_fraction() -> f64 {
 }
 
 impl TokenCache {
-    /// A builder for a cache over `source`.
+    /// A builder for a cache over `source`: a flow, or an `Arc` of one
+    /// (`Arc<Mypos>`, `Arc<dyn TokenSource>`) shared with other code.
     pub fn builder(source: impl TokenSource) -> TokenCacheBuilder {
-        Self::builder_arc(Arc::new(source))
-    }
-
-    /// A builder for a cache over a shared or dynamically chosen source.
-    pub fn builder_arc(source: Arc<dyn TokenSource>) -> TokenCacheBuilder {
         TokenCacheBuilder {
-            source,
+            source: Arc::new(source),
             clock: Arc::new(SystemClock),
             store: None,
             shared: None,

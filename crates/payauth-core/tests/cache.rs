@@ -105,7 +105,7 @@ impl TokenSource for Fake {
 
 fn cache(source: Fake, clock: &Arc<ManualClock>) -> (TokenCache, Arc<Fake>) {
     let source = Arc::new(source);
-    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+    let cache = TokenCache::builder(Arc::clone(&source) as Arc<dyn TokenSource>)
         .clock(Arc::clone(clock) as _)
         .refresh_margin(Duration::from_secs(30))
         .jitter(0.0)
@@ -237,7 +237,7 @@ async fn inside_the_margin_callers_get_the_old_token_while_one_refresh_runs() {
 async fn the_margin_is_capped_at_half_the_lifetime() {
     let clock = Arc::new(ManualClock::new());
     let source = Arc::new(Fake::new(&clock));
-    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+    let cache = TokenCache::builder(Arc::clone(&source) as Arc<dyn TokenSource>)
         .clock(Arc::clone(&clock) as _)
         .refresh_margin(Duration::from_secs(3600))
         .jitter(0.0)
@@ -462,7 +462,7 @@ async fn a_fresh_stored_token_is_used_without_a_fetch() {
         .await
         .unwrap();
     let source = Arc::new(Fake::new(&clock));
-    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+    let cache = TokenCache::builder(Arc::clone(&source) as Arc<dyn TokenSource>)
         .clock(Arc::clone(&clock) as _)
         .store(store, "k")
         .build();
@@ -532,7 +532,7 @@ async fn with_retries_a_transient_failure_is_retried_within_one_fetch() {
         .then(Next::Fail(ErrorKind::Unavailable))
         .then(Next::Fail(ErrorKind::Transport));
     let source = Arc::new(fake);
-    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+    let cache = TokenCache::builder(Arc::clone(&source) as Arc<dyn TokenSource>)
         .clock(Arc::clone(&clock) as _)
         .retries(2, Duration::from_millis(1))
         .build();
@@ -552,7 +552,7 @@ async fn retries_stop_at_the_limit_and_never_retry_a_permanent_failure() {
         .then(Next::Fail(ErrorKind::Unavailable))
         .then(Next::Fail(ErrorKind::Unavailable));
     let source = Arc::new(fake);
-    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+    let cache = TokenCache::builder(Arc::clone(&source) as Arc<dyn TokenSource>)
         .clock(Arc::clone(&clock) as _)
         .retries(1, Duration::from_millis(1))
         .build();
@@ -568,7 +568,7 @@ async fn retries_stop_at_the_limit_and_never_retry_a_permanent_failure() {
 
     let clock = Arc::new(ManualClock::new());
     let source = Arc::new(Fake::new(&clock).then(Next::Fail(ErrorKind::InvalidClient)));
-    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+    let cache = TokenCache::builder(Arc::clone(&source) as Arc<dyn TokenSource>)
         .clock(Arc::clone(&clock) as _)
         .retries(3, Duration::from_millis(1))
         .build();
@@ -589,7 +589,7 @@ async fn a_token_that_failed_to_save_is_saved_again_by_a_later_call_after_the_ba
     let store = Arc::new(Recording::default());
     store.failing.store(true, Ordering::SeqCst);
     let source = Arc::new(Fake::new(&clock));
-    let cache = TokenCache::builder_arc(Arc::clone(&source) as Arc<dyn TokenSource>)
+    let cache = TokenCache::builder(Arc::clone(&source) as Arc<dyn TokenSource>)
         .clock(Arc::clone(&clock) as _)
         .store(Arc::clone(&store) as _, "k")
         .failure_backoff(Duration::from_secs(1))

@@ -169,7 +169,7 @@ impl Lease for FleetLease {
 }
 
 fn replica(upstream: &Arc<Upstream>, fleet: &Arc<Fleet>, clock: &Arc<ManualClock>) -> TokenCache {
-    TokenCache::builder_arc(Arc::clone(upstream) as Arc<dyn TokenSource>)
+    TokenCache::builder(Arc::clone(upstream) as Arc<dyn TokenSource>)
         .clock(Arc::clone(clock) as _)
         .shared_store(Arc::clone(fleet) as Arc<dyn SharedStore>, "k")
         .refresh_margin(Duration::from_secs(30))

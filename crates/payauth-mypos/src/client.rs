@@ -97,7 +97,7 @@ impl MyposConfig {
 /// let http = payauth_core::http::default_client()?;
 /// let config = MyposConfig::new("client-id", Secret::from_env("MYPOS_CLIENT_SECRET")?, Environment::Production);
 /// let mypos = std::sync::Arc::new(Mypos::new(config, http)?);
-/// let cache = TokenCache::builder_arc(mypos.clone()).build();
+/// let cache = TokenCache::builder(mypos.clone()).build();
 /// let token = cache.token().await?;
 /// let headers = mypos.resource_headers(&token)?; // Authorization, API-Key, X-Request-ID
 /// # let _ = headers; Ok(()) }

@@ -13,7 +13,7 @@
 //! let config = MyposConfig::new("client-id", Secret::from_env("MYPOS_CLIENT_SECRET")?, Environment::Sandbox)
 //!     .scope("webhooks");
 //! let mypos = Arc::new(Mypos::new(config, http)?);
-//! let cache = TokenCache::builder_arc(mypos.clone()).build();
+//! let cache = TokenCache::builder(mypos.clone()).build();
 //! let token = cache.token().await?; // cached; renewed ahead of expiry
 //! mypos.revoke_cached(&cache).await?; // revoke and drop it
 //! # let _ = token; Ok(()) }

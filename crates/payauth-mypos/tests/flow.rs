@@ -50,7 +50,7 @@ async fn a_cache_over_mypos_fetches_once_and_reads_a_string_expires_in() {
                 .body(r#"{"access_token":"tok","token_type":"bearer","expires_in":"86400"}"#);
         })
         .await;
-    let cache = TokenCache::builder_arc(mypos(&server, "secret")).build();
+    let cache = TokenCache::builder(mypos(&server, "secret")).build();
     let first = cache.token().await.unwrap();
     let second = cache.token().await.unwrap();
     assert_eq!(mock.calls_async().await, 1);
@@ -133,7 +133,7 @@ async fn a_failed_refresh_keeps_the_cached_token() {
                 .body(r#"{"access_token":"tok","expires_in":3600}"#);
         })
         .await;
-    let cache = TokenCache::builder_arc(mypos(&server, "s")).build();
+    let cache = TokenCache::builder(mypos(&server, "s")).build();
     let token = cache.token().await.unwrap();
     ok.delete_async().await;
     token_answer(&server, 503, "text/html", "<html>down</html>").await;
@@ -213,7 +213,7 @@ async fn revoking_through_the_cache_drops_the_cached_token() {
         })
         .await;
     let mypos = mypos(&server, "s");
-    let cache = TokenCache::builder_arc(mypos.clone()).build();
+    let cache = TokenCache::builder(mypos.clone()).build();
     cache.token().await.unwrap();
     mypos.revoke_cached(&cache).await.unwrap();
     assert!(cache.peek().is_none());

@@ -188,7 +188,7 @@ async fn a_refresh_token_rotated_by_one_replica_is_the_one_the_next_replica_uses
     for _ in 0..2 {
         let source: Arc<dyn TokenSource> = Arc::new(bank(&sandbox).refresh_source(&["account"]));
         replicas.push(
-            TokenCache::builder_arc(source)
+            TokenCache::builder(source)
                 .clock(Arc::clone(&clock) as Arc<dyn Clock>)
                 .shared_store(Arc::new(new_store(&redis).await), "vakifbank:login")
                 .build(),

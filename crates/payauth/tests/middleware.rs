@@ -34,7 +34,7 @@ impl TokenSource for Counting {
 }
 
 fn client(source: &Arc<Counting>, extras: bool) -> reqwest_middleware::ClientWithMiddleware {
-    let cache = TokenCache::builder_arc(Arc::clone(source) as Arc<dyn TokenSource>).build();
+    let cache = TokenCache::builder(Arc::clone(source) as Arc<dyn TokenSource>).build();
     let mut auth = BearerAuth::new(cache);
     if extras {
         auth = auth.with_headers(|_, headers| {

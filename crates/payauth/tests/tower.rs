@@ -62,7 +62,7 @@ fn api(
 }
 
 fn layer(source: &Arc<Counting>) -> BearerLayer {
-    BearerLayer::new(TokenCache::builder_arc(Arc::clone(source) as Arc<dyn TokenSource>).build())
+    BearerLayer::new(TokenCache::builder(Arc::clone(source) as Arc<dyn TokenSource>).build())
         .with_headers(|_, headers| {
             headers.insert("api-key", "client-1".parse().unwrap());
             Ok(())
