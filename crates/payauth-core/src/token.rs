@@ -9,6 +9,24 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
+/// The longest lifetime a token is given, whatever the provider says: 30
+/// days. Every [`AccessToken`] is clamped to it when built, so no
+/// `expires_in`, JWT `exp` or stored expiry, however absurd
+/// (`18446744073709551615`), can overflow an `Instant`; a token that
+/// really lives longer is simply renewed after 30 days.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The shortest lifetime a token may have to be usable: 10 s. A token that
+/// lives less is refused with [`ErrorKind::Malformed`] (and the cache
+/// remembers that failure for its backoff) rather than served: it would
+/// expire on the way to the API, and a cache refreshing it would fetch on
+/// nearly every call. Half of it, the most the refresh margin takes, still
+/// covers a request round trip; the shortest-lived real token payauth
+/// knows (iyzico Pay with iyzico) lives five minutes. Tokens read back from
+/// a store are not held to it: they come back expired or not, with their
+/// refresh token.
+pub const MIN_LIFETIME: Duration = Duration::from_secs(10);
+
 /// When a token request was sent, read from the clock *before* the request
 /// went out, so network time and parsing never stretch a token's life.
 #[derive(Debug, Clone, Copy)]
@@ -27,16 +45,11 @@ impl Issued {
         }
     }
 
-    /// `ago` before now on `clock` (or now, where the monotonic clock cannot
-    /// go that far back).
+    /// When, on the wall clock (what decides which of two tokens is newer,
+    /// across processes).
     #[must_use]
-    pub(crate) fn before_now(clock: &dyn Clock, ago: Duration) -> Self {
-        let at = clock.now();
-        let system = clock.system_now();
-        Self {
-            at: at.checked_sub(ago).unwrap_or(at),
-            system: system.checked_sub(ago).unwrap_or(system),
-        }
+    pub fn system(&self) -> SystemTime {
+        self.system
     }
 }
 
@@ -51,6 +64,8 @@ pub struct AccessToken {
     token_type: String,
     issued: Issued,
     lifetime: Duration,
+    expires_at: Instant,
+    expires_at_system: SystemTime,
     scope: Option<String>,
     refresh_token: Option<Secret>,
     authorization: HeaderValue,
@@ -58,16 +73,87 @@ pub struct AccessToken {
 
 impl AccessToken {
     /// A token of `token_type` (usually `Bearer`) living `lifetime` from
-    /// `issued`.
+    /// `issued`, at most [`MAX_LIFETIME`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use payauth_core::{AccessToken, ErrorKind, Issued, MAX_LIFETIME, Secret, SystemClock};
+    ///
+    /// let issued = Issued::now(&SystemClock);
+    /// let forever = AccessToken::new(Secret::new("t"), "Bearer", issued, Duration::MAX).unwrap();
+    /// assert_eq!(forever.lifetime(), MAX_LIFETIME);
+    /// let error = AccessToken::new(Secret::new("t"), "Bearer", issued, Duration::ZERO).unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::Malformed);
+    /// ```
     ///
     /// # Errors
-    /// [`ErrorKind::Malformed`] when the token is empty or cannot be sent
-    /// in an HTTP header.
+    /// [`ErrorKind::Malformed`] when the token is empty, cannot be sent in
+    /// an HTTP header, or lives less than [`MIN_LIFETIME`].
     pub fn new(
         secret: Secret,
         token_type: &str,
         issued: Issued,
         lifetime: Duration,
+    ) -> Result<Self, Error> {
+        let lifetime = lifetime.min(MAX_LIFETIME);
+        check_lifetime(lifetime, "lives")?;
+        let expires_at = issued
+            .at
+            .checked_add(lifetime)
+            .ok_or_else(unrepresentable)?;
+        let expires_at_system = issued
+            .system
+            .checked_add(lifetime)
+            .ok_or_else(unrepresentable)?;
+        Self::assemble(
+            secret,
+            token_type,
+            issued,
+            lifetime,
+            (expires_at, expires_at_system),
+        )
+    }
+
+    /// A token read back from a store: `remaining` of its `lifetime` left
+    /// on `clock` (none: expired, still carrying its refresh token), issued
+    /// at `issued_system` on the wall clock. Not held to [`MIN_LIFETIME`].
+    pub(crate) fn restored(
+        secret: Secret,
+        token_type: &str,
+        lifetime: Duration,
+        remaining: Duration,
+        issued_system: SystemTime,
+        clock: &dyn Clock,
+    ) -> Result<Self, Error> {
+        let lifetime = lifetime.min(MAX_LIFETIME);
+        let remaining = remaining.min(lifetime);
+        let (now, system_now) = (clock.now(), clock.system_now());
+        let expires_at = now.checked_add(remaining).ok_or_else(unrepresentable)?;
+        let expires_at_system = system_now
+            .checked_add(remaining)
+            .ok_or_else(unrepresentable)?;
+        let elapsed = lifetime.saturating_sub(remaining);
+        let issued = Issued {
+            // Only the wall-clock issue time is compared; where the
+            // monotonic clock cannot go that far back, now will do.
+            at: now.checked_sub(elapsed).unwrap_or(now),
+            system: issued_system,
+        };
+        Self::assemble(
+            secret,
+            token_type,
+            issued,
+            lifetime,
+            (expires_at, expires_at_system),
+        )
+    }
+
+    fn assemble(
+        secret: Secret,
+        token_type: &str,
+        issued: Issued,
+        lifetime: Duration,
+        (expires_at, expires_at_system): (Instant, SystemTime),
     ) -> Result<Self, Error> {
         if secret.is_empty() {
             return Err(Error::new(ErrorKind::Malformed)
@@ -94,6 +180,8 @@ impl AccessToken {
             token_type: scheme.to_owned(),
             issued,
             lifetime,
+            expires_at,
+            expires_at_system,
             scope: None,
             refresh_token: None,
             authorization,
@@ -129,16 +217,16 @@ impl AccessToken {
     /// When it expires, on the monotonic clock.
     #[must_use]
     pub fn expires_at(&self) -> Instant {
-        self.issued.at + self.lifetime
+        self.expires_at
     }
 
     /// When it expires, on the wall clock (for persistence and display).
     #[must_use]
     pub fn expires_at_system(&self) -> SystemTime {
-        self.issued.system + self.lifetime
+        self.expires_at_system
     }
 
-    /// How long it lives from issue to expiry.
+    /// How long it lives from issue to expiry, at most [`MAX_LIFETIME`].
     #[must_use]
     pub fn lifetime(&self) -> Duration {
         self.lifetime
@@ -172,8 +260,26 @@ impl AccessToken {
     /// Whether it is still valid at `now`.
     #[must_use]
     pub fn is_valid_at(&self, now: Instant) -> bool {
-        now < self.expires_at()
+        now < self.expires_at
     }
+}
+
+/// [`ErrorKind::Malformed`] when a token that `verb` `left` is too short
+/// to use (below [`MIN_LIFETIME`]).
+pub(crate) fn check_lifetime(left: Duration, verb: &str) -> Result<(), Error> {
+    if left >= MIN_LIFETIME {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::Malformed).with_description(format!(
+        "the token {verb} {} ms, less than the {} s a token must live to be used (expires_in too small?)",
+        left.as_millis(),
+        MIN_LIFETIME.as_secs()
+    )))
+}
+
+fn unrepresentable() -> Error {
+    Error::new(ErrorKind::Malformed)
+        .with_description("the token's expiry is past what this clock can represent")
 }
 
 impl fmt::Debug for AccessToken {
@@ -234,7 +340,7 @@ mod tests {
             Secret::new("abc"),
             "Bearer",
             Issued::now(&clock),
-            Duration::from_secs(1),
+            Duration::from_secs(60),
         )
         .unwrap();
         assert_eq!(token.authorization().to_str().unwrap(), "Bearer abc");
@@ -248,7 +354,7 @@ mod tests {
             Secret::new("a\nb"),
             "Bearer",
             Issued::now(&clock),
-            Duration::from_secs(1),
+            Duration::from_secs(60),
         )
         .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Malformed);
@@ -256,7 +362,7 @@ mod tests {
             Secret::new(""),
             "Bearer",
             Issued::now(&clock),
-            Duration::from_secs(1),
+            Duration::from_secs(60),
         )
         .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Malformed);
@@ -269,11 +375,84 @@ mod tests {
             Secret::new(SENTINEL),
             "Bearer",
             Issued::now(&clock),
-            Duration::from_secs(1),
+            Duration::from_secs(60),
         )
         .unwrap()
         .with_refresh_token(Some(Secret::new(SENTINEL)));
         let shown = format!("{token:?} {:?}", token.authorization());
         assert!(!shown.contains(SENTINEL), "{shown}");
+    }
+
+    #[test]
+    fn absurd_provider_lifetimes_are_clamped_and_never_panic() {
+        let clock = ManualClock::new();
+        // expires_in 9223372036854775807, "18446744073709551615", a JWT exp
+        // of u64::MAX: all far past what an Instant can hold.
+        for seconds in [i64::MAX.unsigned_abs(), u64::MAX] {
+            let lifetime = parse_expires_in(&serde_json::json!(seconds.to_string())).unwrap();
+            let token = AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&clock), lifetime)
+                .unwrap();
+            assert_eq!(token.lifetime(), MAX_LIFETIME);
+            assert_eq!(token.expires_at() - clock.now(), MAX_LIFETIME);
+            assert!(token.expires_at_system() > clock.system_now());
+        }
+        let token = AccessToken::new(
+            Secret::new("t"),
+            "Bearer",
+            Issued::now(&clock),
+            Duration::MAX,
+        )
+        .unwrap();
+        assert_eq!(token.lifetime(), MAX_LIFETIME);
+    }
+
+    #[test]
+    fn a_lifetime_below_the_minimum_is_malformed_with_a_clear_description() {
+        let clock = ManualClock::new();
+        for lifetime in [
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_millis(9_999),
+        ] {
+            let error = AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&clock), lifetime)
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Malformed);
+            assert!(error.to_string().contains("less than the 10 s"), "{error}");
+        }
+        assert!(
+            AccessToken::new(
+                Secret::new("t"),
+                "Bearer",
+                Issued::now(&clock),
+                MIN_LIFETIME
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_restored_token_keeps_its_remaining_life_even_below_the_minimum() {
+        let clock = ManualClock::new();
+        let token = AccessToken::restored(
+            Secret::new("t"),
+            "Bearer",
+            Duration::from_secs(3600),
+            Duration::from_secs(3),
+            clock.system_now(),
+            &clock,
+        )
+        .unwrap();
+        assert_eq!(token.expires_at() - clock.now(), Duration::from_secs(3));
+        assert_eq!(token.lifetime(), Duration::from_secs(3600));
+        let expired = AccessToken::restored(
+            Secret::new("t"),
+            "Bearer",
+            Duration::ZERO,
+            Duration::ZERO,
+            clock.system_now(),
+            &clock,
+        )
+        .unwrap();
+        assert!(!expired.is_valid_at(clock.now()));
     }
 }

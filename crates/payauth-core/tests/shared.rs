@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use payauth_core::{
     AccessToken, BoxFuture, Error, ErrorKind, Issued, Lease, ManualClock, MemoryStore, Secret,
-    SharedStore, StoredToken, TokenCache, TokenSource, TokenStore,
+    SharedStore, StoredFailure, StoredToken, TokenCache, TokenSource, TokenStore,
 };
 use tokio::sync::Semaphore;
 
@@ -22,6 +22,8 @@ struct Upstream {
     calls: AtomicUsize,
     gate: Option<Arc<Semaphore>>,
     seen: Mutex<Vec<Option<String>>>,
+    /// Answer with this refusal instead of a token.
+    refuse: Mutex<Option<ErrorKind>>,
 }
 
 impl Upstream {
@@ -31,6 +33,7 @@ impl Upstream {
             calls: AtomicUsize::new(0),
             gate,
             seen: Mutex::new(Vec::new()),
+            refuse: Mutex::new(None),
         })
     }
 
@@ -54,6 +57,9 @@ impl TokenSource for Upstream {
             if let Some(gate) = &self.gate {
                 gate.acquire().await.expect("gate open").forget();
             }
+            if let Some(kind) = *self.refuse.lock().unwrap() {
+                return Err(Error::new(kind).with_status(401));
+            }
             Ok(AccessToken::new(
                 Secret::new(format!("t{n}")),
                 "Bearer",
@@ -76,6 +82,12 @@ struct Fleet {
     lease_fails: AtomicBool,
     leases_taken: AtomicUsize,
     max_wait: Option<Duration>,
+    /// The next leased save fails in transport (the write never lands).
+    blip: Arc<AtomicBool>,
+    /// Every write fails in transport.
+    writes_fail: Arc<AtomicBool>,
+    /// The shared failure and when it expires.
+    failure: Mutex<Option<(StoredFailure, tokio::time::Instant)>>,
 }
 
 struct FleetLease {
@@ -84,6 +96,12 @@ struct FleetLease {
     lease: Arc<Mutex<Option<u64>>>,
     version: Arc<AtomicU64>,
     tokens: Arc<MemoryStore>,
+    blip: Arc<AtomicBool>,
+    writes_fail: Arc<AtomicBool>,
+}
+
+fn transport_error() -> Error {
+    Error::new(ErrorKind::Store).with_description("connection reset")
 }
 
 impl TokenStore for Fleet {
@@ -96,6 +114,9 @@ impl TokenStore for Fleet {
         key: &'a str,
         token: &'a StoredToken,
     ) -> BoxFuture<'a, Result<(), Error>> {
+        if self.writes_fail.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(transport_error()) });
+        }
         self.version.fetch_add(1, Ordering::SeqCst);
         self.tokens.save(key, token)
     }
@@ -103,9 +124,21 @@ impl TokenStore for Fleet {
     fn clear<'a>(
         &'a self,
         key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
+        if_holds: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        self.tokens.clear(key, if_refresh_token)
+        self.tokens.clear(key, if_holds)
+    }
+
+    fn save_unless_newer<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        if self.writes_fail.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(transport_error()) });
+        }
+        self.version.fetch_add(1, Ordering::SeqCst);
+        self.tokens.save_unless_newer(key, token)
     }
 }
 
@@ -131,7 +164,31 @@ impl SharedStore for Fleet {
                 lease: Arc::clone(&self.lease),
                 version: Arc::clone(&self.version),
                 tokens: Arc::clone(&self.tokens),
+                blip: Arc::clone(&self.blip),
+                writes_fail: Arc::clone(&self.writes_fail),
             }) as Box<dyn Lease>))
+        })
+    }
+
+    fn share_failure<'a>(
+        &'a self,
+        _key: &'a str,
+        failure: &'a StoredFailure,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        *self.failure.lock().unwrap() = Some((failure.clone(), tokio::time::Instant::now() + ttl));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn shared_failure<'a>(
+        &'a self,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFailure>, Error>> {
+        let failure = self.failure.lock().unwrap().clone();
+        Box::pin(async move {
+            Ok(failure
+                .filter(|(_, until)| tokio::time::Instant::now() < *until)
+                .map(|(failure, _)| failure))
         })
     }
 
@@ -147,6 +204,9 @@ impl SharedStore for Fleet {
 impl Lease for FleetLease {
     fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
+            if self.blip.swap(false, Ordering::SeqCst) || self.writes_fail.load(Ordering::SeqCst) {
+                return Err(transport_error());
+            }
             if *self.lease.lock().unwrap() != Some(self.owner)
                 || self.version.load(Ordering::SeqCst) != self.seen_version
             {
@@ -169,12 +229,20 @@ impl Lease for FleetLease {
 }
 
 fn replica(upstream: &Arc<Upstream>, fleet: &Arc<Fleet>, clock: &Arc<ManualClock>) -> TokenCache {
-    TokenCache::builder(Arc::clone(upstream) as Arc<dyn TokenSource>)
+    replica_builder(upstream, fleet, clock).build()
+}
+
+fn replica_builder(
+    upstream: &Arc<Upstream>,
+    fleet: &Arc<Fleet>,
+    clock: &Arc<ManualClock>,
+) -> payauth_core::TokenCacheBuilder {
+    TokenCache::builder(Arc::clone(upstream))
         .clock(Arc::clone(clock) as _)
         .shared_store(Arc::clone(fleet) as Arc<dyn SharedStore>, "k")
         .refresh_margin(Duration::from_secs(30))
+        .failure_backoff(Duration::from_secs(1))
         .jitter(0.0)
-        .build()
 }
 
 fn value(token: &AccessToken) -> String {
@@ -301,4 +369,171 @@ async fn a_save_refused_by_a_lost_lease_is_a_store_error_and_the_token_stays_in_
     assert_eq!(error.kind(), ErrorKind::Store);
     assert!(fleet.tokens.load("k").await.unwrap().is_none());
     assert_eq!(value(&cache.peek().unwrap()), "t1");
+}
+
+#[tokio::test]
+async fn a_refusal_seen_by_the_lease_holder_reaches_the_other_replicas_without_a_fetch() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    *upstream.refuse.lock().unwrap() = Some(ErrorKind::InvalidClient);
+    let fleet = Arc::new(Fleet::default());
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    assert_eq!(
+        a.token().await.unwrap_err().kind(),
+        ErrorKind::InvalidClient
+    );
+    let error = b.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidClient);
+    assert_eq!(error.status(), Some(401));
+    assert_eq!(
+        upstream.calls(),
+        1,
+        "one replica tried; the fleet shared its answer"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_failure_lasts_the_holders_backoff_then_the_fleet_tries_again() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    *upstream.refuse.lock().unwrap() = Some(ErrorKind::Unavailable);
+    let fleet = Arc::new(Fleet::default());
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    assert!(a.token().await.is_err());
+    assert!(b.token().await.is_err());
+    assert_eq!(upstream.calls(), 1);
+    *upstream.refuse.lock().unwrap() = None;
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        value(&a.token().await.unwrap()),
+        "t2",
+        "taken from the store"
+    );
+}
+
+/// A login stored for the fleet: `t0` with refresh token `r0`.
+async fn stored_login(fleet: &Fleet, clock: &ManualClock) {
+    let login = AccessToken::new(Secret::new("t0"), "Bearer", Issued::now(clock), LIFETIME)
+        .unwrap()
+        .with_refresh_token(Some(Secret::new("r0")));
+    fleet
+        .save("k", &StoredToken::from_token(&login))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_leased_save_lost_to_a_store_blip_is_saved_again_and_its_refresh_token_is_never_lost() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    clock.advance(LIFETIME);
+    fleet.blip.store(true, Ordering::SeqCst);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    assert_eq!(value(&a.token().await.unwrap()), "t1", "served from memory");
+    clock.advance(Duration::from_millis(1001));
+    a.token().await.unwrap(); // saves it again after the backoff
+    for _ in 0..1000 {
+        if fleet
+            .tokens
+            .load("k")
+            .await
+            .unwrap()
+            .is_some_and(|s| s.access_token.as_secret().expose_secret() == "t1")
+        {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "the other replica refreshed with the rotated r1, not the stale r0"
+    );
+}
+
+#[tokio::test]
+async fn while_the_store_cannot_be_written_the_next_refresh_starts_from_the_newer_token_in_memory()
+{
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    clock.advance(LIFETIME);
+    fleet.writes_fail.store(true, Ordering::SeqCst);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    clock.advance(LIFETIME);
+    let _ = a.token().await;
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "r1, rotated here and unsaved, wins over the stored r0"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_holder_whose_source_never_returns_times_out_and_releases_the_lease() {
+    let clock = Arc::new(ManualClock::new());
+    let gate = Arc::new(Semaphore::new(0)); // never opened
+    let upstream = Upstream::new(&clock, Some(gate));
+    let fleet = Arc::new(Fleet::default());
+    let cache = replica_builder(&upstream, &fleet, &clock)
+        .fetch_timeout(Duration::from_secs(2))
+        .build();
+    let error = tokio::time::timeout(Duration::from_secs(60), cache.token())
+        .await
+        .expect("the fetch timeout ends the flight")
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    for _ in 0..100 {
+        if fleet.lease.lock().unwrap().is_none() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the lease was never released");
+}
+
+#[tokio::test]
+async fn a_seeded_replica_hands_its_token_to_the_fleet() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    let exchanged = AccessToken::new(
+        Secret::new("exchanged"),
+        "Bearer",
+        Issued::now(clock.as_ref()),
+        LIFETIME,
+    )
+    .unwrap()
+    .with_refresh_token(Some(Secret::new("r-exchanged")));
+    let seeded = replica_builder(&upstream, &fleet, &clock)
+        .seed(exchanged)
+        .build();
+    assert_eq!(value(&seeded.token().await.unwrap()), "exchanged");
+    for _ in 0..1000 {
+        if fleet.tokens.load("k").await.unwrap().is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let other = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&other.token().await.unwrap()), "exchanged");
+    assert_eq!(upstream.calls(), 0);
 }

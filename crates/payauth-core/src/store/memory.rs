@@ -57,17 +57,35 @@ impl TokenStore for MemoryStore {
     fn clear<'a>(
         &'a self,
         key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
+        if_holds: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let mut tokens = self.lock();
             if tokens
                 .get(key)
-                .is_some_and(|stored| stored.is_cleared_by(if_refresh_token))
+                .is_some_and(|stored| stored.is_cleared_by(if_holds))
             {
                 tokens.remove(key);
             }
             Ok(())
+        })
+    }
+
+    fn save_unless_newer<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let mut tokens = self.lock();
+            if tokens
+                .get(key)
+                .is_some_and(|stored| stored.is_newer_than(token))
+            {
+                return Ok(false);
+            }
+            tokens.insert(key.to_owned(), token.clone());
+            Ok(true)
         })
     }
 }

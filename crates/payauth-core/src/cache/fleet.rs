@@ -1,0 +1,179 @@
+//! The fleet path of a flight, over a [`SharedStore`]: take the stored
+//! token if another replica renewed it, else fetch under the store's
+//! lease, else wait and look again.
+//!
+//! - The store is read before every fetch and again once the lease is
+//!   held (another replica may have stored a token in between).
+//! - The fetch starts from the newest token known, stored or in memory:
+//!   a refresh token rotated here but not yet saved (a store blip) is never
+//!   traded for the older one in the store.
+//! - The holder shares a failed fetch with the others for its failure
+//!   backoff ([`SharedStore::share_failure`]); waiting replicas answer with
+//!   it instead of each trying in turn, as callers in one process would.
+//! - A lease is released however the flight ends: at its end, or in a
+//!   task when the flight is cut short (fetch timeout, cancellation); a
+//!   lease that cannot be released expires by itself.
+//! - When the lease cannot be taken because the store is down, this
+//!   replica fetches on its own rather than fail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Inner, Outcome};
+use crate::error::{Error, ErrorKind};
+use crate::store::{Lease, SharedStore, StoredFailure};
+use crate::token::AccessToken;
+
+/// The shortest and longest wait between looks at the store.
+const POLL_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(1));
+/// The longest wait for another replica's fetch a store may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+/// How long a lease release may take before the lease is left to expire.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A shared store with its timings, read and clamped once.
+pub(super) struct Fleet {
+    store: Arc<dyn SharedStore>,
+    poll_interval: Duration,
+    max_wait: Duration,
+}
+
+impl Fleet {
+    pub(super) fn new(store: Arc<dyn SharedStore>) -> Self {
+        Self {
+            poll_interval: store.poll_interval().clamp(POLL_RANGE.0, POLL_RANGE.1),
+            max_wait: store.max_wait().min(MAX_WAIT),
+            store,
+        }
+    }
+}
+
+impl Inner {
+    pub(super) async fn fetch_shared(&self, fleet: &Fleet, key: &str) -> Outcome {
+        let started = tokio::time::Instant::now();
+        loop {
+            let previous = match self.adopt_stored().await {
+                Ok(fresh) => return Ok(fresh),
+                Err(previous) => previous,
+            };
+            match fleet.store.try_lease(key).await {
+                Ok(Some(lease)) => {
+                    return self.fetch_leased(fleet, key, LeaseGuard(Some(lease))).await;
+                }
+                Ok(None) => {
+                    if let Some(error) = self.shared_failure(fleet, key).await {
+                        return Err(error);
+                    }
+                    if started.elapsed() >= fleet.max_wait {
+                        return Err(Error::new(ErrorKind::Unavailable).with_description(format!(
+                            "another replica held the fetch lease for {} s",
+                            fleet.max_wait.as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(fleet.poll_interval).await;
+                }
+                Err(error) => {
+                    tracing::warn!(source = self.source.name(), %error, "fleet lease unavailable; fetching without it");
+                    let token = self.fetch(previous).await?;
+                    return self.save_and_publish(token, None).await;
+                }
+            }
+        }
+    }
+
+    /// Under the lease: look at the store once more, then fetch, save
+    /// through the lease and release it.
+    async fn fetch_leased(&self, fleet: &Fleet, key: &str, lease: LeaseGuard) -> Outcome {
+        let outcome = match self.adopt_stored().await {
+            Ok(fresh) => Ok(fresh),
+            Err(previous) => match self.shared_failure(fleet, key).await {
+                Some(error) => Err(error),
+                None => self.fetch_as_holder(fleet, key, previous, &lease).await,
+            },
+        };
+        lease.release(self.source.name()).await;
+        outcome
+    }
+
+    async fn fetch_as_holder(
+        &self,
+        fleet: &Fleet,
+        key: &str,
+        previous: Option<Arc<AccessToken>>,
+        lease: &LeaseGuard,
+    ) -> Outcome {
+        match self.fetch(previous).await {
+            Ok(token) => self.save_and_publish(token, lease.get()).await,
+            Err(error) => {
+                self.share_failure(fleet, key, &error).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// A failure another replica shared and whose time has not run out,
+    /// taken up as this replica's own (a refusal drops what it refuses).
+    async fn shared_failure(&self, fleet: &Fleet, key: &str) -> Option<Error> {
+        match fleet.store.shared_failure(key).await {
+            Ok(shared) => {
+                let error = shared?.to_error()?;
+                tracing::debug!(source = self.source.name(), %error, "fetch failure shared by another replica");
+                self.refused(&error);
+                Some(error)
+            }
+            Err(error) => {
+                tracing::debug!(source = self.source.name(), %error, "shared failure unreadable; ignored");
+                None
+            }
+        }
+    }
+
+    /// Shares this holder's failed fetch for the backoff it is about to
+    /// start.
+    async fn share_failure(&self, fleet: &Fleet, key: &str, error: &Error) {
+        let failures = self.lock().failures.saturating_add(1);
+        let ttl = self.backoff(failures, error.retry_after());
+        let failure = StoredFailure::from_error(error);
+        if let Err(store_error) = fleet.store.share_failure(key, &failure, ttl).await {
+            tracing::warn!(source = self.source.name(), error = %store_error, "fetch failure not shared with the fleet");
+        }
+    }
+}
+
+/// A held lease, released however the flight ends.
+struct LeaseGuard(Option<Box<dyn Lease>>);
+
+impl LeaseGuard {
+    fn get(&self) -> Option<&dyn Lease> {
+        self.0.as_deref()
+    }
+
+    /// Gives the lease back, logging (not failing) when that is
+    /// impossible: an unreleased lease expires by itself.
+    async fn release(mut self, source: &str) {
+        let Some(lease) = self.0.take() else {
+            return;
+        };
+        match tokio::time::timeout(RELEASE_TIMEOUT, lease.release()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(source, %error, "fleet lease not released; it will expire");
+            }
+            Err(_) => tracing::warn!(source, "fleet lease release timed out; it will expire"),
+        }
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        // The flight was cut short: release in a task, so the fleet does
+        // not wait for the lease to expire.
+        if let Some(lease) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(RELEASE_TIMEOUT, lease.release()).await;
+            });
+        }
+    }
+}

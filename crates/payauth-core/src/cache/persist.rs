@@ -1,0 +1,337 @@
+//! The cache's store logic: what is saved when, what is read back, and
+//! what is cleared.
+//!
+//! - A new token is saved before it is published; a failed save is the
+//!   fetch's error, and the token is served from memory and saved again by
+//!   a later call (at most once per failure backoff) with
+//!   [`TokenStore::save_unless_newer`], so a retried save never replaces a
+//!   newer token.
+//! - The store is read whenever memory holds no usable token nor refresh
+//!   token: a login saved after this process started (by `payauth login`
+//!   or another process) is picked up without a restart. Reads happen only
+//!   in flights, which the failure backoff already spaces out.
+//! - A token rejected ([`TokenCache::invalidate`](super::TokenCache::invalidate))
+//!   or revoked ([`forget`](super::TokenCache::forget)) is cleared from the
+//!   store unless a newer one is stored: removed outright when it has no
+//!   refresh token, else stored expired with its refresh token, which the
+//!   next process still needs. After `invalid_grant` the store is cleared
+//!   only if it still holds the refused refresh token.
+//! - This cache's writes to the store run one at a time, so a clear and a
+//!   save of the same cache never interleave.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::entry::{Entry, refresh_at};
+use super::fleet::Fleet;
+use super::{Inner, Outcome};
+use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
+use crate::store::{Lease, StoredToken, TokenStore, unix_ms};
+use crate::token::AccessToken;
+
+/// Where a cache keeps its tokens.
+pub(super) struct Persistence {
+    store: Arc<dyn TokenStore>,
+    key: String,
+    fleet: Option<Fleet>,
+    /// Held by each write, so this cache's writes never interleave.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl Persistence {
+    pub(super) fn new(store: Arc<dyn TokenStore>, key: String, fleet: Option<Fleet>) -> Self {
+        Self {
+            store,
+            key,
+            fleet,
+            writes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(super) fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The store bookkeeping in the cache's state.
+#[derive(Default)]
+pub(super) struct Saves {
+    /// No save retry before this instant (a save failed).
+    next_at: Option<Instant>,
+    /// A save retry is running.
+    running: bool,
+    /// A rejected token to clear from the store at the start of the next
+    /// flight (it was rejected where no runtime could clear it at once).
+    pending_clear: Option<Arc<AccessToken>>,
+}
+
+impl Inner {
+    pub(super) fn fleet(&self) -> Option<(&Fleet, &str)> {
+        let persistence = self.persistence.as_ref()?;
+        Some((persistence.fleet.as_ref()?, persistence.key.as_str()))
+    }
+
+    /// Where a fetch starts: `Ok` with a fresh stored token (published),
+    /// else `Err` with the token to refresh from, if any. Memory wins while
+    /// it holds a usable token or a refresh token; otherwise the store is
+    /// read, and the newer of the two is used.
+    pub(super) async fn starting_point(
+        &self,
+    ) -> Result<Arc<AccessToken>, Option<Arc<AccessToken>>> {
+        let last = self.lock().last.clone();
+        let now = self.now();
+        let usable = last
+            .as_ref()
+            .is_some_and(|t| t.refresh_token().is_some() || t.is_valid_at(now));
+        if usable || self.persistence.is_none() {
+            return Err(last);
+        }
+        match self.load_stored().await {
+            Some(stored) if self.is_fresh(&stored) => {
+                self.publish(&stored, false);
+                Ok(stored)
+            }
+            stored => Err(newest(last, stored)),
+        }
+    }
+
+    /// The fleet's step before and under a lease: `Ok` with a fresh stored
+    /// token (published), else `Err` with the newest token to refresh
+    /// from, the stored one or the one in memory.
+    pub(super) async fn adopt_stored(&self) -> Result<Arc<AccessToken>, Option<Arc<AccessToken>>> {
+        match self.load_stored().await {
+            Some(token) if self.is_fresh(&token) => {
+                self.publish(&token, false);
+                Ok(token)
+            }
+            stored => Err(newest(self.lock().last.clone(), stored)),
+        }
+    }
+
+    /// Whether `token` may be served without a refresh (and was not
+    /// rejected by the API it was sent to).
+    fn is_fresh(&self, token: &AccessToken) -> bool {
+        self.now() < refresh_at(token, &self.settings)
+            && !self
+                .lock()
+                .rejected
+                .as_ref()
+                .is_some_and(|rejected| rejected.secret() == token.secret())
+    }
+
+    /// What the store holds, as a token; an unreadable store or token is
+    /// logged and counts as none (the next fetch replaces it).
+    async fn load_stored(&self) -> Option<Arc<AccessToken>> {
+        let persistence = self.persistence.as_ref()?;
+        match persistence.store.load(&persistence.key).await {
+            Ok(Some(stored)) => match stored.to_token(self.clock()) {
+                Ok(token) => Some(Arc::new(token)),
+                Err(error) => {
+                    tracing::warn!(source = self.source.name(), %error, "stored token unusable; fetching anew");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(source = self.source.name(), %error, "token store unreadable; fetching anew");
+                None
+            }
+        }
+    }
+
+    /// Saves a fetched token (through `lease` when one is held), then
+    /// publishes it, saved or not.
+    pub(super) async fn save_and_publish(
+        &self,
+        token: Arc<AccessToken>,
+        lease: Option<&dyn Lease>,
+    ) -> Outcome {
+        let saved = match &self.persistence {
+            None => Ok(()),
+            Some(persistence) => {
+                let _writing = persistence.writes.lock().await;
+                let stored = StoredToken::from_token(&token);
+                match lease {
+                    Some(lease) => lease.save(&stored).await,
+                    None => persistence.store.save(&persistence.key, &stored).await,
+                }
+            }
+        };
+        self.publish(&token, saved.is_err());
+        if let Err(error) = saved {
+            self.save_failed();
+            tracing::warn!(source = self.source.name(), %error, "token fetched but not saved; kept in memory");
+            return Err(error);
+        }
+        tracing::debug!(
+            source = self.source.name(),
+            lifetime_s = token.lifetime().as_secs(),
+            "token fetched"
+        );
+        Ok(token)
+    }
+
+    fn save_failed(&self) {
+        let now = self.now();
+        self.lock().saves.next_at = now.checked_add(self.settings.failure_backoff);
+    }
+
+    /// Saves the published `entry` again after a failed save (or a seed),
+    /// at most once per failure backoff, in a task of its own, unless the
+    /// store holds a newer token by then.
+    pub(super) fn save_again(self: &Arc<Self>, entry: &Arc<Entry>, now: Instant) {
+        if self.persistence.is_none() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        {
+            let mut state = self.lock();
+            let saves = &mut state.saves;
+            if saves.running || saves.next_at.is_some_and(|at| now < at) {
+                return;
+            }
+            saves.running = true;
+        }
+        let running = Running(Arc::clone(self));
+        let entry = Arc::clone(entry);
+        runtime.spawn(async move {
+            let inner = &running.0;
+            match inner.write(inner.save_unless_newer(&entry.token)).await {
+                Ok(written) => {
+                    entry.mark_saved();
+                    tracing::debug!(
+                        source = inner.source.name(),
+                        written,
+                        "unsaved token saved again"
+                    );
+                }
+                Err(error) => {
+                    inner.save_failed();
+                    tracing::warn!(source = inner.source.name(), %error, "token still not saved");
+                }
+            }
+        });
+    }
+
+    async fn save_unless_newer(&self, token: &AccessToken) -> Result<bool, Error> {
+        let Some(persistence) = &self.persistence else {
+            return Ok(true);
+        };
+        let _writing = persistence.writes.lock().await;
+        persistence
+            .store
+            .save_unless_newer(&persistence.key, &StoredToken::from_token(token))
+            .await
+    }
+
+    /// `write`, bounded by the fetch timeout.
+    pub(super) async fn write<T>(
+        &self,
+        write: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(self.settings.fetch_timeout, write)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(ErrorKind::Timeout)
+                    .with_description("the token store did not answer within the fetch timeout"))
+            })
+    }
+
+    /// After `invalid_grant`: clears the store if it still holds `refused`.
+    pub(super) async fn clear_refused(&self, refused: &Secret) {
+        let Some(persistence) = &self.persistence else {
+            return;
+        };
+        let _writing = persistence.writes.lock().await;
+        if let Err(error) = persistence
+            .store
+            .clear(&persistence.key, Some(refused))
+            .await
+        {
+            tracing::warn!(source = self.source.name(), %error, "could not clear a refused token");
+        }
+    }
+
+    /// Clears a rejected token from the store in a task, or, without a
+    /// runtime, at the start of the next flight.
+    pub(super) fn clear_soon(self: &Arc<Self>, token: Arc<AccessToken>) {
+        if self.persistence.is_none() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.lock().saves.pending_clear = Some(token);
+            return;
+        };
+        let inner = Arc::clone(self);
+        runtime.spawn(async move {
+            if let Err(error) = inner.write(inner.clear_stored(&token)).await {
+                tracing::warn!(source = inner.source.name(), %error, "rejected token not cleared from the store");
+            }
+        });
+    }
+
+    /// The clear a sync [`TokenCache::invalidate`](super::TokenCache::invalidate)
+    /// could not start.
+    pub(super) async fn clear_pending(&self) {
+        let pending = self.lock().saves.pending_clear.take();
+        if let Some(token) = pending
+            && let Err(error) = self.clear_stored(&token).await
+        {
+            tracing::warn!(source = self.source.name(), %error, "rejected token not cleared from the store");
+        }
+    }
+
+    /// Clears `token` from the store unless a newer one is stored: removed
+    /// when it has no refresh token, else stored expired, with its refresh
+    /// token.
+    pub(super) async fn clear_stored(&self, token: &AccessToken) -> Result<(), Error> {
+        let Some(persistence) = &self.persistence else {
+            return Ok(());
+        };
+        let _writing = persistence.writes.lock().await;
+        if token.refresh_token().is_none() {
+            return persistence
+                .store
+                .clear(&persistence.key, Some(token.secret()))
+                .await;
+        }
+        let mut expired = StoredToken::from_token(token);
+        expired.expires_at_unix_ms =
+            unix_ms(self.clock().system_now()).min(expired.expires_at_unix_ms);
+        persistence
+            .store
+            .save_unless_newer(&persistence.key, &expired)
+            .await
+            .map(drop)
+    }
+}
+
+/// Marks the save retry done however its task ends.
+struct Running(Arc<Inner>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.lock().saves.running = false;
+    }
+}
+
+/// The later issued of two tokens (the stored one on a tie): its refresh
+/// token is the one the provider still honours.
+pub(super) fn newest(
+    memory: Option<Arc<AccessToken>>,
+    stored: Option<Arc<AccessToken>>,
+) -> Option<Arc<AccessToken>> {
+    match (memory, stored) {
+        (Some(memory), Some(stored)) => {
+            Some(if memory.issued().system() > stored.issued().system() {
+                memory
+            } else {
+                stored
+            })
+        }
+        (memory, stored) => stored.or(memory),
+    }
+}
