@@ -227,17 +227,19 @@ impl Mypos {
     }
 
     /// Revokes the token `cache` holds, if any, and drops it from the
-    /// cache so the next caller fetches a new one.
+    /// cache and its store ([`TokenCache::forget`]) so no caller, in this
+    /// process or the next, is served it again.
     ///
     /// # Errors
-    /// As [`revoke`](Self::revoke); the token is dropped from the cache
-    /// only once revoked.
+    /// As [`revoke`](Self::revoke); the token is dropped only once revoked.
+    /// [`ErrorKind::Store`] when it was revoked and dropped from memory but
+    /// the store could not be cleared.
     pub async fn revoke_cached(&self, cache: &TokenCache) -> Result<(), Error> {
         let Some(token) = cache.peek() else {
             return Ok(());
         };
         self.revoke(token.secret()).await?;
-        cache.invalidate(&token);
+        cache.forget(&token).await?;
         Ok(())
     }
 

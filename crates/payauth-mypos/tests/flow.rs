@@ -223,6 +223,47 @@ async fn revoking_through_the_cache_drops_the_cached_token() {
 }
 
 #[tokio::test]
+async fn a_revoked_token_is_cleared_from_the_store_so_the_next_process_never_serves_it() {
+    let server = MockServer::start_async().await;
+    let token = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/oauth/token");
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(r#"{"access_token":"tok","expires_in":3600}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/oauth/revoke").body("token=tok");
+            then.status(200);
+        })
+        .await;
+    let store = Arc::new(payauth_core::MemoryStore::new());
+    let mypos = mypos(&server, "s");
+    let cache = TokenCache::builder(mypos.clone())
+        .store(Arc::clone(&store) as _, "mypos")
+        .build();
+    cache.token().await.unwrap();
+    mypos.revoke_cached(&cache).await.unwrap();
+    assert_eq!(
+        payauth_core::TokenStore::load(store.as_ref(), "mypos")
+            .await
+            .unwrap(),
+        None
+    );
+    let next_process = TokenCache::builder(mypos.clone())
+        .store(store as _, "mypos")
+        .build();
+    next_process.token().await.unwrap();
+    assert_eq!(
+        token.calls_async().await,
+        2,
+        "the next process fetches anew"
+    );
+}
+
+#[tokio::test]
 async fn the_revocation_url_is_configurable() {
     let tokens = MockServer::start_async().await;
     let revocations = MockServer::start_async().await;
