@@ -92,6 +92,32 @@ return v
     )
 });
 
+/// Writes the token only if the version is still `version` (0: none
+/// stored), checking the expiry argument before writing; returns the new
+/// version, or -2 when the version moved.
+/// KEYS: token. ARGV: expected version, bytes, expire-at ms (0: keep).
+pub(crate) static SAVE_IF_VERSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local at = tonumber(ARGV[3])
+if not at then
+  return redis.error_reply('expire-at is not a number')
+end
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v ~= tonumber(ARGV[1]) then
+  return -2
+end
+redis.call('HSET', KEYS[1], 'v', v + 1, 't', ARGV[2])
+if at == 0 then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('PEXPIREAT', KEYS[1], at)
+end
+return v + 1
+",
+    )
+});
+
 /// Deletes the token if its version is still `version`: 1, else 0.
 /// KEYS: token. ARGV: version.
 pub(crate) static CLEAR_IF_VERSION: LazyLock<Script> = LazyLock::new(|| {

@@ -1,11 +1,13 @@
 //! [`RedisStore`]: the [`TokenStore`] and [`SharedStore`] on Redis.
 
+mod fleet;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::{
-    BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredToken, TokenStore,
+    BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredFailure, StoredToken, TokenStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
@@ -387,6 +389,14 @@ where
             Ok(())
         })
     }
+
+    fn save_unless_newer<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(self.save_unless_newer_cas(key, token))
+    }
 }
 
 impl<C> SharedStore for RedisStore<C>
@@ -436,6 +446,22 @@ where
 
     fn max_wait(&self) -> Duration {
         self.max_wait
+    }
+
+    fn share_failure<'a>(
+        &'a self,
+        key: &'a str,
+        failure: &'a StoredFailure,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.share_failure_for(key, failure, ttl))
+    }
+
+    fn shared_failure<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFailure>, Error>> {
+        Box::pin(self.shared_failure_for(key))
     }
 }
 
