@@ -932,6 +932,62 @@ async fn every_builder_input_is_clamped_at_build_so_nothing_panics_later() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn retries_are_capped_at_max_retries_whatever_was_asked() {
+    let clock = Arc::new(ManualClock::new());
+    let fake = (0..30).fold(Fake::new(&clock), |fake, _| {
+        fake.then(Next::Fail(ErrorKind::Unavailable))
+    });
+    let source = Arc::new(fake);
+    let cache = builder(&source, &clock)
+        .retries(u32::MAX, Duration::MAX)
+        .fetch_timeout(Duration::MAX)
+        .build();
+    assert!(cache.token().await.is_err());
+    assert_eq!(
+        source.calls.load(Ordering::SeqCst),
+        1 + payauth_core::MAX_RETRIES as usize
+    );
+}
+
+#[tokio::test]
+async fn a_zero_or_endless_failure_backoff_is_kept_within_its_documented_range() {
+    let clock = Arc::new(ManualClock::new());
+    let failing = || {
+        (0..10).fold(Fake::new(&clock), |fake, _| {
+            fake.then(Next::Fail(ErrorKind::Unavailable))
+        })
+    };
+    let source = Arc::new(failing());
+    let cache = builder(&source, &clock)
+        .failure_backoff(Duration::ZERO)
+        .build();
+    for _ in 0..100 {
+        assert!(cache.token().await.is_err());
+    }
+    assert_eq!(
+        source.calls.load(Ordering::SeqCst),
+        1,
+        "at least MIN_FAILURE_BACKOFF"
+    );
+    clock.advance(payauth_core::MIN_FAILURE_BACKOFF);
+    assert!(cache.token().await.is_err());
+    assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+
+    let source = Arc::new(failing());
+    let cache = builder(&source, &clock)
+        .failure_backoff(Duration::MAX)
+        .build();
+    assert!(cache.token().await.is_err());
+    clock.advance(payauth_core::MAX_FAILURE_BACKOFF);
+    assert!(cache.token().await.is_err());
+    assert_eq!(
+        source.calls.load(Ordering::SeqCst),
+        2,
+        "at most MAX_FAILURE_BACKOFF"
+    );
+}
+
 // ---- 401s ----
 
 #[tokio::test]
@@ -968,15 +1024,23 @@ async fn a_token_that_lived_to_its_refresh_starts_the_renewal_window_over() {
     let clock = Arc::new(ManualClock::new());
     let source = Arc::new(Fake::new(&clock));
     let cache = builder(&source, &clock).build();
-    let first = cache.token().await.unwrap();
-    assert!(cache.invalidate(&first));
-    let second = cache.token().await.unwrap();
+    // Four renewals in a row: the window has doubled to 8 s.
+    for gap in [0, 1_001, 2_001, 4_001] {
+        clock.advance(Duration::from_millis(gap));
+        let token = cache.token().await.unwrap();
+        assert!(cache.invalidate(&token));
+    }
+    // This token lives to its refresh: the next 401 renews at once, and
+    // the window is back to 1 s.
+    cache.token().await.unwrap();
     clock.advance(LIFETIME);
-    let third = cache.token().await.unwrap();
-    assert_ne!(value(&second), value(&third));
+    let lived = cache.token().await.unwrap();
+    assert!(cache.invalidate(&lived));
+    clock.advance(Duration::from_millis(1_500));
+    let renewed = cache.token().await.unwrap();
     assert!(
-        cache.invalidate(&third),
-        "a 401 after a normal refresh renews at once"
+        cache.invalidate(&renewed),
+        "the window started over at 1 s, not at 16 s"
     );
 }
 
