@@ -1,6 +1,6 @@
 //! VakıfBank authorization code: authorize URL, the customer's login (the
-//! sandbox consents at once), the callback check, the exchange, and a
-//! refresh-token source in a cache. `cargo run -p payauth --example
+//! sandbox consents at once), the callback check, the exchange, and the
+//! exchanged token seeded into a cache over the refresh-token source. `cargo run -p payauth --example
 //! vakifbank_authorization_code --features vakifbank`.
 
 use payauth::core::{Secret, TokenCache};
@@ -41,12 +41,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token.refresh_token().is_some()
     );
 
-    // 4. Keep it fresh: the refresh source renews with the refresh token.
-    let source = bank.refresh_source(&["account"]);
-    let renewed = payauth::core::TokenSource::fetch(&source, Some(&token)).await?;
-    let cache = TokenCache::builder(source).build();
-    let _ = cache; // seed a store with `renewed` to share it (see TokenStore)
-    println!("renewed: expires in {}s", renewed.lifetime().as_secs());
+    // 4. Keep it fresh: hand the token to a cache over the refresh source,
+    //    which renews it with its refresh token (add `.store(...)` to keep
+    //    it across restarts; the first call saves it there).
+    let cache = TokenCache::builder(bank.refresh_source(&["account"]))
+        .seed(token)
+        .build();
+    let current = cache.token().await?; // the exchanged token, no fetch
+    println!("cached: expires in {}s", current.lifetime().as_secs());
     sandbox.shutdown().await;
     Ok(())
 }
