@@ -51,6 +51,15 @@ impl Issued {
     pub fn system(&self) -> SystemTime {
         self.system
     }
+
+    /// `by` later on both clocks.
+    fn after(&self, by: Duration) -> Result<(Instant, SystemTime), Error> {
+        match (self.at.checked_add(by), self.system.checked_add(by)) {
+            (Some(at), Some(system)) => Ok((at, system)),
+            _ => Err(Error::new(ErrorKind::Malformed)
+                .with_description("the token's expiry is past what this clock can represent")),
+        }
+    }
 }
 
 /// An access token: the secret value, its type, an absolute expiry, the
@@ -97,21 +106,8 @@ impl AccessToken {
     ) -> Result<Self, Error> {
         let lifetime = lifetime.min(MAX_LIFETIME);
         check_lifetime(lifetime, "lives")?;
-        let expires_at = issued
-            .at
-            .checked_add(lifetime)
-            .ok_or_else(unrepresentable)?;
-        let expires_at_system = issued
-            .system
-            .checked_add(lifetime)
-            .ok_or_else(unrepresentable)?;
-        Self::assemble(
-            secret,
-            token_type,
-            issued,
-            lifetime,
-            (expires_at, expires_at_system),
-        )
+        let expiry = issued.after(lifetime)?;
+        Self::assemble(secret, token_type, issued, lifetime, expiry)
     }
 
     /// A token read back from a store: `remaining` of its `lifetime` left
@@ -127,25 +123,16 @@ impl AccessToken {
     ) -> Result<Self, Error> {
         let lifetime = lifetime.min(MAX_LIFETIME);
         let remaining = remaining.min(lifetime);
-        let (now, system_now) = (clock.now(), clock.system_now());
-        let expires_at = now.checked_add(remaining).ok_or_else(unrepresentable)?;
-        let expires_at_system = system_now
-            .checked_add(remaining)
-            .ok_or_else(unrepresentable)?;
+        let now = Issued::now(clock);
+        let expiry = now.after(remaining)?;
         let elapsed = lifetime.saturating_sub(remaining);
         let issued = Issued {
             // Only the wall-clock issue time is compared; where the
             // monotonic clock cannot go that far back, now will do.
-            at: now.checked_sub(elapsed).unwrap_or(now),
+            at: now.at.checked_sub(elapsed).unwrap_or(now.at),
             system: issued_system,
         };
-        Self::assemble(
-            secret,
-            token_type,
-            issued,
-            lifetime,
-            (expires_at, expires_at_system),
-        )
+        Self::assemble(secret, token_type, issued, lifetime, expiry)
     }
 
     fn assemble(
@@ -275,11 +262,6 @@ pub(crate) fn check_lifetime(left: Duration, verb: &str) -> Result<(), Error> {
         left.as_millis(),
         MIN_LIFETIME.as_secs()
     )))
-}
-
-fn unrepresentable() -> Error {
-    Error::new(ErrorKind::Malformed)
-        .with_description("the token's expiry is past what this clock can represent")
 }
 
 impl fmt::Debug for AccessToken {

@@ -472,13 +472,7 @@ async fn a_new_token_and_its_rotated_refresh_token_are_saved_before_they_are_pub
 async fn a_fresh_stored_token_is_used_without_a_fetch() {
     let clock = Arc::new(ManualClock::new());
     let store = Arc::new(MemoryStore::new());
-    let minted = AccessToken::new(
-        Secret::new("stored"),
-        "Bearer",
-        Issued::now(clock.as_ref()),
-        LIFETIME,
-    )
-    .unwrap();
+    let minted = minted(&clock, "stored", None);
     store
         .save("k", &StoredToken::from_token(&minted))
         .await
@@ -1060,6 +1054,13 @@ async fn stored(store: &MemoryStore) -> Option<StoredToken> {
     store.load("k").await.unwrap()
 }
 
+/// A token `value` living `LIFETIME` from now on `clock`.
+fn minted(clock: &ManualClock, value: &str, refresh: Option<&str>) -> AccessToken {
+    AccessToken::new(Secret::new(value), "Bearer", Issued::now(clock), LIFETIME)
+        .unwrap()
+        .with_refresh_token(refresh.map(Secret::new))
+}
+
 /// What the memory store holds, read at once (its futures are ready).
 fn stored_now(store: &MemoryStore) -> Option<StoredToken> {
     let mut load = store.load("k");
@@ -1077,13 +1078,7 @@ async fn invalidate_clears_a_rejected_token_from_the_store_so_the_next_process_f
     let clock = Arc::new(ManualClock::new());
     let store = Arc::new(MemoryStore::new());
     // A token without a refresh token: removed outright.
-    let minted = AccessToken::new(
-        Secret::new("alone"),
-        "Bearer",
-        Issued::now(clock.as_ref()),
-        LIFETIME,
-    )
-    .unwrap();
+    let minted = minted(&clock, "alone", None);
     store
         .save("k", &StoredToken::from_token(&minted))
         .await
@@ -1138,14 +1133,7 @@ async fn invalidate_never_clears_a_newer_token_another_process_stored() {
     let cache = stored_cache(&source, &clock, &store);
     let token = cache.token().await.unwrap();
     clock.advance(Duration::from_millis(5));
-    let newer = AccessToken::new(
-        Secret::new("newer"),
-        "Bearer",
-        Issued::now(clock.as_ref()),
-        LIFETIME,
-    )
-    .unwrap()
-    .with_refresh_token(Some(Secret::new("r-newer")));
+    let newer = minted(&clock, "newer", Some("r-newer"));
     store
         .save("k", &StoredToken::from_token(&newer))
         .await
@@ -1252,14 +1240,7 @@ async fn a_login_saved_after_startup_is_picked_up_without_a_restart() {
         ErrorKind::InvalidGrant
     );
     // `payauth login` (another process) saves a login, already expired.
-    let login = AccessToken::new(
-        Secret::new("login"),
-        "Bearer",
-        Issued::now(clock.as_ref()),
-        LIFETIME,
-    )
-    .unwrap()
-    .with_refresh_token(Some(Secret::new("rt-login")));
+    let login = minted(&clock, "login", Some("rt-login"));
     store
         .save("k", &StoredToken::from_token(&login))
         .await
@@ -1272,14 +1253,7 @@ async fn a_login_saved_after_startup_is_picked_up_without_a_restart() {
 async fn a_seeded_token_is_served_without_a_fetch_and_its_refresh_token_feeds_the_next() {
     let clock = Arc::new(ManualClock::new());
     let source = Arc::new(Fake::new(&clock));
-    let exchanged = AccessToken::new(
-        Secret::new("exchanged"),
-        "Bearer",
-        Issued::now(clock.as_ref()),
-        LIFETIME,
-    )
-    .unwrap()
-    .with_refresh_token(Some(Secret::new("r-exchanged")));
+    let exchanged = minted(&clock, "exchanged", Some("r-exchanged"));
     let cache = builder(&source, &clock).seed(exchanged).build();
     assert_eq!(value(&cache.token().await.unwrap()), "exchanged");
     assert_eq!(source.calls.load(Ordering::SeqCst), 0);
@@ -1294,15 +1268,7 @@ async fn a_seeded_token_is_served_without_a_fetch_and_its_refresh_token_feeds_th
 #[tokio::test]
 async fn a_seeded_token_is_saved_by_the_first_call_unless_the_store_holds_a_newer_one() {
     let clock = Arc::new(ManualClock::new());
-    let seed = || {
-        AccessToken::new(
-            Secret::new("seed"),
-            "Bearer",
-            Issued::now(clock.as_ref()),
-            LIFETIME,
-        )
-        .unwrap()
-    };
+    let seed = || minted(&clock, "seed", None);
     let store = Arc::new(MemoryStore::new());
     let cache = builder(&Arc::new(Fake::new(&clock)), &clock)
         .store(Arc::clone(&store) as _, "k")
@@ -1313,13 +1279,7 @@ async fn a_seeded_token_is_saved_by_the_first_call_unless_the_store_holds_a_newe
 
     let older = seed();
     clock.advance(Duration::from_millis(5));
-    let newer = AccessToken::new(
-        Secret::new("newer"),
-        "Bearer",
-        Issued::now(clock.as_ref()),
-        LIFETIME,
-    )
-    .unwrap();
+    let newer = minted(&clock, "newer", None);
     store
         .save("k", &StoredToken::from_token(&newer))
         .await

@@ -419,11 +419,16 @@ async fn a_shared_failure_lasts_the_holders_backoff_then_the_fleet_tries_again()
     );
 }
 
+/// A token `value` living `LIFETIME` from now on `clock`.
+fn minted(clock: &ManualClock, value: &str, refresh: Option<&str>) -> AccessToken {
+    AccessToken::new(Secret::new(value), "Bearer", Issued::now(clock), LIFETIME)
+        .unwrap()
+        .with_refresh_token(refresh.map(Secret::new))
+}
+
 /// A login stored for the fleet: `t0` with refresh token `r0`.
 async fn stored_login(fleet: &Fleet, clock: &ManualClock) {
-    let login = AccessToken::new(Secret::new("t0"), "Bearer", Issued::now(clock), LIFETIME)
-        .unwrap()
-        .with_refresh_token(Some(Secret::new("r0")));
+    let login = minted(clock, "t0", Some("r0"));
     fleet
         .save("k", &StoredToken::from_token(&login))
         .await
@@ -515,14 +520,7 @@ async fn a_seeded_replica_hands_its_token_to_the_fleet() {
     let clock = Arc::new(ManualClock::new());
     let upstream = Upstream::new(&clock, None);
     let fleet = Arc::new(Fleet::default());
-    let exchanged = AccessToken::new(
-        Secret::new("exchanged"),
-        "Bearer",
-        Issued::now(clock.as_ref()),
-        LIFETIME,
-    )
-    .unwrap()
-    .with_refresh_token(Some(Secret::new("r-exchanged")));
+    let exchanged = minted(&clock, "exchanged", Some("r-exchanged"));
     let seeded = replica_builder(&upstream, &fleet, &clock)
         .seed(exchanged)
         .build();
