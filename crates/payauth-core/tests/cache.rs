@@ -1351,3 +1351,58 @@ async fn a_cache_on_a_custom_clock_works_with_tokio_time_paused() {
     assert_eq!(value(&cache.token().await.unwrap()), "t2");
     assert_eq!(source.1.load(Ordering::SeqCst), 2);
 }
+
+/// A store that never answers (a hung mount).
+struct Hung;
+
+impl TokenStore for Hung {
+    fn load<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn save<'a>(&'a self, _: &'a str, _: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn clear<'a>(&'a self, _: &'a str, _: Option<&'a Secret>) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_never_answers_holds_no_caller_past_the_fetch_timeout() {
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = builder(&source, &clock)
+        .store(Arc::new(Hung), "k")
+        .fetch_timeout(Duration::from_secs(3))
+        .build();
+    let started = tokio::time::Instant::now();
+    let error = cache.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+    assert!(error.to_string().contains("did not answer"), "{error}");
+    assert!(started.elapsed() <= Duration::from_secs(3));
+    // The read counted as none, the token was fetched, and the save that
+    // never answered left it in memory, served.
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
+    let error = cache.forget(&cache.peek().unwrap()).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store, "forget is bounded too");
+    assert!(started.elapsed() <= Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_store_failing_during_a_clear_is_reported_and_never_brings_the_token_back() {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Recording::default());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = builder(&source, &clock)
+        .store(Arc::clone(&store) as _, "k")
+        .build();
+    let token = cache.token().await.unwrap();
+    store.failing.store(true, Ordering::SeqCst);
+    let error = cache.forget(&token).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(cache.peek().is_none(), "dropped from memory all the same");
+    store.failing.store(false, Ordering::SeqCst);
+    assert_eq!(value(&cache.token().await.unwrap()), "t2");
+}

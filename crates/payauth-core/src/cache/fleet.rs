@@ -56,7 +56,7 @@ impl Inner {
                 Ok(fresh) => return Ok(fresh),
                 Err(previous) => previous,
             };
-            match fleet.store.try_lease(key).await {
+            match self.bounded(fleet.store.try_lease(key)).await {
                 Ok(Some(lease)) => {
                     return self.fetch_leased(fleet, key, LeaseGuard(Some(lease))).await;
                 }
@@ -114,7 +114,7 @@ impl Inner {
     /// A failure another replica shared and whose time has not run out,
     /// taken up as this replica's own (a refusal drops what it refuses).
     async fn shared_failure(&self, fleet: &Fleet, key: &str) -> Option<Error> {
-        match fleet.store.shared_failure(key).await {
+        match self.bounded(fleet.store.shared_failure(key)).await {
             Ok(shared) => {
                 let error = shared?.to_error()?;
                 tracing::debug!(source = self.source.name(), %error, "fetch failure shared by another replica");
@@ -134,7 +134,10 @@ impl Inner {
         let failures = self.lock().failures.saturating_add(1);
         let ttl = self.backoff(failures, error.retry_after());
         let failure = StoredFailure::from_error(error);
-        if let Err(store_error) = fleet.store.share_failure(key, &failure, ttl).await {
+        if let Err(store_error) = self
+            .bounded(fleet.store.share_failure(key, &failure, ttl))
+            .await
+        {
             tracing::warn!(source = self.source.name(), error = %store_error, "fetch failure not shared with the fleet");
         }
     }

@@ -251,7 +251,7 @@ impl TokenCache {
         let dropped = self.inner.drop_cached(token, None);
         let held = dropped.is_some();
         let token = dropped.unwrap_or_else(|| Arc::new(token.clone()));
-        self.inner.write(self.inner.clear_stored(&token)).await?;
+        self.inner.clear_stored(&token).await?;
         Ok(held)
     }
 

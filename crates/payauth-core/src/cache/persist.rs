@@ -18,6 +18,10 @@
 //!   only if it still holds the refused refresh token.
 //! - This cache's writes to the store run one at a time, so a clear and a
 //!   save of the same cache never interleave.
+//! - Every store call is bounded by a quarter of the fetch timeout: a store
+//!   that does not answer (a hung mount) counts as failing, so a flight
+//!   still fetches, and the fetched token is kept in memory rather than
+//!   lost with a save cut short by the fetch timeout.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -124,7 +128,7 @@ impl Inner {
     /// logged and counts as none (the next fetch replaces it).
     async fn load_stored(&self) -> Option<Arc<AccessToken>> {
         let persistence = self.persistence.as_ref()?;
-        match persistence.store.load(&persistence.key).await {
+        match self.bounded(persistence.store.load(&persistence.key)).await {
             Ok(Some(stored)) => match stored.to_token(self.clock()) {
                 Ok(token) => Some(Arc::new(token)),
                 Err(error) => {
@@ -150,12 +154,15 @@ impl Inner {
         let saved = match &self.persistence {
             None => Ok(()),
             Some(persistence) => {
-                let _writing = persistence.writes.lock().await;
-                let stored = StoredToken::from_token(&token);
-                match lease {
-                    Some(lease) => lease.save(&stored).await,
-                    None => persistence.store.save(&persistence.key, &stored).await,
-                }
+                self.bounded(async {
+                    let _writing = persistence.writes.lock().await;
+                    let stored = StoredToken::from_token(&token);
+                    match lease {
+                        Some(lease) => lease.save(&stored).await,
+                        None => persistence.store.save(&persistence.key, &stored).await,
+                    }
+                })
+                .await
             }
         };
         self.publish(&token, saved.is_err());
@@ -199,7 +206,7 @@ impl Inner {
         let entry = Arc::clone(entry);
         runtime.spawn(async move {
             let inner = &running.0;
-            match inner.write(inner.save_unless_newer(&entry.token)).await {
+            match inner.save_unless_newer(&entry.token).await {
                 Ok(written) => {
                     entry.mark_saved();
                     tracing::debug!(
@@ -220,24 +227,31 @@ impl Inner {
         let Some(persistence) = &self.persistence else {
             return Ok(true);
         };
-        let _writing = persistence.writes.lock().await;
-        persistence
-            .store
-            .save_unless_newer(&persistence.key, &StoredToken::from_token(token))
-            .await
+        self.bounded(async {
+            let _writing = persistence.writes.lock().await;
+            persistence
+                .store
+                .save_unless_newer(&persistence.key, &StoredToken::from_token(token))
+                .await
+        })
+        .await
     }
 
-    /// `write`, bounded by the fetch timeout.
-    pub(super) async fn write<T>(
+    /// A `call` to the store, bounded by a quarter of the fetch timeout: a
+    /// store that does not answer counts as failing, so a flight still
+    /// fetches, and a fetched token is kept in memory, never lost to a
+    /// hung save.
+    pub(super) async fn bounded<T>(
         &self,
-        write: impl Future<Output = Result<T, Error>>,
+        call: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        tokio::time::timeout(self.settings.fetch_timeout, write)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::new(ErrorKind::Timeout)
-                    .with_description("the token store did not answer within the fetch timeout"))
-            })
+        let limit = self.settings.fetch_timeout / 4;
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(Error::new(ErrorKind::Store).with_description(format!(
+                "the token store did not answer within {} ms",
+                limit.as_millis()
+            )))
+        })
     }
 
     /// After `invalid_grant`: clears the store if it still holds `refused`.
@@ -245,12 +259,14 @@ impl Inner {
         let Some(persistence) = &self.persistence else {
             return;
         };
-        let _writing = persistence.writes.lock().await;
-        if let Err(error) = persistence
-            .store
-            .clear(&persistence.key, Some(refused))
-            .await
-        {
+        let cleared = self.bounded(async {
+            let _writing = persistence.writes.lock().await;
+            persistence
+                .store
+                .clear(&persistence.key, Some(refused))
+                .await
+        });
+        if let Err(error) = cleared.await {
             tracing::warn!(source = self.source.name(), %error, "could not clear a refused token");
         }
     }
@@ -267,7 +283,7 @@ impl Inner {
         };
         let inner = Arc::clone(self);
         runtime.spawn(async move {
-            if let Err(error) = inner.write(inner.clear_stored(&token)).await {
+            if let Err(error) = inner.clear_stored(&token).await {
                 tracing::warn!(source = inner.source.name(), %error, "rejected token not cleared from the store");
             }
         });
@@ -291,21 +307,18 @@ impl Inner {
         let Some(persistence) = &self.persistence else {
             return Ok(());
         };
-        let _writing = persistence.writes.lock().await;
-        if token.refresh_token().is_none() {
-            return persistence
-                .store
-                .clear(&persistence.key, Some(token.secret()))
-                .await;
-        }
-        let mut expired = StoredToken::from_token(token);
-        expired.expires_at_unix_ms =
-            unix_ms(self.clock().system_now()).min(expired.expires_at_unix_ms);
-        persistence
-            .store
-            .save_unless_newer(&persistence.key, &expired)
-            .await
-            .map(drop)
+        let (store, key) = (&persistence.store, persistence.key.as_str());
+        self.bounded(async {
+            let _writing = persistence.writes.lock().await;
+            if token.refresh_token().is_none() {
+                return store.clear(key, Some(token.secret())).await;
+            }
+            let mut expired = StoredToken::from_token(token);
+            expired.expires_at_unix_ms =
+                unix_ms(self.clock().system_now()).min(expired.expires_at_unix_ms);
+            store.save_unless_newer(key, &expired).await.map(drop)
+        })
+        .await
     }
 }
 
