@@ -81,6 +81,11 @@ type Outcome = Result<Arc<AccessToken>, Error>;
 /// (clones share the cache), `Send + Sync`. See the [module docs](self)
 /// for what it promises.
 ///
+/// Fetches run on the caller's Tokio runtime, with its timer (what
+/// `#[tokio::main]` or `enable_all()` give); without a runtime,
+/// [`token`](Self::token) answers [`ErrorKind::Config`] instead of
+/// fetching.
+///
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
@@ -229,6 +234,31 @@ impl TokenCache {
     /// returned, so an API that rejects every token gets one renewal per
     /// window, not one per request; the caller then returns the 401 as
     /// is.
+    ///
+    /// ```
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use std::time::Duration;
+    /// # use payauth_core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenCache, TokenSource};
+    /// # struct Counter(AtomicU32);
+    /// # impl TokenSource for Counter {
+    /// #     fn fetch<'a>(&'a self, _: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+    /// #         let n = self.0.fetch_add(1, Ordering::SeqCst);
+    /// #         Box::pin(async move {
+    /// #             AccessToken::new(Secret::new(format!("t{n}")), "Bearer", Issued::now(&SystemClock), Duration::from_secs(3600))
+    /// #         })
+    /// #     }
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cache = TokenCache::builder(Counter(AtomicU32::new(1))).build();
+    /// let rejected = cache.token().await?; // your API answered 401 to it
+    /// assert!(cache.invalidate(&rejected)); // dropped: the next call renews
+    /// let renewed = cache.token().await?;
+    /// assert!(!cache.invalidate(&renewed)); // rejected again at once: kept
+    /// assert!(cache.forget(&renewed).await?); // revoked: dropped anyway
+    /// assert_eq!(cache.token().await?.secret().expose_secret(), "t3");
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn invalidate(&self, rejected: &AccessToken) -> bool {
         let now = self.inner.now();
         let Some(dropped) = self.inner.drop_cached(rejected, Some(now)) else {
