@@ -40,7 +40,7 @@
 //! # }).unwrap();
 //! ```
 
-mod cache;
+pub mod cache;
 mod clock;
 mod error;
 pub mod hex;

@@ -3,7 +3,7 @@
 //! # Promises
 //! - **Fast.** A fresh token costs one lock-free `ArcSwap` load, a clock
 //!   read and an `Arc` clone: the instant to refresh at is computed once,
-//!   when a token is published ([`entry`]).
+//!   when a token is published (`entry.rs`).
 //! - **Refresh ahead.** A token is refreshed before expiry (default 60 s,
 //!   at most half its lifetime, plus a fixed per-instance jitter); while it
 //!   is still valid, callers keep getting it and never wait.
@@ -33,14 +33,15 @@
 //!   token cannot make the cache fetch per request.
 //!
 //! # Modules
-//! - this one: the fast path, the single flight, backoff and retries;
-//! - [`persist`]: the [`TokenStore`](crate::TokenStore) logic: a new token
+//! - `mod.rs`: the fast path, the single flight, backoff and retries;
+//!   `builder.rs` checks the settings once;
+//! - `persist.rs`: the [`TokenStore`](crate::TokenStore) logic: a new token
 //!   (and its rotated refresh token) is saved before it is published; a
 //!   failed save is the fetch's error, the token is served from memory and
 //!   saved again later (never over a newer one); the store is read
 //!   whenever memory holds nothing usable; a rejected or revoked token is
 //!   cleared from it (compare-on-clear, keeping a refresh token);
-//! - [`fleet`]: the [`SharedStore`](crate::SharedStore) lease loop: the
+//! - `fleet.rs`: the [`SharedStore`](crate::SharedStore) lease loop: the
 //!   store is read before every fetch, one replica at a time fetches under
 //!   a lease, the others wait for its token (or its shared failure) in the
 //!   store; the newest refresh token always wins over an older one.
