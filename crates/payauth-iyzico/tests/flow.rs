@@ -295,8 +295,7 @@ async fn a_pwi_session_is_a_token_source_for_the_cache() {
         })
         .await;
     let cache =
-        TokenCache::builder(Arc::new(pwi(&server).session(Secret::new("s"), "member-1")))
-            .build();
+        TokenCache::builder(Arc::new(pwi(&server).session(Secret::new("s"), "member-1"))).build();
     cache.token().await.unwrap();
     cache.token().await.unwrap();
     assert_eq!(mock.calls_async().await, 1);
