@@ -432,6 +432,11 @@ mod tests {
         let memory = MemoryStore::new();
         let shown = format!("{stored:?} {memory:?} {:?}", FileStore::new("/tmp"));
         assert!(!shown.contains(SENTINEL), "{shown}");
+        assert!(
+            shown.contains(&format!("issued_at_unix_ms: {}", stored.issued_at_unix_ms))
+                && shown.contains("has_refresh_token: true"),
+            "what is not secret is shown: {shown}"
+        );
     }
 
     #[test]
