@@ -389,6 +389,12 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_bounds_are_thirty_days_and_ten_seconds() {
+        assert_eq!(MAX_LIFETIME, Duration::from_secs(30 * 86_400));
+        assert_eq!(MIN_LIFETIME, Duration::from_secs(10));
+    }
+
+    #[test]
     fn a_lifetime_below_the_minimum_is_malformed_with_a_clear_description() {
         let clock = ManualClock::new();
         for lifetime in [

@@ -279,6 +279,22 @@ async fn the_margin_is_capped_at_half_the_lifetime() {
 }
 
 #[tokio::test]
+async fn the_jitter_moves_the_refresh_earlier_by_its_share_of_a_tenth_of_the_lifetime() {
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(Fake::new(&clock));
+    // 100 s token, 30 s margin, full jitter of min(10 s, 30 s): refresh at 60 s.
+    let cache = builder(&source, &clock).jitter(1.0).build();
+    cache.token().await.unwrap();
+    clock.advance(Duration::from_secs(59));
+    cache.token().await.unwrap();
+    settle().await;
+    assert_eq!(source.calls.load(Ordering::SeqCst), 1, "not before 60 s");
+    clock.advance(Duration::from_secs(2));
+    cache.token().await.unwrap();
+    until(|| source.calls.load(Ordering::SeqCst) == 2).await;
+}
+
+#[tokio::test]
 async fn a_transient_failure_keeps_serving_the_valid_token_and_backs_off() {
     let clock = Arc::new(ManualClock::new());
     let fake = Fake::new(&clock)

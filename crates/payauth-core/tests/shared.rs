@@ -308,6 +308,18 @@ async fn a_replica_adopts_a_fresh_token_another_stored_without_a_lease() {
 }
 
 #[tokio::test]
+async fn the_lease_is_released_before_the_fetch_returns() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    replica(&upstream, &fleet, &clock).token().await.unwrap();
+    assert!(
+        fleet.lease.lock().unwrap().is_none(),
+        "released at once, not left to a task or to expiry"
+    );
+}
+
+#[tokio::test]
 async fn when_the_lease_cannot_be_taken_a_replica_fetches_on_its_own() {
     let clock = Arc::new(ManualClock::new());
     let upstream = Upstream::new(&clock, None);

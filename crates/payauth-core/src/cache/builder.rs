@@ -252,7 +252,18 @@ fn random_fraction() -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::fraction;
+    use super::{fraction, random_fraction};
+
+    #[test]
+    fn the_default_jitter_is_a_random_fraction_per_instance() {
+        let draws: Vec<f64> = (0..16).map(|_| random_fraction()).collect();
+        assert!(draws.iter().all(|d| (0.0..=1.0).contains(d)), "{draws:?}");
+        assert!(
+            draws.iter().any(|d| (d - draws[0]).abs() > f64::EPSILON),
+            "not one value for every instance: {draws:?}"
+        );
+        assert!(draws.iter().any(|d| *d > 0.01 && *d < 0.99), "{draws:?}");
+    }
 
     #[test]
     fn a_fraction_is_finite_and_within_zero_and_one() {
