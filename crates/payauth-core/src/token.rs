@@ -16,15 +16,17 @@ use crate::secret::Secret;
 /// really lives longer is simply renewed after 30 days.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// The shortest lifetime a token may have to be usable: 10 s. A token that
-/// lives less is refused with [`ErrorKind::Malformed`] (and the cache
-/// remembers that failure for its backoff) rather than served: it would
-/// expire on the way to the API, and a cache refreshing it would fetch on
-/// nearly every call. Half of it, the most the refresh margin takes, still
-/// covers a request round trip; the shortest-lived real token payauth
-/// knows (iyzico Pay with iyzico) lives five minutes. Tokens read back from
-/// a store are not held to it: they come back expired or not, with their
-/// refresh token.
+/// The shortest life a token must have left when it reaches a
+/// [`TokenCache`](crate::TokenCache) to be served: 10 s. The cache refuses
+/// one that lives less (`expires_in: 0`, or a slow source that used up a
+/// short one) with [`ErrorKind::Malformed`], remembered for its failure
+/// backoff, rather than serve it: it would expire on the way to the API,
+/// and a cache refreshing it would fetch on nearly every call. Half of it,
+/// the most the refresh margin takes, still covers a request round trip;
+/// the shortest-lived real token payauth knows (iyzico Pay with iyzico)
+/// lives five minutes. The refused token's refresh token is kept (the
+/// provider may have rotated the old one), and tokens read back from a
+/// store are never held to it: they come back expired or not.
 pub const MIN_LIFETIME: Duration = Duration::from_secs(10);
 
 /// When a token request was sent, read from the clock *before* the request
@@ -82,22 +84,22 @@ pub struct AccessToken {
 
 impl AccessToken {
     /// A token of `token_type` (usually `Bearer`) living `lifetime` from
-    /// `issued`, at most [`MAX_LIFETIME`].
+    /// `issued`, at most [`MAX_LIFETIME`]. (A cache serves it only if it
+    /// has [`MIN_LIFETIME`] left.)
     ///
     /// ```
     /// use std::time::Duration;
-    /// use payauth_core::{AccessToken, ErrorKind, Issued, MAX_LIFETIME, Secret, SystemClock};
+    /// use payauth_core::{AccessToken, Issued, MAX_LIFETIME, Secret, SystemClock};
     ///
     /// let issued = Issued::now(&SystemClock);
+    /// // expires_in 18446744073709551615: clamped, never an overflow.
     /// let forever = AccessToken::new(Secret::new("t"), "Bearer", issued, Duration::MAX).unwrap();
     /// assert_eq!(forever.lifetime(), MAX_LIFETIME);
-    /// let error = AccessToken::new(Secret::new("t"), "Bearer", issued, Duration::ZERO).unwrap_err();
-    /// assert_eq!(error.kind(), ErrorKind::Malformed);
     /// ```
     ///
     /// # Errors
     /// [`ErrorKind::Malformed`] when the token is empty, cannot be sent in
-    /// an HTTP header, or lives less than [`MIN_LIFETIME`].
+    /// an HTTP header, or its expiry is past what the clock can represent.
     pub fn new(
         secret: Secret,
         token_type: &str,
@@ -105,14 +107,13 @@ impl AccessToken {
         lifetime: Duration,
     ) -> Result<Self, Error> {
         let lifetime = lifetime.min(MAX_LIFETIME);
-        check_lifetime(lifetime, "lives")?;
         let expiry = issued.after(lifetime)?;
         Self::assemble(secret, token_type, issued, lifetime, expiry)
     }
 
     /// A token read back from a store: `remaining` of its `lifetime` left
     /// on `clock` (none: expired, still carrying its refresh token), issued
-    /// at `issued_system` on the wall clock. Not held to [`MIN_LIFETIME`].
+    /// at `issued_system` on the wall clock.
     pub(crate) fn restored(
         secret: Secret,
         token_type: &str,
@@ -251,19 +252,6 @@ impl AccessToken {
     }
 }
 
-/// [`ErrorKind::Malformed`] when a token that `verb` `left` is too short
-/// to use (below [`MIN_LIFETIME`]).
-pub(crate) fn check_lifetime(left: Duration, verb: &str) -> Result<(), Error> {
-    if left >= MIN_LIFETIME {
-        return Ok(());
-    }
-    Err(Error::new(ErrorKind::Malformed).with_description(format!(
-        "the token {verb} {} ms, less than the {} s a token must live to be used (expires_in too small?)",
-        left.as_millis(),
-        MIN_LIFETIME.as_secs()
-    )))
-}
-
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
@@ -395,31 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lifetime_below_the_minimum_is_malformed_with_a_clear_description() {
-        let clock = ManualClock::new();
-        for lifetime in [
-            Duration::ZERO,
-            Duration::from_secs(1),
-            Duration::from_millis(9_999),
-        ] {
-            let error = AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&clock), lifetime)
-                .unwrap_err();
-            assert_eq!(error.kind(), ErrorKind::Malformed);
-            assert!(error.to_string().contains("less than the 10 s"), "{error}");
-        }
-        assert!(
-            AccessToken::new(
-                Secret::new("t"),
-                "Bearer",
-                Issued::now(&clock),
-                MIN_LIFETIME
-            )
-            .is_ok()
-        );
-    }
-
-    #[test]
-    fn a_restored_token_keeps_its_remaining_life_even_below_the_minimum() {
+    fn a_restored_token_keeps_its_remaining_life_however_short() {
         let clock = ManualClock::new();
         let token = AccessToken::restored(
             Secret::new("t"),

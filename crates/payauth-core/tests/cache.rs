@@ -844,6 +844,54 @@ async fn a_lifetime_too_short_to_use_is_malformed_and_remembered_for_the_backoff
 }
 
 #[tokio::test]
+async fn the_minimum_lifetime_is_a_boundary_ten_seconds_served_a_millisecond_less_refused() {
+    for (lifetime, served) in [
+        (Duration::from_millis(9_999), false),
+        (payauth_core::MIN_LIFETIME, true),
+    ] {
+        let clock = Arc::new(ManualClock::new());
+        let source = Arc::new(Fake::new(&clock).then(Next::Lifetime(lifetime)));
+        let cache = builder(&source, &clock).build();
+        assert_eq!(cache.token().await.is_ok(), served, "{lifetime:?}");
+    }
+    assert_eq!(payauth_core::MIN_LIFETIME, Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_refused_short_lived_token_keeps_its_rotated_refresh_token() {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(MemoryStore::new());
+    let source = Arc::new(Fake::new(&clock).then(Next::Lifetime(Duration::from_secs(2))));
+    let cache = builder(&source, &clock)
+        .store(Arc::clone(&store) as _, "k")
+        .build();
+    assert_eq!(
+        cache.token().await.unwrap_err().kind(),
+        ErrorKind::Malformed
+    );
+    let stored = stored(&store).await.expect("its refresh token is stored");
+    assert_eq!(
+        stored.refresh_token.map(Secret::from),
+        Some(Secret::new("r1"))
+    );
+    let back = stored_now(&store)
+        .unwrap()
+        .to_token(clock.as_ref())
+        .unwrap();
+    assert!(
+        !back.is_valid_at(clock.now()),
+        "stored expired, never served"
+    );
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&cache.token().await.unwrap()), "t2");
+    assert_eq!(
+        *source.seen_refresh_tokens.lock().unwrap(),
+        [None, Some("r1".to_owned())],
+        "the next fetch refreshed with the refresh token the refused answer rotated"
+    );
+}
+
+#[tokio::test]
 async fn a_token_that_arrives_almost_expired_is_refused_never_served() {
     let clock = Arc::new(ManualClock::new());
     let source = Arc::new(Fake::new(&clock).then(Next::Slow(Duration::from_secs(95))));

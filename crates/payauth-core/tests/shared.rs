@@ -24,6 +24,8 @@ struct Upstream {
     seen: Mutex<Vec<Option<String>>>,
     /// Answer with this refusal instead of a token.
     refuse: Mutex<Option<ErrorKind>>,
+    /// The lifetime of the tokens it issues.
+    lifetime: Mutex<Duration>,
 }
 
 impl Upstream {
@@ -34,6 +36,7 @@ impl Upstream {
             gate,
             seen: Mutex::new(Vec::new()),
             refuse: Mutex::new(None),
+            lifetime: Mutex::new(LIFETIME),
         })
     }
 
@@ -64,7 +67,7 @@ impl TokenSource for Upstream {
                 Secret::new(format!("t{n}")),
                 "Bearer",
                 Issued::now(self.clock.as_ref()),
-                LIFETIME,
+                *self.lifetime.lock().unwrap(),
             )?
             .with_refresh_token(Some(Secret::new(format!("r{n}")))))
         })
@@ -546,4 +549,54 @@ async fn a_seeded_replica_hands_its_token_to_the_fleet() {
     let other = replica(&upstream, &fleet, &clock);
     assert_eq!(value(&other.token().await.unwrap()), "exchanged");
     assert_eq!(upstream.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_lived_answer_refused_by_the_holder_still_hands_its_rotated_refresh_token_to_the_fleet()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    clock.advance(LIFETIME);
+    *upstream.lifetime.lock().unwrap() = Duration::from_secs(2);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Malformed);
+    *upstream.lifetime.lock().unwrap() = LIFETIME;
+    // After the shared failure's backoff:
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "the other replica refreshed with r1, rotated by the refused answer"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_that_cannot_take_the_lease_never_refreshes_without_it() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let cache = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&cache.token().await.unwrap()), "t0");
+    fleet.lease_fails.store(true, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(75)); // inside the margin, still valid
+    assert_eq!(value(&cache.token().await.unwrap()), "t0");
+    clock.advance(LIFETIME);
+    let error = cache.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+    assert_eq!(
+        upstream.calls(),
+        0,
+        "r0 may have been rotated by a replica this one cannot see"
+    );
+    fleet.lease_fails.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
 }

@@ -52,8 +52,11 @@
 //!   replica refreshes next starts from the newest refresh token it knows,
 //!   stored or in memory, so a rotated refresh token survives a blip.
 //! - **Redis down.** A replica that cannot take the lease fetches on its
-//!   own rather than fail; it reports [`ErrorKind::Store`] for the save
-//!   and serves the token from memory.
+//!   own with a full grant (client credentials) rather than fail; it
+//!   reports [`ErrorKind::Store`] for the save and serves the token from
+//!   memory. It never refreshes without the lease (another replica may
+//!   have rotated the refresh token): its callers keep a still-valid token
+//!   or get the store's error until Redis is back.
 //! - **Expiry in Redis.** A token without a refresh token expires from
 //!   Redis with itself; one with a refresh token is kept.
 //!

@@ -108,7 +108,10 @@ impl TokenCacheBuilder {
     /// one upstream fetch per expiry, every replica sees a rotated refresh
     /// token, and a failed fetch is shared for the failure backoff. If the
     /// lease cannot be taken because the store is down, this replica
-    /// fetches on its own rather than fail.
+    /// fetches on its own with a full grant rather than fail, but never
+    /// refreshes without the lease (another replica may have rotated the
+    /// refresh token meanwhile): then callers keep a still-valid token, or
+    /// get the store's error.
     #[must_use]
     pub fn shared_store(mut self, store: Arc<dyn SharedStore>, key: impl Into<String>) -> Self {
         self.store = Some((Arc::clone(&store) as Arc<dyn TokenStore>, key.into()));

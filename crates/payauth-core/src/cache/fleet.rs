@@ -14,7 +14,9 @@
 //!   task when the flight is cut short (fetch timeout, cancellation); a
 //!   lease that cannot be released expires by itself.
 //! - When the lease cannot be taken because the store is down, this
-//!   replica fetches on its own rather than fail.
+//!   replica fetches on its own with a full grant (client credentials, a
+//!   login) rather than fail, but never sends a refresh token without the
+//!   lease: another replica may have rotated it meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,13 +74,28 @@ impl Inner {
                     }
                     tokio::time::sleep(fleet.poll_interval).await;
                 }
-                Err(error) => {
-                    tracing::warn!(source = self.source.name(), %error, "fleet lease unavailable; fetching without it");
-                    let token = self.fetch(previous).await?;
-                    return self.save_and_publish(token, None).await;
-                }
+                Err(error) => return self.fetch_unleased(previous, error).await,
             }
         }
+    }
+
+    /// When the store cannot grant the lease (it is down): fetch on our
+    /// own with a full grant, but never send a refresh token without the
+    /// lease, since another replica may have rotated it meanwhile and a
+    /// rotated-away refresh token can cost the customer their login; then
+    /// the store's error is the answer, under the backoff, and a still
+    /// valid token keeps being served.
+    async fn fetch_unleased(&self, previous: Option<Arc<AccessToken>>, error: Error) -> Outcome {
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.refresh_token().is_some())
+        {
+            tracing::warn!(source = self.source.name(), %error, "fleet lease unavailable; not refreshing without it");
+            return Err(error);
+        }
+        tracing::warn!(source = self.source.name(), %error, "fleet lease unavailable; fetching without it");
+        let token = self.fetch(previous, None).await?;
+        self.save_and_publish(token, None).await
     }
 
     /// Under the lease: look at the store once more, then fetch, save
@@ -102,7 +119,7 @@ impl Inner {
         previous: Option<Arc<AccessToken>>,
         lease: &LeaseGuard,
     ) -> Outcome {
-        match self.fetch(previous).await {
+        match self.fetch(previous, lease.get()).await {
             Ok(token) => self.save_and_publish(token, lease.get()).await,
             Err(error) => {
                 self.share_failure(fleet, key, &error).await;

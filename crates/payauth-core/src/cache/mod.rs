@@ -74,7 +74,8 @@ use persist::Persistence;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::source::TokenSource;
-use crate::token::{AccessToken, check_lifetime};
+use crate::store::Lease;
+use crate::token::AccessToken;
 
 type Outcome = Result<Arc<AccessToken>, Error>;
 
@@ -462,18 +463,27 @@ impl Inner {
             Ok(adopted) => return Ok(adopted),
             Err(previous) => previous,
         };
-        let token = self.fetch(previous).await?;
+        let token = self.fetch(previous, None).await?;
         self.save_and_publish(token, None).await
     }
 
-    /// One fetch from the source, with its retries: a usable token, or the
-    /// failure (a refusal drops what it refuses).
-    async fn fetch(&self, previous: Option<Arc<AccessToken>>) -> Outcome {
-        let fetched = match self.fetch_with_retries(previous.as_deref()).await {
-            Ok(token) => self.usable(token),
+    /// One fetch from the source, with its retries, checked: a token fit
+    /// to serve (not yet saved), or the failure (a refusal drops what it
+    /// refuses; a token too short-lived to serve leaves its refresh token).
+    async fn fetch(
+        &self,
+        previous: Option<Arc<AccessToken>>,
+        lease: Option<&dyn Lease>,
+    ) -> Outcome {
+        match self.fetch_from_source(previous).await {
+            Ok(token) => self.arrived(token, lease).await,
             Err(error) => Err(error),
-        };
-        match fetched {
+        }
+    }
+
+    /// One fetch from the source, with its retries.
+    async fn fetch_from_source(&self, previous: Option<Arc<AccessToken>>) -> Outcome {
+        match self.fetch_with_retries(previous.as_deref()).await {
             Ok(token) => Ok(Arc::new(token)),
             Err(error) => {
                 tracing::warn!(source = self.source.name(), %error, transient = error.is_transient(), "token fetch failed");
@@ -486,16 +496,6 @@ impl Inner {
                 Err(error)
             }
         }
-    }
-
-    /// `token` if it has at least [`MIN_LIFETIME`](crate::MIN_LIFETIME)
-    /// left now that it arrived (a slow source can use up a short one).
-    fn usable(&self, token: AccessToken) -> Result<AccessToken, Error> {
-        check_lifetime(
-            token.expires_at().saturating_duration_since(self.now()),
-            "arrived with",
-        )?;
-        Ok(token)
     }
 
     /// Drops what a permanent `error` refuses: the token, and after

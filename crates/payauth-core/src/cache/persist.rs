@@ -32,7 +32,7 @@ use super::{Inner, Outcome};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 use crate::store::{Lease, StoredToken, TokenStore, unix_ms};
-use crate::token::AccessToken;
+use crate::token::{AccessToken, MIN_LIFETIME};
 
 /// Where a cache keeps its tokens.
 pub(super) struct Persistence {
@@ -151,20 +151,9 @@ impl Inner {
         token: Arc<AccessToken>,
         lease: Option<&dyn Lease>,
     ) -> Outcome {
-        let saved = match &self.persistence {
-            None => Ok(()),
-            Some(persistence) => {
-                self.bounded(async {
-                    let _writing = persistence.writes.lock().await;
-                    let stored = StoredToken::from_token(&token);
-                    match lease {
-                        Some(lease) => lease.save(&stored).await,
-                        None => persistence.store.save(&persistence.key, &stored).await,
-                    }
-                })
-                .await
-            }
-        };
+        let saved = self
+            .write_token(&StoredToken::from_token(&token), lease)
+            .await;
         self.publish(&token, saved.is_err());
         if let Err(error) = saved {
             self.save_failed();
@@ -177,6 +166,63 @@ impl Inner {
             "token fetched"
         );
         Ok(token)
+    }
+
+    /// Writes `stored`, through `lease` when one is held.
+    async fn write_token(
+        &self,
+        stored: &StoredToken,
+        lease: Option<&dyn Lease>,
+    ) -> Result<(), Error> {
+        let Some(persistence) = &self.persistence else {
+            return Ok(());
+        };
+        self.bounded(async {
+            let _writing = persistence.writes.lock().await;
+            match lease {
+                Some(lease) => lease.save(stored).await,
+                None => persistence.store.save(&persistence.key, stored).await,
+            }
+        })
+        .await
+    }
+
+    /// `token`, just fetched, if it has at least [`MIN_LIFETIME`] left to
+    /// be served. One that has not (`expires_in: 0`, a slow source) is
+    /// refused with [`ErrorKind::Malformed`], but its refresh token is
+    /// kept: the provider may have rotated the one it was refreshed with,
+    /// so the next fetch starts from it and the store holds it (expired,
+    /// never served).
+    pub(super) async fn arrived(
+        &self,
+        token: Arc<AccessToken>,
+        lease: Option<&dyn Lease>,
+    ) -> Outcome {
+        let left = token.expires_at().saturating_duration_since(self.now());
+        if left >= MIN_LIFETIME {
+            return Ok(token);
+        }
+        let error = Error::new(ErrorKind::Malformed).with_description(format!(
+            "the token arrived with {} ms left, less than the {} s a token must live to be used (expires_in too small?)",
+            left.as_millis(),
+            MIN_LIFETIME.as_secs()
+        ));
+        if token.refresh_token().is_some() {
+            self.lock().last = Some(Arc::clone(&token));
+            if let Err(store_error) = self.write_token(&self.expired(&token), lease).await {
+                tracing::warn!(source = self.source.name(), error = %store_error, "refresh token of a refused token not saved");
+            }
+        }
+        Err(error)
+    }
+
+    /// `token` as stored once it must no longer be served: expired now,
+    /// with its refresh token.
+    fn expired(&self, token: &AccessToken) -> StoredToken {
+        let mut expired = StoredToken::from_token(token);
+        expired.expires_at_unix_ms =
+            unix_ms(self.clock().system_now()).min(expired.expires_at_unix_ms);
+        expired
     }
 
     fn save_failed(&self) {
@@ -313,10 +359,10 @@ impl Inner {
             if token.refresh_token().is_none() {
                 return store.clear(key, Some(token.secret())).await;
             }
-            let mut expired = StoredToken::from_token(token);
-            expired.expires_at_unix_ms =
-                unix_ms(self.clock().system_now()).min(expired.expires_at_unix_ms);
-            store.save_unless_newer(key, &expired).await.map(drop)
+            store
+                .save_unless_newer(key, &self.expired(token))
+                .await
+                .map(drop)
         })
         .await
     }
