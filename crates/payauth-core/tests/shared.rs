@@ -89,9 +89,17 @@ struct Fleet {
     blip: Arc<AtomicBool>,
     /// Every write fails in transport.
     writes_fail: Arc<AtomicBool>,
+    /// `try_lease` never answers.
+    lease_hangs: AtomicBool,
     /// The shared failure and when it expires.
     failure: Mutex<Option<(StoredFailure, tokio::time::Instant)>>,
+    /// When a lease taken through `try_lease` expires if never released
+    /// (one set by hand never does).
+    lease_until: Mutex<Option<tokio::time::Instant>>,
 }
+
+/// How long a lease lives unreleased.
+const LEASE_TTL: Duration = Duration::from_secs(2);
 
 struct FleetLease {
     owner: u64,
@@ -151,15 +159,21 @@ impl SharedStore for Fleet {
         _key: &'a str,
     ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>> {
         Box::pin(async move {
+            if self.lease_hangs.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             if self.lease_fails.load(Ordering::SeqCst) {
                 return Err(Error::new(ErrorKind::Store).with_description("store down"));
             }
             let mut lease = self.lease.lock().unwrap();
-            if lease.is_some() {
+            let mut until = self.lease_until.lock().unwrap();
+            let now = tokio::time::Instant::now();
+            if lease.is_some() && until.is_none_or(|until| now < until) {
                 return Ok(None);
             }
             let owner = self.next_owner.fetch_add(1, Ordering::SeqCst);
             *lease = Some(owner);
+            *until = Some(now + LEASE_TTL);
             self.leases_taken.fetch_add(1, Ordering::SeqCst);
             Ok(Some(Box::new(FleetLease {
                 owner,
@@ -364,26 +378,48 @@ async fn a_lease_held_past_the_longest_wait_ends_in_unavailable() {
 }
 
 #[tokio::test]
-async fn a_save_refused_by_a_lost_lease_is_a_store_error_and_the_token_stays_in_memory() {
+async fn a_save_refused_by_a_lost_lease_is_saved_unless_the_store_holds_a_newer_token() {
     let clock = Arc::new(ManualClock::new());
     let gate = Arc::new(Semaphore::new(0));
     let upstream = Upstream::new(&clock, Some(Arc::clone(&gate)));
     let fleet = Arc::new(Fleet::default());
     let cache = replica(&upstream, &fleet, &clock);
-    let waiting = tokio::spawn({
+    let fetch = || {
         let cache = cache.clone();
-        async move { cache.token().await }
-    });
+        tokio::spawn(async move { cache.token().await })
+    };
+    let waiting = fetch();
     while upstream.calls() < 1 {
         tokio::task::yield_now().await;
     }
-    // The lease expires and another replica takes it over meanwhile.
+    // The lease expires and another replica takes it over meanwhile; it
+    // has stored nothing yet, so this token is the newest.
     *fleet.lease.lock().unwrap() = Some(u64::MAX);
     gate.add_permits(1);
-    let error = waiting.await.unwrap().unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Store);
-    assert!(fleet.tokens.load("k").await.unwrap().is_none());
-    assert_eq!(value(&cache.peek().unwrap()), "t1");
+    assert_eq!(value(&waiting.await.unwrap().unwrap()), "t1");
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+
+    // Once the store holds a newer token, a refused save stays refused.
+    clock.advance(LIFETIME);
+    *fleet.lease.lock().unwrap() = None;
+    let waiting = fetch();
+    while upstream.calls() < 2 {
+        tokio::task::yield_now().await;
+    }
+    *fleet.lease.lock().unwrap() = Some(u64::MAX);
+    // The other holder's token, issued after this one.
+    let mut newer = StoredToken::from_token(&minted(&clock, "newer", Some("r-newer")));
+    newer.issued_at_unix_ms += 60_000;
+    fleet.tokens.save("k", &newer).await.unwrap();
+    gate.add_permits(1);
+    assert_eq!(
+        value(&waiting.await.unwrap().unwrap()),
+        "t2",
+        "served from memory"
+    );
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "newer");
 }
 
 #[tokio::test]
@@ -451,7 +487,8 @@ async fn stored_login(fleet: &Fleet, clock: &ManualClock) {
 }
 
 #[tokio::test]
-async fn a_leased_save_lost_to_a_store_blip_is_saved_again_and_its_refresh_token_is_never_lost() {
+async fn a_leased_save_lost_to_a_store_blip_is_saved_again_at_once_and_its_refresh_token_is_never_lost()
+ {
     let clock = Arc::new(ManualClock::new());
     let upstream = Upstream::new(&clock, None);
     let fleet = Arc::new(Fleet::default());
@@ -462,10 +499,43 @@ async fn a_leased_save_lost_to_a_store_blip_is_saved_again_and_its_refresh_token
     );
     clock.advance(LIFETIME);
     fleet.blip.store(true, Ordering::SeqCst);
+    assert_eq!(
+        value(&a.token().await.unwrap()),
+        "t1",
+        "saved on the second try"
+    );
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "the other replica refreshed with the rotated r1, not the stale r0"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_holder_that_cannot_save_leaves_the_lease_to_expire_and_saves_after_the_outage() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    clock.advance(LIFETIME);
+    fleet.writes_fail.store(true, Ordering::SeqCst);
     assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
-    assert_eq!(value(&a.token().await.unwrap()), "t1", "served from memory");
+    assert!(
+        fleet.lease.lock().unwrap().is_some(),
+        "not released: the fleet waits for this replica's save"
+    );
+    // The outage ends; after the backoff, a's next call saves its token.
+    fleet.writes_fail.store(false, Ordering::SeqCst);
     clock.advance(Duration::from_millis(1001));
-    a.token().await.unwrap(); // saves it again after the backoff
+    assert_eq!(value(&a.token().await.unwrap()), "t1", "served from memory");
     for _ in 0..1000 {
         if fleet
             .tokens
@@ -478,16 +548,21 @@ async fn a_leased_save_lost_to_a_store_blip_is_saved_again_and_its_refresh_token
         }
         tokio::task::yield_now().await;
     }
+    assert_eq!(
+        value(&b.token().await.unwrap()),
+        "t1",
+        "taken from the store"
+    );
+    tokio::time::sleep(LEASE_TTL).await;
     clock.advance(LIFETIME);
     assert_eq!(value(&b.token().await.unwrap()), "t2");
     assert_eq!(
         *upstream.seen.lock().unwrap(),
-        [Some("r0".to_owned()), Some("r1".to_owned())],
-        "the other replica refreshed with the rotated r1, not the stale r0"
+        [Some("r0".to_owned()), Some("r1".to_owned())]
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn while_the_store_cannot_be_written_the_next_refresh_starts_from_the_newer_token_in_memory()
 {
     let clock = Arc::new(ManualClock::new());
@@ -498,6 +573,7 @@ async fn while_the_store_cannot_be_written_the_next_refresh_starts_from_the_newe
     clock.advance(LIFETIME);
     fleet.writes_fail.store(true, Ordering::SeqCst);
     assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    tokio::time::sleep(LEASE_TTL).await; // the lease it left expires
     clock.advance(LIFETIME);
     let _ = a.token().await;
     assert_eq!(
@@ -599,4 +675,26 @@ async fn a_replica_that_cannot_take_the_lease_never_refreshes_without_it() {
     fleet.lease_fails.store(false, Ordering::SeqCst);
     clock.advance(Duration::from_millis(1001));
     assert_eq!(value(&cache.token().await.unwrap()), "t1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_request_that_never_answers_is_no_licence_to_fetch_beside_the_holder() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    fleet.lease_hangs.store(true, Ordering::SeqCst);
+    let cache = replica_builder(&upstream, &fleet, &clock)
+        .fetch_timeout(Duration::from_secs(4))
+        .build();
+    let error = cache.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert!(
+        error.to_string().contains("did not answer within 1000 ms"),
+        "{error}"
+    );
+    assert_eq!(
+        upstream.calls(),
+        0,
+        "the lease may have been granted to this very call"
+    );
 }

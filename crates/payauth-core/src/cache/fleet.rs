@@ -10,9 +10,17 @@
 //! - The holder shares a failed fetch with the others for its failure
 //!   backoff ([`SharedStore::share_failure`]); waiting replicas answer with
 //!   it instead of each trying in turn, as callers in one process would.
-//! - A lease is released however the flight ends: at its end, or in a
-//!   task when the flight is cut short (fetch timeout, cancellation); a
-//!   lease that cannot be released expires by itself.
+//! - A holder whose save fails tries it again at once, a few times, under
+//!   the lease (a blip). If it still fails and the token carries a refresh
+//!   token, the lease is left to expire instead of released: the fleet
+//!   waits for this replica's later save rather than refresh with the
+//!   refresh token the provider just rotated away.
+//! - Otherwise a lease is released however the flight ends: at its end,
+//!   or in a task when the flight is cut short (fetch timeout,
+//!   cancellation); a lease that cannot be released expires by itself.
+//! - A lease request that does not answer in time is not taken for a
+//!   store that is down: the lease may have been granted, so this replica
+//!   does not fetch beside its holder.
 //! - When the lease cannot be taken because the store is down, this
 //!   replica fetches on its own with a full grant (client credentials, a
 //!   login) rather than fail, but never sends a refresh token without the
@@ -58,7 +66,14 @@ impl Inner {
                 Ok(fresh) => return Ok(fresh),
                 Err(previous) => previous,
             };
-            match self.bounded(fleet.store.try_lease(key)).await {
+            let Ok(lease) =
+                tokio::time::timeout(self.store_bound(), fleet.store.try_lease(key)).await
+            else {
+                // No answer is not "down": the lease may have been granted,
+                // so do not fetch beside its holder.
+                return Err(self.no_answer());
+            };
+            match lease {
                 Ok(Some(lease)) => {
                     return self.fetch_leased(fleet, key, LeaseGuard(Some(lease))).await;
                 }
@@ -101,31 +116,47 @@ impl Inner {
     /// Under the lease: look at the store once more, then fetch, save
     /// through the lease and release it.
     async fn fetch_leased(&self, fleet: &Fleet, key: &str, lease: LeaseGuard) -> Outcome {
-        let outcome = match self.adopt_stored().await {
-            Ok(fresh) => Ok(fresh),
+        let (outcome, settled) = match self.adopt_stored().await {
+            Ok(fresh) => (Ok(fresh), true),
             Err(previous) => match self.shared_failure(fleet, key).await {
-                Some(error) => Err(error),
+                Some(error) => (Err(error), true),
                 None => self.fetch_as_holder(fleet, key, previous, &lease).await,
             },
         };
-        lease.release(self.source.name()).await;
+        if settled {
+            lease.release(self.source.name()).await;
+        } else {
+            lease.abandon();
+        }
         outcome
     }
 
+    /// The holder's fetch and save, and whether the fleet may move on. A
+    /// save that failed is tried again at once, a few times, with the lease
+    /// still held (a blip); if it still fails and the token carries a
+    /// refresh token, the lease is left to expire rather than released, so
+    /// the fleet waits for this replica's later save instead of refreshing
+    /// with the refresh token the provider just rotated away.
     async fn fetch_as_holder(
         &self,
         fleet: &Fleet,
         key: &str,
         previous: Option<Arc<AccessToken>>,
         lease: &LeaseGuard,
-    ) -> Outcome {
-        match self.fetch(previous, lease.get()).await {
-            Ok(token) => self.save_and_publish(token, lease.get()).await,
+    ) -> (Outcome, bool) {
+        let token = match self.fetch(previous, lease.get()).await {
+            Ok(token) => token,
             Err(error) => {
                 self.share_failure(fleet, key, &error).await;
-                Err(error)
+                return (Err(error), true);
             }
+        };
+        let saved = self.save_and_publish(Arc::clone(&token), lease.get()).await;
+        if saved.is_ok() || self.resave(&token, fleet.poll_interval).await {
+            return (Ok(token), true);
         }
+        let settled = token.refresh_token().is_none();
+        (saved, settled)
     }
 
     /// A failure another replica shared and whose time has not run out,
@@ -166,6 +197,11 @@ struct LeaseGuard(Option<Box<dyn Lease>>);
 impl LeaseGuard {
     fn get(&self) -> Option<&dyn Lease> {
         self.0.as_deref()
+    }
+
+    /// Leaves the lease to expire by itself (its heartbeat stops).
+    fn abandon(mut self) {
+        drop(self.0.take());
     }
 
     /// Gives the lease back, logging (not failing) when that is

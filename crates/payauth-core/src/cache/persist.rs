@@ -24,7 +24,7 @@
 //!   lost with a save cut short by the fetch timeout.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::entry::{Entry, refresh_at};
 use super::fleet::Fleet;
@@ -33,6 +33,9 @@ use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 use crate::store::{Lease, StoredToken, TokenStore, unix_ms};
 use crate::token::{AccessToken, MIN_LIFETIME};
+
+/// How often a holder saves a token again at once after its save failed.
+const RESAVES: usize = 3;
 
 /// Where a cache keeps its tokens.
 pub(super) struct Persistence {
@@ -283,21 +286,49 @@ impl Inner {
         .await
     }
 
-    /// A `call` to the store, bounded by a quarter of the fetch timeout: a
-    /// store that does not answer counts as failing, so a flight still
+    /// Saves `token` again at once, a few times, `pause` apart, after its
+    /// save failed (a blip): whether it is now stored, or superseded by a
+    /// newer stored token.
+    pub(super) async fn resave(&self, token: &Arc<AccessToken>, pause: Duration) -> bool {
+        for _ in 0..RESAVES {
+            tokio::time::sleep(pause).await;
+            if self.save_unless_newer(token).await.is_ok() {
+                if let Some(entry) = &*self.current.load()
+                    && Arc::ptr_eq(&entry.token, token)
+                {
+                    entry.mark_saved();
+                }
+                self.lock().saves.next_at = None;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A `call` to the store, bounded by [`store_bound`](Self::store_bound):
+    /// a store that does not answer counts as failing, so a flight still
     /// fetches, and a fetched token is kept in memory, never lost to a
     /// hung save.
     pub(super) async fn bounded<T>(
         &self,
         call: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        let limit = self.settings.fetch_timeout / 4;
-        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-            Err(Error::new(ErrorKind::Store).with_description(format!(
-                "the token store did not answer within {} ms",
-                limit.as_millis()
-            )))
-        })
+        tokio::time::timeout(self.store_bound(), call)
+            .await
+            .unwrap_or_else(|_| Err(self.no_answer()))
+    }
+
+    /// How long one store call may take: a quarter of the fetch timeout.
+    pub(super) fn store_bound(&self) -> Duration {
+        self.settings.fetch_timeout / 4
+    }
+
+    /// The error of a store call that outlived [`store_bound`](Self::store_bound).
+    pub(super) fn no_answer(&self) -> Error {
+        Error::new(ErrorKind::Store).with_description(format!(
+            "the token store did not answer within {} ms",
+            self.store_bound().as_millis()
+        ))
     }
 
     /// After `invalid_grant`: clears the store if it still holds `refused`.
