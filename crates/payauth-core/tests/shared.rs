@@ -91,6 +91,8 @@ struct Fleet {
     writes_fail: Arc<AtomicBool>,
     /// `try_lease` never answers.
     lease_hangs: AtomicBool,
+    /// The next this many loads fail in transport.
+    load_fails: AtomicUsize,
     /// The shared failure and when it expires.
     failure: Mutex<Option<(StoredFailure, tokio::time::Instant)>>,
     /// When a lease taken through `try_lease` expires if never released
@@ -117,6 +119,13 @@ fn transport_error() -> Error {
 
 impl TokenStore for Fleet {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        let failing = self
+            .load_fails
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Box::pin(async { Err(transport_error()) });
+        }
         self.tokens.load(key)
     }
 
@@ -696,5 +705,29 @@ async fn a_lease_request_that_never_answers_is_no_licence_to_fetch_beside_the_ho
         upstream.calls(),
         0,
         "the lease may have been granted to this very call"
+    );
+}
+
+#[tokio::test]
+async fn a_holder_whose_read_under_the_lease_blips_still_refreshes_with_the_stored_refresh_token() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    assert_eq!(value(&a.token().await.unwrap()), "t0"); // a holds r0
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t1"); // b rotates r0 -> r1
+    clock.advance(LIFETIME);
+    // a's read before the lease and its first read under it fail.
+    fleet.load_fails.store(2, Ordering::SeqCst);
+    assert_eq!(value(&a.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "a read the store again under the lease and refreshed with r1, not its own r0"
     );
 }

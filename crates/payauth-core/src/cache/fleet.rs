@@ -3,7 +3,10 @@
 //! lease, else wait and look again.
 //!
 //! - The store is read before every fetch and again once the lease is
-//!   held (another replica may have stored a token in between).
+//!   held (another replica may have stored a token in between); under the
+//!   lease a failing read is tried again twice before it counts as
+//!   "nothing stored", so a blip does not make the holder refresh with an
+//!   older refresh token than the store's.
 //! - The fetch starts from the newest token known, stored or in memory:
 //!   a refresh token rotated here but not yet saved (a store blip) is never
 //!   traded for the older one in the store.
@@ -38,6 +41,9 @@ use crate::token::AccessToken;
 const POLL_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(1));
 /// The longest wait for another replica's fetch a store may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(600);
+/// How often the holder reads the store under the lease before it takes a
+/// failing read for "nothing stored".
+const LEASED_READS: usize = 3;
 /// How long a lease release may take before the lease is left to expire.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -62,7 +68,7 @@ impl Inner {
     pub(super) async fn fetch_shared(&self, fleet: &Fleet, key: &str) -> Outcome {
         let started = tokio::time::Instant::now();
         loop {
-            let previous = match self.adopt_stored().await {
+            let previous = match self.adopt_stored(1, fleet.poll_interval).await {
                 Ok(fresh) => return Ok(fresh),
                 Err(previous) => previous,
             };
@@ -116,7 +122,7 @@ impl Inner {
     /// Under the lease: look at the store once more, then fetch, save
     /// through the lease and release it.
     async fn fetch_leased(&self, fleet: &Fleet, key: &str, lease: LeaseGuard) -> Outcome {
-        let (outcome, settled) = match self.adopt_stored().await {
+        let (outcome, settled) = match self.adopt_stored(LEASED_READS, fleet.poll_interval).await {
             Ok(fresh) => (Ok(fresh), true),
             Err(previous) => match self.shared_failure(fleet, key).await {
                 Some(error) => (Err(error), true),

@@ -105,9 +105,24 @@ impl Inner {
 
     /// The fleet's step before and under a lease: `Ok` with a fresh stored
     /// token (published), else `Err` with the newest token to refresh
-    /// from, the stored one or the one in memory.
-    pub(super) async fn adopt_stored(&self) -> Result<Arc<AccessToken>, Option<Arc<AccessToken>>> {
-        match self.load_stored().await {
+    /// from, the stored one or the one in memory. A read that fails is
+    /// tried up to `reads` times, `pause` apart: under the lease, a blip
+    /// must not make the holder refresh with the refresh token in its
+    /// memory when the store holds a newer one.
+    pub(super) async fn adopt_stored(
+        &self,
+        reads: usize,
+        pause: Duration,
+    ) -> Result<Arc<AccessToken>, Option<Arc<AccessToken>>> {
+        let mut stored = self.read_stored().await;
+        for _ in 1..reads {
+            if stored.is_ok() {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            stored = self.read_stored().await;
+        }
+        match self.readable(stored) {
             Some(token) if self.is_fresh(&token) => {
                 self.publish(&token, false);
                 Ok(token)
@@ -130,8 +145,22 @@ impl Inner {
     /// What the store holds, as a token; an unreadable store or token is
     /// logged and counts as none (the next fetch replaces it).
     async fn load_stored(&self) -> Option<Arc<AccessToken>> {
-        let persistence = self.persistence.as_ref()?;
-        match self.bounded(persistence.store.load(&persistence.key)).await {
+        let stored = self.read_stored().await;
+        self.readable(stored)
+    }
+
+    /// One read of the store: `Err` when it could not be read.
+    async fn read_stored(&self) -> Result<Option<StoredToken>, Error> {
+        let Some(persistence) = self.persistence.as_ref() else {
+            return Ok(None);
+        };
+        self.bounded(persistence.store.load(&persistence.key)).await
+    }
+
+    /// A read's token; what cannot be read or used is logged and counts as
+    /// none.
+    fn readable(&self, read: Result<Option<StoredToken>, Error>) -> Option<Arc<AccessToken>> {
+        match read {
             Ok(Some(stored)) => match stored.to_token(self.clock()) {
                 Ok(token) => Some(Arc::new(token)),
                 Err(error) => {
