@@ -176,6 +176,23 @@ impl AccessToken {
         })
     }
 
+    /// This token, counted as issued (on the wall clock) at least 1 ms
+    /// after `earlier`, the token it was fetched from: a wall clock that
+    /// jumped back must not make a successor look older than its
+    /// predecessor (and its rotated refresh token lose to the old one).
+    #[must_use]
+    pub(crate) fn issued_after(mut self, earlier: &AccessToken) -> Self {
+        if let Some(after) = earlier
+            .issued
+            .system
+            .checked_add(Duration::from_millis(1))
+            .filter(|after| *after > self.issued.system)
+        {
+            self.issued.system = after;
+        }
+        self
+    }
+
     /// Adds the granted scope.
     #[must_use]
     pub fn with_scope(mut self, scope: Option<String>) -> Self {
@@ -406,5 +423,41 @@ mod tests {
         )
         .unwrap();
         assert!(!expired.is_valid_at(clock.now()));
+    }
+
+    #[test]
+    fn a_successor_counts_as_issued_after_its_predecessor_whatever_the_wall_clock() {
+        let clock = ManualClock::new();
+        let token = |clock: &ManualClock| {
+            AccessToken::new(
+                Secret::new("t"),
+                "Bearer",
+                Issued::now(clock),
+                Duration::from_secs(60),
+            )
+            .unwrap()
+        };
+        let earlier = token(&clock);
+        // The wall clock jumped back: the successor's own reading is older.
+        let jumped = Issued {
+            at: clock.now(),
+            system: clock.system_now() - Duration::from_secs(3600),
+        };
+        let successor =
+            AccessToken::new(Secret::new("s"), "Bearer", jumped, Duration::from_secs(60))
+                .unwrap()
+                .issued_after(&earlier);
+        assert_eq!(
+            successor.issued().system(),
+            earlier.issued().system() + Duration::from_millis(1)
+        );
+        clock.advance(Duration::from_secs(5));
+        let later = token(&clock);
+        let kept = later.clone().issued_after(&earlier);
+        assert_eq!(
+            kept.issued().system(),
+            later.issued().system(),
+            "a later reading stands"
+        );
     }
 }

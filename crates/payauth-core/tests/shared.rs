@@ -731,3 +731,33 @@ async fn a_holder_whose_read_under_the_lease_blips_still_refreshes_with_the_stor
         "a read the store again under the lease and refreshed with r1, not its own r0"
     );
 }
+
+#[tokio::test]
+async fn a_successor_counts_as_newer_than_its_predecessor_even_when_the_wall_clock_ran_backwards() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    // A login written by a clock an hour ahead (or before the wall clock
+    // here jumped back): its issue time is later than anything issued now.
+    let mut login = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
+    login.issued_at_unix_ms += 3_600_000;
+    fleet.save("k", &login).await.unwrap();
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    let t0 = a.token().await.unwrap();
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t1", "refreshed from r0");
+    // A late 401 for t0 at a: its expired copy must not replace t1.
+    assert!(a.invalidate(&t0));
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        value(&a.token().await.unwrap()),
+        "t1",
+        "taken from the store"
+    );
+    assert_eq!(*upstream.seen.lock().unwrap(), [Some("r0".to_owned())]);
+}

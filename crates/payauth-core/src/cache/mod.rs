@@ -481,10 +481,15 @@ impl Inner {
         }
     }
 
-    /// One fetch from the source, with its retries.
+    /// One fetch from the source, with its retries. The new token counts
+    /// as issued after the one it was fetched from, whatever the wall clock
+    /// says (it may have jumped back), so "newest" follows cause and effect.
     async fn fetch_from_source(&self, previous: Option<Arc<AccessToken>>) -> Outcome {
         match self.fetch_with_retries(previous.as_deref()).await {
-            Ok(token) => Ok(Arc::new(token)),
+            Ok(token) => Ok(Arc::new(match &previous {
+                Some(previous) => token.issued_after(previous),
+                None => token,
+            })),
             Err(error) => {
                 tracing::warn!(source = self.source.name(), %error, transient = error.is_transient(), "token fetch failed");
                 self.refused(&error);
