@@ -63,6 +63,6 @@ pub use http::Environment;
 pub use secret::{Secret, SerializableSecret};
 pub use source::{BoxFuture, TokenSource};
 pub use store::{
-    FileStore, Lease, MemoryStore, SharedStore, StoredFailure, StoredToken, TokenStore,
+    FileStore, Lease, MemoryStore, SaveIf, SharedStore, StoredFailure, StoredToken, TokenStore,
 };
 pub use token::{AccessToken, Issued, MAX_LIFETIME, MIN_LIFETIME};

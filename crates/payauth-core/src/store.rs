@@ -160,30 +160,76 @@ pub trait TokenStore: Send + Sync + 'static {
         if_holds: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>>;
 
-    /// Saves `token` under `key` unless the store holds a newer one
-    /// ([`StoredToken::is_newer_than`]); whether it was written. The cache
-    /// saves through it whenever an older write may have landed since it
-    /// fetched: a save retried after a failure, a token seeded or
-    /// invalidated, so a late write never replaces a newer token or a
-    /// rotated refresh token.
+    /// Saves `token` under `key` only if what is stored allows it (see
+    /// [`SaveIf`]); whether it was written. The cache saves through it
+    /// whenever another write may have landed since it fetched: a save
+    /// retried after a failure, a seeded token, a rejected token stored
+    /// expired, so a late write never replaces a newer token or a rotated
+    /// refresh token.
     ///
-    /// The default loads, compares and saves, which is atomic only within
-    /// one process; a store shared by processes overrides it with a
-    /// compare-and-set (`payauth-redis` does).
-    fn save_unless_newer<'a>(
+    /// The default loads, checks ([`SaveIf::allows`]) and saves, which is
+    /// atomic only within one process; a store shared by processes
+    /// overrides it with a compare-and-set (`payauth-redis` does).
+    fn save_if<'a>(
         &'a self,
         key: &'a str,
         token: &'a StoredToken,
+        condition: SaveIf<'a>,
     ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(async move {
-            if let Some(stored) = self.load(key).await?
-                && stored.is_newer_than(token)
-            {
+            let stored = self.load(key).await?;
+            if !condition.allows(stored.as_ref(), token) {
                 return Ok(false);
             }
             self.save(key, token).await?;
             Ok(true)
         })
+    }
+}
+
+/// When [`TokenStore::save_if`] may replace what is stored.
+///
+/// ```
+/// use std::time::Duration;
+/// use payauth_core::{AccessToken, Issued, Secret, StoredToken, SystemClock, store::SaveIf};
+///
+/// let token = |value: &str| {
+///     StoredToken::from_token(&AccessToken::new(Secret::new(value), "Bearer", Issued::now(&SystemClock), Duration::from_secs(60)).unwrap())
+/// };
+/// let (old, new) = (token("old"), token("new"));
+/// let holds_old = SaveIf::Holds { access_tokens: &[old.access_token.as_secret()], or_nothing: false };
+/// assert!(holds_old.allows(Some(&old), &new));
+/// assert!(!holds_old.allows(Some(&new), &token("other")));
+/// assert!(!holds_old.allows(None, &new));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum SaveIf<'a> {
+    /// Unless the store holds a token issued later
+    /// ([`StoredToken::is_newer_than`]).
+    NotNewer,
+    /// Only if the store holds a token whose access token is one of these
+    /// (or holds nothing, with `or_nothing`): a compare-and-set on what the
+    /// writer last knew was there.
+    Holds {
+        /// The access tokens the store may hold (compared in constant
+        /// time).
+        access_tokens: &'a [&'a Secret],
+        /// Whether an empty store allows the write too.
+        or_nothing: bool,
+    },
+}
+
+impl SaveIf<'_> {
+    /// Whether a store holding `stored` may have `token` written over it.
+    #[must_use]
+    pub fn allows(&self, stored: Option<&StoredToken>, token: &StoredToken) -> bool {
+        match (self, stored) {
+            (Self::NotNewer, stored) => stored.is_none_or(|stored| !stored.is_newer_than(token)),
+            (Self::Holds { or_nothing, .. }, None) => *or_nothing,
+            (Self::Holds { access_tokens, .. }, Some(stored)) => access_tokens
+                .iter()
+                .any(|expected| stored.access_token.as_secret() == *expected),
+        }
     }
 }
 
@@ -342,9 +388,9 @@ pub trait Lease: Send + Sync {
     /// [`ErrorKind::Store`] when the lease was lost, the store moved on, or
     /// the store could not be reached: the token is then not written (or
     /// not known to be), and the cache keeps it in memory and saves it
-    /// again later with [`TokenStore::save_unless_newer`], so a stale
-    /// replica never overwrites a newer token and a rotated refresh token
-    /// is never lost to a blip.
+    /// again later with [`TokenStore::save_if`], so a stale replica never
+    /// overwrites a newer token and a rotated refresh token is never lost
+    /// to a blip.
     fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>>;
 
     /// Gives the lease back (a no-op if it already expired or passed to
@@ -509,7 +555,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn save_unless_newer_never_replaces_a_newer_token() {
+    async fn save_if_not_newer_never_replaces_a_newer_token() {
         let clock = ManualClock::new();
         let older = StoredToken::from_token(&token(&clock, "old", Some("r1")));
         clock.advance(Duration::from_millis(5));
@@ -518,14 +564,45 @@ mod tests {
             Box::new(MemoryStore::new()) as Box<dyn TokenStore>,
             Box::new(FileStore::new(tempfile::tempdir().unwrap().keep())),
         ] {
-            assert!(store.save_unless_newer("k", &older).await.unwrap());
-            assert!(store.save_unless_newer("k", &newer).await.unwrap());
-            assert!(!store.save_unless_newer("k", &older).await.unwrap());
+            let save = |token| store.save_if("k", token, SaveIf::NotNewer);
+            assert!(save(&older).await.unwrap());
+            assert!(save(&newer).await.unwrap());
+            assert!(!save(&older).await.unwrap());
             assert_eq!(store.load("k").await.unwrap(), Some(newer.clone()));
+            assert!(save(&newer).await.unwrap(), "a tie writes");
+        }
+    }
+
+    #[tokio::test]
+    async fn save_if_holds_writes_only_over_what_the_writer_knew() {
+        let clock = ManualClock::new();
+        let (a, b, c) = (
+            StoredToken::from_token(&token(&clock, "a", Some("ra"))),
+            StoredToken::from_token(&token(&clock, "b", Some("rb"))),
+            StoredToken::from_token(&token(&clock, "c", None)),
+        );
+        for store in [
+            Box::new(MemoryStore::new()) as Box<dyn TokenStore>,
+            Box::new(FileStore::new(tempfile::tempdir().unwrap().keep())),
+        ] {
+            let holds_a = SaveIf::Holds {
+                access_tokens: &[a.access_token.as_secret()],
+                or_nothing: false,
+            };
+            assert!(!store.save_if("k", &b, holds_a).await.unwrap(), "empty");
+            store.save("k", &a).await.unwrap();
+            assert!(store.save_if("k", &b, holds_a).await.unwrap());
             assert!(
-                store.save_unless_newer("k", &newer).await.unwrap(),
-                "a tie writes"
+                !store.save_if("k", &c, holds_a).await.unwrap(),
+                "b moved on"
             );
+            assert_eq!(store.load("k").await.unwrap(), Some(b.clone()));
+            store.clear("k", None).await.unwrap();
+            let or_nothing = SaveIf::Holds {
+                access_tokens: &[],
+                or_nothing: true,
+            };
+            assert!(store.save_if("k", &c, or_nothing).await.unwrap());
         }
     }
 

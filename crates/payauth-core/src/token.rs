@@ -80,6 +80,8 @@ pub struct AccessToken {
     scope: Option<String>,
     refresh_token: Option<Secret>,
     authorization: HeaderValue,
+    /// The token it was fetched from (cache bookkeeping).
+    predecessor: Option<Secret>,
 }
 
 impl AccessToken {
@@ -173,15 +175,17 @@ impl AccessToken {
             scope: None,
             refresh_token: None,
             authorization,
+            predecessor: None,
         })
     }
 
-    /// This token, counted as issued (on the wall clock) at least 1 ms
-    /// after `earlier`, the token it was fetched from: a wall clock that
-    /// jumped back must not make a successor look older than its
-    /// predecessor (and its rotated refresh token lose to the old one).
+    /// This token as the successor of `earlier`, the token it was fetched
+    /// from: counted as issued (on the wall clock) at least 1 ms after it,
+    /// since a wall clock that jumped back must not make a successor look
+    /// older than its predecessor, and remembering its access token, which
+    /// is what a late save of this one may replace.
     #[must_use]
-    pub(crate) fn issued_after(mut self, earlier: &AccessToken) -> Self {
+    pub(crate) fn succeeding(mut self, earlier: &AccessToken) -> Self {
         if let Some(after) = earlier
             .issued
             .system
@@ -190,7 +194,13 @@ impl AccessToken {
         {
             self.issued.system = after;
         }
+        self.predecessor = Some(earlier.secret.clone());
         self
+    }
+
+    /// The access token this one was fetched from, when the cache knows.
+    pub(crate) fn predecessor(&self) -> Option<&Secret> {
+        self.predecessor.as_ref()
     }
 
     /// Adds the granted scope.
@@ -446,14 +456,15 @@ mod tests {
         let successor =
             AccessToken::new(Secret::new("s"), "Bearer", jumped, Duration::from_secs(60))
                 .unwrap()
-                .issued_after(&earlier);
+                .succeeding(&earlier);
         assert_eq!(
             successor.issued().system(),
             earlier.issued().system() + Duration::from_millis(1)
         );
+        assert_eq!(successor.predecessor(), Some(earlier.secret()));
         clock.advance(Duration::from_secs(5));
         let later = token(&clock);
-        let kept = later.clone().issued_after(&earlier);
+        let kept = later.clone().succeeding(&earlier);
         assert_eq!(
             kept.issued().system(),
             later.issued().system(),

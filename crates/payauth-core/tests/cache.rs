@@ -1470,3 +1470,23 @@ async fn a_store_failing_during_a_clear_is_reported_and_never_brings_the_token_b
     store.failing.store(false, Ordering::SeqCst);
     assert_eq!(value(&cache.token().await.unwrap()), "t2");
 }
+
+#[tokio::test]
+async fn invalidate_expires_the_rejected_token_only_if_the_store_still_holds_it() {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(MemoryStore::new());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = stored_cache(&source, &clock, &store);
+    let token = cache.token().await.unwrap();
+    // Another process stored a login from a clock that reads earlier.
+    let mut login = StoredToken::from_token(&minted(&clock, "login", Some("r-login")));
+    login.issued_at_unix_ms -= 60_000;
+    store.save("k", &login).await.unwrap();
+    assert!(cache.invalidate(&token));
+    settle().await;
+    assert_eq!(
+        stored(&store).await,
+        Some(login),
+        "not the rejected token: kept"
+    );
+}

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use payauth_core::{
-    AccessToken, BoxFuture, Error, ErrorKind, Issued, Lease, ManualClock, MemoryStore, Secret,
-    SharedStore, StoredFailure, StoredToken, TokenCache, TokenSource, TokenStore,
+    AccessToken, BoxFuture, Error, ErrorKind, Issued, Lease, ManualClock, MemoryStore, SaveIf,
+    Secret, SharedStore, StoredFailure, StoredToken, TokenCache, TokenSource, TokenStore,
 };
 use tokio::sync::Semaphore;
 
@@ -149,16 +149,17 @@ impl TokenStore for Fleet {
         self.tokens.clear(key, if_holds)
     }
 
-    fn save_unless_newer<'a>(
+    fn save_if<'a>(
         &'a self,
         key: &'a str,
         token: &'a StoredToken,
+        condition: SaveIf<'a>,
     ) -> BoxFuture<'a, Result<bool, Error>> {
         if self.writes_fail.load(Ordering::SeqCst) {
             return Box::pin(async { Err(transport_error()) });
         }
         self.version.fetch_add(1, Ordering::SeqCst);
-        self.tokens.save_unless_newer(key, token)
+        self.tokens.save_if(key, token, condition)
     }
 }
 
@@ -760,4 +761,34 @@ async fn a_successor_counts_as_newer_than_its_predecessor_even_when_the_wall_clo
         "taken from the store"
     );
     assert_eq!(*upstream.seen.lock().unwrap(), [Some("r0".to_owned())]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_save_never_replaces_a_login_stored_since_whatever_the_clocks_say() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    // The fleet's login, written by a clock an hour ahead.
+    let mut login = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
+    login.issued_at_unix_ms += 3_600_000;
+    fleet.save("k", &login).await.unwrap();
+    let a = replica(&upstream, &fleet, &clock);
+    clock.advance(LIFETIME);
+    fleet.writes_fail.store(true, Ordering::SeqCst);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    // Meanwhile the customer logs in again (`payauth login`), on a clock
+    // that reads earlier than a's new token claims.
+    let relogin = StoredToken::from_token(&minted(&clock, "relogin", Some("r-relogin")));
+    fleet.tokens.save("k", &relogin).await.unwrap();
+    fleet.writes_fail.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        fleet.tokens.load("k").await.unwrap(),
+        Some(relogin),
+        "t1 was fetched from t0; the store moved on to a new login since"
+    );
 }

@@ -47,8 +47,9 @@
 //!   fleet-wide.
 //! - **Blips.** A save that fails (a dropped connection, a timeout, or a
 //!   refused fence) leaves the token in the replica's memory, and the
-//!   replica saves it again after the backoff with a compare-and-set on
-//!   the version that never replaces a token issued later. Whichever
+//!   replica saves it again (at once, then after the backoff) with a
+//!   compare-and-set on the version, only over the token it was fetched
+//!   from: never over a token another replica or a login stored since. Whichever
 //!   replica refreshes next starts from the newest refresh token it knows,
 //!   stored or in memory, so a rotated refresh token survives a blip.
 //! - **Redis down.** A replica that cannot take the lease fetches on its

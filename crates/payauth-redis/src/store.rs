@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::{
-    BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredFailure, StoredToken, TokenStore,
+    BoxFuture, Error, ErrorKind, Lease, SaveIf, Secret, SharedStore, StoredFailure, StoredToken,
+    TokenStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
@@ -390,12 +391,13 @@ where
         })
     }
 
-    fn save_unless_newer<'a>(
+    fn save_if<'a>(
         &'a self,
         key: &'a str,
         token: &'a StoredToken,
+        condition: SaveIf<'a>,
     ) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(self.save_unless_newer_cas(key, token))
+        Box::pin(self.save_if_cas(key, token, condition))
     }
 }
 

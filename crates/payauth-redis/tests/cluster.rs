@@ -120,7 +120,12 @@ async fn failure_sharing_and_the_newest_wins_save_run_on_a_cluster() {
             )
             .unwrap(),
         );
-        assert!(store.save_unless_newer(key, &token).await.unwrap());
+        assert!(
+            store
+                .save_if(key, &token, payauth_core::SaveIf::NotNewer)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.load(key).await.unwrap(), Some(token));
     }
 }

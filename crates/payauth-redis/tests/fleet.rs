@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use payauth_core::{
-    AccessToken, Clock, ErrorKind, ManualClock, Secret, StoredToken, TokenCache, TokenStore,
+    AccessToken, Clock, ErrorKind, ManualClock, SaveIf, Secret, StoredToken, TokenCache, TokenStore,
 };
 use payauth_mypos::{Mypos, MyposConfig};
 use payauth_redis::RedisStore;
@@ -437,7 +437,7 @@ fn stored(access: &str, issued_ms: u64) -> StoredToken {
 }
 
 #[tokio::test]
-async fn save_unless_newer_never_replaces_a_newer_token_in_redis() {
+async fn conditional_saves_hold_against_other_writers_in_redis() {
     let Some(redis) = Redis::get() else { return };
     let store = new_store(&redis).await;
     let now = u64::try_from(
@@ -448,10 +448,21 @@ async fn save_unless_newer_never_replaces_a_newer_token_in_redis() {
     )
     .unwrap();
     let (older, newer) = (stored("older", now), stored("newer", now + 5));
-    assert!(store.save_unless_newer("k", &newer).await.unwrap());
-    assert!(!store.save_unless_newer("k", &older).await.unwrap());
+    assert!(store.save_if("k", &newer, SaveIf::NotNewer).await.unwrap());
+    assert!(!store.save_if("k", &older, SaveIf::NotNewer).await.unwrap());
     assert_eq!(store.load("k").await.unwrap(), Some(newer.clone()));
-    // An unreadable stored token is replaced.
+    let holds_older = SaveIf::Holds {
+        access_tokens: &[older.access_token.as_secret()],
+        or_nothing: false,
+    };
+    assert!(!store.save_if("k", &older, holds_older).await.unwrap());
+    let holds_newer = SaveIf::Holds {
+        access_tokens: &[newer.access_token.as_secret()],
+        or_nothing: false,
+    };
+    assert!(store.save_if("k", &older, holds_newer).await.unwrap());
+    assert_eq!(store.load("k").await.unwrap(), Some(older.clone()));
+    // An unreadable stored token counts as nothing stored.
     let (token_key, _) = store.redis_keys("k");
     let _: () = redis::cmd("HSET")
         .arg(&token_key)
@@ -460,6 +471,11 @@ async fn save_unless_newer_never_replaces_a_newer_token_in_redis() {
         .query_async(&mut raw_conn(&redis).await)
         .await
         .unwrap();
-    assert!(store.save_unless_newer("k", &older).await.unwrap());
-    assert_eq!(store.load("k").await.unwrap(), Some(older));
+    assert!(!store.save_if("k", &newer, holds_older).await.unwrap());
+    let or_nothing = SaveIf::Holds {
+        access_tokens: &[],
+        or_nothing: true,
+    };
+    assert!(store.save_if("k", &newer, or_nothing).await.unwrap());
+    assert_eq!(store.load("k").await.unwrap(), Some(newer));
 }

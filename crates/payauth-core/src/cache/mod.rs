@@ -226,8 +226,8 @@ impl TokenCache {
     /// Drops `rejected` from the cache (after your API answered 401 to it)
     /// so the next [`token`](Self::token) fetches anew, and clears it from
     /// the store (in a task; without a Tokio runtime, at the start of the
-    /// next fetch) unless the store holds a newer token; a refresh token
-    /// stored with it is kept. Returns whether it was dropped.
+    /// next fetch) if the store still holds it; a refresh token stored with
+    /// it is kept. Returns whether it was dropped.
     ///
     /// A token other than the cached one is ignored, so a late 401 cannot
     /// throw away a newer token. Renewals are limited: within the failure
@@ -272,9 +272,8 @@ impl TokenCache {
 
     /// Drops `token` from the cache whatever the renewal limit (it was
     /// revoked: it must never be served again) and clears it from the
-    /// store, waiting for the store; a newer stored token is kept, and so
-    /// is a refresh token stored with it. Returns whether the cache held
-    /// it.
+    /// store if the store still holds it, waiting for the store; a refresh
+    /// token stored with it is kept. Returns whether the cache held it.
     ///
     /// # Errors
     /// [`ErrorKind::Store`] when the store could not be cleared (the token
@@ -487,7 +486,7 @@ impl Inner {
     async fn fetch_from_source(&self, previous: Option<Arc<AccessToken>>) -> Outcome {
         match self.fetch_with_retries(previous.as_deref()).await {
             Ok(token) => Ok(Arc::new(match &previous {
-                Some(previous) => token.issued_after(previous),
+                Some(previous) => token.succeeding(previous),
                 None => token,
             })),
             Err(error) => {

@@ -4,15 +4,16 @@
 //! - A new token is saved before it is published; a failed save is the
 //!   fetch's error, and the token is served from memory and saved again by
 //!   a later call (at most once per failure backoff) with
-//!   [`TokenStore::save_unless_newer`], so a retried save never replaces a
-//!   newer token.
+//!   [`TokenStore::save_if`]: only over the token it was fetched from,
+//!   itself or nothing, so a retried save never replaces a newer token,
+//!   whatever the wall clocks say.
 //! - The store is read whenever memory holds no usable token nor refresh
 //!   token: a login saved after this process started (by `payauth login`
 //!   or another process) is picked up without a restart. Reads happen only
 //!   in flights, which the failure backoff already spaces out.
 //! - A token rejected ([`TokenCache::invalidate`](super::TokenCache::invalidate))
 //!   or revoked ([`forget`](super::TokenCache::forget)) is cleared from the
-//!   store unless a newer one is stored: removed outright when it has no
+//!   store if the store still holds it: removed outright when it has no
 //!   refresh token, else stored expired with its refresh token, which the
 //!   next process still needs. After `invalid_grant` the store is cleared
 //!   only if it still holds the refused refresh token.
@@ -31,7 +32,7 @@ use super::fleet::Fleet;
 use super::{Inner, Outcome};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
-use crate::store::{Lease, StoredToken, TokenStore, unix_ms};
+use crate::store::{Lease, SaveIf, StoredToken, TokenStore, unix_ms};
 use crate::token::{AccessToken, MIN_LIFETIME};
 
 /// How often a holder saves a token again at once after its save failed.
@@ -284,7 +285,7 @@ impl Inner {
         let entry = Arc::clone(entry);
         runtime.spawn(async move {
             let inner = &running.0;
-            match inner.save_unless_newer(&entry.token).await {
+            match inner.save_late(&entry.token).await {
                 Ok(written) => {
                     entry.mark_saved();
                     tracing::debug!(
@@ -301,7 +302,26 @@ impl Inner {
         });
     }
 
-    async fn save_unless_newer(&self, token: &AccessToken) -> Result<bool, Error> {
+    /// A late save of `token` (a retry, a seed): over the token it was
+    /// fetched from, itself or nothing when its predecessor is known (a
+    /// compare-and-set that holds whatever the wall clocks say), else
+    /// unless the store holds a newer token. Whether it was written.
+    async fn save_late(&self, token: &AccessToken) -> Result<bool, Error> {
+        let stored = StoredToken::from_token(token);
+        match token.predecessor() {
+            Some(predecessor) => {
+                let known = [predecessor, token.secret()];
+                let condition = SaveIf::Holds {
+                    access_tokens: &known,
+                    or_nothing: true,
+                };
+                self.save_if(&stored, condition).await
+            }
+            None => self.save_if(&stored, SaveIf::NotNewer).await,
+        }
+    }
+
+    async fn save_if(&self, stored: &StoredToken, condition: SaveIf<'_>) -> Result<bool, Error> {
         let Some(persistence) = &self.persistence else {
             return Ok(true);
         };
@@ -309,7 +329,7 @@ impl Inner {
             let _writing = persistence.writes.lock().await;
             persistence
                 .store
-                .save_unless_newer(&persistence.key, &StoredToken::from_token(token))
+                .save_if(&persistence.key, stored, condition)
                 .await
         })
         .await
@@ -321,7 +341,7 @@ impl Inner {
     pub(super) async fn resave(&self, token: &Arc<AccessToken>, pause: Duration) -> bool {
         for _ in 0..RESAVES {
             tokio::time::sleep(pause).await;
-            if self.save_unless_newer(token).await.is_ok() {
+            if self.save_late(token).await.is_ok() {
                 if let Some(entry) = &*self.current.load()
                     && Arc::ptr_eq(&entry.token, token)
                 {
@@ -406,23 +426,29 @@ impl Inner {
         }
     }
 
-    /// Clears `token` from the store unless a newer one is stored: removed
+    /// Clears `token` from the store if the store still holds it: removed
     /// when it has no refresh token, else stored expired, with its refresh
     /// token.
     pub(super) async fn clear_stored(&self, token: &AccessToken) -> Result<(), Error> {
         let Some(persistence) = &self.persistence else {
             return Ok(());
         };
-        let (store, key) = (&persistence.store, persistence.key.as_str());
+        if token.refresh_token().is_some() {
+            let condition = SaveIf::Holds {
+                access_tokens: &[token.secret()],
+                or_nothing: false,
+            };
+            return self
+                .save_if(&self.expired(token), condition)
+                .await
+                .map(drop);
+        }
         self.bounded(async {
             let _writing = persistence.writes.lock().await;
-            if token.refresh_token().is_none() {
-                return store.clear(key, Some(token.secret())).await;
-            }
-            store
-                .save_unless_newer(key, &self.expired(token))
+            persistence
+                .store
+                .clear(&persistence.key, Some(token.secret()))
                 .await
-                .map(drop)
         })
         .await
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
-use super::{StoredToken, TokenStore};
+use super::{SaveIf, StoredToken, TokenStore};
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::source::BoxFuture;
@@ -71,17 +71,15 @@ impl TokenStore for MemoryStore {
         })
     }
 
-    fn save_unless_newer<'a>(
+    fn save_if<'a>(
         &'a self,
         key: &'a str,
         token: &'a StoredToken,
+        condition: SaveIf<'a>,
     ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(async move {
             let mut tokens = self.lock();
-            if tokens
-                .get(key)
-                .is_some_and(|stored| stored.is_newer_than(token))
-            {
+            if !condition.allows(tokens.get(key), token) {
                 return Ok(false);
             }
             tokens.insert(key.to_owned(), token.clone());

@@ -1,12 +1,12 @@
 //! The fleet parts of [`RedisStore`] the cache relies on beyond the lease:
-//! a save that never replaces a newer token (compare-and-set on the
-//! version), and a failed fetch shared with the other replicas for the
+//! a conditional save (the condition checked, then a compare-and-set on
+//! the version), and a failed fetch shared with the other replicas for the
 //! holder's failure backoff (a third key under the same hash tag, with
 //! `PX` as its TTL).
 
 use std::time::Duration;
 
-use payauth_core::{Error, ErrorKind, StoredFailure, StoredToken};
+use payauth_core::{Error, ErrorKind, SaveIf, StoredFailure, StoredToken};
 use redis::aio::ConnectionLike;
 
 use super::{RedisStore, encode, invoke, millis, redis_error};
@@ -23,25 +23,28 @@ impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    /// [`TokenStore::save_unless_newer`](payauth_core::TokenStore::save_unless_newer),
-    /// atomically: read the stored token and its version, compare issue
-    /// times, write only if the version is unchanged.
-    pub(super) async fn save_unless_newer_cas(
+    /// [`TokenStore::save_if`](payauth_core::TokenStore::save_if),
+    /// atomically: read the stored token and its version, check the
+    /// condition, write only if the version is unchanged.
+    pub(super) async fn save_if_cas(
         &self,
         key: &str,
         token: &StoredToken,
+        condition: SaveIf<'_>,
     ) -> Result<bool, Error> {
         let keys = self.keys(key);
         let (bytes, expire_at) = encode(self.encryption.as_ref(), &keys.token, token)?;
         let expire_at = expire_at.to_string();
         for _ in 0..CAS_ATTEMPTS {
-            let version = match self.load_versioned(key).await {
-                Ok(Some((_, stored))) if stored.is_newer_than(token) => return Ok(false),
-                Ok(Some((version, _))) => version,
-                Ok(None) => 0,
-                // Unreadable (another key, corrupt): replaced, as a fetch would.
-                Err(_) => self.version(&keys.token).await?,
+            let (version, stored) = match self.load_versioned(key).await {
+                Ok(Some((version, stored))) => (version, Some(stored)),
+                Ok(None) => (0, None),
+                // Unreadable (another key, corrupt): as good as nothing.
+                Err(_) => (self.version(&keys.token).await?, None),
             };
+            if !condition.allows(stored.as_ref(), token) {
+                return Ok(false);
+            }
             let written: i64 = invoke(
                 &scripts::SAVE_IF_VERSION,
                 &[&keys.token],
