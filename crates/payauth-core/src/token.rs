@@ -80,8 +80,6 @@ pub struct AccessToken {
     scope: Option<String>,
     refresh_token: Option<Secret>,
     authorization: HeaderValue,
-    /// The token it was fetched from (cache bookkeeping).
-    predecessor: Option<Secret>,
 }
 
 impl AccessToken {
@@ -175,15 +173,13 @@ impl AccessToken {
             scope: None,
             refresh_token: None,
             authorization,
-            predecessor: None,
         })
     }
 
     /// This token as the successor of `earlier`, the token it was fetched
     /// from: counted as issued (on the wall clock) at least 1 ms after it,
     /// since a wall clock that jumped back must not make a successor look
-    /// older than its predecessor, and remembering its access token, which
-    /// is what a late save of this one may replace.
+    /// older than its predecessor.
     #[must_use]
     pub(crate) fn succeeding(mut self, earlier: &AccessToken) -> Self {
         if let Some(after) = earlier
@@ -194,13 +190,7 @@ impl AccessToken {
         {
             self.issued.system = after;
         }
-        self.predecessor = Some(earlier.secret.clone());
         self
-    }
-
-    /// The access token this one was fetched from, when the cache knows.
-    pub(crate) fn predecessor(&self) -> Option<&Secret> {
-        self.predecessor.as_ref()
     }
 
     /// Adds the granted scope.
@@ -461,7 +451,6 @@ mod tests {
             successor.issued().system(),
             earlier.issued().system() + Duration::from_millis(1)
         );
-        assert_eq!(successor.predecessor(), Some(earlier.secret()));
         clock.advance(Duration::from_secs(5));
         let later = token(&clock);
         let kept = later.clone().succeeding(&earlier);

@@ -792,3 +792,26 @@ async fn a_late_save_never_replaces_a_login_stored_since_whatever_the_clocks_say
         "t1 was fetched from t0; the store moved on to a new login since"
     );
 }
+
+#[tokio::test]
+async fn a_login_stored_since_wins_over_memory_whatever_the_clocks_say() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    // The fleet's token, written by a clock an hour ahead.
+    let mut login = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
+    login.issued_at_unix_ms += 3_600_000;
+    fleet.save("k", &login).await.unwrap();
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    // The customer logs in again; that clock reads earlier.
+    let relogin = StoredToken::from_token(&minted(&clock, "relogin", Some("r-relogin")));
+    fleet.save("k", &relogin).await.unwrap();
+    clock.advance(LIFETIME);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r-relogin".to_owned())],
+        "the store moved on since a read it: its token wins over a's older one"
+    );
+}

@@ -41,9 +41,11 @@ use crate::token::AccessToken;
 const POLL_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(1));
 /// The longest wait for another replica's fetch a store may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(600);
-/// How often the holder reads the store under the lease before it takes a
-/// failing read for "nothing stored".
+/// How often the holder reads the store under the lease before it gives
+/// up on it.
 const LEASED_READS: usize = 3;
+/// How often a holder saves a token again at once after its save failed.
+const RESAVES: usize = 3;
 /// How long a lease release may take before the lease is left to expire.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -70,7 +72,7 @@ impl Inner {
         loop {
             let previous = match self.adopt_stored(1, fleet.poll_interval).await {
                 Ok(fresh) => return Ok(fresh),
-                Err(previous) => previous,
+                Err(start) => start.previous,
             };
             let Ok(lease) =
                 tokio::time::timeout(self.store_bound(), fleet.store.try_lease(key)).await
@@ -115,8 +117,10 @@ impl Inner {
             return Err(error);
         }
         tracing::warn!(source = self.source.name(), %error, "fleet lease unavailable; fetching without it");
-        let token = self.fetch(previous, None).await?;
-        self.save_and_publish(token, None).await
+        let token = self.fetch(previous).await?;
+        self.store_fetched(token, None, 0, Duration::ZERO)
+            .await
+            .outcome
     }
 
     /// Under the lease: look at the store once more, then fetch, save
@@ -124,9 +128,22 @@ impl Inner {
     async fn fetch_leased(&self, fleet: &Fleet, key: &str, lease: LeaseGuard) -> Outcome {
         let (outcome, settled) = match self.adopt_stored(LEASED_READS, fleet.poll_interval).await {
             Ok(fresh) => (Ok(fresh), true),
-            Err(previous) => match self.shared_failure(fleet, key).await {
-                Some(error) => (Err(error), true),
-                None => self.fetch_as_holder(fleet, key, previous, &lease).await,
+            Err(start) => match (start.unread, self.shared_failure(fleet, key).await) {
+                (_, Some(error)) => (Err(error), true),
+                // The store cannot be read: never refresh blind with the
+                // refresh token in memory (the store may hold a newer one).
+                (Some(error), None)
+                    if start
+                        .previous
+                        .as_ref()
+                        .is_some_and(|p| p.refresh_token().is_some()) =>
+                {
+                    (Err(error), true)
+                }
+                (_, None) => {
+                    self.fetch_as_holder(fleet, key, start.previous, &lease)
+                        .await
+                }
             },
         };
         if settled {
@@ -150,19 +167,22 @@ impl Inner {
         previous: Option<Arc<AccessToken>>,
         lease: &LeaseGuard,
     ) -> (Outcome, bool) {
-        let token = match self.fetch(previous, lease.get()).await {
+        let token = match self.fetch(previous).await {
             Ok(token) => token,
             Err(error) => {
                 self.share_failure(fleet, key, &error).await;
                 return (Err(error), true);
             }
         };
-        let saved = self.save_and_publish(Arc::clone(&token), lease.get()).await;
-        if saved.is_ok() || self.resave(&token, fleet.poll_interval).await {
-            return (Ok(token), true);
+        let landed = self
+            .store_fetched(token, lease.get(), RESAVES, fleet.poll_interval)
+            .await;
+        if landed.refused
+            && let Err(error) = &landed.outcome
+        {
+            self.share_failure(fleet, key, error).await;
         }
-        let settled = token.refresh_token().is_none();
-        (saved, settled)
+        (landed.outcome, landed.settled)
     }
 
     /// A failure another replica shared and whose time has not run out,

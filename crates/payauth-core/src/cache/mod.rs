@@ -53,6 +53,7 @@ mod builder;
 mod entry;
 mod fleet;
 mod persist;
+mod save;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -74,7 +75,6 @@ use persist::Persistence;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
 use crate::source::TokenSource;
-use crate::store::Lease;
 use crate::token::AccessToken;
 
 type Outcome = Result<Arc<AccessToken>, Error>;
@@ -353,6 +353,7 @@ impl Inner {
     /// A token handed over at build time.
     fn seed(&self, token: &Arc<AccessToken>) {
         self.publish(token, self.persistence.is_some());
+        self.seeded();
     }
 
     /// Under the lock: serve, wait for the flight in progress, or start
@@ -462,28 +463,16 @@ impl Inner {
             Ok(adopted) => return Ok(adopted),
             Err(previous) => previous,
         };
-        let token = self.fetch(previous, None).await?;
-        self.save_and_publish(token, None).await
-    }
-
-    /// One fetch from the source, with its retries, checked: a token fit
-    /// to serve (not yet saved), or the failure (a refusal drops what it
-    /// refuses; a token too short-lived to serve leaves its refresh token).
-    async fn fetch(
-        &self,
-        previous: Option<Arc<AccessToken>>,
-        lease: Option<&dyn Lease>,
-    ) -> Outcome {
-        match self.fetch_from_source(previous).await {
-            Ok(token) => self.arrived(token, lease).await,
-            Err(error) => Err(error),
-        }
+        let token = self.fetch(previous).await?;
+        self.store_fetched(token, None, 0, Duration::ZERO)
+            .await
+            .outcome
     }
 
     /// One fetch from the source, with its retries. The new token counts
     /// as issued after the one it was fetched from, whatever the wall clock
     /// says (it may have jumped back), so "newest" follows cause and effect.
-    async fn fetch_from_source(&self, previous: Option<Arc<AccessToken>>) -> Outcome {
+    async fn fetch(&self, previous: Option<Arc<AccessToken>>) -> Outcome {
         match self.fetch_with_retries(previous.as_deref()).await {
             Ok(token) => Ok(Arc::new(match &previous {
                 Some(previous) => token.succeeding(previous),

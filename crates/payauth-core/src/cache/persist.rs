@@ -1,16 +1,16 @@
-//! The cache's store logic: what is saved when, what is read back, and
-//! what is cleared.
+//! The cache's store logic, reading side: what is read back, which token
+//! a fetch starts from, what is cleared. (`save.rs` holds the writes.)
 //!
-//! - A new token is saved before it is published; a failed save is the
-//!   fetch's error, and the token is served from memory and saved again by
-//!   a later call (at most once per failure backoff) with
-//!   [`TokenStore::save_if`]: only over the token it was fetched from,
-//!   itself or nothing, so a retried save never replaces a newer token,
-//!   whatever the wall clocks say.
 //! - The store is read whenever memory holds no usable token nor refresh
 //!   token: a login saved after this process started (by `payauth login`
 //!   or another process) is picked up without a restart. Reads happen only
 //!   in flights, which the failure backoff already spaces out.
+//! - Which token a fetch starts from, memory's or the store's: the cache
+//!   remembers which token it last saw in the store. If the store still
+//!   holds it, memory is ahead (a token fetched here and not saved yet)
+//!   and wins; if the store moved on, another writer stored something
+//!   newer since and the store wins. Wall clocks, which jump and differ
+//!   between writers, decide only before the cache has looked at all.
 //! - A token rejected ([`TokenCache::invalidate`](super::TokenCache::invalidate))
 //!   or revoked ([`forget`](super::TokenCache::forget)) is cleared from the
 //!   store if the store still holds it: removed outright when it has no
@@ -27,24 +27,26 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::entry::{Entry, refresh_at};
+use super::Inner;
+use super::entry::refresh_at;
 use super::fleet::Fleet;
-use super::{Inner, Outcome};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
-use crate::store::{Lease, SaveIf, StoredToken, TokenStore, unix_ms};
-use crate::token::{AccessToken, MIN_LIFETIME};
+use crate::store::{SaveIf, StoredToken, TokenStore};
+use crate::token::AccessToken;
 
-/// How often a holder saves a token again at once after its save failed.
-const RESAVES: usize = 3;
+/// How long the store may stay unreadable under the lease before the
+/// holder refreshes with the token in its memory after all (a record
+/// nobody can decode must not lock the fleet out for good).
+const BLIND_AFTER: Duration = Duration::from_secs(60);
 
 /// Where a cache keeps its tokens.
 pub(super) struct Persistence {
-    store: Arc<dyn TokenStore>,
-    key: String,
-    fleet: Option<Fleet>,
+    pub(super) store: Arc<dyn TokenStore>,
+    pub(super) key: String,
+    pub(super) fleet: Option<Fleet>,
     /// Held by each write, so this cache's writes never interleave.
-    writes: tokio::sync::Mutex<()>,
+    pub(super) writes: tokio::sync::Mutex<()>,
 }
 
 impl Persistence {
@@ -66,12 +68,49 @@ impl Persistence {
 #[derive(Default)]
 pub(super) struct Saves {
     /// No save retry before this instant (a save failed).
-    next_at: Option<Instant>,
+    pub(super) next_at: Option<Instant>,
     /// A save retry is running.
-    running: bool,
+    pub(super) running: bool,
     /// A rejected token to clear from the store at the start of the next
     /// flight (it was rejected where no runtime could clear it at once).
     pending_clear: Option<Arc<AccessToken>>,
+    /// What the store holds, as far as this cache knows (its last read or
+    /// write).
+    pub(super) known: Known,
+    /// Set while the token in memory (`last`) was fetched or seeded here
+    /// and is not in the store yet: what the store held when that began.
+    pub(super) ahead_of: Option<Known>,
+    /// Since when every read of the store failed.
+    unreadable_since: Option<Instant>,
+}
+
+/// What a store holds, as far as a cache knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) enum Known {
+    /// It has not looked (or a conditional clear left it unsure).
+    #[default]
+    Unknown,
+    /// Nothing.
+    Nothing,
+    /// The token with this access token.
+    Token(Secret),
+}
+
+impl Known {
+    fn of(stored: Option<&StoredToken>) -> Self {
+        stored.map_or(Self::Nothing, |s| {
+            Self::Token(s.access_token.as_secret().clone())
+        })
+    }
+}
+
+/// Where a flight starts, when the store holds nothing fresh: the token to
+/// refresh from, and whether the store could not be read.
+pub(super) struct Start {
+    pub(super) previous: Option<Arc<AccessToken>>,
+    /// The read error, while the store has been unreadable for less than
+    /// [`BLIND_AFTER`].
+    pub(super) unread: Option<Error>,
 }
 
 impl Inner {
@@ -83,7 +122,7 @@ impl Inner {
     /// Where a fetch starts: `Ok` with a fresh stored token (published),
     /// else `Err` with the token to refresh from, if any. Memory wins while
     /// it holds a usable token or a refresh token; otherwise the store is
-    /// read, and the newer of the two is used.
+    /// read.
     pub(super) async fn starting_point(
         &self,
     ) -> Result<Arc<AccessToken>, Option<Arc<AccessToken>>> {
@@ -95,18 +134,13 @@ impl Inner {
         if usable || self.persistence.is_none() {
             return Err(last);
         }
-        match self.load_stored().await {
-            Some(stored) if self.is_fresh(&stored) => {
-                self.publish(&stored, false);
-                Ok(stored)
-            }
-            stored => Err(newest(last, stored)),
-        }
+        self.adopt_stored(1, Duration::ZERO)
+            .await
+            .map_err(|start| start.previous)
     }
 
     /// The fleet's step before and under a lease: `Ok` with a fresh stored
-    /// token (published), else `Err` with the newest token to refresh
-    /// from, the stored one or the one in memory. A read that fails is
+    /// token (published), else where to start from. A read that fails is
     /// tried up to `reads` times, `pause` apart: under the lease, a blip
     /// must not make the holder refresh with the refresh token in its
     /// memory when the store holds a newer one.
@@ -114,22 +148,35 @@ impl Inner {
         &self,
         reads: usize,
         pause: Duration,
-    ) -> Result<Arc<AccessToken>, Option<Arc<AccessToken>>> {
-        let mut stored = self.read_stored().await;
+    ) -> Result<Arc<AccessToken>, Start> {
+        let mut read = self.read_stored().await;
         for _ in 1..reads {
-            if stored.is_ok() {
+            if read.is_ok() {
                 break;
             }
             tokio::time::sleep(pause).await;
-            stored = self.read_stored().await;
+            read = self.read_stored().await;
         }
-        match self.readable(stored) {
-            Some(token) if self.is_fresh(&token) => {
-                self.publish(&token, false);
-                Ok(token)
-            }
-            stored => Err(newest(self.lock().last.clone(), stored)),
+        let unread = read
+            .as_ref()
+            .err()
+            .filter(|_| self.unreadable_briefly())
+            .cloned();
+        let stored = self.readable(read);
+        if let Some(token) = &stored
+            && self.is_fresh(token)
+        {
+            self.publish(token, false);
+            return Ok(Arc::clone(token));
         }
+        let (last, ahead_of) = {
+            let state = self.lock();
+            (state.last.clone(), state.saves.ahead_of.clone())
+        };
+        Err(Start {
+            previous: newest(last, stored, ahead_of.as_ref()),
+            unread,
+        })
     }
 
     /// Whether `token` may be served without a refresh (and was not
@@ -143,19 +190,33 @@ impl Inner {
                 .is_some_and(|rejected| rejected.secret() == token.secret())
     }
 
-    /// What the store holds, as a token; an unreadable store or token is
-    /// logged and counts as none (the next fetch replaces it).
-    async fn load_stored(&self) -> Option<Arc<AccessToken>> {
-        let stored = self.read_stored().await;
-        self.readable(stored)
-    }
-
     /// One read of the store: `Err` when it could not be read.
     async fn read_stored(&self) -> Result<Option<StoredToken>, Error> {
         let Some(persistence) = self.persistence.as_ref() else {
             return Ok(None);
         };
-        self.bounded(persistence.store.load(&persistence.key)).await
+        let read = self.bounded(persistence.store.load(&persistence.key)).await;
+        let now = self.now();
+        let mut state = self.lock();
+        match &read {
+            Ok(stored) => {
+                state.saves.known = Known::of(stored.as_ref());
+                state.saves.unreadable_since = None;
+            }
+            Err(_) => {
+                state.saves.unreadable_since.get_or_insert(now);
+            }
+        }
+        read
+    }
+
+    /// Whether the store has been unreadable for less than [`BLIND_AFTER`].
+    fn unreadable_briefly(&self) -> bool {
+        let now = self.now();
+        self.lock()
+            .saves
+            .unreadable_since
+            .is_none_or(|since| now.saturating_duration_since(since) < BLIND_AFTER)
     }
 
     /// A read's token; what cannot be read or used is logged and counts as
@@ -171,193 +232,19 @@ impl Inner {
             },
             Ok(None) => None,
             Err(error) => {
-                tracing::warn!(source = self.source.name(), %error, "token store unreadable; fetching anew");
+                tracing::warn!(source = self.source.name(), %error, "token store unreadable");
                 None
             }
         }
     }
 
-    /// Saves a fetched token (through `lease` when one is held), then
-    /// publishes it, saved or not.
-    pub(super) async fn save_and_publish(
-        &self,
-        token: Arc<AccessToken>,
-        lease: Option<&dyn Lease>,
-    ) -> Outcome {
-        let saved = self
-            .write_token(&StoredToken::from_token(&token), lease)
-            .await;
-        self.publish(&token, saved.is_err());
-        if let Err(error) = saved {
-            self.save_failed();
-            tracing::warn!(source = self.source.name(), %error, "token fetched but not saved; kept in memory");
-            return Err(error);
-        }
-        tracing::debug!(
-            source = self.source.name(),
-            lifetime_s = token.lifetime().as_secs(),
-            "token fetched"
-        );
-        Ok(token)
-    }
-
-    /// Writes `stored`, through `lease` when one is held.
-    async fn write_token(
-        &self,
-        stored: &StoredToken,
-        lease: Option<&dyn Lease>,
-    ) -> Result<(), Error> {
-        let Some(persistence) = &self.persistence else {
-            return Ok(());
-        };
-        self.bounded(async {
-            let _writing = persistence.writes.lock().await;
-            match lease {
-                Some(lease) => lease.save(stored).await,
-                None => persistence.store.save(&persistence.key, stored).await,
-            }
-        })
-        .await
-    }
-
-    /// `token`, just fetched, if it has at least [`MIN_LIFETIME`] left to
-    /// be served. One that has not (`expires_in: 0`, a slow source) is
-    /// refused with [`ErrorKind::Malformed`], but its refresh token is
-    /// kept: the provider may have rotated the one it was refreshed with,
-    /// so the next fetch starts from it and the store holds it (expired,
-    /// never served).
-    pub(super) async fn arrived(
-        &self,
-        token: Arc<AccessToken>,
-        lease: Option<&dyn Lease>,
-    ) -> Outcome {
-        let left = token.expires_at().saturating_duration_since(self.now());
-        if left >= MIN_LIFETIME {
-            return Ok(token);
-        }
-        let error = Error::new(ErrorKind::Malformed).with_description(format!(
-            "the token arrived with {} ms left, less than the {} s a token must live to be used (expires_in too small?)",
-            left.as_millis(),
-            MIN_LIFETIME.as_secs()
-        ));
-        if token.refresh_token().is_some() {
-            self.lock().last = Some(Arc::clone(&token));
-            if let Err(store_error) = self.write_token(&self.expired(&token), lease).await {
-                tracing::warn!(source = self.source.name(), error = %store_error, "refresh token of a refused token not saved");
-            }
-        }
-        Err(error)
-    }
-
-    /// `token` as stored once it must no longer be served: expired now,
-    /// with its refresh token.
-    fn expired(&self, token: &AccessToken) -> StoredToken {
-        let mut expired = StoredToken::from_token(token);
-        expired.expires_at_unix_ms =
-            unix_ms(self.clock().system_now()).min(expired.expires_at_unix_ms);
-        expired
-    }
-
-    fn save_failed(&self) {
-        let now = self.now();
-        self.lock().saves.next_at = now.checked_add(self.settings.failure_backoff);
-    }
-
-    /// Saves the published `entry` again after a failed save (or a seed),
-    /// at most once per failure backoff, in a task of its own, unless the
-    /// store holds a newer token by then.
-    pub(super) fn save_again(self: &Arc<Self>, entry: &Arc<Entry>, now: Instant) {
-        if self.persistence.is_none() {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        {
-            let mut state = self.lock();
-            let saves = &mut state.saves;
-            if saves.running || saves.next_at.is_some_and(|at| now < at) {
-                return;
-            }
-            saves.running = true;
-        }
-        let running = Running(Arc::clone(self));
-        let entry = Arc::clone(entry);
-        runtime.spawn(async move {
-            let inner = &running.0;
-            match inner.save_late(&entry.token).await {
-                Ok(written) => {
-                    entry.mark_saved();
-                    tracing::debug!(
-                        source = inner.source.name(),
-                        written,
-                        "unsaved token saved again"
-                    );
-                }
-                Err(error) => {
-                    inner.save_failed();
-                    tracing::warn!(source = inner.source.name(), %error, "token still not saved");
-                }
-            }
-        });
-    }
-
-    /// A late save of `token` (a retry, a seed): over the token it was
-    /// fetched from, itself or nothing when its predecessor is known (a
-    /// compare-and-set that holds whatever the wall clocks say), else
-    /// unless the store holds a newer token. Whether it was written.
-    async fn save_late(&self, token: &AccessToken) -> Result<bool, Error> {
-        let stored = StoredToken::from_token(token);
-        match token.predecessor() {
-            Some(predecessor) => {
-                let known = [predecessor, token.secret()];
-                let condition = SaveIf::Holds {
-                    access_tokens: &known,
-                    or_nothing: true,
-                };
-                self.save_if(&stored, condition).await
-            }
-            None => self.save_if(&stored, SaveIf::NotNewer).await,
-        }
-    }
-
-    async fn save_if(&self, stored: &StoredToken, condition: SaveIf<'_>) -> Result<bool, Error> {
-        let Some(persistence) = &self.persistence else {
-            return Ok(true);
-        };
-        self.bounded(async {
-            let _writing = persistence.writes.lock().await;
-            persistence
-                .store
-                .save_if(&persistence.key, stored, condition)
-                .await
-        })
-        .await
-    }
-
-    /// Saves `token` again at once, a few times, `pause` apart, after its
-    /// save failed (a blip): whether it is now stored, or superseded by a
-    /// newer stored token.
-    pub(super) async fn resave(&self, token: &Arc<AccessToken>, pause: Duration) -> bool {
-        for _ in 0..RESAVES {
-            tokio::time::sleep(pause).await;
-            if self.save_late(token).await.is_ok() {
-                if let Some(entry) = &*self.current.load()
-                    && Arc::ptr_eq(&entry.token, token)
-                {
-                    entry.mark_saved();
-                }
-                self.lock().saves.next_at = None;
-                return true;
-            }
-        }
-        false
+    /// Records what the store now holds, after a write of this cache.
+    pub(super) fn now_stored(&self, known: Known) {
+        self.lock().saves.known = known;
     }
 
     /// A `call` to the store, bounded by [`store_bound`](Self::store_bound):
-    /// a store that does not answer counts as failing, so a flight still
-    /// fetches, and a fetched token is kept in memory, never lost to a
-    /// hung save.
+    /// a store that does not answer counts as failing.
     pub(super) async fn bounded<T>(
         &self,
         call: impl Future<Output = Result<T, Error>>,
@@ -392,8 +279,11 @@ impl Inner {
                 .clear(&persistence.key, Some(refused))
                 .await
         });
-        if let Err(error) = cleared.await {
-            tracing::warn!(source = self.source.name(), %error, "could not clear a refused token");
+        match cleared.await {
+            Ok(()) => self.now_stored(Known::Unknown),
+            Err(error) => {
+                tracing::warn!(source = self.source.name(), %error, "could not clear a refused token");
+            }
         }
     }
 
@@ -443,40 +333,37 @@ impl Inner {
                 .await
                 .map(drop);
         }
-        self.bounded(async {
+        let cleared = self.bounded(async {
             let _writing = persistence.writes.lock().await;
             persistence
                 .store
                 .clear(&persistence.key, Some(token.secret()))
                 .await
-        })
-        .await
+        });
+        cleared.await?;
+        // Removed, or the store held another token: no longer known.
+        self.now_stored(Known::Unknown);
+        Ok(())
     }
 }
 
-/// Marks the save retry done however its task ends.
-struct Running(Arc<Inner>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.lock().saves.running = false;
-    }
-}
-
-/// The later issued of two tokens (the stored one on a tie): its refresh
-/// token is the one the provider still honours.
-pub(super) fn newest(
+/// The token a fetch starts from, of the one in memory and the stored one:
+/// memory's while it is ahead of the store (fetched or seeded here, not
+/// saved yet) and the store still holds what it held when that began;
+/// else the store's, which another writer stored since. Only a memory
+/// token whose start the cache never saw (a seed) is weighed by issue time.
+fn newest(
     memory: Option<Arc<AccessToken>>,
     stored: Option<Arc<AccessToken>>,
+    ahead_of: Option<&Known>,
 ) -> Option<Arc<AccessToken>> {
-    match (memory, stored) {
-        (Some(memory), Some(stored)) => {
-            Some(if memory.issued().system() > stored.issued().system() {
-                memory
-            } else {
-                stored
-            })
-        }
-        (memory, stored) => stored.or(memory),
-    }
+    let (Some(memory), Some(stored)) = (memory.as_ref(), stored.as_ref()) else {
+        return stored.or(memory);
+    };
+    let memory_ahead = match ahead_of {
+        None | Some(Known::Nothing) => false,
+        Some(Known::Token(base)) => stored.secret() == base,
+        Some(Known::Unknown) => memory.issued().system() > stored.issued().system(),
+    };
+    Some(Arc::clone(if memory_ahead { memory } else { stored }))
 }
