@@ -815,3 +815,25 @@ async fn a_login_stored_since_wins_over_memory_whatever_the_clocks_say() {
         "the store moved on since a read it: its token wins over a's older one"
     );
 }
+
+#[tokio::test]
+async fn a_holder_that_cannot_read_the_store_does_not_refresh_blind_until_a_minute_has_passed() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    clock.advance(LIFETIME);
+    fleet.load_fails.store(usize::MAX, Ordering::SeqCst);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    assert_eq!(
+        upstream.calls(),
+        0,
+        "the store may hold a newer refresh token"
+    );
+    // A record nobody can read must not lock the fleet out for good.
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(*upstream.seen.lock().unwrap(), [Some("r0".to_owned())]);
+}
