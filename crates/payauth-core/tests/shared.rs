@@ -487,6 +487,14 @@ fn minted(clock: &ManualClock, value: &str, refresh: Option<&str>) -> AccessToke
         .with_refresh_token(refresh.map(Secret::new))
 }
 
+/// A login `t0`/`r0` stored by a clock an hour ahead: its issue time is
+/// later than anything issued here.
+async fn stored_login_from_a_clock_ahead(fleet: &Fleet, clock: &ManualClock) {
+    let mut login = StoredToken::from_token(&minted(clock, "t0", Some("r0")));
+    login.issued_at_unix_ms += 3_600_000;
+    fleet.save("k", &login).await.unwrap();
+}
+
 /// A login stored for the fleet: `t0` with refresh token `r0`.
 async fn stored_login(fleet: &Fleet, clock: &ManualClock) {
     let login = minted(clock, "t0", Some("r0"));
@@ -740,9 +748,7 @@ async fn a_successor_counts_as_newer_than_its_predecessor_even_when_the_wall_clo
     let fleet = Arc::new(Fleet::default());
     // A login written by a clock an hour ahead (or before the wall clock
     // here jumped back): its issue time is later than anything issued now.
-    let mut login = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
-    login.issued_at_unix_ms += 3_600_000;
-    fleet.save("k", &login).await.unwrap();
+    stored_login_from_a_clock_ahead(&fleet, &clock).await;
     let (a, b) = (
         replica(&upstream, &fleet, &clock),
         replica(&upstream, &fleet, &clock),
@@ -769,9 +775,7 @@ async fn a_late_save_never_replaces_a_login_stored_since_whatever_the_clocks_say
     let upstream = Upstream::new(&clock, None);
     let fleet = Arc::new(Fleet::default());
     // The fleet's login, written by a clock an hour ahead.
-    let mut login = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
-    login.issued_at_unix_ms += 3_600_000;
-    fleet.save("k", &login).await.unwrap();
+    stored_login_from_a_clock_ahead(&fleet, &clock).await;
     let a = replica(&upstream, &fleet, &clock);
     clock.advance(LIFETIME);
     fleet.writes_fail.store(true, Ordering::SeqCst);
@@ -799,9 +803,7 @@ async fn a_login_stored_since_wins_over_memory_whatever_the_clocks_say() {
     let upstream = Upstream::new(&clock, None);
     let fleet = Arc::new(Fleet::default());
     // The fleet's token, written by a clock an hour ahead.
-    let mut login = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
-    login.issued_at_unix_ms += 3_600_000;
-    fleet.save("k", &login).await.unwrap();
+    stored_login_from_a_clock_ahead(&fleet, &clock).await;
     let a = replica(&upstream, &fleet, &clock);
     assert_eq!(value(&a.token().await.unwrap()), "t0");
     // The customer logs in again; that clock reads earlier.
