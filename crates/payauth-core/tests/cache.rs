@@ -1490,3 +1490,99 @@ async fn invalidate_expires_the_rejected_token_only_if_the_store_still_holds_it(
         "not the rejected token: kept"
     );
 }
+
+// ---- Boundaries and formulas (pinned after mutation testing) ----
+
+#[tokio::test]
+async fn at_the_refresh_instant_exactly_the_refresh_starts() {
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = builder(&source, &clock).build();
+    cache.token().await.unwrap();
+    clock.advance(Duration::from_secs(70)); // 100 s less the 30 s margin
+    assert_eq!(value(&cache.token().await.unwrap()), "t1", "still valid");
+    until(|| source.calls.load(Ordering::SeqCst) == 2).await;
+}
+
+#[tokio::test]
+async fn the_backoff_jitter_adds_up_to_a_quarter_of_the_backoff() {
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(Fake::new(&clock).then(Next::Fail(ErrorKind::Unavailable)));
+    let cache = builder(&source, &clock).jitter(1.0).build();
+    assert!(cache.token().await.is_err());
+    clock.advance(Duration::from_millis(1_240));
+    assert!(cache.token().await.is_err(), "1 s + 25 % not over yet");
+    assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+    clock.advance(Duration::from_millis(20));
+    assert_eq!(value(&cache.token().await.unwrap()), "t2");
+}
+
+#[tokio::test]
+async fn after_invalid_grant_the_next_fetch_starts_without_the_refused_refresh_token() {
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(
+        Fake::new(&clock)
+            .then(Next::Token)
+            .then(Next::Fail(ErrorKind::InvalidGrant)),
+    );
+    let cache = builder(&source, &clock).build();
+    let first = cache.token().await.unwrap();
+    assert!(cache.invalidate(&first));
+    assert_eq!(
+        cache.token().await.unwrap_err().kind(),
+        ErrorKind::InvalidGrant
+    );
+    clock.advance(Duration::from_millis(1001));
+    cache.token().await.unwrap();
+    assert_eq!(
+        *source.seen_refresh_tokens.lock().unwrap(),
+        [None, Some("r1".to_owned()), None]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_up_to_the_retry_wait_is_waited_for_inside_the_fetch() {
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(Fake::new(&clock).then(Next::RateLimited(payauth_core::MAX_RETRY_WAIT)));
+    let cache = builder(&source, &clock)
+        .retries(1, Duration::from_millis(1))
+        .build();
+    let started = tokio::time::Instant::now();
+    assert_eq!(value(&cache.token().await.unwrap()), "t2");
+    assert_eq!(started.elapsed(), payauth_core::MAX_RETRY_WAIT);
+    assert_eq!(payauth_core::MAX_RETRY_WAIT, Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_waits_double_from_the_configured_wait() {
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(
+        Fake::new(&clock)
+            .then(Next::Fail(ErrorKind::Unavailable))
+            .then(Next::Fail(ErrorKind::Unavailable)),
+    );
+    let cache = builder(&source, &clock)
+        .retries(2, Duration::from_millis(100))
+        .build();
+    let started = tokio::time::Instant::now();
+    assert_eq!(value(&cache.token().await.unwrap()), "t3");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(300),
+        "100 ms, then 200 ms"
+    );
+}
+
+#[tokio::test]
+async fn at_the_end_of_the_renewal_window_exactly_a_401_renews_again() {
+    let clock = Arc::new(ManualClock::new());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = builder(&source, &clock).build();
+    let first = cache.token().await.unwrap();
+    assert!(cache.invalidate(&first));
+    let second = cache.token().await.unwrap();
+    clock.advance(Duration::from_millis(999));
+    assert!(!cache.invalidate(&second));
+    clock.advance(Duration::from_millis(1));
+    assert!(cache.invalidate(&second));
+}
