@@ -1586,3 +1586,73 @@ async fn at_the_end_of_the_renewal_window_exactly_a_401_renews_again() {
     clock.advance(Duration::from_millis(1));
     assert!(cache.invalidate(&second));
 }
+
+/// Client credentials: tokens `c<n>` without refresh tokens.
+struct Credentials(Arc<ManualClock>, AtomicUsize);
+
+impl TokenSource for Credentials {
+    fn fetch<'a>(
+        &'a self,
+        _: Option<&'a AccessToken>,
+    ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+        Box::pin(async move {
+            let n = self.1.fetch_add(1, Ordering::SeqCst) + 1;
+            AccessToken::new(
+                Secret::new(format!("c{n}")),
+                "Bearer",
+                Issued::now(self.0.as_ref()),
+                LIFETIME,
+            )
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_store_is_read_only_when_memory_holds_neither_a_valid_token_nor_a_refresh_token() {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(MemoryStore::new());
+    // A valid token without a refresh token in memory: fetched anew, the
+    // store not consulted.
+    let source = Arc::new(Credentials(Arc::clone(&clock), AtomicUsize::new(0)));
+    let cache = TokenCache::builder(Arc::clone(&source))
+        .clock(Arc::clone(&clock) as _)
+        .store(Arc::clone(&store) as _, "k")
+        .refresh_margin(Duration::from_secs(30))
+        .jitter(0.0)
+        .build();
+    cache.token().await.unwrap();
+    clock.advance(Duration::from_secs(75));
+    let other = minted(&clock, "other", None);
+    store
+        .save("k", &StoredToken::from_token(&other))
+        .await
+        .unwrap();
+    assert_eq!(value(&cache.token().await.unwrap()), "c1");
+    until(|| cache.peek().is_some_and(|t| value(&t) == "c2")).await;
+    // A refresh token in memory, expired: refreshed with it, not replaced
+    // by what the store holds.
+    let store = Arc::new(MemoryStore::new());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = stored_cache(&source, &clock, &store);
+    cache.token().await.unwrap();
+    clock.advance(LIFETIME);
+    let fresh = minted(&clock, "fresh", None);
+    store
+        .save("k", &StoredToken::from_token(&fresh))
+        .await
+        .unwrap();
+    assert_eq!(value(&cache.token().await.unwrap()), "t2");
+    assert_eq!(
+        *source.seen_refresh_tokens.lock().unwrap(),
+        [None, Some("r1".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn the_debug_form_names_the_store_key() {
+    let clock = Arc::new(ManualClock::new());
+    let cache = builder(&Arc::new(Fake::new(&clock)), &clock)
+        .store(Arc::new(MemoryStore::new()), "mypos/client-1")
+        .build();
+    assert!(format!("{cache:?}").contains("mypos/client-1"));
+}

@@ -839,3 +839,13 @@ async fn a_holder_that_cannot_read_the_store_does_not_refresh_blind_until_a_minu
     assert_eq!(value(&a.token().await.unwrap()), "t1");
     assert_eq!(*upstream.seen.lock().unwrap(), [Some("r0".to_owned())]);
 }
+
+#[tokio::test]
+async fn a_holder_with_no_refresh_token_to_lose_fetches_even_when_the_store_cannot_be_read() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    fleet.load_fails.store(usize::MAX, Ordering::SeqCst);
+    let cache = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&cache.token().await.unwrap()), "t1", "a full grant");
+}
