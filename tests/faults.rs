@@ -92,7 +92,7 @@ fn cache(config: &str, clock: &Arc<ManualClock>) -> TokenCache {
     let (source, _) = config
         .source(&payauth::core::http::default_client().unwrap())
         .unwrap();
-    TokenCache::builder_arc(source)
+    TokenCache::builder(source)
         .clock(Arc::clone(clock) as _)
         .refresh_margin(Duration::from_secs(30))
         .jitter(0.0)
@@ -239,14 +239,15 @@ fn under_twenty_percent_transient_failures_every_grant_succeeds_within_its_retri
                 sandbox.faults().set_all(fault, Schedule::Rate(0.2));
                 let config = Config::from_toml(&config).unwrap();
                 let (source, _) = config.source(&http).unwrap();
-                let cache = TokenCache::builder_arc(source)
+                let cache = TokenCache::builder(source)
                     .retries(RETRIES, Duration::from_millis(1))
                     .build();
                 for n in 0..FETCHES {
                     let token = cache.token().await.unwrap_or_else(|e| {
                         panic!("{provider} under {name}: fetch {n} failed: {e}")
                     });
-                    cache.invalidate(&token);
+                    // Unconditionally, unlike a 401's renewal-limited invalidate.
+                    cache.forget(&token).await.unwrap();
                 }
                 let requests = sandbox.total_requests();
                 assert!(
@@ -322,7 +323,7 @@ async fn a_retried_terminal_login_starts_over_with_a_new_code_never_replaying_on
     let (source, _) = config
         .source(&payauth::core::http::default_client().unwrap())
         .unwrap();
-    let cache = TokenCache::builder_arc(source)
+    let cache = TokenCache::builder(source)
         .retries(3, Duration::from_millis(1))
         .build();
     cache.token().await.expect("the third login succeeds");

@@ -3,8 +3,10 @@
 //! and a bare `ArcSwapOption` load (the floor). Each does the same work: get
 //! the token, check its expiry, return a clone of the `Arc`.
 //!
-//! A plain harness (`harness = false`): medians of 11 samples, 1 and 2
-//! threads, ratios against the baselines measured in the same run. The last
+//! A plain harness (`harness = false`): 11 samples, 1 and 2 threads, the
+//! cases taking turns within each sample; medians, and ratios against the
+//! baselines measured in the same run (against the floor, the median of
+//! the per-sample ratios, which a busy machine disturbs least). The last
 //! line, `BENCH {json}`, is what `cargo xtask bench` collects.
 //!
 //! `cargo bench -p payauth-core --bench cache`
@@ -56,35 +58,52 @@ fn ready<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Median ns per call of `op`, run by `threads` threads at once.
-fn measure(threads: usize, op: &(dyn Fn() + Sync)) -> f64 {
-    let mut samples: Vec<f64> = (0..SAMPLES)
-        .map(|_| {
-            let barrier = Barrier::new(threads);
-            let elapsed = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            barrier.wait();
-                            let start = Instant::now();
-                            for _ in 0..ITERATIONS {
-                                op();
-                            }
-                            start.elapsed()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("bench thread"))
-                    .max()
-                    .unwrap_or_default()
-            });
-            elapsed.as_secs_f64() * 1e9 / f64::from(ITERATIONS)
-        })
+/// ns per call of `op`, run by `threads` threads at once, in one sample.
+fn sample(threads: usize, op: &(dyn Fn() + Sync)) -> f64 {
+    let barrier = Barrier::new(threads);
+    let elapsed = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..ITERATIONS {
+                        op();
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .max()
+            .unwrap_or_default()
+    });
+    elapsed.as_secs_f64() * 1e9 / f64::from(ITERATIONS)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// For each case, the median ns per call, and the median over samples of
+/// its ratio to the last case (the floor) in the same sample. The cases
+/// take turns within each sample, so a change in the machine's load
+/// (other processes) falls on all of them alike.
+fn measure(threads: usize, cases: &[(&str, &(dyn Fn() + Sync))]) -> Vec<(f64, f64)> {
+    let runs: Vec<Vec<f64>> = (0..SAMPLES)
+        .map(|_| cases.iter().map(|(_, op)| sample(threads, *op)).collect())
         .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[SAMPLES / 2]
+    let floor = cases.len() - 1;
+    (0..cases.len())
+        .map(|case| {
+            let times = runs.iter().map(|run| run[case]).collect();
+            let ratios = runs.iter().map(|run| run[case] / run[floor]).collect();
+            (median(times), median(ratios))
+        })
+        .collect()
 }
 
 fn main() {
@@ -117,31 +136,34 @@ fn main() {
     ];
 
     let mut json = Vec::new();
+    let (one, two) = (measure(1, &cases), measure(2, &cases));
     println!(
         "{:<28} {:>10} {:>10}",
         "ns per cached get", "1 thread", "2 threads"
     );
-    let mut results = Vec::new();
-    for (name, op) in cases {
-        let one = measure(1, op);
-        let two = measure(2, op);
-        println!("{name:<28} {one:>10.1} {two:>10.1}");
-        results.push((name, one, two));
+    for ((name, _), (a, b)) in cases.iter().zip(one.iter().zip(&two)) {
+        println!("{name:<28} {:>10.1} {:>10.1}", a.0, b.0);
     }
-    let (_, cache_1, cache_2) = results[0];
     println!("\nratio of TokenCache::token to each baseline (below 1: faster)");
-    for (name, one, two) in &results[1..] {
-        println!(
-            "  vs {name:<26} {:>6.2} {:>6.2}",
-            cache_1 / one,
-            cache_2 / two
-        );
-        json.push(format!(
-            r#"{{"bench":"cached-get","subject":"TokenCache::token","baseline":"{name}","metric":"ns/op 1 thread","subject_value":{cache_1:.2},"baseline_value":{one:.2}}}"#
-        ));
-        json.push(format!(
-            r#"{{"bench":"cached-get","subject":"TokenCache::token","baseline":"{name}","metric":"ns/op 2 threads","subject_value":{cache_2:.2},"baseline_value":{two:.2}}}"#
-        ));
+    println!("(vs the floor: the median of the ratios within each sample)");
+    for (case, (name, _)) in cases.iter().enumerate().skip(1) {
+        let ratio = |results: &[(f64, f64)]| {
+            if case == cases.len() - 1 {
+                results[0].1
+            } else {
+                results[0].0 / results[case].0
+            }
+        };
+        let (r1, r2) = (ratio(&one), ratio(&two));
+        println!("  vs {name:<26} {r1:>6.2} {r2:>6.2}");
+        for (metric, subject, baseline) in [
+            ("ns/op 1 thread", one[0].0, one[0].0 / r1),
+            ("ns/op 2 threads", two[0].0, two[0].0 / r2),
+        ] {
+            json.push(format!(
+                r#"{{"bench":"cached-get","subject":"TokenCache::token","baseline":"{name}","metric":"{metric}","subject_value":{subject:.2},"baseline_value":{baseline:.2}}}"#
+            ));
+        }
     }
     println!("BENCH [{}]", json.join(","));
 }

@@ -147,7 +147,7 @@ async fn run(kind: Kind, start: Start) -> (usize, f64) {
     });
     let cache: Arc<dyn Herdable> = match kind {
         Kind::Payauth => Arc::new(Payauth(
-            TokenCache::builder_arc(Arc::clone(&upstream) as Arc<dyn TokenSource>)
+            TokenCache::builder(Arc::clone(&upstream) as Arc<dyn TokenSource>)
                 .clock(Arc::clone(&clock) as Arc<dyn Clock>)
                 .refresh_margin(MARGIN)
                 .jitter(0.0)

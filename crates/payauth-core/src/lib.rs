@@ -7,7 +7,8 @@
 //!   `Authorization` header.
 //! - [`TokenSource`]: how a provider flow gets a token (object-safe).
 //! - [`TokenCache`]: what applications hold; lock-free when fresh, one
-//!   fetch in flight, refresh ahead, serve-stale only while valid.
+//!   fetch in flight that always ends, refresh ahead, serve-stale only
+//!   while valid (its module docs list every promise).
 //! - [`TokenStore`]: [`MemoryStore`], [`FileStore`] (Redis in
 //!   `payauth-redis`).
 //! - [`Error`] and [`ErrorKind`]: typed, with [`Error::is_transient`].
@@ -43,7 +44,7 @@
 //! # }).unwrap();
 //! ```
 
-mod cache;
+pub mod cache;
 mod clock;
 mod error;
 pub mod http;
@@ -60,8 +61,9 @@ pub mod wire;
 pub mod internal;
 
 pub use cache::{
-    DEFAULT_FAILURE_BACKOFF, DEFAULT_MARGIN, MAX_FAILURE_BACKOFF, MAX_RETRY_WAIT, TokenCache,
-    TokenCacheBuilder,
+    DEFAULT_FAILURE_BACKOFF, DEFAULT_FETCH_TIMEOUT, DEFAULT_MARGIN, MAX_FAILURE_BACKOFF,
+    MAX_FETCH_TIMEOUT, MAX_RETRIES, MAX_RETRY_AFTER_BACKOFF, MAX_RETRY_WAIT, MIN_FAILURE_BACKOFF,
+    MIN_FETCH_TIMEOUT, TokenCache, TokenCacheBuilder,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind};
@@ -69,5 +71,7 @@ pub use http::Environment;
 pub use secret::{Secret, SerializableSecret};
 pub use settings::{FlowSettings, SecretConfig, StoreKey};
 pub use source::{BoxFuture, TokenSource};
-pub use store::{FileStore, Lease, MemoryStore, SharedStore, StoredToken, TokenStore};
-pub use token::{AccessToken, Issued};
+pub use store::{
+    FileStore, Lease, MemoryStore, SaveIf, SharedStore, StoredFailure, StoredToken, TokenStore,
+};
+pub use token::{AccessToken, Issued, MAX_LIFETIME, MIN_LIFETIME};

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::token::AccessToken;
@@ -48,5 +49,21 @@ pub trait TokenSource: Send + Sync + 'static {
     #[allow(clippy::unnecessary_literal_bound)]
     fn name(&self) -> &str {
         "token source"
+    }
+}
+
+/// A shared source is a source: `TokenCache::builder(Arc::clone(&source))`
+/// works for an `Arc<Mypos>` as for an `Arc<dyn TokenSource>` chosen at run
+/// time.
+impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
+    fn fetch<'a>(
+        &'a self,
+        previous: Option<&'a AccessToken>,
+    ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+        (**self).fetch(previous)
+    }
+
+    fn name(&self) -> &str {
+        (**self).name()
     }
 }

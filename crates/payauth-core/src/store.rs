@@ -11,12 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::error::Error;
-#[cfg(doc)]
-use crate::error::ErrorKind;
+use crate::error::{Error, ErrorKind};
 use crate::secret::{Secret, SerializableSecret};
 use crate::source::BoxFuture;
-use crate::token::{AccessToken, Issued};
+use crate::token::{AccessToken, MAX_LIFETIME};
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
@@ -34,6 +32,12 @@ pub struct StoredToken {
     pub expires_at_unix_ms: u64,
     /// Lifetime in milliseconds when issued (for refresh-ahead margins).
     pub lifetime_ms: u64,
+    /// When it was requested, milliseconds since the Unix epoch: of two
+    /// tokens for one key, the later issued is the newer (its refresh token
+    /// is the one the provider still honours). 0 in records written before
+    /// payauth stored it: then `expires_at_unix_ms - lifetime_ms`.
+    #[serde(default)]
+    pub issued_at_unix_ms: u64,
     /// Granted scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -50,47 +54,75 @@ impl StoredToken {
             access_token: token.secret().clone().into(),
             token_type: token.token_type().to_owned(),
             expires_at_unix_ms: unix_ms(token.expires_at_system()),
-            lifetime_ms: u64::try_from(token.lifetime().as_millis()).unwrap_or(u64::MAX),
+            lifetime_ms: millis(token.lifetime()),
+            issued_at_unix_ms: unix_ms(token.issued().system()),
             scope: token.scope().map(ToOwned::to_owned),
             refresh_token: token.refresh_token().cloned().map(Into::into),
         }
     }
 
-    /// Back to a token, its expiry placed on `clock`'s monotonic time (an
-    /// already expired token comes back expired, still carrying its refresh
-    /// token).
+    /// Back to a token, its expiry placed on `clock`'s monotonic time. It is
+    /// never given more than its own lifetime from its issue time, whatever
+    /// expiry it claims (a skewed or tampered writer), nor more than its
+    /// lifetime from now; an expired token comes back expired, still
+    /// carrying its refresh token, however short its lifetime.
     ///
     /// # Errors
     /// [`ErrorKind::Malformed`] when the stored token cannot be a header.
     pub fn to_token(&self, clock: &dyn Clock) -> Result<AccessToken, Error> {
-        let expires = UNIX_EPOCH + Duration::from_millis(self.expires_at_unix_ms);
-        let remaining = expires
-            .duration_since(clock.system_now())
-            .unwrap_or_default();
-        let lifetime = Duration::from_millis(self.lifetime_ms).max(remaining);
-        // Place the issue time in the past so that issue + lifetime = now + remaining.
-        let issued = Issued::before_now(clock, lifetime.saturating_sub(remaining));
-        let token = AccessToken::new(
+        let lifetime = Duration::from_millis(self.lifetime_ms).min(MAX_LIFETIME);
+        let issued_ms = self.issued_ms();
+        let expires_ms = self
+            .expires_at_unix_ms
+            .min(issued_ms.saturating_add(millis(lifetime)));
+        let remaining =
+            Duration::from_millis(expires_ms.saturating_sub(unix_ms(clock.system_now())));
+        let issued_system = UNIX_EPOCH
+            .checked_add(Duration::from_millis(issued_ms))
+            .unwrap_or(UNIX_EPOCH);
+        let token = AccessToken::restored(
             self.access_token.as_secret().clone(),
             &self.token_type,
-            issued,
             lifetime,
+            remaining,
+            issued_system,
+            clock,
         )?;
         Ok(token
             .with_scope(self.scope.clone())
             .with_refresh_token(self.refresh_token.clone().map(Into::into)))
     }
 
-    /// Whether [`TokenStore::clear`] with `if_refresh_token` removes this
-    /// token: always when `None`, else only if it still holds that refresh
-    /// token (compared in constant time).
+    /// When it was issued, milliseconds since the Unix epoch (derived from
+    /// its expiry and lifetime for records that did not store it).
     #[must_use]
-    pub fn is_cleared_by(&self, if_refresh_token: Option<&Secret>) -> bool {
-        if_refresh_token.is_none_or(|expected| {
-            self.refresh_token
-                .as_ref()
-                .map(SerializableSecret::as_secret)
-                == Some(expected)
+    pub fn issued_ms(&self) -> u64 {
+        if self.issued_at_unix_ms == 0 {
+            self.expires_at_unix_ms.saturating_sub(self.lifetime_ms)
+        } else {
+            self.issued_at_unix_ms
+        }
+    }
+
+    /// Whether this token was issued after `other` (so it, and its refresh
+    /// token, supersede `other`'s).
+    #[must_use]
+    pub fn is_newer_than(&self, other: &Self) -> bool {
+        self.issued_ms() > other.issued_ms()
+    }
+
+    /// Whether [`TokenStore::clear`] with `if_holds` removes this token:
+    /// always when `None`, else only if it still holds that secret as its
+    /// access token or its refresh token (compared in constant time).
+    #[must_use]
+    pub fn is_cleared_by(&self, if_holds: Option<&Secret>) -> bool {
+        if_holds.is_none_or(|expected| {
+            self.access_token.as_secret() == expected
+                || self
+                    .refresh_token
+                    .as_ref()
+                    .map(SerializableSecret::as_secret)
+                    == Some(expected)
         })
     }
 }
@@ -100,6 +132,7 @@ impl fmt::Debug for StoredToken {
         f.debug_struct("StoredToken")
             .field("token_type", &self.token_type)
             .field("expires_at_unix_ms", &self.expires_at_unix_ms)
+            .field("issued_at_unix_ms", &self.issued_at_unix_ms)
             .field("scope", &self.scope)
             .field("has_refresh_token", &self.refresh_token.is_some())
             .finish_non_exhaustive()
@@ -108,22 +141,180 @@ impl fmt::Debug for StoredToken {
 
 /// Where tokens are kept, by key (one key per credential and flow).
 ///
-/// Object-safe, async. `clear` takes the refresh token the caller saw
-/// refused, so a late `invalid_grant` cannot wipe a newer token that
-/// another process stored meanwhile.
+/// Object-safe, async. `clear` takes the secret the caller saw refused (a
+/// refresh token after `invalid_grant`, an access token after a 401 or a
+/// revocation), so a late refusal cannot wipe a newer token that another
+/// process stored meanwhile.
 pub trait TokenStore: Send + Sync + 'static {
     /// The token stored under `key`, if any.
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>>;
     /// Replaces what is stored under `key`.
     fn save<'a>(&'a self, key: &'a str, token: &'a StoredToken)
     -> BoxFuture<'a, Result<(), Error>>;
-    /// Removes what is stored under `key`, but only if its refresh token is
-    /// `if_refresh_token` (or unconditionally when `None`).
+    /// Removes what is stored under `key`, but only if it still holds
+    /// `if_holds` as its access token or its refresh token (see
+    /// [`StoredToken::is_cleared_by`]), or unconditionally when `None`.
     fn clear<'a>(
         &'a self,
         key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
+        if_holds: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Saves `token` under `key` only if what is stored allows it (see
+    /// [`SaveIf`]); whether it was written. The cache saves through it
+    /// whenever another write may have landed since it fetched: a save
+    /// retried after a failure, a seeded token, a rejected token stored
+    /// expired, so a late write never replaces a newer token or a rotated
+    /// refresh token.
+    ///
+    /// The default loads, checks ([`SaveIf::allows`]) and saves, which is
+    /// atomic only within one process; a store shared by processes
+    /// overrides it with a compare-and-set (`payauth-redis` does).
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+        condition: SaveIf<'a>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let stored = self.load(key).await?;
+            if !condition.allows(stored.as_ref(), token) {
+                return Ok(false);
+            }
+            self.save(key, token).await?;
+            Ok(true)
+        })
+    }
+}
+
+/// When [`TokenStore::save_if`] may replace what is stored.
+///
+/// ```
+/// use std::time::Duration;
+/// use payauth_core::{AccessToken, Issued, Secret, StoredToken, SystemClock, store::SaveIf};
+///
+/// let token = |value: &str| {
+///     StoredToken::from_token(&AccessToken::new(Secret::new(value), "Bearer", Issued::now(&SystemClock), Duration::from_secs(60)).unwrap())
+/// };
+/// let (old, new) = (token("old"), token("new"));
+/// let holds_old = SaveIf::Holds { access_tokens: &[old.access_token.as_secret()], or_nothing: false };
+/// assert!(holds_old.allows(Some(&old), &new));
+/// assert!(!holds_old.allows(Some(&new), &token("other")));
+/// assert!(!holds_old.allows(None, &new));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum SaveIf<'a> {
+    /// Unless the store holds a token issued later
+    /// ([`StoredToken::is_newer_than`]).
+    NotNewer,
+    /// Only if the store holds a token whose access token is one of these
+    /// (or holds nothing, with `or_nothing`): a compare-and-set on what the
+    /// writer last knew was there.
+    Holds {
+        /// The access tokens the store may hold (compared in constant
+        /// time).
+        access_tokens: &'a [&'a Secret],
+        /// Whether an empty store allows the write too.
+        or_nothing: bool,
+    },
+}
+
+impl SaveIf<'_> {
+    /// Whether a store holding `stored` may have `token` written over it.
+    #[must_use]
+    pub fn allows(&self, stored: Option<&StoredToken>, token: &StoredToken) -> bool {
+        match (self, stored) {
+            (Self::NotNewer, stored) => stored.is_none_or(|stored| !stored.is_newer_than(token)),
+            (Self::Holds { or_nothing, .. }, None) => *or_nothing,
+            (Self::Holds { access_tokens, .. }, Some(stored)) => access_tokens
+                .iter()
+                .any(|expected| stored.access_token.as_secret() == *expected),
+        }
+    }
+}
+
+/// A failed fetch as shared through a [`SharedStore`], so that the other
+/// replicas of a fleet answer with it for the backoff instead of each
+/// trying in turn. It holds what an [`Error`] shows (never a secret) and
+/// is JSON-serializable for the store.
+///
+/// ```
+/// use std::time::Duration;
+/// use payauth_core::{Error, ErrorKind, store::StoredFailure};
+///
+/// let error = Error::new(ErrorKind::RateLimited).with_status(429).with_retry_after(Duration::from_secs(120));
+/// let shared = StoredFailure::from_error(&error);
+/// let back = shared.to_error().unwrap();
+/// assert_eq!((back.kind(), back.status(), back.retry_after()), (ErrorKind::RateLimited, Some(429), Some(Duration::from_secs(120))));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFailure {
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+}
+
+/// Every kind a shared failure can name; a name not listed (written by a
+/// newer payauth) is not taken up.
+const SHARED_KINDS: [ErrorKind; 15] = [
+    ErrorKind::InvalidRequest,
+    ErrorKind::InvalidClient,
+    ErrorKind::InvalidGrant,
+    ErrorKind::UnauthorizedClient,
+    ErrorKind::UnsupportedGrantType,
+    ErrorKind::InvalidScope,
+    ErrorKind::AccessDenied,
+    ErrorKind::RateLimited,
+    ErrorKind::Unavailable,
+    ErrorKind::Transport,
+    ErrorKind::Timeout,
+    ErrorKind::Malformed,
+    ErrorKind::Provider,
+    ErrorKind::Store,
+    ErrorKind::Config,
+];
+
+impl StoredFailure {
+    /// What is shared of `error`: its kind, status, provider code,
+    /// description and `Retry-After`.
+    #[must_use]
+    pub fn from_error(error: &Error) -> Self {
+        Self {
+            kind: format!("{:?}", error.kind()),
+            status: error.status(),
+            provider_code: error.provider_code().map(ToOwned::to_owned),
+            description: error.description().map(ToOwned::to_owned),
+            retry_after_ms: error.retry_after().map(millis),
+        }
+    }
+
+    /// The error again; `None` for a kind this version does not know.
+    #[must_use]
+    pub fn to_error(&self) -> Option<Error> {
+        let kind = SHARED_KINDS
+            .into_iter()
+            .find(|kind| format!("{kind:?}") == self.kind)?;
+        let mut error = Error::new(kind);
+        if let Some(status) = self.status {
+            error = error.with_status(status);
+        }
+        if let Some(code) = &self.provider_code {
+            error = error.with_provider_code(code.clone());
+        }
+        if let Some(description) = &self.description {
+            error = error.with_description(description);
+        }
+        if let Some(wait) = self.retry_after_ms {
+            error = error.with_retry_after(Duration::from_millis(wait));
+        }
+        Some(error)
+    }
 }
 
 /// A [`TokenStore`] that several processes share (a fleet of replicas),
@@ -134,7 +325,9 @@ pub trait TokenStore: Send + Sync + 'static {
 /// [`shared_store`](crate::TokenCacheBuilder::shared_store) reads the store
 /// before every fetch, takes a [`Lease`] before calling the provider, and
 /// saves through the lease, so that across the fleet one fetch runs per
-/// expiry and a rotated refresh token is seen by every replica.
+/// expiry and a rotated refresh token is seen by every replica. A fetch
+/// that fails is shared too ([`share_failure`](Self::share_failure)), for
+/// the failure backoff, so the fleet backs off as one process would.
 /// `payauth-redis` implements it on Redis.
 pub trait SharedStore: TokenStore {
     /// Tries to take the right to fetch for `key`: `Ok(None)` while
@@ -146,16 +339,41 @@ pub trait SharedStore: TokenStore {
     ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>>;
 
     /// How long to wait between looks at the store while another process
-    /// holds the lease.
+    /// holds the lease (read once, when the cache is built, and kept
+    /// between 1 ms and 1 s).
     fn poll_interval(&self) -> Duration {
         Duration::from_millis(50)
     }
 
     /// How long to wait for other processes at most before giving up with
     /// [`ErrorKind::Unavailable`] (a live holder renews its lease while its
-    /// fetch runs, so this bounds a stuck fetch, not a dead holder).
+    /// fetch runs, so this bounds a stuck fetch, not a dead holder; read
+    /// once, when the cache is built, and kept under 10 minutes).
     fn max_wait(&self) -> Duration {
         Duration::from_secs(60)
+    }
+
+    /// Records that the fetch for `key` failed with `failure`, for `ttl`
+    /// (the holder's failure backoff), so the other replicas answer with
+    /// it meanwhile. The default shares nothing.
+    fn share_failure<'a>(
+        &'a self,
+        key: &'a str,
+        failure: &'a StoredFailure,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = (key, failure, ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The failure shared for `key` whose time has not run out, if any. The
+    /// default has none.
+    fn shared_failure<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFailure>, Error>> {
+        let _ = key;
+        Box::pin(async { Ok(None) })
     }
 }
 
@@ -167,9 +385,12 @@ pub trait Lease: Send + Sync {
     /// (compare-and-set on the stored version).
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the lease was lost or the store moved on:
-    /// the token is then not written, so a stale replica never overwrites
-    /// a newer token.
+    /// [`ErrorKind::Store`] when the lease was lost, the store moved on, or
+    /// the store could not be reached: the token is then not written (or
+    /// not known to be), and the cache keeps it in memory and saves it
+    /// again later with [`TokenStore::save_if`], so a stale replica never
+    /// overwrites a newer token and a rotated refresh token is never lost
+    /// to a blip.
     fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>>;
 
     /// Gives the lease back (a no-op if it already expired or passed to
@@ -195,10 +416,16 @@ pub(crate) fn unix_ms(time: SystemTime) -> u64 {
     .unwrap_or(u64::MAX)
 }
 
+/// Whole milliseconds of `duration`, saturating.
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::token::Issued;
 
     const SENTINEL: &str = "SENTINEL-store-77";
 
@@ -260,5 +487,152 @@ mod tests {
         let memory = MemoryStore::new();
         let shown = format!("{stored:?} {memory:?} {:?}", FileStore::new("/tmp"));
         assert!(!shown.contains(SENTINEL), "{shown}");
+        assert!(
+            shown.contains(&format!("issued_at_unix_ms: {}", stored.issued_at_unix_ms))
+                && shown.contains("has_refresh_token: true"),
+            "what is not secret is shown: {shown}"
+        );
+    }
+
+    #[test]
+    fn a_stored_token_is_never_served_past_its_own_lifetime() {
+        let clock = ManualClock::new();
+        let mut stored = StoredToken::from_token(&token(&clock, "a", Some("r")));
+        // A skewed or tampered writer claims it lives for years.
+        stored.expires_at_unix_ms = stored.issued_at_unix_ms + 10 * 365 * 86_400_000;
+        let back = stored.to_token(&clock).unwrap();
+        assert_eq!(back.expires_at() - clock.now(), Duration::from_secs(3600));
+        clock.advance(Duration::from_secs(3601));
+        let back = stored.to_token(&clock).unwrap();
+        assert!(!back.is_valid_at(clock.now()), "expired with its lifetime");
+        assert_eq!(back.refresh_token(), Some(&Secret::new("r")));
+        // An issue time in the future (a fast clock) never stretches it
+        // past its lifetime from now either.
+        stored.issued_at_unix_ms += 86_400_000;
+        let back = stored.to_token(&clock).unwrap();
+        assert!(back.expires_at() - clock.now() <= Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_record_without_an_issue_time_or_with_a_short_lifetime_still_loads() {
+        let clock = ManualClock::new();
+        let now_ms = unix_ms(clock.system_now());
+        let json = format!(
+            r#"{{"access_token":"a","token_type":"Bearer","expires_at_unix_ms":{},"lifetime_ms":2000,"refresh_token":"r"}}"#,
+            now_ms + 1000
+        );
+        let stored: StoredToken = serde_json::from_str(&json).unwrap();
+        assert_eq!(stored.issued_ms(), now_ms - 1000);
+        let back = stored.to_token(&clock).unwrap();
+        assert!(back.is_valid_at(clock.now()));
+        assert_eq!(back.refresh_token(), Some(&Secret::new("r")));
+        let absurd = StoredToken {
+            expires_at_unix_ms: u64::MAX,
+            lifetime_ms: u64::MAX,
+            issued_at_unix_ms: u64::MAX,
+            ..stored
+        };
+        let back = absurd.to_token(&clock).unwrap();
+        assert!(back.expires_at() - clock.now() <= MAX_LIFETIME);
+    }
+
+    #[test]
+    fn the_later_issued_token_is_the_newer() {
+        let clock = ManualClock::new();
+        let older = StoredToken::from_token(&token(&clock, "a", Some("r1")));
+        clock.advance(Duration::from_millis(5));
+        let newer = StoredToken::from_token(&token(&clock, "b", Some("r2")));
+        assert!(newer.is_newer_than(&older));
+        assert!(!older.is_newer_than(&newer));
+        assert!(!older.is_newer_than(&older));
+    }
+
+    #[tokio::test]
+    async fn clear_by_access_token_removes_only_the_token_that_holds_it() {
+        let clock = ManualClock::new();
+        for store in [
+            Box::new(MemoryStore::new()) as Box<dyn TokenStore>,
+            Box::new(FileStore::new(
+                tempfile::tempdir().unwrap().keep().join("tokens"),
+            )),
+        ] {
+            let newer = StoredToken::from_token(&token(&clock, "new", None));
+            store.save("k", &newer).await.unwrap();
+            store.clear("k", Some(&Secret::new("old"))).await.unwrap();
+            assert_eq!(store.load("k").await.unwrap(), Some(newer.clone()));
+            store.clear("k", Some(&Secret::new("new"))).await.unwrap();
+            assert_eq!(store.load("k").await.unwrap(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn save_if_not_newer_never_replaces_a_newer_token() {
+        let clock = ManualClock::new();
+        let older = StoredToken::from_token(&token(&clock, "old", Some("r1")));
+        clock.advance(Duration::from_millis(5));
+        let newer = StoredToken::from_token(&token(&clock, "new", Some("r2")));
+        for store in [
+            Box::new(MemoryStore::new()) as Box<dyn TokenStore>,
+            Box::new(FileStore::new(
+                tempfile::tempdir().unwrap().keep().join("tokens"),
+            )),
+        ] {
+            let save = |token| store.save_if("k", token, SaveIf::NotNewer);
+            assert!(save(&older).await.unwrap());
+            assert!(save(&newer).await.unwrap());
+            assert!(!save(&older).await.unwrap());
+            assert_eq!(store.load("k").await.unwrap(), Some(newer.clone()));
+            assert!(save(&newer).await.unwrap(), "a tie writes");
+        }
+    }
+
+    #[tokio::test]
+    async fn save_if_holds_writes_only_over_what_the_writer_knew() {
+        let clock = ManualClock::new();
+        let (a, b, c) = (
+            StoredToken::from_token(&token(&clock, "a", Some("ra"))),
+            StoredToken::from_token(&token(&clock, "b", Some("rb"))),
+            StoredToken::from_token(&token(&clock, "c", None)),
+        );
+        for store in [
+            Box::new(MemoryStore::new()) as Box<dyn TokenStore>,
+            Box::new(FileStore::new(
+                tempfile::tempdir().unwrap().keep().join("tokens"),
+            )),
+        ] {
+            let holds_a = SaveIf::Holds {
+                access_tokens: &[a.access_token.as_secret()],
+                or_nothing: false,
+            };
+            assert!(!store.save_if("k", &b, holds_a).await.unwrap(), "empty");
+            store.save("k", &a).await.unwrap();
+            assert!(store.save_if("k", &b, holds_a).await.unwrap());
+            assert!(
+                !store.save_if("k", &c, holds_a).await.unwrap(),
+                "b moved on"
+            );
+            assert_eq!(store.load("k").await.unwrap(), Some(b.clone()));
+            store.clear("k", None).await.unwrap();
+            let or_nothing = SaveIf::Holds {
+                access_tokens: &[],
+                or_nothing: true,
+            };
+            assert!(store.save_if("k", &c, or_nothing).await.unwrap());
+        }
+    }
+
+    #[test]
+    fn a_shared_failure_round_trips_and_an_unknown_kind_is_not_taken_up() {
+        for kind in SHARED_KINDS {
+            let error = Error::new(kind)
+                .with_status(400)
+                .with_provider_code("x-1")
+                .with_description("why");
+            let back = StoredFailure::from_error(&error).to_error().unwrap();
+            assert_eq!(back.kind(), kind);
+            assert_eq!(back.to_string(), error.to_string());
+        }
+        let unknown: StoredFailure = serde_json::from_str(r#"{"kind":"Martian"}"#).unwrap();
+        assert!(unknown.to_error().is_none());
     }
 }

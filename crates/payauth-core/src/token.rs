@@ -9,6 +9,26 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
+/// The longest lifetime a token is given, whatever the provider says: 30
+/// days. Every [`AccessToken`] is clamped to it when built, so no
+/// `expires_in`, JWT `exp` or stored expiry, however absurd
+/// (`18446744073709551615`), can overflow an `Instant`; a token that
+/// really lives longer is simply renewed after 30 days.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The shortest life a token must have left when it reaches a
+/// [`TokenCache`](crate::TokenCache) to be served: 10 s. The cache refuses
+/// one that lives less (`expires_in: 0`, or a slow source that used up a
+/// short one) with [`ErrorKind::Malformed`], remembered for its failure
+/// backoff, rather than serve it: it would expire on the way to the API,
+/// and a cache refreshing it would fetch on nearly every call. Half of it,
+/// the most the refresh margin takes, still covers a request round trip;
+/// the shortest-lived real token payauth knows (iyzico Pay with iyzico)
+/// lives five minutes. The refused token's refresh token is kept (the
+/// provider may have rotated the old one), and tokens read back from a
+/// store are never held to it: they come back expired or not.
+pub const MIN_LIFETIME: Duration = Duration::from_secs(10);
+
 /// When a token request was sent, read from the clock *before* the request
 /// went out, so network time and parsing never stretch a token's life.
 #[derive(Debug, Clone, Copy)]
@@ -27,15 +47,19 @@ impl Issued {
         }
     }
 
-    /// `ago` before now on `clock` (or now, where the monotonic clock cannot
-    /// go that far back).
+    /// When, on the wall clock (what decides which of two tokens is newer,
+    /// across processes).
     #[must_use]
-    pub(crate) fn before_now(clock: &dyn Clock, ago: Duration) -> Self {
-        let at = clock.now();
-        let system = clock.system_now();
-        Self {
-            at: at.checked_sub(ago).unwrap_or(at),
-            system: system.checked_sub(ago).unwrap_or(system),
+    pub fn system(&self) -> SystemTime {
+        self.system
+    }
+
+    /// `by` later on both clocks.
+    fn after(&self, by: Duration) -> Result<(Instant, SystemTime), Error> {
+        match (self.at.checked_add(by), self.system.checked_add(by)) {
+            (Some(at), Some(system)) => Ok((at, system)),
+            _ => Err(Error::new(ErrorKind::Malformed)
+                .with_description("the token's expiry is past what this clock can represent")),
         }
     }
 }
@@ -51,6 +75,8 @@ pub struct AccessToken {
     token_type: String,
     issued: Issued,
     lifetime: Duration,
+    expires_at: Instant,
+    expires_at_system: SystemTime,
     scope: Option<String>,
     refresh_token: Option<Secret>,
     authorization: HeaderValue,
@@ -58,16 +84,64 @@ pub struct AccessToken {
 
 impl AccessToken {
     /// A token of `token_type` (usually `Bearer`) living `lifetime` from
-    /// `issued`.
+    /// `issued`, at most [`MAX_LIFETIME`]. (A cache serves it only if it
+    /// has [`MIN_LIFETIME`] left.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use payauth_core::{AccessToken, Issued, MAX_LIFETIME, Secret, SystemClock};
+    ///
+    /// let issued = Issued::now(&SystemClock);
+    /// // expires_in 18446744073709551615: clamped, never an overflow.
+    /// let forever = AccessToken::new(Secret::new("t"), "Bearer", issued, Duration::MAX).unwrap();
+    /// assert_eq!(forever.lifetime(), MAX_LIFETIME);
+    /// ```
     ///
     /// # Errors
-    /// [`ErrorKind::Malformed`] when the token is empty or cannot be sent
-    /// in an HTTP header.
+    /// [`ErrorKind::Malformed`] when the token is empty, cannot be sent in
+    /// an HTTP header, or its expiry is past what the clock can represent.
     pub fn new(
         secret: Secret,
         token_type: &str,
         issued: Issued,
         lifetime: Duration,
+    ) -> Result<Self, Error> {
+        let lifetime = lifetime.min(MAX_LIFETIME);
+        let expiry = issued.after(lifetime)?;
+        Self::assemble(secret, token_type, issued, lifetime, expiry)
+    }
+
+    /// A token read back from a store: `remaining` of its `lifetime` left
+    /// on `clock` (none: expired, still carrying its refresh token), issued
+    /// at `issued_system` on the wall clock.
+    pub(crate) fn restored(
+        secret: Secret,
+        token_type: &str,
+        lifetime: Duration,
+        remaining: Duration,
+        issued_system: SystemTime,
+        clock: &dyn Clock,
+    ) -> Result<Self, Error> {
+        let lifetime = lifetime.min(MAX_LIFETIME);
+        let remaining = remaining.min(lifetime);
+        let now = Issued::now(clock);
+        let expiry = now.after(remaining)?;
+        let elapsed = lifetime.saturating_sub(remaining);
+        let issued = Issued {
+            // Only the wall-clock issue time is compared; where the
+            // monotonic clock cannot go that far back, now will do.
+            at: now.at.checked_sub(elapsed).unwrap_or(now.at),
+            system: issued_system,
+        };
+        Self::assemble(secret, token_type, issued, lifetime, expiry)
+    }
+
+    fn assemble(
+        secret: Secret,
+        token_type: &str,
+        issued: Issued,
+        lifetime: Duration,
+        (expires_at, expires_at_system): (Instant, SystemTime),
     ) -> Result<Self, Error> {
         if secret.is_empty() {
             return Err(Error::new(ErrorKind::Malformed)
@@ -94,10 +168,29 @@ impl AccessToken {
             token_type: scheme.to_owned(),
             issued,
             lifetime,
+            expires_at,
+            expires_at_system,
             scope: None,
             refresh_token: None,
             authorization,
         })
+    }
+
+    /// This token as the successor of `earlier`, the token it was fetched
+    /// from: counted as issued (on the wall clock) at least 1 ms after it,
+    /// since a wall clock that jumped back must not make a successor look
+    /// older than its predecessor.
+    #[must_use]
+    pub(crate) fn succeeding(mut self, earlier: &AccessToken) -> Self {
+        if let Some(after) = earlier
+            .issued
+            .system
+            .checked_add(Duration::from_millis(1))
+            .filter(|after| *after > self.issued.system)
+        {
+            self.issued.system = after;
+        }
+        self
     }
 
     /// Adds the granted scope, as a provider sent it: stripped of control
@@ -132,16 +225,16 @@ impl AccessToken {
     /// When it expires, on the monotonic clock.
     #[must_use]
     pub fn expires_at(&self) -> Instant {
-        self.issued.at + self.lifetime
+        self.expires_at
     }
 
     /// When it expires, on the wall clock (for persistence and display).
     #[must_use]
     pub fn expires_at_system(&self) -> SystemTime {
-        self.issued.system + self.lifetime
+        self.expires_at_system
     }
 
-    /// How long it lives from issue to expiry.
+    /// How long it lives from issue to expiry, at most [`MAX_LIFETIME`].
     #[must_use]
     pub fn lifetime(&self) -> Duration {
         self.lifetime
@@ -175,7 +268,7 @@ impl AccessToken {
     /// Whether it is still valid at `now`.
     #[must_use]
     pub fn is_valid_at(&self, now: Instant) -> bool {
-        now < self.expires_at()
+        now < self.expires_at
     }
 }
 
@@ -237,7 +330,7 @@ mod tests {
             Secret::new("abc"),
             "Bearer",
             Issued::now(&clock),
-            Duration::from_secs(1),
+            Duration::from_secs(60),
         )
         .unwrap();
         assert_eq!(token.authorization().to_str().unwrap(), "Bearer abc");
@@ -251,7 +344,7 @@ mod tests {
             Secret::new("a\nb"),
             "Bearer",
             Issued::now(&clock),
-            Duration::from_secs(1),
+            Duration::from_secs(60),
         )
         .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Malformed);
@@ -259,7 +352,7 @@ mod tests {
             Secret::new(""),
             "Bearer",
             Issued::now(&clock),
-            Duration::from_secs(1),
+            Duration::from_secs(60),
         )
         .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Malformed);
@@ -272,11 +365,102 @@ mod tests {
             Secret::new(SENTINEL),
             "Bearer",
             Issued::now(&clock),
-            Duration::from_secs(1),
+            Duration::from_secs(60),
         )
         .unwrap()
         .with_refresh_token(Some(Secret::new(SENTINEL)));
         let shown = format!("{token:?} {:?}", token.authorization());
         assert!(!shown.contains(SENTINEL), "{shown}");
+    }
+
+    #[test]
+    fn absurd_provider_lifetimes_are_clamped_and_never_panic() {
+        let clock = ManualClock::new();
+        // expires_in 9223372036854775807, "18446744073709551615", a JWT exp
+        // of u64::MAX: all far past what an Instant can hold.
+        for seconds in [i64::MAX.unsigned_abs(), u64::MAX] {
+            let lifetime = parse_expires_in(&serde_json::json!(seconds.to_string())).unwrap();
+            let token = AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&clock), lifetime)
+                .unwrap();
+            assert_eq!(token.lifetime(), MAX_LIFETIME);
+            assert_eq!(token.expires_at() - clock.now(), MAX_LIFETIME);
+            assert!(token.expires_at_system() > clock.system_now());
+        }
+        let token = AccessToken::new(
+            Secret::new("t"),
+            "Bearer",
+            Issued::now(&clock),
+            Duration::MAX,
+        )
+        .unwrap();
+        assert_eq!(token.lifetime(), MAX_LIFETIME);
+    }
+
+    #[test]
+    fn the_documented_bounds_are_thirty_days_and_ten_seconds() {
+        assert_eq!(MAX_LIFETIME, Duration::from_secs(30 * 86_400));
+        assert_eq!(MIN_LIFETIME, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_restored_token_keeps_its_remaining_life_however_short() {
+        let clock = ManualClock::new();
+        let token = AccessToken::restored(
+            Secret::new("t"),
+            "Bearer",
+            Duration::from_secs(3600),
+            Duration::from_secs(3),
+            clock.system_now(),
+            &clock,
+        )
+        .unwrap();
+        assert_eq!(token.expires_at() - clock.now(), Duration::from_secs(3));
+        assert_eq!(token.lifetime(), Duration::from_secs(3600));
+        let expired = AccessToken::restored(
+            Secret::new("t"),
+            "Bearer",
+            Duration::ZERO,
+            Duration::ZERO,
+            clock.system_now(),
+            &clock,
+        )
+        .unwrap();
+        assert!(!expired.is_valid_at(clock.now()));
+    }
+
+    #[test]
+    fn a_successor_counts_as_issued_after_its_predecessor_whatever_the_wall_clock() {
+        let clock = ManualClock::new();
+        let token = |clock: &ManualClock| {
+            AccessToken::new(
+                Secret::new("t"),
+                "Bearer",
+                Issued::now(clock),
+                Duration::from_secs(60),
+            )
+            .unwrap()
+        };
+        let earlier = token(&clock);
+        // The wall clock jumped back: the successor's own reading is older.
+        let jumped = Issued {
+            at: clock.now(),
+            system: clock.system_now() - Duration::from_secs(3600),
+        };
+        let successor =
+            AccessToken::new(Secret::new("s"), "Bearer", jumped, Duration::from_secs(60))
+                .unwrap()
+                .succeeding(&earlier);
+        assert_eq!(
+            successor.issued().system(),
+            earlier.issued().system() + Duration::from_millis(1)
+        );
+        clock.advance(Duration::from_secs(5));
+        let later = token(&clock);
+        let kept = later.clone().succeeding(&earlier);
+        assert_eq!(
+            kept.issued().system(),
+            later.issued().system(),
+            "a later reading stands"
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use payauth_core::{
-    AccessToken, BoxFuture, Error, ErrorKind, Issued, Lease, ManualClock, MemoryStore, Secret,
-    SharedStore, StoredToken, TokenCache, TokenSource, TokenStore,
+    AccessToken, BoxFuture, Error, ErrorKind, Issued, Lease, ManualClock, MemoryStore, SaveIf,
+    Secret, SharedStore, StoredFailure, StoredToken, TokenCache, TokenSource, TokenStore,
 };
 use tokio::sync::Semaphore;
 
@@ -22,6 +22,10 @@ struct Upstream {
     calls: AtomicUsize,
     gate: Option<Arc<Semaphore>>,
     seen: Mutex<Vec<Option<String>>>,
+    /// Answer with this refusal instead of a token.
+    refuse: Mutex<Option<ErrorKind>>,
+    /// The lifetime of the tokens it issues.
+    lifetime: Mutex<Duration>,
 }
 
 impl Upstream {
@@ -31,6 +35,8 @@ impl Upstream {
             calls: AtomicUsize::new(0),
             gate,
             seen: Mutex::new(Vec::new()),
+            refuse: Mutex::new(None),
+            lifetime: Mutex::new(LIFETIME),
         })
     }
 
@@ -54,11 +60,14 @@ impl TokenSource for Upstream {
             if let Some(gate) = &self.gate {
                 gate.acquire().await.expect("gate open").forget();
             }
+            if let Some(kind) = *self.refuse.lock().unwrap() {
+                return Err(Error::new(kind).with_status(401));
+            }
             Ok(AccessToken::new(
                 Secret::new(format!("t{n}")),
                 "Bearer",
                 Issued::now(self.clock.as_ref()),
-                LIFETIME,
+                *self.lifetime.lock().unwrap(),
             )?
             .with_refresh_token(Some(Secret::new(format!("r{n}")))))
         })
@@ -76,7 +85,23 @@ struct Fleet {
     lease_fails: AtomicBool,
     leases_taken: AtomicUsize,
     max_wait: Option<Duration>,
+    /// The next leased save fails in transport (the write never lands).
+    blip: Arc<AtomicBool>,
+    /// Every write fails in transport.
+    writes_fail: Arc<AtomicBool>,
+    /// `try_lease` never answers.
+    lease_hangs: AtomicBool,
+    /// The next this many loads fail in transport.
+    load_fails: AtomicUsize,
+    /// The shared failure and when it expires.
+    failure: Mutex<Option<(StoredFailure, tokio::time::Instant)>>,
+    /// When a lease taken through `try_lease` expires if never released
+    /// (one set by hand never does).
+    lease_until: Mutex<Option<tokio::time::Instant>>,
 }
+
+/// How long a lease lives unreleased.
+const LEASE_TTL: Duration = Duration::from_secs(2);
 
 struct FleetLease {
     owner: u64,
@@ -84,10 +109,23 @@ struct FleetLease {
     lease: Arc<Mutex<Option<u64>>>,
     version: Arc<AtomicU64>,
     tokens: Arc<MemoryStore>,
+    blip: Arc<AtomicBool>,
+    writes_fail: Arc<AtomicBool>,
+}
+
+fn transport_error() -> Error {
+    Error::new(ErrorKind::Store).with_description("connection reset")
 }
 
 impl TokenStore for Fleet {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        let failing = self
+            .load_fails
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Box::pin(async { Err(transport_error()) });
+        }
         self.tokens.load(key)
     }
 
@@ -96,6 +134,9 @@ impl TokenStore for Fleet {
         key: &'a str,
         token: &'a StoredToken,
     ) -> BoxFuture<'a, Result<(), Error>> {
+        if self.writes_fail.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(transport_error()) });
+        }
         self.version.fetch_add(1, Ordering::SeqCst);
         self.tokens.save(key, token)
     }
@@ -103,9 +144,22 @@ impl TokenStore for Fleet {
     fn clear<'a>(
         &'a self,
         key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
+        if_holds: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        self.tokens.clear(key, if_refresh_token)
+        self.tokens.clear(key, if_holds)
+    }
+
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+        condition: SaveIf<'a>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        if self.writes_fail.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(transport_error()) });
+        }
+        self.version.fetch_add(1, Ordering::SeqCst);
+        self.tokens.save_if(key, token, condition)
     }
 }
 
@@ -115,15 +169,21 @@ impl SharedStore for Fleet {
         _key: &'a str,
     ) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>, Error>> {
         Box::pin(async move {
+            if self.lease_hangs.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             if self.lease_fails.load(Ordering::SeqCst) {
                 return Err(Error::new(ErrorKind::Store).with_description("store down"));
             }
             let mut lease = self.lease.lock().unwrap();
-            if lease.is_some() {
+            let mut until = self.lease_until.lock().unwrap();
+            let now = tokio::time::Instant::now();
+            if lease.is_some() && until.is_none_or(|until| now < until) {
                 return Ok(None);
             }
             let owner = self.next_owner.fetch_add(1, Ordering::SeqCst);
             *lease = Some(owner);
+            *until = Some(now + LEASE_TTL);
             self.leases_taken.fetch_add(1, Ordering::SeqCst);
             Ok(Some(Box::new(FleetLease {
                 owner,
@@ -131,7 +191,31 @@ impl SharedStore for Fleet {
                 lease: Arc::clone(&self.lease),
                 version: Arc::clone(&self.version),
                 tokens: Arc::clone(&self.tokens),
+                blip: Arc::clone(&self.blip),
+                writes_fail: Arc::clone(&self.writes_fail),
             }) as Box<dyn Lease>))
+        })
+    }
+
+    fn share_failure<'a>(
+        &'a self,
+        _key: &'a str,
+        failure: &'a StoredFailure,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        *self.failure.lock().unwrap() = Some((failure.clone(), tokio::time::Instant::now() + ttl));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn shared_failure<'a>(
+        &'a self,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFailure>, Error>> {
+        let failure = self.failure.lock().unwrap().clone();
+        Box::pin(async move {
+            Ok(failure
+                .filter(|(_, until)| tokio::time::Instant::now() < *until)
+                .map(|(failure, _)| failure))
         })
     }
 
@@ -147,6 +231,9 @@ impl SharedStore for Fleet {
 impl Lease for FleetLease {
     fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
+            if self.blip.swap(false, Ordering::SeqCst) || self.writes_fail.load(Ordering::SeqCst) {
+                return Err(transport_error());
+            }
             if *self.lease.lock().unwrap() != Some(self.owner)
                 || self.version.load(Ordering::SeqCst) != self.seen_version
             {
@@ -169,12 +256,20 @@ impl Lease for FleetLease {
 }
 
 fn replica(upstream: &Arc<Upstream>, fleet: &Arc<Fleet>, clock: &Arc<ManualClock>) -> TokenCache {
-    TokenCache::builder_arc(Arc::clone(upstream) as Arc<dyn TokenSource>)
+    replica_builder(upstream, fleet, clock).build()
+}
+
+fn replica_builder(
+    upstream: &Arc<Upstream>,
+    fleet: &Arc<Fleet>,
+    clock: &Arc<ManualClock>,
+) -> payauth_core::TokenCacheBuilder {
+    TokenCache::builder(Arc::clone(upstream))
         .clock(Arc::clone(clock) as _)
         .shared_store(Arc::clone(fleet) as Arc<dyn SharedStore>, "k")
         .refresh_margin(Duration::from_secs(30))
+        .failure_backoff(Duration::from_secs(1))
         .jitter(0.0)
-        .build()
 }
 
 fn value(token: &AccessToken) -> String {
@@ -240,6 +335,18 @@ async fn a_replica_adopts_a_fresh_token_another_stored_without_a_lease() {
 }
 
 #[tokio::test]
+async fn the_lease_is_released_before_the_fetch_returns() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    replica(&upstream, &fleet, &clock).token().await.unwrap();
+    assert!(
+        fleet.lease.lock().unwrap().is_none(),
+        "released at once, not left to a task or to expiry"
+    );
+}
+
+#[tokio::test]
 async fn when_the_lease_cannot_be_taken_a_replica_fetches_on_its_own() {
     let clock = Arc::new(ManualClock::new());
     let upstream = Upstream::new(&clock, None);
@@ -281,24 +388,464 @@ async fn a_lease_held_past_the_longest_wait_ends_in_unavailable() {
 }
 
 #[tokio::test]
-async fn a_save_refused_by_a_lost_lease_is_a_store_error_and_the_token_stays_in_memory() {
+async fn a_save_refused_by_a_lost_lease_is_saved_unless_the_store_holds_a_newer_token() {
     let clock = Arc::new(ManualClock::new());
     let gate = Arc::new(Semaphore::new(0));
     let upstream = Upstream::new(&clock, Some(Arc::clone(&gate)));
     let fleet = Arc::new(Fleet::default());
     let cache = replica(&upstream, &fleet, &clock);
-    let waiting = tokio::spawn({
+    let fetch = || {
         let cache = cache.clone();
-        async move { cache.token().await }
-    });
+        tokio::spawn(async move { cache.token().await })
+    };
+    let waiting = fetch();
     while upstream.calls() < 1 {
         tokio::task::yield_now().await;
     }
-    // The lease expires and another replica takes it over meanwhile.
+    // The lease expires and another replica takes it over meanwhile; it
+    // has stored nothing yet, so this token is the newest.
     *fleet.lease.lock().unwrap() = Some(u64::MAX);
     gate.add_permits(1);
-    let error = waiting.await.unwrap().unwrap_err();
+    assert_eq!(value(&waiting.await.unwrap().unwrap()), "t1");
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+
+    // Once the store holds a newer token, a refused save stays refused.
+    clock.advance(LIFETIME);
+    *fleet.lease.lock().unwrap() = None;
+    let waiting = fetch();
+    while upstream.calls() < 2 {
+        tokio::task::yield_now().await;
+    }
+    *fleet.lease.lock().unwrap() = Some(u64::MAX);
+    // The other holder's token, issued after this one.
+    let mut newer = StoredToken::from_token(&minted(&clock, "newer", Some("r-newer")));
+    newer.issued_at_unix_ms += 60_000;
+    fleet.tokens.save("k", &newer).await.unwrap();
+    gate.add_permits(1);
+    assert_eq!(
+        value(&waiting.await.unwrap().unwrap()),
+        "t2",
+        "served from memory"
+    );
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "newer");
+}
+
+#[tokio::test]
+async fn a_refusal_seen_by_the_lease_holder_reaches_the_other_replicas_without_a_fetch() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    *upstream.refuse.lock().unwrap() = Some(ErrorKind::InvalidClient);
+    let fleet = Arc::new(Fleet::default());
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    assert_eq!(
+        a.token().await.unwrap_err().kind(),
+        ErrorKind::InvalidClient
+    );
+    let error = b.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidClient);
+    assert_eq!(error.status(), Some(401));
+    assert_eq!(
+        upstream.calls(),
+        1,
+        "one replica tried; the fleet shared its answer"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_failure_lasts_the_holders_backoff_then_the_fleet_tries_again() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    *upstream.refuse.lock().unwrap() = Some(ErrorKind::Unavailable);
+    let fleet = Arc::new(Fleet::default());
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    assert!(a.token().await.is_err());
+    assert!(b.token().await.is_err());
+    assert_eq!(upstream.calls(), 1);
+    *upstream.refuse.lock().unwrap() = None;
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        value(&a.token().await.unwrap()),
+        "t2",
+        "taken from the store"
+    );
+}
+
+/// A token `value` living `LIFETIME` from now on `clock`.
+fn minted(clock: &ManualClock, value: &str, refresh: Option<&str>) -> AccessToken {
+    AccessToken::new(Secret::new(value), "Bearer", Issued::now(clock), LIFETIME)
+        .unwrap()
+        .with_refresh_token(refresh.map(Secret::new))
+}
+
+/// A login `t0`/`r0` stored by a clock an hour ahead: its issue time is
+/// later than anything issued here.
+async fn stored_login_from_a_clock_ahead(fleet: &Fleet, clock: &ManualClock) {
+    let mut login = StoredToken::from_token(&minted(clock, "t0", Some("r0")));
+    login.issued_at_unix_ms += 3_600_000;
+    fleet.save("k", &login).await.unwrap();
+}
+
+/// A login stored for the fleet: `t0` with refresh token `r0`.
+async fn stored_login(fleet: &Fleet, clock: &ManualClock) {
+    let login = minted(clock, "t0", Some("r0"));
+    fleet
+        .save("k", &StoredToken::from_token(&login))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_leased_save_lost_to_a_store_blip_is_saved_again_at_once_and_its_refresh_token_is_never_lost()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    clock.advance(LIFETIME);
+    fleet.blip.store(true, Ordering::SeqCst);
+    assert_eq!(
+        value(&a.token().await.unwrap()),
+        "t1",
+        "saved on the second try"
+    );
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "the other replica refreshed with the rotated r1, not the stale r0"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_holder_that_cannot_save_leaves_the_lease_to_expire_and_saves_after_the_outage() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    clock.advance(LIFETIME);
+    fleet.writes_fail.store(true, Ordering::SeqCst);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    assert!(
+        fleet.lease.lock().unwrap().is_some(),
+        "not released: the fleet waits for this replica's save"
+    );
+    // The outage ends; after the backoff, a's next call saves its token.
+    fleet.writes_fail.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&a.token().await.unwrap()), "t1", "served from memory");
+    for _ in 0..1000 {
+        if fleet
+            .tokens
+            .load("k")
+            .await
+            .unwrap()
+            .is_some_and(|s| s.access_token.as_secret().expose_secret() == "t1")
+        {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        value(&b.token().await.unwrap()),
+        "t1",
+        "taken from the store"
+    );
+    tokio::time::sleep(LEASE_TTL).await;
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_the_store_cannot_be_written_the_next_refresh_starts_from_the_newer_token_in_memory()
+{
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    clock.advance(LIFETIME);
+    fleet.writes_fail.store(true, Ordering::SeqCst);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    tokio::time::sleep(LEASE_TTL).await; // the lease it left expires
+    clock.advance(LIFETIME);
+    let _ = a.token().await;
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "r1, rotated here and unsaved, wins over the stored r0"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_holder_whose_source_never_returns_times_out_and_releases_the_lease() {
+    let clock = Arc::new(ManualClock::new());
+    let gate = Arc::new(Semaphore::new(0)); // never opened
+    let upstream = Upstream::new(&clock, Some(gate));
+    let fleet = Arc::new(Fleet::default());
+    let cache = replica_builder(&upstream, &fleet, &clock)
+        .fetch_timeout(Duration::from_secs(2))
+        .build();
+    let error = tokio::time::timeout(Duration::from_secs(60), cache.token())
+        .await
+        .expect("the fetch timeout ends the flight")
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    for _ in 0..100 {
+        if fleet.lease.lock().unwrap().is_none() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the lease was never released");
+}
+
+#[tokio::test]
+async fn a_seeded_replica_hands_its_token_to_the_fleet() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    let exchanged = minted(&clock, "exchanged", Some("r-exchanged"));
+    let seeded = replica_builder(&upstream, &fleet, &clock)
+        .seed(exchanged)
+        .build();
+    assert_eq!(value(&seeded.token().await.unwrap()), "exchanged");
+    for _ in 0..1000 {
+        if fleet.tokens.load("k").await.unwrap().is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let other = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&other.token().await.unwrap()), "exchanged");
+    assert_eq!(upstream.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_lived_answer_refused_by_the_holder_still_hands_its_rotated_refresh_token_to_the_fleet()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    clock.advance(LIFETIME);
+    *upstream.lifetime.lock().unwrap() = Duration::from_secs(2);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Malformed);
+    *upstream.lifetime.lock().unwrap() = LIFETIME;
+    // After the shared failure's backoff:
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "the other replica refreshed with r1, rotated by the refused answer"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_that_cannot_take_the_lease_never_refreshes_without_it() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let cache = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&cache.token().await.unwrap()), "t0");
+    fleet.lease_fails.store(true, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(75)); // inside the margin, still valid
+    assert_eq!(value(&cache.token().await.unwrap()), "t0");
+    clock.advance(LIFETIME);
+    let error = cache.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+    assert_eq!(
+        upstream.calls(),
+        0,
+        "r0 may have been rotated by a replica this one cannot see"
+    );
+    fleet.lease_fails.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_request_that_never_answers_is_no_licence_to_fetch_beside_the_holder() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    fleet.lease_hangs.store(true, Ordering::SeqCst);
+    let cache = replica_builder(&upstream, &fleet, &clock)
+        .fetch_timeout(Duration::from_secs(4))
+        .build();
+    let error = cache.token().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Store);
-    assert!(fleet.tokens.load("k").await.unwrap().is_none());
-    assert_eq!(value(&cache.peek().unwrap()), "t1");
+    assert!(
+        error.to_string().contains("did not answer within 1000 ms"),
+        "{error}"
+    );
+    assert_eq!(
+        upstream.calls(),
+        0,
+        "the lease may have been granted to this very call"
+    );
+}
+
+#[tokio::test]
+async fn a_holder_whose_read_under_the_lease_blips_still_refreshes_with_the_stored_refresh_token() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    assert_eq!(value(&a.token().await.unwrap()), "t0"); // a holds r0
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t1"); // b rotates r0 -> r1
+    clock.advance(LIFETIME);
+    // a's read before the lease and its first read under it fail.
+    fleet.load_fails.store(2, Ordering::SeqCst);
+    assert_eq!(value(&a.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())],
+        "a read the store again under the lease and refreshed with r1, not its own r0"
+    );
+}
+
+#[tokio::test]
+async fn a_successor_counts_as_newer_than_its_predecessor_even_when_the_wall_clock_ran_backwards() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    // A login written by a clock an hour ahead (or before the wall clock
+    // here jumped back): its issue time is later than anything issued now.
+    stored_login_from_a_clock_ahead(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    let t0 = a.token().await.unwrap();
+    clock.advance(LIFETIME);
+    assert_eq!(value(&b.token().await.unwrap()), "t1", "refreshed from r0");
+    // A late 401 for t0 at a: its expired copy must not replace t1.
+    assert!(a.invalidate(&t0));
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        value(&a.token().await.unwrap()),
+        "t1",
+        "taken from the store"
+    );
+    assert_eq!(*upstream.seen.lock().unwrap(), [Some("r0".to_owned())]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_save_never_replaces_a_login_stored_since_whatever_the_clocks_say() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    // The fleet's login, written by a clock an hour ahead.
+    stored_login_from_a_clock_ahead(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    clock.advance(LIFETIME);
+    fleet.writes_fail.store(true, Ordering::SeqCst);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    // Meanwhile the customer logs in again (`payauth login`), on a clock
+    // that reads earlier than a's new token claims.
+    let relogin = StoredToken::from_token(&minted(&clock, "relogin", Some("r-relogin")));
+    fleet.tokens.save("k", &relogin).await.unwrap();
+    fleet.writes_fail.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        fleet.tokens.load("k").await.unwrap(),
+        Some(relogin),
+        "t1 was fetched from t0; the store moved on to a new login since"
+    );
+}
+
+#[tokio::test]
+async fn a_login_stored_since_wins_over_memory_whatever_the_clocks_say() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    // The fleet's token, written by a clock an hour ahead.
+    stored_login_from_a_clock_ahead(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    // The customer logs in again; that clock reads earlier.
+    let relogin = StoredToken::from_token(&minted(&clock, "relogin", Some("r-relogin")));
+    fleet.save("k", &relogin).await.unwrap();
+    clock.advance(LIFETIME);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r-relogin".to_owned())],
+        "the store moved on since a read it: its token wins over a's older one"
+    );
+}
+
+#[tokio::test]
+async fn a_holder_that_cannot_read_the_store_does_not_refresh_blind_until_a_minute_has_passed() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    clock.advance(LIFETIME);
+    fleet.load_fails.store(usize::MAX, Ordering::SeqCst);
+    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    assert_eq!(
+        upstream.calls(),
+        0,
+        "the store may hold a newer refresh token"
+    );
+    // A record nobody can read must not lock the fleet out for good.
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(*upstream.seen.lock().unwrap(), [Some("r0".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_holder_with_no_refresh_token_to_lose_fetches_even_when_the_store_cannot_be_read() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    fleet.load_fails.store(usize::MAX, Ordering::SeqCst);
+    let cache = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&cache.token().await.unwrap()), "t1", "a full grant");
 }

@@ -122,7 +122,7 @@ impl FlowSettings for MyposSettings {
 /// let http = payauth_core::http::default_client()?;
 /// let settings = MyposSettings::new("client-id", Secret::from_env("MYPOS_CLIENT_SECRET")?, Environment::Production);
 /// let mypos = std::sync::Arc::new(Mypos::new(&settings, &http)?);
-/// let cache = TokenCache::builder_arc(mypos.clone()).build();
+/// let cache = TokenCache::builder(mypos.clone()).build();
 /// let token = cache.token().await?;
 /// let headers = mypos.resource_headers(&token)?; // Authorization, API-Key, X-Request-ID
 /// # let _ = headers; Ok(()) }
@@ -245,17 +245,19 @@ impl Mypos {
     }
 
     /// Revokes the token `cache` holds, if any, and drops it from the
-    /// cache so the next caller fetches a new one.
+    /// cache and its store ([`TokenCache::forget`]) so no caller, in this
+    /// process or the next, is served it again.
     ///
     /// # Errors
-    /// As [`revoke`](Self::revoke); the token is dropped from the cache
-    /// only once revoked.
+    /// As [`revoke`](Self::revoke); the token is dropped only once revoked.
+    /// [`ErrorKind::Store`] when it was revoked and dropped from memory but
+    /// the store could not be cleared.
     pub async fn revoke_cached(&self, cache: &TokenCache) -> Result<(), Error> {
         let Some(token) = cache.peek() else {
             return Ok(());
         };
         self.revoke(token.secret()).await?;
-        cache.invalidate(&token);
+        cache.forget(&token).await?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@
 //! let settings = MyposSettings::new("client-id", Secret::from_env("MYPOS_CLIENT_SECRET")?, Environment::Sandbox)
 //!     .scopes(["webhooks"]);
 //! let mypos = Arc::new(settings.build(&http)?);
-//! let cache = TokenCache::builder_arc(mypos.clone())
+//! let cache = TokenCache::builder(mypos.clone())
 //!     .store(Arc::new(payauth_core::MemoryStore::new()), settings.store_key()?)
 //!     .build();
 //! let token = cache.token().await?; // cached; renewed ahead of expiry

@@ -50,7 +50,7 @@ async fn a_cache_over_mypos_fetches_once_and_reads_a_string_expires_in() {
                 .body(r#"{"access_token":"tok","token_type":"bearer","expires_in":"86400"}"#);
         })
         .await;
-    let cache = TokenCache::builder_arc(mypos(&server, "secret")).build();
+    let cache = TokenCache::builder(mypos(&server, "secret")).build();
     let first = cache.token().await.unwrap();
     let second = cache.token().await.unwrap();
     assert_eq!(mock.calls_async().await, 1);
@@ -147,7 +147,7 @@ async fn a_failed_refresh_keeps_the_cached_token() {
                 .body(r#"{"access_token":"tok","expires_in":3600}"#);
         })
         .await;
-    let cache = TokenCache::builder_arc(mypos(&server, "s")).build();
+    let cache = TokenCache::builder(mypos(&server, "s")).build();
     let token = cache.token().await.unwrap();
     ok.delete_async().await;
     token_answer(&server, 503, "text/html", "<html>down</html>").await;
@@ -227,13 +227,54 @@ async fn revoking_through_the_cache_drops_the_cached_token() {
         })
         .await;
     let mypos = mypos(&server, "s");
-    let cache = TokenCache::builder_arc(mypos.clone()).build();
+    let cache = TokenCache::builder(mypos.clone()).build();
     cache.token().await.unwrap();
     mypos.revoke_cached(&cache).await.unwrap();
     assert!(cache.peek().is_none());
     cache.token().await.unwrap();
     assert_eq!(revoke.calls_async().await, 1);
     assert_eq!(token.calls_async().await, 2, "a new token after revocation");
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_cleared_from_the_store_so_the_next_process_never_serves_it() {
+    let server = MockServer::start_async().await;
+    let token = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/oauth/token");
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(r#"{"access_token":"tok","expires_in":3600}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/oauth/revoke").body("token=tok");
+            then.status(200);
+        })
+        .await;
+    let store = Arc::new(payauth_core::MemoryStore::new());
+    let mypos = mypos(&server, "s");
+    let cache = TokenCache::builder(mypos.clone())
+        .store(Arc::clone(&store) as _, "mypos")
+        .build();
+    cache.token().await.unwrap();
+    mypos.revoke_cached(&cache).await.unwrap();
+    assert_eq!(
+        payauth_core::TokenStore::load(store.as_ref(), "mypos")
+            .await
+            .unwrap(),
+        None
+    );
+    let next_process = TokenCache::builder(mypos.clone())
+        .store(store as _, "mypos")
+        .build();
+    next_process.token().await.unwrap();
+    assert_eq!(
+        token.calls_async().await,
+        2,
+        "the next process fetches anew"
+    );
 }
 
 #[tokio::test]

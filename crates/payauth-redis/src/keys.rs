@@ -1,5 +1,5 @@
-//! Redis key names. Both keys of one token share a hash tag (`{…}`), so
-//! on Redis Cluster they live in one slot and a script may touch both.
+//! Redis key names. The keys of one token share a hash tag (`{…}`), so
+//! on Redis Cluster they live in one slot and a script may touch them all.
 
 /// The Redis keys of one store key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +8,9 @@ pub(crate) struct Keys {
     pub(crate) token: String,
     /// A string: the lease holder's owner id, with a TTL.
     pub(crate) lease: String,
+    /// A string: the last failed fetch shared with the fleet (JSON), with
+    /// the holder's failure backoff as its TTL.
+    pub(crate) failure: String,
 }
 
 impl Keys {
@@ -16,6 +19,7 @@ impl Keys {
         Self {
             token: format!("{tag}:token"),
             lease: format!("{tag}:lease"),
+            failure: format!("{tag}:failure"),
         }
     }
 }
@@ -51,6 +55,7 @@ mod tests {
         for key in ["mypos:client-1", "weird{key}", "}{", "", "%7B"] {
             let keys = Keys::new("payauth", key);
             assert_eq!(hash_tag(&keys.token), hash_tag(&keys.lease), "{key}");
+            assert_eq!(hash_tag(&keys.token), hash_tag(&keys.failure), "{key}");
             assert!(hash_tag(&keys.token).ends_with(&escape(key)), "{key}");
         }
     }

@@ -39,9 +39,25 @@
 //!   refresh token rotated by one replica is the one the next replica
 //!   refreshes with. A refused refresh token is cleared only if it is still
 //!   the stored one (compare on clear).
+//! - **Failures shared.** A holder whose fetch fails writes the failure
+//!   (kind, status, provider code, description, `Retry-After`; never a
+//!   secret) to `{payauth:<key>}:failure` with its failure backoff as the
+//!   `PX` TTL; replicas waiting for the lease answer with it instead of
+//!   each trying in turn, so a refused client is asked once per backoff
+//!   fleet-wide.
+//! - **Blips.** A save that fails (a dropped connection, a timeout, or a
+//!   refused fence) leaves the token in the replica's memory, and the
+//!   replica saves it again (at once, then after the backoff) with a
+//!   compare-and-set on the version, only over the token it was fetched
+//!   from: never over a token another replica or a login stored since. Whichever
+//!   replica refreshes next starts from the newest refresh token it knows,
+//!   stored or in memory, so a rotated refresh token survives a blip.
 //! - **Redis down.** A replica that cannot take the lease fetches on its
-//!   own rather than fail; it reports [`ErrorKind::Store`] for the save
-//!   and serves the token from memory.
+//!   own with a full grant (client credentials) rather than fail; it
+//!   reports [`ErrorKind::Store`] for the save and serves the token from
+//!   memory. It never refreshes without the lease (another replica may
+//!   have rotated the refresh token): its callers keep a still-valid token
+//!   or get the store's error until Redis is back.
 //! - **Expiry in Redis.** A token without a refresh token expires from
 //!   Redis with itself (a TTL from the writer's clock, at least 1 s and at
 //!   most a year and a day whatever expiry it claims); one with a refresh
@@ -65,9 +81,10 @@
 //!   is given one TTL, so it cannot lock the fleet out for good.
 //!
 //! ## Redis Cluster
-//! Both keys of a token (`{payauth:<key>}:token`, a hash of version and
-//! bytes, and `{payauth:<key>}:lease`) share one hash tag, so they live in
-//! one slot and every script touches one slot only. Braces in your key or
+//! The keys of a token (`{payauth:<key>}:token`, a hash of version and
+//! bytes, `{payauth:<key>}:lease` and `{payauth:<key>}:failure`) share one
+//! hash tag, so they live in one slot and every script touches one slot
+//! only. Braces in your key or
 //! prefix are escaped so they cannot break the tag. With the `cluster`
 //! feature, `RedisStore::connect_cluster(&nodes)` (or `RedisStore::new`
 //! over your own `ClusterConnection`) works as on one node; the tests run

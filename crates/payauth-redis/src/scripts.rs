@@ -193,6 +193,31 @@ return v
     )
 });
 
+/// Writes the token only if the version is still `version` (0: none
+/// stored); returns the new version, or -2 when the version moved.
+/// KEYS: token. ARGV: expected version, bytes, ms to keep (0: for good).
+pub(crate) static SAVE_IF_VERSION: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local expected = integer(ARGV[1], 0, MAX_VERSION)
+local keep = integer(ARGV[3], 0, MAX_KEEP_MS)
+if not expected or not keep or not value_ok(ARGV[2]) then
+  return bad('save arguments')
+end
+local v = version(KEYS[1])
+if v ~= expected then
+  return -2
+end
+write(KEYS[1], v + 1, ARGV[2], keep)
+return v + 1
+",
+    )
+});
+
+/// The token's version as every script reads it (0: none, unreadable,
+/// or a key of another type). KEYS: token.
+pub(crate) static VERSION: LazyLock<Script> = LazyLock::new(|| script("return version(KEYS[1])"));
+
 /// Deletes the token if its version is still `version`: 1, else 0.
 /// KEYS: token. ARGV: version.
 pub(crate) static CLEAR_IF_VERSION: LazyLock<Script> = LazyLock::new(|| {
@@ -285,6 +310,8 @@ mod tests {
             calls.push((&SAVE_LEASED, true, vec![b"owner", number, b"jv", b"0"]));
             calls.push((&SAVE_LEASED, true, vec![b"owner", b"0", b"jv", number]));
             calls.push((&ACQUIRE, true, vec![b"owner", number]));
+            calls.push((&SAVE_IF_VERSION, false, vec![number, b"jv", b"0"]));
+            calls.push((&SAVE_IF_VERSION, false, vec![b"0", b"jv", number]));
         }
         // Numbers, but out of range: a year and a day is the longest keep,
         // 10 minutes the longest lease, 2^53 - 1 the largest version.
@@ -302,7 +329,9 @@ mod tests {
             vec![b"owner", b"9007199254740992", b"jv", b"0"],
         ));
         calls.push((&ACQUIRE, true, vec![b"owner", ttl.as_bytes()]));
+        calls.push((&SAVE_IF_VERSION, false, vec![b"0", b"jv", keep.as_bytes()]));
         for value in [&b""[..], &too_big] {
+            calls.push((&SAVE_IF_VERSION, false, vec![b"0", value, b"1000"]));
             calls.push((&SAVE, false, vec![value, b"1000"]));
             calls.push((&SAVE_LEASED, true, vec![b"owner", b"0", value, b"1000"]));
         }

@@ -1,5 +1,7 @@
 //! [`RedisStore`]: the [`TokenStore`] and [`SharedStore`] on Redis.
 
+mod fleet;
+
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -7,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use payauth_core::store::MAX_STORED_TOKEN_BYTES;
 use payauth_core::{
-    BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredToken, TokenStore,
+    BoxFuture, Error, ErrorKind, Lease, SaveIf, Secret, SharedStore, StoredFailure, StoredToken,
+    TokenStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
@@ -466,6 +469,15 @@ where
             Ok(())
         })
     }
+
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+        condition: SaveIf<'a>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(self.save_if_cas(key, token, condition))
+    }
 }
 
 impl<C> SharedStore for RedisStore<C>
@@ -515,6 +527,22 @@ where
 
     fn max_wait(&self) -> Duration {
         self.max_wait
+    }
+
+    fn share_failure<'a>(
+        &'a self,
+        key: &'a str,
+        failure: &'a StoredFailure,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.share_failure_for(key, failure, ttl))
+    }
+
+    fn shared_failure<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFailure>, Error>> {
+        Box::pin(self.shared_failure_for(key))
     }
 }
 

@@ -92,3 +92,40 @@ async fn fencing_and_compare_and_set_hold_on_a_cluster() {
     let stored = a.load("k").await.unwrap().unwrap();
     assert_eq!(stored.access_token.as_secret().expose_secret(), "renewed");
 }
+
+#[tokio::test]
+async fn failure_sharing_and_the_newest_wins_save_run_on_a_cluster() {
+    let Some(cluster) = RedisCluster::get() else {
+        return;
+    };
+    let store = store(&cluster).await;
+    let failure = payauth_core::StoredFailure::from_error(
+        &payauth_core::Error::new(ErrorKind::InvalidClient).with_status(401),
+    );
+    for key in ["merchant-a", "merchant-b", "merchant-c"] {
+        store
+            .share_failure(key, &failure, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.shared_failure(key).await.unwrap(),
+            Some(failure.clone())
+        );
+        let token = StoredToken::from_token(
+            &payauth_core::AccessToken::new(
+                Secret::new(key),
+                "Bearer",
+                payauth_core::Issued::now(&payauth_core::SystemClock),
+                Duration::from_secs(60),
+            )
+            .unwrap(),
+        );
+        assert!(
+            store
+                .save_if(key, &token, payauth_core::SaveIf::NotNewer)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.load(key).await.unwrap(), Some(token));
+    }
+}

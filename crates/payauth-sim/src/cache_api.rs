@@ -1,11 +1,7 @@
 //! Every use of the `TokenCache` API the simulation makes, in one place, so
 //! that a change of that API is adapted here and nowhere else.
 //!
-//! Without the `cache-fixes` feature this builds against the API on `main`
-//! today (`TokenCache::builder_arc`, no fetch timeout). With it, against
-//! the API the reliability fixes (#15, #19) bring: `TokenCache::builder`
-//! over an `Arc<T: TokenSource>` and `.fetch_timeout(d)`. Cache seeding is
-//! not used: a restarted replica reaches the store through the cache's own
+//! Cache seeding is not used: a restarted replica reaches the store through the cache's own
 //! store path, which is what the simulation tests.
 
 use std::sync::Arc;
@@ -13,14 +9,13 @@ use std::time::Duration;
 
 use payauth_core::{AccessToken, Clock, Error, SharedStore, TokenCache, TokenStore};
 
-/// The cache-level fetch timeout the simulation configures (with
-/// `cache-fixes`); the bound after faults stop counts it.
+/// The cache-level fetch timeout the simulation configures; the bound
+/// after faults stop counts it.
 pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The most the cache's failure backoff may wait for a `Retry-After`
-/// (an assumption until the fixes document their cap; the bound after
-/// faults stop counts it).
-pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+/// The most the cache's failure backoff waits for a `Retry-After`; the
+/// bound after faults stop counts it.
+pub(crate) const RETRY_AFTER_CAP: Duration = payauth_core::MAX_RETRY_AFTER_BACKOFF;
 
 /// How one replica's cache is configured.
 #[derive(Debug, Clone)]
@@ -51,11 +46,8 @@ pub(crate) fn build<S: payauth_core::TokenSource>(
     store: Store,
     config: &CacheConfig,
 ) -> TokenCache {
-    #[cfg(not(feature = "cache-fixes"))]
-    let builder = TokenCache::builder_arc(source);
-    #[cfg(feature = "cache-fixes")]
-    let builder = TokenCache::builder(source).fetch_timeout(FETCH_TIMEOUT);
-    let builder = builder
+    let builder = TokenCache::builder(source)
+        .fetch_timeout(FETCH_TIMEOUT)
         .clock(clock)
         .failure_backoff(config.failure_backoff)
         .retries(config.retries, config.retry_wait)
@@ -68,8 +60,6 @@ pub(crate) fn build<S: payauth_core::TokenSource>(
         Store::Shared(store) => builder.shared_store(store, KEY),
         Store::Plain(store) => builder.store(store, KEY),
     };
-    // Every input is in range, so builder validation (a fix) passes; if it
-    // makes `build` fallible, unwrap it here.
     builder.build()
 }
 

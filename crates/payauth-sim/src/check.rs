@@ -101,12 +101,21 @@ pub struct Stats {
     pub lost_writes: u64,
     /// Rotated-away refresh tokens received, excused: a newer one was lost
     /// in the store (`lost`), in a spoiled answer (`spoiled`), or with a
-    /// process or runtime that died holding it unsaved (`orphaned`).
+    /// process or runtime that died holding it unsaved (`orphaned`), or in
+    /// an answer still on its way when the cache's fetch timeout abandoned
+    /// the request (`abandoned`: the cost of bounding a wait, documented
+    /// on `fetch_timeout`), or issued to a holder whose lease expired
+    /// because a store fault stopped its heartbeat while the answer was on
+    /// its way (`lease_lost`: a lease cannot fence the provider).
     pub excused_lost: u64,
     /// See `excused_lost`.
     pub excused_spoiled: u64,
     /// See `excused_lost`.
     pub excused_orphaned: u64,
+    /// See `excused_lost`.
+    pub excused_abandoned: u64,
+    /// See `excused_lost`.
+    pub excused_lease_lost: u64,
     /// Calls to `token()` that returned a token, and an error.
     pub calls_ok: u64,
     /// See `calls_ok`.
@@ -126,6 +135,8 @@ impl Stats {
         self.excused_lost += other.excused_lost;
         self.excused_spoiled += other.excused_spoiled;
         self.excused_orphaned += other.excused_orphaned;
+        self.excused_abandoned += other.excused_abandoned;
+        self.excused_lease_lost += other.excused_lease_lost;
         self.calls_ok += other.calls_ok;
         self.calls_err += other.calls_err;
         self.injected_panics += other.injected_panics;
@@ -155,6 +166,12 @@ struct RefreshFate {
     saved: bool,
     lost: bool,
     spoiled: bool,
+    /// Its answer was on the way when the request was dropped.
+    abandoned: bool,
+    /// The lease epoch it was issued under, and whether the store still
+    /// held that lease when the request was sent.
+    epoch: Option<u64>,
+    sent_under_live_lease: bool,
     /// The runtime whose fetch holds it, until its save returns.
     in_flight_on: Option<u32>,
     /// The replica that holds it in memory once its save returned.
@@ -171,6 +188,8 @@ pub(crate) enum Excuse {
     Lost,
     Spoiled,
     Orphaned,
+    Abandoned,
+    LeaseLost,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -185,6 +204,9 @@ struct ReplicaView {
     lease: Option<u64>,
     lease_unavailable: bool,
     max_attempts_per_epoch: u32,
+    /// Whether its latest upstream attempt started while the store still
+    /// held its lease.
+    attempt_under_live_lease: bool,
 }
 
 /// The invariants' state for one run.
@@ -196,6 +218,8 @@ pub(crate) struct Checker {
     refresh: BTreeMap<u64, RefreshFate>,
     epoch_attempts: BTreeMap<u64, u32>,
     fleet: bool,
+    /// Until when the store keeps each lease epoch (as last set).
+    lease_until: BTreeMap<u64, Duration>,
     first: Option<Violation>,
     pub(crate) stats: Stats,
 }
@@ -213,6 +237,7 @@ impl Checker {
             refresh: BTreeMap::new(),
             epoch_attempts: BTreeMap::new(),
             fleet,
+            lease_until: BTreeMap::new(),
             first: None,
             stats: Stats::default(),
         }
@@ -257,9 +282,13 @@ impl Checker {
             let view = &self.replicas[r];
             (r, self.fleet && view.lease.is_none())
         });
+        let epoch = to.and_then(|r| self.replicas[r].lease);
+        let sent_under_live_lease = to.is_some_and(|r| self.replicas[r].attempt_under_live_lease);
         self.refresh.insert(
             rt,
             RefreshFate {
+                epoch,
+                sent_under_live_lease,
                 issued_to,
                 ..RefreshFate::default()
             },
@@ -276,6 +305,14 @@ impl Checker {
     pub(crate) fn refresh_spoiled(&mut self, rt: u64) {
         if let Some(fate) = self.refresh.get_mut(&rt) {
             fate.spoiled = true;
+        }
+    }
+
+    /// The request whose answer carries `rt` was dropped (the cache's
+    /// fetch timeout) before the answer arrived.
+    pub(crate) fn refresh_abandoned(&mut self, rt: u64) {
+        if let Some(fate) = self.refresh.get_mut(&rt) {
+            fate.abandoned = true;
         }
     }
 
@@ -342,6 +379,17 @@ impl Checker {
                 Some(Excuse::Lost)
             } else if fate.spoiled {
                 Some(Excuse::Spoiled)
+            } else if fate.abandoned {
+                Some(Excuse::Abandoned)
+            } else if fate.sent_under_live_lease
+                && fate.in_flight_on.is_none()
+                && fate.in_replica.is_none()
+                && by.is_some_and(|b| {
+                    let lease = self.replicas[b].lease;
+                    lease.is_some() && lease != fate.epoch
+                })
+            {
+                Some(Excuse::LeaseLost)
             } else {
                 fate.orphaned.then_some(Excuse::Orphaned)
             }
@@ -350,6 +398,8 @@ impl Checker {
             Some(Excuse::Lost) => self.stats.excused_lost += 1,
             Some(Excuse::Spoiled) => self.stats.excused_spoiled += 1,
             Some(Excuse::Orphaned) => self.stats.excused_orphaned += 1,
+            Some(Excuse::Abandoned) => self.stats.excused_abandoned += 1,
+            Some(Excuse::LeaseLost) => self.stats.excused_lease_lost += 1,
             None => {
                 let fates: Vec<String> = newer
                     .iter()
@@ -390,6 +440,11 @@ impl Checker {
         view.lease_unavailable = false;
     }
 
+    /// The store now keeps lease `epoch` until `until` (taken or renewed).
+    pub(crate) fn lease_until(&mut self, epoch: u64, until: Duration) {
+        self.lease_until.insert(epoch, until);
+    }
+
     pub(crate) fn lease_refused(&mut self, r: usize) {
         self.replica(r).lease_unavailable = false;
     }
@@ -418,7 +473,13 @@ impl Checker {
         self.stats.attempts += 1;
         let fleet = self.fleet;
         let view = self.replica(r).clone();
+        let now = self.clock.sim_now();
+        let live = view
+            .lease
+            .and_then(|e| self.lease_until.get(&e))
+            .is_some_and(|until| now < *until);
         self.replica(r).attempts_in_progress += 1;
+        self.replica(r).attempt_under_live_lease = live;
         if view.attempts_in_progress > 0 {
             self.violate(
                 Invariant::SingleFlight,
@@ -657,6 +718,8 @@ fn describe_fate(rt: u64, fate: &RefreshFate) -> String {
         format!("unsaved, in r{r}'s memory")
     } else if fate.in_flight_on.is_some() {
         "answered, its save in progress".to_owned()
+    } else if fate.abandoned {
+        "its request abandoned".to_owned()
     } else {
         "its answer still on the way".to_owned()
     };
@@ -952,6 +1015,8 @@ mod tests {
             excused_lost: 1,
             excused_spoiled: 1,
             excused_orphaned: 1,
+            excused_abandoned: 1,
+            excused_lease_lost: 1,
             calls_ok: 1,
             calls_err: 1,
             injected_panics: 1,
@@ -968,6 +1033,8 @@ mod tests {
             excused_lost: 3,
             excused_spoiled: 3,
             excused_orphaned: 3,
+            excused_abandoned: 3,
+            excused_lease_lost: 3,
             calls_ok: 3,
             calls_err: 3,
             injected_panics: 3,

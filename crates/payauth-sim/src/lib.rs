@@ -28,7 +28,7 @@
 //!   stop, and every call must get a token within a stated bound.
 //!
 //! Every use of the cache API is in `cache_api`, so a change of that API
-//! (the `cache-fixes` feature) is adapted in one place.
+//! is adapted in one place.
 //!
 //! ```
 //! let report = payauth_sim::run_seed(7, 50, false);
@@ -108,7 +108,7 @@ impl Summary {
         format!(
             "upstream attempts {} ({} without the lease, store down), lease epochs {} ({} takeovers), \
              calls {} ok / {} err, injected panics {}, lost writes {}, rotated refresh tokens excused: \
-             {} lost write, {} spoiled answer, {} died unsaved",
+             {} lost write, {} spoiled answer, {} died unsaved, {} abandoned by the fetch timeout, {} under a lease a store fault let expire",
             s.attempts,
             s.leaseless_attempts,
             s.epochs,
@@ -119,7 +119,9 @@ impl Summary {
             s.lost_writes,
             s.excused_lost,
             s.excused_spoiled,
-            s.excused_orphaned
+            s.excused_orphaned,
+            s.excused_abandoned,
+            s.excused_lease_lost
         )
     }
 }

@@ -439,11 +439,16 @@ impl Provider {
             Answer::Lifetime(value) => value.clone(),
             _ => self.expires_in(),
         };
+        let on_the_way = Abandoned {
+            ctx: &self.ctx,
+            refresh: issue.refresh,
+        };
         match &answer {
             Answer::Slow(d) => tokio::time::sleep(*d).await,
             Answer::Timeout(true) => tokio::time::sleep(HTTP_TIMEOUT).await,
             _ => {}
         }
+        std::mem::forget(on_the_way);
         if let Some(error) = answer.error() {
             return Err(Err(self.spoiled(&issue, error)));
         }
@@ -454,6 +459,25 @@ impl Provider {
         }
         self.deliver(&issue, issued, view_issued, wall, expires_in)
             .map_err(Err)
+    }
+}
+
+/// Armed while a processed answer is on its way: dropped with the request
+/// (the cache's fetch timeout), it records the refresh token the answer
+/// carried as abandoned.
+struct Abandoned<'a> {
+    ctx: &'a Ctx,
+    refresh: Option<u64>,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if let Some(rt) = self.refresh {
+            self.ctx.check().refresh_abandoned(rt);
+            self.ctx.log(&format!(
+                "  the request was dropped; its answer carried r{rt}"
+            ));
+        }
     }
 }
 

@@ -371,6 +371,7 @@ impl SharedStore for StoreHandle {
                             owner,
                             expires: now + ttl,
                         });
+                        model.ctx.check().lease_until(owner, now + ttl);
                         Some((owner, s.version(wall), takeover))
                     },
                 )
@@ -441,6 +442,7 @@ async fn renew(model: Arc<StoreModel>, replica: Option<usize>, owner: u64) {
                 |s, now, _| match &mut s.lease {
                     Some(lease) if lease.owner == owner && now < lease.expires => {
                         lease.expires = now + ttl;
+                        model.ctx.check().lease_until(owner, lease.expires);
                         true
                     }
                     _ => false,

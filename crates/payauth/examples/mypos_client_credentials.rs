@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Environment::Custom(sandbox.base_url()),
     );
     let mypos = Arc::new(Mypos::new(&settings, &http)?);
-    let cache = TokenCache::builder_arc(mypos.clone()).build();
+    let cache = TokenCache::builder(mypos.clone()).build();
 
     let token = cache.token().await?;
     println!(

@@ -75,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Secret::new(defaults::MYPOS_CLIENT_SECRET),
         Environment::Custom(sandbox.base_url()),
     );
-    let cache = TokenCache::builder_arc(Arc::new(Mypos::new(&settings, &http)?)).build();
+    let cache = TokenCache::builder(Arc::new(Mypos::new(&settings, &http)?)).build();
     let client = Client {
         baseurl: sandbox.base_url(),
         client: http,

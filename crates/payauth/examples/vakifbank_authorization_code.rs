@@ -1,9 +1,10 @@
 //! VakıfBank authorization code: authorize URL, the customer's login (the
 //! sandbox's browser consents at once), the callback check, the exchange,
-//! and the refresh-token grant in a cache. `cargo run -p payauth --example
+//! and the exchanged token seeded into a cache over the refresh-token grant.
+//! `cargo run -p payauth --example
 //! vakifbank_authorization_code --features vakifbank`.
 
-use payauth::core::{Environment, FlowSettings, Secret, TokenCache, TokenSource};
+use payauth::core::{Environment, FlowSettings, Secret, TokenCache};
 use payauth::vakifbank::{AuthorizationCodeSettings, VakifBank, VakifBankSettings};
 use payauth_sandbox::{Sandbox, defaults};
 
@@ -37,15 +38,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token.refresh_token().is_some()
     );
 
-    // 4. Keep it fresh: the refresh-token grant renews with the refresh
-    //    token; a store under `settings.store_key()` shares it.
-    let source = settings.build(&http)?;
-    let renewed = source.fetch(Some(&token)).await?;
-    let cache = TokenCache::builder(source).build();
-    let _ = cache; // seed a store with `renewed` under the key to share it (see TokenStore)
+    // 4. Keep it fresh: hand the token to a cache over the refresh-token
+    //    grant, which renews it with its refresh token (add
+    //    `.store(store, settings.store_key()?)` to keep it across restarts;
+    //    the first call saves it there).
+    let cache = TokenCache::builder(settings.build(&http)?)
+        .seed(token)
+        .build();
+    let current = cache.token().await?; // the exchanged token, no fetch
     println!(
-        "renewed: expires in {}s, stored under {}",
-        renewed.lifetime().as_secs(),
+        "cached: expires in {}s, store key {}",
+        current.lifetime().as_secs(),
         settings.store_key()?
     );
     sandbox.shutdown().await;

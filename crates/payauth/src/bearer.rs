@@ -1,7 +1,7 @@
-//! What both Bearer adapters put on a request: the cached token's
-//! `Authorization` header and the provider's extra headers. The adapters
-//! ([`middleware`](crate::middleware), [`tower`](crate::tower)) add only
-//! how a request is sent and replayed after a 401.
+//! What both Bearer adapters put on a request (the cached token's
+//! `Authorization` header and the provider's extra headers) and what they
+//! do after a 401. The adapters ([`middleware`](crate::middleware),
+//! [`tower`](crate::tower)) add only how a request is sent and replayed.
 
 use std::sync::Arc;
 
@@ -33,6 +33,24 @@ impl Bearer {
     ) -> Self {
         self.extras = Some(Arc::new(extras));
         self
+    }
+
+    /// After the API answered 401 to `rejected`: drops it from the cache
+    /// first, whatever the body, then the token to replay with, if the
+    /// request can be replayed and the cache renewed the token (it renews
+    /// at most once per backoff window, so an API that rejects every token
+    /// gets its 401 back, not a fetch per request).
+    pub(crate) async fn after_401(
+        &self,
+        rejected: &AccessToken,
+        replayable: bool,
+    ) -> Result<Option<Arc<AccessToken>>, Error> {
+        self.cache.invalidate(rejected);
+        if !replayable {
+            return Ok(None);
+        }
+        let fresh = self.cache.token().await?;
+        Ok((fresh.secret() != rejected.secret()).then_some(fresh))
     }
 
     /// Puts `token` and the extras on `headers`.

@@ -193,7 +193,7 @@ impl Config {
     /// As [`source`](Self::source).
     pub fn cache(&self, http: &reqwest::Client) -> Result<TokenCache, Error> {
         let (source, key) = self.source(http)?;
-        let builder = TokenCache::builder_arc(source)
+        let builder = TokenCache::builder(source)
             .refresh_margin(Duration::from_secs(self.refresh_margin_secs));
         let store: Arc<dyn TokenStore> = match &self.store {
             StoreConfig::Memory => Arc::new(MemoryStore::new()),

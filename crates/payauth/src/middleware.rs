@@ -3,9 +3,12 @@
 //!
 //! Each request gets the cached token's `Authorization` header (and any
 //! provider extras, e.g. myPOS's `API-Key` and `X-Request-ID`). When the API
-//! answers 401, the middleware drops that token from the cache, fetches a
-//! fresh one and retries once, if the request body can be replayed; a
-//! second 401 goes back to the caller.
+//! answers 401, the middleware drops that token from the cache (whatever
+//! the body), and if the request body can be replayed and the cache
+//! renewed the token, retries once with the new one; otherwise, or on a
+//! second 401, the 401 goes back to the caller. The cache renews at most
+//! once per backoff window, so an API rejecting every token costs one
+//! fetch per window, not one per request.
 //!
 //! ```no_run
 //! use payauth::middleware::BearerAuth;
@@ -76,17 +79,16 @@ impl Middleware for BearerAuth {
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
-        let Some(mut replay) = replay else {
-            // A streaming body cannot be sent twice: the caller sees the 401.
-            return Ok(response);
-        };
-        self.0.cache.invalidate(&token);
         let fresh = self
             .0
-            .cache
-            .token()
+            .after_401(&token, replay.is_some())
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
+        // A streaming body cannot be sent twice; an unrenewed token is not
+        // worth a second try: the caller sees the 401.
+        let (Some(mut replay), Some(fresh)) = (replay, fresh) else {
+            return Ok(response);
+        };
         self.apply(&fresh, replay.headers_mut())?;
         next.run(replay, extensions).await
     }

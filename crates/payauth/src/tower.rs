@@ -1,8 +1,10 @@
 //! Bearer tokens for tower and hyper services: [`BearerLayer`] wraps any
 //! `Service<http::Request<B>>` so each request carries the cached token
-//! (and provider extras); on a 401 it drops that token, fetches a fresh one
-//! and sends the request once more. The replay needs `B: Clone` (`String`,
-//! `Bytes`, `http_body_util::Full<Bytes>` all are).
+//! (and provider extras); on a 401 it drops that token and, if the cache
+//! renewed it, sends the request once more with the new one (at most one
+//! renewal per backoff window: an API rejecting every token gets its 401
+//! back). The replay needs `B: Clone` (`String`, `Bytes`,
+//! `http_body_util::Full<Bytes>` all are).
 //!
 //! ```ignore
 //! let service = tower::ServiceBuilder::new().layer(BearerLayer::new(cache)).service(client);
@@ -97,8 +99,9 @@ where
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }
-            bearer.cache.invalidate(&token);
-            let fresh = bearer.cache.token().await?;
+            let Some(fresh) = bearer.after_401(&token, true).await? else {
+                return Ok(response);
+            };
             let mut replay = request;
             bearer.apply(&fresh, replay.headers_mut())?;
             std::future::poll_fn(|cx| inner.poll_ready(cx))

@@ -34,7 +34,7 @@ impl TokenSource for Counting {
 }
 
 fn client(source: &Arc<Counting>, extras: bool) -> reqwest_middleware::ClientWithMiddleware {
-    let cache = TokenCache::builder_arc(Arc::clone(source) as Arc<dyn TokenSource>).build();
+    let cache = TokenCache::builder(Arc::clone(source) as Arc<dyn TokenSource>).build();
     let mut auth = BearerAuth::new(cache);
     if extras {
         auth = auth.with_headers(|_, headers| {
@@ -129,4 +129,57 @@ async fn a_second_401_goes_back_to_the_caller() {
         "the first try and one retry, no more"
     );
     assert_eq!(source.0.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_api_that_rejects_every_token_gets_one_renewal_not_a_fetch_per_request() {
+    let server = MockServer::start_async().await;
+    let api = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/orders");
+            then.status(401);
+        })
+        .await;
+    let source = Arc::new(Counting::default());
+    let client = client(&source, false);
+    for _ in 0..50 {
+        let response = client.get(server.url("/orders")).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    assert_eq!(
+        source.0.load(Ordering::SeqCst),
+        2,
+        "the first token and one renewal in the backoff window"
+    );
+    assert_eq!(
+        api.calls_async().await,
+        51,
+        "one replay, then each 401 as is"
+    );
+}
+
+#[tokio::test]
+async fn a_401_to_a_streaming_body_still_drops_the_rejected_token() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/uploads");
+            then.status(401);
+        })
+        .await;
+    let source = Arc::new(Counting::default());
+    let cache = TokenCache::builder(Arc::clone(&source)).build();
+    let client =
+        reqwest_middleware::ClientBuilder::new(payauth::core::http::default_client().unwrap())
+            .with(BearerAuth::new(cache.clone()))
+            .build();
+    let response = client
+        .post(server.url("/uploads"))
+        .body(reqwest::Body::wrap("a stream, sent once".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "a stream cannot be replayed");
+    assert!(cache.peek().is_none(), "the rejected token was dropped");
+    assert_eq!(cache.token().await.unwrap().secret().expose_secret(), "t2");
 }

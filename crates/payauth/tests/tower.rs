@@ -62,7 +62,7 @@ fn api(
 }
 
 fn layer(source: &Arc<Counting>) -> BearerLayer {
-    BearerLayer::new(TokenCache::builder_arc(Arc::clone(source) as Arc<dyn TokenSource>).build())
+    BearerLayer::new(TokenCache::builder(Arc::clone(source) as Arc<dyn TokenSource>).build())
         .with_headers(|_, headers| {
             headers.insert("api-key", "client-1".parse().unwrap());
             Ok(())
@@ -108,5 +108,29 @@ async fn a_second_401_goes_back_to_the_caller() {
         calls.load(Ordering::SeqCst),
         2,
         "one try and one retry, no more"
+    );
+}
+
+#[tokio::test]
+async fn an_api_that_rejects_every_token_gets_one_renewal_not_a_fetch_per_request() {
+    let (source, calls) = (Arc::new(Counting::default()), Arc::new(AtomicUsize::new(0)));
+    let service = layer(&source).layer(api(&[], Arc::clone(&calls)));
+    for _ in 0..50 {
+        let response = service
+            .clone()
+            .oneshot(http::Request::new(String::new()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    assert_eq!(
+        source.0.load(Ordering::SeqCst),
+        2,
+        "the first token and one renewal in the backoff window"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        51,
+        "one replay, then each 401 as is"
     );
 }

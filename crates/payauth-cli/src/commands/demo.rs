@@ -172,7 +172,7 @@ async fn mypos(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
     ) {
         Ok(mypos) => {
             let mypos = Arc::new(mypos);
-            let cache = TokenCache::builder_arc(mypos.clone() as Arc<dyn TokenSource>).build();
+            let cache = TokenCache::builder(mypos.clone() as Arc<dyn TokenSource>).build();
             rows.push(timed("mypos", "client credentials", cache.token()).await);
             let started = Instant::now();
             let revoked = mypos.revoke_cached(&cache).await;

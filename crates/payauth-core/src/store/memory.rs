@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
-use super::{StoredToken, TokenStore};
+use super::{SaveIf, StoredToken, TokenStore};
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::source::BoxFuture;
@@ -57,17 +57,33 @@ impl TokenStore for MemoryStore {
     fn clear<'a>(
         &'a self,
         key: &'a str,
-        if_refresh_token: Option<&'a Secret>,
+        if_holds: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let mut tokens = self.lock();
             if tokens
                 .get(key)
-                .is_some_and(|stored| stored.is_cleared_by(if_refresh_token))
+                .is_some_and(|stored| stored.is_cleared_by(if_holds))
             {
                 tokens.remove(key);
             }
             Ok(())
+        })
+    }
+
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+        condition: SaveIf<'a>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let mut tokens = self.lock();
+            if !condition.allows(tokens.get(key), token) {
+                return Ok(false);
+            }
+            tokens.insert(key.to_owned(), token.clone());
+            Ok(true)
         })
     }
 }

@@ -1,0 +1,261 @@
+//! The fleet path of a flight, over a [`SharedStore`]: take the stored
+//! token if another replica renewed it, else fetch under the store's
+//! lease, else wait and look again.
+//!
+//! - The store is read before every fetch and again once the lease is
+//!   held (another replica may have stored a token in between); under the
+//!   lease a failing read is tried again twice before it counts as
+//!   "nothing stored", so a blip does not make the holder refresh with an
+//!   older refresh token than the store's.
+//! - The fetch starts from the newest token known, stored or in memory:
+//!   a refresh token rotated here but not yet saved (a store blip) is never
+//!   traded for the older one in the store.
+//! - The holder shares a failed fetch with the others for its failure
+//!   backoff ([`SharedStore::share_failure`]); waiting replicas answer with
+//!   it instead of each trying in turn, as callers in one process would.
+//! - A holder whose save fails tries it again at once, a few times, under
+//!   the lease (a blip). If it still fails and the token carries a refresh
+//!   token, the lease is left to expire instead of released: the fleet
+//!   waits for this replica's later save rather than refresh with the
+//!   refresh token the provider just rotated away.
+//! - Otherwise a lease is released however the flight ends: at its end,
+//!   or in a task when the flight is cut short (fetch timeout,
+//!   cancellation); a lease that cannot be released expires by itself.
+//! - A lease request that does not answer in time is not taken for a
+//!   store that is down: the lease may have been granted, so this replica
+//!   does not fetch beside its holder.
+//! - When the lease cannot be taken because the store is down, this
+//!   replica fetches on its own with a full grant (client credentials, a
+//!   login) rather than fail, but never sends a refresh token without the
+//!   lease: another replica may have rotated it meanwhile.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Inner, Outcome};
+use crate::error::{Error, ErrorKind};
+use crate::store::{Lease, SharedStore, StoredFailure};
+use crate::token::AccessToken;
+
+/// The shortest and longest wait between looks at the store.
+const POLL_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(1));
+/// The longest wait for another replica's fetch a store may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+/// How often the holder reads the store under the lease before it gives
+/// up on it.
+const LEASED_READS: usize = 3;
+/// How often a holder saves a token again at once after its save failed.
+const RESAVES: usize = 3;
+/// How long a lease release may take before the lease is left to expire.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A shared store with its timings, read and clamped once.
+pub(super) struct Fleet {
+    store: Arc<dyn SharedStore>,
+    poll_interval: Duration,
+    max_wait: Duration,
+}
+
+impl Fleet {
+    pub(super) fn new(store: Arc<dyn SharedStore>) -> Self {
+        Self {
+            poll_interval: store.poll_interval().clamp(POLL_RANGE.0, POLL_RANGE.1),
+            max_wait: store.max_wait().min(MAX_WAIT),
+            store,
+        }
+    }
+}
+
+impl Inner {
+    pub(super) async fn fetch_shared(&self, fleet: &Fleet, key: &str) -> Outcome {
+        let started = tokio::time::Instant::now();
+        loop {
+            let previous = match self.adopt_stored(1, fleet.poll_interval).await {
+                Ok(fresh) => return Ok(fresh),
+                Err(start) => start.previous,
+            };
+            let Ok(lease) =
+                tokio::time::timeout(self.store_bound(), fleet.store.try_lease(key)).await
+            else {
+                // No answer is not "down": the lease may have been granted,
+                // so do not fetch beside its holder.
+                return Err(self.no_answer());
+            };
+            match lease {
+                Ok(Some(lease)) => {
+                    return self.fetch_leased(fleet, key, LeaseGuard(Some(lease))).await;
+                }
+                Ok(None) => {
+                    if let Some(error) = self.shared_failure(fleet, key).await {
+                        return Err(error);
+                    }
+                    if started.elapsed() >= fleet.max_wait {
+                        return Err(Error::new(ErrorKind::Unavailable).with_description(format!(
+                            "another replica held the fetch lease for {} s",
+                            fleet.max_wait.as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(fleet.poll_interval).await;
+                }
+                Err(error) => return self.fetch_unleased(previous, error).await,
+            }
+        }
+    }
+
+    /// When the store cannot grant the lease (it is down): fetch on our
+    /// own with a full grant, but never send a refresh token without the
+    /// lease, since another replica may have rotated it meanwhile and a
+    /// rotated-away refresh token can cost the customer their login; then
+    /// the store's error is the answer, under the backoff, and a still
+    /// valid token keeps being served.
+    async fn fetch_unleased(&self, previous: Option<Arc<AccessToken>>, error: Error) -> Outcome {
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.refresh_token().is_some())
+        {
+            tracing::warn!(source = self.source.name(), %error, "fleet lease unavailable; not refreshing without it");
+            return Err(error);
+        }
+        tracing::warn!(source = self.source.name(), %error, "fleet lease unavailable; fetching without it");
+        let token = self.fetch(previous).await?;
+        self.store_fetched(token, None, 0, Duration::ZERO)
+            .await
+            .outcome
+    }
+
+    /// Under the lease: look at the store once more, then fetch, save
+    /// through the lease and release it.
+    async fn fetch_leased(&self, fleet: &Fleet, key: &str, lease: LeaseGuard) -> Outcome {
+        let (outcome, settled) = match self.adopt_stored(LEASED_READS, fleet.poll_interval).await {
+            Ok(fresh) => (Ok(fresh), true),
+            Err(start) => match (start.unread, self.shared_failure(fleet, key).await) {
+                (_, Some(error)) => (Err(error), true),
+                // The store cannot be read: never refresh blind with the
+                // refresh token in memory (the store may hold a newer one).
+                (Some(error), None)
+                    if start
+                        .previous
+                        .as_ref()
+                        .is_some_and(|p| p.refresh_token().is_some()) =>
+                {
+                    (Err(error), true)
+                }
+                (_, None) => {
+                    self.fetch_as_holder(fleet, key, start.previous, &lease)
+                        .await
+                }
+            },
+        };
+        if settled {
+            lease.release(self.source.name()).await;
+        } else {
+            lease.abandon();
+        }
+        outcome
+    }
+
+    /// The holder's fetch and save, and whether the fleet may move on. A
+    /// save that failed is tried again at once, a few times, with the lease
+    /// still held (a blip); if it still fails and the token carries a
+    /// refresh token, the lease is left to expire rather than released, so
+    /// the fleet waits for this replica's later save instead of refreshing
+    /// with the refresh token the provider just rotated away.
+    async fn fetch_as_holder(
+        &self,
+        fleet: &Fleet,
+        key: &str,
+        previous: Option<Arc<AccessToken>>,
+        lease: &LeaseGuard,
+    ) -> (Outcome, bool) {
+        let token = match self.fetch(previous).await {
+            Ok(token) => token,
+            Err(error) => {
+                self.share_failure(fleet, key, &error).await;
+                return (Err(error), true);
+            }
+        };
+        let landed = self
+            .store_fetched(token, lease.get(), RESAVES, fleet.poll_interval)
+            .await;
+        if landed.refused
+            && let Err(error) = &landed.outcome
+        {
+            self.share_failure(fleet, key, error).await;
+        }
+        (landed.outcome, landed.settled)
+    }
+
+    /// A failure another replica shared and whose time has not run out,
+    /// taken up as this replica's own (a refusal drops what it refuses).
+    async fn shared_failure(&self, fleet: &Fleet, key: &str) -> Option<Error> {
+        match self.bounded(fleet.store.shared_failure(key)).await {
+            Ok(shared) => {
+                let error = shared?.to_error()?;
+                tracing::debug!(source = self.source.name(), %error, "fetch failure shared by another replica");
+                self.refused(&error);
+                Some(error)
+            }
+            Err(error) => {
+                tracing::debug!(source = self.source.name(), %error, "shared failure unreadable; ignored");
+                None
+            }
+        }
+    }
+
+    /// Shares this holder's failed fetch for the backoff it is about to
+    /// start.
+    async fn share_failure(&self, fleet: &Fleet, key: &str, error: &Error) {
+        let failures = self.lock().failures.saturating_add(1);
+        let ttl = self.backoff(failures, error.retry_after());
+        let failure = StoredFailure::from_error(error);
+        if let Err(store_error) = self
+            .bounded(fleet.store.share_failure(key, &failure, ttl))
+            .await
+        {
+            tracing::warn!(source = self.source.name(), error = %store_error, "fetch failure not shared with the fleet");
+        }
+    }
+}
+
+/// A held lease, released however the flight ends.
+struct LeaseGuard(Option<Box<dyn Lease>>);
+
+impl LeaseGuard {
+    fn get(&self) -> Option<&dyn Lease> {
+        self.0.as_deref()
+    }
+
+    /// Leaves the lease to expire by itself (its heartbeat stops).
+    fn abandon(mut self) {
+        drop(self.0.take());
+    }
+
+    /// Gives the lease back, logging (not failing) when that is
+    /// impossible: an unreleased lease expires by itself.
+    async fn release(mut self, source: &str) {
+        let Some(lease) = self.0.take() else {
+            return;
+        };
+        match tokio::time::timeout(RELEASE_TIMEOUT, lease.release()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(source, %error, "fleet lease not released; it will expire");
+            }
+            Err(_) => tracing::warn!(source, "fleet lease release timed out; it will expire"),
+        }
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        // The flight was cut short: release in a task, so the fleet does
+        // not wait for the lease to expire.
+        if let Some(lease) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(RELEASE_TIMEOUT, lease.release()).await;
+            });
+        }
+    }
+}

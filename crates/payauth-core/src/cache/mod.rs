@@ -1,0 +1,646 @@
+//! [`TokenCache`]: what an application holds to always have a valid token.
+//!
+//! # Promises
+//! - **Fast.** A fresh token costs one lock-free `ArcSwap` load, a clock
+//!   read and an `Arc` clone: the instant to refresh at is computed once,
+//!   when a token is published (`entry.rs`).
+//! - **Refresh ahead.** A token is refreshed before expiry (default 60 s,
+//!   at most half its lifetime, plus a fixed per-instance jitter); while it
+//!   is still valid, callers keep getting it and never wait.
+//! - **One flight.** One fetch runs at a time, however many callers wait,
+//!   in a task of its own: a caller that gives up does not cancel it, and
+//!   every waiter gets its outcome, success or failure. A flight always
+//!   ends: a drop guard gives its waiters a transient error and clears it
+//!   if its task panics, is cancelled or its runtime shuts down; a
+//!   [fetch timeout](TokenCacheBuilder::fetch_timeout) (default 60 s)
+//!   bounds it; dropping the last handle of the cache cancels it.
+//! - **Backoff.** A failure is remembered for a backoff (1 s, doubling to
+//!   30 s, with jitter, at least the provider's `Retry-After` up to
+//!   5 minutes) so a storm of callers does not hammer a failing endpoint.
+//! - **Serve-stale, bounded.** A transient failure never displaces a
+//!   still-valid token; once the token is past its expiry, callers get
+//!   the error, never a stale token. A permanent failure (`invalid_client`,
+//!   `invalid_grant`, …) drops the token at once and reaches the next
+//!   caller.
+//! - **Usable tokens only.** A token living less than
+//!   [`MIN_LIFETIME`](crate::MIN_LIFETIME) (or arriving with less left) is
+//!   a `Malformed` failure, under the backoff; lifetimes are clamped to
+//!   [`MAX_LIFETIME`](crate::MAX_LIFETIME), so no provider number can
+//!   overflow a clock.
+//! - **401s.** [`TokenCache::invalidate`] drops a rejected token so the
+//!   next call renews it, at most once per backoff window (which doubles
+//!   while the renewed tokens are rejected too): an API that rejects every
+//!   token cannot make the cache fetch per request.
+//!
+//! # Modules
+//! - `mod.rs`: the fast path, the single flight, backoff and retries;
+//!   `builder.rs` checks the settings once;
+//! - `persist.rs`: the [`TokenStore`](crate::TokenStore) logic: a new token
+//!   (and its rotated refresh token) is saved before it is published; a
+//!   failed save is the fetch's error, the token is served from memory and
+//!   saved again later (never over a newer one); the store is read
+//!   whenever memory holds nothing usable; a rejected or revoked token is
+//!   cleared from it (compare-on-clear, keeping a refresh token);
+//! - `fleet.rs`: the [`SharedStore`](crate::SharedStore) lease loop: the
+//!   store is read before every fetch, one replica at a time fetches under
+//!   a lease, the others wait for its token (or its shared failure) in the
+//!   store; the newest refresh token always wins over an older one.
+//!
+//! No task outlives its purpose: refresh is driven by requests; the only
+//! tasks are the flight and short, time-bounded store writes.
+
+mod builder;
+mod entry;
+mod fleet;
+mod persist;
+mod save;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use builder::Settings;
+pub use builder::{
+    DEFAULT_FAILURE_BACKOFF, DEFAULT_FETCH_TIMEOUT, DEFAULT_MARGIN, MAX_FAILURE_BACKOFF,
+    MAX_FETCH_TIMEOUT, MAX_RETRIES, MAX_RETRY_AFTER_BACKOFF, MAX_RETRY_WAIT, MIN_FAILURE_BACKOFF,
+    MIN_FETCH_TIMEOUT, TokenCacheBuilder,
+};
+use entry::Entry;
+use persist::Persistence;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind};
+use crate::source::TokenSource;
+use crate::token::AccessToken;
+
+type Outcome = Result<Arc<AccessToken>, Error>;
+
+/// A cached, self-renewing token from one [`TokenSource`]. Cheap to clone
+/// (clones share the cache), `Send + Sync`. See the [module docs](self)
+/// for what it promises.
+///
+/// Fetches run on the caller's Tokio runtime, with its timer (what
+/// `#[tokio::main]` or `enable_all()` give); without a runtime,
+/// [`token`](Self::token) answers [`ErrorKind::Config`] instead of
+/// fetching.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use payauth_core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenCache, TokenSource};
+///
+/// struct Fixed;
+/// impl TokenSource for Fixed {
+///     fn fetch<'a>(&'a self, _: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+///         Box::pin(async {
+///             AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&SystemClock), Duration::from_secs(3600))
+///         })
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cache = TokenCache::builder(Fixed).refresh_margin(Duration::from_secs(120)).build();
+/// let token = cache.token().await?;
+/// assert_eq!(token.authorization().to_str().unwrap(), "Bearer t");
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct TokenCache {
+    inner: Arc<Inner>,
+    _owner: Arc<Owner>,
+}
+
+/// Shared by the handles (not by the flight's task): when the last handle
+/// goes, the flight in progress is cancelled.
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let task = self.0.lock().flight.as_mut().and_then(|f| f.task.take());
+        if let Some(task) = task {
+            task.abort();
+        }
+    }
+}
+
+struct Inner {
+    source: Arc<dyn TokenSource>,
+    /// `None`: the system clock, read without a virtual call.
+    clock: Option<Arc<dyn Clock>>,
+    persistence: Option<Persistence>,
+    current: ArcSwapOption<Entry>,
+    state: Mutex<State>,
+    settings: Settings,
+}
+
+#[derive(Default)]
+struct State {
+    /// The fetch in flight, if any; every waiter watches it.
+    flight: Option<Flight>,
+    flights: u64,
+    /// The last token held (even expired or rejected): its refresh token
+    /// feeds the next fetch.
+    last: Option<Arc<AccessToken>>,
+    /// The last failure and until when it is the answer; how many in a row.
+    failure: Option<Failure>,
+    failures: u32,
+    /// The token last dropped by [`TokenCache::invalidate`] (never taken
+    /// back from a store), when, and how many in a row.
+    rejected: Option<Arc<AccessToken>>,
+    rejected_at: Option<Instant>,
+    rejections: u32,
+    /// Store bookkeeping; see [`persist`].
+    saves: persist::Saves,
+}
+
+struct Flight {
+    id: u64,
+    outcome: watch::Receiver<Option<Outcome>>,
+    task: Option<AbortHandle>,
+}
+
+struct Failure {
+    until: Instant,
+    error: Error,
+}
+
+/// What a caller that found no fresh token does.
+enum Next {
+    Serve(Outcome),
+    Wait(watch::Receiver<Option<Outcome>>, Option<Arc<AccessToken>>),
+    Launch(FlightGuard, Option<Arc<AccessToken>>),
+}
+
+impl TokenCache {
+    /// A builder for a cache over `source`: a flow, or an `Arc` of one
+    /// (`Arc<Mypos>`, `Arc<dyn TokenSource>`) shared with other code.
+    pub fn builder(source: impl TokenSource) -> TokenCacheBuilder {
+        TokenCacheBuilder::new(Arc::new(source))
+    }
+
+    fn from_inner(inner: Inner) -> Self {
+        let inner = Arc::new(inner);
+        Self {
+            _owner: Arc::new(Owner(Arc::clone(&inner))),
+            inner,
+        }
+    }
+
+    /// A valid token: the cached one while it is fresh, else one fresh
+    /// fetch shared with every concurrent caller.
+    ///
+    /// # Errors
+    /// The fetch's error when there is no valid token to serve: a permanent
+    /// failure at once, a transient one only once the cached token has
+    /// expired. [`ErrorKind::Store`] when a new token could not be saved
+    /// (the token is kept in memory and served to the next caller).
+    /// [`ErrorKind::Timeout`] when the fetch outlived the fetch timeout.
+    pub async fn token(&self) -> Result<Arc<AccessToken>, Error> {
+        let now = self.inner.now();
+        if let Some(entry) = &*self.inner.current.load()
+            && now < entry.refresh_at
+        {
+            if entry.is_unsaved() {
+                self.inner.save_again(entry, now);
+            }
+            return Ok(Arc::clone(&entry.token));
+        }
+        self.refresh(now).await
+    }
+
+    /// The cached token, fresh or not, without fetching.
+    #[must_use]
+    pub fn peek(&self) -> Option<Arc<AccessToken>> {
+        self.inner
+            .current
+            .load()
+            .as_ref()
+            .map(|entry| Arc::clone(&entry.token))
+    }
+
+    /// Drops `rejected` from the cache (after your API answered 401 to it)
+    /// so the next [`token`](Self::token) fetches anew, and clears it from
+    /// the store (in a task; without a Tokio runtime, at the start of the
+    /// next fetch) if the store still holds it; a refresh token stored with
+    /// it is kept. Returns whether it was dropped.
+    ///
+    /// A token other than the cached one is ignored, so a late 401 cannot
+    /// throw away a newer token. Renewals are limited: within the failure
+    /// backoff of the last renewal it caused (a window doubling while the
+    /// renewed tokens are rejected too), the token is kept and `false`
+    /// returned, so an API that rejects every token gets one renewal per
+    /// window, not one per request; the caller then returns the 401 as
+    /// is.
+    ///
+    /// ```
+    /// # use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use std::time::Duration;
+    /// # use payauth_core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenCache, TokenSource};
+    /// # struct Counter(AtomicU32);
+    /// # impl TokenSource for Counter {
+    /// #     fn fetch<'a>(&'a self, _: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+    /// #         let n = self.0.fetch_add(1, Ordering::SeqCst);
+    /// #         Box::pin(async move {
+    /// #             AccessToken::new(Secret::new(format!("t{n}")), "Bearer", Issued::now(&SystemClock), Duration::from_secs(3600))
+    /// #         })
+    /// #     }
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let cache = TokenCache::builder(Counter(AtomicU32::new(1))).build();
+    /// let rejected = cache.token().await?; // your API answered 401 to it
+    /// assert!(cache.invalidate(&rejected)); // dropped: the next call renews
+    /// let renewed = cache.token().await?;
+    /// assert!(!cache.invalidate(&renewed)); // rejected again at once: kept
+    /// assert!(cache.forget(&renewed).await?); // revoked: dropped anyway
+    /// assert_eq!(cache.token().await?.secret().expose_secret(), "t3");
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn invalidate(&self, rejected: &AccessToken) -> bool {
+        let now = self.inner.now();
+        let Some(dropped) = self.inner.drop_cached(rejected, Some(now)) else {
+            return false;
+        };
+        self.inner.clear_soon(dropped);
+        true
+    }
+
+    /// Drops `token` from the cache whatever the renewal limit (it was
+    /// revoked: it must never be served again) and clears it from the
+    /// store if the store still holds it, waiting for the store; a refresh
+    /// token stored with it is kept. Returns whether the cache held it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the store could not be cleared (the token
+    /// is dropped from memory all the same).
+    pub async fn forget(&self, token: &AccessToken) -> Result<bool, Error> {
+        let dropped = self.inner.drop_cached(token, None);
+        let held = dropped.is_some();
+        let token = dropped.unwrap_or_else(|| Arc::new(token.clone()));
+        self.inner.clear_stored(&token).await?;
+        Ok(held)
+    }
+
+    async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, Error> {
+        let (mut outcome, valid) = match self.inner.next(now) {
+            Next::Serve(outcome) => return outcome,
+            Next::Wait(outcome, valid) => (outcome, valid),
+            Next::Launch(guard, valid) => (guard.launch(), valid),
+        };
+        if let Some(token) = valid {
+            return Ok(token);
+        }
+        match outcome.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome
+                .clone()
+                .unwrap_or_else(|| Err(ended_without_outcome())),
+            Err(_) => Err(ended_without_outcome()),
+        }
+    }
+}
+
+/// What waiters of a flight that ended without an outcome get.
+fn ended_without_outcome() -> Error {
+    Error::new(ErrorKind::Transport).with_description(
+        "the token fetch ended without an outcome (it panicked, was cancelled, or its runtime shut down)",
+    )
+}
+
+impl Inner {
+    fn new(
+        source: Arc<dyn TokenSource>,
+        clock: Option<Arc<dyn Clock>>,
+        persistence: Option<Persistence>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            source,
+            clock,
+            persistence,
+            current: ArcSwapOption::empty(),
+            state: Mutex::new(State::default()),
+            settings,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now(&self) -> Instant {
+        match &self.clock {
+            None => Instant::now(),
+            Some(clock) => clock.now(),
+        }
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        self.clock.as_deref().unwrap_or(&SystemClock)
+    }
+
+    /// Publishes `token`, the one the next fetch starts from too.
+    fn publish(&self, token: &Arc<AccessToken>, unsaved: bool) {
+        let entry = Entry::new(Arc::clone(token), &self.settings, unsaved);
+        self.current.store(Some(Arc::new(entry)));
+        self.lock().last = Some(Arc::clone(token));
+    }
+
+    /// A token handed over at build time.
+    fn seed(&self, token: &Arc<AccessToken>) {
+        self.publish(token, self.persistence.is_some());
+        self.seeded();
+    }
+
+    /// Under the lock: serve, wait for the flight in progress, or start
+    /// one (the caller launches it once the lock is released).
+    fn next(self: &Arc<Self>, now: Instant) -> Next {
+        let mut state = self.lock();
+        let current = self.current.load_full();
+        if let Some(entry) = &current
+            && now < entry.refresh_at
+        {
+            return Next::Serve(Ok(Arc::clone(&entry.token)));
+        }
+        let valid = current
+            .as_ref()
+            .filter(|entry| entry.token.is_valid_at(now))
+            .map(|entry| Arc::clone(&entry.token));
+        if let Some(flight) = &state.flight {
+            return Next::Wait(flight.outcome.clone(), valid);
+        }
+        if let Some(failure) = &state.failure
+            && now < failure.until
+        {
+            return Next::Serve(valid.ok_or_else(|| failure.error.clone()));
+        }
+        if current.is_some() {
+            // The last token lived to its refresh: renewals after a 401
+            // start over.
+            state.rejections = 0;
+        }
+        let (sender, outcome) = watch::channel(None);
+        state.flights += 1;
+        let id = state.flights;
+        state.flight = Some(Flight {
+            id,
+            outcome,
+            task: None,
+        });
+        Next::Launch(
+            FlightGuard {
+                inner: Arc::clone(self),
+                id,
+                sender,
+                done: false,
+            },
+            valid,
+        )
+    }
+
+    /// How long a failure (the `failures`-th in a row) is the answer.
+    fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        let doubled = self
+            .settings
+            .failure_backoff
+            .saturating_mul(1 << failures.saturating_sub(1).min(16))
+            .min(MAX_FAILURE_BACKOFF);
+        let jittered = doubled + doubled.mul_f64(self.settings.jitter / 4.0);
+        jittered.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER_BACKOFF))
+    }
+
+    /// Records how flight `id` ended and clears it.
+    fn land(&self, id: u64, outcome: &Outcome) {
+        let now = self.now();
+        let mut state = self.lock();
+        if state.flight.as_ref().is_some_and(|f| f.id == id) {
+            state.flight = None;
+        }
+        match outcome {
+            Ok(_) => {
+                state.failure = None;
+                state.failures = 0;
+            }
+            Err(error) => {
+                state.failures = state.failures.saturating_add(1);
+                let backoff = self.backoff(state.failures, error.retry_after());
+                state.failure = Some(Failure {
+                    until: now.checked_add(backoff).unwrap_or(now),
+                    error: error.clone(),
+                });
+            }
+        }
+    }
+
+    /// One flight: everything it does, within the fetch timeout.
+    async fn fly(&self) -> Outcome {
+        let timeout = self.settings.fetch_timeout;
+        tokio::time::timeout(timeout, self.fetch_and_publish())
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!(
+                    source = self.source.name(),
+                    timeout_ms = timeout.as_millis(),
+                    "token fetch timed out"
+                );
+                Err(Error::new(ErrorKind::Timeout).with_description(format!(
+                    "the token fetch took longer than the cache's fetch timeout ({} ms)",
+                    timeout.as_millis()
+                )))
+            })
+    }
+
+    async fn fetch_and_publish(&self) -> Outcome {
+        self.clear_pending().await;
+        if let Some((fleet, key)) = self.fleet() {
+            return self.fetch_shared(fleet, key).await;
+        }
+        let previous = match self.starting_point().await {
+            Ok(adopted) => return Ok(adopted),
+            Err(previous) => previous,
+        };
+        let token = self.fetch(previous).await?;
+        self.store_fetched(token, None, 0, Duration::ZERO)
+            .await
+            .outcome
+    }
+
+    /// One fetch from the source, with its retries. The new token counts
+    /// as issued after the one it was fetched from, whatever the wall clock
+    /// says (it may have jumped back), so "newest" follows cause and effect.
+    async fn fetch(&self, previous: Option<Arc<AccessToken>>) -> Outcome {
+        match self.fetch_with_retries(previous.as_deref()).await {
+            Ok(token) => {
+                tracing::debug!(
+                    source = self.source.name(),
+                    lifetime_s = token.lifetime().as_secs(),
+                    "token fetched"
+                );
+                Ok(Arc::new(match &previous {
+                    Some(previous) => token.succeeding(previous),
+                    None => token,
+                }))
+            }
+            Err(error) => {
+                tracing::warn!(source = self.source.name(), %error, transient = error.is_transient(), "token fetch failed");
+                self.refused(&error);
+                if error.kind() == ErrorKind::InvalidGrant
+                    && let Some(refused) = previous.as_ref().and_then(|p| p.refresh_token())
+                {
+                    self.clear_refused(refused).await;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Drops what a permanent `error` refuses: the token, and after
+    /// `invalid_grant` the refresh token the next fetch would start from.
+    fn refused(&self, error: &Error) {
+        if !error.is_permanent() {
+            return;
+        }
+        self.current.store(None);
+        if error.kind() == ErrorKind::InvalidGrant {
+            self.lock().last = None;
+        }
+    }
+
+    /// One fetch, with up to `retries` more attempts after transient
+    /// failures.
+    async fn fetch_with_retries(
+        &self,
+        previous: Option<&AccessToken>,
+    ) -> Result<AccessToken, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.source.fetch(previous).await {
+                Err(error) if error.is_transient() && attempt < self.settings.retries => {
+                    let wait = match error.retry_after() {
+                        // The failure backoff honours a long Retry-After.
+                        Some(asked) if asked > MAX_RETRY_WAIT => return Err(error),
+                        Some(asked) => asked,
+                        None => self
+                            .settings
+                            .retry_wait
+                            .saturating_mul(1 << attempt.min(16))
+                            .min(MAX_RETRY_WAIT),
+                    };
+                    attempt += 1;
+                    tracing::debug!(source = self.source.name(), %error, attempt, wait_ms = wait.as_millis(), "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Takes `token` out of the cache if it is the cached one: with `now`,
+    /// only outside the renewal window of the last rejection. The dropped
+    /// token, if it was.
+    fn drop_cached(&self, token: &AccessToken, now: Option<Instant>) -> Option<Arc<AccessToken>> {
+        let current = self.current.load();
+        let entry = current.as_ref()?;
+        if entry.token.secret() != token.secret() {
+            return None;
+        }
+        let mut state = self.lock();
+        if let Some(now) = now
+            && let Some(at) = state.rejected_at
+            && at
+                .checked_add(self.backoff(state.rejections, None))
+                .is_none_or(|until| now < until)
+        {
+            tracing::debug!(
+                source = self.source.name(),
+                "token rejected again within the renewal window; kept"
+            );
+            return None;
+        }
+        let previous = self.current.compare_and_swap(&*current, None);
+        if !previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, entry)) {
+            return None;
+        }
+        if let Some(now) = now {
+            state.rejected_at = Some(now);
+            state.rejections = state.rejections.saturating_add(1);
+        }
+        state.rejected = Some(Arc::clone(&entry.token));
+        Some(Arc::clone(&entry.token))
+    }
+}
+
+/// A flight's ending: whatever happens to its task, it clears the flight
+/// and gives every waiter an outcome.
+struct FlightGuard {
+    inner: Arc<Inner>,
+    id: u64,
+    sender: watch::Sender<Option<Outcome>>,
+    done: bool,
+}
+
+impl FlightGuard {
+    /// Spawns the flight on the caller's runtime (with none, it ends at
+    /// once with an error); the outcome to wait on.
+    fn launch(self) -> watch::Receiver<Option<Outcome>> {
+        let outcome = self.sender.subscribe();
+        let (inner, id) = (Arc::clone(&self.inner), self.id);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let task = runtime.spawn(self.fly());
+                if let Some(flight) = inner.lock().flight.as_mut().filter(|f| f.id == id) {
+                    flight.task = Some(task.abort_handle());
+                }
+            }
+            Err(_) => self.end(Err(Error::new(ErrorKind::Config).with_description(
+                "a TokenCache fetches on a Tokio runtime, and none is running",
+            ))),
+        }
+        outcome
+    }
+
+    async fn fly(self) {
+        let outcome = self.inner.fly().await;
+        self.end(outcome);
+    }
+
+    fn end(mut self, outcome: Outcome) {
+        self.finish(outcome);
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.done = true;
+        self.inner.land(self.id, &outcome);
+        self.sender.send_replace(Some(outcome));
+    }
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            tracing::warn!(
+                source = self.inner.source.name(),
+                "token fetch ended without an outcome"
+            );
+            self.finish(Err(ended_without_outcome()));
+        }
+    }
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("source", &self.inner.source.name())
+            .field("token", &self.peek().as_deref())
+            .field("margin", &self.inner.settings.margin)
+            .field(
+                "store_key",
+                &self.inner.persistence.as_ref().map(Persistence::key),
+            )
+            .finish_non_exhaustive()
+    }
+}

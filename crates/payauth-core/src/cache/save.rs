@@ -1,0 +1,304 @@
+//! The cache's store logic, writing side: what becomes of a fetched token.
+//!
+//! - A token fit to serve (at least [`MIN_LIFETIME`] left) is saved
+//!   before it is published. A failed save is the fetch's error; the token
+//!   is served from memory and saved again by a later call, at most once
+//!   per failure backoff (a fleet holder also tries again at once, under
+//!   its lease).
+//! - A token too short-lived to serve is refused (`Malformed`), but its
+//!   refresh token is kept: the provider may have rotated the one it was
+//!   refreshed with, so the next fetch starts from it and the store holds
+//!   it (expired, never served).
+//! - Every late write ([`TokenStore::save_if`](crate::TokenStore::save_if))
+//!   goes only over what the cache last saw in the store, itself or
+//!   nothing, so it never replaces a token another writer stored since,
+//!   whatever the wall clocks say.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::entry::Entry;
+use super::persist::Known;
+use super::{Inner, Outcome};
+use crate::error::{Error, ErrorKind};
+use crate::store::{Lease, SaveIf, StoredToken, unix_ms};
+use crate::token::{AccessToken, MIN_LIFETIME};
+
+/// What became of a fetched token.
+pub(super) struct Landed {
+    pub(super) outcome: Outcome,
+    /// Whether the fleet may move on: the token is in the store, or it
+    /// carries no refresh token to lose.
+    pub(super) settled: bool,
+    /// The outcome is a refusal of the token itself, to share with the
+    /// fleet.
+    pub(super) refused: bool,
+}
+
+impl Inner {
+    /// Saves (through `lease` when one is held, trying `resaves` more
+    /// times at once, `pause` apart) and publishes a fetched token; see the
+    /// [module docs](self).
+    pub(super) async fn store_fetched(
+        &self,
+        token: Arc<AccessToken>,
+        lease: Option<&dyn Lease>,
+        resaves: usize,
+        pause: Duration,
+    ) -> Landed {
+        let fit = self.fit_to_serve(&token);
+        if fit.is_err() && token.refresh_token().is_none() {
+            return Landed {
+                outcome: fit.map(|()| token),
+                settled: true,
+                refused: true,
+            };
+        }
+        let stored = match &fit {
+            Ok(()) => StoredToken::from_token(&token),
+            Err(_) => self.expired(&token),
+        };
+        let mut saved = self.write_token(&stored, lease).await;
+        if saved.is_err() && self.resave(&stored, resaves, pause).await {
+            saved = Ok(());
+        }
+        let settled = saved.is_ok() || token.refresh_token().is_none();
+        if saved.is_err() {
+            self.fell_behind();
+        }
+        match fit {
+            Ok(()) => {
+                self.publish(&token, saved.is_err());
+                // A failed save is the caller's error only when it risks a
+                // rotated refresh token; a token without one is served from
+                // memory (and saved again later) like any other.
+                let outcome = match saved {
+                    Ok(()) => Ok(token),
+                    Err(error) => {
+                        self.save_failed();
+                        tracing::warn!(source = self.source.name(), %error, "token fetched but not saved; kept in memory");
+                        if token.refresh_token().is_some() {
+                            Err(error)
+                        } else {
+                            Ok(token)
+                        }
+                    }
+                };
+                Landed {
+                    outcome,
+                    settled,
+                    refused: false,
+                }
+            }
+            Err(error) => {
+                self.lock().last = Some(token);
+                if let Err(store_error) = saved {
+                    tracing::warn!(source = self.source.name(), error = %store_error, "refresh token of a refused token not saved");
+                }
+                Landed {
+                    outcome: Err(error),
+                    settled,
+                    refused: true,
+                }
+            }
+        }
+    }
+
+    /// Whether `token`, just fetched, has at least [`MIN_LIFETIME`] left
+    /// to be served (`expires_in: 0`, or a slow source, leave it less).
+    fn fit_to_serve(&self, token: &AccessToken) -> Result<(), Error> {
+        let left = token.expires_at().saturating_duration_since(self.now());
+        if left >= MIN_LIFETIME {
+            return Ok(());
+        }
+        Err(Error::new(ErrorKind::Malformed).with_description(format!(
+            "the token arrived with {} ms left, less than the {} s a token must live to be used (expires_in too small?)",
+            left.as_millis(),
+            MIN_LIFETIME.as_secs()
+        )))
+    }
+
+    /// Writes `stored`, through `lease` when one is held.
+    async fn write_token(
+        &self,
+        stored: &StoredToken,
+        lease: Option<&dyn Lease>,
+    ) -> Result<(), Error> {
+        let Some(persistence) = &self.persistence else {
+            return Ok(());
+        };
+        let written = self.bounded(async {
+            let _writing = persistence.writes.lock().await;
+            match lease {
+                Some(lease) => lease.save(stored).await,
+                None => persistence.store.save(&persistence.key, stored).await,
+            }
+        });
+        written.await?;
+        self.stored_own(stored);
+        Ok(())
+    }
+
+    /// The token in memory is not in the store: it is ahead of what the
+    /// store held when its chain of unsaved tokens began.
+    fn fell_behind(&self) {
+        let mut state = self.lock();
+        if state.saves.ahead_of.is_none() {
+            state.saves.ahead_of = Some(state.saves.known.clone());
+        }
+    }
+
+    /// `stored` is what the store holds now (this cache wrote it): memory
+    /// is no longer ahead of it, if it was that token.
+    fn stored_own(&self, stored: &StoredToken) {
+        let own = stored.access_token.as_secret();
+        let mut state = self.lock();
+        state.saves.known = Known::Token(own.clone());
+        if state.last.as_ref().is_some_and(|last| last.secret() == own) {
+            state.saves.ahead_of = None;
+        }
+    }
+
+    /// A token handed over at build time: ahead of whatever the store holds.
+    pub(super) fn seeded(&self) {
+        self.lock().saves.ahead_of = Some(Known::Unknown);
+    }
+
+    /// `token` as stored once it must no longer be served: expired now,
+    /// with its refresh token.
+    pub(super) fn expired(&self, token: &AccessToken) -> StoredToken {
+        let mut expired = StoredToken::from_token(token);
+        expired.expires_at_unix_ms =
+            unix_ms(self.clock().system_now()).min(expired.expires_at_unix_ms);
+        expired
+    }
+
+    fn save_failed(&self) {
+        let now = self.now();
+        self.lock().saves.next_at = now.checked_add(self.settings.failure_backoff);
+    }
+
+    /// Saves `stored` again at once, up to `times`, `pause` apart, after
+    /// its save failed (a blip): whether it is now stored, or superseded
+    /// by a token another writer stored.
+    async fn resave(&self, stored: &StoredToken, times: usize, pause: Duration) -> bool {
+        for _ in 0..times {
+            tokio::time::sleep(pause).await;
+            if self.save_late(stored).await.is_ok() {
+                self.lock().saves.next_at = None;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Saves the published `entry` again after a failed save (or a seed),
+    /// at most once per failure backoff, in a task of its own.
+    pub(super) fn save_again(self: &Arc<Self>, entry: &Arc<Entry>, now: Instant) {
+        if self.persistence.is_none() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        {
+            let mut state = self.lock();
+            let saves = &mut state.saves;
+            if saves.running || saves.next_at.is_some_and(|at| now < at) {
+                return;
+            }
+            saves.running = true;
+        }
+        let running = Running(Arc::clone(self));
+        let entry = Arc::clone(entry);
+        runtime.spawn(async move {
+            let inner = &running.0;
+            match inner
+                .save_late(&StoredToken::from_token(&entry.token))
+                .await
+            {
+                Ok(written) => {
+                    entry.mark_saved();
+                    tracing::debug!(
+                        source = inner.source.name(),
+                        written,
+                        "unsaved token saved again"
+                    );
+                }
+                Err(error) => {
+                    inner.save_failed();
+                    tracing::warn!(source = inner.source.name(), %error, "token still not saved");
+                }
+            }
+        });
+    }
+
+    /// A late write of `stored` (a retry, a seed): only over what the store
+    /// held when the unsaved chain began, itself or nothing; when that is
+    /// unknown (a seed), unless the store holds a token issued later.
+    /// Whether it was written (`false`: another writer's token stands).
+    async fn save_late(&self, stored: &StoredToken) -> Result<bool, Error> {
+        let base = self.lock().saves.ahead_of.clone().unwrap_or_default();
+        let own = stored.access_token.as_secret();
+        let written = match &base {
+            Known::Token(base) => {
+                let known = [base, own];
+                let condition = SaveIf::Holds {
+                    access_tokens: &known,
+                    or_nothing: true,
+                };
+                self.save_if(stored, condition).await
+            }
+            Known::Nothing => {
+                let condition = SaveIf::Holds {
+                    access_tokens: &[own],
+                    or_nothing: true,
+                };
+                self.save_if(stored, condition).await
+            }
+            Known::Unknown => self.save_if(stored, SaveIf::NotNewer).await,
+        }?;
+        if !written {
+            // Superseded: the store's token is the newer one now.
+            let mut state = self.lock();
+            if state.last.as_ref().is_some_and(|last| last.secret() == own) {
+                state.saves.ahead_of = None;
+            }
+            state.saves.known = Known::Unknown;
+        }
+        Ok(written)
+    }
+
+    /// [`TokenStore::save_if`](crate::TokenStore::save_if), bounded, one
+    /// write at a time.
+    pub(super) async fn save_if(
+        &self,
+        stored: &StoredToken,
+        condition: SaveIf<'_>,
+    ) -> Result<bool, Error> {
+        let Some(persistence) = &self.persistence else {
+            return Ok(true);
+        };
+        let written = self.bounded(async {
+            let _writing = persistence.writes.lock().await;
+            persistence
+                .store
+                .save_if(&persistence.key, stored, condition)
+                .await
+        });
+        let written = written.await?;
+        if written {
+            self.stored_own(stored);
+        }
+        Ok(written)
+    }
+}
+
+/// Marks the save retry done however its task ends.
+struct Running(Arc<Inner>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.lock().saves.running = false;
+    }
+}
