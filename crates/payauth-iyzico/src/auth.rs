@@ -5,16 +5,29 @@
 //! - Terminal API login: the client id and secret go in the form body of
 //!   `/authorize` (the spec's required fields, written by the flow from
 //!   these [`TerminalCredentials`]) and as HTTP Basic on `/token` and
-//!   `/token/refresh` (`clientBasic`).
+//!   `/token/refresh` (`clientBasic`), plain by default
+//!   ([`BASIC_ENCODING`]: `base64(client_id:client_secret)` as the docs
+//!   show and the official SDKs send), RFC 6749 §2.3.1 as an option.
 //! - Pay with iyzico: every request is signed with IYZWSv2 (`iyzwsv2`)
 //!   from the [`ApiKeys`].
 
 use payauth_core::http::ClientAuthentication;
-use payauth_core::oauth2::ClientSecretBasic;
+use payauth_core::oauth2::{BasicEncoding, ClientSecretBasic};
 use payauth_core::{Error, ErrorKind, Secret, SerializableSecret};
 
 use crate::generated::{pwi, terminal_login};
 use crate::iyzwsv2;
+
+/// iyzico's HTTP Basic encoding by default: the docs write
+/// `Basic base64(client_id:client_secret)` and the official SDKs send the
+/// credentials as they are. Which one iyzico's server decodes is not
+/// documented; `basic_encoding = "rfc6749"` switches.
+pub const BASIC_ENCODING: BasicEncoding = BasicEncoding::Plain;
+
+/// [`BASIC_ENCODING`], for settings' serde default.
+pub(crate) fn default_basic_encoding() -> BasicEncoding {
+    BASIC_ENCODING
+}
 
 /// The Terminal API client id and secret.
 #[derive(Clone, Debug)]
@@ -24,11 +37,36 @@ pub struct TerminalCredentials {
 
 impl TerminalCredentials {
     /// The merchant-specific client id provided by iyzico and the client
-    /// secret it generated.
+    /// secret it generated, sent as HTTP Basic in [`BASIC_ENCODING`].
     pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
+        Self::with_basic_encoding(client_id, client_secret, BASIC_ENCODING)
+    }
+
+    /// The client id and secret, sent as HTTP Basic in `encoding`.
+    ///
+    /// ```
+    /// use payauth_core::{Secret, oauth2::BasicEncoding};
+    /// use payauth_iyzico::auth::TerminalCredentials;
+    ///
+    /// let plain = TerminalCredentials::new("id", Secret::new("s"));
+    /// assert_eq!(plain.basic_encoding(), BasicEncoding::Plain);
+    /// let rfc = TerminalCredentials::with_basic_encoding("id", Secret::new("s"), BasicEncoding::Rfc6749);
+    /// assert_eq!(rfc.basic_encoding(), BasicEncoding::Rfc6749);
+    /// ```
+    pub fn with_basic_encoding(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        encoding: BasicEncoding,
+    ) -> Self {
         Self {
-            basic: ClientSecretBasic::new(client_id, client_secret),
+            basic: ClientSecretBasic::with_encoding(client_id, client_secret, encoding),
         }
+    }
+
+    /// How HTTP Basic is encoded.
+    #[must_use]
+    pub fn basic_encoding(&self) -> BasicEncoding {
+        self.basic.encoding()
     }
 
     /// The client id.

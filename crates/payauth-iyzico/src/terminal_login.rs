@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use payauth_core::http::{self, ProviderErrorBody};
+use payauth_core::oauth2::BasicEncoding;
 use payauth_core::oauth2::{after_refresh, read_token};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
@@ -68,13 +69,19 @@ pub struct TerminalLoginSettings {
     /// (unverified).
     #[serde(default)]
     pub timestamp_unit: TimestampUnit,
+    /// How HTTP Basic on `/token` and `/token/refresh` is encoded: `plain`
+    /// (default: `base64(client_id:client_secret)`, as iyzico's docs show
+    /// and its SDKs send) or `rfc6749` (each part form-urlencoded first,
+    /// RFC 6749 §2.3.1). Unverified which one iyzico's server decodes.
+    #[serde(default = "crate::auth::default_basic_encoding")]
+    pub basic_encoding: BasicEncoding,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
 }
 
 impl TerminalLoginSettings {
-    /// Settings with the default timestamp unit.
+    /// Settings with the default timestamp unit and Basic encoding.
     pub fn new(
         client_id: impl Into<String>,
         client_secret: impl Into<SecretConfig>,
@@ -89,6 +96,7 @@ impl TerminalLoginSettings {
             password: password.into(),
             environment,
             timestamp_unit: TimestampUnit::default(),
+            basic_encoding: crate::auth::BASIC_ENCODING,
             allow_insecure_http: false,
         }
     }
@@ -175,7 +183,11 @@ impl TerminalLogin {
         let base = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let credentials = TerminalCredentials::new(settings.client_id.clone(), client_secret);
+        let credentials = TerminalCredentials::with_basic_encoding(
+            settings.client_id.clone(),
+            client_secret,
+            settings.basic_encoding,
+        );
         Ok(Self {
             client: Client::new_with_client(&base, http.clone(), credentials),
             username: settings.username.clone(),

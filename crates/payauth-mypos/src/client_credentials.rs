@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::http;
-use payauth_core::oauth2::{join_scopes, read_token};
+use payauth_core::oauth2::{BasicEncoding, join_scopes, read_token};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
     SecretConfig, StoreKey, SystemClock, TokenCache, TokenSource,
@@ -56,13 +56,20 @@ pub struct MyposSettings {
     /// `auth-api.mypos.com`; default: the token host.
     #[serde(default)]
     pub revoke_base_url: Option<String>,
+    /// How HTTP Basic is encoded: `plain` (default:
+    /// `base64(client_id:client_secret)`, as myPOS's docs show and its JS
+    /// SDK sends) or `rfc6749` (each part form-urlencoded first, RFC 6749
+    /// §2.3.1). Unverified which one myPOS's server decodes.
+    #[serde(default = "crate::auth::default_basic_encoding")]
+    pub basic_encoding: BasicEncoding,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
 }
 
 impl MyposSettings {
-    /// Settings with no scope, revocation on the token host.
+    /// Settings with no scope, revocation on the token host, myPOS's Basic
+    /// encoding.
     pub fn new(
         client_id: impl Into<String>,
         client_secret: impl Into<SecretConfig>,
@@ -74,6 +81,7 @@ impl MyposSettings {
             environment,
             scopes: Vec::new(),
             revoke_base_url: None,
+            basic_encoding: crate::auth::BASIC_ENCODING,
             allow_insecure_http: false,
         }
     }
@@ -174,7 +182,11 @@ impl Mypos {
             settings.revoke_base_url.as_deref().unwrap_or(&token_base),
             settings.allow_insecure_http,
         )?;
-        let credentials = MyposCredentials::new(settings.client_id.clone(), client_secret);
+        let credentials = MyposCredentials::with_basic_encoding(
+            settings.client_id.clone(),
+            client_secret,
+            settings.basic_encoding,
+        );
         let scope = join_scopes(&settings.scopes);
         Ok(Self {
             token_client: Client::new_with_client(&token_base, http.clone(), credentials.clone()),

@@ -32,7 +32,9 @@
 //! ## Where myPOS differs
 //! - Client authentication is HTTP Basic with a **colon** (the old docs say
 //!   "semicolon"; their own example, the current docs and the official JS
-//!   SDK use a colon), id and secret form-encoded first (RFC 6749 §2.3.1).
+//!   SDK use a colon), the credentials sent as they are
+//!   ([`auth::BASIC_ENCODING`]; `basic_encoding = "rfc6749"` form-encodes
+//!   them first, RFC 6749 §2.3.1).
 //! - Only `client_credentials` is supported; `scopes = ["webhooks"]` for
 //!   the Webhook API.
 //! - Revocation: the docs name `api.mypos.com` in the text and

@@ -322,7 +322,7 @@ fn issue(shared: &Shared, scope: String, with_refresh: bool) -> Response {
 /// Client authentication: the body by default, HTTP Basic also accepted,
 /// never both (RFC 6749 §2.3).
 fn authenticate(shared: &Shared, headers: &HeaderMap, form: &Form) -> Result<(), Refusal> {
-    let (client_id, client_secret, used_basic) = match basic_auth(headers) {
+    let (client_id, client_secret, used_basic) = match basic_auth(headers, shared.behaviour().vakifbank_basic) {
         Basic::Credentials { id, secret } => {
             if form.has("client_secret") {
                 return Err(invalid_request(

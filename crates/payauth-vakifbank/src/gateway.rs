@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::http;
-use payauth_core::oauth2::read_token;
+use payauth_core::oauth2::{BasicEncoding, read_token};
 use payauth_core::{
     AccessToken, Clock, Environment, Error, Issued, SecretConfig, StoreKey, SystemClock,
 };
@@ -57,6 +57,11 @@ pub struct VakifBankSettings {
     /// `body` (default, as documented) or `basic` (unverified).
     #[serde(default)]
     pub client_auth: ClientAuthStyle,
+    /// How HTTP Basic is encoded with `client_auth = "basic"`: `rfc6749`
+    /// (default, RFC 6749 §2.3.1, as a standards gateway decodes it) or
+    /// `plain` (`base64(client_id:client_secret)` as they are). Unverified.
+    #[serde(default = "crate::auth::default_basic_encoding")]
+    pub basic_encoding: BasicEncoding,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -76,6 +81,7 @@ impl VakifBankSettings {
             environment,
             resource: None,
             client_auth: ClientAuthStyle::Body,
+            basic_encoding: crate::auth::BASIC_ENCODING,
             allow_insecure_http: false,
         }
     }
@@ -125,6 +131,7 @@ impl std::fmt::Debug for VakifBank {
             .field("client_id", &auth.client_id())
             .field("resource", &self.resource)
             .field("client_auth", &auth.style())
+            .field("basic_encoding", &auth.basic_encoding())
             .finish_non_exhaustive()
     }
 }
@@ -147,10 +154,11 @@ impl VakifBank {
         let base_url = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let auth = ClientAuth::new(
+        let auth = ClientAuth::with_basic_encoding(
             settings.client_id.clone(),
             client_secret,
             settings.client_auth,
+            settings.basic_encoding,
         );
         Ok(Self {
             client: Client::new_with_client(&base_url, http.clone(), auth),

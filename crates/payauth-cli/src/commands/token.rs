@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
+use payauth_core::oauth2::BasicEncoding;
 use payauth_core::{AccessToken, Environment, Error, FlowSettings, Secret, TokenSource};
 use payauth_iyzico::{PwiSessionSettings, PwiSettings, TerminalLoginSettings, TimestampUnit};
 use payauth_mypos::MyposSettings;
@@ -47,6 +48,9 @@ pub(crate) struct MyposArgs {
     /// Where revocations go (the docs name two hosts); default the token host.
     #[arg(long, env = "PAYAUTH_MYPOS_REVOKE_BASE_URL")]
     revoke_base_url: Option<String>,
+    /// HTTP Basic encoding: `plain` (myPOS's docs and SDK) or `rfc6749`.
+    #[arg(long, default_value_t = payauth_mypos::auth::BASIC_ENCODING)]
+    basic_encoding: BasicEncoding,
 }
 
 impl MyposArgs {
@@ -57,6 +61,7 @@ impl MyposArgs {
             environment: self.target.environment,
             scopes: self.scope,
             revoke_base_url: self.revoke_base_url,
+            basic_encoding: self.basic_encoding,
             allow_insecure_http: self.target.allow_insecure_http,
         }
     }
@@ -80,6 +85,9 @@ pub(crate) struct VakifBankArgs {
     /// Send client credentials as HTTP Basic instead of in the body.
     #[arg(long)]
     basic: bool,
+    /// HTTP Basic encoding with `--basic`: `rfc6749` (default) or `plain`.
+    #[arg(long, default_value_t = payauth_vakifbank::auth::BASIC_ENCODING)]
+    basic_encoding: BasicEncoding,
 }
 
 impl VakifBankArgs {
@@ -97,6 +105,7 @@ impl VakifBankArgs {
             } else {
                 ClientAuthStyle::Body
             },
+            basic_encoding: self.basic_encoding,
             allow_insecure_http: self.target.allow_insecure_http,
         }
     }
@@ -149,6 +158,9 @@ pub(crate) struct TerminalArgs {
     /// Send `request_timestamp` in seconds instead of milliseconds.
     #[arg(long)]
     timestamp_seconds: bool,
+    /// HTTP Basic encoding: `plain` (iyzico's docs and SDKs) or `rfc6749`.
+    #[arg(long, default_value_t = payauth_iyzico::auth::BASIC_ENCODING)]
+    basic_encoding: BasicEncoding,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +226,7 @@ fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>),
             if args.timestamp_seconds {
                 settings.timestamp_unit = TimestampUnit::Seconds;
             }
+            settings.basic_encoding = args.basic_encoding;
             settings.allow_insecure_http = args.target.allow_insecure_http;
             ("iyzico terminal login", settings.build_with_key(&http)?)
         }
