@@ -83,7 +83,9 @@ async fn basic_fetches(
         ),
         (
             "vakifbank",
-            outcome(payauth::core::TokenSource::fetch(&vakifbank.build(&http).unwrap(), None).await),
+            outcome(
+                payauth::core::TokenSource::fetch(&vakifbank.build(&http).unwrap(), None).await,
+            ),
         ),
     ]
 }
@@ -110,10 +112,7 @@ async fn a_hostile_secret_passes_basic_only_when_client_and_server_encode_alike(
 
 #[tokio::test]
 async fn each_provider_defaults_to_the_basic_encoding_its_vendor_documents() {
-    assert_eq!(
-        payauth::iyzico::auth::BASIC_ENCODING,
-        BasicEncoding::Plain
-    );
+    assert_eq!(payauth::iyzico::auth::BASIC_ENCODING, BasicEncoding::Plain);
     assert_eq!(payauth::mypos::auth::BASIC_ENCODING, BasicEncoding::Plain);
     assert_eq!(
         payauth::vakifbank::auth::BASIC_ENCODING,

@@ -31,7 +31,15 @@ use crate::wire::NumberOrString;
 /// assert_eq!("plain".parse::<BasicEncoding>().unwrap(), BasicEncoding::Plain);
 /// ```
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum BasicEncoding {
@@ -384,9 +392,15 @@ mod tests {
     #[test]
     fn a_basic_encoding_reads_from_its_name_and_refuses_others() {
         for encoding in [BasicEncoding::Plain, BasicEncoding::Rfc6749] {
-            assert_eq!(encoding.as_str().parse::<BasicEncoding>().unwrap(), encoding);
+            assert_eq!(
+                encoding.as_str().parse::<BasicEncoding>().unwrap(),
+                encoding
+            );
             let json = serde_json::json!(encoding.to_string());
-            assert_eq!(serde_json::from_value::<BasicEncoding>(json).unwrap(), encoding);
+            assert_eq!(
+                serde_json::from_value::<BasicEncoding>(json).unwrap(),
+                encoding
+            );
         }
         let error = "RFC".parse::<BasicEncoding>().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Config);

@@ -27,6 +27,7 @@
 //!   token, and the key never shows the session token.
 
 pub mod auth;
+mod envelope;
 pub mod iyzwsv2;
 pub mod pwi;
 pub mod terminal_login;
@@ -45,22 +46,3 @@ pub const HOSTS: payauth_core::http::Hosts = payauth_core::http::Hosts {
     production: "https://api.iyzipay.com",
     sandbox: "https://sandbox-api.iyzipay.com",
 };
-
-/// What one of iyzico's error codes means in RFC 6749 terms, for both
-/// APIs: `1000` (invalid signature) and `1001` (API key not found) refuse
-/// the client, `260016` (session token not found) refuses the grant, and
-/// an OAuth code sent as iyzico's `errorCode` (the Terminal API's
-/// `/authorize` does) is itself. Any other code is no verdict.
-pub(crate) fn oauth_meaning(code: &payauth_core::wire::NumberOrString) -> Option<&str> {
-    let text = match code {
-        payauth_core::wire::NumberOrString::String(text) => text.trim(),
-        payauth_core::wire::NumberOrString::Number(1000 | 1001) => return Some("invalid_client"),
-        payauth_core::wire::NumberOrString::Number(260_016) => return Some("invalid_grant"),
-        payauth_core::wire::NumberOrString::Number(_) => return None,
-    };
-    match text {
-        "1000" | "1001" => Some("invalid_client"),
-        "260016" => Some("invalid_grant"),
-        other => payauth_core::ErrorKind::from_oauth_code(other).map(|_| other),
-    }
-}

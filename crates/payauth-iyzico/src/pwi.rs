@@ -10,8 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use payauth_core::http::{self, ProviderErrorBody};
-use payauth_core::wire::NumberOrString;
+use payauth_core::http;
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
     SecretConfig, StoreKey, SystemClock, TokenSource,
@@ -21,6 +20,7 @@ use serde::Deserialize;
 
 use crate::HOSTS;
 use crate::auth::ApiKeys;
+use crate::envelope::Enveloped as _;
 use crate::generated::pwi::{Client, types};
 use crate::iyzwsv2;
 
@@ -264,8 +264,8 @@ impl PwiSession {
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        if !envelope.succeeded() {
-            return Err(envelope.failure(200));
+        if !envelope.envelope().says_success() {
+            return Err(envelope.envelope().error(200));
         }
         let token = envelope
             .access_token
@@ -293,52 +293,6 @@ fn jwt_lifetime(token: &Secret, clock: &dyn Clock) -> Option<Duration> {
     Duration::from_secs(exp)
         .checked_sub(now)
         .filter(|d| !d.is_zero())
-}
-
-impl types::AccessTokenResponse {
-    /// Whether the envelope says success.
-    fn succeeded(&self) -> bool {
-        self.status.as_ref().and_then(NumberOrString::as_str) == Some("success")
-    }
-
-    /// The envelope's failure as a typed error.
-    fn failure(&self, status: u16) -> Error {
-        let status = self
-            .status
-            .as_ref()
-            .and_then(NumberOrString::as_number)
-            .and_then(|n| u16::try_from(n).ok())
-            .unwrap_or(status);
-        // The same rule as every HTTP answer: the status first, then a
-        // code payauth knows; a failure envelope is never a malformed one.
-        let kind = match http::classify(status, self.oauth_code()) {
-            ErrorKind::Malformed => ErrorKind::Provider,
-            kind => kind,
-        };
-        let mut error = Error::new(kind).with_status(status);
-        if let Some(code) = self.provider_code() {
-            error = error.with_provider_code(code);
-        }
-        if let Some(message) = self.description() {
-            error = error.with_description(message);
-        }
-        error
-    }
-}
-
-impl ProviderErrorBody for types::AccessTokenResponse {
-    /// iyzico's known codes in RFC 6749 terms (see `oauth_meaning`).
-    fn oauth_code(&self) -> Option<&str> {
-        crate::oauth_meaning(self.error_code.as_ref()?)
-    }
-
-    fn description(&self) -> Option<&str> {
-        self.error_message.as_deref()
-    }
-
-    fn provider_code(&self) -> Option<String> {
-        self.error_code.as_ref().map(ToString::to_string)
-    }
 }
 
 impl TokenSource for PwiSession {

@@ -196,6 +196,250 @@ async fn refused_client_credentials_on_token_are_invalid_client() {
     assert_eq!(error.kind(), ErrorKind::InvalidClient);
 }
 
+/// A token whose refresh token is `refresh_token`, as the cache hands a
+/// stored one to the source after a restart.
+fn held(refresh_token: &str) -> payauth_core::AccessToken {
+    payauth_core::AccessToken::new(
+        Secret::new("at-old"),
+        "Bearer",
+        payauth_core::Issued::now(&payauth_core::SystemClock),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap()
+    .with_refresh_token(Some(Secret::new(refresh_token)))
+}
+
+/// A server whose login works (`at-new`) and whose refresh answers
+/// `status` with `body`; the mocks' call counts are (authorize, refresh).
+async fn refresh_answering<'a>(
+    server: &'a MockServer,
+    status: u16,
+    body: &str,
+) -> (httpmock::Mock<'a>, httpmock::Mock<'a>) {
+    let authorize = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            json(then, 200, r#"{"code":"code-1"}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/token");
+            json(
+                then,
+                200,
+                r#"{"access_token":"at-new","refresh_token":"rt-new","expires_in":7199}"#,
+            );
+        })
+        .await;
+    let refresh = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/token/refresh");
+            json(then, status, body);
+        })
+        .await;
+    (authorize, refresh)
+}
+
+#[tokio::test]
+async fn a_refresh_refused_in_any_way_but_a_transient_one_logs_in_again() {
+    use payauth_core::TokenSource as _;
+    let refusals = [
+        (400, r#"{"error":"invalid_grant"}"#),
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"refresh_token expired"}"#,
+        ),
+        (
+            401,
+            r#"{"status":"failure","errorCode":"10","errorMessage":"Token geçersiz"}"#,
+        ),
+        (401, r#"{"error":"invalid_token"}"#),
+        (403, ""),
+        (404, "<html>not here</html>"),
+        (422, r#"{"errorCode":"260016"}"#),
+        (
+            200,
+            r#"{"status":"failure","errorCode":"10051","errorMessage":"refresh token bulunamadı"}"#,
+        ),
+        (200, r#"{"error":"invalid_grant"}"#),
+    ];
+    for (status, body) in refusals {
+        let server = MockServer::start_async().await;
+        let (authorize, refresh) = refresh_answering(&server, status, body).await;
+        let login = login(&server, TimestampUnit::Milliseconds);
+        let token = login
+            .fetch(Some(&held("rt-dead")))
+            .await
+            .unwrap_or_else(|e| panic!("{status} {body}: {e}"));
+        assert_eq!(token.secret().expose_secret(), "at-new", "{status} {body}");
+        assert_eq!(refresh.calls_async().await, 1, "{status} {body}");
+        assert_eq!(authorize.calls_async().await, 1, "{status} {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_refresh_failure_is_returned_and_the_refresh_token_kept() {
+    use payauth_core::TokenSource as _;
+    for status in [429, 500, 503] {
+        let server = MockServer::start_async().await;
+        let (authorize, refresh) =
+            refresh_answering(&server, status, r#"{"error":"invalid_grant"}"#).await;
+        let login = login(&server, TimestampUnit::Milliseconds);
+        let previous = held("rt-alive");
+        for attempt in 1..=2 {
+            let error = login.fetch(Some(&previous)).await.unwrap_err();
+            assert!(error.is_transient(), "{status}: {error}");
+            assert_eq!(
+                refresh.calls_async().await,
+                attempt,
+                "{status}: tried again"
+            );
+        }
+        assert_eq!(authorize.calls_async().await, 0, "{status}: no login");
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_that_failed_for_good_is_never_sent_again() {
+    use payauth_core::TokenSource as _;
+    let server = MockServer::start_async().await;
+    let authorize = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            json(then, 503, "");
+        })
+        .await;
+    let refresh = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/token/refresh");
+            json(
+                then,
+                401,
+                r#"{"status":"failure","errorCode":"10","errorMessage":"x"}"#,
+            );
+        })
+        .await;
+    let login = login(&server, TimestampUnit::Milliseconds);
+    let previous = held("rt-dead");
+    for _ in 0..3 {
+        let error = login.fetch(Some(&previous)).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unavailable, "the login's error");
+    }
+    assert_eq!(refresh.calls_async().await, 1);
+    assert_eq!(authorize.calls_async().await, 3);
+    // Another refresh token is tried.
+    let _ = login.fetch(Some(&held("rt-other"))).await;
+    assert_eq!(refresh.calls_async().await, 2);
+}
+
+#[tokio::test]
+async fn an_authorize_200_that_says_failure_keeps_iyzicos_code_and_kind() {
+    let cases = [
+        (
+            r#"{"errorCode":"invalid_client","description":"Client authentication failed","uri":""}"#,
+            ErrorKind::InvalidClient,
+            "invalid_client",
+        ),
+        (
+            r#"{"status":"failure","errorCode":"1001","errorMessage":"api bilgileri bulunamadı"}"#,
+            ErrorKind::InvalidClient,
+            "1001",
+        ),
+        (
+            r#"{"status":"failure","errorCode":"10051","errorMessage":"kullanıcı bulunamadı"}"#,
+            ErrorKind::Provider,
+            "10051",
+        ),
+        (r#"{"status":401,"errorCode":"5"}"#, ErrorKind::Refused, "5"),
+    ];
+    for (body, kind, code) in cases {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST).path("/in-store/oauth2/authorize");
+                json(then, 200, body);
+            })
+            .await;
+        let error = login(&server, TimestampUnit::Milliseconds)
+            .authorize()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (error.kind(), error.provider_code()),
+            (kind, Some(code)),
+            "{body}"
+        );
+        assert_eq!(
+            error.is_permanent(),
+            kind == ErrorKind::InvalidClient,
+            "{body}"
+        );
+        assert!(!format!("{error} {error:?}").contains(SENTINEL));
+    }
+}
+
+#[tokio::test]
+async fn token_errors_are_read_in_iyzicos_envelope_at_any_status() {
+    let cases = [
+        (
+            403,
+            r#"{"status":"failure","errorCode":"1001","errorMessage":"api key bulunamadı"}"#,
+            ErrorKind::InvalidClient,
+            Some("1001"),
+        ),
+        (
+            200,
+            r#"{"status":"failure","errorCode":"1000","errorMessage":"Geçersiz imza"}"#,
+            ErrorKind::InvalidClient,
+            Some("1000"),
+        ),
+        (
+            422,
+            r#"{"errorCode":"260016","errorMessage":"x"}"#,
+            ErrorKind::InvalidGrant,
+            Some("260016"),
+        ),
+        (
+            400,
+            r#"{"error":"invalid_grant","error_description":"code used"}"#,
+            ErrorKind::InvalidGrant,
+            Some("invalid_grant"),
+        ),
+        (
+            409,
+            r#"{"errorCode":9999,"errorMessage":"other"}"#,
+            ErrorKind::Provider,
+            Some("9999"),
+        ),
+    ];
+    for (status, body, kind, code) in cases {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST).path("/in-store/oauth2/authorize");
+                json(then, 200, r#"{"code":"c"}"#);
+            })
+            .await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST).path("/in-store/oauth2/token");
+                json(then, status, body);
+            })
+            .await;
+        let error = login(&server, TimestampUnit::Milliseconds)
+            .login()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (error.kind(), error.provider_code()),
+            (kind, code),
+            "{status} {body}"
+        );
+        assert_eq!(error.status(), Some(status), "{body}");
+    }
+}
+
 fn pwi(server: &MockServer) -> Pwi {
     let settings = PwiSettings::new(
         "api-key",

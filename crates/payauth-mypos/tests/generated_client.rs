@@ -10,7 +10,12 @@ use payauth_mypos::auth::MyposCredentials;
 use payauth_mypos::generated::oauth::{Client, Error, types};
 
 fn client(server: &MockServer, client_id: &str, secret: &str) -> Client {
-    client_encoding(server, client_id, secret, payauth_mypos::auth::BASIC_ENCODING)
+    client_encoding(
+        server,
+        client_id,
+        secret,
+        payauth_mypos::auth::BASIC_ENCODING,
+    )
 }
 
 fn client_encoding(
@@ -19,7 +24,8 @@ fn client_encoding(
     secret: &str,
     encoding: BasicEncoding,
 ) -> Client {
-    let credentials = MyposCredentials::with_basic_encoding(client_id, Secret::new(secret), encoding);
+    let credentials =
+        MyposCredentials::with_basic_encoding(client_id, Secret::new(secret), encoding);
     Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),

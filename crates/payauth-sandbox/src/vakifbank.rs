@@ -322,27 +322,28 @@ fn issue(shared: &Shared, scope: String, with_refresh: bool) -> Response {
 /// Client authentication: the body by default, HTTP Basic also accepted,
 /// never both (RFC 6749 §2.3).
 fn authenticate(shared: &Shared, headers: &HeaderMap, form: &Form) -> Result<(), Refusal> {
-    let (client_id, client_secret, used_basic) = match basic_auth(headers, shared.behaviour().vakifbank_basic) {
-        Basic::Credentials { id, secret } => {
-            if form.has("client_secret") {
-                return Err(invalid_request(
-                    "more than one client authentication method",
-                ));
+    let (client_id, client_secret, used_basic) =
+        match basic_auth(headers, shared.behaviour().vakifbank_basic) {
+            Basic::Credentials { id, secret } => {
+                if form.has("client_secret") {
+                    return Err(invalid_request(
+                        "more than one client authentication method",
+                    ));
+                }
+                if form.get("client_id").is_some_and(|body_id| body_id != id) {
+                    return Err(invalid_request(
+                        "client_id differs from the Authorization header",
+                    ));
+                }
+                (Some(id), Some(secret), true)
             }
-            if form.get("client_id").is_some_and(|body_id| body_id != id) {
-                return Err(invalid_request(
-                    "client_id differs from the Authorization header",
-                ));
-            }
-            (Some(id), Some(secret), true)
-        }
-        Basic::Malformed => (None, None, true),
-        Basic::Missing => (
-            form.get("client_id").map(str::to_owned),
-            form.get("client_secret").map(str::to_owned),
-            false,
-        ),
-    };
+            Basic::Malformed => (None, None, true),
+            Basic::Missing => (
+                form.get("client_id").map(str::to_owned),
+                form.get("client_secret").map(str::to_owned),
+                false,
+            ),
+        };
     let credentials = &shared.credentials;
     if client_id.as_deref() == Some(credentials.vakifbank_client_id.as_str())
         && client_secret.as_deref() == Some(credentials.vakifbank_client_secret.expose_secret())
