@@ -179,6 +179,12 @@ pub(crate) struct PwiArgs {
     /// The member's identifier.
     #[arg(long, env = "PAYAUTH_IYZICO_PWI_MEMBER")]
     member: String,
+    /// Language of iyzico's messages: `tr` (iyzico's default) or `en`.
+    #[arg(long)]
+    locale: Option<payauth_iyzico::Locale>,
+    /// `conversationId` to send; the answer must echo it.
+    #[arg(long)]
+    conversation_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,8 +243,10 @@ fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>),
                 args.target.environment,
             );
             merchant.allow_insecure_http = args.target.allow_insecure_http;
-            let settings =
+            merchant.locale = args.locale;
+            let mut settings =
                 PwiSessionSettings::new(merchant, Secret::new(args.session_token), args.member);
+            settings.conversation_id = args.conversation_id;
             (
                 "iyzico pay-with-iyzico token",
                 settings.build_with_key(&http)?,
