@@ -64,6 +64,7 @@ mod config;
 mod endpoint;
 mod fault;
 mod iyzico;
+mod iyzwsv2;
 mod mypos;
 mod pwi;
 mod server;

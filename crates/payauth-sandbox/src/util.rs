@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
-use base64::engine::{DecodePaddingMode, general_purpose};
 use payauth_core::oauth2::BasicEncoding;
 
 /// Seconds since the Unix epoch.
@@ -227,11 +227,6 @@ pub(crate) fn form_urldecode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Standard base64 with padding, for the IYZWSv2 header.
-pub(crate) fn base64_standard_decode(s: &str) -> Option<Vec<u8>> {
-    general_purpose::STANDARD.decode(s).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,7 +245,7 @@ mod tests {
         // base64("a%3Ab:s%3Ae+c%25r%2Bt:x")
         let value = format!(
             "Basic {}",
-            general_purpose::STANDARD.encode("a%3Ab:s%3Ae+c%25r%2Bt:x")
+            base64::engine::general_purpose::STANDARD.encode("a%3Ab:s%3Ae+c%25r%2Bt:x")
         );
         headers.insert(header::AUTHORIZATION, value.parse().unwrap());
         assert_eq!(
@@ -274,9 +269,12 @@ mod tests {
             assert_eq!(basic_auth(&headers, encoding), Basic::Missing);
             headers.insert(
                 header::AUTHORIZATION,
-                format!("basic {}", general_purpose::STANDARD.encode("nocolon"))
-                    .parse()
-                    .unwrap(),
+                format!(
+                    "basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("nocolon")
+                )
+                .parse()
+                .unwrap(),
             );
             assert_eq!(basic_auth(&headers, encoding), Basic::Malformed);
         }
