@@ -8,6 +8,8 @@
 //! signature     = lowercase hex of HMAC-SHA256(key = secretKey, message = rnd + uriPath + body)
 //! ```
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac as _};
@@ -45,11 +47,11 @@ pub(crate) fn expected(secret_key: &str, random_key: &str, uri_path: &str, body:
     mac.update(random_key.as_bytes());
     mac.update(uri_path.as_bytes());
     mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    let mut hex = String::with_capacity(64);
+    for byte in mac.finalize().into_bytes() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 #[cfg(test)]

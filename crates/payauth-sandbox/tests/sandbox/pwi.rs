@@ -235,7 +235,11 @@ fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
         .chain_update(pad(0x5c))
         .chain_update(inner)
         .finalize();
-    outer.iter().map(|b| format!("{b:02x}")).collect()
+    outer.iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 /// An `Authorization` written by hand from the recipe, with `signature`.
