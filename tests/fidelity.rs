@@ -126,3 +126,250 @@ async fn each_provider_defaults_to_the_basic_encoding_its_vendor_documents() {
     let settings = MyposSettings::new("id", Secret::new("s"), Environment::Sandbox);
     assert_eq!(settings.basic_encoding, BasicEncoding::Plain);
 }
+
+// --- Later calls carry the token the provider's way -----------------------
+
+use std::sync::{Arc, Mutex};
+
+use httpmock::prelude::*;
+use payauth::config::{Config, Provider};
+use payauth::middleware::BearerAuth;
+
+fn config(toml: &str) -> Config {
+    Config::from_toml(toml).unwrap()
+}
+
+fn mypos_config(sandbox: &RunningSandbox) -> Config {
+    config(&format!(
+        r#"
+        [source]
+        provider = "mypos"
+        environment = "{}"
+        client_id = "{}"
+        client_secret = {{ value = "{}" }}
+        "#,
+        sandbox.base_url(),
+        defaults::MYPOS_CLIENT_ID,
+        defaults::MYPOS_CLIENT_SECRET,
+    ))
+}
+
+fn pwi_config(sandbox: &RunningSandbox) -> Config {
+    config(&format!(
+        r#"
+        [source]
+        provider = "iyzico-pwi"
+        environment = "{}"
+        api_key = "{}"
+        secret_key = {{ value = "{}" }}
+        session_token = {{ value = "{}" }}
+        member_identifier = "{}"
+        locale = "en"
+        conversation_id = "order-1"
+        "#,
+        sandbox.base_url(),
+        defaults::IYZICO_API_KEY,
+        defaults::IYZICO_SECRET_KEY,
+        defaults::PWI_SESSION_TOKEN,
+        defaults::PWI_MEMBER_IDENTIFIER,
+    ))
+}
+
+fn with_middleware(cache: payauth::core::TokenCache) -> reqwest_middleware::ClientWithMiddleware {
+    reqwest_middleware::ClientBuilder::new(http())
+        .with(BearerAuth::new(cache))
+        .build()
+}
+
+/// Every request the API saw: its headers, path and body.
+type Seen = Arc<Mutex<Vec<(http::HeaderMap, String, Vec<u8>)>>>;
+
+fn recorder() -> (
+    Seen,
+    impl Fn(&httpmock::HttpMockRequest) -> bool + Send + Sync + 'static,
+) {
+    let seen: Seen = Arc::default();
+    let record = Arc::clone(&seen);
+    (seen, move |req: &httpmock::HttpMockRequest| {
+        record.lock().unwrap().push((
+            req.headers(),
+            req.uri().path().to_owned(),
+            req.body_ref().to_vec(),
+        ));
+        true
+    })
+}
+
+#[tokio::test]
+async fn a_config_built_mypos_cache_sends_api_key_and_a_fresh_request_id_through_the_middleware() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let api = MockServer::start_async().await;
+    let (seen, record) = recorder();
+    api.mock_async(|when, then| {
+        when.method(GET).path("/v1/transactions").is_true(record);
+        then.status(200);
+    })
+    .await;
+    let cache = mypos_config(&sandbox).cache(&http()).unwrap();
+    let client = with_middleware(cache.clone());
+    for _ in 0..2 {
+        let response = client
+            .get(api.url("/v1/transactions"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let token = cache.token().await.unwrap();
+    let seen = seen.lock().unwrap();
+    let ids: Vec<&str> = seen
+        .iter()
+        .map(|(headers, _, _)| {
+            assert_eq!(
+                headers["authorization"],
+                token.authorization().to_str().unwrap()
+            );
+            assert_eq!(headers["api-key"], defaults::MYPOS_CLIENT_ID);
+            headers["x-request-id"].to_str().unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "a fresh X-Request-ID per call");
+    assert!(
+        ids.iter()
+            .all(|id| id.len() == 36 && id.as_bytes()[14] == b'4'),
+        "{ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_config_built_pwi_cache_signs_each_call_and_sends_the_token_as_access_token() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let api = MockServer::start_async().await;
+    let (seen, record) = recorder();
+    api.mock_async(|when, then| {
+        when.method(POST)
+            .path("/v1/pay-with-iyzico/payment")
+            .is_true(record);
+        then.status(200);
+    })
+    .await;
+    let cache = pwi_config(&sandbox).cache(&http()).unwrap();
+    let body = r#"{"locale":"en","paymentId":"p-1"}"#;
+    let response = with_middleware(cache.clone())
+        .post(api.url("/v1/pay-with-iyzico/payment?x=1"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let token = cache.token().await.unwrap();
+    let seen = seen.lock().unwrap();
+    let (headers, path, sent) = &seen[0];
+    assert_eq!(headers["access-token"], token.secret().expose_secret());
+    assert_eq!(sent, body.as_bytes());
+    let random_key = headers["x-iyzi-rnd"].to_str().unwrap();
+    let expected = payauth::iyzico::iyzwsv2::authorization(
+        defaults::IYZICO_API_KEY,
+        &Secret::new(defaults::IYZICO_SECRET_KEY),
+        random_key,
+        path,
+        sent,
+    );
+    assert_eq!(
+        headers["authorization"],
+        expected.to_str().unwrap(),
+        "IYZWSv2, not Bearer"
+    );
+}
+
+#[tokio::test]
+async fn through_tower_a_pwi_call_whose_body_cannot_be_signed_fails_with_a_typed_error() {
+    use tower::{Layer as _, ServiceExt as _};
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let cache = pwi_config(&sandbox).cache(&http()).unwrap();
+    let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::clone(&reached);
+    let api = tower::service_fn(move |_: http::Request<String>| {
+        seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        async { Ok::<_, std::convert::Infallible>(http::Response::new(String::new())) }
+    });
+    let service = payauth::tower::BearerLayer::new(cache).layer(api);
+    let request = http::Request::post("https://api.example/v1/pay-with-iyzico/payment")
+        .body("{}".to_owned())
+        .unwrap();
+    let error = service.oneshot(request).await.unwrap_err();
+    let error = error.downcast::<payauth::core::Error>().unwrap();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(
+        error.to_string().contains("signs the request body"),
+        "{error}"
+    );
+    assert!(
+        !reached.load(std::sync::atomic::Ordering::SeqCst),
+        "nothing unsigned was sent"
+    );
+}
+
+#[tokio::test]
+async fn through_tower_a_config_built_mypos_cache_sends_its_headers() {
+    use tower::{Layer as _, ServiceExt as _};
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let cache = mypos_config(&sandbox).cache(&http()).unwrap();
+    let api = tower::service_fn(|request: http::Request<String>| async move {
+        let headers = request.headers();
+        let ok = headers.contains_key("x-request-id")
+            && headers["api-key"] == defaults::MYPOS_CLIENT_ID
+            && headers["authorization"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer ");
+        let mut response = http::Response::new(String::new());
+        *response.status_mut() = if ok {
+            http::StatusCode::OK
+        } else {
+            http::StatusCode::BAD_REQUEST
+        };
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let service = payauth::tower::BearerLayer::new(cache).layer(api);
+    let request = http::Request::get("https://api.example/v1")
+        .body(String::new())
+        .unwrap();
+    assert_eq!(service.oneshot(request).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_config_gives_the_provider_handle_over_the_cache_s_own_source() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let opened = mypos_config(&sandbox).open(&http()).unwrap();
+    let token = opened.cache.token().await.unwrap();
+    let Provider::Mypos(mypos) = &opened.provider else {
+        panic!("a myPOS config opens a myPOS handle");
+    };
+    mypos.revoke_cached(&opened.cache).await.unwrap();
+    assert!(sandbox.is_revoked(token.secret().expose_secret()));
+    assert!(
+        opened.cache.peek().is_none(),
+        "dropped from the cache it came from"
+    );
+    let opened = pwi_config(&sandbox).open(&http()).unwrap();
+    assert!(matches!(opened.provider, Provider::IyzicoPwi(_)));
+}
+
+#[tokio::test]
+async fn a_token_put_on_a_request_by_hand_uses_the_cache_s_scheme() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let cache = mypos_config(&sandbox).cache(&http()).unwrap();
+    let mut request = http().get("https://api.example/v1/x").build().unwrap();
+    let token = payauth::core::scheme::authorize(&cache, &mut request)
+        .await
+        .unwrap();
+    assert_eq!(
+        request.headers()["authorization"],
+        token.authorization().to_str().unwrap()
+    );
+    assert_eq!(request.headers()["api-key"], defaults::MYPOS_CLIENT_ID);
+    assert!(request.headers().contains_key("x-request-id"));
+}

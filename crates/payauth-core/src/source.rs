@@ -2,8 +2,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::error::Error;
+use crate::scheme::{BearerScheme, TokenScheme};
 use crate::token::AccessToken;
 
 /// A boxed, `Send` future, the return type of object-safe async methods.
@@ -48,5 +50,13 @@ pub trait TokenSource: Send + Sync + 'static {
     #[allow(clippy::unnecessary_literal_bound)]
     fn name(&self) -> &str {
         "token source"
+    }
+
+    /// How this flow's tokens go on API requests: `Authorization: Bearer`
+    /// unless the provider wants more (myPOS, Pay with iyzico). A
+    /// [`TokenCache`](crate::TokenCache) hands it on, so adapters apply it
+    /// with no user code.
+    fn scheme(&self) -> Arc<dyn TokenScheme> {
+        Arc::new(BearerScheme)
     }
 }

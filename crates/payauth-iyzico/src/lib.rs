@@ -6,7 +6,9 @@
 //!   exchanged over HTTP Basic for an access token and a refresh token.
 //! - [`pwi`]: the **Pay with iyzico access token**: a 5-minute token per
 //!   member session, requested with iyzico's IYZWSv2 HMAC signature
-//!   ([`iyzwsv2`]).
+//!   ([`iyzwsv2`]); later calls carry it in an `access-token` header
+//!   beside a fresh signature ([`PwiScheme`], which a cache over a
+//!   [`PwiSession`] carries to the facade's middleware).
 //!
 //! ## Layout
 //! The same in every provider crate: [`auth`] decides how the clients
@@ -37,7 +39,7 @@ pub mod terminal_login;
 pub mod generated;
 
 pub use payauth_core::Environment;
-pub use pwi::{Locale, Pwi, PwiSession, PwiSessionSettings, PwiSettings};
+pub use pwi::{Locale, Pwi, PwiScheme, PwiSession, PwiSessionSettings, PwiSettings};
 pub use terminal_login::{TerminalLogin, TerminalLoginSettings, TimestampUnit};
 
 /// iyzico's hosts, for both APIs: production `api.iyzipay.com`, sandbox

@@ -11,10 +11,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use payauth_core::http;
+use payauth_core::scheme::{ApiRequest, TokenScheme};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
     SecretConfig, StoreKey, SystemClock, TokenSource,
 };
+use progenitor_client::ClientInfo as _;
+use reqwest::header::HeaderValue;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -200,6 +203,15 @@ impl Pwi {
         self
     }
 
+    /// How later Pay-with-iyzico calls carry a member's token, signed
+    /// with these keys.
+    #[must_use]
+    pub fn scheme(&self) -> PwiScheme {
+        PwiScheme {
+            keys: self.client.inner().clone(),
+        }
+    }
+
     /// The access-token source of one member's session.
     #[must_use]
     pub fn access_token(
@@ -381,6 +393,58 @@ impl TokenSource for PwiSession {
 
     fn name(&self) -> &'static str {
         "iyzico pay-with-iyzico access token"
+    }
+
+    /// [`PwiScheme`] with the merchant's keys.
+    fn scheme(&self) -> Arc<dyn TokenScheme> {
+        Arc::new(self.pwi.scheme())
+    }
+}
+
+/// The header Pay-with-iyzico calls carry the member's access token in.
+pub const ACCESS_TOKEN_HEADER: &str = "access-token";
+
+/// How Pay-with-iyzico calls take the member's access token: in the
+/// `access-token` header (sensitive), beside the merchant's IYZWSv2
+/// `Authorization` over the endpoint path and the exact body
+/// (PROVIDERS.md: "Later calls send it in an `access-token` header beside
+/// the signed `Authorization`"), never as `Bearer`. It needs the body's
+/// bytes: a request whose body cannot be read is a typed
+/// [`ErrorKind::Config`] error.
+///
+/// ```
+/// use payauth_core::scheme::{ApiRequest, RequestBody, TokenScheme};
+/// use payauth_core::{AccessToken, Environment, Issued, Secret, SystemClock};
+/// use payauth_iyzico::{Pwi, PwiSettings};
+///
+/// let settings = PwiSettings::new("api-key", Secret::new("secret-key"), Environment::Sandbox);
+/// let scheme = Pwi::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap().scheme();
+/// let token = AccessToken::new(Secret::new("jwt"), "Bearer", Issued::now(&SystemClock), std::time::Duration::from_secs(60)).unwrap();
+/// let mut headers = reqwest::header::HeaderMap::new();
+/// let body = br#"{"locale":"tr"}"#;
+/// let request = ApiRequest { method: &reqwest::Method::POST, path: "/v1/pay-with-iyzico/payment", body: RequestBody::Bytes(body), headers: &mut headers };
+/// scheme.apply(&token, request).unwrap();
+/// assert_eq!(headers["access-token"], "jwt");
+/// assert!(headers["authorization"].to_str().unwrap().starts_with("IYZWSv2 "));
+/// assert!(headers.contains_key("x-iyzi-rnd"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PwiScheme {
+    keys: ApiKeys,
+}
+
+impl TokenScheme for PwiScheme {
+    fn apply(&self, token: &AccessToken, request: ApiRequest<'_>) -> Result<(), Error> {
+        let body = request.body.bytes_for("IYZWSv2")?;
+        let mut access_token =
+            HeaderValue::from_str(token.secret().expose_secret()).map_err(|_| {
+                Error::new(ErrorKind::Malformed)
+                    .with_description("the access token holds characters not allowed in a header")
+            })?;
+        access_token.set_sensitive(true);
+        self.keys.sign(request.path, body, request.headers)?;
+        request.headers.insert(ACCESS_TOKEN_HEADER, access_token);
+        Ok(())
     }
 }
 

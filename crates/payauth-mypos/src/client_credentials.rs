@@ -1,15 +1,16 @@
 //! The myPOS client-credentials flow: its settings ([`MyposSettings`]),
-//! its [`TokenSource`] ([`Mypos`]), RFC 7009 revocation, and the headers
-//! myPOS resource APIs want.
+//! its [`TokenSource`] ([`Mypos`]), RFC 7009 revocation, and how myPOS
+//! resource APIs take the token ([`MyposScheme`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::http;
 use payauth_core::oauth2::{BasicEncoding, join_scopes, read_token};
+use payauth_core::scheme::{ApiRequest, RequestBody};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
-    SecretConfig, StoreKey, SystemClock, TokenCache, TokenSource,
+    SecretConfig, StoreKey, SystemClock, TokenCache, TokenScheme, TokenSource,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use schemars::JsonSchema;
@@ -141,6 +142,7 @@ pub struct Mypos {
     revoke_client: Client,
     client_id: String,
     scope: Option<String>,
+    scheme: Arc<MyposScheme>,
     clock: Arc<dyn Clock>,
 }
 
@@ -193,6 +195,7 @@ impl Mypos {
             revoke_client: Client::new_with_client(&revoke_base, http.clone(), credentials),
             client_id: settings.client_id.clone(),
             scope: (!scope.is_empty()).then_some(scope),
+            scheme: Arc::new(MyposScheme::new(settings.client_id.clone())),
             clock: Arc::new(SystemClock),
         })
     }
@@ -273,23 +276,75 @@ impl Mypos {
 
     /// The headers myPOS resource APIs want with `token`:
     /// `Authorization: Bearer …` (sensitive), `API-Key: <client id>` and a
-    /// fresh `X-Request-ID` (a random UUID) for each call.
+    /// fresh `X-Request-ID` (a random UUID) for each call: what
+    /// [`MyposScheme`] puts on a request.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when the client id cannot be a header value, or
-    /// no randomness is available for the request id.
+    /// As [`MyposScheme`]'s [`TokenScheme::apply`].
     pub fn resource_headers(&self, token: &AccessToken) -> Result<HeaderMap, Error> {
         let mut headers = HeaderMap::with_capacity(3);
-        headers.insert(AUTHORIZATION, token.authorization().clone());
+        self.scheme.apply(
+            token,
+            ApiRequest {
+                method: &reqwest::Method::GET,
+                path: "/",
+                body: RequestBody::Empty,
+                headers: &mut headers,
+            },
+        )?;
+        Ok(headers)
+    }
+}
+
+/// How myPOS resource APIs take a token: `Authorization: Bearer …`
+/// (sensitive), `API-Key: <client id>`, and a fresh `X-Request-ID` (a
+/// random UUID v4) on every request [V, docs and the official JS SDK].
+/// [`Mypos`]'s [`TokenSource::scheme`], so a cache over it carries it to
+/// the facade's middleware.
+///
+/// ```
+/// use payauth_core::scheme::{ApiRequest, RequestBody, TokenScheme};
+/// use payauth_core::{AccessToken, Issued, Secret, SystemClock};
+/// use payauth_mypos::client_credentials::MyposScheme;
+///
+/// let token = AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&SystemClock), std::time::Duration::from_secs(60)).unwrap();
+/// let mut headers = reqwest::header::HeaderMap::new();
+/// let request = ApiRequest { method: &reqwest::Method::GET, path: "/v1/transactions", body: RequestBody::Empty, headers: &mut headers };
+/// MyposScheme::new("client-id").apply(&token, request).unwrap();
+/// assert_eq!(headers["authorization"], "Bearer t");
+/// assert_eq!(headers["api-key"], "client-id");
+/// assert_eq!(headers["x-request-id"].len(), 36);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MyposScheme {
+    client_id: String,
+}
+
+impl MyposScheme {
+    /// The scheme for the application with `client_id`.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+        }
+    }
+}
+
+impl TokenScheme for MyposScheme {
+    /// # Errors
+    /// [`ErrorKind::Config`] when the client id cannot be a header value,
+    /// or no randomness is available for the request id.
+    fn apply(&self, token: &AccessToken, request: ApiRequest<'_>) -> Result<(), Error> {
         let api_key = HeaderValue::from_str(&self.client_id).map_err(|_| {
             Error::new(ErrorKind::Config)
                 .with_description("the client id is not a valid header value")
         })?;
-        headers.insert(HeaderName::from_static("api-key"), api_key);
         let request_id = HeaderValue::from_str(&payauth_core::internal::random::uuid_v4()?)
             .map_err(|_| Error::new(ErrorKind::Config))?;
+        let headers = request.headers;
+        headers.insert(AUTHORIZATION, token.authorization().clone());
+        headers.insert(HeaderName::from_static("api-key"), api_key);
         headers.insert(HeaderName::from_static("x-request-id"), request_id);
-        Ok(headers)
+        Ok(())
     }
 }
 
@@ -303,6 +358,11 @@ impl TokenSource for Mypos {
 
     fn name(&self) -> &'static str {
         "mypos client_credentials"
+    }
+
+    /// [`MyposScheme`]: Bearer, `API-Key` and a fresh `X-Request-ID`.
+    fn scheme(&self) -> Arc<dyn TokenScheme> {
+        self.scheme.clone()
     }
 }
 

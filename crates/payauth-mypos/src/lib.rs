@@ -41,7 +41,9 @@
 //!   `auth-api.mypos.com` in the example; the URL is
 //!   [`MyposSettings::revoke_base_url`], the token host by default.
 //! - Resource APIs want `API-Key` and a fresh `X-Request-ID` beside the
-//!   Bearer token: [`Mypos::resource_headers`].
+//!   Bearer token: [`MyposScheme`], which a cache over [`Mypos`] carries
+//!   to the facade's middleware ([`Mypos::resource_headers`] for your own
+//!   requests).
 //!
 //! ## Store key
 //! `mypos/<environment>/<client id>/client_credentials/<scopes>`, the
@@ -55,7 +57,7 @@ pub mod client_credentials;
 pub mod generated;
 
 pub use client_credentials::{
-    DEFAULT_LIFETIME, MAX_RETRY_AFTER, Mypos, MyposSettings, REVOKE_RETRIES,
+    DEFAULT_LIFETIME, MAX_RETRY_AFTER, Mypos, MyposScheme, MyposSettings, REVOKE_RETRIES,
 };
 pub use payauth_core::Environment;
 

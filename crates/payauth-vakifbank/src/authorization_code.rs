@@ -295,6 +295,15 @@ pub struct RefreshTokenGrant {
     scope: Option<String>,
 }
 
+impl RefreshTokenGrant {
+    /// The gateway handle this grant sends its requests through (for the
+    /// authorize URL and the code exchange).
+    #[must_use]
+    pub fn bank(&self) -> &VakifBank {
+        &self.bank
+    }
+}
+
 impl TokenSource for RefreshTokenGrant {
     fn fetch<'a>(
         &'a self,

@@ -94,6 +94,15 @@ pub struct B2bCredentialsGrant {
     consent_id: String,
 }
 
+impl B2bCredentialsGrant {
+    /// The gateway handle this grant sends its requests through (for the
+    /// authorize URL and the code exchange).
+    #[must_use]
+    pub fn bank(&self) -> &VakifBank {
+        &self.bank
+    }
+}
+
 impl TokenSource for B2bCredentialsGrant {
     fn fetch<'a>(
         &'a self,
