@@ -373,3 +373,100 @@ async fn a_token_put_on_a_request_by_hand_uses_the_cache_s_scheme() {
     assert_eq!(request.headers()["api-key"], defaults::MYPOS_CLIENT_ID);
     assert!(request.headers().contains_key("x-request-id"));
 }
+
+// --- VakıfBank: where the client credentials go, and `resource` ----------
+
+use payauth::vakifbank::{B2bCredentialsSettings, Channel, VakifBank};
+use payauth_sandbox::ClientAuthCheck;
+
+fn gateway(sandbox: &RunningSandbox) -> VakifBankSettings {
+    VakifBankSettings::new(
+        defaults::VAKIFBANK_CLIENT_ID,
+        Secret::new(defaults::VAKIFBANK_CLIENT_SECRET),
+        Environment::Custom(sandbox.base_url()),
+    )
+}
+
+/// A customer's login through the sandbox's authorize page, exchanged by
+/// a gateway with these settings.
+async fn exchange(settings: &VakifBankSettings) -> Result<(), ErrorKind> {
+    let http = http();
+    let bank = VakifBank::new(settings, &http).unwrap();
+    let pending = bank
+        .authorize_url(
+            Channel::Retail,
+            &["account"],
+            "https://app.example/cb",
+            false,
+        )
+        .unwrap();
+    let redirect = payauth_sandbox::browser::authorize(&http, pending.url.as_str())
+        .await
+        .unwrap();
+    let code = pending.callback(&redirect).unwrap();
+    bank.exchange(&pending, &code)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.kind())
+}
+
+#[tokio::test]
+async fn the_code_exchange_sends_the_client_credentials_where_told_and_a_strict_gateway_refuses_elsewhere()
+ {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    for (gateway_accepts, works_with) in [
+        (ClientAuthCheck::BodyOnly, ClientAuthStyle::Body),
+        (ClientAuthCheck::BasicOnly, ClientAuthStyle::Basic),
+    ] {
+        sandbox.update_behaviour(|b| b.vakifbank_client_auth = gateway_accepts);
+        for exchange_style in [ClientAuthStyle::Body, ClientAuthStyle::Basic] {
+            let mut settings = gateway(&sandbox);
+            // The other grants keep the body; only the exchange moves.
+            settings.exchange_client_auth = Some(exchange_style);
+            let expected = if exchange_style == works_with {
+                Ok(())
+            } else {
+                Err(ErrorKind::InvalidClient)
+            };
+            assert_eq!(
+                exchange(&settings).await,
+                expected,
+                "{exchange_style:?} against {gateway_accepts:?}"
+            );
+        }
+    }
+    // By default the exchange sends them where `client_auth` says.
+    sandbox.update_behaviour(|b| b.vakifbank_client_auth = ClientAuthCheck::BasicOnly);
+    let mut settings = gateway(&sandbox);
+    assert_eq!(exchange(&settings).await, Err(ErrorKind::InvalidClient));
+    settings.client_auth = ClientAuthStyle::Basic;
+    assert_eq!(exchange(&settings).await, Ok(()));
+}
+
+#[tokio::test]
+async fn b2b_credentials_send_no_resource_by_default_so_an_rfc_8707_gateway_takes_them() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    sandbox.update_behaviour(|b| b.vakifbank_resource_indicators = true);
+    let mut settings =
+        B2bCredentialsSettings::new(gateway(&sandbox), defaults::VAKIFBANK_CONSENT_ID)
+            .scopes(["account"]);
+    let fetch = |settings: &B2bCredentialsSettings| {
+        let source = settings.build(&http()).unwrap();
+        async move { payauth::core::TokenSource::fetch(&source, None).await }
+    };
+    assert!(fetch(&settings).await.is_ok());
+    settings.send_resource = true;
+    let error = fetch(&settings).await.unwrap_err();
+    assert_eq!(
+        (error.kind(), error.status()),
+        (ErrorKind::Provider, Some(400)),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("RFC 8707"),
+        "invalid_target: {error}"
+    );
+    // A gateway that reads `resource` as the plan takes either.
+    sandbox.update_behaviour(|b| b.vakifbank_resource_indicators = false);
+    assert!(fetch(&settings).await.is_ok());
+}

@@ -209,6 +209,21 @@ pub enum TimestampCheck {
     Milliseconds,
 }
 
+/// Where the VakıfBank token endpoint accepts client credentials. The
+/// docs list them as body fields and say nothing of HTTP Basic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuthCheck {
+    /// The body or HTTP Basic, never both (the sandbox default).
+    #[default]
+    Either,
+    /// Only `client_id` and `client_secret` in the body: HTTP Basic is
+    /// refused (`invalid_client`).
+    BodyOnly,
+    /// Only HTTP Basic: credentials in the body are refused
+    /// (`invalid_client`, with a `WWW-Authenticate` challenge).
+    BasicOnly,
+}
+
 /// Knobs that change how the sandbox answers. Set at start with
 /// [`SandboxBuilder::behaviour`](crate::SandboxBuilder::behaviour) and at any
 /// time with [`RunningSandbox::set_behaviour`](crate::RunningSandbox::set_behaviour).
@@ -239,6 +254,13 @@ pub struct Behaviour {
     /// How the VakıfBank gateway decodes HTTP Basic: RFC 6749 §2.3.1 by
     /// default (a standards OAuth server).
     pub vakifbank_basic: BasicEncoding,
+    /// Where the VakıfBank token endpoint accepts client credentials, for
+    /// every grant (the code exchange included).
+    pub vakifbank_client_auth: ClientAuthCheck,
+    /// The VakıfBank token endpoint reads `resource` as an RFC 8707
+    /// resource indicator: one that is not an absolute URI (`sandbox`) is
+    /// refused with `invalid_target`. Off by default.
+    pub vakifbank_resource_indicators: bool,
 }
 
 impl Default for Behaviour {
@@ -253,6 +275,8 @@ impl Default for Behaviour {
             iyzico_basic: BasicEncoding::Plain,
             mypos_basic: BasicEncoding::Plain,
             vakifbank_basic: BasicEncoding::Rfc6749,
+            vakifbank_client_auth: ClientAuthCheck::Either,
+            vakifbank_resource_indicators: false,
         }
     }
 }

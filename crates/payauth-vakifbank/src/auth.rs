@@ -23,6 +23,20 @@ pub enum ClientAuthStyle {
     Basic,
 }
 
+impl std::str::FromStr for ClientAuthStyle {
+    type Err = Error;
+
+    /// `body` or `basic`, as settings files write it.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text {
+            "body" => Ok(Self::Body),
+            "basic" => Ok(Self::Basic),
+            other => Err(Error::new(payauth_core::ErrorKind::Config)
+                .with_description(format!("client auth {other:?} is not `body` or `basic`"))),
+        }
+    }
+}
+
 /// How HTTP Basic is encoded when [`ClientAuthStyle::Basic`] is chosen: RFC
 /// 6749 §2.3.1 by default, as the gateway is a standards OAuth server
 /// (Layer7); `basic_encoding = "plain"` switches. Unverified.

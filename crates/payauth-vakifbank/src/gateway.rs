@@ -62,6 +62,13 @@ pub struct VakifBankSettings {
     /// `plain` (`base64(client_id:client_secret)` as they are). Unverified.
     #[serde(default = "crate::auth::default_basic_encoding")]
     pub basic_encoding: BasicEncoding,
+    /// Where the authorization-code exchange sends the client credentials,
+    /// when not where `client_auth` says: the docs list only
+    /// `grant_type`, `code` and `redirect_uri` for it (a confidential
+    /// client must still authenticate, RFC 6749 §4.1.3). Unverified;
+    /// default: as `client_auth`.
+    #[serde(default)]
+    pub exchange_client_auth: Option<ClientAuthStyle>,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -82,6 +89,7 @@ impl VakifBankSettings {
             resource: None,
             client_auth: ClientAuthStyle::Body,
             basic_encoding: crate::auth::BASIC_ENCODING,
+            exchange_client_auth: None,
             allow_insecure_http: false,
         }
     }
@@ -118,6 +126,8 @@ impl VakifBankSettings {
 #[derive(Clone)]
 pub struct VakifBank {
     pub(crate) client: Client,
+    /// The client of the code exchange, whose credentials may go elsewhere.
+    pub(crate) exchange_client: Client,
     pub(crate) base_url: String,
     pub(crate) resource: Resource,
     pub(crate) clock: Arc<dyn Clock>,
@@ -132,6 +142,10 @@ impl std::fmt::Debug for VakifBank {
             .field("resource", &self.resource)
             .field("client_auth", &auth.style())
             .field("basic_encoding", &auth.basic_encoding())
+            .field(
+                "exchange_client_auth",
+                &self.exchange_client.inner().style(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -154,14 +168,20 @@ impl VakifBank {
         let base_url = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let auth = ClientAuth::with_basic_encoding(
-            settings.client_id.clone(),
-            client_secret,
-            settings.client_auth,
-            settings.basic_encoding,
-        );
+        let auth = |style| {
+            ClientAuth::with_basic_encoding(
+                settings.client_id.clone(),
+                client_secret.clone(),
+                style,
+                settings.basic_encoding,
+            )
+        };
+        let exchange_style = settings
+            .exchange_client_auth
+            .unwrap_or(settings.client_auth);
         Ok(Self {
-            client: Client::new_with_client(&base_url, http.clone(), auth),
+            client: Client::new_with_client(&base_url, http.clone(), auth(settings.client_auth)),
+            exchange_client: Client::new_with_client(&base_url, http.clone(), auth(exchange_style)),
             base_url,
             resource: settings.resource(),
             clock: Arc::new(SystemClock),
@@ -178,32 +198,46 @@ impl VakifBank {
     /// The fields every grant shares: `grant_type`, and the client
     /// credentials when `auth.rs` puts them in the body.
     pub(crate) fn request(&self, grant_type: &str) -> types::TokenRequest {
-        let (client_id, client_secret) = self.client.inner().body_fields();
-        types::TokenRequest {
-            grant_type: grant_type.to_owned(),
-            client_id,
-            client_secret,
-            code: None,
-            code_verifier: None,
-            consent_id: None,
-            redirect_uri: None,
-            refresh_token: None,
-            resource: None,
-            scope: None,
-        }
+        request(&self.client, grant_type)
     }
 
     /// Sends a token request of any grant and reads the answer.
     pub(crate) async fn token(&self, body: &types::TokenRequest) -> Result<AccessToken, Error> {
-        let issued = Issued::now(self.clock.as_ref());
-        let response = self
-            .client
-            .token(body)
-            .await
-            .map_err(|e| http::from_generated(e, Some(ERROR_CODE_HEADER)))?
-            .into_inner();
-        read_token(response, issued, DEFAULT_LIFETIME)
+        token(&self.client, self.clock.as_ref(), body).await
     }
+}
+
+/// The fields every grant shares, with `client`'s credentials in the body
+/// when its `auth.rs` style puts them there.
+pub(crate) fn request(client: &Client, grant_type: &str) -> types::TokenRequest {
+    let (client_id, client_secret) = client.inner().body_fields();
+    types::TokenRequest {
+        grant_type: grant_type.to_owned(),
+        client_id,
+        client_secret,
+        code: None,
+        code_verifier: None,
+        consent_id: None,
+        redirect_uri: None,
+        refresh_token: None,
+        resource: None,
+        scope: None,
+    }
+}
+
+/// Sends a token request through `client` and reads the answer.
+pub(crate) async fn token(
+    client: &Client,
+    clock: &dyn Clock,
+    body: &types::TokenRequest,
+) -> Result<AccessToken, Error> {
+    let issued = Issued::now(clock);
+    let response = client
+        .token(body)
+        .await
+        .map_err(|e| http::from_generated(e, Some(ERROR_CODE_HEADER)))?
+        .into_inner();
+    read_token(response, issued, DEFAULT_LIFETIME)
 }
 
 /// Settings' scopes as the grants take them.

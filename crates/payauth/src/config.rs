@@ -152,7 +152,7 @@ impl VakifBankFlow {
             bank: impl Fn(&S::Source) -> payauth_vakifbank::VakifBank,
         ) -> Result<(Arc<dyn TokenSource>, String, Provider), Error> {
             let source = settings.build(http)?;
-            let handle = Provider::Vakifbank(bank(&source));
+            let handle = Provider::Vakifbank(Arc::new(bank(&source)));
             Ok((Arc::new(source), settings.store_key()?, handle))
         }
         match self {
@@ -185,7 +185,7 @@ pub enum Provider {
     Mypos(Arc<payauth_mypos::Mypos>),
     /// The VakıfBank gateway: authorize URL, callback, code exchange.
     #[cfg(feature = "vakifbank")]
-    Vakifbank(payauth_vakifbank::VakifBank),
+    Vakifbank(Arc<payauth_vakifbank::VakifBank>),
     /// The iyzico Terminal API login.
     #[cfg(feature = "iyzico")]
     IyzicoTerminal(Arc<payauth_iyzico::TerminalLogin>),

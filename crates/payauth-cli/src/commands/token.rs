@@ -88,6 +88,10 @@ pub(crate) struct VakifBankArgs {
     /// HTTP Basic encoding with `--basic`: `rfc6749` (default) or `plain`.
     #[arg(long, default_value_t = payauth_vakifbank::auth::BASIC_ENCODING)]
     basic_encoding: BasicEncoding,
+    /// Where the code exchange sends the client credentials (`body` or
+    /// `basic`), when not as the other grants.
+    #[arg(long)]
+    exchange_client_auth: Option<ClientAuthStyle>,
 }
 
 impl VakifBankArgs {
@@ -106,6 +110,7 @@ impl VakifBankArgs {
                 ClientAuthStyle::Body
             },
             basic_encoding: self.basic_encoding,
+            exchange_client_auth: self.exchange_client_auth,
             allow_insecure_http: self.target.allow_insecure_http,
         }
     }
@@ -137,6 +142,9 @@ pub(crate) struct VakifBankTokenArgs {
     /// The consent number (b2b-credentials).
     #[arg(long, env = "PAYAUTH_VAKIFBANK_CONSENT_ID")]
     consent_id: Option<String>,
+    /// Also send the API plan as `resource` (b2b-credentials; unverified).
+    #[arg(long)]
+    send_resource: bool,
 }
 
 #[derive(Debug, Args)]
@@ -273,12 +281,9 @@ fn vakifbank(args: VakifBankTokenArgs, http: &reqwest::Client) -> Result<Built, 
                 Error::new(payauth_core::ErrorKind::Config)
                     .with_description("b2b-credentials needs --consent-id")
             })?;
-            (
-                "vakifbank b2b credentials",
-                B2bCredentialsSettings::new(gateway, consent)
-                    .scopes(args.scope)
-                    .build_with_key(http)?,
-            )
+            let mut settings = B2bCredentialsSettings::new(gateway, consent).scopes(args.scope);
+            settings.send_resource = args.send_resource;
+            ("vakifbank b2b credentials", settings.build_with_key(http)?)
         }
     })
 }
