@@ -230,9 +230,10 @@ impl Mypos {
         read_token(response, issued, DEFAULT_LIFETIME)
     }
 
-    /// Revokes `token` (RFC 7009). Success also when myPOS did not know the
-    /// token; a 503 with `Retry-After` is retried up to [`REVOKE_RETRIES`]
-    /// times, waiting at most [`MAX_RETRY_AFTER`].
+    /// Revokes `token` (RFC 7009). Success on any 2xx (RFC 7009 says 200;
+    /// gateways answer 204 too), also when myPOS did not know the token; a
+    /// 503 with `Retry-After` is retried up to [`REVOKE_RETRIES`] times,
+    /// waiting at most [`MAX_RETRY_AFTER`].
     ///
     /// # Errors
     /// The provider's refusal, or the last transient failure.
@@ -244,6 +245,12 @@ impl Mypos {
         loop {
             match self.revoke_client.revoke(&body).await {
                 Ok(_) => return Ok(()),
+                // RFC 7009 says 200; a gateway may answer 202 or 204.
+                Err(progenitor_client::Error::UnexpectedResponse(answer))
+                    if answer.status().is_success() =>
+                {
+                    return Ok(());
+                }
                 Err(error) => {
                     let error = http::from_generated(error, None);
                     let wait = error.retry_after().filter(|_| error.status() == Some(503));
