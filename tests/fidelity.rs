@@ -2,12 +2,22 @@
 //! provider's client, in each setting payauth offers for a guess, against
 //! a sandbox told to behave each way the vendor might.
 
+use std::sync::{Arc, Mutex};
+
+use httpmock::prelude::*;
+use payauth::config::{Config, Provider};
 use payauth::core::oauth2::BasicEncoding;
 use payauth::core::{Environment, ErrorKind, FlowSettings, Secret};
 use payauth::iyzico::TerminalLoginSettings;
+use payauth::middleware::BearerAuth;
 use payauth::mypos::MyposSettings;
-use payauth::vakifbank::{ClientAuthStyle, ClientCredentialsSettings, VakifBankSettings};
-use payauth_sandbox::{Behaviour, RunningSandbox, Sandbox, SandboxCredentials, defaults};
+use payauth::vakifbank::{
+    B2bCredentialsSettings, Channel, ClientAuthStyle, ClientCredentialsSettings, VakifBank,
+    VakifBankSettings,
+};
+use payauth_sandbox::{
+    Behaviour, ClientAuthCheck, RunningSandbox, Sandbox, SandboxCredentials, defaults,
+};
 
 /// A secret holding every character the two Basic encodings write
 /// differently.
@@ -128,12 +138,6 @@ async fn each_provider_defaults_to_the_basic_encoding_its_vendor_documents() {
 }
 
 // --- Later calls carry the token the provider's way -----------------------
-
-use std::sync::{Arc, Mutex};
-
-use httpmock::prelude::*;
-use payauth::config::{Config, Provider};
-use payauth::middleware::BearerAuth;
 
 fn config(toml: &str) -> Config {
     Config::from_toml(toml).unwrap()
@@ -376,9 +380,6 @@ async fn a_token_put_on_a_request_by_hand_uses_the_cache_s_scheme() {
 
 // --- VakıfBank: where the client credentials go, and `resource` ----------
 
-use payauth::vakifbank::{B2bCredentialsSettings, Channel, VakifBank};
-use payauth_sandbox::ClientAuthCheck;
-
 fn gateway(sandbox: &RunningSandbox) -> VakifBankSettings {
     VakifBankSettings::new(
         defaults::VAKIFBANK_CLIENT_ID,
@@ -469,4 +470,77 @@ async fn b2b_credentials_send_no_resource_by_default_so_an_rfc_8707_gateway_take
     // A gateway that reads `resource` as the plan takes either.
     sandbox.update_behaviour(|b| b.vakifbank_resource_indicators = false);
     assert!(fetch(&settings).await.is_ok());
+}
+
+// --- A lifetime nobody sent is a setting ---------------------------------
+
+/// A server answering every token request with a token and no
+/// `expires_in`.
+async fn no_expires_in() -> MockServer {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/in-store/oauth2/authorize");
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(r#"{"code":"c"}"#);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(r#"{"access_token":"t","token_type":"Bearer"}"#);
+        })
+        .await;
+    server
+}
+
+fn lifetime_configs(base: &str, lifetime: &str) -> Vec<(&'static str, String, u64)> {
+    vec![
+        (
+            "mypos",
+            format!(
+                "[source]\nprovider = \"mypos\"\nenvironment = \"{base}\"\nclient_id = \"c\"\nclient_secret = {{ value = \"s\" }}\n{lifetime}"
+            ),
+            3600,
+        ),
+        (
+            "vakifbank",
+            format!(
+                "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nenvironment = \"{base}\"\nclient_id = \"c\"\nclient_secret = {{ value = \"s\" }}\n{lifetime}"
+            ),
+            3600,
+        ),
+        (
+            "iyzico-terminal",
+            format!(
+                "[source]\nprovider = \"iyzico-terminal\"\nenvironment = \"{base}\"\nclient_id = \"c\"\nclient_secret = {{ value = \"s\" }}\nusername = \"u\"\npassword = {{ value = \"p\" }}\n{lifetime}"
+            ),
+            7199,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn the_lifetime_assumed_without_expires_in_is_each_providers_default_or_the_setting() {
+    let server = no_expires_in().await;
+    for (setting, configured) in [("", None), ("default_lifetime_secs = 120\n", Some(120))] {
+        for (provider, toml, fallback) in lifetime_configs(&server.base_url(), setting) {
+            let (source, _) = config(&toml).source(&http()).unwrap();
+            let token = source.fetch(None).await.unwrap();
+            assert_eq!(
+                token.lifetime().as_secs(),
+                configured.unwrap_or(fallback),
+                "{provider} {setting}"
+            );
+        }
+    }
+    for (provider, toml, _) in lifetime_configs(&server.base_url(), "default_lifetime_secs = 0\n") {
+        let Err(error) = config(&toml).source(&http()) else {
+            panic!("{provider}: a zero lifetime is refused");
+        };
+        assert_eq!(error.kind(), ErrorKind::Config, "{provider}");
+    }
 }

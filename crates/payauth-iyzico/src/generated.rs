@@ -157,7 +157,7 @@ pub mod terminal_login {
             schemars::JsonSchema
         )]
         pub struct AuthorizeResponse {
-            ///The auth code, single use.
+            ///The auth code, used once for /token.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub code: ::std::option::Option<::payauth_core::SerializableSecret>,
             ///An `/authorize` error's description, on a 200 that says failure.
@@ -175,13 +175,13 @@ pub mod terminal_login {
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
             pub error_message: ::std::option::Option<::std::string::String>,
-            ///When the code stops being valid (ISO-8601 with offset).
+            ///When the code stops being valid ("Transaction validity date"; ISO-8601 with offset).
             #[serde(
                 rename = "expiredAt",
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
             pub expired_at: ::std::option::Option<::std::string::String>,
-            ///When the code was issued (ISO-8601 with offset).
+            ///When the code was issued ("Transaction date"; ISO-8601 with offset).
             #[serde(
                 rename = "issuedAt",
                 skip_serializing_if = "::std::option::Option::is_none"
@@ -318,7 +318,7 @@ pub mod terminal_login {
             schemars::JsonSchema
         )]
         pub struct TokenResponse {
-            ///JWT (RS256) used as Bearer token on Terminal Host services.
+            ///Used as Bearer token on Terminal Host services (a JWT, RS256, in the docs' example).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,
             ///An RFC 6749 error, on a 200 that says failure.
@@ -338,7 +338,7 @@ pub mod terminal_login {
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
             pub error_message: ::std::option::Option<::std::string::String>,
-            ///Lifetime in seconds (docs example 7199).
+            ///Lifetime in seconds (7199 in the docs' example; the same when absent).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub expires_in: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -437,7 +437,7 @@ Version: 2025-06*/
     };
     #[allow(clippy::all)]
     impl Client {
-        /**Exchange username, password and client credentials for a single-use auth code
+        /**Exchange username, password and client credentials for an auth code
 
 Sends a `POST` request to `/in-store/oauth2/authorize`
 
@@ -686,7 +686,7 @@ pub mod pwi {
             schemars::JsonSchema
         )]
         pub struct AccessTokenResponse {
-            ///JWT (HS256) with an `exp` claim; lives 5 minutes.
+            ///JWT (HS256) with an `exp` claim; lives 5 minutes. payauth counts `exp` from `systemTime` and never past 5 minutes.
             #[serde(
                 rename = "accessToken",
                 skip_serializing_if = "::std::option::Option::is_none"
@@ -714,7 +714,7 @@ pub mod pwi {
             ///`success` or `failure`; some gateway errors carry the HTTP status as a number instead.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub status: ::std::option::Option<::payauth_core::wire::NumberOrString>,
-            ///Server time, epoch milliseconds.
+            ///Server time, epoch milliseconds (the example has 13 digits).
             #[serde(
                 rename = "systemTime",
                 skip_serializing_if = "::std::option::Option::is_none"

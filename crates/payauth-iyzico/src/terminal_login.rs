@@ -22,8 +22,8 @@ use crate::auth::TerminalCredentials;
 use crate::envelope::refuse_failure;
 use crate::generated::terminal_login::{Client, types};
 
-/// Lifetime assumed when a token response has no `expires_in` (the docs'
-/// example says 7199 s).
+/// Lifetime assumed when a token response has no `expires_in`, unless
+/// `default_lifetime_secs` says otherwise (the docs' example says 7199 s).
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(7199);
 
 /// The unit of `request_timestamp` on `/authorize`. iyzico does not
@@ -76,6 +76,10 @@ pub struct TerminalLoginSettings {
     /// RFC 6749 §2.3.1). Unverified which one iyzico's server decodes.
     #[serde(default = "crate::auth::default_basic_encoding")]
     pub basic_encoding: BasicEncoding,
+    /// Seconds a token lives when the answer has no `expires_in` (default
+    /// 7199, the docs' example, [`DEFAULT_LIFETIME`]).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -98,6 +102,7 @@ impl TerminalLoginSettings {
             environment,
             timestamp_unit: TimestampUnit::default(),
             basic_encoding: crate::auth::BASIC_ENCODING,
+            default_lifetime_secs: None,
             allow_insecure_http: false,
         }
     }
@@ -151,6 +156,7 @@ pub struct TerminalLogin {
     username: String,
     password: Secret,
     timestamp_unit: TimestampUnit,
+    default_lifetime: Duration,
     clock: Arc<dyn Clock>,
     /// The last refresh token that failed for good: never sent again.
     dead_refresh: Mutex<Option<Secret>>,
@@ -198,6 +204,10 @@ impl TerminalLogin {
             username: settings.username.clone(),
             password,
             timestamp_unit: settings.timestamp_unit,
+            default_lifetime: payauth_core::settings::default_lifetime(
+                settings.default_lifetime_secs,
+                DEFAULT_LIFETIME,
+            )?,
             clock: Arc::new(SystemClock),
             dead_refresh: Mutex::new(None),
         })
@@ -271,7 +281,7 @@ impl TerminalLogin {
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        read_token(refuse_failure(response)?, issued, DEFAULT_LIFETIME)
+        read_token(refuse_failure(response)?, issued, self.default_lifetime)
     }
 
     /// `/token/refresh`: a new access token from a refresh token.
@@ -291,7 +301,7 @@ impl TerminalLogin {
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
         Ok(after_refresh(
-            read_token(refuse_failure(response)?, issued, DEFAULT_LIFETIME)?,
+            read_token(refuse_failure(response)?, issued, self.default_lifetime)?,
             refresh_token,
         ))
     }

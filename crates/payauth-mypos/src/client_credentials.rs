@@ -20,8 +20,9 @@ use crate::HOSTS;
 use crate::auth::MyposCredentials;
 use crate::generated::oauth::{Client, types};
 
-/// Lifetime assumed when a token response has no `expires_in` (myPOS
-/// reports about 24 h; `expires_in` is always used when present).
+/// Lifetime assumed when a token response has no `expires_in`, unless
+/// `default_lifetime_secs` says otherwise (myPOS reports about 24 h;
+/// `expires_in` is always used when present).
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// How often revocation retries a 503 that carries `Retry-After`.
 pub const REVOKE_RETRIES: u32 = 2;
@@ -63,6 +64,10 @@ pub struct MyposSettings {
     /// §2.3.1). Unverified which one myPOS's server decodes.
     #[serde(default = "crate::auth::default_basic_encoding")]
     pub basic_encoding: BasicEncoding,
+    /// Seconds a token lives when the answer has no `expires_in` (myPOS
+    /// documents no response body; default 3600, [`DEFAULT_LIFETIME`]).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -83,6 +88,7 @@ impl MyposSettings {
             scopes: Vec::new(),
             revoke_base_url: None,
             basic_encoding: crate::auth::BASIC_ENCODING,
+            default_lifetime_secs: None,
             allow_insecure_http: false,
         }
     }
@@ -143,6 +149,7 @@ pub struct Mypos {
     client_id: String,
     scope: Option<String>,
     scheme: Arc<MyposScheme>,
+    default_lifetime: Duration,
     clock: Arc<dyn Clock>,
 }
 
@@ -196,6 +203,10 @@ impl Mypos {
             client_id: settings.client_id.clone(),
             scope: (!scope.is_empty()).then_some(scope),
             scheme: Arc::new(MyposScheme::new(settings.client_id.clone())),
+            default_lifetime: payauth_core::settings::default_lifetime(
+                settings.default_lifetime_secs,
+                DEFAULT_LIFETIME,
+            )?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -227,7 +238,7 @@ impl Mypos {
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        read_token(response, issued, DEFAULT_LIFETIME)
+        read_token(response, issued, self.default_lifetime)
     }
 
     /// Revokes `token` (RFC 7009). Success on any 2xx (RFC 7009 says 200;

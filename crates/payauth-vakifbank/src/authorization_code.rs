@@ -342,7 +342,7 @@ impl VakifBank {
             code_verifier: pending.code_verifier.clone().map(Into::into),
             ..gateway::request(&self.exchange_client, "authorization_code")
         };
-        gateway::token(&self.exchange_client, self.clock.as_ref(), &body).await
+        gateway::token(&self.exchange_client, self, &body).await
     }
 
     /// The refresh-token grant: a token source that renews with the

@@ -21,7 +21,9 @@ use crate::generated::gateway::{Client, types};
 
 pub use crate::generated::gateway::types::Resource;
 
-/// Lifetime assumed when a token response has no `expires_in`.
+/// Lifetime assumed when a token response has no `expires_in`, unless
+/// `default_lifetime_secs` says otherwise (a guess: the docs list
+/// `expires_in` in every answer, and 3600 s is the Layer7 toolkit's usual).
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// The header in which the Layer7 gateway sends its numeric error code.
 pub const ERROR_CODE_HEADER: &str = "x-ca-err";
@@ -69,6 +71,11 @@ pub struct VakifBankSettings {
     /// default: as `client_auth`.
     #[serde(default)]
     pub exchange_client_auth: Option<ClientAuthStyle>,
+    /// Seconds a token lives when the answer has no `expires_in` (the docs
+    /// list it in every answer; default 3600, [`DEFAULT_LIFETIME`],
+    /// unverified).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -90,6 +97,7 @@ impl VakifBankSettings {
             client_auth: ClientAuthStyle::Body,
             basic_encoding: crate::auth::BASIC_ENCODING,
             exchange_client_auth: None,
+            default_lifetime_secs: None,
             allow_insecure_http: false,
         }
     }
@@ -130,6 +138,7 @@ pub struct VakifBank {
     pub(crate) exchange_client: Client,
     pub(crate) base_url: String,
     pub(crate) resource: Resource,
+    pub(crate) default_lifetime: Duration,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -184,6 +193,10 @@ impl VakifBank {
             exchange_client: Client::new_with_client(&base_url, http.clone(), auth(exchange_style)),
             base_url,
             resource: settings.resource(),
+            default_lifetime: payauth_core::settings::default_lifetime(
+                settings.default_lifetime_secs,
+                DEFAULT_LIFETIME,
+            )?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -203,7 +216,7 @@ impl VakifBank {
 
     /// Sends a token request of any grant and reads the answer.
     pub(crate) async fn token(&self, body: &types::TokenRequest) -> Result<AccessToken, Error> {
-        token(&self.client, self.clock.as_ref(), body).await
+        token(&self.client, self, body).await
     }
 }
 
@@ -225,19 +238,20 @@ pub(crate) fn request(client: &Client, grant_type: &str) -> types::TokenRequest 
     }
 }
 
-/// Sends a token request through `client` and reads the answer.
+/// Sends a token request through `client` and reads the answer with
+/// `bank`'s clock and assumed lifetime.
 pub(crate) async fn token(
     client: &Client,
-    clock: &dyn Clock,
+    bank: &VakifBank,
     body: &types::TokenRequest,
 ) -> Result<AccessToken, Error> {
-    let issued = Issued::now(clock);
+    let issued = Issued::now(bank.clock.as_ref());
     let response = client
         .token(body)
         .await
         .map_err(|e| http::from_generated(e, Some(ERROR_CODE_HEADER)))?
         .into_inner();
-    read_token(response, issued, DEFAULT_LIFETIME)
+    read_token(response, issued, bank.default_lifetime)
 }
 
 /// Settings' scopes as the grants take them.

@@ -62,6 +62,7 @@ impl MyposArgs {
             scopes: self.scope,
             revoke_base_url: self.revoke_base_url,
             basic_encoding: self.basic_encoding,
+            default_lifetime_secs: None,
             allow_insecure_http: self.target.allow_insecure_http,
         }
     }
@@ -111,6 +112,7 @@ impl VakifBankArgs {
             },
             basic_encoding: self.basic_encoding,
             exchange_client_auth: self.exchange_client_auth,
+            default_lifetime_secs: None,
             allow_insecure_http: self.target.allow_insecure_http,
         }
     }
