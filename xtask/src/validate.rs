@@ -306,7 +306,8 @@ impl<'a> Validator<'a> {
         for (status, response) in responses {
             let mut here = at.to_vec();
             here.push(key(status));
-            let (response, _) = self.resolve(response);
+            let (response, target) = self.resolve(response);
+            self.response_source(status, response, &target.unwrap_or_else(|| here.clone()));
             let Some(content) = response.get("content").and_then(Value::as_object) else {
                 continue;
             };
@@ -343,6 +344,28 @@ impl<'a> Validator<'a> {
                     "error responses must share one schema, found {}",
                     failure.join(", ")
                 ),
+            );
+        }
+    }
+
+    /// Every response names its source; an error response (4xx, 5xx,
+    /// `default`) that no seed documents is a guess at what the provider
+    /// sends, so it says so with `x-unverified`.
+    fn response_source(&mut self, status: &str, response: &Value, at: &[Segment]) {
+        self.require_source(response, at);
+        let error = !status.starts_with(['1', '2', '3']);
+        let from_seed = response
+            .get("x-source")
+            .and_then(Value::as_str)
+            .is_some_and(|source| source.contains("seed:"));
+        let marked = response
+            .get("x-unverified")
+            .and_then(Value::as_str)
+            .is_some_and(|why| !why.trim().is_empty());
+        if error && !from_seed && !marked {
+            self.problem(
+                at,
+                "an error response no seed documents is a guess: mark it x-unverified",
             );
         }
     }
@@ -424,6 +447,7 @@ paths:
       responses:
         "200":
           description: ok
+          x-source: seed:x
           content:
             application/json:
               schema:
@@ -464,6 +488,74 @@ components:
     }
 
     #[test]
+    fn a_response_without_x_source_is_reported_at_its_status() {
+        let bare = GOOD.replace(
+            "          x-source: seed:x\n          content:",
+            "          content:",
+        );
+        assert_eq!(
+            problems(&bare),
+            [
+                "spec.yaml:18: paths[\"/token\"].post.responses.200: missing x-source: name the doc page or seed file this comes from"
+            ]
+        );
+    }
+
+    /// GOOD with one more response under `status`, carrying `extra`.
+    fn with_response(status: &str, extra: &str) -> String {
+        GOOD.replace(
+            "                $ref: \"#/components/schemas/Res\"\n",
+            &format!(
+                "                $ref: \"#/components/schemas/Res\"\n        \"{status}\":\n          description: e\n{extra}          content:\n            application/json:\n              schema:\n                $ref: \"#/components/schemas/Res\"\n"
+            ),
+        )
+    }
+
+    #[test]
+    fn an_error_response_no_seed_documents_must_be_marked_unverified() {
+        let guessed = with_response("401", "          x-source: rfc6749:5.2\n");
+        let found = problems(&guessed);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("responses.401: an error response no seed documents is a guess"),
+            "{found:?}"
+        );
+        let marked = with_response(
+            "401",
+            "          x-source: rfc6749:5.2\n          x-unverified: not in the docs\n",
+        );
+        assert!(problems(&marked).is_empty(), "{:?}", problems(&marked));
+        let documented = with_response("400", "          x-source: seed:x#400\n");
+        assert!(
+            problems(&documented).is_empty(),
+            "{:?}",
+            problems(&documented)
+        );
+        let blank = with_response(
+            "503",
+            "          x-source: rfc7009\n          x-unverified: \" \"\n",
+        );
+        assert_eq!(problems(&blank).len(), 1, "{:?}", problems(&blank));
+        // A success or a redirect is not an error shape.
+        assert!(problems(&with_response("204", "          x-source: rfc7009\n")).is_empty());
+        assert!(problems(&with_response("302", "          x-source: rfc6749\n")).is_empty());
+    }
+
+    #[test]
+    fn a_referenced_response_is_checked_where_it_is_defined() {
+        let yaml = with_response("401", "").replace(
+            "        \"401\":\n          description: e\n          content:\n            application/json:\n              schema:\n                $ref: \"#/components/schemas/Res\"\n",
+            "        \"401\":\n          $ref: \"#/components/responses/Err\"\n",
+        ).replace("components:\n", "components:\n  responses:\n    Err:\n      description: e\n      x-source: rfc6749:5.2\n");
+        let found = problems(&yaml);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("components.responses.Err: an error response"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn an_operation_without_operation_id_is_reported() {
         let yaml = GOOD.replace("      operationId: token\n", "");
         assert!(problems(&yaml)[0].contains("missing operationId"));
@@ -478,7 +570,7 @@ components:
         assert_eq!(
             problems(&yaml),
             [
-                "spec.yaml:30: components.schemas.Req.properties.client_secret: missing x-source: name the doc page or seed file this comes from"
+                "spec.yaml:31: components.schemas.Req.properties.client_secret: missing x-source: name the doc page or seed file this comes from"
             ]
         );
     }
@@ -497,7 +589,7 @@ components:
     fn two_different_error_schemas_on_one_operation_are_reported() {
         let yaml = GOOD.replace(
             "                $ref: \"#/components/schemas/Res\"\n",
-            "                $ref: \"#/components/schemas/Res\"\n        \"400\":\n          description: a\n          content:\n            application/json:\n              schema:\n                $ref: \"#/components/schemas/Req\"\n        \"401\":\n          description: b\n          content:\n            application/json:\n              schema:\n                $ref: \"#/components/schemas/Res\"\n",
+            "                $ref: \"#/components/schemas/Res\"\n        \"400\":\n          description: a\n          x-source: seed:x\n          content:\n            application/json:\n              schema:\n                $ref: \"#/components/schemas/Req\"\n        \"401\":\n          description: b\n          x-source: seed:x\n          content:\n            application/json:\n              schema:\n                $ref: \"#/components/schemas/Res\"\n",
         );
         let found = problems(&yaml);
         assert_eq!(found.len(), 1, "{found:?}");

@@ -5,7 +5,9 @@
 //! - [`Secret`]: credentials and tokens that never print themselves.
 //! - [`AccessToken`]: a token with an absolute expiry and a ready
 //!   `Authorization` header.
-//! - [`TokenSource`]: how a provider flow gets a token (object-safe).
+//! - [`TokenSource`]: how a provider flow gets a token (object-safe), and
+//!   how its tokens go on API requests ([`scheme`]: [`TokenScheme`],
+//!   Bearer by default).
 //! - [`TokenCache`]: what applications hold; lock-free when fresh, one
 //!   fetch in flight that always ends, refresh ahead, serve-stale only
 //!   while valid (its module docs list every promise).
@@ -49,6 +51,7 @@ mod clock;
 mod error;
 pub mod http;
 pub mod oauth2;
+pub mod scheme;
 mod secret;
 pub mod settings;
 mod source;
@@ -68,6 +71,7 @@ pub use cache::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use http::Environment;
+pub use scheme::{BearerScheme, TokenScheme};
 pub use secret::{Secret, SerializableSecret};
 pub use settings::{FlowSettings, SecretConfig, StoreKey};
 pub use source::{BoxFuture, TokenSource};

@@ -13,11 +13,104 @@ use crate::secret::Secret;
 use crate::token::{AccessToken, Issued};
 use crate::wire::NumberOrString;
 
-/// `Authorization: Basic …` for client authentication per RFC 6749 §2.3.1:
-/// the client id and secret are each `application/x-www-form-urlencoded`
-/// first, then joined with `:` and base64-encoded. For alphanumeric
-/// credentials this equals plain Basic; it matters for secrets holding
-/// `:`, `%`, `+`, spaces or non-ASCII. The value is marked sensitive.
+/// How HTTP Basic client credentials are written before base64: the one
+/// choice that differs between providers' servers. The two give the same
+/// header for credentials made of letters, digits and `*-._`; they differ
+/// for any other character (`:` `%` `+` `/` `=` `~`, spaces, non-ASCII).
+///
+/// In settings files: `basic_encoding = "plain"` or `"rfc6749"`.
+///
+/// ```
+/// use payauth_core::{Secret, oauth2::BasicEncoding};
+///
+/// let secret = Secret::new("a:b+c");
+/// // base64("id:a:b+c"): the bytes as they are.
+/// assert_eq!(BasicEncoding::Plain.authorization("id", &secret).to_str().unwrap(), "Basic aWQ6YTpiK2M=");
+/// // base64("id:a%3Ab%2Bc"): each part form-urlencoded first.
+/// assert_eq!(BasicEncoding::Rfc6749.authorization("id", &secret).to_str().unwrap(), "Basic aWQ6YSUzQWIlMkJj");
+/// assert_eq!("plain".parse::<BasicEncoding>().unwrap(), BasicEncoding::Plain);
+/// ```
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BasicEncoding {
+    /// `base64(client_id ":" client_secret)`, the UTF-8 bytes as they are:
+    /// what iyzico's and myPOS's docs show and their official SDKs send.
+    Plain,
+    /// RFC 6749 §2.3.1: the client id and secret are each
+    /// `application/x-www-form-urlencoded` first, then joined with `:` and
+    /// base64-encoded; standards servers (oidc-provider, Spring
+    /// Authorization Server, Layer7) decode it so.
+    Rfc6749,
+}
+
+impl BasicEncoding {
+    /// `plain` or `rfc6749`, as settings files write it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Rfc6749 => "rfc6749",
+        }
+    }
+
+    /// The `Authorization: Basic …` value for `client_id` and
+    /// `client_secret` in this encoding, marked sensitive.
+    ///
+    /// # Panics
+    /// Never: base64 output is always a valid header value.
+    #[must_use]
+    pub fn authorization(self, client_id: &str, client_secret: &Secret) -> HeaderValue {
+        let secret = client_secret.expose_secret();
+        let joined = match self {
+            Self::Plain => format!("{client_id}:{secret}"),
+            Self::Rfc6749 => {
+                let id: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+                let secret: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+                format!("{id}:{secret}")
+            }
+        };
+        let mut header = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(joined)))
+            .expect("base64 is a valid header value");
+        header.set_sensitive(true);
+        header
+    }
+}
+
+impl std::fmt::Display for BasicEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BasicEncoding {
+    type Err = Error;
+
+    /// `plain` or `rfc6749`.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text {
+            "plain" => Ok(Self::Plain),
+            "rfc6749" => Ok(Self::Rfc6749),
+            other => Err(Error::new(ErrorKind::Config).with_description(format!(
+                "basic encoding {other:?} is not `plain` or `rfc6749`"
+            ))),
+        }
+    }
+}
+
+/// `Authorization: Basic …` for client authentication per RFC 6749 §2.3.1
+/// ([`BasicEncoding::Rfc6749`]): the client id and secret are each
+/// `application/x-www-form-urlencoded` first, then joined with `:` and
+/// base64-encoded. The value is marked sensitive.
 ///
 /// ```
 /// use payauth_core::{Secret, oauth2::basic_authorization};
@@ -27,18 +120,9 @@ use crate::wire::NumberOrString;
 /// assert_eq!(header.to_str().unwrap(), "Basic aWQ6YSUzQWI=");
 /// assert!(header.is_sensitive());
 /// ```
-///
-/// # Panics
-/// Never: base64 output is always a valid header value.
 #[must_use]
 pub fn basic_authorization(client_id: &str, client_secret: &Secret) -> HeaderValue {
-    let id: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
-    let secret: String =
-        form_urlencoded::byte_serialize(client_secret.expose_secret().as_bytes()).collect();
-    let value = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
-    let mut header = HeaderValue::from_str(&value).expect("base64 is a valid header value");
-    header.set_sensitive(true);
-    header
+    BasicEncoding::Rfc6749.authorization(client_id, client_secret)
 }
 
 /// What payauth reads from an RFC 6749 §5.1 token response. Each provider
@@ -51,36 +135,55 @@ pub trait TokenResponseBody {
 }
 
 /// A client id and secret for HTTP Basic client authentication, with the
-/// `Authorization` value ([`basic_authorization`]) computed once, not per
-/// request. A provider's `auth.rs` builds it: the one place a per-provider
-/// choice of Basic encoding would go.
+/// `Authorization` value computed once, not per request, in a
+/// [`BasicEncoding`]. A provider's `auth.rs` builds it with the encoding
+/// its settings choose (the provider's own by default).
 ///
 /// ```
-/// use payauth_core::{Secret, oauth2::ClientSecretBasic};
+/// use payauth_core::{Secret, oauth2::{BasicEncoding, ClientSecretBasic}};
 ///
 /// let basic = ClientSecretBasic::new("id", Secret::new("a:b"));
 /// let mut request = reqwest::Request::new(reqwest::Method::POST, "https://x.example/t".parse().unwrap());
 /// basic.apply(&mut request);
 /// assert_eq!(request.headers()["authorization"], "Basic aWQ6YSUzQWI=");
 /// assert!(!format!("{basic:?}").contains("a:b"));
+/// let plain = ClientSecretBasic::with_encoding("id", Secret::new("a:b"), BasicEncoding::Plain);
+/// assert_eq!(plain.encoding(), BasicEncoding::Plain);
 /// ```
 #[derive(Clone)]
 pub struct ClientSecretBasic {
     client_id: String,
     client_secret: Secret,
+    encoding: BasicEncoding,
     authorization: HeaderValue,
 }
 
 impl ClientSecretBasic {
-    /// The credentials and their header value.
+    /// The credentials and their header value, RFC 6749 §2.3.1 encoded.
     pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
+        Self::with_encoding(client_id, client_secret, BasicEncoding::Rfc6749)
+    }
+
+    /// The credentials and their header value in `encoding`.
+    pub fn with_encoding(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        encoding: BasicEncoding,
+    ) -> Self {
         let client_id = client_id.into();
-        let authorization = basic_authorization(&client_id, &client_secret);
+        let authorization = encoding.authorization(&client_id, &client_secret);
         Self {
             client_id,
             client_secret,
+            encoding,
             authorization,
         }
+    }
+
+    /// How the header is encoded.
+    #[must_use]
+    pub fn encoding(&self) -> BasicEncoding {
+        self.encoding
     }
 
     /// The client id.
@@ -107,6 +210,7 @@ impl std::fmt::Debug for ClientSecretBasic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientSecretBasic")
             .field("client_id", &self.client_id)
+            .field("encoding", &self.encoding)
             .finish_non_exhaustive()
     }
 }
@@ -258,6 +362,50 @@ pub fn join_scopes<S: AsRef<str>>(scopes: &[S]) -> String {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+
+    #[test]
+    fn plain_basic_sends_the_bytes_as_they_are_and_rfc_encodes_every_special_character() {
+        // Independently: base64 of the joined strings, computed by hand.
+        let secret = Secret::new("s+e/c=r%t:x y");
+        let plain = BasicEncoding::Plain.authorization("client id", &secret);
+        assert_eq!(
+            plain.to_str().unwrap(),
+            format!("Basic {}", STANDARD.encode("client id:s+e/c=r%t:x y"))
+        );
+        let rfc = BasicEncoding::Rfc6749.authorization("client id", &secret);
+        assert_eq!(
+            rfc.to_str().unwrap(),
+            format!(
+                "Basic {}",
+                STANDARD.encode("client+id:s%2Be%2Fc%3Dr%25t%3Ax+y")
+            )
+        );
+        assert!(plain.is_sensitive() && rfc.is_sensitive());
+        // Credentials without special characters give one header.
+        let simple = Secret::new("Abc-1.2_3*");
+        assert_eq!(
+            BasicEncoding::Plain.authorization("id", &simple),
+            BasicEncoding::Rfc6749.authorization("id", &simple)
+        );
+    }
+
+    #[test]
+    fn a_basic_encoding_reads_from_its_name_and_refuses_others() {
+        for encoding in [BasicEncoding::Plain, BasicEncoding::Rfc6749] {
+            assert_eq!(
+                encoding.as_str().parse::<BasicEncoding>().unwrap(),
+                encoding
+            );
+            let json = serde_json::json!(encoding.to_string());
+            assert_eq!(
+                serde_json::from_value::<BasicEncoding>(json).unwrap(),
+                encoding
+            );
+        }
+        let error = "RFC".parse::<BasicEncoding>().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(serde_json::from_value::<BasicEncoding>(serde_json::json!("form")).is_err());
+    }
 
     #[test]
     fn basic_auth_form_encodes_id_and_secret_first() {

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -107,6 +108,43 @@ pub fn require(flow: &str, credentials: &[(&str, bool)]) -> Result<(), Error> {
         }
         None => Ok(()),
     }
+}
+
+/// The longest lifetime a setting may assume for a token whose provider
+/// did not say (`default_lifetime_secs`): a year.
+pub const MAX_DEFAULT_LIFETIME: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// The lifetime to assume when a token response has no `expires_in`: the
+/// setting `secs` when given, else the provider's `fallback`. Every
+/// provider guesses this value, so every flow makes it a setting.
+///
+/// ```
+/// use std::time::Duration;
+/// use payauth_core::settings::default_lifetime;
+///
+/// let fallback = Duration::from_secs(3600);
+/// assert_eq!(default_lifetime(None, fallback).unwrap(), fallback);
+/// assert_eq!(default_lifetime(Some(600), fallback).unwrap(), Duration::from_secs(600));
+/// assert!(default_lifetime(Some(0), fallback).is_err());
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::Config`](crate::ErrorKind::Config) for zero seconds or
+/// more than [`MAX_DEFAULT_LIFETIME`].
+pub fn default_lifetime(secs: Option<u64>, fallback: Duration) -> Result<Duration, Error> {
+    let Some(secs) = secs else {
+        return Ok(fallback);
+    };
+    let lifetime = Duration::from_secs(secs);
+    if secs == 0 || lifetime > MAX_DEFAULT_LIFETIME {
+        return Err(
+            Error::new(crate::ErrorKind::Config).with_description(format!(
+                "default_lifetime_secs = {secs} is not between 1 and {} (a year)",
+                MAX_DEFAULT_LIFETIME.as_secs()
+            )),
+        );
+    }
+    Ok(lifetime)
 }
 
 /// Where a secret comes from, in settings.
@@ -302,6 +340,25 @@ mod tests {
         StoreKey::new("p", &Environment::Sandbox, client, "f")
             .subject(subject)
             .build(scopes)
+    }
+
+    #[test]
+    fn an_assumed_lifetime_is_between_a_second_and_a_year() {
+        let fallback = Duration::from_secs(7);
+        assert_eq!(default_lifetime(None, fallback).unwrap(), fallback);
+        assert_eq!(
+            default_lifetime(Some(1), fallback).unwrap(),
+            Duration::from_secs(1)
+        );
+        let year = MAX_DEFAULT_LIFETIME.as_secs();
+        assert_eq!(
+            default_lifetime(Some(year), fallback).unwrap(),
+            MAX_DEFAULT_LIFETIME
+        );
+        for bad in [0, year + 1, u64::MAX] {
+            let error = default_lifetime(Some(bad), fallback).unwrap_err();
+            assert_eq!(error.kind(), crate::ErrorKind::Config, "{bad}");
+        }
     }
 
     #[test]

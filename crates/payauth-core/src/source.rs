@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::scheme::{BearerScheme, TokenScheme};
 use crate::token::AccessToken;
 
 /// A boxed, `Send` future, the return type of object-safe async methods.
@@ -50,11 +51,20 @@ pub trait TokenSource: Send + Sync + 'static {
     fn name(&self) -> &str {
         "token source"
     }
+
+    /// How this flow's tokens go on API requests: `Authorization: Bearer`
+    /// unless the provider wants more (myPOS, Pay with iyzico). A
+    /// [`TokenCache`](crate::TokenCache) hands it on, so adapters apply it
+    /// with no user code.
+    fn scheme(&self) -> Arc<dyn TokenScheme> {
+        Arc::new(BearerScheme)
+    }
 }
 
 /// A shared source is a source: `TokenCache::builder(Arc::clone(&source))`
 /// works for an `Arc<Mypos>` as for an `Arc<dyn TokenSource>` chosen at run
-/// time.
+/// time. Every method is forwarded (a default left in place here would
+/// silently replace the provider's own, e.g. its token scheme).
 impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
     fn fetch<'a>(
         &'a self,
@@ -65,5 +75,9 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
 
     fn name(&self) -> &str {
         (**self).name()
+    }
+
+    fn scheme(&self) -> Arc<dyn TokenScheme> {
+        (**self).scheme()
     }
 }

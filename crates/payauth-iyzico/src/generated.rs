@@ -10,28 +10,6 @@ pub mod terminal_login {
     /// Types used as operation parameters and responses.
     #[allow(clippy::all)]
     pub mod types {
-        ///`AuthorizeError`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            Default,
-            PartialEq,
-            schemars::JsonSchema
-        )]
-        pub struct AuthorizeError {
-            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub description: ::std::option::Option<::std::string::String>,
-            ///An OAuth error code, e.g. `unsupported_response_type`; read a number too.
-            #[serde(
-                rename = "errorCode",
-                skip_serializing_if = "::std::option::Option::is_none"
-            )]
-            pub error_code: ::std::option::Option<::payauth_core::wire::NumberOrString>,
-            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub uri: ::std::option::Option<::std::string::String>,
-        }
         ///`AuthorizeRequest`
         #[derive(
             ::serde::Deserialize,
@@ -179,37 +157,39 @@ pub mod terminal_login {
             schemars::JsonSchema
         )]
         pub struct AuthorizeResponse {
-            ///The auth code, single use.
+            ///The auth code, used once for /token.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub code: ::std::option::Option<::payauth_core::SerializableSecret>,
-            ///When the code stops being valid (ISO-8601 with offset).
+            ///An `/authorize` error's description, on a 200 that says failure.
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub description: ::std::option::Option<::std::string::String>,
+            ///An OAuth error code (`unsupported_response_type`) or iyzico's numeric one; read a number too.
+            #[serde(
+                rename = "errorCode",
+                skip_serializing_if = "::std::option::Option::is_none"
+            )]
+            pub error_code: ::std::option::Option<::payauth_core::wire::NumberOrString>,
+            ///A failure envelope's message, on a 200 that says failure.
+            #[serde(
+                rename = "errorMessage",
+                skip_serializing_if = "::std::option::Option::is_none"
+            )]
+            pub error_message: ::std::option::Option<::std::string::String>,
+            ///When the code stops being valid ("Transaction validity date"; ISO-8601 with offset).
             #[serde(
                 rename = "expiredAt",
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
             pub expired_at: ::std::option::Option<::std::string::String>,
-            ///When the code was issued (ISO-8601 with offset).
+            ///When the code was issued ("Transaction date"; ISO-8601 with offset).
             #[serde(
                 rename = "issuedAt",
                 skip_serializing_if = "::std::option::Option::is_none"
             )]
             pub issued_at: ::std::option::Option<::std::string::String>,
-        }
-        ///`OAuthError`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            Default,
-            PartialEq,
-            schemars::JsonSchema
-        )]
-        pub struct OAuthError {
+            ///iyzico's envelope `status`: `success` or `failure`; some gateway errors carry the HTTP status as a number instead.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub error: ::std::option::Option<::std::string::String>,
-            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub error_description: ::std::option::Option<::std::string::String>,
+            pub status: ::std::option::Option<::payauth_core::wire::NumberOrString>,
         }
         ///`RefreshRequest`
         #[derive(
@@ -276,6 +256,40 @@ pub mod terminal_login {
                 value.parse()
             }
         }
+        ///Every error shape the Terminal API login may answer, on any endpoint and at any status: `/authorize`'s `{errorCode, description, uri}`, RFC 6749's `{error, error_description}` (`/token`), and iyzico's own envelope `{status: "failure", errorCode, errorMessage}`.
+        #[derive(
+            ::serde::Deserialize,
+            ::serde::Serialize,
+            Clone,
+            Debug,
+            Default,
+            PartialEq,
+            schemars::JsonSchema
+        )]
+        pub struct TerminalError {
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub description: ::std::option::Option<::std::string::String>,
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub error: ::std::option::Option<::std::string::String>,
+            ///An OAuth error code (`unsupported_response_type`) or iyzico's numeric one; read a number too.
+            #[serde(
+                rename = "errorCode",
+                skip_serializing_if = "::std::option::Option::is_none"
+            )]
+            pub error_code: ::std::option::Option<::payauth_core::wire::NumberOrString>,
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub error_description: ::std::option::Option<::std::string::String>,
+            #[serde(
+                rename = "errorMessage",
+                skip_serializing_if = "::std::option::Option::is_none"
+            )]
+            pub error_message: ::std::option::Option<::std::string::String>,
+            ///iyzico's envelope `status`: `success` or `failure`; some gateway errors carry the HTTP status as a number instead.
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub status: ::std::option::Option<::payauth_core::wire::NumberOrString>,
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub uri: ::std::option::Option<::std::string::String>,
+        }
         ///`TokenRequest`
         #[derive(
             ::serde::Deserialize,
@@ -304,16 +318,36 @@ pub mod terminal_login {
             schemars::JsonSchema
         )]
         pub struct TokenResponse {
-            ///JWT (RS256) used as Bearer token on Terminal Host services.
+            ///Used as Bearer token on Terminal Host services (a JWT, RS256, in the docs' example).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,
-            ///Lifetime in seconds (docs example 7199).
+            ///An RFC 6749 error, on a 200 that says failure.
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub error: ::std::option::Option<::std::string::String>,
+            ///An OAuth error code (`unsupported_response_type`) or iyzico's numeric one; read a number too.
+            #[serde(
+                rename = "errorCode",
+                skip_serializing_if = "::std::option::Option::is_none"
+            )]
+            pub error_code: ::std::option::Option<::payauth_core::wire::NumberOrString>,
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub error_description: ::std::option::Option<::std::string::String>,
+            ///A failure envelope's message, on a 200 that says failure.
+            #[serde(
+                rename = "errorMessage",
+                skip_serializing_if = "::std::option::Option::is_none"
+            )]
+            pub error_message: ::std::option::Option<::std::string::String>,
+            ///Lifetime in seconds (7199 in the docs' example; the same when absent).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub expires_in: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub refresh_token: ::std::option::Option<::payauth_core::SerializableSecret>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub scope: ::std::option::Option<::std::string::String>,
+            ///iyzico's envelope `status`: `success` or `failure`; some gateway errors carry the HTTP status as a number instead.
+            #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+            pub status: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub token_type: ::std::option::Option<::std::string::String>,
         }
@@ -403,7 +437,7 @@ Version: 2025-06*/
     };
     #[allow(clippy::all)]
     impl Client {
-        /**Exchange username, password and client credentials for a single-use auth code
+        /**Exchange username, password and client credentials for an auth code
 
 Sends a `POST` request to `/in-store/oauth2/authorize`
 
@@ -413,7 +447,7 @@ Sends a `POST` request to `/in-store/oauth2/authorize`
             body: &'a types::AuthorizeRequest,
         ) -> Result<
             ResponseValue<types::AuthorizeResponse>,
-            Error<types::AuthorizeError>,
+            Error<types::TerminalError>,
         > {
             let url = format!("{}/in-store/oauth2/authorize", self.baseurl,);
             let header_map = ::reqwest::header::HeaderMap::new();
@@ -462,7 +496,7 @@ Sends a `POST` request to `/in-store/oauth2/token`
         pub async fn token<'a>(
             &'a self,
             body: &'a types::TokenRequest,
-        ) -> Result<ResponseValue<types::TokenResponse>, Error<types::OAuthError>> {
+        ) -> Result<ResponseValue<types::TokenResponse>, Error<types::TerminalError>> {
             let url = format!("{}/in-store/oauth2/token", self.baseurl,);
             let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
@@ -510,7 +544,7 @@ Sends a `POST` request to `/in-store/oauth2/token/refresh`
         pub async fn refresh<'a>(
             &'a self,
             body: &'a types::RefreshRequest,
-        ) -> Result<ResponseValue<types::TokenResponse>, Error<types::OAuthError>> {
+        ) -> Result<ResponseValue<types::TokenResponse>, Error<types::TerminalError>> {
             let url = format!("{}/in-store/oauth2/token/refresh", self.baseurl,);
             let header_map = ::reqwest::header::HeaderMap::new();
             #[allow(unused_mut)]
@@ -652,7 +686,7 @@ pub mod pwi {
             schemars::JsonSchema
         )]
         pub struct AccessTokenResponse {
-            ///JWT (HS256) with an `exp` claim; lives 5 minutes.
+            ///JWT (HS256) with an `exp` claim; lives 5 minutes. payauth counts `exp` from `systemTime` and never past 5 minutes.
             #[serde(
                 rename = "accessToken",
                 skip_serializing_if = "::std::option::Option::is_none"
@@ -680,7 +714,7 @@ pub mod pwi {
             ///`success` or `failure`; some gateway errors carry the HTTP status as a number instead.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub status: ::std::option::Option<::payauth_core::wire::NumberOrString>,
-            ///Server time, epoch milliseconds.
+            ///Server time, epoch milliseconds (the example has 13 digits).
             #[serde(
                 rename = "systemTime",
                 skip_serializing_if = "::std::option::Option::is_none"

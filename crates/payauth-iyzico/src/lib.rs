@@ -6,7 +6,9 @@
 //!   exchanged over HTTP Basic for an access token and a refresh token.
 //! - [`pwi`]: the **Pay with iyzico access token**: a 5-minute token per
 //!   member session, requested with iyzico's IYZWSv2 HMAC signature
-//!   ([`iyzwsv2`]).
+//!   ([`iyzwsv2`]); later calls carry it in an `access-token` header
+//!   beside a fresh signature ([`PwiScheme`], which a cache over a
+//!   [`PwiSession`] carries to the facade's middleware).
 //!
 //! ## Layout
 //! The same in every provider crate: [`auth`] decides how the clients
@@ -27,6 +29,7 @@
 //!   token, and the key never shows the session token.
 
 pub mod auth;
+mod envelope;
 pub mod iyzwsv2;
 pub mod pwi;
 pub mod terminal_login;
@@ -36,7 +39,7 @@ pub mod terminal_login;
 pub mod generated;
 
 pub use payauth_core::Environment;
-pub use pwi::{Locale, Pwi, PwiSession, PwiSessionSettings, PwiSettings};
+pub use pwi::{Locale, Pwi, PwiScheme, PwiSession, PwiSessionSettings, PwiSettings};
 pub use terminal_login::{TerminalLogin, TerminalLoginSettings, TimestampUnit};
 
 /// iyzico's hosts, for both APIs: production `api.iyzipay.com`, sandbox
@@ -45,22 +48,3 @@ pub const HOSTS: payauth_core::http::Hosts = payauth_core::http::Hosts {
     production: "https://api.iyzipay.com",
     sandbox: "https://sandbox-api.iyzipay.com",
 };
-
-/// What one of iyzico's error codes means in RFC 6749 terms, for both
-/// APIs: `1000` (invalid signature) and `1001` (API key not found) refuse
-/// the client, `260016` (session token not found) refuses the grant, and
-/// an OAuth code sent as iyzico's `errorCode` (the Terminal API's
-/// `/authorize` does) is itself. Any other code is no verdict.
-pub(crate) fn oauth_meaning(code: &payauth_core::wire::NumberOrString) -> Option<&str> {
-    let text = match code {
-        payauth_core::wire::NumberOrString::String(text) => text.trim(),
-        payauth_core::wire::NumberOrString::Number(1000 | 1001) => return Some("invalid_client"),
-        payauth_core::wire::NumberOrString::Number(260_016) => return Some("invalid_grant"),
-        payauth_core::wire::NumberOrString::Number(_) => return None,
-    };
-    match text {
-        "1000" | "1001" => Some("invalid_client"),
-        "260016" => Some("invalid_grant"),
-        other => payauth_core::ErrorKind::from_oauth_code(other).map(|_| other),
-    }
-}

@@ -10,17 +10,20 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use payauth_core::http::{self, ProviderErrorBody};
-use payauth_core::wire::NumberOrString;
+use payauth_core::http;
+use payauth_core::scheme::{ApiRequest, TokenScheme};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
     SecretConfig, StoreKey, SystemClock, TokenSource,
 };
+use progenitor_client::ClientInfo as _;
+use reqwest::header::HeaderValue;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::HOSTS;
 use crate::auth::ApiKeys;
+use crate::envelope::Enveloped as _;
 use crate::generated::pwi::{Client, types};
 use crate::iyzwsv2;
 
@@ -94,6 +97,10 @@ pub struct PwiSessionSettings {
     pub session_token: SecretConfig,
     /// The member's identifier.
     pub member_identifier: String,
+    /// `conversationId` sent with each request (your order number, say);
+    /// the answer must echo it. None sent when unset.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
 }
 
 impl PwiSessionSettings {
@@ -107,6 +114,7 @@ impl PwiSessionSettings {
             merchant,
             session_token: session_token.into(),
             member_identifier: member_identifier.into(),
+            conversation_id: None,
         }
     }
 }
@@ -116,7 +124,11 @@ impl FlowSettings for PwiSessionSettings {
 
     fn build(&self, http: &reqwest::Client) -> Result<PwiSession, Error> {
         let pwi = Pwi::new(&self.merchant, http)?;
-        Ok(pwi.access_token(self.session_token.load()?, self.member_identifier.clone()))
+        let session = pwi.access_token(self.session_token.load()?, self.member_identifier.clone());
+        Ok(match &self.conversation_id {
+            Some(id) => session.with_conversation_id(id.clone()),
+            None => session,
+        })
     }
 
     /// The subject is the member and their session: the session token as
@@ -176,10 +188,7 @@ impl Pwi {
         let base = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let keys = ApiKeys {
-            api_key: settings.api_key.clone(),
-            secret_key,
-        };
+        let keys = ApiKeys::new(settings.api_key.clone(), secret_key).behind(&base)?;
         Ok(Self {
             client: Client::new_with_client(&base, http.clone(), keys),
             locale: settings.locale,
@@ -194,6 +203,15 @@ impl Pwi {
         self
     }
 
+    /// How later Pay-with-iyzico calls carry a member's token, signed
+    /// with these keys.
+    #[must_use]
+    pub fn scheme(&self) -> PwiScheme {
+        PwiScheme {
+            keys: self.client.inner().clone(),
+        }
+    }
+
     /// The access-token source of one member's session.
     #[must_use]
     pub fn access_token(
@@ -205,6 +223,7 @@ impl Pwi {
             pwi: self.clone(),
             session_token,
             member_identifier: member_identifier.into(),
+            conversation_id: None,
         }
     }
 }
@@ -227,20 +246,36 @@ pub struct PwiSession {
     pwi: Pwi,
     session_token: Secret,
     member_identifier: String,
+    conversation_id: Option<String>,
 }
 
 impl std::fmt::Debug for PwiSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PwiSession")
             .field("member_identifier", &self.member_identifier)
+            .field("conversation_id", &self.conversation_id)
             .finish_non_exhaustive()
     }
 }
 
 impl PwiSession {
-    /// A fresh access token for this session.
+    /// Sends `conversation_id` with each request; an answer that does not
+    /// echo it is refused ([`ErrorKind::Malformed`]).
+    #[must_use]
+    pub fn with_conversation_id(mut self, conversation_id: impl Into<String>) -> Self {
+        self.conversation_id = Some(conversation_id.into());
+        self
+    }
+
+    /// A fresh access token for this session, living `min(5 minutes,
+    /// exp − systemTime)`: the JWT's `exp` counted from iyzico's own
+    /// `systemTime` in the same answer, never from the local clock (which
+    /// is used only when the answer has no `systemTime`).
     ///
     /// # Errors
+    /// [`ErrorKind::Malformed`] for a token that expires before the
+    /// answer's `systemTime`, or an answer that does not echo the
+    /// `conversationId` sent.
     /// iyzico's failure envelope, whatever the HTTP status, as a typed
     /// error with `errorCode` kept: `1000` (invalid signature) and `1001`
     /// (API key not found) as [`ErrorKind::InvalidClient`], `260016`
@@ -255,19 +290,26 @@ impl PwiSession {
             session_token: self.session_token.clone().into(),
             member_identifier: self.member_identifier.clone(),
             locale: self.pwi.locale,
-            conversation_id: None,
+            conversation_id: self.conversation_id.clone(),
         };
-        let envelope = self
+        let answer = self
             .pwi
             .client
             .retrieve_access_token(&body)
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        if !envelope.succeeded() {
-            return Err(envelope.failure(200));
+        if !answer.envelope().says_success() {
+            return Err(answer.envelope().error(200));
         }
-        let token = envelope
+        if let Some(sent) = &self.conversation_id
+            && answer.conversation_id.as_ref() != Some(sent)
+        {
+            return Err(Error::new(ErrorKind::Malformed).with_description(
+                "iyzico's answer does not echo the conversationId sent: not the answer to this request",
+            ));
+        }
+        let token = answer
             .access_token
             .map(Secret::from)
             .filter(|t| !t.is_empty())
@@ -275,70 +317,70 @@ impl PwiSession {
                 Error::new(ErrorKind::Malformed)
                     .with_description("iyzico answered success without an accessToken")
             })?;
-        let lifetime = jwt_lifetime(&token, self.pwi.clock.as_ref()).unwrap_or(DEFAULT_LIFETIME);
+        let now = match answer.system_time {
+            Some(millis) => i128::from(millis),
+            None => epoch_millis(self.pwi.clock.as_ref()),
+        };
+        let lifetime = lifetime(jwt_exp_millis(&token), now)?;
         AccessToken::new(token, "Bearer", issued, lifetime)
     }
 }
 
-/// Time from now to the JWT's `exp`, if the token is a JWT with one in the
-/// future.
-fn jwt_lifetime(token: &Secret, clock: &dyn Clock) -> Option<Duration> {
+/// The token's lifetime: `min(300 s, exp − now)`, both in epoch
+/// milliseconds, `now` being iyzico's `systemTime` from the same answer
+/// (so a local clock that runs slow or fast does not stretch it); the
+/// documented five minutes for a token that is no JWT with an `exp`.
+/// Absurd values cannot overflow: the arithmetic is on `i128` and the
+/// result is capped.
+///
+/// # Errors
+/// [`ErrorKind::Malformed`] when `exp` is not after `now`: iyzico sent a
+/// token that is already expired.
+fn lifetime(exp_millis: Option<i128>, now_millis: i128) -> Result<Duration, Error> {
+    let Some(exp) = exp_millis else {
+        return Ok(DEFAULT_LIFETIME);
+    };
+    let left = exp.saturating_sub(now_millis);
+    if left <= 0 {
+        return Err(Error::new(ErrorKind::Malformed).with_description(
+            "iyzico's access token expires before the answer's systemTime: already expired",
+        ));
+    }
+    let cap = i128::try_from(DEFAULT_LIFETIME.as_millis()).unwrap_or(i128::MAX);
+    let millis = u64::try_from(left.min(cap)).unwrap_or(u64::MAX);
+    Ok(Duration::from_millis(millis))
+}
+
+/// The JWT's `exp` (RFC 7519 `NumericDate` seconds, whole or not) in epoch
+/// milliseconds, if the token is a JWT with one.
+fn jwt_exp_millis(token: &Secret) -> Option<i128> {
     let payload = token.expose_secret().split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let exp = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()?
         .get("exp")?
-        .as_u64()?;
-    let now = clock.system_now().duration_since(UNIX_EPOCH).ok()?;
-    Duration::from_secs(exp)
-        .checked_sub(now)
-        .filter(|d| !d.is_zero())
+        .clone();
+    if let Some(seconds) = exp.as_i64() {
+        return Some(i128::from(seconds).saturating_mul(1000));
+    }
+    if let Some(seconds) = exp.as_u64() {
+        return Some(i128::from(seconds).saturating_mul(1000));
+    }
+    // A fractional NumericDate; `as` saturates (JSON has no NaN).
+    #[allow(clippy::cast_possible_truncation)]
+    let millis = exp
+        .as_f64()
+        .filter(|f| f.is_finite())
+        .map(|seconds| (seconds * 1000.0) as i128);
+    millis
 }
 
-impl types::AccessTokenResponse {
-    /// Whether the envelope says success.
-    fn succeeded(&self) -> bool {
-        self.status.as_ref().and_then(NumberOrString::as_str) == Some("success")
-    }
-
-    /// The envelope's failure as a typed error.
-    fn failure(&self, status: u16) -> Error {
-        let status = self
-            .status
-            .as_ref()
-            .and_then(NumberOrString::as_number)
-            .and_then(|n| u16::try_from(n).ok())
-            .unwrap_or(status);
-        // The same rule as every HTTP answer: the status first, then a
-        // code payauth knows; a failure envelope is never a malformed one.
-        let kind = match http::classify(status, self.oauth_code()) {
-            ErrorKind::Malformed => ErrorKind::Provider,
-            kind => kind,
-        };
-        let mut error = Error::new(kind).with_status(status);
-        if let Some(code) = self.provider_code() {
-            error = error.with_provider_code(code);
-        }
-        if let Some(message) = self.description() {
-            error = error.with_description(message);
-        }
-        error
-    }
-}
-
-impl ProviderErrorBody for types::AccessTokenResponse {
-    /// iyzico's known codes in RFC 6749 terms (see `oauth_meaning`).
-    fn oauth_code(&self) -> Option<&str> {
-        crate::oauth_meaning(self.error_code.as_ref()?)
-    }
-
-    fn description(&self) -> Option<&str> {
-        self.error_message.as_deref()
-    }
-
-    fn provider_code(&self) -> Option<String> {
-        self.error_code.as_ref().map(ToString::to_string)
-    }
+/// The local wall clock in epoch milliseconds (before the epoch: 0).
+fn epoch_millis(clock: &dyn Clock) -> i128 {
+    clock
+        .system_now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i128::try_from(d.as_millis()).unwrap_or(i128::MAX))
 }
 
 impl TokenSource for PwiSession {
@@ -352,11 +394,100 @@ impl TokenSource for PwiSession {
     fn name(&self) -> &'static str {
         "iyzico pay-with-iyzico access token"
     }
+
+    /// [`PwiScheme`] with the merchant's keys.
+    fn scheme(&self) -> Arc<dyn TokenScheme> {
+        Arc::new(self.pwi.scheme())
+    }
+}
+
+/// The header Pay-with-iyzico calls carry the member's access token in.
+pub const ACCESS_TOKEN_HEADER: &str = "access-token";
+
+/// How Pay-with-iyzico calls take the member's access token: in the
+/// `access-token` header (sensitive), beside the merchant's IYZWSv2
+/// `Authorization` over the endpoint path and the exact body
+/// (PROVIDERS.md: "Later calls send it in an `access-token` header beside
+/// the signed `Authorization`"), never as `Bearer`. It needs the body's
+/// bytes: a request whose body cannot be read is a typed
+/// [`ErrorKind::Config`] error.
+///
+/// ```
+/// use payauth_core::scheme::{ApiRequest, RequestBody, TokenScheme};
+/// use payauth_core::{AccessToken, Environment, Issued, Secret, SystemClock};
+/// use payauth_iyzico::{Pwi, PwiSettings};
+///
+/// let settings = PwiSettings::new("api-key", Secret::new("secret-key"), Environment::Sandbox);
+/// let scheme = Pwi::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap().scheme();
+/// let token = AccessToken::new(Secret::new("jwt"), "Bearer", Issued::now(&SystemClock), std::time::Duration::from_secs(60)).unwrap();
+/// let mut headers = reqwest::header::HeaderMap::new();
+/// let body = br#"{"locale":"tr"}"#;
+/// let request = ApiRequest { method: &reqwest::Method::POST, path: "/v1/pay-with-iyzico/payment", body: RequestBody::Bytes(body), headers: &mut headers };
+/// scheme.apply(&token, request).unwrap();
+/// assert_eq!(headers["access-token"], "jwt");
+/// assert!(headers["authorization"].to_str().unwrap().starts_with("IYZWSv2 "));
+/// assert!(headers.contains_key("x-iyzi-rnd"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PwiScheme {
+    keys: ApiKeys,
+}
+
+impl TokenScheme for PwiScheme {
+    fn apply(&self, token: &AccessToken, request: ApiRequest<'_>) -> Result<(), Error> {
+        let body = request.body.bytes_for("IYZWSv2")?;
+        let mut access_token =
+            HeaderValue::from_str(token.secret().expose_secret()).map_err(|_| {
+                Error::new(ErrorKind::Malformed)
+                    .with_description("the access token holds characters not allowed in a header")
+            })?;
+        access_token.set_sensitive(true);
+        self.keys.sign(request.path, body, request.headers)?;
+        request.headers.insert(ACCESS_TOKEN_HEADER, access_token);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lifetime_is_what_is_left_by_iyzicos_clock_capped_at_five_minutes() {
+        let ms = Duration::from_millis;
+        assert_eq!(lifetime(Some(1_001), 1_000).unwrap(), ms(1));
+        assert_eq!(lifetime(Some(301_000), 1_000).unwrap(), ms(300_000));
+        assert_eq!(lifetime(Some(301_001), 1_000).unwrap(), ms(300_000));
+        assert_eq!(lifetime(Some(300_999), 1_000).unwrap(), ms(299_999));
+        assert_eq!(lifetime(None, 1_000).unwrap(), DEFAULT_LIFETIME);
+        for (exp, now) in [(1_000, 1_000), (999, 1_000), (i128::MIN, i128::MAX)] {
+            let error = lifetime(Some(exp), now).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Malformed, "{exp} {now}");
+        }
+        assert_eq!(
+            lifetime(Some(i128::MAX), i128::MIN).unwrap(),
+            DEFAULT_LIFETIME
+        );
+    }
+
+    #[test]
+    fn a_jwt_exp_is_read_in_milliseconds_whole_or_fractional() {
+        let jwt = |claims: &str| Secret::new(format!("h.{}.s", URL_SAFE_NO_PAD.encode(claims)));
+        assert_eq!(
+            jwt_exp_millis(&jwt(r#"{"exp":1749028222}"#)),
+            Some(1_749_028_222_000)
+        );
+        assert_eq!(jwt_exp_millis(&jwt(r#"{"exp":1.5}"#)), Some(1_500));
+        assert_eq!(jwt_exp_millis(&jwt(r#"{"exp":-2}"#)), Some(-2_000));
+        assert_eq!(
+            jwt_exp_millis(&jwt(r#"{"exp":18446744073709551615}"#)),
+            Some(18_446_744_073_709_551_615_000)
+        );
+        assert_eq!(jwt_exp_millis(&jwt(r#"{"exp":1e400}"#)), None);
+        assert_eq!(jwt_exp_millis(&jwt(r#"{"exp":"soon"}"#)), None);
+        assert_eq!(jwt_exp_millis(&jwt("{}")), None);
+        assert_eq!(jwt_exp_millis(&Secret::new("opaque")), None);
+    }
 
     fn key(secret_key: &str, session: &str, member: &str) -> String {
         let merchant = PwiSettings::new("api", Secret::new(secret_key), Environment::Sandbox);

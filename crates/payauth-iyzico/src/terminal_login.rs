@@ -3,10 +3,11 @@
 //! Basic for an access token and a refresh token (`/token`), renewed on
 //! `/token/refresh`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
-use payauth_core::http::{self, ProviderErrorBody};
+use payauth_core::http;
+use payauth_core::oauth2::BasicEncoding;
 use payauth_core::oauth2::{after_refresh, read_token};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
@@ -18,10 +19,11 @@ use serde::Deserialize;
 
 use crate::HOSTS;
 use crate::auth::TerminalCredentials;
+use crate::envelope::refuse_failure;
 use crate::generated::terminal_login::{Client, types};
 
-/// Lifetime assumed when a token response has no `expires_in` (the docs'
-/// example says 7199 s).
+/// Lifetime assumed when a token response has no `expires_in`, unless
+/// `default_lifetime_secs` says otherwise (the docs' example says 7199 s).
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(7199);
 
 /// The unit of `request_timestamp` on `/authorize`. iyzico does not
@@ -68,13 +70,23 @@ pub struct TerminalLoginSettings {
     /// (unverified).
     #[serde(default)]
     pub timestamp_unit: TimestampUnit,
+    /// How HTTP Basic on `/token` and `/token/refresh` is encoded: `plain`
+    /// (default: `base64(client_id:client_secret)`, as iyzico's docs show
+    /// and its SDKs send) or `rfc6749` (each part form-urlencoded first,
+    /// RFC 6749 §2.3.1). Unverified which one iyzico's server decodes.
+    #[serde(default = "crate::auth::default_basic_encoding")]
+    pub basic_encoding: BasicEncoding,
+    /// Seconds a token lives when the answer has no `expires_in` (default
+    /// 7199, the docs' example, [`DEFAULT_LIFETIME`]).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
 }
 
 impl TerminalLoginSettings {
-    /// Settings with the default timestamp unit.
+    /// Settings with the default timestamp unit and Basic encoding.
     pub fn new(
         client_id: impl Into<String>,
         client_secret: impl Into<SecretConfig>,
@@ -89,6 +101,8 @@ impl TerminalLoginSettings {
             password: password.into(),
             environment,
             timestamp_unit: TimestampUnit::default(),
+            basic_encoding: crate::auth::BASIC_ENCODING,
+            default_lifetime_secs: None,
             allow_insecure_http: false,
         }
     }
@@ -116,7 +130,9 @@ impl FlowSettings for TerminalLoginSettings {
 
 /// The Terminal API login as a [`TokenSource`]: the first fetch logs in;
 /// later fetches use the refresh token (a rotated one replaces the old);
-/// a refused refresh token (`invalid_grant`) means logging in again.
+/// a refresh that fails in any way but a transient one means logging in
+/// again (iyzico documents no error bodies, so no one code can be the
+/// only sign of a dead refresh token).
 ///
 /// ```no_run
 /// use payauth_core::{Environment, FlowSettings, SecretConfig, TokenCache};
@@ -140,7 +156,10 @@ pub struct TerminalLogin {
     username: String,
     password: Secret,
     timestamp_unit: TimestampUnit,
+    default_lifetime: Duration,
     clock: Arc<dyn Clock>,
+    /// The last refresh token that failed for good: never sent again.
+    dead_refresh: Mutex<Option<Secret>>,
 }
 
 impl std::fmt::Debug for TerminalLogin {
@@ -175,13 +194,22 @@ impl TerminalLogin {
         let base = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let credentials = TerminalCredentials::new(settings.client_id.clone(), client_secret);
+        let credentials = TerminalCredentials::with_basic_encoding(
+            settings.client_id.clone(),
+            client_secret,
+            settings.basic_encoding,
+        );
         Ok(Self {
             client: Client::new_with_client(&base, http.clone(), credentials),
             username: settings.username.clone(),
             password,
             timestamp_unit: settings.timestamp_unit,
+            default_lifetime: payauth_core::settings::default_lifetime(
+                settings.default_lifetime_secs,
+                DEFAULT_LIFETIME,
+            )?,
             clock: Arc::new(SystemClock),
+            dead_refresh: Mutex::new(None),
         })
     }
 
@@ -225,7 +253,7 @@ impl TerminalLogin {
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        response
+        refuse_failure(response)?
             .code
             .map(Secret::from)
             .filter(|c| !c.is_empty())
@@ -253,7 +281,7 @@ impl TerminalLogin {
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        read_token(response, issued, DEFAULT_LIFETIME)
+        read_token(refuse_failure(response)?, issued, self.default_lifetime)
     }
 
     /// `/token/refresh`: a new access token from a refresh token.
@@ -273,7 +301,7 @@ impl TerminalLogin {
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
         Ok(after_refresh(
-            read_token(response, issued, DEFAULT_LIFETIME)?,
+            read_token(refuse_failure(response)?, issued, self.default_lifetime)?,
             refresh_token,
         ))
     }
@@ -288,21 +316,57 @@ impl TerminalLogin {
     }
 }
 
+impl TerminalLogin {
+    fn is_dead(&self, refresh_token: &Secret) -> bool {
+        let dead = self
+            .dead_refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        dead.as_ref() == Some(refresh_token)
+    }
+
+    /// A token from `previous`'s refresh token, or `None` when there is
+    /// none to try: none held, or one that already failed for good. A
+    /// failure that is not transient (iyzico's envelope with any code, a
+    /// refusal at any status, a 200 that says failure) marks it dead, so
+    /// it is never sent again and the caller logs in.
+    async fn try_refresh(
+        &self,
+        previous: Option<&AccessToken>,
+    ) -> Option<Result<AccessToken, Error>> {
+        let refresh_token = previous.and_then(AccessToken::refresh_token)?;
+        if self.is_dead(refresh_token) {
+            return None;
+        }
+        match self.refresh(refresh_token).await {
+            Err(error) if !error.is_transient() => {
+                tracing::info!(%error, "iyzico did not take the refresh token; logging in again");
+                *self
+                    .dead_refresh
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(refresh_token.clone());
+                None
+            }
+            other => Some(other),
+        }
+    }
+}
+
 impl TokenSource for TerminalLogin {
+    /// Refreshes with `previous`'s refresh token; logs in with username
+    /// and password when there is none, or when the refresh fails in any
+    /// way that is not transient. A transient failure (429, 5xx,
+    /// transport, timeout) is returned as it is: the refresh token may
+    /// still be good.
     fn fetch<'a>(
         &'a self,
         previous: Option<&'a AccessToken>,
     ) -> BoxFuture<'a, Result<AccessToken, Error>> {
         Box::pin(async move {
-            if let Some(refresh_token) = previous.and_then(AccessToken::refresh_token) {
-                match self.refresh(refresh_token).await {
-                    Err(error) if error.kind() == ErrorKind::InvalidGrant => {
-                        tracing::info!("iyzico refused the refresh token; logging in again");
-                    }
-                    other => return other,
-                }
+            match self.try_refresh(previous).await {
+                Some(outcome) => outcome,
+                None => self.login().await,
             }
-            self.login().await
         })
     }
 
@@ -311,22 +375,4 @@ impl TokenSource for TerminalLogin {
     }
 }
 
-payauth_core::oauth_error_body!(types::OAuthError);
 payauth_core::oauth_token_response!(types::TokenResponse);
-
-impl ProviderErrorBody for types::AuthorizeError {
-    /// `/authorize` errors carry OAuth codes in `errorCode`
-    /// (`unsupported_response_type`, `invalid_client`, …), or iyzico's own
-    /// numeric ones (see `oauth_meaning`).
-    fn oauth_code(&self) -> Option<&str> {
-        crate::oauth_meaning(self.error_code.as_ref()?)
-    }
-
-    fn description(&self) -> Option<&str> {
-        self.description.as_deref()
-    }
-
-    fn provider_code(&self) -> Option<String> {
-        self.error_code.as_ref().map(ToString::to_string)
-    }
-}

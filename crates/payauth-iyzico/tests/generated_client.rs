@@ -33,10 +33,7 @@ fn signed_as_received(req: &httpmock::HttpMockRequest) -> bool {
 }
 
 fn pwi_client(server: &MockServer) -> pwi::Client {
-    let keys = ApiKeys {
-        api_key: "api-key".to_owned(),
-        secret_key: Secret::new("secret-key"),
-    };
+    let keys = ApiKeys::new("api-key", Secret::new("secret-key"));
     pwi::Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),

@@ -43,8 +43,7 @@ proptest! {
     fn arbitrary_bytes_never_panic_any_response_parser(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
         let _ = serde_json::from_slice::<terminal_login::types::TokenResponse>(&bytes);
         let _ = serde_json::from_slice::<terminal_login::types::AuthorizeResponse>(&bytes);
-        let _ = serde_json::from_slice::<terminal_login::types::AuthorizeError>(&bytes);
-        let _ = serde_json::from_slice::<terminal_login::types::OAuthError>(&bytes);
+        let _ = serde_json::from_slice::<terminal_login::types::TerminalError>(&bytes);
         let _ = serde_json::from_slice::<pwi::types::AccessTokenResponse>(&bytes);
     }
 

@@ -1,15 +1,16 @@
 //! The myPOS client-credentials flow: its settings ([`MyposSettings`]),
-//! its [`TokenSource`] ([`Mypos`]), RFC 7009 revocation, and the headers
-//! myPOS resource APIs want.
+//! its [`TokenSource`] ([`Mypos`]), RFC 7009 revocation, and how myPOS
+//! resource APIs take the token ([`MyposScheme`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::http;
-use payauth_core::oauth2::{join_scopes, read_token};
+use payauth_core::oauth2::{BasicEncoding, join_scopes, read_token};
+use payauth_core::scheme::{ApiRequest, RequestBody};
 use payauth_core::{
     AccessToken, BoxFuture, Clock, Environment, Error, ErrorKind, FlowSettings, Issued, Secret,
-    SecretConfig, StoreKey, SystemClock, TokenCache, TokenSource,
+    SecretConfig, StoreKey, SystemClock, TokenCache, TokenScheme, TokenSource,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use schemars::JsonSchema;
@@ -19,8 +20,9 @@ use crate::HOSTS;
 use crate::auth::MyposCredentials;
 use crate::generated::oauth::{Client, types};
 
-/// Lifetime assumed when a token response has no `expires_in` (myPOS
-/// reports about 24 h; `expires_in` is always used when present).
+/// Lifetime assumed when a token response has no `expires_in`, unless
+/// `default_lifetime_secs` says otherwise (myPOS reports about 24 h;
+/// `expires_in` is always used when present).
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// How often revocation retries a 503 that carries `Retry-After`.
 pub const REVOKE_RETRIES: u32 = 2;
@@ -56,13 +58,24 @@ pub struct MyposSettings {
     /// `auth-api.mypos.com`; default: the token host.
     #[serde(default)]
     pub revoke_base_url: Option<String>,
+    /// How HTTP Basic is encoded: `plain` (default:
+    /// `base64(client_id:client_secret)`, as myPOS's docs show and its JS
+    /// SDK sends) or `rfc6749` (each part form-urlencoded first, RFC 6749
+    /// §2.3.1). Unverified which one myPOS's server decodes.
+    #[serde(default = "crate::auth::default_basic_encoding")]
+    pub basic_encoding: BasicEncoding,
+    /// Seconds a token lives when the answer has no `expires_in` (myPOS
+    /// documents no response body; default 3600, [`DEFAULT_LIFETIME`]).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
 }
 
 impl MyposSettings {
-    /// Settings with no scope, revocation on the token host.
+    /// Settings with no scope, revocation on the token host, myPOS's Basic
+    /// encoding.
     pub fn new(
         client_id: impl Into<String>,
         client_secret: impl Into<SecretConfig>,
@@ -74,6 +87,8 @@ impl MyposSettings {
             environment,
             scopes: Vec::new(),
             revoke_base_url: None,
+            basic_encoding: crate::auth::BASIC_ENCODING,
+            default_lifetime_secs: None,
             allow_insecure_http: false,
         }
     }
@@ -133,6 +148,8 @@ pub struct Mypos {
     revoke_client: Client,
     client_id: String,
     scope: Option<String>,
+    scheme: Arc<MyposScheme>,
+    default_lifetime: Duration,
     clock: Arc<dyn Clock>,
 }
 
@@ -174,13 +191,22 @@ impl Mypos {
             settings.revoke_base_url.as_deref().unwrap_or(&token_base),
             settings.allow_insecure_http,
         )?;
-        let credentials = MyposCredentials::new(settings.client_id.clone(), client_secret);
+        let credentials = MyposCredentials::with_basic_encoding(
+            settings.client_id.clone(),
+            client_secret,
+            settings.basic_encoding,
+        );
         let scope = join_scopes(&settings.scopes);
         Ok(Self {
             token_client: Client::new_with_client(&token_base, http.clone(), credentials.clone()),
             revoke_client: Client::new_with_client(&revoke_base, http.clone(), credentials),
             client_id: settings.client_id.clone(),
             scope: (!scope.is_empty()).then_some(scope),
+            scheme: Arc::new(MyposScheme::new(settings.client_id.clone())),
+            default_lifetime: payauth_core::settings::default_lifetime(
+                settings.default_lifetime_secs,
+                DEFAULT_LIFETIME,
+            )?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -212,12 +238,13 @@ impl Mypos {
             .await
             .map_err(|e| http::from_generated(e, None))?
             .into_inner();
-        read_token(response, issued, DEFAULT_LIFETIME)
+        read_token(response, issued, self.default_lifetime)
     }
 
-    /// Revokes `token` (RFC 7009). Success also when myPOS did not know the
-    /// token; a 503 with `Retry-After` is retried up to [`REVOKE_RETRIES`]
-    /// times, waiting at most [`MAX_RETRY_AFTER`].
+    /// Revokes `token` (RFC 7009). Success on any 2xx (RFC 7009 says 200;
+    /// gateways answer 204 too), also when myPOS did not know the token; a
+    /// 503 with `Retry-After` is retried up to [`REVOKE_RETRIES`] times,
+    /// waiting at most [`MAX_RETRY_AFTER`].
     ///
     /// # Errors
     /// The provider's refusal, or the last transient failure.
@@ -229,6 +256,12 @@ impl Mypos {
         loop {
             match self.revoke_client.revoke(&body).await {
                 Ok(_) => return Ok(()),
+                // RFC 7009 says 200; a gateway may answer 202 or 204.
+                Err(progenitor_client::Error::UnexpectedResponse(answer))
+                    if answer.status().is_success() =>
+                {
+                    return Ok(());
+                }
                 Err(error) => {
                     let error = http::from_generated(error, None);
                     let wait = error.retry_after().filter(|_| error.status() == Some(503));
@@ -263,23 +296,75 @@ impl Mypos {
 
     /// The headers myPOS resource APIs want with `token`:
     /// `Authorization: Bearer …` (sensitive), `API-Key: <client id>` and a
-    /// fresh `X-Request-ID` (a random UUID) for each call.
+    /// fresh `X-Request-ID` (a random UUID) for each call: what
+    /// [`MyposScheme`] puts on a request.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when the client id cannot be a header value, or
-    /// no randomness is available for the request id.
+    /// As [`MyposScheme`]'s [`TokenScheme::apply`].
     pub fn resource_headers(&self, token: &AccessToken) -> Result<HeaderMap, Error> {
         let mut headers = HeaderMap::with_capacity(3);
-        headers.insert(AUTHORIZATION, token.authorization().clone());
+        self.scheme.apply(
+            token,
+            ApiRequest {
+                method: &reqwest::Method::GET,
+                path: "/",
+                body: RequestBody::Empty,
+                headers: &mut headers,
+            },
+        )?;
+        Ok(headers)
+    }
+}
+
+/// How myPOS resource APIs take a token: `Authorization: Bearer …`
+/// (sensitive), `API-Key: <client id>`, and a fresh `X-Request-ID` (a
+/// random UUID v4) on every request [V, docs and the official JS SDK].
+/// [`Mypos`]'s [`TokenSource::scheme`], so a cache over it carries it to
+/// the facade's middleware.
+///
+/// ```
+/// use payauth_core::scheme::{ApiRequest, RequestBody, TokenScheme};
+/// use payauth_core::{AccessToken, Issued, Secret, SystemClock};
+/// use payauth_mypos::client_credentials::MyposScheme;
+///
+/// let token = AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&SystemClock), std::time::Duration::from_secs(60)).unwrap();
+/// let mut headers = reqwest::header::HeaderMap::new();
+/// let request = ApiRequest { method: &reqwest::Method::GET, path: "/v1/transactions", body: RequestBody::Empty, headers: &mut headers };
+/// MyposScheme::new("client-id").apply(&token, request).unwrap();
+/// assert_eq!(headers["authorization"], "Bearer t");
+/// assert_eq!(headers["api-key"], "client-id");
+/// assert_eq!(headers["x-request-id"].len(), 36);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MyposScheme {
+    client_id: String,
+}
+
+impl MyposScheme {
+    /// The scheme for the application with `client_id`.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+        }
+    }
+}
+
+impl TokenScheme for MyposScheme {
+    /// # Errors
+    /// [`ErrorKind::Config`] when the client id cannot be a header value,
+    /// or no randomness is available for the request id.
+    fn apply(&self, token: &AccessToken, request: ApiRequest<'_>) -> Result<(), Error> {
         let api_key = HeaderValue::from_str(&self.client_id).map_err(|_| {
             Error::new(ErrorKind::Config)
                 .with_description("the client id is not a valid header value")
         })?;
-        headers.insert(HeaderName::from_static("api-key"), api_key);
         let request_id = HeaderValue::from_str(&payauth_core::internal::random::uuid_v4()?)
             .map_err(|_| Error::new(ErrorKind::Config))?;
+        let headers = request.headers;
+        headers.insert(AUTHORIZATION, token.authorization().clone());
+        headers.insert(HeaderName::from_static("api-key"), api_key);
         headers.insert(HeaderName::from_static("x-request-id"), request_id);
-        Ok(headers)
+        Ok(())
     }
 }
 
@@ -293,6 +378,11 @@ impl TokenSource for Mypos {
 
     fn name(&self) -> &'static str {
         "mypos client_credentials"
+    }
+
+    /// [`MyposScheme`]: Bearer, `API-Key` and a fresh `X-Request-ID`.
+    fn scheme(&self) -> Arc<dyn TokenScheme> {
+        self.scheme.clone()
     }
 }
 

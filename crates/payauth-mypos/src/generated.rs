@@ -48,13 +48,13 @@ pub mod oauth {
             schemars::JsonSchema
         )]
         pub struct TokenRequest {
-            ///The only grant the myPOS REST API supports.
+            ///The only grant the myPOS REST API supports, the docs say; payauth sends only this one.
             pub grant_type: TokenRequestGrantType,
             ///`webhooks` for the Webhook API.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub scope: ::std::option::Option<::std::string::String>,
         }
-        ///The only grant the myPOS REST API supports.
+        ///The only grant the myPOS REST API supports, the docs say; payauth sends only this one.
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -163,7 +163,7 @@ pub mod oauth {
     #[derive(Clone, Debug)]
     /**Client for myPOS OAuth 2.0
 
-OAuth 2.0 of the myPOS / iCard REST API: a client-credentials token (HTTP Basic, colon-joined) and RFC 7009 revocation.
+OAuth 2.0 of the myPOS / iCard REST API: a client-credentials token (HTTP Basic, colon-joined) and RFC 7009 revocation. The docs' grant types contradict each other (only client credentials, then three grant types); see TokenRequest.grant_type.
 
 Version: 2025-06*/
     pub struct Client {
@@ -246,6 +246,7 @@ Sends a `POST` request to `/oauth/revoke`
             let response = result?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::empty(response)),
+                204u16 => Ok(ResponseValue::empty(response)),
                 400u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -32,14 +32,18 @@
 //! ## Where myPOS differs
 //! - Client authentication is HTTP Basic with a **colon** (the old docs say
 //!   "semicolon"; their own example, the current docs and the official JS
-//!   SDK use a colon), id and secret form-encoded first (RFC 6749 §2.3.1).
+//!   SDK use a colon), the credentials sent as they are
+//!   ([`auth::BASIC_ENCODING`]; `basic_encoding = "rfc6749"` form-encodes
+//!   them first, RFC 6749 §2.3.1).
 //! - Only `client_credentials` is supported; `scopes = ["webhooks"]` for
 //!   the Webhook API.
 //! - Revocation: the docs name `api.mypos.com` in the text and
 //!   `auth-api.mypos.com` in the example; the URL is
 //!   [`MyposSettings::revoke_base_url`], the token host by default.
 //! - Resource APIs want `API-Key` and a fresh `X-Request-ID` beside the
-//!   Bearer token: [`Mypos::resource_headers`].
+//!   Bearer token: [`MyposScheme`], which a cache over [`Mypos`] carries
+//!   to the facade's middleware ([`Mypos::resource_headers`] for your own
+//!   requests).
 //!
 //! ## Store key
 //! `mypos/<environment>/<client id>/client_credentials/<scopes>`, the
@@ -53,7 +57,7 @@ pub mod client_credentials;
 pub mod generated;
 
 pub use client_credentials::{
-    DEFAULT_LIFETIME, MAX_RETRY_AFTER, Mypos, MyposSettings, REVOKE_RETRIES,
+    DEFAULT_LIFETIME, MAX_RETRY_AFTER, Mypos, MyposScheme, MyposSettings, REVOKE_RETRIES,
 };
 pub use payauth_core::Environment;
 

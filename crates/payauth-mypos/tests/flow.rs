@@ -176,6 +176,29 @@ async fn revoking_an_unknown_token_succeeds() {
 }
 
 #[tokio::test]
+async fn any_2xx_answer_to_a_revocation_is_success_and_nothing_else_is() {
+    for (status, revoked) in [
+        (200, true),
+        (202, true),
+        (204, true),
+        (299, true),
+        (302, false),
+        (400, false),
+        (404, false),
+    ] {
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST).path("/oauth/revoke");
+                then.status(status);
+            })
+            .await;
+        let outcome = mypos(&server, "s").revoke(&Secret::new("t")).await;
+        assert_eq!(outcome.is_ok(), revoked, "{status}: {outcome:?}");
+    }
+}
+
+#[tokio::test]
 async fn revocation_retries_a_503_with_retry_after_then_gives_up() {
     let server = MockServer::start_async().await;
     let mock = server

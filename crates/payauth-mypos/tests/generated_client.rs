@@ -1,15 +1,31 @@
 //! The generated myPOS client on the wire, against httpmock: exact form
-//! bodies, the RFC 6749 §2.3.1 Basic header, no stray headers, and every
-//! documented response shape.
+//! bodies, the plain (default) and RFC 6749 §2.3.1 Basic headers, no stray
+//! headers, and every documented response shape.
 
 use httpmock::prelude::*;
+use payauth_core::oauth2::BasicEncoding;
 use payauth_core::wire::NumberOrString;
 use payauth_core::{Secret, SerializableSecret};
 use payauth_mypos::auth::MyposCredentials;
 use payauth_mypos::generated::oauth::{Client, Error, types};
 
 fn client(server: &MockServer, client_id: &str, secret: &str) -> Client {
-    let credentials = MyposCredentials::new(client_id, Secret::new(secret));
+    client_encoding(
+        server,
+        client_id,
+        secret,
+        payauth_mypos::auth::BASIC_ENCODING,
+    )
+}
+
+fn client_encoding(
+    server: &MockServer,
+    client_id: &str,
+    secret: &str,
+    encoding: BasicEncoding,
+) -> Client {
+    let credentials =
+        MyposCredentials::with_basic_encoding(client_id, Secret::new(secret), encoding);
     Client::new_with_client(
         &server.base_url(),
         payauth_core::http::default_client().unwrap(),
@@ -20,6 +36,33 @@ fn client(server: &MockServer, client_id: &str, secret: &str) -> Client {
 /// `base64(urlencode("client id") ":" urlencode("s3:cr%t+ü"))`, computed
 /// independently (Python's `urllib.parse.quote_plus` and `base64`).
 const TRICKY_BASIC: &str = "Basic Y2xpZW50K2lkOnMzJTNBY3IlMjV0JTJCJUMzJUJD";
+/// `base64("client id:s3:cr%t+ü")`, as myPOS's docs write it (Python's
+/// `base64`).
+const TRICKY_PLAIN_BASIC: &str = "Basic Y2xpZW50IGlkOnMzOmNyJXQrw7w=";
+
+#[tokio::test]
+async fn token_request_sends_plain_basic_by_default_as_mypos_documents_it() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/oauth/token")
+                .header("authorization", TRICKY_PLAIN_BASIC);
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(r#"{"access_token":"t","token_type":"Bearer","expires_in":60}"#);
+        })
+        .await;
+    let body = types::TokenRequest {
+        grant_type: types::TokenRequestGrantType::ClientCredentials,
+        scope: None,
+    };
+    client(&server, "client id", "s3:cr%t+ü")
+        .token(&body)
+        .await
+        .expect("token");
+    mock.assert_async().await;
+}
 
 #[tokio::test]
 async fn token_request_sends_the_exact_form_body_and_a_form_encoded_basic_header() {
@@ -42,7 +85,7 @@ async fn token_request_sends_the_exact_form_body_and_a_form_encoded_basic_header
         grant_type: types::TokenRequestGrantType::ClientCredentials,
         scope: Some("webhooks".to_owned()),
     };
-    let response = client(&server, "client id", "s3:cr%t+ü")
+    let response = client_encoding(&server, "client id", "s3:cr%t+ü", BasicEncoding::Rfc6749)
         .token(&body)
         .await
         .expect("token");

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use payauth_core::Secret;
+use payauth_core::oauth2::BasicEncoding;
 
 /// The credentials a sandbox accepts when none are given: public, fixed
 /// values that tests, benchmarks and `payauth demo` share.
@@ -64,7 +65,8 @@ impl SandboxPwiSession {
 
 /// Every credential the sandbox checks. [`Default`] gives the values in
 /// [`defaults`]; change any field to test other values (a secret with `:`,
-/// `%` or `+` exercises RFC 6749 §2.3.1 encoding, say).
+/// `%` or `+` exercises the two HTTP Basic encodings, say: see
+/// [`Behaviour::iyzico_basic`] and its siblings).
 ///
 /// `Debug` never prints a secret.
 pub struct SandboxCredentials {
@@ -207,6 +209,21 @@ pub enum TimestampCheck {
     Milliseconds,
 }
 
+/// Where the VakıfBank token endpoint accepts client credentials. The
+/// docs list them as body fields and say nothing of HTTP Basic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientAuthCheck {
+    /// The body or HTTP Basic, never both (the sandbox default).
+    #[default]
+    Either,
+    /// Only `client_id` and `client_secret` in the body: HTTP Basic is
+    /// refused (`invalid_client`).
+    BodyOnly,
+    /// Only HTTP Basic: credentials in the body are refused
+    /// (`invalid_client`, with a `WWW-Authenticate` challenge).
+    BasicOnly,
+}
+
 /// Knobs that change how the sandbox answers. Set at start with
 /// [`SandboxBuilder::behaviour`](crate::SandboxBuilder::behaviour) and at any
 /// time with [`RunningSandbox::set_behaviour`](crate::RunningSandbox::set_behaviour).
@@ -227,6 +244,23 @@ pub struct Behaviour {
     pub vakifbank_customer_refuses: bool,
     /// What iyzico `/authorize` demands of `request_timestamp`.
     pub iyzico_request_timestamp: TimestampCheck,
+    /// How the iyzico Terminal API decodes HTTP Basic on `/token` and
+    /// `/token/refresh`: plain by default (as its docs show and its SDKs
+    /// send); [`BasicEncoding::Rfc6749`] form-urldecodes id and secret.
+    pub iyzico_basic: BasicEncoding,
+    /// How myPOS decodes HTTP Basic: plain by default (as its docs and JS
+    /// SDK show).
+    pub mypos_basic: BasicEncoding,
+    /// How the VakıfBank gateway decodes HTTP Basic: RFC 6749 §2.3.1 by
+    /// default (a standards OAuth server).
+    pub vakifbank_basic: BasicEncoding,
+    /// Where the VakıfBank token endpoint accepts client credentials, for
+    /// every grant (the code exchange included).
+    pub vakifbank_client_auth: ClientAuthCheck,
+    /// The VakıfBank token endpoint reads `resource` as an RFC 8707
+    /// resource indicator: one that is not an absolute URI (`sandbox`) is
+    /// refused with `invalid_target`. Off by default.
+    pub vakifbank_resource_indicators: bool,
 }
 
 impl Default for Behaviour {
@@ -238,6 +272,11 @@ impl Default for Behaviour {
             vakifbank_invalid_client_status: 401,
             vakifbank_customer_refuses: false,
             iyzico_request_timestamp: TimestampCheck::default(),
+            iyzico_basic: BasicEncoding::Plain,
+            mypos_basic: BasicEncoding::Plain,
+            vakifbank_basic: BasicEncoding::Rfc6749,
+            vakifbank_client_auth: ClientAuthCheck::Either,
+            vakifbank_resource_indicators: false,
         }
     }
 }

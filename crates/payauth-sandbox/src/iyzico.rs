@@ -175,7 +175,8 @@ pub(crate) async fn refresh(
 }
 
 fn token_grant(shared: &Shared, headers: &HeaderMap, body: &[u8], allow_code: bool) -> Response {
-    let Basic::Credentials { id, secret } = basic_auth(headers) else {
+    let Basic::Credentials { id, secret } = basic_auth(headers, shared.behaviour().iyzico_basic)
+    else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
     let credentials = &shared.credentials;

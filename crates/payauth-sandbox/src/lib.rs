@@ -64,6 +64,7 @@ mod config;
 mod endpoint;
 mod fault;
 mod iyzico;
+mod iyzwsv2;
 mod mypos;
 mod pwi;
 mod server;
@@ -80,8 +81,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    Behaviour, PwiFailureStyle, SandboxCredentials, SandboxPwiSession, TimestampCheck,
-    TokenLifetimes, defaults,
+    Behaviour, ClientAuthCheck, PwiFailureStyle, SandboxCredentials, SandboxPwiSession,
+    TimestampCheck, TokenLifetimes, defaults,
 };
 pub use endpoint::Endpoint;
 pub use fault::{DEFAULT_SEED, Fault, Faults, Schedule};

@@ -23,9 +23,11 @@ fn error(status: StatusCode, error: &str) -> Response {
     response
 }
 
-/// Checks the colon-joined Basic credentials (RFC 6749 §2.3.1 decoding).
+/// Checks the colon-joined Basic credentials, decoded as configured
+/// (plain by default, as myPOS documents them).
 fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
-    let Basic::Credentials { id, secret } = basic_auth(headers) else {
+    let Basic::Credentials { id, secret } = basic_auth(headers, shared.behaviour().mypos_basic)
+    else {
         return false;
     };
     id == shared.credentials.mypos_client_id

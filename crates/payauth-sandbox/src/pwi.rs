@@ -6,41 +6,17 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
-use payauth_iyzico::iyzwsv2;
 use serde_json::{Map, Value, json};
 
 use crate::config::PwiFailureStyle;
+use crate::iyzwsv2;
 use crate::state::Shared;
-use crate::util::{base64_standard_decode, json, now_epoch_millis, now_epoch_secs};
+use crate::util::{json, now_epoch_millis, now_epoch_secs};
 
-/// The parts of an `Authorization: IYZWSv2 base64(...)` header.
-struct Iyzwsv2 {
-    api_key: String,
-    random_key: String,
-    signature: String,
-}
-
-fn parse_authorization(headers: &HeaderMap) -> Option<Iyzwsv2> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("IYZWSv2 ")?;
-    let decoded = String::from_utf8(base64_standard_decode(encoded.trim())?).ok()?;
-    let (mut api_key, mut random_key, mut signature) = (None, None, None);
-    for part in decoded.split('&') {
-        let (name, value) = part.split_once(':')?;
-        let slot = match name {
-            "apiKey" => &mut api_key,
-            "randomKey" => &mut random_key,
-            "signature" => &mut signature,
-            _ => return None,
-        };
-        *slot = Some(value.to_owned());
-    }
-    Some(Iyzwsv2 {
-        api_key: api_key?,
-        random_key: random_key?,
-        signature: signature?,
-    })
-}
+/// The header the SDKs send the random key in, beside `Authorization`.
+const RANDOM_KEY_HEADER: &str = "x-iyzi-rnd";
+/// The locales iyzico answers in (the seed: `tr` by default, or `en`).
+const LOCALES: [&str; 2] = ["tr", "en"];
 
 /// The request's `locale` and `conversationId`, read leniently so that even
 /// failures can echo them.
@@ -88,8 +64,12 @@ const SESSION_NOT_FOUND: (&str, &str) = ("Session token bulunamadı.", "Session 
 
 /// `POST /v1/pay-with-iyzico/third-party-session/retrieve/access-token`.
 ///
-/// The signature is checked against the exact body bytes and the request
-/// path, with the signer the clients use.
+/// Checked as iyzico would, in this order: the IYZWSv2 signature over the
+/// endpoint path and the exact body bytes ([`iyzwsv2`], independent of
+/// the client's signer), then `Content-Type: application/json`, a JSON
+/// object body, a `locale` of `tr` or `en` when one is sent, and a known
+/// session. Which error iyzico gives for a wrong content type or locale is
+/// not documented: the sandbox answers its invalid-request envelope.
 pub(crate) async fn access_token(
     State(shared): State<Arc<Shared>>,
     uri: Uri,
@@ -108,32 +88,19 @@ pub(crate) async fn access_token(
             .and_then(|p| p.get("conversationId"))
             .cloned(),
     };
-    let unauthorized = StatusCode::UNAUTHORIZED;
-    let Some(auth) = parse_authorization(&headers) else {
-        return failure(&shared, &echo, unauthorized, "1000", INVALID_SIGNATURE);
-    };
-    let credentials = &shared.credentials;
-    if auth.api_key != credentials.iyzico_api_key {
-        return failure(&shared, &echo, unauthorized, "1001", API_KEY_NOT_FOUND);
-    }
-    if let Some(rnd) = headers.get(iyzwsv2::RANDOM_KEY_HEADER)
-        && rnd.as_bytes() != auth.random_key.as_bytes()
-    {
-        return failure(&shared, &echo, unauthorized, "1000", INVALID_SIGNATURE);
-    }
-    let expected = iyzwsv2::signature(
-        &credentials.iyzico_secret_key,
-        &auth.random_key,
-        uri.path(),
-        &body,
-    );
-    if expected != auth.signature {
-        return failure(&shared, &echo, unauthorized, "1000", INVALID_SIGNATURE);
+    if let Err((status, code, text)) = verify(&shared, uri.path(), &headers, &body) {
+        return failure(&shared, &echo, status, code, text);
     }
     let bad_request = StatusCode::BAD_REQUEST;
-    let Some(request) = parsed else {
+    let Some(request) = parsed.filter(|_| is_json(&headers)) else {
         return failure(&shared, &echo, bad_request, "11", INVALID_REQUEST);
     };
+    if request
+        .get("locale")
+        .is_some_and(|l| !l.as_str().is_some_and(|l| LOCALES.contains(&l)))
+    {
+        return failure(&shared, &echo, bad_request, "11", INVALID_REQUEST);
+    }
     let field = |name: &str| {
         request
             .get(name)
@@ -152,6 +119,53 @@ pub(crate) async fn access_token(
     if !known {
         return failure(&shared, &echo, bad_request, "260016", SESSION_NOT_FOUND);
     }
+    issue(&shared, &echo, member)
+}
+
+type Refusal = (StatusCode, &'static str, (&'static str, &'static str));
+
+/// The IYZWSv2 check: the header parses, names the merchant's API key,
+/// agrees with `x-iyzi-rnd` when that is sent, and signs `path` and
+/// `body`.
+fn verify(shared: &Shared, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(iyzwsv2::parse)
+        .ok_or((unauthorized, "1000", INVALID_SIGNATURE))?;
+    let credentials = &shared.credentials;
+    if auth.api_key != credentials.iyzico_api_key {
+        return Err((unauthorized, "1001", API_KEY_NOT_FOUND));
+    }
+    if let Some(rnd) = headers.get(RANDOM_KEY_HEADER)
+        && rnd.as_bytes() != auth.random_key.as_bytes()
+    {
+        return Err((unauthorized, "1000", INVALID_SIGNATURE));
+    }
+    let expected = iyzwsv2::expected(
+        credentials.iyzico_secret_key.expose_secret(),
+        &auth.random_key,
+        path,
+        body,
+    );
+    if expected != auth.signature {
+        return Err((unauthorized, "1000", INVALID_SIGNATURE));
+    }
+    Ok(())
+}
+
+/// Whether the request says its body is JSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The success envelope with a fresh five-minute JWT.
+fn issue(shared: &Shared, echo: &Echo, member: &str) -> Response {
     let now = now_epoch_secs();
     let lifetime = shared.behaviour().lifetimes.pwi.as_secs();
     let access_token = shared.jwt(
@@ -170,8 +184,8 @@ pub(crate) async fn access_token(
         json!(if echo.english { "en" } else { "tr" }),
     );
     body.insert("systemTime".into(), json!(now_epoch_millis()));
-    if let Some(id) = echo.conversation_id {
-        body.insert("conversationId".into(), id);
+    if let Some(id) = &echo.conversation_id {
+        body.insert("conversationId".into(), id.clone());
     }
     body.insert("accessToken".into(), json!(access_token));
     json(StatusCode::OK, &Value::Object(body))

@@ -7,8 +7,9 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
-use base64::engine::{DecodePaddingMode, general_purpose};
+use payauth_core::oauth2::BasicEncoding;
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now_epoch_secs() -> u64 {
@@ -143,7 +144,7 @@ pub(crate) enum Basic {
     Missing,
     /// A Basic header that does not decode to `id:secret`.
     Malformed,
-    /// The client id and secret, form-urldecoded (RFC 6749 §2.3.1).
+    /// The client id and secret, decoded as the provider's server does.
     Credentials {
         /// The client id.
         id: String,
@@ -158,9 +159,10 @@ const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Reads HTTP Basic client credentials per RFC 6749 §2.3.1: base64-decode,
-/// split on the first `:`, form-urldecode both halves.
-pub(crate) fn basic_auth(headers: &HeaderMap) -> Basic {
+/// Reads HTTP Basic client credentials as a server decoding `encoding`
+/// does: base64-decode, split on the first `:`, and, for RFC 6749 §2.3.1,
+/// form-urldecode both halves (a plain server takes them as they are).
+pub(crate) fn basic_auth(headers: &HeaderMap, encoding: BasicEncoding) -> Basic {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -182,8 +184,12 @@ pub(crate) fn basic_auth(headers: &HeaderMap) -> Basic {
     let Some((id, secret)) = decoded.split_once(':') else {
         return Basic::Malformed;
     };
-    match (form_urldecode(id), form_urldecode(secret)) {
-        (Some(id), Some(secret)) if !id.is_empty() => Basic::Credentials { id, secret },
+    let decoded = match encoding {
+        BasicEncoding::Plain => Some((id.to_owned(), secret.to_owned())),
+        BasicEncoding::Rfc6749 => form_urldecode(id).zip(form_urldecode(secret)),
+    };
+    match decoded {
+        Some((id, secret)) if !id.is_empty() => Basic::Credentials { id, secret },
         _ => Basic::Malformed,
     }
 }
@@ -221,11 +227,6 @@ pub(crate) fn form_urldecode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Standard base64 with padding, for the IYZWSv2 header.
-pub(crate) fn base64_standard_decode(s: &str) -> Option<Vec<u8>> {
-    general_purpose::STANDARD.decode(s).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,32 +240,44 @@ mod tests {
     }
 
     #[test]
-    fn basic_credentials_are_split_on_the_first_colon_and_form_decoded() {
+    fn basic_credentials_are_split_on_the_first_colon_and_decoded_as_the_server_does() {
         let mut headers = HeaderMap::new();
         // base64("a%3Ab:s%3Ae+c%25r%2Bt:x")
         let value = format!(
             "Basic {}",
-            general_purpose::STANDARD.encode("a%3Ab:s%3Ae+c%25r%2Bt:x")
+            base64::engine::general_purpose::STANDARD.encode("a%3Ab:s%3Ae+c%25r%2Bt:x")
         );
         headers.insert(header::AUTHORIZATION, value.parse().unwrap());
         assert_eq!(
-            basic_auth(&headers),
+            basic_auth(&headers, BasicEncoding::Rfc6749),
             Basic::Credentials {
                 id: "a:b".into(),
                 secret: "s:e c%r+t:x".into()
             }
         );
-        headers.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
-        assert_eq!(basic_auth(&headers), Basic::Malformed);
-        headers.insert(header::AUTHORIZATION, "Bearer x".parse().unwrap());
-        assert_eq!(basic_auth(&headers), Basic::Missing);
-        headers.insert(
-            header::AUTHORIZATION,
-            format!("basic {}", general_purpose::STANDARD.encode("nocolon"))
+        assert_eq!(
+            basic_auth(&headers, BasicEncoding::Plain),
+            Basic::Credentials {
+                id: "a%3Ab".into(),
+                secret: "s%3Ae+c%25r%2Bt:x".into()
+            }
+        );
+        for encoding in [BasicEncoding::Plain, BasicEncoding::Rfc6749] {
+            headers.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+            assert_eq!(basic_auth(&headers, encoding), Basic::Malformed);
+            headers.insert(header::AUTHORIZATION, "Bearer x".parse().unwrap());
+            assert_eq!(basic_auth(&headers, encoding), Basic::Missing);
+            headers.insert(
+                header::AUTHORIZATION,
+                format!(
+                    "basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("nocolon")
+                )
                 .parse()
                 .unwrap(),
-        );
-        assert_eq!(basic_auth(&headers), Basic::Malformed);
+            );
+            assert_eq!(basic_auth(&headers, encoding), Basic::Malformed);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::config::ClientAuthCheck;
 use crate::state::{Shared, VakifbankCode, VakifbankRefresh};
 use crate::util::{Basic, Form, base64url, basic_auth, expires_in, is_form, token_json};
 
@@ -24,6 +25,7 @@ mod ca_err {
     pub(super) const INVALID_REDIRECT_URI: u32 = 3_000_106;
     pub(super) const INVALID_CLIENT: u32 = 3_003_201;
     pub(super) const INVALID_GRANT: u32 = 3_003_202;
+    pub(super) const INVALID_TARGET: u32 = 3_000_107;
 }
 
 /// An RFC 6749 error body with the gateway's `x-ca-err` header.
@@ -285,6 +287,7 @@ fn grant(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Granted {
         ));
     }
     authenticate(shared, headers, &form)?;
+    resource_indicator(shared, &form)?;
     match grant_type {
         "authorization_code" => authorization_code(shared, &form),
         "refresh_token" => refresh_token(shared, &form),
@@ -319,12 +322,22 @@ fn issue(shared: &Shared, scope: String, with_refresh: bool) -> Response {
     token_json(StatusCode::OK, &Value::Object(body))
 }
 
-/// Client authentication: the body by default, HTTP Basic also accepted,
-/// never both (RFC 6749 §2.3).
+/// Client authentication: the body or HTTP Basic, never both (RFC 6749
+/// §2.3), or only the one [`ClientAuthCheck`] allows.
 fn authenticate(shared: &Shared, headers: &HeaderMap, form: &Form) -> Result<(), Refusal> {
-    let (client_id, client_secret, used_basic) = match basic_auth(headers) {
+    let behaviour = shared.behaviour();
+    let basic = basic_auth(headers, behaviour.vakifbank_basic);
+    let in_body = form.has("client_secret");
+    match (behaviour.vakifbank_client_auth, &basic) {
+        (ClientAuthCheck::BodyOnly, Basic::Credentials { .. } | Basic::Malformed) => {
+            return Err(invalid_client(shared, false));
+        }
+        (ClientAuthCheck::BasicOnly, Basic::Missing) => return Err(invalid_client(shared, true)),
+        _ => {}
+    }
+    let (client_id, client_secret, used_basic) = match basic {
         Basic::Credentials { id, secret } => {
-            if form.has("client_secret") {
+            if in_body {
                 return Err(invalid_request(
                     "more than one client authentication method",
                 ));
@@ -349,17 +362,45 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, form: &Form) -> Result<(),
     {
         return Ok(());
     }
+    Err(invalid_client(shared, used_basic))
+}
+
+/// `invalid_client`, with the configured status; a 401 to a client that
+/// used (or must use) HTTP Basic says how to authenticate.
+fn invalid_client(shared: &Shared, challenge: bool) -> Refusal {
     let status = StatusCode::from_u16(shared.behaviour().vakifbank_invalid_client_status)
         .unwrap_or(StatusCode::UNAUTHORIZED);
-    Err(Refusal {
+    Refusal {
         status,
-        challenge: used_basic && status == StatusCode::UNAUTHORIZED,
+        challenge: challenge && status == StatusCode::UNAUTHORIZED,
         ..Refusal::new(
             "invalid_client",
             "Client authentication failed",
             ca_err::INVALID_CLIENT,
         )
-    })
+    }
+}
+
+/// RFC 8707 §2: a `resource` must be an absolute URI without a fragment.
+fn resource_indicator(shared: &Shared, form: &Form) -> Result<(), Refusal> {
+    let Some(resource) = form.get("resource") else {
+        return Ok(());
+    };
+    if !shared.behaviour().vakifbank_resource_indicators {
+        return Ok(());
+    }
+    let absolute = resource
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| !scheme.is_empty() && !rest.is_empty())
+        && !resource.contains('#');
+    if absolute {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        "invalid_target",
+        "resource is not an absolute URI (RFC 8707)",
+        ca_err::INVALID_TARGET,
+    ))
 }
 
 /// What a grant gives: the scope and whether a refresh token comes with it.
@@ -443,9 +484,12 @@ fn b2b_credentials(shared: &Shared, form: &Form) -> Granted {
     if consent_id != shared.credentials.vakifbank_consent_id {
         return Err(invalid_grant("consentId is unknown"));
     }
-    if form
-        .get("resource")
-        .is_some_and(|r| r != "sandbox" && r != "production")
+    // Read as the API plan, unless it is an RFC 8707 indicator (checked
+    // before the grant).
+    if !shared.behaviour().vakifbank_resource_indicators
+        && form
+            .get("resource")
+            .is_some_and(|r| r != "sandbox" && r != "production")
     {
         return Err(invalid_request("resource must be sandbox or production"));
     }

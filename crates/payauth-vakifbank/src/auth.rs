@@ -5,7 +5,7 @@
 //! table, and the flows write [`ClientAuth::body_fields`] into the form.
 
 use payauth_core::http::ClientAuthentication;
-use payauth_core::oauth2::ClientSecretBasic;
+use payauth_core::oauth2::{BasicEncoding, ClientSecretBasic};
 use payauth_core::{Error, Secret, SerializableSecret};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -23,6 +23,30 @@ pub enum ClientAuthStyle {
     Basic,
 }
 
+impl std::str::FromStr for ClientAuthStyle {
+    type Err = Error;
+
+    /// `body` or `basic`, as settings files write it.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text {
+            "body" => Ok(Self::Body),
+            "basic" => Ok(Self::Basic),
+            other => Err(Error::new(payauth_core::ErrorKind::Config)
+                .with_description(format!("client auth {other:?} is not `body` or `basic`"))),
+        }
+    }
+}
+
+/// How HTTP Basic is encoded when [`ClientAuthStyle::Basic`] is chosen: RFC
+/// 6749 §2.3.1 by default, as the gateway is a standards OAuth server
+/// (Layer7); `basic_encoding = "plain"` switches. Unverified.
+pub const BASIC_ENCODING: BasicEncoding = BasicEncoding::Rfc6749;
+
+/// [`BASIC_ENCODING`], for settings' serde default.
+pub(crate) fn default_basic_encoding() -> BasicEncoding {
+    BASIC_ENCODING
+}
+
 /// The application's API key and secret, and where they are sent.
 #[derive(Clone, Debug)]
 pub struct ClientAuth {
@@ -32,16 +56,42 @@ pub struct ClientAuth {
 
 impl ClientAuth {
     /// The API key and secret from the application page, sent in the body
-    /// or as HTTP Basic.
+    /// or as HTTP Basic ([`BASIC_ENCODING`]).
     pub fn new(
         client_id: impl Into<String>,
         client_secret: Secret,
         style: ClientAuthStyle,
     ) -> Self {
+        Self::with_basic_encoding(client_id, client_secret, style, BASIC_ENCODING)
+    }
+
+    /// As [`new`](Self::new), HTTP Basic in `encoding`.
+    ///
+    /// ```
+    /// use payauth_core::{Secret, oauth2::BasicEncoding};
+    /// use payauth_vakifbank::auth::{ClientAuth, ClientAuthStyle};
+    ///
+    /// let auth = ClientAuth::new("id", Secret::new("s"), ClientAuthStyle::Basic);
+    /// assert_eq!(auth.basic_encoding(), BasicEncoding::Rfc6749);
+    /// let plain = ClientAuth::with_basic_encoding("id", Secret::new("s"), ClientAuthStyle::Basic, BasicEncoding::Plain);
+    /// assert_eq!(plain.basic_encoding(), BasicEncoding::Plain);
+    /// ```
+    pub fn with_basic_encoding(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        style: ClientAuthStyle,
+        encoding: BasicEncoding,
+    ) -> Self {
         Self {
-            basic: ClientSecretBasic::new(client_id, client_secret),
+            basic: ClientSecretBasic::with_encoding(client_id, client_secret, encoding),
             style,
         }
+    }
+
+    /// How HTTP Basic is encoded, when it is used.
+    #[must_use]
+    pub fn basic_encoding(&self) -> BasicEncoding {
+        self.basic.encoding()
     }
 
     /// The API key.

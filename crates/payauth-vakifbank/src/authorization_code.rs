@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::gateway::{VakifBank, VakifBankSettings, as_strs, scope_field};
+use crate::gateway::{self, VakifBank, VakifBankSettings, as_strs, scope_field};
 use crate::generated::gateway::types;
 
 /// Which customers log in on the authorize page.
@@ -154,8 +154,9 @@ pub struct PendingAuthorization {
 }
 
 impl PendingAuthorization {
-    /// Reads the redirect back to `redirect_uri` (a full URL or its query
-    /// string): checks `state` in constant time and returns the code.
+    /// Reads the redirect back to `redirect_uri` (a full URL, a path, or
+    /// only its query string, with or without the `?`): checks `state` in
+    /// constant time and returns the code.
     ///
     /// # Errors
     /// The kind of the OAuth `error` when the customer or bank refused
@@ -163,43 +164,110 @@ impl PendingAuthorization {
     /// [`ErrorKind::Provider`] for a code payauth does not know (no verdict,
     /// as everywhere), both with the code kept;
     /// [`ErrorKind::InvalidRequest`] when the state is missing or does not
-    /// match (a forged or stale callback); [`ErrorKind::Malformed`] when
-    /// there is no code.
+    /// match (a forged or stale callback), or a response parameter is
+    /// repeated (RFC 6749 §3.1 forbids it: which one counts would be the
+    /// attacker's choice); [`ErrorKind::Malformed`] when there is no code.
     pub fn callback(&self, redirect: &str) -> Result<Secret, Error> {
-        let query = redirect.split_once('?').map_or(redirect, |(_, q)| q);
-        let query = query.split('#').next().unwrap_or_default();
-        let mut code = None;
-        let mut state = None;
-        let mut error = None;
-        let mut description = None;
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            match &*key {
-                "code" => code = Some(Secret::new(value.into_owned())),
-                "state" => state = Some(Secret::new(value.into_owned())),
-                "error" => error = Some(value.into_owned()),
-                "error_description" => description = Some(value.into_owned()),
-                _ => {}
-            }
-        }
-        if state.as_ref() != Some(&self.state) {
+        let answer = CallbackAnswer::parse(redirect)?;
+        if answer.state.as_ref() != Some(&self.state) {
             return Err(Error::new(ErrorKind::InvalidRequest).with_description(
                 "the callback's state does not match the authorization (forged or stale redirect)",
             ));
         }
-        if let Some(error) = error {
+        if let Some(error) = answer.error {
             let kind = ErrorKind::from_oauth_code(&error).unwrap_or(ErrorKind::Provider);
             let mut out = Error::new(kind)
                 .with_provider_code(error)
                 .with_description("the bank's redirect carries an error instead of a code");
-            if let Some(description) = description {
+            if let Some(description) = answer.description {
                 out = out.with_description(description);
             }
             return Err(out);
         }
-        code.filter(|c| !c.is_empty()).ok_or_else(|| {
+        answer.code.filter(|c| !c.is_empty()).ok_or_else(|| {
             Error::new(ErrorKind::Malformed).with_description("the callback carries no code")
         })
     }
+}
+
+/// The response parameters of an authorization redirect (RFC 6749
+/// §4.1.2), each at most once.
+#[derive(Default)]
+struct CallbackAnswer {
+    code: Option<Secret>,
+    state: Option<Secret>,
+    error: Option<String>,
+    description: Option<String>,
+}
+
+/// The response parameters read; any other (the redirect URI's own) is
+/// left alone.
+const RESPONSE_PARAMETERS: [&str; 6] = [
+    "code",
+    "state",
+    "error",
+    "error_description",
+    "error_uri",
+    "iss",
+];
+
+impl CallbackAnswer {
+    fn parse(redirect: &str) -> Result<Self, Error> {
+        let mut answer = Self::default();
+        let mut seen = [false; RESPONSE_PARAMETERS.len()];
+        for (key, value) in form_urlencoded::parse(callback_query(redirect).as_bytes()) {
+            let Some(index) = RESPONSE_PARAMETERS.iter().position(|p| *p == key) else {
+                continue;
+            };
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(
+                    Error::new(ErrorKind::InvalidRequest).with_description(format!(
+                        "the callback repeats `{}` (RFC 6749 §3.1 forbids repeated parameters)",
+                        RESPONSE_PARAMETERS[index]
+                    )),
+                );
+            }
+            let value = value.into_owned();
+            match RESPONSE_PARAMETERS[index] {
+                "code" => answer.code = Some(Secret::new(value)),
+                "state" => answer.state = Some(Secret::new(value)),
+                "error" => answer.error = Some(value),
+                "error_description" => answer.description = Some(value),
+                _ => {}
+            }
+        }
+        Ok(answer)
+    }
+}
+
+/// The query of a redirect given as a full URL, a path, or only its query
+/// string: after the first `?` when what comes before it is a location (a
+/// URL, a path, or nothing), else the whole text, a query string in which
+/// a raw `?` is only a character (RFC 3986 §3.4). The fragment is dropped.
+fn callback_query(redirect: &str) -> &str {
+    let redirect = redirect.split('#').next().unwrap_or_default();
+    match redirect.split_once('?') {
+        Some((head, query)) if is_location(head) => query,
+        _ => redirect,
+    }
+}
+
+/// Whether `head` (the text before a redirect's first `?`) is where the
+/// redirect went, not the start of a query string: empty, a path, or a URL
+/// (`scheme://…`, or `scheme:…` holding no `=` or `&`, which a query's
+/// first parameter would).
+fn is_location(head: &str) -> bool {
+    if head.is_empty() || head.starts_with('/') {
+        return true;
+    }
+    let Some((scheme, rest)) = head.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    scheme_ok && (rest.starts_with("//") || !head.contains(['=', '&']))
 }
 
 impl VakifBank {
@@ -266,13 +334,15 @@ impl VakifBank {
         pending: &PendingAuthorization,
         code: &Secret,
     ) -> Result<AccessToken, Error> {
+        // The docs list no client credentials for this grant: they go where
+        // `exchange_client_auth` says (unverified; default as the others).
         let body = types::TokenRequest {
             code: Some(code.clone().into()),
             redirect_uri: Some(pending.redirect_uri.clone()),
             code_verifier: pending.code_verifier.clone().map(Into::into),
-            ..self.request("authorization_code")
+            ..gateway::request(&self.exchange_client, "authorization_code")
         };
-        self.token(&body).await
+        gateway::token(&self.exchange_client, self, &body).await
     }
 
     /// The refresh-token grant: a token source that renews with the
@@ -293,6 +363,15 @@ impl VakifBank {
 pub struct RefreshTokenGrant {
     bank: VakifBank,
     scope: Option<String>,
+}
+
+impl RefreshTokenGrant {
+    /// The gateway handle this grant sends its requests through (for the
+    /// authorize URL and the code exchange).
+    #[must_use]
+    pub fn bank(&self) -> &VakifBank {
+        &self.bank
+    }
 }
 
 impl TokenSource for RefreshTokenGrant {

@@ -32,15 +32,22 @@ pub struct B2bCredentialsSettings {
     /// Scopes (`account`, …).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Also send the API plan as `resource` (some public callers do; the
+    /// docs' B2B parameter list has no `resource`, and a server that reads
+    /// it per RFC 8707 refuses `resource=sandbox` as `invalid_target`).
+    /// Off by default, as the docs list it. Unverified.
+    #[serde(default)]
+    pub send_resource: bool,
 }
 
 impl B2bCredentialsSettings {
-    /// The grant for `consent_id`, no scopes.
+    /// The grant for `consent_id`, no scopes, no `resource` sent.
     pub fn new(gateway: VakifBankSettings, consent_id: impl Into<String>) -> Self {
         Self {
             gateway,
             consent_id: consent_id.into(),
             scopes: Vec::new(),
+            send_resource: false,
         }
     }
 
@@ -57,7 +64,8 @@ impl FlowSettings for B2bCredentialsSettings {
 
     fn build(&self, http: &reqwest::Client) -> Result<B2bCredentialsGrant, Error> {
         Ok(VakifBank::new(&self.gateway, http)?
-            .b2b_credentials(&as_strs(&self.scopes), self.consent_id.clone()))
+            .b2b_credentials(&as_strs(&self.scopes), self.consent_id.clone())
+            .send_resource(self.send_resource))
     }
 
     /// The subject is the consent.
@@ -71,7 +79,8 @@ impl FlowSettings for B2bCredentialsSettings {
 }
 
 impl VakifBank {
-    /// The B2B-credentials grant for one consent.
+    /// The B2B-credentials grant for one consent: `grant_type`, the client
+    /// credentials, `scope` and `consentId`, as the docs list them.
     #[must_use]
     pub fn b2b_credentials(
         &self,
@@ -82,6 +91,7 @@ impl VakifBank {
             bank: self.clone(),
             scope: scope_field(scopes),
             consent_id: consent_id.into(),
+            send_resource: false,
         }
     }
 }
@@ -92,6 +102,24 @@ pub struct B2bCredentialsGrant {
     bank: VakifBank,
     scope: Option<String>,
     consent_id: String,
+    send_resource: bool,
+}
+
+impl B2bCredentialsGrant {
+    /// Whether to send the API plan as `resource` too (unverified; see
+    /// [`B2bCredentialsSettings::send_resource`]).
+    #[must_use]
+    pub fn send_resource(mut self, send: bool) -> Self {
+        self.send_resource = send;
+        self
+    }
+
+    /// The gateway handle this grant sends its requests through (for the
+    /// authorize URL and the code exchange).
+    #[must_use]
+    pub fn bank(&self) -> &VakifBank {
+        &self.bank
+    }
 }
 
 impl TokenSource for B2bCredentialsGrant {
@@ -103,8 +131,8 @@ impl TokenSource for B2bCredentialsGrant {
             let body = crate::generated::gateway::types::TokenRequest {
                 scope: self.scope.clone(),
                 consent_id: Some(self.consent_id.clone()),
-                // Not in the docs' B2B list; public callers send it (unverified).
-                resource: Some(self.bank.resource.to_string()),
+                // Not in the docs' B2B list; some public callers send it.
+                resource: self.send_resource.then(|| self.bank.resource.to_string()),
                 ..self.bank.request("b2b_credentials")
             };
             self.bank.token(&body).await

@@ -84,6 +84,15 @@ pub struct ClientCredentialsGrant {
     scope: Option<String>,
 }
 
+impl ClientCredentialsGrant {
+    /// The gateway handle this grant sends its requests through (for the
+    /// authorize URL and the code exchange).
+    #[must_use]
+    pub fn bank(&self) -> &VakifBank {
+        &self.bank
+    }
+}
+
 impl TokenSource for ClientCredentialsGrant {
     fn fetch<'a>(
         &'a self,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payauth_core::http;
-use payauth_core::oauth2::read_token;
+use payauth_core::oauth2::{BasicEncoding, read_token};
 use payauth_core::{
     AccessToken, Clock, Environment, Error, Issued, SecretConfig, StoreKey, SystemClock,
 };
@@ -21,7 +21,9 @@ use crate::generated::gateway::{Client, types};
 
 pub use crate::generated::gateway::types::Resource;
 
-/// Lifetime assumed when a token response has no `expires_in`.
+/// Lifetime assumed when a token response has no `expires_in`, unless
+/// `default_lifetime_secs` says otherwise (a guess: the docs list
+/// `expires_in` in every answer, and 3600 s is the Layer7 toolkit's usual).
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// The header in which the Layer7 gateway sends its numeric error code.
 pub const ERROR_CODE_HEADER: &str = "x-ca-err";
@@ -57,6 +59,23 @@ pub struct VakifBankSettings {
     /// `body` (default, as documented) or `basic` (unverified).
     #[serde(default)]
     pub client_auth: ClientAuthStyle,
+    /// How HTTP Basic is encoded with `client_auth = "basic"`: `rfc6749`
+    /// (default, RFC 6749 §2.3.1, as a standards gateway decodes it) or
+    /// `plain` (`base64(client_id:client_secret)` as they are). Unverified.
+    #[serde(default = "crate::auth::default_basic_encoding")]
+    pub basic_encoding: BasicEncoding,
+    /// Where the authorization-code exchange sends the client credentials,
+    /// when not where `client_auth` says: the docs list only
+    /// `grant_type`, `code` and `redirect_uri` for it (a confidential
+    /// client must still authenticate, RFC 6749 §4.1.3). Unverified;
+    /// default: as `client_auth`.
+    #[serde(default)]
+    pub exchange_client_auth: Option<ClientAuthStyle>,
+    /// Seconds a token lives when the answer has no `expires_in` (the docs
+    /// list it in every answer; default 3600, [`DEFAULT_LIFETIME`],
+    /// unverified).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -76,6 +95,9 @@ impl VakifBankSettings {
             environment,
             resource: None,
             client_auth: ClientAuthStyle::Body,
+            basic_encoding: crate::auth::BASIC_ENCODING,
+            exchange_client_auth: None,
+            default_lifetime_secs: None,
             allow_insecure_http: false,
         }
     }
@@ -112,8 +134,11 @@ impl VakifBankSettings {
 #[derive(Clone)]
 pub struct VakifBank {
     pub(crate) client: Client,
+    /// The client of the code exchange, whose credentials may go elsewhere.
+    pub(crate) exchange_client: Client,
     pub(crate) base_url: String,
     pub(crate) resource: Resource,
+    pub(crate) default_lifetime: Duration,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -125,6 +150,11 @@ impl std::fmt::Debug for VakifBank {
             .field("client_id", &auth.client_id())
             .field("resource", &self.resource)
             .field("client_auth", &auth.style())
+            .field("basic_encoding", &auth.basic_encoding())
+            .field(
+                "exchange_client_auth",
+                &self.exchange_client.inner().style(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -147,15 +177,26 @@ impl VakifBank {
         let base_url = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
-        let auth = ClientAuth::new(
-            settings.client_id.clone(),
-            client_secret,
-            settings.client_auth,
-        );
+        let auth = |style| {
+            ClientAuth::with_basic_encoding(
+                settings.client_id.clone(),
+                client_secret.clone(),
+                style,
+                settings.basic_encoding,
+            )
+        };
+        let exchange_style = settings
+            .exchange_client_auth
+            .unwrap_or(settings.client_auth);
         Ok(Self {
-            client: Client::new_with_client(&base_url, http.clone(), auth),
+            client: Client::new_with_client(&base_url, http.clone(), auth(settings.client_auth)),
+            exchange_client: Client::new_with_client(&base_url, http.clone(), auth(exchange_style)),
             base_url,
             resource: settings.resource(),
+            default_lifetime: payauth_core::settings::default_lifetime(
+                settings.default_lifetime_secs,
+                DEFAULT_LIFETIME,
+            )?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -170,32 +211,47 @@ impl VakifBank {
     /// The fields every grant shares: `grant_type`, and the client
     /// credentials when `auth.rs` puts them in the body.
     pub(crate) fn request(&self, grant_type: &str) -> types::TokenRequest {
-        let (client_id, client_secret) = self.client.inner().body_fields();
-        types::TokenRequest {
-            grant_type: grant_type.to_owned(),
-            client_id,
-            client_secret,
-            code: None,
-            code_verifier: None,
-            consent_id: None,
-            redirect_uri: None,
-            refresh_token: None,
-            resource: None,
-            scope: None,
-        }
+        request(&self.client, grant_type)
     }
 
     /// Sends a token request of any grant and reads the answer.
     pub(crate) async fn token(&self, body: &types::TokenRequest) -> Result<AccessToken, Error> {
-        let issued = Issued::now(self.clock.as_ref());
-        let response = self
-            .client
-            .token(body)
-            .await
-            .map_err(|e| http::from_generated(e, Some(ERROR_CODE_HEADER)))?
-            .into_inner();
-        read_token(response, issued, DEFAULT_LIFETIME)
+        token(&self.client, self, body).await
     }
+}
+
+/// The fields every grant shares, with `client`'s credentials in the body
+/// when its `auth.rs` style puts them there.
+pub(crate) fn request(client: &Client, grant_type: &str) -> types::TokenRequest {
+    let (client_id, client_secret) = client.inner().body_fields();
+    types::TokenRequest {
+        grant_type: grant_type.to_owned(),
+        client_id,
+        client_secret,
+        code: None,
+        code_verifier: None,
+        consent_id: None,
+        redirect_uri: None,
+        refresh_token: None,
+        resource: None,
+        scope: None,
+    }
+}
+
+/// Sends a token request through `client` and reads the answer with
+/// `bank`'s clock and assumed lifetime.
+pub(crate) async fn token(
+    client: &Client,
+    bank: &VakifBank,
+    body: &types::TokenRequest,
+) -> Result<AccessToken, Error> {
+    let issued = Issued::now(bank.clock.as_ref());
+    let response = client
+        .token(body)
+        .await
+        .map_err(|e| http::from_generated(e, Some(ERROR_CODE_HEADER)))?
+        .into_inner();
+    read_token(response, issued, bank.default_lifetime)
 }
 
 /// Settings' scopes as the grants take them.

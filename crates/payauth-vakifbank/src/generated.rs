@@ -197,10 +197,10 @@ pub mod gateway {
             schemars::JsonSchema
         )]
         pub struct TokenRequest {
-            ///refresh_token, client_credentials, b2b_credentials: the API key (left out when HTTP Basic is used).
+            ///refresh_token, client_credentials, b2b_credentials: the API key (left out when HTTP Basic is used). Sent with authorization_code too, where `exchange_client_auth` (default: `client_auth`) says.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub client_id: ::std::option::Option<::std::string::String>,
-            ///refresh_token, client_credentials, b2b_credentials: the API secret (left out when HTTP Basic is used).
+            ///refresh_token, client_credentials, b2b_credentials: the API secret (left out when HTTP Basic is used); authorization_code as `client_id`.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub client_secret: ::std::option::Option<::payauth_core::SerializableSecret>,
             ///authorization_code: the code from the redirect.
@@ -223,7 +223,7 @@ pub mod gateway {
             ///refresh_token: the stored refresh token.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub refresh_token: ::std::option::Option<::payauth_core::SerializableSecret>,
-            ///b2b_credentials: the API plan (`sandbox` or `production`).
+            ///b2b_credentials with `send_resource = true`: the API plan (`sandbox` or `production`). Not sent by default.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub resource: ::std::option::Option<::std::string::String>,
             ///refresh_token, client_credentials, b2b_credentials: scopes, space separated.
@@ -243,7 +243,7 @@ pub mod gateway {
         pub struct TokenResponse {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,
-            ///Lifetime in seconds (3600 typical).
+            ///Lifetime in seconds (3600 typical; 3600 assumed when absent).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub expires_in: ::std::option::Option<::payauth_core::wire::NumberOrString>,
             ///Present for authorization_code and refresh_token grants; may be single use.

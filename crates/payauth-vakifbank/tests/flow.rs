@@ -105,6 +105,54 @@ async fn a_callback_with_the_wrong_state_or_an_error_is_refused() {
 }
 
 #[tokio::test]
+async fn a_callback_that_repeats_a_response_parameter_is_refused_whichever_comes_last() {
+    let server = MockServer::start_async().await;
+    let pending = bank(&server, ClientAuthStyle::Body)
+        .authorize_url(Channel::Retail, &["account"], "https://app/cb", false)
+        .unwrap();
+    let state = pending.state.expose_secret().to_owned();
+    for query in [
+        format!("code=c&state=forged&state={state}"),
+        format!("code=c&state={state}&state={state}"),
+        format!("code=evil&code=c&state={state}"),
+        format!("error=access_denied&error=server_error&state={state}"),
+        format!("code=c&error_description=a&error_description=b&state={state}"),
+    ] {
+        for redirect in [format!("https://app/cb?{query}"), query.clone()] {
+            let error = pending.callback(&redirect).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::InvalidRequest, "{redirect}");
+            assert!(error.to_string().contains("repeats"), "{error}");
+        }
+    }
+    // The redirect URI's own parameters may repeat: they are not OAuth's.
+    let own = format!("https://app/cb?x=1&x=2&code=c&state={state}");
+    assert_eq!(pending.callback(&own).unwrap().expose_secret(), "c");
+}
+
+#[tokio::test]
+async fn a_raw_question_mark_in_a_callback_is_part_of_the_value_in_every_form() {
+    let server = MockServer::start_async().await;
+    let pending = bank(&server, ClientAuthStyle::Body)
+        .authorize_url(Channel::Retail, &["account"], "https://app/cb", false)
+        .unwrap();
+    let state = pending.state.expose_secret().to_owned();
+    for redirect in [
+        format!("code=a?b&state={state}"),
+        format!("state={state}&code=a?b"),
+        format!("?code=a?b&state={state}"),
+        format!("https://app/cb?code=a?b&state={state}"),
+        format!("/cb?code=a?b&state={state}"),
+        format!("myapp:/cb?code=a?b&state={state}"),
+        format!("http://127.0.0.1:8080/cb?state={state}&code=a?b#fragment"),
+    ] {
+        let code = pending
+            .callback(&redirect)
+            .unwrap_or_else(|e| panic!("{redirect}: {e}"));
+        assert_eq!(code.expose_secret(), "a?b", "{redirect}");
+    }
+}
+
+#[tokio::test]
 async fn authorize_redirect_callback_token_refresh_and_the_rotated_token_used_next() {
     let server = MockServer::start_async().await;
     let bank = bank(&server, ClientAuthStyle::Body);
@@ -261,15 +309,15 @@ async fn client_credentials_in_the_body_and_with_basic() {
 }
 
 #[tokio::test]
-async fn b2b_credentials_send_the_consent_and_resource() {
+async fn b2b_credentials_send_the_consent_and_resource_only_when_told() {
     let server = MockServer::start_async().await;
-    let mock = server
+    let documented = server
         .mock_async(|when, then| {
             when.method(POST)
                 .path("/auth/oauth/v2/token")
                 .form_urlencoded_tuple("grant_type", "b2b_credentials")
                 .form_urlencoded_tuple("consentId", "consent-9")
-                .form_urlencoded_tuple("resource", "sandbox")
+                .form_urlencoded_tuple_missing("resource")
                 .form_urlencoded_tuple("scope", "account");
             json(
                 then,
@@ -278,12 +326,27 @@ async fn b2b_credentials_send_the_consent_and_resource() {
             );
         })
         .await;
-    bank(&server, ClientAuthStyle::Body)
-        .b2b_credentials(&["account"], "consent-9")
+    let with_resource = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .form_urlencoded_tuple("grant_type", "b2b_credentials")
+                .form_urlencoded_tuple("resource", "sandbox");
+            json(then, 200, r#"{"access_token":"c","expires_in":3600}"#);
+        })
+        .await;
+    let bank = bank(&server, ClientAuthStyle::Body);
+    bank.b2b_credentials(&["account"], "consent-9")
         .fetch(None)
         .await
         .unwrap();
-    mock.assert_async().await;
+    documented.assert_async().await;
+    bank.b2b_credentials(&["account"], "consent-9")
+        .send_resource(true)
+        .fetch(None)
+        .await
+        .unwrap();
+    with_resource.assert_async().await;
 }
 
 #[tokio::test]

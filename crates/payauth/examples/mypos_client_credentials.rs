@@ -31,15 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token.lifetime().as_secs()
     );
 
-    // Your own API calls get the token and myPOS's extra headers.
-    let headers_for = Arc::clone(&mypos);
+    // Your own API calls get the token the myPOS way: the cache carries
+    // its scheme (Bearer, `API-Key`, a fresh `X-Request-ID`).
     let api = reqwest_middleware::ClientBuilder::new(http)
-        .with(
-            BearerAuth::new(cache.clone()).with_headers(move |token, headers| {
-                headers.extend(headers_for.resource_headers(token)?);
-                Ok(())
-            }),
-        )
+        .with(BearerAuth::new(cache.clone()))
         .build();
     let _ = api; // api.get("https://api.mypos.com/...").send().await?
 

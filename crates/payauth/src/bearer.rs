@@ -1,27 +1,31 @@
-//! What both Bearer adapters put on a request (the cached token's
-//! `Authorization` header and the provider's extra headers) and what they
-//! do after a 401. The adapters ([`middleware`](crate::middleware),
+//! What both token adapters put on a request: the cached token, the way
+//! its provider wants it (the cache's [`TokenScheme`]: Bearer, myPOS's
+//! `API-Key` and `X-Request-ID`, Pay with iyzico's `access-token` and
+//! IYZWSv2 signature), then any extra headers of yours; and what they do
+//! after a 401. The adapters ([`middleware`](crate::middleware),
 //! [`tower`](crate::tower)) add only how a request is sent and replayed.
 
 use std::sync::Arc;
 
-use http::HeaderMap;
-use http::header::AUTHORIZATION;
-use payauth_core::{AccessToken, Error, TokenCache};
+use http::{HeaderMap, Method};
+use payauth_core::scheme::{ApiRequest, RequestBody};
+use payauth_core::{AccessToken, Error, TokenCache, TokenScheme};
 
-/// Extra headers a provider wants beside the token.
+/// Extra headers a caller wants beside the token.
 type Extras = Arc<dyn Fn(&AccessToken, &mut HeaderMap) -> Result<(), Error> + Send + Sync>;
 
-/// A cache and the extras to add with its token.
+/// A cache, its scheme and the extras to add with its token.
 #[derive(Clone)]
 pub(crate) struct Bearer {
     pub(crate) cache: TokenCache,
+    scheme: Arc<dyn TokenScheme>,
     extras: Option<Extras>,
 }
 
 impl Bearer {
     pub(crate) fn new(cache: TokenCache) -> Self {
         Self {
+            scheme: cache.scheme(),
             cache,
             extras: None,
         }
@@ -53,13 +57,43 @@ impl Bearer {
         Ok((fresh.secret() != rejected.secret()).then_some(fresh))
     }
 
-    /// Puts `token` and the extras on `headers`.
-    pub(crate) fn apply(&self, token: &AccessToken, headers: &mut HeaderMap) -> Result<(), Error> {
-        headers.insert(AUTHORIZATION, token.authorization().clone());
-        if let Some(extras) = &self.extras {
-            extras(token, headers)?;
+    fn extras(&self, token: &AccessToken, headers: &mut HeaderMap) -> Result<(), Error> {
+        match &self.extras {
+            Some(extras) => extras(token, headers),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Puts `token` and the extras on a reqwest request, whose buffered
+    /// body the scheme may read.
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) fn apply_reqwest(
+        &self,
+        token: &AccessToken,
+        request: &mut reqwest::Request,
+    ) -> Result<(), Error> {
+        payauth_core::scheme::apply(self.scheme.as_ref(), token, request)?;
+        self.extras(token, request.headers_mut())
+    }
+
+    /// Puts `token` and the extras on a request whose body cannot be read
+    /// (a tower service's generic body).
+    #[cfg(feature = "tower")]
+    pub(crate) fn apply_unread(
+        &self,
+        token: &AccessToken,
+        method: &Method,
+        path: &str,
+        headers: &mut HeaderMap,
+    ) -> Result<(), Error> {
+        let request = ApiRequest {
+            method,
+            path,
+            body: RequestBody::Unreadable,
+            headers,
+        };
+        self.scheme.apply(token, request)?;
+        self.extras(token, headers)
     }
 }
 

@@ -103,27 +103,105 @@ impl SourceConfig {
     /// # Errors
     /// As the flow's [`FlowSettings::build`](payauth_core::FlowSettings::build).
     pub fn build(&self, http: &reqwest::Client) -> Result<(Arc<dyn TokenSource>, String), Error> {
+        let (source, key, _) = self.open(http)?;
+        Ok((source, key))
+    }
+
+    /// The configured token source, its store key, and the provider handle
+    /// over the same source (the one a cache over it uses).
+    ///
+    /// # Errors
+    /// As the flow's [`FlowSettings::build`](payauth_core::FlowSettings::build).
+    pub fn open(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<(Arc<dyn TokenSource>, String, Provider), Error> {
         match self {
             #[cfg(feature = "mypos")]
-            Self::Mypos(settings) => settings.build_with_key(http),
-            #[cfg(feature = "vakifbank")]
-            Self::Vakifbank(VakifBankFlow::AuthorizationCode(settings)) => {
-                settings.build_with_key(http)
+            Self::Mypos(settings) => {
+                let mypos = Arc::new(settings.build(http)?);
+                Ok((mypos.clone(), settings.store_key()?, Provider::Mypos(mypos)))
             }
             #[cfg(feature = "vakifbank")]
-            Self::Vakifbank(VakifBankFlow::ClientCredentials(settings)) => {
-                settings.build_with_key(http)
-            }
-            #[cfg(feature = "vakifbank")]
-            Self::Vakifbank(VakifBankFlow::B2bCredentials(settings)) => {
-                settings.build_with_key(http)
+            Self::Vakifbank(flow) => flow.open(http),
+            #[cfg(feature = "iyzico")]
+            Self::IyzicoTerminal(settings) => {
+                let login = Arc::new(settings.build(http)?);
+                let key = settings.store_key()?;
+                Ok((login.clone(), key, Provider::IyzicoTerminal(login)))
             }
             #[cfg(feature = "iyzico")]
-            Self::IyzicoTerminal(settings) => settings.build_with_key(http),
-            #[cfg(feature = "iyzico")]
-            Self::IyzicoPwi(settings) => settings.build_with_key(http),
+            Self::IyzicoPwi(settings) => {
+                let session = Arc::new(settings.build(http)?);
+                let key = settings.store_key()?;
+                Ok((session.clone(), key, Provider::IyzicoPwi(session)))
+            }
         }
     }
+}
+
+#[cfg(feature = "vakifbank")]
+impl VakifBankFlow {
+    fn open(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<(Arc<dyn TokenSource>, String, Provider), Error> {
+        fn opened<S: payauth_core::FlowSettings>(
+            settings: &S,
+            http: &reqwest::Client,
+            bank: impl Fn(&S::Source) -> payauth_vakifbank::VakifBank,
+        ) -> Result<(Arc<dyn TokenSource>, String, Provider), Error> {
+            let source = settings.build(http)?;
+            let handle = Provider::Vakifbank(Arc::new(bank(&source)));
+            Ok((Arc::new(source), settings.store_key()?, handle))
+        }
+        match self {
+            Self::AuthorizationCode(settings) => opened(settings, http, |s| s.bank().clone()),
+            Self::ClientCredentials(settings) => opened(settings, http, |s| s.bank().clone()),
+            Self::B2bCredentials(settings) => opened(settings, http, |s| s.bank().clone()),
+        }
+    }
+}
+
+/// The provider's own handle, built from the same settings as the cache:
+/// for what a provider does beyond the token (myPOS revocation, the
+/// VakıfBank authorize URL and code exchange, an iyzico Terminal login by
+/// hand, the Pay-with-iyzico scheme for later calls).
+///
+/// ```no_run
+/// # #[cfg(feature = "mypos")]
+/// # async fn run(config: payauth::config::Config) -> Result<(), payauth::core::Error> {
+/// let opened = config.open(&payauth::core::http::default_client()?)?;
+/// if let payauth::config::Provider::Mypos(mypos) = &opened.provider {
+///     mypos.revoke_cached(&opened.cache).await?; // revoke and drop it
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Provider {
+    /// myPOS: revocation, resource headers.
+    #[cfg(feature = "mypos")]
+    Mypos(Arc<payauth_mypos::Mypos>),
+    /// The VakıfBank gateway: authorize URL, callback, code exchange.
+    #[cfg(feature = "vakifbank")]
+    Vakifbank(Arc<payauth_vakifbank::VakifBank>),
+    /// The iyzico Terminal API login.
+    #[cfg(feature = "iyzico")]
+    IyzicoTerminal(Arc<payauth_iyzico::TerminalLogin>),
+    /// One Pay-with-iyzico member session.
+    #[cfg(feature = "iyzico")]
+    IyzicoPwi(Arc<payauth_iyzico::PwiSession>),
+}
+
+/// What [`Config::open`] builds: the cache and the provider's handle over
+/// the same token source.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The ready cache, carrying its provider's token scheme.
+    pub cache: TokenCache,
+    /// The provider's own handle.
+    pub provider: Provider,
 }
 
 /// Where tokens are kept, tagged by `kind`.
@@ -187,12 +265,29 @@ impl Config {
         self.source.build(http)
     }
 
-    /// A ready [`TokenCache`] over the configured source and store.
+    /// A ready [`TokenCache`] over the configured source and store. It
+    /// carries the provider's token scheme
+    /// ([`TokenCache::scheme`]), so the facade's middleware puts its
+    /// tokens on requests the provider's way.
     ///
     /// # Errors
     /// As [`source`](Self::source).
     pub fn cache(&self, http: &reqwest::Client) -> Result<TokenCache, Error> {
-        let (source, key) = self.source(http)?;
+        Ok(self.open(http)?.cache)
+    }
+
+    /// The cache ([`cache`](Self::cache)) and the provider's handle over
+    /// the same source, for operations beyond the token.
+    ///
+    /// # Errors
+    /// As [`source`](Self::source).
+    pub fn open(&self, http: &reqwest::Client) -> Result<Opened, Error> {
+        let (source, key, provider) = self.source.open(http)?;
+        let cache = self.cache_over(source, key)?;
+        Ok(Opened { cache, provider })
+    }
+
+    fn cache_over(&self, source: Arc<dyn TokenSource>, key: String) -> Result<TokenCache, Error> {
         let builder = TokenCache::builder(source)
             .refresh_margin(Duration::from_secs(self.refresh_margin_secs));
         let store: Arc<dyn TokenStore> = match &self.store {

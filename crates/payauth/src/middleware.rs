@@ -1,13 +1,16 @@
-//! Bearer tokens on your own API calls: [`BearerAuth`] is a
-//! `reqwest-middleware` middleware over a [`TokenCache`].
+//! Tokens on your own API calls: [`BearerAuth`] is a `reqwest-middleware`
+//! middleware over a [`TokenCache`].
 //!
-//! Each request gets the cached token's `Authorization` header (and any
-//! provider extras, e.g. myPOS's `API-Key` and `X-Request-ID`). When the API
-//! answers 401, the middleware drops that token from the cache (whatever
-//! the body), and if the request body can be replayed and the cache
-//! renewed the token, retries once with the new one; otherwise, or on a
-//! second 401, the 401 goes back to the caller. The cache renews at most
-//! once per backoff window, so an API rejecting every token costs one
+//! Each request gets the cached token the way its provider wants it: the
+//! cache's [`TokenScheme`](payauth_core::TokenScheme) (`Authorization:
+//! Bearer`; for myPOS also `API-Key` and a fresh `X-Request-ID`; for Pay
+//! with iyzico an `access-token` header beside an IYZWSv2 signature of the
+//! request's path and buffered body), then any extras of yours. When the
+//! API answers 401, the middleware drops that token from the cache
+//! (whatever the body), and if the request body can be replayed and the
+//! cache renewed the token, retries once with the new one; otherwise, or
+//! on a second 401, the 401 goes back to the caller. The cache renews at
+//! most once per backoff window, so an API rejecting every token costs one
 //! fetch per window, not one per request.
 //!
 //! ```no_run
@@ -38,8 +41,8 @@ impl BearerAuth {
         Self(Bearer::new(cache))
     }
 
-    /// Adds headers beside the token on every request, e.g. for myPOS:
-    /// `.with_headers(move |token, headers| { headers.extend(mypos.resource_headers(token)?); Ok(()) })`.
+    /// Adds headers of yours beside the token on every request, after the
+    /// provider's scheme.
     #[must_use]
     pub fn with_headers(
         self,
@@ -51,10 +54,10 @@ impl BearerAuth {
     fn apply(
         &self,
         token: &AccessToken,
-        headers: &mut HeaderMap,
+        request: &mut reqwest::Request,
     ) -> reqwest_middleware::Result<()> {
         self.0
-            .apply(token, headers)
+            .apply_reqwest(token, request)
             .map_err(reqwest_middleware::Error::middleware)
     }
 }
@@ -74,7 +77,7 @@ impl Middleware for BearerAuth {
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
         let replay = request.try_clone();
-        self.apply(&token, request.headers_mut())?;
+        self.apply(&token, &mut request)?;
         let response = next.clone().run(request, extensions).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
@@ -89,7 +92,7 @@ impl Middleware for BearerAuth {
         let (Some(mut replay), Some(fresh)) = (replay, fresh) else {
             return Ok(response);
         };
-        self.apply(&fresh, replay.headers_mut())?;
+        self.apply(&fresh, &mut replay)?;
         next.run(replay, extensions).await
     }
 }

@@ -1,10 +1,18 @@
-//! Bearer tokens for tower and hyper services: [`BearerLayer`] wraps any
+//! Tokens for tower and hyper services: [`BearerLayer`] wraps any
 //! `Service<http::Request<B>>` so each request carries the cached token
-//! (and provider extras); on a 401 it drops that token and, if the cache
-//! renewed it, sends the request once more with the new one (at most one
-//! renewal per backoff window: an API rejecting every token gets its 401
-//! back). The replay needs `B: Clone` (`String`, `Bytes`,
-//! `http_body_util::Full<Bytes>` all are).
+//! the way its provider wants it (the cache's
+//! [`TokenScheme`](payauth_core::TokenScheme): Bearer, myPOS's `API-Key`
+//! and `X-Request-ID`), then any extras of yours; on a 401 it drops that
+//! token and, if the cache renewed it, sends the request once more with
+//! the new one (at most one renewal per backoff window: an API rejecting
+//! every token gets its 401 back). The replay needs `B: Clone` (`String`,
+//! `Bytes`, `http_body_util::Full<Bytes>` all are).
+//!
+//! A generic body cannot be read here, so a scheme that signs the body
+//! (Pay with iyzico's IYZWSv2) fails every request with
+//! [`ErrorKind::Config`](payauth_core::ErrorKind::Config) saying so: send
+//! those through [`middleware`](crate::middleware) or
+//! `payauth_core::scheme::authorize`.
 //!
 //! ```ignore
 //! let service = tower::ServiceBuilder::new().layer(BearerLayer::new(cache)).service(client);
@@ -33,8 +41,8 @@ impl BearerLayer {
         Self(Bearer::new(cache))
     }
 
-    /// Adds headers beside the token on every request (e.g. myPOS's
-    /// `API-Key` and `X-Request-ID`).
+    /// Adds headers of yours beside the token on every request, after the
+    /// provider's scheme.
     #[must_use]
     pub fn with_headers(
         self,
@@ -94,7 +102,7 @@ where
         Box::pin(async move {
             let token = bearer.cache.token().await?;
             let mut first = request.clone();
-            bearer.apply(&token, first.headers_mut())?;
+            apply(&bearer, &token, &mut first)?;
             let response = inner.call(first).await.map_err(Into::into)?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
@@ -103,11 +111,17 @@ where
                 return Ok(response);
             };
             let mut replay = request;
-            bearer.apply(&fresh, replay.headers_mut())?;
+            apply(&bearer, &fresh, &mut replay)?;
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await
                 .map_err(Into::into)?;
             inner.call(replay).await.map_err(Into::into)
         })
     }
+}
+
+fn apply<B>(bearer: &Bearer, token: &AccessToken, request: &mut Request<B>) -> Result<(), Error> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    bearer.apply_unread(token, &method, &path, request.headers_mut())
 }

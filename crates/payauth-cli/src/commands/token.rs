@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
+use payauth_core::oauth2::BasicEncoding;
 use payauth_core::{AccessToken, Environment, Error, FlowSettings, Secret, TokenSource};
 use payauth_iyzico::{PwiSessionSettings, PwiSettings, TerminalLoginSettings, TimestampUnit};
 use payauth_mypos::MyposSettings;
@@ -47,6 +48,9 @@ pub(crate) struct MyposArgs {
     /// Where revocations go (the docs name two hosts); default the token host.
     #[arg(long, env = "PAYAUTH_MYPOS_REVOKE_BASE_URL")]
     revoke_base_url: Option<String>,
+    /// HTTP Basic encoding: `plain` (myPOS's docs and SDK) or `rfc6749`.
+    #[arg(long, default_value_t = payauth_mypos::auth::BASIC_ENCODING)]
+    basic_encoding: BasicEncoding,
 }
 
 impl MyposArgs {
@@ -57,6 +61,8 @@ impl MyposArgs {
             environment: self.target.environment,
             scopes: self.scope,
             revoke_base_url: self.revoke_base_url,
+            basic_encoding: self.basic_encoding,
+            default_lifetime_secs: None,
             allow_insecure_http: self.target.allow_insecure_http,
         }
     }
@@ -80,6 +86,13 @@ pub(crate) struct VakifBankArgs {
     /// Send client credentials as HTTP Basic instead of in the body.
     #[arg(long)]
     basic: bool,
+    /// HTTP Basic encoding with `--basic`: `rfc6749` (default) or `plain`.
+    #[arg(long, default_value_t = payauth_vakifbank::auth::BASIC_ENCODING)]
+    basic_encoding: BasicEncoding,
+    /// Where the code exchange sends the client credentials (`body` or
+    /// `basic`), when not as the other grants.
+    #[arg(long)]
+    exchange_client_auth: Option<ClientAuthStyle>,
 }
 
 impl VakifBankArgs {
@@ -97,6 +110,9 @@ impl VakifBankArgs {
             } else {
                 ClientAuthStyle::Body
             },
+            basic_encoding: self.basic_encoding,
+            exchange_client_auth: self.exchange_client_auth,
+            default_lifetime_secs: None,
             allow_insecure_http: self.target.allow_insecure_http,
         }
     }
@@ -128,6 +144,9 @@ pub(crate) struct VakifBankTokenArgs {
     /// The consent number (b2b-credentials).
     #[arg(long, env = "PAYAUTH_VAKIFBANK_CONSENT_ID")]
     consent_id: Option<String>,
+    /// Also send the API plan as `resource` (b2b-credentials; unverified).
+    #[arg(long)]
+    send_resource: bool,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +168,9 @@ pub(crate) struct TerminalArgs {
     /// Send `request_timestamp` in seconds instead of milliseconds.
     #[arg(long)]
     timestamp_seconds: bool,
+    /// HTTP Basic encoding: `plain` (iyzico's docs and SDKs) or `rfc6749`.
+    #[arg(long, default_value_t = payauth_iyzico::auth::BASIC_ENCODING)]
+    basic_encoding: BasicEncoding,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +189,12 @@ pub(crate) struct PwiArgs {
     /// The member's identifier.
     #[arg(long, env = "PAYAUTH_IYZICO_PWI_MEMBER")]
     member: String,
+    /// Language of iyzico's messages: `tr` (iyzico's default) or `en`.
+    #[arg(long)]
+    locale: Option<payauth_iyzico::Locale>,
+    /// `conversationId` to send; the answer must echo it.
+    #[arg(long)]
+    conversation_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +242,7 @@ fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>),
             if args.timestamp_seconds {
                 settings.timestamp_unit = TimestampUnit::Seconds;
             }
+            settings.basic_encoding = args.basic_encoding;
             settings.allow_insecure_http = args.target.allow_insecure_http;
             ("iyzico terminal login", settings.build_with_key(&http)?)
         }
@@ -224,8 +253,10 @@ fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>),
                 args.target.environment,
             );
             merchant.allow_insecure_http = args.target.allow_insecure_http;
-            let settings =
+            merchant.locale = args.locale;
+            let mut settings =
                 PwiSessionSettings::new(merchant, Secret::new(args.session_token), args.member);
+            settings.conversation_id = args.conversation_id;
             (
                 "iyzico pay-with-iyzico token",
                 settings.build_with_key(&http)?,
@@ -252,12 +283,9 @@ fn vakifbank(args: VakifBankTokenArgs, http: &reqwest::Client) -> Result<Built, 
                 Error::new(payauth_core::ErrorKind::Config)
                     .with_description("b2b-credentials needs --consent-id")
             })?;
-            (
-                "vakifbank b2b credentials",
-                B2bCredentialsSettings::new(gateway, consent)
-                    .scopes(args.scope)
-                    .build_with_key(http)?,
-            )
+            let mut settings = B2bCredentialsSettings::new(gateway, consent).scopes(args.scope);
+            settings.send_resource = args.send_resource;
+            ("vakifbank b2b credentials", settings.build_with_key(http)?)
         }
     })
 }

@@ -213,6 +213,13 @@ impl TokenCache {
         self.refresh(now).await
     }
 
+    /// How this cache's tokens go on API requests: its source's
+    /// [`TokenSource::scheme`] (Bearer unless the provider wants more).
+    #[must_use]
+    pub fn scheme(&self) -> Arc<dyn crate::scheme::TokenScheme> {
+        self.inner.source.scheme()
+    }
+
     /// The cached token, fresh or not, without fetching.
     #[must_use]
     pub fn peek(&self) -> Option<Arc<AccessToken>> {

@@ -1,7 +1,8 @@
 //! myPOS client credentials and revocation.
 
 use payauth_core::Secret;
-use payauth_sandbox::{Endpoint, RunningSandbox, Sandbox, SandboxCredentials, defaults};
+use payauth_core::oauth2::BasicEncoding;
+use payauth_sandbox::{Behaviour, Endpoint, RunningSandbox, Sandbox, SandboxCredentials, defaults};
 use serde_json::Value;
 
 use crate::common::{basic, post_form, sandbox, status_json};
@@ -49,30 +50,38 @@ async fn a_client_credentials_token_is_issued_for_basic_auth() {
 }
 
 #[tokio::test]
-async fn basic_credentials_are_decoded_per_rfc_6749() {
+async fn basic_credentials_are_read_plain_as_mypos_documents_or_per_rfc_6749_when_told() {
     let secret = "p@ss:w%rd+1 x";
-    let sandbox = Sandbox::builder()
-        .credentials(SandboxCredentials {
-            mypos_client_secret: Secret::new(secret),
-            ..SandboxCredentials::default()
-        })
-        .start()
-        .await
-        .unwrap();
-    let (status, _) = token(&sandbox, &basic(defaults::MYPOS_CLIENT_ID, secret)).await;
-    assert_eq!(status, 200);
-
-    // Sent raw, without the form encoding, `+` turns into a space and `%rd`
-    // stays: the secret does not match.
     let raw = format!(
         "Basic {}",
         base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
-            format!("{}:p@ss:w%rd+1 x", defaults::MYPOS_CLIENT_ID)
+            format!("{}:{secret}", defaults::MYPOS_CLIENT_ID)
         )
     );
-    let (status, _) = token(&sandbox, &raw).await;
-    assert_eq!(status, 401);
+    let encoded = basic(defaults::MYPOS_CLIENT_ID, secret);
+    for (decoding, passes, fails) in [
+        (BasicEncoding::Plain, &raw, &encoded),
+        (BasicEncoding::Rfc6749, &encoded, &raw),
+    ] {
+        let sandbox = Sandbox::builder()
+            .credentials(SandboxCredentials {
+                mypos_client_secret: Secret::new(secret),
+                ..SandboxCredentials::default()
+            })
+            .behaviour(Behaviour {
+                mypos_basic: decoding,
+                ..Behaviour::default()
+            })
+            .start()
+            .await
+            .unwrap();
+        assert_eq!(token(&sandbox, passes).await.0, 200, "{decoding}");
+        // The other encoding turns `+` into a space, or leaves `%3A`: the
+        // secret does not match.
+        assert_eq!(token(&sandbox, fails).await.0, 401, "{decoding}");
+    }
+    assert_eq!(Behaviour::default().mypos_basic, BasicEncoding::Plain);
 }
 
 #[tokio::test]

@@ -215,3 +215,165 @@ async fn failures_can_come_with_http_200_or_a_numeric_status() {
     assert_eq!(body["status"], 401);
     assert_eq!(body["errorCode"], "1000");
 }
+
+/// HMAC-SHA256 from its definition (RFC 2104), so this test signs with
+/// neither payauth-iyzico's signer nor the sandbox's verifier.
+fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
+}
+
+/// An `Authorization` written by hand from the recipe, with `signature`.
+fn by_hand(signature: &str) -> String {
+    use base64::Engine as _;
+    let params = format!(
+        "apiKey:{}&randomKey:r1&signature:{signature}",
+        defaults::IYZICO_API_KEY
+    );
+    format!(
+        "IYZWSv2 {}",
+        base64::engine::general_purpose::STANDARD.encode(params)
+    )
+}
+
+async fn send_raw(
+    sandbox: &RunningSandbox,
+    authorization: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, Value) {
+    let response = client()
+        .post(sandbox.url(Endpoint::PwiAccessToken))
+        .header("authorization", authorization)
+        .header("content-type", content_type)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    status_json(response).await
+}
+
+#[test]
+fn the_hand_written_hmac_gives_the_sdk_vectors() {
+    assert_eq!(
+        hmac_sha256_hex(b"test", b"123456789/v2/subscription/initialize"),
+        "bc44b2f4dfb8df74147b1f527ff636444c3b3d3a1ff97dcb3366bc293facf298"
+    );
+}
+
+#[tokio::test]
+async fn a_signature_written_from_the_recipe_by_hand_is_accepted() {
+    let sandbox = sandbox().await;
+    let body = request(defaults::PWI_SESSION_TOKEN).to_string();
+    let message = format!("r1{}{body}", Endpoint::PwiAccessToken.path());
+    let signature = hmac_sha256_hex(defaults::IYZICO_SECRET_KEY.as_bytes(), message.as_bytes());
+    let (status, answer) =
+        send_raw(&sandbox, &by_hand(&signature), "application/json", &body).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn a_signature_with_a_signers_usual_bugs_is_answered_1000() {
+    let sandbox = sandbox().await;
+    let body = request(defaults::PWI_SESSION_TOKEN).to_string();
+    let path = Endpoint::PwiAccessToken.path();
+    let key = defaults::IYZICO_SECRET_KEY.as_bytes();
+    let good = hmac_sha256_hex(key, format!("r1{path}{body}").as_bytes());
+    let reserialised = serde_json::to_string_pretty(&request(defaults::PWI_SESSION_TOKEN)).unwrap();
+    for (bug, signature) in [
+        ("upper-case hex", good.to_uppercase()),
+        (
+            "the proxy's prefix signed",
+            hmac_sha256_hex(key, format!("r1/egress{path}{body}").as_bytes()),
+        ),
+        (
+            "the query string signed",
+            hmac_sha256_hex(key, format!("r1{path}?x=1{body}").as_bytes()),
+        ),
+        (
+            "no random key",
+            hmac_sha256_hex(key, format!("{path}{body}").as_bytes()),
+        ),
+        (
+            "another serialisation of the body",
+            hmac_sha256_hex(key, format!("r1{path}{reserialised}").as_bytes()),
+        ),
+    ] {
+        let (status, answer) =
+            send_raw(&sandbox, &by_hand(&signature), "application/json", &body).await;
+        assert_eq!(
+            (status, answer["errorCode"].as_str()),
+            (401, Some("1000")),
+            "{bug}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_not_sent_as_json_is_refused_as_an_invalid_request() {
+    let sandbox = sandbox().await;
+    let body = request(defaults::PWI_SESSION_TOKEN).to_string();
+    let message = format!("r1{}{body}", Endpoint::PwiAccessToken.path());
+    let signature = hmac_sha256_hex(defaults::IYZICO_SECRET_KEY.as_bytes(), message.as_bytes());
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+    ] {
+        let (status, answer) = send_raw(&sandbox, &by_hand(&signature), content_type, &body).await;
+        assert_eq!(
+            (status, answer["errorCode"].as_str()),
+            (400, Some("11")),
+            "{content_type}"
+        );
+    }
+    let (status, _) = send_raw(
+        &sandbox,
+        &by_hand(&signature),
+        "Application/JSON; charset=utf-8",
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn only_the_tr_and_en_locales_are_accepted() {
+    let sandbox = sandbox().await;
+    for (locale, expected) in [
+        (json!("tr"), 200),
+        (json!("en"), 200),
+        (json!("de"), 400),
+        (json!("TR"), 400),
+        (json!(1), 400),
+        (json!(null), 400),
+    ] {
+        let mut body = request(defaults::PWI_SESSION_TOKEN);
+        body["locale"] = locale.clone();
+        let (status, answer) = send(&sandbox, &body, Signed::default()).await;
+        assert_eq!(status, expected, "{locale}: {answer}");
+    }
+    let mut no_locale = request(defaults::PWI_SESSION_TOKEN);
+    no_locale.as_object_mut().unwrap().remove("locale");
+    let (status, answer) = send(&sandbox, &no_locale, Signed::default()).await;
+    assert_eq!((status, answer["locale"].as_str()), (200, Some("tr")));
+}

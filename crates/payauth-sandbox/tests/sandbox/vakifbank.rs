@@ -432,3 +432,70 @@ async fn expires_in_can_be_sent_as_a_numeric_string() {
     let (_, body) = token(&sandbox, &[("grant_type", "client_credentials")]).await;
     assert_eq!(body["expires_in"], "3600");
 }
+
+#[tokio::test]
+async fn a_strict_gateway_takes_client_credentials_only_where_it_is_told() {
+    use payauth_sandbox::ClientAuthCheck;
+    let sandbox = sandbox().await;
+    let (id, secret) = (
+        defaults::VAKIFBANK_CLIENT_ID,
+        defaults::VAKIFBANK_CLIENT_SECRET,
+    );
+    let grant = [("grant_type", "client_credentials"), ("scope", "public")];
+    let in_body = [
+        grant[0],
+        grant[1],
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    let header = basic(id, secret);
+    for (check, body_status, basic_status) in [
+        (ClientAuthCheck::Either, 200, 200),
+        (ClientAuthCheck::BodyOnly, 200, 401),
+        (ClientAuthCheck::BasicOnly, 401, 200),
+    ] {
+        sandbox.update_behaviour(|b| b.vakifbank_client_auth = check);
+        let body = post_form(&sandbox, Endpoint::VakifbankToken, None, &in_body).await;
+        let with_basic = post_form(&sandbox, Endpoint::VakifbankToken, Some(&header), &grant).await;
+        let challenged = with_basic.headers().contains_key("www-authenticate");
+        let (body, (status, answer)) = (status_json(body).await, status_json(with_basic).await);
+        assert_eq!(body.0, body_status, "{check:?} body: {}", body.1);
+        assert_eq!(status, basic_status, "{check:?} basic: {answer}");
+        if status == 401 {
+            assert_eq!(answer["error"], "invalid_client");
+            assert!(!challenged, "a body-only gateway asks for no Basic");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_rfc_8707_gateway_refuses_a_resource_that_is_no_absolute_uri() {
+    let sandbox = sandbox().await;
+    sandbox.update_behaviour(|b| b.vakifbank_resource_indicators = true);
+    let (id, secret) = (
+        defaults::VAKIFBANK_CLIENT_ID,
+        defaults::VAKIFBANK_CLIENT_SECRET,
+    );
+    for (resource, expected) in [
+        (None, 200),
+        (Some("https://apigw.vakifbank.com.tr/account"), 200),
+        (Some("sandbox"), 400),
+        (Some("https://x/#frag"), 400),
+    ] {
+        let mut pairs = vec![
+            ("grant_type", "b2b_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("consentId", defaults::VAKIFBANK_CONSENT_ID),
+        ];
+        if let Some(resource) = resource {
+            pairs.push(("resource", resource));
+        }
+        let (status, body) =
+            status_json(post_form(&sandbox, Endpoint::VakifbankToken, None, &pairs).await).await;
+        assert_eq!(status, expected, "{resource:?}: {body}");
+        if expected == 400 {
+            assert_eq!(body["error"], "invalid_target");
+        }
+    }
+}
