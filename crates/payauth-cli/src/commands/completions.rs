@@ -1,0 +1,15 @@
+//! `payauth completions <shell>`: the shell completion script, from the
+//! same definition the parser uses, so it never falls behind a flag.
+//!
+//! bash: `payauth completions bash > /etc/bash_completion.d/payauth`;
+//! zsh: into a directory on `$fpath` as `_payauth`; fish:
+//! `~/.config/fish/completions/payauth.fish`.
+
+use clap::CommandFactory as _;
+use clap_complete::Shell;
+
+/// Prints the completion script for `shell` on stdout.
+pub(crate) fn run(shell: Shell) {
+    let mut command = crate::Cli::command();
+    clap_complete::generate(shell, &mut command, "payauth", &mut std::io::stdout());
+}
