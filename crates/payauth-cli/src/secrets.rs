@@ -98,6 +98,16 @@ secret!(
 /// only one.
 static STDIN_TAKEN: AtomicBool = AtomicBool::new(false);
 
+/// Claims standard input for one `-` argument: it can be read once.
+pub(crate) fn claim_stdin() -> Result<(), Failure> {
+    if STDIN_TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(Failure::Usage(
+            "only one argument can come from standard input (`-`)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 fn resolve(
     value: Option<String>,
     file: Option<PathBuf>,
@@ -137,11 +147,7 @@ fn from_path(path: PathBuf) -> Result<SecretConfig, Failure> {
     if path.as_os_str() != "-" {
         return Ok(SecretConfig::File { file: path });
     }
-    if STDIN_TAKEN.swap(true, Ordering::SeqCst) {
-        return Err(Failure::Usage(
-            "only one secret can come from standard input (`-`)".to_owned(),
-        ));
-    }
+    claim_stdin()?;
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).map_err(|e| {
         Error::new(ErrorKind::Config).with_description(format!(

@@ -51,6 +51,11 @@ fn sign(args: SignArgs, output: Output) -> Result<(), Failure> {
         Some(_) => return Err(Failure::Usage("--random-key is empty".to_owned())),
         None => iyzwsv2::random_key().map_err(|e| Failure::from(e).context("a random key"))?,
     };
+    if args.body == "-" {
+        // Before the secret is read, so a secret from `-` too is refused
+        // as a usage error.
+        crate::secrets::claim_stdin()?;
+    }
     let secret_key = args.secret_key.load()?;
     let body = if args.body == "-" {
         let mut buffer = Vec::new();
