@@ -1,24 +1,33 @@
 //! `payauth login vakifbank`, with the sandbox's browser helper playing the
 //! browser: it opens the printed URL on the sandbox, follows the redirect
 //! to the CLI's loopback listener, and checks the tokens landed in the file
-//! store under the key a config file would read.
+//! store under the key `payauth token` and a config file read. Stray
+//! requests, idle connections and many at once must neither hold nor
+//! abort the login.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+mod common;
 
-use payauth_sandbox::{Sandbox, defaults};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
-#[test]
-fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sandbox = runtime.block_on(Sandbox::builder().start()).unwrap();
-    let store = tempfile::tempdir().unwrap();
+use common::{json, payauth, sandbox_from, scrub, wait_at_most};
+use payauth_sandbox::{Endpoint, RunningSandbox, Sandbox, TokenLifetimes, defaults};
 
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("payauth"))
+/// A login in progress: the child, its stdout, and what it announced.
+struct Login {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    url: String,
+    redirect_uri: String,
+}
+
+fn start_login(sandbox: &RunningSandbox, store: &Path) -> Login {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("payauth"));
+    scrub(&mut command);
+    let mut child = command
         .args(["--json", "login", "vakifbank", "--scope", "account"])
         .env("PAYAUTH_ENVIRONMENT", sandbox.base_url())
         .env("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID)
@@ -27,38 +36,104 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
             defaults::VAKIFBANK_CLIENT_SECRET,
         )
         // A directory of its own: the store refuses one open to other users.
-        .env("PAYAUTH_STORE_DIR", store.path().join("tokens"))
+        .env("PAYAUTH_STORE_DIR", store)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut url = String::new();
-    while !url.starts_with("http") {
-        url.clear();
-        assert!(
-            stdout.read_line(&mut url).unwrap() > 0,
-            "the CLI printed no URL"
-        );
+    let mut line = String::new();
+    assert!(
+        stdout.read_line(&mut line).unwrap() > 0,
+        "the CLI printed nothing"
+    );
+    let announced = json(line.as_bytes());
+    Login {
+        child,
+        stdout,
+        url: announced["authorize_url"].as_str().unwrap().to_owned(),
+        redirect_uri: announced["redirect_uri"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl Login {
+    fn port(&self) -> u16 {
+        self.redirect_uri
+            .trim_start_matches("http://127.0.0.1:")
+            .trim_end_matches("/callback")
+            .parse()
+            .unwrap()
     }
 
-    // The browser: the bank's page redirects back to the CLI's listener.
-    runtime.block_on(async {
-        let http = payauth_core::http::default_client().unwrap();
-        let back = payauth_sandbox::browser::authorize(&http, url.trim())
-            .await
-            .unwrap();
-        assert!(back.starts_with("http://127.0.0.1:"), "{back}");
-        let done = http.get(&back).send().await.unwrap();
-        assert_eq!(done.status(), 200);
-    });
+    /// The browser: the bank's page redirects back to the CLI's listener;
+    /// returns how long the listener took to answer the redirect.
+    fn browse(&self, runtime: &tokio::runtime::Runtime) -> Duration {
+        runtime.block_on(async {
+            let http = payauth_core::http::default_client().unwrap();
+            let back = payauth_sandbox::browser::authorize(&http, &self.url)
+                .await
+                .unwrap();
+            assert!(back.starts_with(&self.redirect_uri), "{back}");
+            let started = Instant::now();
+            let done = http.get(&back).send().await.unwrap();
+            assert_eq!(done.status(), 200);
+            started.elapsed()
+        })
+    }
 
-    assert!(child.wait().unwrap().success());
-    let mut result = String::new();
-    stdout.read_line(&mut result).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&result).unwrap();
+    /// The final JSON line, after the child exited successfully.
+    fn finish(mut self) -> serde_json::Value {
+        let status = wait_at_most(&mut self.child, Duration::from_secs(20)).expect("it ended");
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        assert!(status.success(), "{status:?}: {stderr}");
+        json(rest.as_bytes())
+    }
+}
+
+/// A raw request to the listener; its status line.
+fn request(port: u16, head: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(format!("{head}\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+fn store_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") || p.is_file())
+        .collect()
+}
+
+fn sandbox_with_vakifbank_lifetime(
+    lifetime: Duration,
+) -> (tokio::runtime::Runtime, RunningSandbox) {
+    sandbox_from(Sandbox::builder().lifetimes(TokenLifetimes {
+        vakifbank: lifetime,
+        ..TokenLifetimes::default()
+    }))
+}
+
+#[test]
+fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    let login = start_login(&sandbox, &dir);
+    login.browse(&runtime);
+    let json = login.finish();
     assert_eq!(json["logged_in"], true);
     assert_eq!(json["has_refresh_token"], true);
+    assert!(json["expires_at"].as_str().unwrap().ends_with('Z'));
     // The key a config file's `flow = "authorization_code"` source with
     // `customer = "default"` reads: the one scheme, environment included.
     assert_eq!(
@@ -69,11 +144,7 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
             defaults::VAKIFBANK_CLIENT_ID
         )
     );
-
-    let files: Vec<_> = std::fs::read_dir(store.path().join("tokens"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let files = store_files(&dir);
     assert_eq!(files.len(), 1, "{files:?}");
     #[cfg(unix)]
     {
@@ -85,4 +156,135 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
     }
     let stored = std::fs::read_to_string(&files[0]).unwrap();
     assert!(stored.contains("refresh_token"));
+}
+
+#[test]
+fn idle_connections_and_stray_requests_neither_hold_nor_abort_the_login() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let login = start_login(&sandbox, &store.path().join("tokens"));
+    let port = login.port();
+    // A browser's idle pre-connections, opened first and never used.
+    let idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // Requests that are not the awaited callback: answered, ignored.
+    assert!(request(port, "GET /favicon.ico HTTP/1.1").contains("404"));
+    assert!(request(port, "GET /callback?state=x&code=forged HTTP/1.1").contains("400"));
+    assert!(request(port, "GET /callback?code=forged HTTP/1.1").contains("400"));
+    assert!(request(port, "GET /callback HTTP/1.1").contains("400"));
+    assert!(request(port, "POST /callback?state=x HTTP/1.1").contains("405"));
+    // Still waiting, and the real redirect is answered at once.
+    let took = login.browse(&runtime);
+    assert!(
+        took < Duration::from_secs(2),
+        "the redirect waited {took:?}"
+    );
+    let json = login.finish();
+    assert_eq!(json["logged_in"], true);
+    drop(idle);
+}
+
+#[test]
+fn many_callback_connections_at_once_are_all_served() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let login = start_login(&sandbox, &store.path().join("tokens"));
+    let port = login.port();
+    let strays: Vec<_> = (0..32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                request(port, &format!("GET /callback?state=stray-{i} HTTP/1.1"))
+            })
+        })
+        .collect();
+    for stray in strays {
+        assert!(stray.join().unwrap().contains("400"));
+    }
+    login.browse(&runtime);
+    assert_eq!(login.finish()["logged_in"], true);
+}
+
+fn token_from_login_store(sandbox: &RunningSandbox, dir: &Path) -> std::process::Output {
+    payauth(&sandbox.base_url())
+        .env("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID)
+        .env(
+            "PAYAUTH_VAKIFBANK_CLIENT_SECRET",
+            defaults::VAKIFBANK_CLIENT_SECRET,
+        )
+        .env("PAYAUTH_STORE_DIR", dir)
+        .args([
+            "--json",
+            "token",
+            "vakifbank",
+            "--flow",
+            "authorization-code",
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tokens_saved_by_login_are_served_by_token_without_a_request() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    let login = start_login(&sandbox, &dir);
+    login.browse(&runtime);
+    login.finish();
+    let before = sandbox.requests(Endpoint::VakifbankToken);
+    let output = token_from_login_store(&sandbox, &dir);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        sandbox.requests(Endpoint::VakifbankToken),
+        before,
+        "from the store"
+    );
+    let value = json(&output.stdout);
+    assert_eq!(value["flow"], "vakifbank authorization code");
+    assert_eq!(value["has_refresh_token"], true);
+}
+
+#[test]
+fn an_expired_login_is_refreshed_by_token_and_the_rotated_token_kept() {
+    let (runtime, sandbox) = sandbox_with_vakifbank_lifetime(Duration::from_secs(3));
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    let login = start_login(&sandbox, &dir);
+    login.browse(&runtime);
+    login.finish();
+    let file = store_files(&dir).pop().unwrap();
+    let stored = std::fs::read_to_string(&file).unwrap();
+    std::thread::sleep(Duration::from_millis(3200));
+
+    for round in 1..=2 {
+        let before = sandbox.requests(Endpoint::VakifbankToken);
+        let output = token_from_login_store(&sandbox, &dir);
+        assert!(output.status.success(), "round {round}: {output:?}");
+        assert_eq!(
+            sandbox.requests(Endpoint::VakifbankToken),
+            before + 1,
+            "round {round}: one refresh"
+        );
+        assert!(json(&output.stdout)["expires_in_s"].as_u64().unwrap() >= 1);
+        // The refresh token rotates: the store holds the new one, so the
+        // next round (after this token expires too) can refresh again.
+        assert_ne!(std::fs::read_to_string(&file).unwrap(), stored);
+        std::thread::sleep(Duration::from_millis(3200));
+    }
+}
+
+#[test]
+fn token_without_a_login_says_how_to_log_in() {
+    let (_runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let output = token_from_login_store(&sandbox, &store.path().join("tokens"));
+    assert_eq!(output.status.code(), Some(1));
+    let value = json(&output.stdout);
+    assert_eq!(value["error"]["kind"], "invalid_grant");
+    let hint = value["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("payauth login vakifbank --customer default --scope account"),
+        "{hint}"
+    );
 }
