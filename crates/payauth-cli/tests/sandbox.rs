@@ -3,14 +3,23 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{drain, json, scrub, signal, wait_at_most};
+use common::{Lines, drain, json, scrub, signal, wait_at_most};
 
-fn start(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+/// A sandbox process, stopped when a test ends however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> (Running, Lines) {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("payauth"));
     scrub(&mut command);
     let mut child = command
@@ -19,33 +28,19 @@ fn start(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    (child, stdout)
+    let stdout = Lines::new(child.stdout.take().unwrap());
+    (Running(child), stdout)
 }
 
-/// Lines up to and including the one that starts with `until`.
-fn read_until(stdout: &mut BufReader<ChildStdout>, until: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "ended: {lines:?}");
-        let done = line.starts_with(until);
-        lines.push(line.trim_end().to_owned());
-        if done {
-            return lines;
-        }
-    }
-}
-
-fn stop(mut child: Child, how: &str) -> std::process::ExitStatus {
-    signal(&child, how);
-    wait_at_most(&mut child, Duration::from_secs(10)).expect("the sandbox stopped")
+fn stop(mut running: Running, how: &str) -> std::process::ExitStatus {
+    signal(&running.0, how);
+    wait_at_most(&mut running.0, Duration::from_secs(10)).expect("the sandbox stopped")
 }
 
 #[test]
 fn port_0_announces_the_port_it_bound_and_serves_there() {
-    let (child, mut stdout) = start(&["sandbox", "--port", "0"]);
-    let banner = read_until(&mut stdout, "payauth sandbox serving on");
+    let (child, stdout) = start(&["sandbox", "--port", "0"]);
+    let banner = stdout.until("payauth sandbox serving on");
     let url = banner[0]
         .strip_prefix("payauth sandbox serving on ")
         .and_then(|rest| rest.split(' ').next())
@@ -63,13 +58,12 @@ fn port_0_announces_the_port_it_bound_and_serves_there() {
 fn a_busy_port_fails_before_any_banner_and_says_so() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (mut child, mut stdout) = start(&["sandbox", "--port", &port]);
-    let status = wait_at_most(&mut child, Duration::from_secs(10)).expect("it gave up");
+    let (mut running, stdout) = start(&["sandbox", "--port", &port]);
+    let status = wait_at_most(&mut running.0, Duration::from_secs(10)).expect("it gave up");
     assert_eq!(status.code(), Some(1));
-    let mut printed = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
+    let printed = stdout.rest();
     assert!(printed.is_empty(), "no banner: {printed}");
-    let (_, stderr) = drain(&mut child);
+    let (_, stderr) = drain(&mut running.0);
     assert!(
         stderr.contains(&format!("port {port} on 127.0.0.1 is busy")),
         "{stderr}"
@@ -80,8 +74,8 @@ fn a_busy_port_fails_before_any_banner_and_says_so() {
 #[test]
 fn sigterm_and_ctrl_c_stop_it_cleanly_with_status_0_and_release_the_port() {
     for how in ["TERM", "INT"] {
-        let (child, mut stdout) = start(&["--json", "sandbox", "--port", "0"]);
-        let line = read_until(&mut stdout, "{").pop().unwrap();
+        let (child, stdout) = start(&["--json", "sandbox", "--port", "0"]);
+        let line = stdout.until("{").pop().unwrap();
         let port = u16::try_from(json(line.as_bytes())["port"].as_u64().unwrap()).unwrap();
         let status = stop(child, how);
         assert_eq!(status.code(), Some(0), "{how}: {status:?}");
@@ -108,8 +102,8 @@ fn every_flow_works_with(env: &[(String, String)]) {
 
 #[test]
 fn the_banner_alone_is_enough_to_get_a_token_from_every_provider() {
-    let (child, mut stdout) = start(&["sandbox", "--port", "0"]);
-    let banner = read_until(&mut stdout, "then: payauth token");
+    let (child, stdout) = start(&["sandbox", "--port", "0"]);
+    let banner = stdout.until("then: payauth token");
     let env: Vec<(String, String)> = banner
         .iter()
         .filter_map(|l| l.trim_start().strip_prefix("export "))
@@ -123,8 +117,8 @@ fn the_banner_alone_is_enough_to_get_a_token_from_every_provider() {
 
 #[test]
 fn sandbox_json_prints_the_url_and_credentials_that_work() {
-    let (child, mut stdout) = start(&["--json", "sandbox", "--port", "0"]);
-    let line = read_until(&mut stdout, "{").pop().unwrap();
+    let (child, stdout) = start(&["--json", "sandbox", "--port", "0"]);
+    let line = stdout.until("{").pop().unwrap();
     let value = json(line.as_bytes());
     let url = value["url"].as_str().unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{value}");

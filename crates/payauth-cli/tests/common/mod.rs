@@ -266,3 +266,57 @@ pub fn json(stdout: &[u8]) -> serde_json::Value {
     assert!(lines.next().is_none(), "one JSON line, got:\n{text}");
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
+
+/// A child's stdout, line by line, each line awaited at most 20 s (so a
+/// binary that never prints what a test waits for fails it, not hangs it).
+pub struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    pub fn new(stdout: std::process::ChildStdout) -> Self {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self(receiver)
+    }
+
+    /// The next line; `None` once stdout is closed.
+    pub fn next(&self) -> Option<String> {
+        match self.0.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => Some(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("no line within 20 s"),
+        }
+    }
+
+    /// Lines up to and including the first that starts with `until`.
+    pub fn until(&self, until: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self
+                .next()
+                .unwrap_or_else(|| panic!("stdout ended before {until:?}: {lines:?}"));
+            let done = line.starts_with(until);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    /// Every line left, once stdout closes.
+    pub fn rest(&self) -> String {
+        let mut rest = String::new();
+        while let Some(line) = self.next() {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    }
+}
