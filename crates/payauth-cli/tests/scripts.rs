@@ -275,3 +275,33 @@ fn a_bad_config_file_is_permanent_and_json_names_the_file() {
             .contains("paypal")
     );
 }
+
+#[test]
+fn the_readme_and_help_document_the_same_exit_statuses() {
+    let readme = include_str!("../../../README.md");
+    let section = readme.split("### Exit status").nth(1).unwrap();
+    let section = section.split("\n#").next().unwrap();
+    let mut documented: Vec<u32> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .flat_map(|cell| cell.split(", ").map(str::parse::<u32>).collect::<Vec<_>>())
+        .filter_map(Result::ok)
+        .collect();
+    documented.sort_unstable();
+    let output = payauth("http://127.0.0.1:1")
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    let section = help.split("Exit status:").nth(1).unwrap();
+    let mut helped: Vec<u32> = section
+        .lines()
+        .take_while(|l| !l.starts_with("With --json"))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    helped.sort_unstable();
+    assert_eq!(documented, vec![0, 1, 2, 75, 130, 143]);
+    assert_eq!(helped, documented);
+}

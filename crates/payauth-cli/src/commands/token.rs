@@ -123,14 +123,17 @@ impl MyposArgs {
         if let Some(url) = &self.revoke_base_url {
             self.target.check(url)?;
         }
-        Ok(MyposSettings {
-            client_id: self.client_id,
-            client_secret: self.client_secret.resolve()?,
-            environment: self.target.checked()?,
-            scopes: self.scope,
-            revoke_base_url: self.revoke_base_url,
-            allow_insecure_http: self.target.allow_insecure_http,
-        })
+        // The constructor and fields, not a struct literal: a setting a
+        // provider crate adds keeps its default here until it gets a flag.
+        let mut settings = MyposSettings::new(
+            self.client_id,
+            self.client_secret.resolve()?,
+            self.target.checked()?,
+        )
+        .scopes(self.scope);
+        settings.revoke_base_url = self.revoke_base_url;
+        settings.allow_insecure_http = self.target.allow_insecure_http;
+        Ok(settings)
     }
 }
 
@@ -155,21 +158,22 @@ pub(crate) struct VakifBankArgs {
 
 impl VakifBankArgs {
     pub(crate) fn settings(self) -> Result<VakifBankSettings, Failure> {
-        Ok(VakifBankSettings {
-            client_id: self.client_id,
-            client_secret: self.client_secret.resolve()?,
-            environment: self.target.checked()?,
-            resource: self.resource.map(|r| match r {
-                ResourceArg::Sandbox => Resource::Sandbox,
-                ResourceArg::Production => Resource::Production,
-            }),
-            client_auth: if self.basic {
-                ClientAuthStyle::Basic
-            } else {
-                ClientAuthStyle::Body
-            },
-            allow_insecure_http: self.target.allow_insecure_http,
-        })
+        let mut settings = VakifBankSettings::new(
+            self.client_id,
+            self.client_secret.resolve()?,
+            self.target.checked()?,
+        );
+        settings.resource = self.resource.map(|r| match r {
+            ResourceArg::Sandbox => Resource::Sandbox,
+            ResourceArg::Production => Resource::Production,
+        });
+        settings.client_auth = if self.basic {
+            ClientAuthStyle::Basic
+        } else {
+            ClientAuthStyle::Body
+        };
+        settings.allow_insecure_http = self.target.allow_insecure_http;
+        Ok(settings)
     }
 }
 
