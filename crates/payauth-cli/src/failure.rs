@@ -41,19 +41,23 @@ pub(crate) enum Failure {
     /// A wrong or missing argument.
     Usage(String),
     /// A payauth error, with what was being done and, maybe, what to try.
-    Error {
-        /// What failed (`mypos client credentials`, `vakifbank login`).
-        context: Option<String>,
-        /// The error.
-        error: Error,
-        /// What the user can do about it, naming this command's flags.
-        hint: Option<String>,
-    },
+    Error(Box<Report>),
     /// A SIGINT or SIGTERM arrived before the command finished.
     Interrupted(Signal),
     /// Already reported on stdout (a demo row that failed): only the
     /// message on stderr and the status.
     Reported(String),
+}
+
+/// A payauth error as a command reports it.
+#[derive(Debug)]
+pub(crate) struct Report {
+    /// What failed (`mypos client credentials`, `vakifbank login`).
+    context: Option<String>,
+    /// The error.
+    error: Error,
+    /// What the user can do about it, naming this command's flags.
+    hint: Option<String>,
 }
 
 /// The signals that stop a command.
@@ -84,11 +88,11 @@ impl Signal {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        Self::Error {
+        Self::Error(Box::new(Report {
             context: None,
             error,
             hint: None,
-        }
+        }))
     }
 }
 
@@ -96,8 +100,8 @@ impl Failure {
     /// Says what was being done when the error happened.
     #[must_use]
     pub(crate) fn context(mut self, what: &str) -> Self {
-        if let Self::Error { context, .. } = &mut self {
-            context.get_or_insert_with(|| what.to_owned());
+        if let Self::Error(report) = &mut self {
+            report.context.get_or_insert_with(|| what.to_owned());
         }
         self
     }
@@ -105,8 +109,8 @@ impl Failure {
     /// Adds what the user can do about it.
     #[must_use]
     pub(crate) fn hint(mut self, text: impl Into<String>) -> Self {
-        if let Self::Error { hint, .. } = &mut self {
-            *hint = Some(text.into());
+        if let Self::Error(report) = &mut self {
+            report.hint = Some(text.into());
         }
         self
     }
@@ -115,8 +119,8 @@ impl Failure {
     pub(crate) fn exit_status(&self) -> u8 {
         match self {
             Self::Usage(_) => EXIT_USAGE,
-            Self::Error { error, .. } if error.is_transient() => EXIT_TEMPFAIL,
-            Self::Error { .. } | Self::Reported(_) => EXIT_FAILED,
+            Self::Error(report) if report.error.is_transient() => EXIT_TEMPFAIL,
+            Self::Error(_) | Self::Reported(_) => EXIT_FAILED,
             Self::Interrupted(signal) => signal.exit_status(),
         }
     }
@@ -125,12 +129,10 @@ impl Failure {
     pub(crate) fn message(&self) -> String {
         match self {
             Self::Usage(message) | Self::Reported(message) => message.clone(),
-            Self::Error {
-                context: Some(context),
-                error,
-                ..
-            } => format!("{context} failed: {error}"),
-            Self::Error { error, .. } => error.to_string(),
+            Self::Error(report) => match &report.context {
+                Some(context) => format!("{context} failed: {}", report.error),
+                None => report.error.to_string(),
+            },
             Self::Interrupted(signal) => format!("interrupted by {}", signal.name()),
         }
     }
@@ -142,10 +144,14 @@ impl Failure {
             Self::Reported(_) => return None,
             Self::Usage(_) => ("usage".to_owned(), None, None),
             Self::Interrupted(_) => ("interrupted".to_owned(), None, None),
-            Self::Error { error, hint, .. } => (kind_name(error.kind()), Some(error), hint.clone()),
+            Self::Error(report) => (
+                kind_name(report.error.kind()),
+                Some(&report.error),
+                report.hint.clone(),
+            ),
         };
         let context = match self {
-            Self::Error { context, .. } => context.clone(),
+            Self::Error(report) => report.context.clone(),
             _ => None,
         };
         let mut value = serde_json::json!({
@@ -174,9 +180,8 @@ impl Failure {
     /// exit status.
     pub(crate) fn report(&self, json: bool) -> ExitCode {
         eprintln!("payauth: {}", crate::output::clean(&self.message()));
-        if let Self::Error {
-            hint: Some(hint), ..
-        } = self
+        if let Self::Error(report) = self
+            && let Some(hint) = &report.hint
         {
             eprintln!("hint: {}", crate::output::clean(hint));
         }

@@ -21,7 +21,7 @@ pub(crate) fn print_json(value: &serde_json::Value) {
 /// escape (as Python's `json.dumps` does by default): still the same JSON
 /// to any parser, but no byte of it can be a terminal control sequence
 /// (C1 controls such as U+009B, bidi overrides), whatever a string held.
-/// serde_json already escapes the ASCII controls.
+/// `serde_json` already escapes the ASCII controls.
 pub(crate) fn ascii_json(value: &serde_json::Value) -> String {
     let text = value.to_string();
     if text.is_ascii() {

@@ -12,7 +12,7 @@ use payauth_sandbox::defaults;
 /// Escape sequences a hostile gateway might hide in a string: ANSI CSI
 /// (clear screen), an OSC title set ended by BEL, a C1 CSI (U+009B, raw
 /// UTF-8 in the JSON), a bidi override, a newline that forges a line.
-const HOSTILE: &str = r#"webhooks\u001b[2J\u001b]0;pwned\u0007 \u009b31m x"#;
+const HOSTILE: &str = r"webhooks\u001b[2J\u001b]0;pwned\u0007 \u009b31m x";
 const HOSTILE_RAW: &str = "\u{9b}2J\u{202e}evil";
 
 fn mypos(base_url: &str) -> assert_cmd::Command {

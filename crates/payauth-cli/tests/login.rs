@@ -56,8 +56,14 @@ fn start_login_as(sandbox: &RunningSandbox, store: &Path, json_mode: bool) -> Lo
     if json_mode {
         let line = login.stdout.next().expect("the CLI printed nothing");
         let announced = json(line.as_bytes());
-        login.url = announced["authorize_url"].as_str().unwrap().to_owned();
-        login.redirect_uri = announced["redirect_uri"].as_str().unwrap().to_owned();
+        announced["authorize_url"]
+            .as_str()
+            .unwrap()
+            .clone_into(&mut login.url);
+        announced["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .clone_into(&mut login.redirect_uri);
     } else {
         login.url = login.stdout.until("http").pop().unwrap();
         login.redirect_uri = reqwest::Url::parse(&login.url)

@@ -30,7 +30,7 @@ fn epoch_of(rfc3339: &str) -> u64 {
     );
     let n = |r: std::ops::Range<usize>| rfc3339[r].parse::<u64>().unwrap();
     let (year, month, day) = (n(0..4), n(5..7), n(8..10));
-    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let mut days: u64 = (1970..year).map(|y| if leap(y) { 366 } else { 365 }).sum();
     let lengths = [
         31,

@@ -10,7 +10,7 @@
 
 use std::io;
 
-use payauth_sandbox::{RunningSandbox, Sandbox};
+use payauth_sandbox::{RunningSandbox, Sandbox, SandboxCredentials};
 
 use super::{Output, Signals};
 use crate::failure::Failure;
@@ -55,112 +55,72 @@ fn bind_failure(port: u16, error: &io::Error) -> Failure {
 }
 
 /// One credential the sandbox accepts: provider, field, the variable
-/// `payauth token` reads it from, and its value.
-struct Credential {
-    provider: &'static str,
-    field: &'static str,
-    var: &'static str,
-    value: String,
-}
+/// `payauth token` reads it from, and where its value is.
+type Field = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SandboxCredentials) -> &str,
+);
 
-fn credentials(sandbox: &RunningSandbox) -> Vec<Credential> {
-    let c = sandbox.credentials();
-    let session = c.pwi_sessions.first();
-    let row = |provider, field, var, value: &str| Credential {
-        provider,
-        field,
-        var,
-        value: value.to_owned(),
-    };
-    vec![
-        row(
-            "iyzico_terminal",
-            "client_id",
-            vars::IYZICO_CLIENT_ID,
-            &c.iyzico_client_id,
-        ),
-        row(
-            "iyzico_terminal",
-            "client_secret",
-            IyzicoClientSecret::ENV,
-            c.iyzico_client_secret.expose_secret(),
-        ),
-        row(
-            "iyzico_terminal",
-            "username",
-            vars::IYZICO_USERNAME,
-            &c.iyzico_username,
-        ),
-        row(
-            "iyzico_terminal",
-            "password",
-            IyzicoPassword::ENV,
-            c.iyzico_password.expose_secret(),
-        ),
-        row(
-            "iyzico_pwi",
-            "api_key",
-            vars::IYZICO_API_KEY,
-            &c.iyzico_api_key,
-        ),
-        row(
-            "iyzico_pwi",
-            "secret_key",
-            IyzicoSecretKey::ENV,
-            c.iyzico_secret_key.expose_secret(),
-        ),
-        row(
-            "iyzico_pwi",
-            "session_token",
-            PwiSessionToken::ENV,
-            session.map_or("", |s| &s.session_token),
-        ),
-        row(
-            "iyzico_pwi",
-            "member",
-            vars::IYZICO_PWI_MEMBER,
-            session.map_or("", |s| &s.member_identifier),
-        ),
-        row(
-            "vakifbank",
-            "client_id",
-            vars::VAKIFBANK_CLIENT_ID,
-            &c.vakifbank_client_id,
-        ),
-        row(
-            "vakifbank",
-            "client_secret",
-            VakifBankClientSecret::ENV,
-            c.vakifbank_client_secret.expose_secret(),
-        ),
-        row(
-            "vakifbank",
-            "consent_id",
-            vars::VAKIFBANK_CONSENT_ID,
-            &c.vakifbank_consent_id,
-        ),
-        row(
-            "mypos",
-            "client_id",
-            vars::MYPOS_CLIENT_ID,
-            &c.mypos_client_id,
-        ),
-        row(
-            "mypos",
-            "client_secret",
-            MyposClientSecret::ENV,
-            c.mypos_client_secret.expose_secret(),
-        ),
-    ]
-}
+const FIELDS: [Field; 13] = [
+    (
+        "iyzico_terminal",
+        "client_id",
+        vars::IYZICO_CLIENT_ID,
+        |c| &c.iyzico_client_id,
+    ),
+    (
+        "iyzico_terminal",
+        "client_secret",
+        IyzicoClientSecret::ENV,
+        |c| c.iyzico_client_secret.expose_secret(),
+    ),
+    ("iyzico_terminal", "username", vars::IYZICO_USERNAME, |c| {
+        &c.iyzico_username
+    }),
+    ("iyzico_terminal", "password", IyzicoPassword::ENV, |c| {
+        c.iyzico_password.expose_secret()
+    }),
+    ("iyzico_pwi", "api_key", vars::IYZICO_API_KEY, |c| {
+        &c.iyzico_api_key
+    }),
+    ("iyzico_pwi", "secret_key", IyzicoSecretKey::ENV, |c| {
+        c.iyzico_secret_key.expose_secret()
+    }),
+    ("iyzico_pwi", "session_token", PwiSessionToken::ENV, |c| {
+        c.pwi_sessions.first().map_or("", |s| &s.session_token)
+    }),
+    ("iyzico_pwi", "member", vars::IYZICO_PWI_MEMBER, |c| {
+        c.pwi_sessions.first().map_or("", |s| &s.member_identifier)
+    }),
+    ("vakifbank", "client_id", vars::VAKIFBANK_CLIENT_ID, |c| {
+        &c.vakifbank_client_id
+    }),
+    (
+        "vakifbank",
+        "client_secret",
+        VakifBankClientSecret::ENV,
+        |c| c.vakifbank_client_secret.expose_secret(),
+    ),
+    ("vakifbank", "consent_id", vars::VAKIFBANK_CONSENT_ID, |c| {
+        &c.vakifbank_consent_id
+    }),
+    ("mypos", "client_id", vars::MYPOS_CLIENT_ID, |c| {
+        &c.mypos_client_id
+    }),
+    ("mypos", "client_secret", MyposClientSecret::ENV, |c| {
+        c.mypos_client_secret.expose_secret()
+    }),
+];
 
 /// The banner, or with `--json` one line: `url`, `port`, `credentials`
 /// by provider and field, `env` (the same values by variable name), and
 /// the VakıfBank scopes the sandbox knows.
 fn announce(sandbox: &RunningSandbox, output: Output) {
     let url = sandbox.base_url();
-    let credentials = credentials(sandbox);
-    let scopes = &sandbox.credentials().vakifbank_scopes;
+    let accepted = sandbox.credentials();
+    let scopes = &accepted.vakifbank_scopes;
     if output.json {
         let mut value = serde_json::json!({
             "url": url,
@@ -168,9 +128,9 @@ fn announce(sandbox: &RunningSandbox, output: Output) {
             "credentials": {},
             "env": { vars::ENVIRONMENT: url },
         });
-        for c in &credentials {
-            value["credentials"][c.provider][c.field] = c.value.as_str().into();
-            value["env"][c.var] = c.value.as_str().into();
+        for (provider, field, var, get) in FIELDS {
+            value["credentials"][provider][field] = get(accepted).into();
+            value["env"][var] = get(accepted).into();
         }
         value["credentials"]["vakifbank"]["scopes"] = scopes.clone().into();
         print_json(&value);
@@ -180,8 +140,8 @@ fn announce(sandbox: &RunningSandbox, output: Output) {
     println!("Its credentials are public test values, accepted by this sandbox only.");
     println!("To point `payauth token` at it, paste into a shell:");
     println!("  export {}={}", vars::ENVIRONMENT, shell_word(&url));
-    for c in &credentials {
-        println!("  export {}={}", c.var, shell_word(&c.value));
+    for (_, _, var, get) in FIELDS {
+        println!("  export {var}={}", shell_word(get(accepted)));
     }
     println!(
         "then: payauth token mypos | vakifbank [--flow b2b-credentials] | iyzico-terminal | iyzico-pwi"

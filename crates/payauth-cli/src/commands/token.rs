@@ -48,13 +48,13 @@ pub(crate) struct TokenArgs {
     print: bool,
     /// Take provider, flow, credentials and `[store]` from this TOML file
     /// (see `payauth config schema`) instead of a provider subcommand
-    /// [env: PAYAUTH_CONFIG, read when no subcommand is given].
+    /// [env: `PAYAUTH_CONFIG`, read when no subcommand is given].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Keep tokens in this directory (one 0600 file per flow) and serve
     /// them from there across runs until they near expiry. The
     /// authorization-code flow reads `payauth login`'s store by default
-    /// [env: PAYAUTH_STORE_DIR].
+    /// [env: `PAYAUTH_STORE_DIR`].
     #[arg(long, global = true, value_name = "DIR")]
     store_dir: Option<PathBuf>,
     #[command(subcommand)]

@@ -39,7 +39,7 @@ pub fn scrub(command: &mut std::process::Command) {
     }
 }
 
-/// The binary (assert_cmd) with no `PAYAUTH_*` variables leaking in and
+/// The binary (`assert_cmd`) with no `PAYAUTH_*` variables leaking in and
 /// the environment pointed at `base_url`.
 pub fn payauth(base_url: &str) -> assert_cmd::Command {
     let mut std = std::process::Command::new(assert_cmd::cargo::cargo_bin("payauth"));
@@ -62,9 +62,13 @@ pub fn spawn(base_url: &str, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// A `payauth token` subcommand and the variables that carry its
+/// credentials.
+pub type Flow = (Vec<&'static str>, Vec<(&'static str, &'static str)>);
+
 /// The sandbox credentials of one `payauth token` subcommand, as the
 /// variables it reads, for every subcommand.
-pub fn flows() -> Vec<(Vec<&'static str>, Vec<(&'static str, &'static str)>)> {
+pub fn flows() -> Vec<Flow> {
     let vakifbank = vec![
         ("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID),
         (
