@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::output::say;
 use commands::{Global, Output};
 use failure::{EXIT_STATUS_HELP, Failure};
 
@@ -132,7 +133,7 @@ fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
         Command::Config {
             command: ConfigCommand::Schema,
         } => {
-            println!("{}", commands::token::config_schema());
+            say!("{}", commands::token::config_schema());
             Ok(())
         }
         Command::Revoke { command } => commands::token::revoke(command, global),

@@ -12,9 +12,33 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use payauth_core::AccessToken;
 
+/// Writes one line to stdout, as `println!` does, except that a reader
+/// that went away (`payauth config schema | head -1`) ends the process
+/// quietly with status 141, as a shell reports SIGPIPE, instead of a
+/// panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
+/// What [`say!`] does.
+pub(crate) fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_fmt(text)
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(141);
+    }
+}
+
 /// Prints `value` as one line of JSON on stdout.
 pub(crate) fn print_json(value: &serde_json::Value) {
-    println!("{}", ascii_json(value));
+    say!("{}", ascii_json(value));
 }
 
 /// `value` as JSON with every non-ASCII character written as a `\u`

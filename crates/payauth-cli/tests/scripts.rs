@@ -305,3 +305,21 @@ fn the_readme_and_help_document_the_same_exit_statuses() {
     assert_eq!(documented, vec![0, 1, 2, 75, 130, 143]);
     assert_eq!(helped, documented);
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly_not_with_a_panic() {
+    for args in [&["config", "schema"][..], &["completions", "bash"][..]] {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("payauth"));
+        let mut child = command
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `payauth … | head -c0`: the reader is gone before the output.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(141), "{args:?}: {output:?}");
+        assert!(output.stderr.is_empty(), "{args:?}: {output:?}");
+    }
+}

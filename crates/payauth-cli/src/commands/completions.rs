@@ -8,8 +8,12 @@
 use clap::CommandFactory as _;
 use clap_complete::Shell;
 
+use crate::output::say;
+
 /// Prints the completion script for `shell` on stdout.
 pub(crate) fn run(shell: Shell) {
     let mut command = crate::Cli::command();
-    clap_complete::generate(shell, &mut command, "payauth", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "payauth", &mut script);
+    say!("{}", String::from_utf8_lossy(&script).trim_end());
 }

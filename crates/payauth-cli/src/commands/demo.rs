@@ -14,7 +14,7 @@ use payauth_vakifbank::{Channel, VakifBank, VakifBankSettings};
 
 use super::Output;
 use crate::failure::Failure;
-use crate::output::{clean, print_json};
+use crate::output::{clean, print_json, say};
 
 /// One flow's outcome.
 struct Row {
@@ -279,16 +279,20 @@ fn print(rows: &[Row], output: Output) {
         print_json(&serde_json::Value::Array(rows));
         return;
     }
-    println!(
+    say!(
         "{:<10} {:<24} {:<8} {:>11} {:>10}",
-        "provider", "flow", "result", "expires in", "latency"
+        "provider",
+        "flow",
+        "result",
+        "expires in",
+        "latency"
     );
     for r in rows {
         let result = if r.result.is_ok() { "OK" } else { "FAILED" };
         let expires = r
             .expires_in
             .map_or_else(|| "-".to_owned(), |d| format!("{}s", d.as_secs()));
-        println!(
+        say!(
             "{:<10} {:<24} {:<8} {:>11} {:>8.1}ms",
             r.provider,
             r.flow,
@@ -297,7 +301,7 @@ fn print(rows: &[Row], output: Output) {
             r.latency.as_secs_f64() * 1000.0
         );
         if let Err(message) = &r.result {
-            println!("           └ {}", clean(message));
+            say!("           └ {}", clean(message));
         }
     }
 }

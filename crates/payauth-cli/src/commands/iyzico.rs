@@ -8,7 +8,7 @@ use payauth_iyzico::iyzwsv2;
 
 use super::Output;
 use crate::failure::Failure;
-use crate::output::print_json;
+use crate::output::{print_json, say};
 use crate::secrets::IyzicoSecretKey;
 use crate::vars;
 
@@ -83,9 +83,9 @@ fn sign(args: SignArgs, output: Output) -> Result<(), Failure> {
         });
         print_json(&value);
     } else {
-        println!("Authorization: {authorization}");
-        println!("{}: {random_key}", iyzwsv2::RANDOM_KEY_HEADER);
-        println!(
+        say!("Authorization: {authorization}");
+        say!("{}: {random_key}", iyzwsv2::RANDOM_KEY_HEADER);
+        say!(
             "# signature {signature} over random key + {path} + {} body bytes",
             body.len()
         );

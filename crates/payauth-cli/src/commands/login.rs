@@ -17,7 +17,7 @@ use payauth_vakifbank::VakifBank;
 use super::token::{CustomerArgs, VakifBankArgs, default_store_dir};
 use super::{Global, parse_timeout, within};
 use crate::failure::Failure;
-use crate::output::{print_json, token_json};
+use crate::output::{print_json, say, token_json};
 use crate::vars;
 
 #[derive(Debug, Args)]
@@ -92,7 +92,7 @@ pub(crate) fn run(args: LoginArgs, global: Global) -> Result<(), Failure> {
             value["store_key"] = key.clone().into();
             print_json(&value);
         } else {
-            println!("logged in: tokens kept in {} under {key}", dir.display());
+            say!("logged in: tokens kept in {} under {key}", dir.display());
         }
         Ok(())
     })
@@ -109,8 +109,8 @@ fn announce(url: &str, redirect_uri: &str, wait: Duration, global: Global) {
             "wait_s": wait.as_secs(),
         }));
     } else {
-        println!("Open this URL in your browser and log in:");
-        println!("{url}");
+        say!("Open this URL in your browser and log in:");
+        say!("{url}");
         eprintln!(
             "waiting for the bank's redirect on {redirect_uri} (up to {} s)…",
             wait.as_secs()

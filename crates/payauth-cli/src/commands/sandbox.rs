@@ -14,7 +14,7 @@ use payauth_sandbox::{RunningSandbox, Sandbox, SandboxCredentials};
 
 use super::{Output, Signals};
 use crate::failure::Failure;
-use crate::output::print_json;
+use crate::output::{print_json, say};
 use crate::secrets::{
     IyzicoClientSecret, IyzicoPassword, IyzicoSecretKey, MyposClientSecret, PwiSessionToken,
     VakifBankClientSecret,
@@ -136,17 +136,17 @@ fn announce(sandbox: &RunningSandbox, output: Output) {
         print_json(&value);
         return;
     }
-    println!("payauth sandbox serving on {url} (Ctrl-C or SIGTERM stops it)");
-    println!("Its credentials are public test values, accepted by this sandbox only.");
-    println!("To point `payauth token` at it, paste into a shell:");
-    println!("  export {}={}", vars::ENVIRONMENT, shell_word(&url));
+    say!("payauth sandbox serving on {url} (Ctrl-C or SIGTERM stops it)");
+    say!("Its credentials are public test values, accepted by this sandbox only.");
+    say!("To point `payauth token` at it, paste into a shell:");
+    say!("  export {}={}", vars::ENVIRONMENT, shell_word(&url));
     for (_, _, var, get) in FIELDS {
-        println!("  export {var}={}", shell_word(get(accepted)));
+        say!("  export {var}={}", shell_word(get(accepted)));
     }
-    println!(
+    say!(
         "then: payauth token mypos | vakifbank [--flow b2b-credentials] | iyzico-terminal | iyzico-pwi"
     );
-    println!("VakıfBank scopes known here: {}", scopes.join(", "));
+    say!("VakıfBank scopes known here: {}", scopes.join(", "));
 }
 
 /// `text` as one shell word: as it is when it holds nothing a shell

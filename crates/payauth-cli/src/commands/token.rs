@@ -27,7 +27,7 @@ use payauth_vakifbank::{
 
 use super::{Global, Output};
 use crate::failure::Failure;
-use crate::output::{clean, expires_in_secs, print_json, rfc3339_utc, token_json};
+use crate::output::{clean, expires_in_secs, print_json, rfc3339_utc, say, token_json};
 use crate::secrets::{
     IyzicoClientSecret, IyzicoPassword, IyzicoSecretKey, MyposClientSecret, MyposToken,
     PwiSessionToken, VakifBankClientSecret,
@@ -536,7 +536,7 @@ pub(crate) fn config_schema() -> String {
 
 fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) {
     if show.print {
-        println!("{}", token.secret().expose_secret());
+        say!("{}", token.secret().expose_secret());
         return;
     }
     if output.json {
@@ -545,25 +545,25 @@ fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) {
         print_json(&value);
         return;
     }
-    println!(
+    say!(
         "{flow}: OK, {} token, expires in {}s (at {})",
         clean(token.token_type()),
         expires_in_secs(token),
         rfc3339_utc(token.expires_at_system())
     );
     if let Some(scope) = token.scope() {
-        println!("scope: {}", clean(scope));
+        say!("scope: {}", clean(scope));
     }
     if token.refresh_token().is_some() {
-        println!("a refresh token came with it");
+        say!("a refresh token came with it");
     }
     if show.reveal {
-        println!(
+        say!(
             "Authorization: {}",
             token.authorization().to_str().unwrap_or_default()
         );
     } else {
-        println!("(the token itself is shown only with --reveal or --print)");
+        say!("(the token itself is shown only with --reveal or --print)");
     }
 }
 
@@ -580,7 +580,7 @@ pub(crate) fn revoke(command: RevokeCommand, global: Global) -> Result<(), Failu
     if global.output.json {
         print_json(&serde_json::json!({ "revoked": true }));
     } else {
-        println!("mypos: token revoked (or already unknown to myPOS)");
+        say!("mypos: token revoked (or already unknown to myPOS)");
     }
     Ok(())
 }
