@@ -6,22 +6,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Answer, RawServer, drain, json, payauth, signal, spawn, wait_at_most};
+use common::{Hung, drain, json, mypos, payauth, signal, spawn, wait_at_most};
 use payauth_sandbox::defaults;
+use payauth_testkit::gateway::{self, RawGateway};
 
 /// Escape sequences a hostile gateway might hide in a string: ANSI CSI
 /// (clear screen), an OSC title set ended by BEL, a C1 CSI (U+009B, raw
 /// UTF-8 in the JSON), a bidi override, a newline that forges a line.
 const HOSTILE: &str = r"webhooks\u001b[2J\u001b]0;pwned\u0007 \u009b31m x";
 const HOSTILE_RAW: &str = "\u{9b}2J\u{202e}evil";
-
-fn mypos(base_url: &str) -> assert_cmd::Command {
-    let mut command = payauth(base_url);
-    command
-        .env("PAYAUTH_MYPOS_CLIENT_ID", defaults::MYPOS_CLIENT_ID)
-        .env("PAYAUTH_MYPOS_CLIENT_SECRET", defaults::MYPOS_CLIENT_SECRET);
-    command
-}
 
 /// No byte of `text` can start a terminal control sequence.
 fn assert_inert(text: &[u8], what: &str) {
@@ -40,7 +33,7 @@ fn escapes_in_a_granted_scope_never_reach_the_terminal_in_text_or_json() {
     let body = format!(
         r#"{{"access_token":"tok-1","token_type":"Bearer","expires_in":3600,"scope":"{HOSTILE}{HOSTILE_RAW}\nINFO forged"}}"#
     );
-    let server = RawServer::start(RawServer::json("200 OK", "", &body));
+    let server = RawGateway::answering(gateway::json("200 OK", &body));
     for json_mode in [false, true] {
         let mut command = mypos(&server.base_url());
         if json_mode {
@@ -75,7 +68,7 @@ fn escapes_in_a_provider_error_never_reach_the_terminal() {
     let body = format!(
         r#"{{"error":"invalid_client\u001b[31m","error_description":"bad {HOSTILE}{HOSTILE_RAW}"}}"#
     );
-    let server = RawServer::start(RawServer::json("401 Unauthorized", "", &body));
+    let server = RawGateway::answering(gateway::json("401 Unauthorized", &body));
     for json_mode in [false, true] {
         let mut command = mypos(&server.base_url());
         if json_mode {
@@ -90,7 +83,7 @@ fn escapes_in_a_provider_error_never_reach_the_terminal() {
 
 #[test]
 fn a_hung_server_with_timeout_1_exits_75_within_about_a_second() {
-    let server = RawServer::start(Answer::Hang);
+    let server = Hung::start();
     let started = Instant::now();
     let output = mypos(&server.base_url())
         .args(["--json", "--timeout", "1", "token", "mypos"])
@@ -109,7 +102,7 @@ fn a_hung_server_with_timeout_1_exits_75_within_about_a_second() {
 
 #[test]
 fn the_timeout_also_comes_from_the_environment() {
-    let server = RawServer::start(Answer::Hang);
+    let server = Hung::start();
     let started = Instant::now();
     mypos(&server.base_url())
         .env("PAYAUTH_TIMEOUT", "300ms")
@@ -122,7 +115,7 @@ fn the_timeout_also_comes_from_the_environment() {
 
 #[test]
 fn sigterm_during_a_fetch_stops_at_once_with_143_and_a_json_report() {
-    let server = RawServer::start(Answer::Hang);
+    let server = Hung::start();
     let store = tempfile::tempdir().unwrap();
     let store_dir = store.path().join("tokens");
     let mut child = {
@@ -140,7 +133,7 @@ fn sigterm_during_a_fetch_stops_at_once_with_143_and_a_json_report() {
             .spawn()
             .unwrap()
     };
-    server.wait_for_requests(1);
+    server.wait_for_a_request();
     let sent = Instant::now();
     signal(&child, "TERM");
     let status = wait_at_most(&mut child, Duration::from_secs(5)).expect("it stopped");
@@ -163,7 +156,7 @@ fn sigterm_during_a_fetch_stops_at_once_with_143_and_a_json_report() {
 
 #[test]
 fn sigint_during_a_fetch_exits_130() {
-    let server = RawServer::start(Answer::Hang);
+    let server = Hung::start();
     let mut child = spawn(
         &server.base_url(),
         &[
@@ -175,7 +168,7 @@ fn sigint_during_a_fetch_exits_130() {
             defaults::MYPOS_CLIENT_SECRET,
         ],
     );
-    server.wait_for_requests(1);
+    server.wait_for_a_request();
     signal(&child, "INT");
     let status = wait_at_most(&mut child, Duration::from_secs(5)).expect("it stopped");
     assert_eq!(status.code(), Some(130), "{status:?}");

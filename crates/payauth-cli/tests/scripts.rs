@@ -5,17 +5,10 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{RawServer, closed_port, json, payauth, sandbox};
+use common::{closed_port, json, mypos, payauth, sandbox};
 use payauth_sandbox::{Endpoint, Fault, Schedule, defaults};
+use payauth_testkit::gateway::{self, RawGateway};
 use predicates::prelude::*;
-
-fn mypos(base_url: &str) -> assert_cmd::Command {
-    let mut command = payauth(base_url);
-    command
-        .env("PAYAUTH_MYPOS_CLIENT_ID", defaults::MYPOS_CLIENT_ID)
-        .env("PAYAUTH_MYPOS_CLIENT_SECRET", defaults::MYPOS_CLIENT_SECRET);
-    command
-}
 
 /// Seconds since the epoch of an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SSZ`,
 /// computed here independently of the CLI (days by counting years and
@@ -210,10 +203,14 @@ fn a_503_with_retry_after_exits_75_and_json_carries_the_wait() {
 
 #[test]
 fn a_429_exits_75_with_its_retry_after() {
-    let server = RawServer::start(RawServer::json(
+    let server = RawGateway::answering(gateway::answer(
         "429 Too Many Requests",
-        "retry-after: 30\r\n",
-        "{}",
+        &[
+            ("retry-after", b"30"),
+            ("content-type", b"application/json"),
+            ("content-length", b"2"),
+        ],
+        b"{}",
     ));
     let output = mypos(&server.base_url())
         .args(["--json", "token", "mypos"])

@@ -200,20 +200,26 @@ fn plain_http_to_a_remote_host_is_refused() {
         ));
 }
 
-#[test]
-fn token_from_a_toml_config_file() {
-    let (_runtime, sandbox) = sandbox();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("payauth.toml");
+/// A config file for the sandbox's myPOS client, its secret from
+/// `MY_MYPOS_SECRET`, with `extra` appended (a `[store]` table, say).
+fn mypos_config(dir: &std::path::Path, base_url: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("payauth.toml");
     std::fs::write(
         &path,
         format!(
-            "[source]\nprovider = \"mypos\"\nenvironment = \"{}\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"MY_MYPOS_SECRET\" }}\n",
-            sandbox.base_url(),
+            "[source]\nprovider = \"mypos\"\nenvironment = \"{base_url}\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"MY_MYPOS_SECRET\" }}\n{extra}",
             defaults::MYPOS_CLIENT_ID
         ),
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn token_from_a_toml_config_file() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let path = mypos_config(dir.path(), &sandbox.base_url(), "");
     payauth(&sandbox.base_url())
         .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
         .arg("token")
@@ -257,17 +263,14 @@ fn token_config_honours_its_file_store_across_runs() {
     let (_runtime, sandbox) = sandbox();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("tokens");
-    let path = dir.path().join("payauth.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[source]\nprovider = \"mypos\"\nenvironment = \"{}\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"MY_MYPOS_SECRET\" }}\n\n[store]\nkind = \"file\"\ndir = {:?}\n",
-            sandbox.base_url(),
-            defaults::MYPOS_CLIENT_ID,
-            store.display().to_string(),
+    let path = mypos_config(
+        dir.path(),
+        &sandbox.base_url(),
+        &format!(
+            "\n[store]\nkind = \"file\"\ndir = {:?}\n",
+            store.display().to_string()
         ),
-    )
-    .unwrap();
+    );
     let run = || {
         payauth(&sandbox.base_url())
             .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
@@ -297,18 +300,9 @@ fn token_config_honours_its_file_store_across_runs() {
 fn token_config_comes_from_the_environment_when_no_provider_is_given() {
     let (_runtime, sandbox) = sandbox();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("payauth.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[source]\nprovider = \"mypos\"\nenvironment = \"{}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\n",
-            sandbox.base_url(),
-            defaults::MYPOS_CLIENT_ID,
-            defaults::MYPOS_CLIENT_SECRET,
-        ),
-    )
-    .unwrap();
+    let path = mypos_config(dir.path(), &sandbox.base_url(), "");
     payauth(&sandbox.base_url())
+        .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
         .env("PAYAUTH_CONFIG", &path)
         .arg("token")
         .assert()

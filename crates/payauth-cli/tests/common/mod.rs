@@ -5,8 +5,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read as _;
+use std::net::TcpListener;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +46,15 @@ pub fn payauth(base_url: &str) -> assert_cmd::Command {
     scrub(&mut std);
     std.env("PAYAUTH_ENVIRONMENT", base_url);
     assert_cmd::Command::from_std(std)
+}
+
+/// The binary with the sandbox's myPOS credentials in the environment.
+pub fn mypos(base_url: &str) -> assert_cmd::Command {
+    let mut command = payauth(base_url);
+    command
+        .env("PAYAUTH_MYPOS_CLIENT_ID", defaults::MYPOS_CLIENT_ID)
+        .env("PAYAUTH_MYPOS_CLIENT_SECRET", defaults::MYPOS_CLIENT_SECRET);
+    command
 }
 
 /// The same, as a plain process to spawn and signal.
@@ -117,97 +126,45 @@ pub fn flows() -> Vec<Flow> {
     ]
 }
 
-/// What a [`RawServer`] does with each connection.
-#[derive(Clone)]
-pub enum Answer {
-    /// Reads the request, writes these bytes, closes.
-    Bytes(Vec<u8>),
-    /// Reads the request and never answers.
-    Hang,
-}
-
-/// A raw TCP server on loopback: a gateway that behaves as a test says.
-pub struct RawServer {
+/// A gateway that takes every connection and never answers (a raw
+/// gateway that answers is `payauth_testkit::gateway::RawGateway`).
+pub struct Hung {
     pub port: u16,
     connections: Arc<AtomicUsize>,
 }
 
-impl RawServer {
-    pub fn start(answer: Answer) -> Self {
+impl Hung {
+    pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&connections);
         std::thread::spawn(move || {
+            let mut held = Vec::new();
             for stream in listener.incoming().flatten() {
-                let answer = answer.clone();
-                let counter = Arc::clone(&counter);
-                std::thread::spawn(move || serve(stream, &answer, &counter));
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
             }
         });
         Self { port, connections }
-    }
-
-    /// An HTTP/1.1 answer with a JSON body.
-    pub fn json(status: &str, headers: &str, body: &str) -> Answer {
-        Answer::Bytes(
-            format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .into_bytes(),
-        )
     }
 
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Requests read so far.
+    /// Connections taken so far.
     pub fn requests(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 
-    /// Waits until at least `n` requests have been read.
-    pub fn wait_for_requests(&self, n: usize) {
+    /// Waits until a client has connected.
+    pub fn wait_for_a_request(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.requests() < n {
+        while self.requests() == 0 {
             assert!(Instant::now() < deadline, "no request reached the server");
             std::thread::sleep(Duration::from_millis(10));
         }
-    }
-}
-
-fn serve(mut stream: TcpStream, answer: &Answer, counter: &AtomicUsize) {
-    let mut request = Vec::new();
-    let mut buffer = [0u8; 4096];
-    // The head, then as much body as it declares.
-    loop {
-        let Ok(n) = stream.read(&mut buffer) else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        request.extend_from_slice(&buffer[..n]);
-        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if request.len() >= end + 4 + length {
-                break;
-            }
-        }
-    }
-    counter.fetch_add(1, Ordering::SeqCst);
-    match answer {
-        Answer::Bytes(bytes) => {
-            let _ = stream.write_all(bytes);
-        }
-        Answer::Hang => std::thread::sleep(Duration::from_secs(600)),
     }
 }
 
