@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Hung, drain, json, mypos, payauth, signal, spawn, wait_at_most};
+use common::{Hung, drain, json, mypos, signal, spawn, wait_at_most};
 use payauth_sandbox::defaults;
 use payauth_testkit::gateway::{self, RawGateway};
 
