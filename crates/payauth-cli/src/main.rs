@@ -8,23 +8,49 @@
 //!   terminal, tokens kept in the file store.
 //! - `payauth iyzico sign`: the IYZWSv2 `Authorization` header for a
 //!   request, for debugging signature mismatches.
+//! - `payauth completions <shell>`: shell completions.
 //!
-//! Secrets come from flags or `PAYAUTH_*` environment variables and are
-//! never echoed.
+//! Secrets come from flags, files or `PAYAUTH_*` environment variables
+//! and are never echoed. Exit statuses say what happened
+//! ([`failure::EXIT_STATUS_HELP`]); `--json` reports failures too.
 
 mod commands;
+mod failure;
+mod output;
+mod secrets;
+mod vars;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::output::say;
+use commands::{Global, Output};
+use failure::{EXIT_STATUS_HELP, Failure};
+
+/// Where `--help` lists the flags every subcommand takes.
+const GLOBAL: &str = "Global options";
+
 /// Access tokens from payment providers' auth APIs.
 #[derive(Debug, Parser)]
-#[command(name = "payauth", version, about)]
-struct Cli {
-    /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
+#[command(name = "payauth", version, about, after_long_help = EXIT_STATUS_HELP)]
+pub(crate) struct Cli {
+    /// Print machine-readable JSON (one object per line on stdout),
+    /// failures included.
+    #[arg(long, global = true, help_heading = GLOBAL)]
     json: bool,
+
+    /// Give up on a provider after this long (`10`, `2.5s`, `500ms`, `1m`):
+    /// exit 75, as for any transient failure.
+    #[arg(long, global = true, help_heading = GLOBAL, env = vars::TIMEOUT, value_parser = commands::parse_timeout, value_name = "DURATION")]
+    timeout: Option<Duration>,
+
+    /// Log what happens to stderr (`-v` debug, `-vv` trace, HTTP stack
+    /// included); secrets and tokens are never logged.
+    #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
+    verbose: u8,
 
     #[command(subcommand)]
     command: Command,
@@ -34,25 +60,15 @@ struct Cli {
 enum Command {
     /// Run every provider flow against the embedded loopback sandbox.
     Demo,
-    /// Serve the loopback simulators of all four provider APIs.
+    /// Serve the loopback simulators of all four provider APIs, printing
+    /// the URL and the credentials they accept.
     Sandbox {
-        /// The loopback port to listen on.
+        /// The loopback port to listen on (0: any free port, announced).
         #[arg(long, default_value_t = 8787)]
         port: u16,
     },
     /// Get one token from a provider (or any base URL) and print what it is.
-    #[command(subcommand_required = false)]
-    Token {
-        /// Also print the `Authorization` header value, the token itself.
-        #[arg(long, global = true)]
-        reveal: bool,
-        /// Take provider, flow and credentials from this TOML file (see
-        /// `payauth config schema`) instead of a provider subcommand.
-        #[arg(long, env = "PAYAUTH_CONFIG")]
-        config: Option<std::path::PathBuf>,
-        #[command(subcommand)]
-        command: Option<commands::token::TokenCommand>,
-    },
+    Token(commands::token::TokenArgs),
     /// The configuration file format.
     Config {
         #[command(subcommand)]
@@ -73,6 +89,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::iyzico::IyzicoCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,42 +110,93 @@ enum LoginCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let output = commands::Output { json: cli.json };
-    let result = match cli.command {
-        Command::Demo => commands::demo::run(output),
-        Command::Sandbox { port } => commands::sandbox::run(port),
-        Command::Token {
-            reveal,
-            config,
-            command,
-        } => match (config, command) {
-            (Some(_), Some(_)) => {
-                Err("give a provider subcommand or --config, not both".to_owned())
-            }
-            (None, Some(command)) => commands::token::token(command, reveal, output),
-            (Some(path), None) => commands::token::from_config(&path, reveal, output),
-            (None, None) => {
-                Err("give a provider (payauth token mypos …) or --config FILE".to_owned())
-            }
-        },
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    init_tracing(cli.verbose);
+    let global = Global {
+        output: Output { json: cli.json },
+        timeout: cli.timeout,
+    };
+    match dispatch(cli.command, global) {
+        Ok(()) => ExitCode::from(failure::EXIT_OK),
+        Err(failure) => failure.report(global.output.json),
+    }
+}
+
+fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
+    match command {
+        Command::Demo => commands::demo::run(global.output),
+        Command::Sandbox { port } => commands::sandbox::run(port, global.output),
+        Command::Token(args) => commands::token::run(args, global),
         Command::Config {
             command: ConfigCommand::Schema,
         } => {
-            println!("{}", commands::token::config_schema());
+            say!("{}", commands::token::config_schema());
             Ok(())
         }
-        Command::Revoke { command } => commands::token::revoke(command, output),
+        Command::Revoke { command } => commands::token::revoke(command, global),
         Command::Login {
             command: LoginCommand::Vakifbank(args),
-        } => commands::login::run(args, output),
-        Command::Iyzico { command } => commands::iyzico::run(command, output),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("payauth: {message}");
-            ExitCode::FAILURE
+        } => commands::login::run(args, global),
+        Command::Iyzico { command } => commands::iyzico::run(command, global.output),
+        Command::Completions { shell } => {
+            commands::completions::run(shell);
+            Ok(())
         }
     }
+}
+
+/// A command line clap refused: its own message and usage on stderr,
+/// status 2, and with `--json` the report on stdout too. `--help` and
+/// `--version` print as usual, status 0.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as Clap;
+    if matches!(error.kind(), Clap::DisplayHelp | Clap::DisplayVersion)
+        || error.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand
+    {
+        let _ = error.print();
+        return ExitCode::from(
+            if error.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand {
+                failure::EXIT_USAGE
+            } else {
+                failure::EXIT_OK
+            },
+        );
+    }
+    let _ = error.print();
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if json {
+        let rendered = error.render().to_string();
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        if let Some(value) = Failure::Usage(message.to_owned()).json() {
+            output::print_json(&value);
+        }
+    }
+    ExitCode::from(failure::EXIT_USAGE)
+}
+
+/// `-v`: payauth's and its dependencies' events to stderr, at debug
+/// (`-vv`: trace). payauth never puts a secret in an event, and the HTTP
+/// stack marks credential headers sensitive (tests/leaks.rs and this
+/// crate's tests prove both).
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }

@@ -200,20 +200,26 @@ fn plain_http_to_a_remote_host_is_refused() {
         ));
 }
 
-#[test]
-fn token_from_a_toml_config_file() {
-    let (_runtime, sandbox) = sandbox();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("payauth.toml");
+/// A config file for the sandbox's myPOS client, its secret from
+/// `MY_MYPOS_SECRET`, with `extra` appended (a `[store]` table, say).
+fn mypos_config(dir: &std::path::Path, base_url: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("payauth.toml");
     std::fs::write(
         &path,
         format!(
-            "[source]\nprovider = \"mypos\"\nenvironment = \"{}\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"MY_MYPOS_SECRET\" }}\n",
-            sandbox.base_url(),
+            "[source]\nprovider = \"mypos\"\nenvironment = \"{base_url}\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"MY_MYPOS_SECRET\" }}\n{extra}",
             defaults::MYPOS_CLIENT_ID
         ),
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn token_from_a_toml_config_file() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let path = mypos_config(dir.path(), &sandbox.base_url(), "");
     payauth(&sandbox.base_url())
         .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
         .arg("token")
@@ -250,4 +256,95 @@ fn config_schema_prints_the_json_schema_of_the_config_file() {
     let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(schema["title"], "Config");
     assert!(schema["$defs"]["SourceConfig"].is_object());
+}
+
+#[test]
+fn token_config_honours_its_file_store_across_runs() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("tokens");
+    let path = mypos_config(
+        dir.path(),
+        &sandbox.base_url(),
+        &format!(
+            "\n[store]\nkind = \"file\"\ndir = {:?}\n",
+            store.display().to_string()
+        ),
+    );
+    let run = || {
+        payauth(&sandbox.base_url())
+            .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
+            .args(["token", "--print", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(sandbox.requests(payauth_sandbox::Endpoint::MyposToken), 1);
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 1, "saved");
+    let second = run();
+    assert!(second.status.success());
+    assert_eq!(
+        first.stdout, second.stdout,
+        "the stored token, served again"
+    );
+    assert_eq!(
+        sandbox.requests(payauth_sandbox::Endpoint::MyposToken),
+        1,
+        "no second request"
+    );
+}
+
+#[test]
+fn token_config_comes_from_the_environment_when_no_provider_is_given() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let path = mypos_config(dir.path(), &sandbox.base_url(), "");
+    payauth(&sandbox.base_url())
+        .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
+        .env("PAYAUTH_CONFIG", &path)
+        .arg("token")
+        .assert()
+        .success();
+    // A provider subcommand wins over a config named by the environment.
+    mypos(&sandbox.base_url())
+        .env("PAYAUTH_CONFIG", dir.path().join("absent.toml"))
+        .args(["token", "mypos"])
+        .assert()
+        .success();
+    // Given as a flag, with a subcommand too: say which.
+    mypos(&sandbox.base_url())
+        .arg("token")
+        .arg("--config")
+        .arg(&path)
+        .arg("mypos")
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn token_with_a_store_dir_serves_the_stored_token_until_it_nears_expiry() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("tokens");
+    let run = || {
+        mypos(&sandbox.base_url())
+            .args(["token", "mypos", "--print", "--store-dir"])
+            .arg(&store)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let second = run();
+    assert!(first.status.success() && second.status.success());
+    assert_eq!(first.stdout, second.stdout);
+    assert_eq!(sandbox.requests(payauth_sandbox::Endpoint::MyposToken), 1);
+    // Without a store every run fetches.
+    let third = mypos(&sandbox.base_url())
+        .args(["token", "mypos", "--print"])
+        .output()
+        .unwrap();
+    assert_ne!(third.stdout, first.stdout);
+    assert_eq!(sandbox.requests(payauth_sandbox::Endpoint::MyposToken), 2);
 }

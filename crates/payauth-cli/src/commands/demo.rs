@@ -13,6 +13,8 @@ use payauth_sandbox::{Sandbox, defaults};
 use payauth_vakifbank::{Channel, VakifBank, VakifBankSettings};
 
 use super::Output;
+use crate::failure::Failure;
+use crate::output::{clean, print_json, say};
 
 /// One flow's outcome.
 struct Row {
@@ -23,26 +25,30 @@ struct Row {
     latency: Duration,
 }
 
-pub(crate) fn run(output: Output) -> Result<(), String> {
-    let runtime = super::runtime()?;
-    let rows = runtime.block_on(flows())?;
+pub(crate) fn run(output: Output) -> Result<(), Failure> {
+    let rows = super::run(None, flows())?;
     print(&rows, output);
     let failed = rows.iter().filter(|r| r.result.is_err()).count();
     if failed == 0 {
         Ok(())
     } else {
-        Err(format!("{failed} of {} flows failed", rows.len()))
+        Err(Failure::Reported(format!(
+            "{failed} of {} flows failed",
+            rows.len()
+        )))
     }
 }
 
-async fn flows() -> Result<Vec<Row>, String> {
-    let sandbox = Sandbox::builder()
-        .start()
-        .await
-        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+async fn flows() -> Result<Vec<Row>, Failure> {
+    let sandbox = Sandbox::builder().start().await.map_err(|e| {
+        Failure::from(
+            Error::new(payauth_core::ErrorKind::Config)
+                .with_description(format!("cannot start the sandbox: {e}")),
+        )
+    })?;
     let base = sandbox.base_url();
     eprintln!("sandbox listening on {base}; running every flow…");
-    let http = payauth_core::http::default_client().map_err(|e| e.to_string())?;
+    let http = payauth_core::http::default_client()?;
     let mut rows = Vec::new();
 
     iyzico(&base, &http, &mut rows).await;
@@ -270,19 +276,23 @@ fn print(rows: &[Row], output: Output) {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        print_json(&serde_json::Value::Array(rows));
         return;
     }
-    println!(
+    say!(
         "{:<10} {:<24} {:<8} {:>11} {:>10}",
-        "provider", "flow", "result", "expires in", "latency"
+        "provider",
+        "flow",
+        "result",
+        "expires in",
+        "latency"
     );
     for r in rows {
         let result = if r.result.is_ok() { "OK" } else { "FAILED" };
         let expires = r
             .expires_in
             .map_or_else(|| "-".to_owned(), |d| format!("{}s", d.as_secs()));
-        println!(
+        say!(
             "{:<10} {:<24} {:<8} {:>11} {:>8.1}ms",
             r.provider,
             r.flow,
@@ -291,7 +301,7 @@ fn print(rows: &[Row], output: Output) {
             r.latency.as_secs_f64() * 1000.0
         );
         if let Err(message) = &r.result {
-            println!("           └ {message}");
+            say!("           └ {}", clean(message));
         }
     }
 }

@@ -3,10 +3,14 @@
 use std::io::Read as _;
 
 use clap::{Args, Subcommand};
-use payauth_core::Secret;
+use payauth_core::{Error, ErrorKind};
 use payauth_iyzico::iyzwsv2;
 
 use super::Output;
+use crate::failure::Failure;
+use crate::output::{print_json, say};
+use crate::secrets::IyzicoSecretKey;
+use crate::vars;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum IyzicoCommand {
@@ -18,12 +22,10 @@ pub(crate) enum IyzicoCommand {
 #[derive(Debug, Args)]
 pub(crate) struct SignArgs {
     /// The merchant API key.
-    #[arg(long, env = "PAYAUTH_IYZICO_API_KEY")]
+    #[arg(long, env = vars::IYZICO_API_KEY)]
     api_key: String,
-    /// The merchant secret key (prefer the environment variable: flags are
-    /// visible to other users in the process list).
-    #[arg(long, env = "PAYAUTH_IYZICO_SECRET_KEY", hide_env_values = true)]
-    secret_key: String,
+    #[command(flatten)]
+    secret_key: IyzicoSecretKey,
     /// The random key; a fresh one from the OS CSPRNG when absent.
     #[arg(long)]
     random_key: Option<String>,
@@ -36,37 +38,41 @@ pub(crate) struct SignArgs {
     body: String,
 }
 
-pub(crate) fn run(command: IyzicoCommand, output: Output) -> Result<(), String> {
+pub(crate) fn run(command: IyzicoCommand, output: Output) -> Result<(), Failure> {
     match command {
         IyzicoCommand::Sign(args) => sign(args, output),
     }
 }
 
-fn sign(args: SignArgs, output: Output) -> Result<(), String> {
-    let secret_key = Secret::new(args.secret_key);
+fn sign(args: SignArgs, output: Output) -> Result<(), Failure> {
+    let path = signed_path(&args.path).map_err(Failure::Usage)?;
     let random_key = match args.random_key {
         Some(key) if !key.is_empty() => key,
-        Some(_) => return Err("--random-key is empty".to_owned()),
-        None => {
-            iyzwsv2::random_key().map_err(|e| format!("no randomness for a random key: {e}"))?
-        }
+        Some(_) => return Err(Failure::Usage("--random-key is empty".to_owned())),
+        None => iyzwsv2::random_key().map_err(|e| Failure::from(e).context("a random key"))?,
     };
+    if args.body == "-" {
+        // Before the secret is read, so a secret from `-` too is refused
+        // as a usage error.
+        crate::secrets::claim_stdin()?;
+    }
+    let secret_key = args.secret_key.load()?;
     let body = if args.body == "-" {
         let mut buffer = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buffer)
-            .map_err(|e| format!("cannot read the body from stdin: {e}"))?;
+        std::io::stdin().read_to_end(&mut buffer).map_err(|e| {
+            Error::new(ErrorKind::Config)
+                .with_description(format!("cannot read the body from stdin: {}", e.kind()))
+        })?;
         buffer
     } else {
         args.body.into_bytes()
     };
-    let path = signed_path(&args.path)?;
     let signature = iyzwsv2::signature(&secret_key, &random_key, &path, &body);
     let authorization =
         iyzwsv2::authorization(&args.api_key, &secret_key, &random_key, &path, &body);
     let authorization = authorization
         .to_str()
-        .map_err(|e| format!("header is not text: {e}"))?;
+        .map_err(|e| Failure::Usage(format!("the header is not text: {e}")))?;
     if output.json {
         let value = serde_json::json!({
             "authorization": authorization,
@@ -75,11 +81,11 @@ fn sign(args: SignArgs, output: Output) -> Result<(), String> {
             "signed_path": path,
             "signed_body_bytes": body.len(),
         });
-        println!("{value}");
+        print_json(&value);
     } else {
-        println!("Authorization: {authorization}");
-        println!("{}: {random_key}", iyzwsv2::RANDOM_KEY_HEADER);
-        println!(
+        say!("Authorization: {authorization}");
+        say!("{}: {random_key}", iyzwsv2::RANDOM_KEY_HEADER);
+        say!(
             "# signature {signature} over random key + {path} + {} body bytes",
             body.len()
         );

@@ -1,38 +1,34 @@
 //! `payauth login vakifbank`: the authorization-code flow from a terminal.
-//! Prints the authorize URL, listens on a loopback redirect URI for the
-//! bank's redirect, checks it, exchanges the code, and keeps the tokens in
-//! the file store (0600) for later runs.
+//! Prints the authorize URL, serves a loopback redirect URI until the
+//! bank's redirect for this login arrives ([`callback`]), exchanges the
+//! code, and keeps the tokens in the file store (0600) under the key
+//! `payauth token vakifbank --flow authorization-code` and a config
+//! file's `authorization_code` source read.
+
+mod callback;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use payauth_core::{Error, ErrorKind, FileStore, FlowSettings, StoredToken, TokenStore};
-use payauth_vakifbank::{AuthorizationCodeSettings, Channel, VakifBank};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
+use payauth_core::{Error, ErrorKind, FileStore, FlowSettings as _, StoredToken, TokenStore as _};
+use payauth_vakifbank::VakifBank;
 
-use super::token::VakifBankArgs;
-use super::{Output, runtime};
-
-/// How long to wait for the browser to come back.
-const WAIT: Duration = Duration::from_secs(300);
+use super::token::{CustomerArgs, VakifBankArgs, default_store_dir};
+use super::{Global, parse_timeout, within};
+use crate::failure::Failure;
+use crate::output::{print_json, say, token_json};
+use crate::vars;
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
     #[command(flatten)]
     bank: VakifBankArgs,
-    /// Your label for the customer who logs in: the `customer` of a config
-    /// file's `flow = "authorization_code"` source that uses these tokens.
-    #[arg(long, default_value = "default")]
-    customer: String,
+    #[command(flatten)]
+    customer: CustomerArgs,
     /// Scopes, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "account")]
     scope: Vec<String>,
-    /// Corporate customers' login page instead of retail.
-    #[arg(long)]
-    corporate: bool,
     /// Send PKCE S256 (not in VakıfBank's docs).
     #[arg(long)]
     pkce: bool,
@@ -40,135 +36,84 @@ pub(crate) struct LoginArgs {
     /// `http://127.0.0.1:<port>/callback` with the bank.
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Where tokens are kept.
-    #[arg(long, env = "PAYAUTH_STORE_DIR")]
+    /// Where tokens are kept (default `$XDG_DATA_HOME/payauth`, else
+    /// `~/.local/share/payauth`).
+    #[arg(long, env = vars::STORE_DIR, value_name = "DIR")]
     store_dir: Option<PathBuf>,
+    /// How long to wait for the browser to come back (`--timeout` bounds
+    /// the code exchange).
+    #[arg(long, default_value = "300", value_parser = parse_timeout, value_name = "DURATION")]
+    wait: Duration,
 }
 
-impl LoginArgs {
-    /// The same settings a config file's `authorization_code` source
-    /// holds, so both use one store key.
-    fn settings(self) -> (AuthorizationCodeSettings, u16, Option<PathBuf>) {
-        let mut settings =
-            AuthorizationCodeSettings::new(self.bank.settings(), self.customer).scopes(self.scope);
-        settings.channel = if self.corporate {
-            Channel::Corporate
-        } else {
-            Channel::Retail
-        };
-        settings.pkce = self.pkce;
-        (settings, self.port, self.store_dir)
-    }
-}
-
-fn default_store_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("payauth")
-}
-
-pub(crate) fn run(args: LoginArgs, output: Output) -> Result<(), String> {
-    runtime()?
-        .block_on(login(args, output))
-        .map_err(|e| format!("vakifbank login failed: {e}"))
-}
-
-async fn login(args: LoginArgs, output: Output) -> Result<(), Error> {
-    let (settings, port, store_dir) = args.settings();
+/// `payauth login vakifbank`.
+pub(crate) fn run(args: LoginArgs, global: Global) -> Result<(), Failure> {
+    let LoginArgs {
+        bank,
+        customer,
+        scope,
+        pkce,
+        port,
+        store_dir,
+        wait,
+    } = args;
+    let mut settings = customer.settings(bank.settings()?, scope);
+    settings.pkce = pkce;
     let key = settings.store_key()?;
-    let bank = VakifBank::new(&settings.gateway, &payauth_core::http::default_client()?)?;
-
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
-        Error::new(ErrorKind::Config)
-            .with_description(format!("cannot listen on 127.0.0.1:{port}: {e}"))
-    })?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Error::new(ErrorKind::Config).with_source(e))?
-        .port();
-    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
-    let pending = settings.authorize_url(&bank, &redirect_uri)?;
-
-    println!("Open this URL in your browser and log in:");
-    println!("{}", pending.url);
-    eprintln!(
-        "waiting for the bank's redirect on {redirect_uri} (up to {} s)…",
-        WAIT.as_secs()
-    );
-
-    let query = tokio::time::timeout(WAIT, redirect_query(&listener))
-        .await
-        .map_err(|_| Error::new(ErrorKind::Timeout).with_description("no redirect arrived"))??;
-    let code = pending.callback(&query)?;
-    let token = bank.exchange(&pending, &code).await?;
-
     let dir = store_dir.unwrap_or_else(default_store_dir);
-    let store = Arc::new(FileStore::new(&dir));
-    store.save(&key, &StoredToken::from_token(&token)).await?;
+    super::run(None, async move {
+        let bank = VakifBank::new(&settings.gateway, &payauth_core::http::default_client()?)?;
+        let server = callback::CallbackServer::bind(port).await?;
+        let pending = settings.authorize_url(&bank, &server.redirect_uri())?;
+        announce(pending.url.as_str(), &pending.redirect_uri, wait, global);
 
-    if output.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "logged_in": true,
-                "store_dir": dir.display().to_string(),
-                "store_key": key,
-                "scope": token.scope(),
-                "has_refresh_token": token.refresh_token().is_some(),
-                "expires_in_s": token.lifetime().as_secs(),
-            })
-        );
-    } else {
-        println!("logged in: tokens kept in {} under {key}", dir.display());
-    }
-    Ok(())
+        let query = tokio::time::timeout(wait, server.wait(&pending.state))
+            .await
+            .map_err(|_| {
+                Error::new(ErrorKind::Timeout).with_description(format!(
+                    "no redirect arrived within {}s (--wait)",
+                    wait.as_secs_f64()
+                ))
+            })?;
+        let code = pending.callback(&query)?;
+        let token = within(global.timeout, async {
+            let token = bank.exchange(&pending, &code).await?;
+            FileStore::new(&dir)
+                .save(&key, &StoredToken::from_token(&token))
+                .await?;
+            Ok(token)
+        })
+        .await?;
+
+        if global.output.json {
+            let mut value = token_json(&token, false);
+            value["logged_in"] = true.into();
+            value["store_dir"] = dir.display().to_string().into();
+            value["store_key"] = key.clone().into();
+            print_json(&value);
+        } else {
+            say!("logged in: tokens kept in {} under {key}", dir.display());
+        }
+        Ok(())
+    })
+    .map_err(|f| f.context("vakifbank login"))
 }
 
-/// Accepts connections until one is `GET /callback?…`; answers the browser
-/// and returns the query.
-async fn redirect_query(listener: &TcpListener) -> Result<String, Error> {
-    loop {
-        let (mut stream, _) = listener
-            .accept()
-            .await
-            .map_err(|e| Error::new(ErrorKind::Transport).with_source(e))?;
-        let mut buffer = vec![0u8; 8192];
-        let mut read = 0;
-        while read < buffer.len() {
-            let n = stream
-                .read(&mut buffer[read..])
-                .await
-                .map_err(|e| Error::new(ErrorKind::Transport).with_source(e))?;
-            read += n;
-            if n == 0 || buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
-        let head = String::from_utf8_lossy(&buffer[..read]);
-        let target = head
-            .lines()
-            .next()
-            .and_then(|line| line.strip_prefix("GET "))
-            .and_then(|rest| rest.split(' ').next());
-        let Some(query) = target
-            .and_then(|t| t.strip_prefix("/callback"))
-            .map(|q| q.trim_start_matches('?').to_owned())
-        else {
-            let _ = stream
-                .write_all(
-                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                )
-                .await;
-            continue;
-        };
-        let body = "payauth: the login reached the terminal. You can close this window.";
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
+/// Where to send the browser: text for a person, one JSON line for a
+/// program that opens the URL itself.
+fn announce(url: &str, redirect_uri: &str, wait: Duration, global: Global) {
+    if global.output.json {
+        print_json(&serde_json::json!({
+            "authorize_url": url,
+            "redirect_uri": redirect_uri,
+            "wait_s": wait.as_secs(),
+        }));
+    } else {
+        say!("Open this URL in your browser and log in:");
+        say!("{url}");
+        eprintln!(
+            "waiting for the bank's redirect on {redirect_uri} (up to {} s)…",
+            wait.as_secs()
         );
-        let _ = stream.write_all(response.as_bytes()).await;
-        return Ok(query);
     }
 }

@@ -1,35 +1,178 @@
 //! `payauth sandbox`: serves the loopback simulators of all four provider
-//! APIs until interrupted, for trying flows with `--environment <URL>` or curl.
+//! APIs until SIGINT or SIGTERM, for trying flows with `--environment
+//! <URL>` or curl.
+//!
+//! It binds first and announces after, so a busy port fails before any
+//! banner, and `--port 0` announces the port it got. The announcement
+//! names every credential the sandbox accepts (public test values) as the
+//! `export` lines that make `payauth token …` work against it, or with
+//! `--json` as one JSON object.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io;
 
-use payauth_sandbox::defaults;
+use payauth_sandbox::{RunningSandbox, Sandbox, SandboxCredentials};
 
-pub(crate) fn run(port: u16) -> Result<(), String> {
-    let runtime = super::runtime()?;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    println!("payauth sandbox on http://{addr} (Ctrl-C to stop)");
-    println!(
-        "  iyzico terminal client id {}, user {}",
-        defaults::IYZICO_CLIENT_ID,
-        defaults::IYZICO_USERNAME
-    );
-    println!(
-        "  iyzico api key {}, PWI session for member {}",
-        defaults::IYZICO_API_KEY,
-        defaults::PWI_MEMBER_IDENTIFIER
-    );
-    println!(
-        "  vakifbank client id {}, consent {}",
-        defaults::VAKIFBANK_CLIENT_ID,
-        defaults::VAKIFBANK_CONSENT_ID
-    );
-    println!("  mypos client id {}", defaults::MYPOS_CLIENT_ID);
-    println!("  (secrets: payauth_sandbox::defaults in the docs)");
-    runtime.block_on(async {
-        tokio::select! {
-            served = payauth_sandbox::serve(addr) => served.map_err(|e| format!("sandbox on {addr} failed: {e}")),
-            _ = tokio::signal::ctrl_c() => Ok(()),
-        }
+use super::{Output, Signals};
+use crate::failure::Failure;
+use crate::output::{print_json, say};
+use crate::secrets::{
+    IyzicoClientSecret, IyzicoPassword, IyzicoSecretKey, MyposClientSecret, PwiSessionToken,
+    VakifBankClientSecret,
+};
+use crate::vars;
+
+/// `payauth sandbox --port N`.
+pub(crate) fn run(port: u16, output: Output) -> Result<(), Failure> {
+    super::runtime()?.block_on(async {
+        let sandbox = Sandbox::builder()
+            .port(port)
+            .start()
+            .await
+            .map_err(|e| bind_failure(port, &e))?;
+        // Listening before announcing: a SIGTERM sent as soon as the
+        // banner is read stops the sandbox cleanly.
+        let mut signals = Signals::install()?;
+        announce(&sandbox, output);
+        let signal = signals.recv().await;
+        tracing::debug!(?signal, "stopping the sandbox");
+        sandbox.shutdown().await;
+        eprintln!("payauth sandbox: stopped");
+        Ok(())
     })
+}
+
+fn bind_failure(port: u16, error: &io::Error) -> Failure {
+    let description = if error.kind() == io::ErrorKind::AddrInUse {
+        format!("port {port} on 127.0.0.1 is busy (address in use)")
+    } else {
+        format!("cannot listen on 127.0.0.1:{port}: {error}")
+    };
+    Failure::from(
+        payauth_core::Error::new(payauth_core::ErrorKind::Config).with_description(description),
+    )
+    .context("payauth sandbox")
+    .hint("choose another port with --port, or --port 0 for any free one")
+}
+
+/// One credential the sandbox accepts: provider, field, the variable
+/// `payauth token` reads it from, and where its value is.
+type Field = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SandboxCredentials) -> &str,
+);
+
+const FIELDS: [Field; 13] = [
+    (
+        "iyzico_terminal",
+        "client_id",
+        vars::IYZICO_CLIENT_ID,
+        |c| &c.iyzico_client_id,
+    ),
+    (
+        "iyzico_terminal",
+        "client_secret",
+        IyzicoClientSecret::ENV,
+        |c| c.iyzico_client_secret.expose_secret(),
+    ),
+    ("iyzico_terminal", "username", vars::IYZICO_USERNAME, |c| {
+        &c.iyzico_username
+    }),
+    ("iyzico_terminal", "password", IyzicoPassword::ENV, |c| {
+        c.iyzico_password.expose_secret()
+    }),
+    ("iyzico_pwi", "api_key", vars::IYZICO_API_KEY, |c| {
+        &c.iyzico_api_key
+    }),
+    ("iyzico_pwi", "secret_key", IyzicoSecretKey::ENV, |c| {
+        c.iyzico_secret_key.expose_secret()
+    }),
+    ("iyzico_pwi", "session_token", PwiSessionToken::ENV, |c| {
+        c.pwi_sessions.first().map_or("", |s| &s.session_token)
+    }),
+    ("iyzico_pwi", "member", vars::IYZICO_PWI_MEMBER, |c| {
+        c.pwi_sessions.first().map_or("", |s| &s.member_identifier)
+    }),
+    ("vakifbank", "client_id", vars::VAKIFBANK_CLIENT_ID, |c| {
+        &c.vakifbank_client_id
+    }),
+    (
+        "vakifbank",
+        "client_secret",
+        VakifBankClientSecret::ENV,
+        |c| c.vakifbank_client_secret.expose_secret(),
+    ),
+    ("vakifbank", "consent_id", vars::VAKIFBANK_CONSENT_ID, |c| {
+        &c.vakifbank_consent_id
+    }),
+    ("mypos", "client_id", vars::MYPOS_CLIENT_ID, |c| {
+        &c.mypos_client_id
+    }),
+    ("mypos", "client_secret", MyposClientSecret::ENV, |c| {
+        c.mypos_client_secret.expose_secret()
+    }),
+];
+
+/// The banner, or with `--json` one line: `url`, `port`, `credentials`
+/// by provider and field, `env` (the same values by variable name), and
+/// the VakıfBank scopes the sandbox knows.
+fn announce(sandbox: &RunningSandbox, output: Output) {
+    let url = sandbox.base_url();
+    let accepted = sandbox.credentials();
+    let scopes = &accepted.vakifbank_scopes;
+    if output.json {
+        let mut value = serde_json::json!({
+            "url": url,
+            "port": sandbox.addr().port(),
+            "credentials": {},
+            "env": { vars::ENVIRONMENT: url },
+        });
+        for (provider, field, var, get) in FIELDS {
+            value["credentials"][provider][field] = get(accepted).into();
+            value["env"][var] = get(accepted).into();
+        }
+        value["credentials"]["vakifbank"]["scopes"] = scopes.clone().into();
+        print_json(&value);
+        return;
+    }
+    say!("payauth sandbox serving on {url} (Ctrl-C or SIGTERM stops it)");
+    say!("Its credentials are public test values, accepted by this sandbox only.");
+    say!("To point `payauth token` at it, paste into a shell:");
+    say!("  export {}={}", vars::ENVIRONMENT, shell_word(&url));
+    for (_, _, var, get) in FIELDS {
+        say!("  export {var}={}", shell_word(get(accepted)));
+    }
+    say!(
+        "then: payauth token mypos | vakifbank [--flow b2b-credentials] | iyzico-terminal | iyzico-pwi"
+    );
+    say!("VakıfBank scopes known here: {}", scopes.join(", "));
+}
+
+/// `text` as one shell word: as it is when it holds nothing a shell
+/// reads specially, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@%+=,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("http://127.0.0.1:8787"), "http://127.0.0.1:8787");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

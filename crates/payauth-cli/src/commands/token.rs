@@ -1,35 +1,105 @@
 //! `payauth token <provider>` and `payauth revoke mypos`: one flow against
-//! a provider, its sandbox host, or any base URL (`payauth sandbox`).
+//! a provider, its sandbox host, or any base URL (`payauth sandbox`),
+//! through a `TokenCache` as an application holds one: with a store
+//! (`--store-dir`, a config file's `[store]`, the login store of the
+//! authorization-code flow) a token still fresh there is served without a
+//! request, and an expired one is refreshed.
 //!
-//! Credentials come from flags or `PAYAUTH_*` environment variables (prefer
-//! the environment: flags show in the process list); their values are never
-//! printed, not even in `--help`. The token itself is printed only with
-//! `--reveal`.
+//! Credentials come from flags, files or `PAYAUTH_*` environment variables
+//! (see [`crate::secrets`]); their values are never printed, not even in
+//! `--help`. The token itself is printed only with `--reveal` or
+//! `--print`.
 
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
 use payauth_core::oauth2::BasicEncoding;
-use payauth_core::{AccessToken, Environment, Error, FlowSettings, Secret, TokenSource};
+use payauth_core::{
+    AccessToken, Environment, ErrorKind, FileStore, FlowSettings, TokenCache, TokenSource,
+};
 use payauth_iyzico::{PwiSessionSettings, PwiSettings, TerminalLoginSettings, TimestampUnit};
-use payauth_mypos::MyposSettings;
+use payauth_mypos::{Mypos, MyposSettings};
 use payauth_vakifbank::{
-    B2bCredentialsSettings, ClientAuthStyle, ClientCredentialsSettings, Resource, VakifBankSettings,
+    AuthorizationCodeSettings, B2bCredentialsSettings, Channel, ClientAuthStyle,
+    ClientCredentialsSettings, Resource, VakifBankSettings,
 };
 
-use super::{Output, runtime};
+use super::{Global, Output};
+use crate::failure::Failure;
+use crate::output::{clean, expires_in_secs, print_json, rfc3339_utc, say, token_json};
+use crate::secrets::{
+    IyzicoClientSecret, IyzicoPassword, IyzicoSecretKey, MyposClientSecret, MyposToken,
+    PwiSessionToken, VakifBankClientSecret,
+};
+use crate::vars;
+
+/// `payauth token`'s own flags and its provider subcommand.
+#[derive(Debug, Args)]
+#[command(subcommand_required = false)]
+pub(crate) struct TokenArgs {
+    /// Also print the token itself: `access_token` and `authorization`
+    /// in `--json`, an `Authorization:` line in text.
+    #[arg(long, global = true)]
+    reveal: bool,
+    /// Print the access token alone on stdout and nothing else there (as
+    /// `gcloud auth print-access-token`), for `TOKEN=$(payauth token … --print)`.
+    #[arg(long, global = true)]
+    print: bool,
+    /// Take provider, flow, credentials and `[store]` from this TOML file
+    /// (see `payauth config schema`) instead of a provider subcommand
+    /// [env: `PAYAUTH_CONFIG`, read when no subcommand is given].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Keep tokens in this directory (one 0600 file per flow) and serve
+    /// them from there across runs until they near expiry. The
+    /// authorization-code flow reads `payauth login`'s store by default
+    /// [env: `PAYAUTH_STORE_DIR`].
+    #[arg(long, global = true, value_name = "DIR")]
+    store_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<TokenCommand>,
+}
+
+/// What to print of a token.
+#[derive(Debug, Clone, Copy)]
+struct Show {
+    reveal: bool,
+    print: bool,
+}
+
+/// What `--allow-insecure-http` is for, named where plain http is refused.
+const INSECURE_HINT: &str = "pass --allow-insecure-http to send credentials over plain http:// anyway (never to production)";
 
 /// Where requests go: the one environment rule of every provider.
 #[derive(Debug, Args)]
 pub(crate) struct Target {
     /// `sandbox` (the provider's sandbox host, the default), `production`,
     /// or a base URL (e.g. the URL `payauth sandbox` prints).
-    #[arg(long, env = "PAYAUTH_ENVIRONMENT", default_value = "sandbox")]
+    #[arg(long, env = vars::ENVIRONMENT, default_value = "sandbox")]
     environment: Environment,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[arg(long)]
     allow_insecure_http: bool,
+}
+
+impl Target {
+    /// The environment, a plain-http base URL refused here (by the
+    /// provider crates' own rule) with a hint that names this command's
+    /// override.
+    fn checked(&self) -> Result<Environment, Failure> {
+        if let Environment::Custom(url) = &self.environment {
+            self.check(url)?;
+        }
+        Ok(self.environment.clone())
+    }
+
+    fn check(&self, url: &str) -> Result<(), Failure> {
+        payauth_core::http::check_base_url(url, self.allow_insecure_http)
+            .map(drop)
+            .map_err(|e| Failure::from(e).hint(INSECURE_HINT))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -37,16 +107,15 @@ pub(crate) struct MyposArgs {
     #[command(flatten)]
     target: Target,
     /// The client id.
-    #[arg(long, env = "PAYAUTH_MYPOS_CLIENT_ID")]
+    #[arg(long, env = vars::MYPOS_CLIENT_ID)]
     client_id: String,
-    /// The client secret.
-    #[arg(long, env = "PAYAUTH_MYPOS_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: String,
+    #[command(flatten)]
+    client_secret: MyposClientSecret,
     /// Scopes, comma separated (`webhooks` for the Webhook API).
     #[arg(long, value_delimiter = ',')]
     scope: Vec<String>,
     /// Where revocations go (the docs name two hosts); default the token host.
-    #[arg(long, env = "PAYAUTH_MYPOS_REVOKE_BASE_URL")]
+    #[arg(long, env = vars::MYPOS_REVOKE_BASE_URL)]
     revoke_base_url: Option<String>,
     /// HTTP Basic encoding: `plain` (myPOS's docs and SDK) or `rfc6749`.
     #[arg(long, default_value_t = payauth_mypos::auth::BASIC_ENCODING)]
@@ -54,17 +123,22 @@ pub(crate) struct MyposArgs {
 }
 
 impl MyposArgs {
-    fn settings(self) -> MyposSettings {
-        MyposSettings {
-            client_id: self.client_id,
-            client_secret: Secret::new(self.client_secret).into(),
-            environment: self.target.environment,
-            scopes: self.scope,
-            revoke_base_url: self.revoke_base_url,
-            basic_encoding: self.basic_encoding,
-            default_lifetime_secs: None,
-            allow_insecure_http: self.target.allow_insecure_http,
+    fn settings(self) -> Result<MyposSettings, Failure> {
+        if let Some(url) = &self.revoke_base_url {
+            self.target.check(url)?;
         }
+        // The constructor and fields, not a struct literal: a setting a
+        // provider crate adds keeps its default here until it gets a flag.
+        let mut settings = MyposSettings::new(
+            self.client_id,
+            self.client_secret.resolve()?,
+            self.target.checked()?,
+        )
+        .scopes(self.scope);
+        settings.revoke_base_url = self.revoke_base_url;
+        settings.basic_encoding = self.basic_encoding;
+        settings.allow_insecure_http = self.target.allow_insecure_http;
+        Ok(settings)
     }
 }
 
@@ -74,11 +148,10 @@ pub(crate) struct VakifBankArgs {
     #[command(flatten)]
     target: Target,
     /// The API key.
-    #[arg(long, env = "PAYAUTH_VAKIFBANK_CLIENT_ID")]
+    #[arg(long, env = vars::VAKIFBANK_CLIENT_ID)]
     client_id: String,
-    /// The API secret.
-    #[arg(long, env = "PAYAUTH_VAKIFBANK_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: String,
+    #[command(flatten)]
+    client_secret: VakifBankClientSecret,
     /// The API plan when it is not the environment's own (`production` for
     /// `--environment production`, else `sandbox`).
     #[arg(long)]
@@ -96,25 +169,25 @@ pub(crate) struct VakifBankArgs {
 }
 
 impl VakifBankArgs {
-    pub(crate) fn settings(self) -> VakifBankSettings {
-        VakifBankSettings {
-            client_id: self.client_id,
-            client_secret: Secret::new(self.client_secret).into(),
-            environment: self.target.environment,
-            resource: self.resource.map(|r| match r {
-                ResourceArg::Sandbox => Resource::Sandbox,
-                ResourceArg::Production => Resource::Production,
-            }),
-            client_auth: if self.basic {
-                ClientAuthStyle::Basic
-            } else {
-                ClientAuthStyle::Body
-            },
-            basic_encoding: self.basic_encoding,
-            exchange_client_auth: self.exchange_client_auth,
-            default_lifetime_secs: None,
-            allow_insecure_http: self.target.allow_insecure_http,
-        }
+    pub(crate) fn settings(self) -> Result<VakifBankSettings, Failure> {
+        let mut settings = VakifBankSettings::new(
+            self.client_id,
+            self.client_secret.resolve()?,
+            self.target.checked()?,
+        );
+        settings.resource = self.resource.map(|r| match r {
+            ResourceArg::Sandbox => Resource::Sandbox,
+            ResourceArg::Production => Resource::Production,
+        });
+        settings.client_auth = if self.basic {
+            ClientAuthStyle::Basic
+        } else {
+            ClientAuthStyle::Body
+        };
+        settings.basic_encoding = self.basic_encoding;
+        settings.exchange_client_auth = self.exchange_client_auth;
+        settings.allow_insecure_http = self.target.allow_insecure_http;
+        Ok(settings)
     }
 }
 
@@ -124,11 +197,68 @@ pub(crate) enum ResourceArg {
     Production,
 }
 
-/// A VakıfBank grant that needs no customer.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+/// Whose VakıfBank login: shared by `payauth login vakifbank` and the
+/// authorization-code flow of `payauth token vakifbank`, so both name
+/// the same stored tokens.
+#[derive(Debug, Args)]
+pub(crate) struct CustomerArgs {
+    /// Your label for the customer who logs in (the `customer` of a
+    /// config file's `flow = "authorization_code"` source).
+    #[arg(long, default_value = "default")]
+    customer: String,
+    /// Corporate customers' login page instead of retail.
+    #[arg(long)]
+    corporate: bool,
+}
+
+impl CustomerArgs {
+    /// The authorization-code settings for these customer flags.
+    pub(crate) fn settings(
+        &self,
+        gateway: VakifBankSettings,
+        scopes: Vec<String>,
+    ) -> AuthorizationCodeSettings {
+        let mut settings =
+            AuthorizationCodeSettings::new(gateway, self.customer.clone()).scopes(scopes);
+        settings.channel = if self.corporate {
+            Channel::Corporate
+        } else {
+            Channel::Retail
+        };
+        settings
+    }
+
+    /// The `payauth login` command that stores what these flags read.
+    fn login_hint(&self, scopes: &[String]) -> String {
+        format!(
+            "log in first: payauth login vakifbank --customer {}{} --scope {} (same --environment, --client-id and --store-dir)",
+            self.customer,
+            if self.corporate { " --corporate" } else { "" },
+            scopes.join(",")
+        )
+    }
+}
+
+/// A VakıfBank grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum VakifBankFlow {
     ClientCredentials,
     B2bCredentials,
+    /// A customer's login from `payauth login vakifbank`, refreshed with
+    /// its refresh token.
+    #[value(alias = "refresh-token")]
+    AuthorizationCode,
+}
+
+impl VakifBankFlow {
+    /// The scopes a flow asks for when `--scope` is not given (the
+    /// authorization-code flow's are `payauth login`'s).
+    fn default_scopes(self) -> &'static str {
+        match self {
+            Self::ClientCredentials => "public",
+            Self::B2bCredentials | Self::AuthorizationCode => "account",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -138,15 +268,19 @@ pub(crate) struct VakifBankTokenArgs {
     /// The grant.
     #[arg(long, value_enum, default_value = "client-credentials")]
     flow: VakifBankFlow,
-    /// Scopes, comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "public")]
+    /// Scopes, comma separated (default: `public` for client-credentials,
+    /// `account` for the others).
+    #[arg(long, value_delimiter = ',')]
     scope: Vec<String>,
     /// The consent number (b2b-credentials).
-    #[arg(long, env = "PAYAUTH_VAKIFBANK_CONSENT_ID")]
+    #[arg(long, env = vars::VAKIFBANK_CONSENT_ID)]
     consent_id: Option<String>,
     /// Also send the API plan as `resource` (b2b-credentials; unverified).
     #[arg(long)]
     send_resource: bool,
+    /// (authorization-code)
+    #[command(flatten)]
+    customer: CustomerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -154,17 +288,15 @@ pub(crate) struct TerminalArgs {
     #[command(flatten)]
     target: Target,
     /// The Terminal API client id.
-    #[arg(long, env = "PAYAUTH_IYZICO_CLIENT_ID")]
+    #[arg(long, env = vars::IYZICO_CLIENT_ID)]
     client_id: String,
-    /// The Terminal API client secret.
-    #[arg(long, env = "PAYAUTH_IYZICO_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: String,
+    #[command(flatten)]
+    client_secret: IyzicoClientSecret,
     /// The terminal user.
-    #[arg(long, env = "PAYAUTH_IYZICO_USERNAME")]
+    #[arg(long, env = vars::IYZICO_USERNAME)]
     username: String,
-    /// The terminal user's password.
-    #[arg(long, env = "PAYAUTH_IYZICO_PASSWORD", hide_env_values = true)]
-    password: String,
+    #[command(flatten)]
+    password: IyzicoPassword,
     /// Send `request_timestamp` in seconds instead of milliseconds.
     #[arg(long)]
     timestamp_seconds: bool,
@@ -178,16 +310,14 @@ pub(crate) struct PwiArgs {
     #[command(flatten)]
     target: Target,
     /// The merchant API key.
-    #[arg(long, env = "PAYAUTH_IYZICO_API_KEY")]
+    #[arg(long, env = vars::IYZICO_API_KEY)]
     api_key: String,
-    /// The merchant secret key.
-    #[arg(long, env = "PAYAUTH_IYZICO_SECRET_KEY", hide_env_values = true)]
-    secret_key: String,
-    /// The member's session token.
-    #[arg(long, env = "PAYAUTH_IYZICO_PWI_SESSION_TOKEN", hide_env_values = true)]
-    session_token: String,
+    #[command(flatten)]
+    secret_key: IyzicoSecretKey,
+    #[command(flatten)]
+    session_token: PwiSessionToken,
     /// The member's identifier.
-    #[arg(long, env = "PAYAUTH_IYZICO_PWI_MEMBER")]
+    #[arg(long, env = vars::IYZICO_PWI_MEMBER)]
     member: String,
     /// Language of iyzico's messages: `tr` (iyzico's default) or `en`.
     #[arg(long)]
@@ -201,7 +331,7 @@ pub(crate) struct PwiArgs {
 pub(crate) enum TokenCommand {
     /// myPOS client credentials.
     Mypos(MyposArgs),
-    /// VakıfBank client or B2B credentials.
+    /// VakıfBank client or B2B credentials, or a customer's login.
     Vakifbank(VakifBankTokenArgs),
     /// iyzico Terminal API login.
     IyzicoTerminal(TerminalArgs),
@@ -215,100 +345,215 @@ pub(crate) enum RevokeCommand {
     Mypos {
         #[command(flatten)]
         provider: MyposArgs,
-        /// The token to revoke.
-        #[arg(long, env = "PAYAUTH_MYPOS_TOKEN", hide_env_values = true)]
-        token: String,
+        #[command(flatten)]
+        token: MyposToken,
     },
 }
 
-/// The command's flow: a label and its source, built from the provider
-/// crate's settings, as a config file's would be.
-fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>), Error> {
-    let http = payauth_core::http::default_client()?;
-    let built = match command {
-        TokenCommand::Mypos(args) => (
-            "mypos client credentials",
-            args.settings().build_with_key(&http)?,
-        ),
-        TokenCommand::Vakifbank(args) => vakifbank(args, &http)?,
+/// One flow to run: its label, source, store key, and where its tokens
+/// are kept.
+struct Flow {
+    label: &'static str,
+    source: Arc<dyn TokenSource>,
+    key: String,
+    store: Option<PathBuf>,
+    /// What to do when the grant is refused.
+    on_invalid_grant: Option<String>,
+}
+
+impl Flow {
+    fn new(
+        label: &'static str,
+        settings: &impl FlowSettings,
+        store: Option<PathBuf>,
+    ) -> Result<Self, Failure> {
+        let http = payauth_core::http::default_client()?;
+        let (source, key) = settings.build_with_key(&http)?;
+        Ok(Self {
+            label,
+            source,
+            key,
+            store,
+            on_invalid_grant: None,
+        })
+    }
+}
+
+/// The command's flow, built from the provider crate's settings, as a
+/// config file's would be.
+fn flow(command: TokenCommand, store: Option<PathBuf>) -> Result<Flow, Failure> {
+    match command {
+        TokenCommand::Mypos(args) => {
+            Flow::new("mypos client credentials", &args.settings()?, store)
+        }
+        TokenCommand::Vakifbank(args) => vakifbank(args, store),
         TokenCommand::IyzicoTerminal(args) => {
             let mut settings = TerminalLoginSettings::new(
                 args.client_id,
-                Secret::new(args.client_secret),
+                args.client_secret.resolve()?,
                 args.username,
-                Secret::new(args.password),
-                args.target.environment,
+                args.password.resolve()?,
+                args.target.checked()?,
             );
             if args.timestamp_seconds {
                 settings.timestamp_unit = TimestampUnit::Seconds;
             }
             settings.basic_encoding = args.basic_encoding;
             settings.allow_insecure_http = args.target.allow_insecure_http;
-            ("iyzico terminal login", settings.build_with_key(&http)?)
+            Flow::new("iyzico terminal login", &settings, store)
         }
         TokenCommand::IyzicoPwi(args) => {
             let mut merchant = PwiSettings::new(
                 args.api_key,
-                Secret::new(args.secret_key),
-                args.target.environment,
+                args.secret_key.resolve()?,
+                args.target.checked()?,
             );
             merchant.allow_insecure_http = args.target.allow_insecure_http;
             merchant.locale = args.locale;
             let mut settings =
-                PwiSessionSettings::new(merchant, Secret::new(args.session_token), args.member);
+                PwiSessionSettings::new(merchant, args.session_token.resolve()?, args.member);
             settings.conversation_id = args.conversation_id;
-            (
-                "iyzico pay-with-iyzico token",
-                settings.build_with_key(&http)?,
-            )
+            Flow::new("iyzico pay-with-iyzico token", &settings, store)
         }
-    };
-    let (label, (source, _key)) = built;
-    Ok((label, source))
+    }
 }
 
-type Built = (&'static str, (Arc<dyn TokenSource>, String));
-
-fn vakifbank(args: VakifBankTokenArgs, http: &reqwest::Client) -> Result<Built, Error> {
-    let gateway = args.bank.settings();
-    Ok(match args.flow {
-        VakifBankFlow::ClientCredentials => (
+fn vakifbank(args: VakifBankTokenArgs, store: Option<PathBuf>) -> Result<Flow, Failure> {
+    let scopes = if args.scope.is_empty() {
+        vec![args.flow.default_scopes().to_owned()]
+    } else {
+        args.scope
+    };
+    let gateway = args.bank.settings()?;
+    match args.flow {
+        VakifBankFlow::ClientCredentials => Flow::new(
             "vakifbank client credentials",
-            ClientCredentialsSettings::new(gateway)
-                .scopes(args.scope)
-                .build_with_key(http)?,
+            &ClientCredentialsSettings::new(gateway).scopes(scopes),
+            store,
         ),
         VakifBankFlow::B2bCredentials => {
             let consent = args.consent_id.ok_or_else(|| {
-                Error::new(payauth_core::ErrorKind::Config)
-                    .with_description("b2b-credentials needs --consent-id")
+                Failure::Usage("--flow b2b-credentials needs --consent-id".to_owned())
             })?;
-            let mut settings = B2bCredentialsSettings::new(gateway, consent).scopes(args.scope);
+            let mut settings = B2bCredentialsSettings::new(gateway, consent).scopes(scopes.clone());
             settings.send_resource = args.send_resource;
-            ("vakifbank b2b credentials", settings.build_with_key(http)?)
+            Flow::new("vakifbank b2b credentials", &settings, store)
         }
+        VakifBankFlow::AuthorizationCode => {
+            let settings = args.customer.settings(gateway, scopes.clone());
+            let store = store.unwrap_or_else(default_store_dir);
+            let mut flow = Flow::new("vakifbank authorization code", &settings, Some(store))?;
+            flow.on_invalid_grant = Some(args.customer.login_hint(&scopes));
+            Ok(flow)
+        }
+    }
+}
+
+/// Where `payauth login` keeps tokens unless told otherwise:
+/// `$XDG_DATA_HOME/payauth`, else `~/.local/share/payauth`.
+pub(crate) fn default_store_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("payauth")
+}
+
+/// `payauth token …`.
+pub(crate) fn run(args: TokenArgs, global: Global) -> Result<(), Failure> {
+    if args.print && global.output.json {
+        return Err(Failure::Usage(
+            "--print prints the bare token, --json a JSON object: choose one".to_owned(),
+        ));
+    }
+    let show = Show {
+        reveal: args.reveal,
+        print: args.print,
+    };
+    let store = args
+        .store_dir
+        .clone()
+        .or_else(|| std::env::var_os(vars::STORE_DIR).map(PathBuf::from));
+    match (args.config, args.command) {
+        (Some(_), Some(_)) => Err(Failure::Usage(
+            "give a provider subcommand or --config, not both".to_owned(),
+        )),
+        (None, Some(command)) => {
+            let flow = flow(command, store)?;
+            fetch_and_print(flow, show, global)
+        }
+        (Some(path), None) if args.store_dir.is_some() => Err(Failure::Usage(format!(
+            "{} says where tokens are kept ([store]); --store-dir is for provider subcommands",
+            path.display()
+        ))),
+        (Some(path), None) => from_config(&path, show, global),
+        (None, None) => match std::env::var_os(vars::CONFIG) {
+            Some(path) => from_config(Path::new(&path), show, global),
+            None => Err(Failure::Usage(
+                "give a provider (payauth token mypos …) or --config FILE".to_owned(),
+            )),
+        },
+    }
+}
+
+fn fetch_and_print(flow: Flow, show: Show, global: Global) -> Result<(), Failure> {
+    let Flow {
+        label,
+        source,
+        key,
+        store,
+        on_invalid_grant,
+    } = flow;
+    let builder = TokenCache::builder(source);
+    let cache = match store {
+        Some(dir) => builder.store(Arc::new(FileStore::new(dir)), key),
+        None => builder,
+    }
+    .build();
+    progress(label);
+    let token = super::run(global.timeout, async {
+        cache.token().await.map_err(|error| {
+            let grant_refused = error.kind() == ErrorKind::InvalidGrant;
+            let failure = Failure::from(error);
+            match &on_invalid_grant {
+                Some(hint) if grant_refused => failure.hint(hint.clone()),
+                _ => failure,
+            }
+        })
     })
+    .map_err(|f| f.context(label))?;
+    print_token(label, &token, show, global.output);
+    Ok(())
 }
 
-pub(crate) fn token(command: TokenCommand, reveal: bool, output: Output) -> Result<(), String> {
-    let (flow, source) = source(command).map_err(|e| e.to_string())?;
-    fetch_and_print(flow, source.as_ref(), reveal, output)
+/// `payauth token --config FILE`: the source and `[store]` the facade's
+/// configuration describes, through its own `TokenCache`.
+fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
+    let label = format!("config {}", path.display());
+    let config = std::fs::read_to_string(path)
+        .map_err(|e| {
+            payauth_core::Error::new(ErrorKind::Config)
+                .with_description(format!("cannot read it: {}", e.kind()))
+        })
+        .and_then(|text| payauth::config::Config::from_toml(&text))
+        .map_err(|e| Failure::from(e).context(&label))?;
+    progress(&label);
+    let token = super::run(global.timeout, async {
+        let http = payauth_core::http::default_client()?;
+        Ok(config.cache(&http)?.token().await?)
+    })
+    .map_err(|f| f.context(&label))?;
+    print_token(&label, &token, show, global.output);
+    Ok(())
 }
 
-/// `payauth token --config FILE`: the source the facade's configuration
-/// describes.
-pub(crate) fn from_config(
-    path: &std::path::Path,
-    reveal: bool,
-    output: Output,
-) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
-    let config = payauth::config::Config::from_toml(&text)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let http = payauth_core::http::default_client().map_err(|e| e.to_string())?;
-    let (source, key) = config.source(&http).map_err(|e| e.to_string())?;
-    fetch_and_print(&key, source.as_ref(), reveal, output)
+/// A line for a person watching: only when stderr is a terminal, so
+/// scripts see nothing there on success.
+fn progress(label: &str) {
+    tracing::debug!(flow = label, "requesting a token");
+    if std::io::stderr().is_terminal() {
+        eprintln!("{label}: requesting a token…");
+    }
 }
 
 /// The JSON Schema of the configuration file, pretty-printed.
@@ -316,71 +561,53 @@ pub(crate) fn config_schema() -> String {
     serde_json::to_string_pretty(&payauth::config::Config::json_schema()).unwrap_or_default()
 }
 
-fn fetch_and_print(
-    flow: &str,
-    source: &dyn TokenSource,
-    reveal: bool,
-    output: Output,
-) -> Result<(), String> {
-    eprintln!("{flow}: requesting a token…");
-    let token = runtime()?
-        .block_on(source.fetch(None))
-        .map_err(|e| format!("{flow} failed: {e}"))?;
-    print_token(flow, &token, reveal, output);
-    Ok(())
-}
-
-fn print_token(flow: &str, token: &AccessToken, reveal: bool, output: Output) {
-    let expires_in = token
-        .expires_at_system()
-        .duration_since(SystemTime::now())
-        .map_or(0, |d| d.as_secs());
-    let authorization = token.authorization().to_str().unwrap_or_default();
+fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) {
+    if show.print {
+        say!("{}", token.secret().expose_secret());
+        return;
+    }
     if output.json {
-        let mut value = serde_json::json!({
-            "flow": flow,
-            "token_type": token.token_type(),
-            "expires_in_s": expires_in,
-            "scope": token.scope(),
-            "has_refresh_token": token.refresh_token().is_some(),
-        });
-        if reveal {
-            value["authorization"] = serde_json::Value::from(authorization);
-        }
-        println!("{value}");
-    } else {
-        println!(
-            "{flow}: OK, {} token, expires in {expires_in}s",
-            token.token_type()
+        let mut value = token_json(token, show.reveal);
+        value["flow"] = flow.into();
+        print_json(&value);
+        return;
+    }
+    say!(
+        "{flow}: OK, {} token, expires in {}s (at {})",
+        clean(token.token_type()),
+        expires_in_secs(token),
+        rfc3339_utc(token.expires_at_system())
+    );
+    if let Some(scope) = token.scope() {
+        say!("scope: {}", clean(scope));
+    }
+    if token.refresh_token().is_some() {
+        say!("a refresh token came with it");
+    }
+    if show.reveal {
+        say!(
+            "Authorization: {}",
+            token.authorization().to_str().unwrap_or_default()
         );
-        if let Some(scope) = token.scope() {
-            println!("scope: {scope}");
-        }
-        if token.refresh_token().is_some() {
-            println!("a refresh token came with it");
-        }
-        if reveal {
-            println!("Authorization: {authorization}");
-        } else {
-            println!("(the token itself is shown only with --reveal)");
-        }
+    } else {
+        say!("(the token itself is shown only with --reveal or --print)");
     }
 }
 
-pub(crate) fn revoke(command: RevokeCommand, output: Output) -> Result<(), String> {
+/// `payauth revoke mypos`.
+pub(crate) fn revoke(command: RevokeCommand, global: Global) -> Result<(), Failure> {
     let RevokeCommand::Mypos { provider, token } = command;
-    let http = payauth_core::http::default_client().map_err(|e| e.to_string())?;
-    let mypos = provider
-        .settings()
-        .build(&http)
-        .map_err(|e| e.to_string())?;
-    runtime()?
-        .block_on(mypos.revoke(&Secret::new(token)))
-        .map_err(|e| format!("mypos revoke failed: {e}"))?;
-    if output.json {
-        println!(r#"{{"revoked":true}}"#);
+    let token = token.load()?;
+    let settings = provider.settings()?;
+    super::run(global.timeout, async {
+        let http = payauth_core::http::default_client()?;
+        Ok(Mypos::new(&settings, &http)?.revoke(&token).await?)
+    })
+    .map_err(|f| f.context("mypos revoke"))?;
+    if global.output.json {
+        print_json(&serde_json::json!({ "revoked": true }));
     } else {
-        println!("mypos: token revoked (or already unknown to myPOS)");
+        say!("mypos: token revoked (or already unknown to myPOS)");
     }
     Ok(())
 }
