@@ -49,7 +49,10 @@ fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
             .await
             .unwrap();
         assert!(back.starts_with("http://127.0.0.1:"), "{back}");
-        let done = http.get(&back).send().await.unwrap();
+        let done = http
+            .execute(http.requests().get(&back).build().unwrap())
+            .await
+            .unwrap();
         assert_eq!(done.status(), 200);
     });
 

@@ -3,7 +3,10 @@
 //! turned into typed [`Error`]s.
 
 mod answer;
+mod client;
 mod date;
+
+pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder};
 
 use std::time::Duration;
 
@@ -16,39 +19,30 @@ use crate::error::{Error, ErrorKind};
 /// [`ErrorKind::Malformed`], and never buffered past the cap.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// A client builder for token endpoints: no redirects (a token endpoint
-/// that redirects is misconfigured or hostile), 10 s to connect, 30 s per
-/// request, TLS from the crate features (`rustls-ring` by default).
-///
-/// Build one client and share it: building one costs milliseconds
-/// (reqwest 0.13 loads the system roots), an exchange about 0.1 ms.
-///
-/// With the default `rustls-ring` feature, reqwest has no TLS crypto
-/// provider of its own: build clients here (it installs ring as the process
-/// default unless one is installed already), or install one yourself before
-/// calling `reqwest::Client::new()`, which panics otherwise.
-pub fn client_builder() -> reqwest::ClientBuilder {
-    #[cfg(feature = "rustls-ring")]
-    {
-        // reqwest's rustls-no-provider reads the process default; keep an
-        // application's own choice when it made one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("payauth/", env!("CARGO_PKG_VERSION")))
+/// Settings for the [`HttpClient`] token requests go over: no redirects,
+/// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TIMEOUT`] for the whole
+/// exchange, TLS from the crate features (`rustls-ring` by default). The
+/// same as [`HttpClient::builder`].
+pub fn client_builder() -> HttpClientBuilder {
+    HttpClient::builder()
 }
 
-/// A client from [`client_builder`].
+/// A client from [`client_builder`]; build one and share it.
+///
+/// It leaves reqwest alone: payauth turns on no TLS feature of reqwest, so
+/// an application's own `reqwest::Client::new()` works as its own
+/// features say.
+///
+/// ```
+/// let http = payauth_core::http::default_client()?;
+/// # let _ = http;
+/// # Ok::<(), payauth_core::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`ErrorKind::Config`] when the TLS backend cannot be set up.
-pub fn default_client() -> Result<reqwest::Client, Error> {
-    client_builder()
-        .build()
-        .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))
+pub fn default_client() -> Result<HttpClient, Error> {
+    client_builder().build()
 }
 
 /// Which of a provider's hosts to talk to: the same rule for every
@@ -196,7 +190,8 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
     }
 }
 
-/// Sends `request` and reads its body, at most `limit` bytes. For a
+/// Sends `request` over `client` and reads its body, at most `limit`
+/// bytes, all within the client's timeout (or the request's own). For a
 /// generated client's `ClientHooks::exec`, so that [`from_generated`] sees
 /// every answer whole:
 ///
@@ -208,34 +203,38 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
 ///   empty, HTML or not the spec's shape cannot hide the status;
 /// - a 2xx body over the cap is cut off and the answer replaced by one that
 ///   [`from_generated`] reports as [`ErrorKind::Malformed`] with the
-///   original status.
+///   original status;
+/// - no answer (refused, DNS, TLS, reset, a 2xx body torn off, the
+///   timeout) is an answer too, one that no spec declares, carrying the
+///   typed [`Error`] that [`from_generated`] hands on
+///   ([`ErrorKind::Transport`] or [`ErrorKind::Timeout`]): the hook's
+///   `reqwest::Error` cannot be built outside reqwest.
 ///
 /// # Errors
-/// The transport error, when there is no answer or a 2xx body breaks off.
+/// None: the `Result` is the shape `ClientHooks::exec` returns.
 pub async fn execute_capped(
-    client: &reqwest::Client,
+    client: &HttpClient,
     request: reqwest::Request,
     limit: usize,
 ) -> reqwest::Result<reqwest::Response> {
-    let mut response = client.execute(request).await?;
-    answer::strip_own_headers(response.headers_mut());
-    if !response.status().is_success() {
-        return Ok(answer::keep_error(response, limit).await);
-    }
-    match response
-        .content_length()
-        .and_then(|n| usize::try_from(n).ok())
-    {
-        // A declared length is enforced by the HTTP layer: the body cannot
-        // be longer, so a small one passes through untouched.
-        Some(declared) if declared <= limit => Ok(response),
-        Some(_) => Ok(answer::success(response, None)),
-        // No declared length (chunked): read under the cap, then hand on.
-        None => {
-            let body = answer::read_capped(&mut response, limit).await?;
-            Ok(answer::success(response, body))
+    let timeout = request.timeout().copied().unwrap_or(client.timeout());
+    let exchange = async {
+        let mut response = client.send(request).await?;
+        answer::strip_own_headers(response.headers_mut());
+        if !response.status().is_success() {
+            return Ok(answer::keep_error(response, limit).await);
         }
-    }
+        // Read here, whatever its length, so the timeout covers the body.
+        let body = answer::read_capped(&mut response, limit)
+            .await
+            .map_err(Error::from)?;
+        Ok(answer::success(response, body))
+    };
+    Ok(match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => answer::failure(error),
+        Err(_) => answer::failure(client::timed_out(timeout)),
+    })
 }
 
 /// How a provider's credentials go on its requests: implemented once per
@@ -425,7 +424,10 @@ pub fn from_generated<E: ProviderErrorBody + DeserializeOwned>(
             let (status, headers) = (response.status(), response.headers().clone());
             answer::to_error(status, &headers, Some(response.into_inner()), code_header)
         }
-        Generated::UnexpectedResponse(response) => {
+        Generated::UnexpectedResponse(mut response) => {
+            if let Some(error) = answer::take_failure(&mut response) {
+                return error;
+            }
             answer::too_large(response.status(), response.headers()).unwrap_or_else(|| {
                 answer::to_error::<E>(response.status(), response.headers(), None, code_header)
             })
@@ -508,7 +510,7 @@ mod tests {
         let gateway = RawGateway::answering(answer("200 OK", &[("content-length", b"100")], &body));
         let client = default_client().unwrap();
         for (limit, flagged) in [(99, true), (100, false)] {
-            let request = client.post(gateway.base_url()).build().unwrap();
+            let request = client.requests().post(gateway.base_url()).build().unwrap();
             let response = execute_capped(&client, request, limit).await.unwrap();
             let error = answer::too_large(response.status(), response.headers());
             assert_eq!(error.is_some(), flagged, "limit {limit}");
@@ -709,7 +711,7 @@ mod tests {
     async fn a_chunked_body_over_the_cap_is_cut_off_and_flagged() {
         let url = chunked_server(10, 16 * 1024);
         let client = default_client().unwrap();
-        let request = client.get(&url).build().unwrap();
+        let request = client.requests().get(&url).build().unwrap();
         let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
         let error = answer::too_large(response.status(), response.headers()).unwrap();
         assert_eq!(error.kind(), ErrorKind::Malformed);
@@ -720,7 +722,7 @@ mod tests {
     async fn a_chunked_body_under_the_cap_arrives_whole() {
         let url = chunked_server(3, 100);
         let client = default_client().unwrap();
-        let request = client.get(&url).build().unwrap();
+        let request = client.requests().get(&url).build().unwrap();
         let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/json");

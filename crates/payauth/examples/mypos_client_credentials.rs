@@ -33,7 +33,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Your own API calls get the token and myPOS's extra headers.
     let headers_for = Arc::clone(&mypos);
-    let api = reqwest_middleware::ClientBuilder::new(http)
+    // Your own reqwest client, with your own features: payauth turns on
+    // none of reqwest's.
+    let api = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(
             BearerAuth::new(cache.clone()).with_headers(move |token, headers| {
                 headers.extend(headers_for.resource_headers(token)?);

@@ -102,7 +102,10 @@ impl SourceConfig {
     ///
     /// # Errors
     /// As the flow's [`FlowSettings::build`](payauth_core::FlowSettings::build).
-    pub fn build(&self, http: &reqwest::Client) -> Result<(Arc<dyn TokenSource>, String), Error> {
+    pub fn build(
+        &self,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<(Arc<dyn TokenSource>, String), Error> {
         match self {
             #[cfg(feature = "mypos")]
             Self::Mypos(settings) => settings.build_with_key(http),
@@ -183,7 +186,10 @@ impl Config {
     /// [`ErrorKind::Config`](payauth_core::ErrorKind::Config) for a secret
     /// that cannot be read or a bad setting, as the provider crate reports
     /// it.
-    pub fn source(&self, http: &reqwest::Client) -> Result<(Arc<dyn TokenSource>, String), Error> {
+    pub fn source(
+        &self,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<(Arc<dyn TokenSource>, String), Error> {
         self.source.build(http)
     }
 
@@ -191,7 +197,7 @@ impl Config {
     ///
     /// # Errors
     /// As [`source`](Self::source).
-    pub fn cache(&self, http: &reqwest::Client) -> Result<TokenCache, Error> {
+    pub fn cache(&self, http: &payauth_core::http::HttpClient) -> Result<TokenCache, Error> {
         let (source, key) = self.source(http)?;
         let builder = TokenCache::builder_arc(source)
             .refresh_margin(Duration::from_secs(self.refresh_margin_secs));

@@ -42,7 +42,7 @@ fn client(source: &Arc<Counting>, extras: bool) -> reqwest_middleware::ClientWit
             Ok(())
         });
     }
-    reqwest_middleware::ClientBuilder::new(payauth::core::http::default_client().unwrap())
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(auth)
         .build()
 }

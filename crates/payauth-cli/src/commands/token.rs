@@ -238,7 +238,10 @@ fn source(command: TokenCommand) -> Result<(&'static str, Arc<dyn TokenSource>),
 
 type Built = (&'static str, (Arc<dyn TokenSource>, String));
 
-fn vakifbank(args: VakifBankTokenArgs, http: &reqwest::Client) -> Result<Built, Error> {
+fn vakifbank(
+    args: VakifBankTokenArgs,
+    http: &payauth_core::http::HttpClient,
+) -> Result<Built, Error> {
     let gateway = args.bank.settings();
     Ok(match args.flow {
         VakifBankFlow::ClientCredentials => (
