@@ -454,6 +454,9 @@ pub fn from_generated<E: ProviderErrorBody + DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
     #[test]
@@ -727,6 +730,172 @@ mod tests {
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/json");
         assert_eq!(response.bytes().await.unwrap().len(), 300);
+    }
+
+    /// A loopback server that answers every request on a connection with
+    /// `answer`, keeping connections open; it records each request's head
+    /// and counts the connections it accepted.
+    fn keep_alive_server(
+        answer: &'static [u8],
+    ) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (heads, accepted) = (
+            Arc::<Mutex<Vec<String>>>::default(),
+            Arc::<AtomicUsize>::default(),
+        );
+        let (seen, count) = (Arc::clone(&heads), Arc::clone(&accepted));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(n @ 1..) = stream.read(&mut buffer) {
+                        seen.lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+                        if answer.is_empty() {
+                            std::thread::sleep(Duration::from_secs(5));
+                            return;
+                        }
+                        if stream.write_all(answer).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, heads, accepted)
+    }
+
+    #[tokio::test]
+    async fn connections_are_reused_and_requests_carry_payauths_user_agent() {
+        let (url, heads, accepted) =
+            keep_alive_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+        let client = default_client().unwrap();
+        for _ in 0..3 {
+            let request = client.requests().post(&url).body("a=b").build().unwrap();
+            let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+            assert_eq!(response.bytes().await.unwrap().as_ref(), b"{}");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one connection for three requests"
+        );
+        let heads = heads.lock().unwrap();
+        assert_eq!(heads.len(), 3);
+        let agent = concat!("user-agent: payauth/", env!("CARGO_PKG_VERSION"), "\r\n");
+        assert!(heads[0].to_lowercase().contains(agent), "{}", heads[0]);
+        assert!(heads[0].contains("content-length: 3"), "{}", heads[0]);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_a_timeout_within_the_clients_timeout() {
+        let (url, _, _) = keep_alive_server(b"");
+        let client = client_builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let request = client.requests().post(&url).build().unwrap();
+        let started = std::time::Instant::now();
+        let mut response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        let error = answer::take_failure(&mut response).expect("a synthesized failure");
+        assert_eq!(error.kind(), ErrorKind::Timeout);
+        assert!(error.is_transient());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_2xx_body_that_stalls_is_a_timeout_even_when_its_length_is_under_the_cap() {
+        // The head arrives at once; 10 of the 100 declared bytes follow,
+        // then nothing. The timeout covers the body, not only the head.
+        let url = stalling_body_server();
+        let client = client_builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let request = client.requests().get(&url).build().unwrap();
+        let started = std::time::Instant::now();
+        let mut response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        let error = answer::take_failure(&mut response).expect("a synthesized failure");
+        assert_eq!(error.kind(), ErrorKind::Timeout);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// A one-shot server that declares 100 bytes of body, sends 10, stalls.
+    fn stalling_body_server() -> String {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"access_");
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn no_answer_comes_back_as_an_undeclared_answer_carrying_the_typed_error() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", closed.local_addr().unwrap());
+        drop(closed);
+        let client = default_client().unwrap();
+        let request = client.requests().post(&url).build().unwrap();
+        let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        assert!(!response.status().is_success());
+        let error =
+            from_generated::<Oauth>(progenitor_client::Error::UnexpectedResponse(response), None);
+        assert_eq!(error.kind(), ErrorKind::Transport);
+        assert_eq!(error.status(), None, "no answer, no status");
+        assert!(
+            error.to_string().contains("error sending request"),
+            "{error}"
+        );
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Oauth {
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+
+    crate::oauth_error_body!(Oauth);
+
+    #[tokio::test]
+    async fn https_without_a_trusted_root_is_refused_and_an_added_root_must_be_a_certificate() {
+        let result = client_builder()
+            .add_root_certificate(b"not a certificate".to_vec())
+            .build();
+        // rustls' verifier refuses it at build time; native-tls too.
+        assert_eq!(
+            result.map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::Config)
+        );
+    }
+
+    #[test]
+    fn building_payauths_client_installs_no_process_wide_crypto_provider() {
+        let _client = default_client().unwrap();
+        #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+        assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+        // And a bare reqwest client still builds: payauth gave reqwest no TLS.
+        let _ = reqwest::Client::new();
     }
 
     #[test]

@@ -64,25 +64,35 @@ fn default_margin() -> u64 {
 /// The provider and flow, tagged by `provider`: each variant is that flow's
 /// settings struct from its provider crate, so the file and code share one
 /// path to a token source.
+///
+/// Each variant is there only with its provider's feature, and a feature
+/// turned on anywhere in the dependency tree turns it on for everyone: so
+/// the enum is `#[non_exhaustive]`, and a `match` on it needs a `_` arm.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "provider", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum SourceConfig {
     /// myPOS client credentials.
     #[cfg(feature = "mypos")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mypos")))]
     Mypos(payauth_mypos::MyposSettings),
     /// A VakıfBank grant, tagged by `flow`.
     #[cfg(feature = "vakifbank")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "vakifbank")))]
     Vakifbank(VakifBankFlow),
     /// iyzico Terminal API login.
     #[cfg(feature = "iyzico")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "iyzico")))]
     IyzicoTerminal(payauth_iyzico::TerminalLoginSettings),
     /// iyzico Pay-with-iyzico access token for one member session.
     #[cfg(feature = "iyzico")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "iyzico")))]
     IyzicoPwi(payauth_iyzico::PwiSessionSettings),
 }
 
 /// A VakıfBank grant, tagged by `flow`.
 #[cfg(feature = "vakifbank")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vakifbank")))]
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "flow", rename_all = "snake_case")]
 pub enum VakifBankFlow {
@@ -130,8 +140,12 @@ impl SourceConfig {
 }
 
 /// Where tokens are kept, tagged by `kind`.
+///
+/// `#[non_exhaustive]`: `Redis` is there only with the
+/// `redis` feature, which any crate in the tree may turn on.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum StoreConfig {
     /// In process memory (the default).
     #[default]
@@ -144,6 +158,7 @@ pub enum StoreConfig {
     /// In Redis, shared by every replica using the same URL, prefix and
     /// source: one fetch per expiry fleet-wide (see `payauth-redis`).
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     Redis {
         /// `redis://[user:password@]host:port/db`; a secret since it may
         /// hold a password, e.g. `{ env = "REDIS_URL" }`.
@@ -170,6 +185,7 @@ impl Config {
     /// message and where it points, e.g. ``line 5, column 1: unknown field
     /// `base_ulr`, …`` (the key itself, even inside a tagged table).
     #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     pub fn from_toml(text: &str) -> Result<Self, Error> {
         toml::from_str(text).map_err(|e| toml_errors::config_error(text, &e))
     }
