@@ -168,3 +168,15 @@ fn the_default_tls_is_rustls_on_ring_without_aws_lc() {
     assert!(tree.contains("hyper-rustls "), "{tree}");
     assert!(!tree.contains("aws-lc"), "payauth-mypos compiles aws-lc");
 }
+
+#[test]
+fn the_cli_built_alone_still_speaks_tls() {
+    // payauth crates depend on each other with default features off; a
+    // binary that forgot to ask for a backend would refuse every https://
+    // provider host with a configuration error.
+    let tree = tree(&["-p", "payauth-cli"]);
+    assert!(
+        tree.contains("hyper-rustls "),
+        "payauth-cli has no TLS backend"
+    );
+}

@@ -1,0 +1,155 @@
+//! Token requests over TLS, through payauth's own transport: a loopback
+//! TLS terminator with a test CA (rcgen) in front of the sandbox. And the
+//! application's own reqwest, untouched by depending on payauth: it builds
+//! a client with no crypto provider installed and no panic.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use payauth::core::http::HttpClient;
+use payauth::core::{Environment, ErrorKind, Secret};
+use payauth::mypos::{Mypos, MyposSettings};
+use payauth_sandbox::{RunningSandbox, Sandbox, defaults};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A CA and a `localhost` certificate it signed.
+struct TestPki {
+    ca: CertificateDer<'static>,
+    leaf: CertificateDer<'static>,
+    leaf_key: PrivatePkcs8KeyDer<'static>,
+}
+
+fn test_pki() -> TestPki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "payauth test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    TestPki {
+        ca: ca.der().clone(),
+        leaf: leaf.der().clone(),
+        leaf_key: PrivatePkcs8KeyDer::from(leaf_key.serialize_der()),
+    }
+}
+
+/// Serves TLS on a loopback port with `pki`'s leaf and forwards the
+/// plaintext to `upstream`; returns the port.
+async fn tls_terminator(pki: &TestPki, upstream: SocketAddr) -> u16 {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![pki.leaf.clone()],
+            PrivateKeyDer::Pkcs8(pki.leaf_key.clone_key()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+fn sandbox_address(sandbox: &RunningSandbox) -> SocketAddr {
+    let url = sandbox.base_url();
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
+
+fn mypos_over(https_port: u16, http: &HttpClient) -> Mypos {
+    let settings = MyposSettings::new(
+        defaults::MYPOS_CLIENT_ID,
+        Secret::new(defaults::MYPOS_CLIENT_SECRET),
+        Environment::Custom(format!("https://localhost:{https_port}")),
+    );
+    Mypos::new(&settings, http).unwrap()
+}
+
+#[tokio::test]
+async fn a_sandbox_token_arrives_over_tls_from_a_server_whose_ca_the_client_was_given() {
+    let pki = test_pki();
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let port = tls_terminator(&pki, sandbox_address(&sandbox)).await;
+    let http = payauth::core::http::client_builder()
+        .add_root_certificate(pki.ca.to_vec())
+        .build()
+        .unwrap();
+    let mypos = mypos_over(port, &http);
+    for _ in 0..2 {
+        let token = mypos.fetch_token().await.unwrap();
+        assert!(
+            token
+                .authorization()
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer ")
+        );
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_certificate_from_a_ca_the_client_does_not_trust_is_a_transient_transport_error() {
+    let pki = test_pki();
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let port = tls_terminator(&pki, sandbox_address(&sandbox)).await;
+    let http = payauth::core::http::default_client().unwrap();
+    let error = mypos_over(port, &http).fetch_token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Transport, "{error}");
+    assert!(error.is_transient());
+    let shown = error.to_string();
+    assert!(shown.contains("certificate"), "{shown}");
+    assert!(!shown.contains("localhost"), "no URL: {shown}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_applications_own_reqwest_client_builds_after_payauth_fetched_over_tls() {
+    let pki = test_pki();
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let port = tls_terminator(&pki, sandbox_address(&sandbox)).await;
+    let http = payauth::core::http::client_builder()
+        .add_root_certificate(pki.ca.to_vec())
+        .build()
+        .unwrap();
+    mypos_over(port, &http).fetch_token().await.unwrap();
+    // payauth gave rustls its provider directly and installed none...
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+    // ...and turned on no TLS feature of reqwest, so this does not panic
+    // ("No rustls crypto provider is configured") as it did when
+    // payauth-core enabled reqwest's `rustls-no-provider`.
+    let own = reqwest::Client::new();
+    let answer = own
+        .get(sandbox.base_url())
+        .send()
+        .await
+        .expect("plain http to the sandbox");
+    assert!(answer.status().as_u16() > 0);
+    sandbox.shutdown().await;
+}
