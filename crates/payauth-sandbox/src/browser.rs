@@ -12,7 +12,7 @@ use payauth_core::{Error, ErrorKind};
 /// `error` when the sandbox is told the customer refuses. Hand it to
 /// `PendingAuthorization::callback`.
 ///
-/// payauth's [`HttpClient`](payauth_core::http::HttpClient) never follows
+/// payauth's [`HttpClient`] never follows
 /// redirects.
 ///
 /// ```no_run
