@@ -4,10 +4,15 @@
 use std::process::Command;
 
 fn tree(args: &[&str]) -> String {
+    cargo_tree("normal", args)
+}
+
+/// `cargo tree` offline, from Cargo.lock, over edges `edges`.
+fn cargo_tree(edges: &str, args: &[&str]) -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(env!("CARGO"))
         .current_dir(root)
-        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
+        .args(["tree", "--offline", "-e", edges, "--prefix", "none"])
         .args(args)
         .output()
         .expect("cargo tree runs");
@@ -84,28 +89,12 @@ const LIBRARIES: [&str; 6] = [
 /// The features of `package` (with `args`) that reach `target`, from
 /// `cargo tree -e features -i`.
 fn features_of(package: &str, target: &str, args: &[&str]) -> Vec<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new(env!("CARGO"))
-        .current_dir(root)
-        .args([
-            "tree",
-            "--offline",
-            "-e",
-            "normal,features",
-            "--prefix",
-            "none",
-        ])
-        .args(["-p", package, "-i", target])
-        .args(args)
-        .output()
-        .expect("cargo tree runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let tree = cargo_tree(
+        "normal,features",
+        &[&["-p", package, "-i", target][..], args].concat(),
     );
     let prefix = format!("{target} feature \"");
-    let mut features: Vec<String> = String::from_utf8_lossy(&output.stdout)
+    let mut features: Vec<String> = tree
         .lines()
         .filter_map(|line| line.strip_prefix(&prefix)?.split('"').next())
         .map(ToOwned::to_owned)

@@ -74,33 +74,53 @@ async fn tls_terminator(pki: &TestPki, upstream: SocketAddr) -> u16 {
     port
 }
 
-fn sandbox_address(sandbox: &RunningSandbox) -> SocketAddr {
-    let url = sandbox.base_url();
-    url.trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap()
+/// The sandbox behind a TLS terminator whose certificate `pki`'s CA
+/// signed, and a myPOS source for it over `http`.
+struct OverTls {
+    sandbox: RunningSandbox,
+    https_port: u16,
+    pki: TestPki,
 }
 
-fn mypos_over(https_port: u16, http: &HttpClient) -> Mypos {
-    let settings = MyposSettings::new(
-        defaults::MYPOS_CLIENT_ID,
-        Secret::new(defaults::MYPOS_CLIENT_SECRET),
-        Environment::Custom(format!("https://localhost:{https_port}")),
-    );
-    Mypos::new(&settings, http).unwrap()
+impl OverTls {
+    async fn start() -> Self {
+        let pki = test_pki();
+        let sandbox = Sandbox::builder().start().await.unwrap();
+        let upstream: SocketAddr = sandbox
+            .base_url()
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap();
+        let https_port = tls_terminator(&pki, upstream).await;
+        Self {
+            sandbox,
+            https_port,
+            pki,
+        }
+    }
+
+    /// payauth's client, trusting the test CA.
+    fn trusting_client(&self) -> HttpClient {
+        payauth::core::http::client_builder()
+            .add_root_certificate(self.pki.ca.to_vec())
+            .build()
+            .unwrap()
+    }
+
+    fn mypos(&self, http: &HttpClient) -> Mypos {
+        let settings = MyposSettings::new(
+            defaults::MYPOS_CLIENT_ID,
+            Secret::new(defaults::MYPOS_CLIENT_SECRET),
+            Environment::Custom(format!("https://localhost:{}", self.https_port)),
+        );
+        Mypos::new(&settings, http).unwrap()
+    }
 }
 
 #[tokio::test]
 async fn a_sandbox_token_arrives_over_tls_from_a_server_whose_ca_the_client_was_given() {
-    let pki = test_pki();
-    let sandbox = Sandbox::builder().start().await.unwrap();
-    let port = tls_terminator(&pki, sandbox_address(&sandbox)).await;
-    let http = payauth::core::http::client_builder()
-        .add_root_certificate(pki.ca.to_vec())
-        .build()
-        .unwrap();
-    let mypos = mypos_over(port, &http);
+    let tls = OverTls::start().await;
+    let mypos = tls.mypos(&tls.trusting_client());
     for _ in 0..2 {
         let token = mypos.fetch_token().await.unwrap();
         assert!(
@@ -111,34 +131,29 @@ async fn a_sandbox_token_arrives_over_tls_from_a_server_whose_ca_the_client_was_
                 .starts_with("Bearer ")
         );
     }
-    sandbox.shutdown().await;
+    tls.sandbox.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_certificate_from_a_ca_the_client_does_not_trust_is_a_transient_transport_error() {
-    let pki = test_pki();
-    let sandbox = Sandbox::builder().start().await.unwrap();
-    let port = tls_terminator(&pki, sandbox_address(&sandbox)).await;
+    let tls = OverTls::start().await;
     let http = payauth::core::http::default_client().unwrap();
-    let error = mypos_over(port, &http).fetch_token().await.unwrap_err();
+    let error = tls.mypos(&http).fetch_token().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Transport, "{error}");
     assert!(error.is_transient());
     let shown = error.to_string();
     assert!(shown.contains("certificate"), "{shown}");
     assert!(!shown.contains("localhost"), "no URL: {shown}");
-    sandbox.shutdown().await;
+    tls.sandbox.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_applications_own_reqwest_client_builds_after_payauth_fetched_over_tls() {
-    let pki = test_pki();
-    let sandbox = Sandbox::builder().start().await.unwrap();
-    let port = tls_terminator(&pki, sandbox_address(&sandbox)).await;
-    let http = payauth::core::http::client_builder()
-        .add_root_certificate(pki.ca.to_vec())
-        .build()
+    let tls = OverTls::start().await;
+    tls.mypos(&tls.trusting_client())
+        .fetch_token()
+        .await
         .unwrap();
-    mypos_over(port, &http).fetch_token().await.unwrap();
     // payauth gave rustls its provider directly and installed none...
     assert!(rustls::crypto::CryptoProvider::get_default().is_none());
     // ...and turned on no TLS feature of reqwest, so this does not panic
@@ -146,10 +161,10 @@ async fn the_applications_own_reqwest_client_builds_after_payauth_fetched_over_t
     // payauth-core enabled reqwest's `rustls-no-provider`.
     let own = reqwest::Client::new();
     let answer = own
-        .get(sandbox.base_url())
+        .get(tls.sandbox.base_url())
         .send()
         .await
         .expect("plain http to the sandbox");
     assert!(answer.status().as_u16() > 0);
-    sandbox.shutdown().await;
+    tls.sandbox.shutdown().await;
 }
