@@ -776,8 +776,12 @@ mod tests {
         let (url, heads, accepted) =
             keep_alive_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
         let client = default_client().unwrap();
-        for _ in 0..3 {
-            let request = client.requests().post(&url).body("a=b").build().unwrap();
+        for accept in [None, Some("application/json"), None] {
+            let mut request = client.requests().post(&url).body("a=b");
+            if let Some(accept) = accept {
+                request = request.header("accept", accept);
+            }
+            let request = request.build().unwrap();
             let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
             assert_eq!(response.bytes().await.unwrap().as_ref(), b"{}");
         }
@@ -791,6 +795,15 @@ mod tests {
         let agent = concat!("user-agent: payauth/", env!("CARGO_PKG_VERSION"), "\r\n");
         assert!(heads[0].to_lowercase().contains(agent), "{}", heads[0]);
         assert!(heads[0].contains("content-length: 3"), "{}", heads[0]);
+        // reqwest's default `accept: */*` when the request has none; the
+        // request's own otherwise, alone.
+        assert!(heads[0].contains("accept: */*\r\n"), "{}", heads[0]);
+        assert!(
+            heads[1].contains("accept: application/json\r\n"),
+            "{}",
+            heads[1]
+        );
+        assert!(!heads[1].contains("*/*"), "{}", heads[1]);
     }
 
     #[tokio::test]
@@ -900,6 +913,13 @@ mod tests {
 
     #[test]
     fn the_default_client_builds_with_the_default_tls_backend() {
-        assert!(default_client().is_ok());
+        let shown = format!("{:?}", default_client().unwrap());
+        let tls = if cfg!(feature = "native-tls") {
+            "native-tls"
+        } else {
+            "rustls"
+        };
+        assert!(shown.contains(&format!("tls: {tls:?}")), "{shown}");
+        assert!(shown.contains("timeout: 30s"), "{shown}");
     }
 }
