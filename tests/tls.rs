@@ -168,3 +168,90 @@ async fn the_applications_own_reqwest_client_builds_after_payauth_fetched_over_t
     assert!(answer.status().as_u16() > 0);
     tls.sandbox.shutdown().await;
 }
+
+/// A `CONNECT` proxy on loopback: tunnels each connection to the host and
+/// port it is asked for (`localhost` is 127.0.0.1 here) and records the
+/// request lines.
+async fn connect_proxy() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::<std::sync::Mutex<Vec<String>>>::default();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let Ok(n) = client.read(&mut head).await else {
+                    return;
+                };
+                let head = String::from_utf8_lossy(&head[..n]).into_owned();
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                log.lock().unwrap().push(line.clone());
+                let Some(target) = line
+                    .strip_prefix("CONNECT ")
+                    .and_then(|rest| rest.split(' ').next())
+                    .map(|t| t.replace("localhost", "127.0.0.1"))
+                else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                if client.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn https_token_requests_go_through_the_configured_proxy_in_a_connect_tunnel() {
+    let tls = OverTls::start().await;
+    let (proxy_port, seen) = connect_proxy().await;
+    let http = payauth::core::http::client_builder()
+        .add_root_certificate(tls.pki.ca.to_vec())
+        .proxy(format!("http://127.0.0.1:{proxy_port}"))
+        .build()
+        .unwrap();
+    let token = tls.mypos(&http).fetch_token().await.unwrap();
+    assert!(
+        token
+            .authorization()
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer ")
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [format!("CONNECT localhost:{} HTTP/1.1", tls.https_port)],
+        "one tunnel, to the provider's host: TLS ran end to end inside it"
+    );
+    tls.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_http_to_the_sandbox_never_goes_through_a_proxy() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let (proxy_port, seen) = connect_proxy().await;
+    let http = payauth::core::http::client_builder()
+        .proxy(format!("http://127.0.0.1:{proxy_port}"))
+        .build()
+        .unwrap();
+    let settings = MyposSettings::new(
+        defaults::MYPOS_CLIENT_ID,
+        Secret::new(defaults::MYPOS_CLIENT_SECRET),
+        Environment::Custom(sandbox.base_url()),
+    );
+    Mypos::new(&settings, &http)
+        .unwrap()
+        .fetch_token()
+        .await
+        .unwrap();
+    assert!(seen.lock().unwrap().is_empty(), "the proxy saw a request");
+    sandbox.shutdown().await;
+}

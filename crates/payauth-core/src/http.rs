@@ -5,6 +5,7 @@
 mod answer;
 mod client;
 mod date;
+mod proxy;
 
 pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder};
 

@@ -19,6 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
 
+use super::proxy::{Connector, Proxies};
 use crate::error::{Error, ErrorKind};
 
 /// The time to set up a connection (TCP and TLS), unless set otherwise.
@@ -36,7 +37,9 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// that redirects is misconfigured or hostile), a connect timeout (10 s by
 /// default) and a timeout for the whole exchange including the answer's
 /// body (30 s), user agent `payauth/<version>`, HTTP/1.1 with connections
-/// reused, and TLS from payauth-core's features:
+/// reused, `https://` through the proxy the environment names
+/// (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`; see
+/// [`HttpClientBuilder::proxy`]), and TLS from payauth-core's features:
 ///
 /// | feature | TLS |
 /// |---|---|
@@ -80,14 +83,14 @@ enum Backend {
         feature = "rustls-aws-lc",
         feature = "native-tls"
     )))]
-    Plain(Pool<HttpConnector, Body>),
+    Plain(Pool<Connector, Body>),
     #[cfg(all(
         any(feature = "rustls-ring", feature = "rustls-aws-lc"),
         not(feature = "native-tls")
     ))]
-    Rustls(Pool<hyper_rustls::HttpsConnector<HttpConnector>, Body>),
+    Rustls(Pool<hyper_rustls::HttpsConnector<Connector>, Body>),
     #[cfg(feature = "native-tls")]
-    NativeTls(Pool<hyper_tls::HttpsConnector<HttpConnector>, Body>),
+    NativeTls(Pool<hyper_tls::HttpsConnector<Connector>, Body>),
 }
 
 impl fmt::Debug for HttpClient {
@@ -133,6 +136,7 @@ pub struct HttpClientBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     roots: Vec<Vec<u8>>,
+    proxies: Proxies,
 }
 
 impl Default for HttpClientBuilder {
@@ -141,6 +145,7 @@ impl Default for HttpClientBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             roots: Vec::new(),
+            proxies: Proxies::FromEnv,
         }
     }
 }
@@ -166,6 +171,20 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Sends every `https://` request through the HTTP proxy at `url`
+    /// (`http://[user:password@]host:port`), tunnelled with `CONNECT`, in
+    /// place of the one the environment names.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxies = Proxies::Https(url.into());
+        self
+    }
+
+    /// Connects directly, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxies = Proxies::Off;
+        self
+    }
+
     /// The client.
     ///
     /// # Errors
@@ -178,7 +197,7 @@ impl HttpClientBuilder {
         connector.set_nodelay(true);
         connector.set_keepalive(Some(KEEPALIVE));
         connector.set_connect_timeout(Some(self.connect_timeout));
-        let backend = tls::backend(connector, &self.roots)?;
+        let backend = tls::backend(Connector::new(connector, &self.proxies), &self.roots)?;
         Ok(HttpClient {
             inner: Arc::new(Inner {
                 requests: request_builder()?,
@@ -330,7 +349,7 @@ where
 
 /// The TLS backend the features choose.
 mod tls {
-    use super::{Backend, Error, ErrorKind, HttpConnector, pool};
+    use super::{Backend, Connector, Error, ErrorKind, pool};
 
     /// The error for `https://` with no TLS feature on.
     #[cfg(not(any(
@@ -351,7 +370,7 @@ mod tls {
         feature = "rustls-aws-lc",
         feature = "native-tls"
     )))]
-    pub(super) fn backend(connector: HttpConnector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
         if !roots.is_empty() {
             return Err(missing());
         }
@@ -364,7 +383,7 @@ mod tls {
         any(feature = "rustls-ring", feature = "rustls-aws-lc"),
         not(feature = "native-tls")
     ))]
-    pub(super) fn backend(connector: HttpConnector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
         use std::sync::Arc;
 
         #[cfg(feature = "rustls-aws-lc")]
@@ -395,7 +414,7 @@ mod tls {
 
     /// The platform's TLS library, with `roots` added to its own.
     #[cfg(feature = "native-tls")]
-    pub(super) fn backend(connector: HttpConnector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
         let config_error = |e: native_tls::Error| Error::new(ErrorKind::Config).with_source(e);
         let mut tls = native_tls::TlsConnector::builder();
         for der in roots {
