@@ -25,7 +25,7 @@ const HOSTILE: &str = "s+e/c=r%t:x y";
 
 const ENCODINGS: [BasicEncoding; 2] = [BasicEncoding::Plain, BasicEncoding::Rfc6749];
 
-fn http() -> reqwest::Client {
+fn http() -> payauth::core::http::HttpClient {
     payauth::core::http::default_client().unwrap()
 }
 
@@ -180,7 +180,7 @@ fn pwi_config(sandbox: &RunningSandbox) -> Config {
 }
 
 fn with_middleware(cache: payauth::core::TokenCache) -> reqwest_middleware::ClientWithMiddleware {
-    reqwest_middleware::ClientBuilder::new(http())
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(BearerAuth::new(cache))
         .build()
 }
@@ -366,7 +366,10 @@ async fn a_config_gives_the_provider_handle_over_the_cache_s_own_source() {
 async fn a_token_put_on_a_request_by_hand_uses_the_cache_s_scheme() {
     let sandbox = Sandbox::builder().start().await.unwrap();
     let cache = mypos_config(&sandbox).cache(&http()).unwrap();
-    let mut request = http().get("https://api.example/v1/x").build().unwrap();
+    let mut request = reqwest::Client::new()
+        .get("https://api.example/v1/x")
+        .build()
+        .unwrap();
     let token = payauth::core::scheme::authorize(&cache, &mut request)
         .await
         .unwrap();

@@ -19,10 +19,10 @@ const SENTINEL: &str = "SENTINEL-gateway-secret-77";
 thread_local! {
     /// One client per test thread: building one costs milliseconds, and
     /// the answers close every connection, so none outlives its test.
-    static HTTP: reqwest::Client = payauth::core::http::default_client().unwrap();
+    static HTTP: payauth::core::http::HttpClient = payauth::core::http::default_client().unwrap();
 }
 
-fn http() -> reqwest::Client {
+fn http() -> payauth::core::http::HttpClient {
     HTTP.with(Clone::clone)
 }
 

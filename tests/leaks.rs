@@ -106,7 +106,11 @@ impl Issued {
     }
 }
 
-async fn config_flows(sandbox: &RunningSandbox, http: &reqwest::Client, issued: &mut Issued) {
+async fn config_flows(
+    sandbox: &RunningSandbox,
+    http: &payauth::core::http::HttpClient,
+    issued: &mut Issued,
+) {
     for text in configs(&sandbox.base_url(), false) {
         let config = Config::from_toml(&text).unwrap();
         let (source, key) = config.source(http).unwrap();
@@ -132,7 +136,11 @@ async fn config_flows(sandbox: &RunningSandbox, http: &reqwest::Client, issued: 
     }
 }
 
-async fn vakifbank_walk(sandbox: &RunningSandbox, http: &reqwest::Client, issued: &mut Issued) {
+async fn vakifbank_walk(
+    sandbox: &RunningSandbox,
+    http: &payauth::core::http::HttpClient,
+    issued: &mut Issued,
+) {
     let settings = VakifBankSettings::new(
         SandboxCredentials::default().vakifbank_client_id,
         Secret::new(sentinel("vakifbank-client-secret")),
@@ -179,7 +187,11 @@ async fn vakifbank_walk(sandbox: &RunningSandbox, http: &reqwest::Client, issued
     issued.add(&b2b);
 }
 
-async fn mypos_revoke(sandbox: &RunningSandbox, http: &reqwest::Client, issued: &mut Issued) {
+async fn mypos_revoke(
+    sandbox: &RunningSandbox,
+    http: &payauth::core::http::HttpClient,
+    issued: &mut Issued,
+) {
     let settings = MyposSettings::new(
         SandboxCredentials::default().mypos_client_id,
         Secret::new(sentinel("mypos-client-secret")),
@@ -193,7 +205,11 @@ async fn mypos_revoke(sandbox: &RunningSandbox, http: &reqwest::Client, issued: 
     mypos.revoke(token.secret()).await.unwrap();
 }
 
-async fn redis_fleet(sandbox: &RunningSandbox, http: &reqwest::Client, issued: &mut Issued) {
+async fn redis_fleet(
+    sandbox: &RunningSandbox,
+    http: &payauth::core::http::HttpClient,
+    issued: &mut Issued,
+) {
     let Some(redis) = payauth_testkit::redis::Redis::get() else {
         return;
     };

@@ -97,7 +97,7 @@ fn generate_crate(root: &Path, group: &[&Spec]) -> Result<String, String> {
     }
     let mut file: syn::File = syn::parse2(quote! { #(#modules)* })
         .map_err(|e| format!("progenitor produced code that does not parse: {e}"))?;
-    remove_panicking_constructors(&mut file);
+    send_through_payauth(&mut file);
     remove_api_version_headers(&mut file);
     let mut out = String::new();
     let sources: Vec<&str> = group.iter().map(|s| s.file).collect();
@@ -115,12 +115,22 @@ fn generate_crate(root: &Path, group: &[&Spec]) -> Result<String, String> {
     Ok(out)
 }
 
-/// Removes progenitor's `Client::new`, which builds its own reqwest client
-/// with `.unwrap()`: it panics when no TLS crypto provider is installed
-/// (payauth's default `rustls-ring` needs one) and builds a client per
-/// call. `Client::new_with_client` with one shared
-/// `payauth_core::http::default_client()` is the constructor left.
-fn remove_panicking_constructors(file: &mut syn::File) {
+/// Makes the generated clients send through payauth's transport
+/// (`payauth_core::http::HttpClient`, hyper over payauth's own TLS), so
+/// that payauth turns on no TLS feature of reqwest:
+///
+/// - `Client` keeps an `http: HttpClient` beside progenitor's
+///   `client: reqwest::Client`, which only builds requests (it is the
+///   `HttpClient`'s TLS-less one); the exec hook sends over `http`;
+/// - `Client::new_with_client` takes the `HttpClient`;
+/// - progenitor's `Client::new`, which builds its own reqwest client with
+///   `.unwrap()` (a client per call, and a panic where reqwest cannot build
+///   one), is removed;
+/// - `ClientHooks` and `OperationInfo`, which appear in the public impls,
+///   are re-exported beside `Error`, `ResponseValue`, `ClientInfo` and
+///   `ByteStream`, so users name them without a progenitor-client
+///   dependency of their own.
+fn send_through_payauth(file: &mut syn::File) {
     for item in &mut file.items {
         let syn::Item::Mod(module) = item else {
             continue;
@@ -129,17 +139,76 @@ fn remove_panicking_constructors(file: &mut syn::File) {
             continue;
         };
         for item in items {
-            let syn::Item::Impl(block) = item else {
-                continue;
-            };
-            let is_client =
-                matches!(&*block.self_ty, syn::Type::Path(p) if p.path.is_ident("Client"));
-            if is_client && block.trait_.is_none() {
-                block
-                    .items
-                    .retain(|i| !matches!(i, syn::ImplItem::Fn(f) if f.sig.ident == "new"));
+            match item {
+                syn::Item::Struct(client) if client.ident == "Client" => {
+                    if let syn::Fields::Named(fields) = &mut client.fields {
+                        fields.named.push(syn::parse_quote! {
+                            pub(crate) http: payauth_core::http::HttpClient
+                        });
+                    }
+                }
+                syn::Item::Impl(block) if is_inherent_client_impl(block) => {
+                    block
+                        .items
+                        .retain(|i| !matches!(i, syn::ImplItem::Fn(f) if f.sig.ident == "new"));
+                    for item in &mut block.items {
+                        if let syn::ImplItem::Fn(function) = item
+                            && function.sig.ident == "new_with_client"
+                        {
+                            take_http_client(function);
+                        }
+                    }
+                }
+                syn::Item::Use(import) => re_export_progenitor_types(import),
+                _ => {}
             }
         }
+    }
+}
+
+fn is_inherent_client_impl(block: &syn::ItemImpl) -> bool {
+    block.trait_.is_none()
+        && matches!(&*block.self_ty, syn::Type::Path(p) if p.path.is_ident("Client"))
+}
+
+/// `new_with_client(baseurl, http: HttpClient, inner)`.
+fn take_http_client(function: &mut syn::ImplItemFn) {
+    let inner = match function.sig.inputs.iter().nth(2) {
+        Some(syn::FnArg::Typed(pattern)) => pattern.ty.clone(),
+        _ => return,
+    };
+    *function = syn::parse_quote! {
+        /// A client for `baseurl` (scheme, host, port and path stem) that
+        /// sends over `http`, shared: build one with
+        /// `payauth_core::http::default_client()` and clone it.
+        pub fn new_with_client(
+            baseurl: &str,
+            http: payauth_core::http::HttpClient,
+            inner: #inner,
+        ) -> Self {
+            Self {
+                baseurl: baseurl.to_string(),
+                client: http.requests().clone(),
+                http,
+                inner,
+            }
+        }
+    };
+}
+
+/// Moves `ClientHooks` and `OperationInfo` from progenitor's private
+/// `use progenitor_client::{…}` to its public one.
+fn re_export_progenitor_types(import: &mut syn::ItemUse) {
+    let text = quote::ToTokens::to_token_stream(&import.tree).to_string();
+    if !text.starts_with("progenitor_client") {
+        return;
+    }
+    if matches!(import.vis, syn::Visibility::Public(_)) {
+        import.tree = syn::parse_quote! {
+            progenitor_client::{ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, ResponseValue}
+        };
+    } else {
+        import.tree = syn::parse_quote! { progenitor_client::{encode_path, RequestBuilderExt} };
     }
 }
 
@@ -209,7 +278,7 @@ fn client_hooks(inner: &TokenStream) -> TokenStream {
                 _info: &OperationInfo,
             ) -> reqwest::Result<reqwest::Response> {
                 payauth_core::http::execute_capped(
-                    ClientInfo::client(self),
+                    &self.http,
                     request,
                     payauth_core::http::MAX_BODY,
                 )

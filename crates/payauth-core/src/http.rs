@@ -3,7 +3,11 @@
 //! turned into typed [`Error`]s.
 
 mod answer;
+mod client;
 mod date;
+mod proxy;
+
+pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder};
 
 use std::time::Duration;
 
@@ -16,39 +20,30 @@ use crate::error::{Error, ErrorKind};
 /// [`ErrorKind::Malformed`], and never buffered past the cap.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// A client builder for token endpoints: no redirects (a token endpoint
-/// that redirects is misconfigured or hostile), 10 s to connect, 30 s per
-/// request, TLS from the crate features (`rustls-ring` by default).
-///
-/// Build one client and share it: building one costs milliseconds
-/// (reqwest 0.13 loads the system roots), an exchange about 0.1 ms.
-///
-/// With the default `rustls-ring` feature, reqwest has no TLS crypto
-/// provider of its own: build clients here (it installs ring as the process
-/// default unless one is installed already), or install one yourself before
-/// calling `reqwest::Client::new()`, which panics otherwise.
-pub fn client_builder() -> reqwest::ClientBuilder {
-    #[cfg(feature = "rustls-ring")]
-    {
-        // reqwest's rustls-no-provider reads the process default; keep an
-        // application's own choice when it made one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("payauth/", env!("CARGO_PKG_VERSION")))
+/// Settings for the [`HttpClient`] token requests go over: no redirects,
+/// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_TIMEOUT`] for the whole
+/// exchange, TLS from the crate features (`rustls-ring` by default). The
+/// same as [`HttpClient::builder`].
+pub fn client_builder() -> HttpClientBuilder {
+    HttpClient::builder()
 }
 
-/// A client from [`client_builder`].
+/// A client from [`client_builder`]; build one and share it.
+///
+/// It leaves reqwest alone: payauth turns on no TLS feature of reqwest, so
+/// an application's own `reqwest::Client::new()` works as its own
+/// features say.
+///
+/// ```
+/// let http = payauth_core::http::default_client()?;
+/// # let _ = http;
+/// # Ok::<(), payauth_core::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`ErrorKind::Config`] when the TLS backend cannot be set up.
-pub fn default_client() -> Result<reqwest::Client, Error> {
-    client_builder()
-        .build()
-        .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))
+pub fn default_client() -> Result<HttpClient, Error> {
+    client_builder().build()
 }
 
 /// Which of a provider's hosts to talk to: the same rule for every
@@ -196,7 +191,8 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
     }
 }
 
-/// Sends `request` and reads its body, at most `limit` bytes. For a
+/// Sends `request` over `client` and reads its body, at most `limit`
+/// bytes, all within the client's timeout (or the request's own). For a
 /// generated client's `ClientHooks::exec`, so that [`from_generated`] sees
 /// every answer whole:
 ///
@@ -208,34 +204,38 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
 ///   empty, HTML or not the spec's shape cannot hide the status;
 /// - a 2xx body over the cap is cut off and the answer replaced by one that
 ///   [`from_generated`] reports as [`ErrorKind::Malformed`] with the
-///   original status.
+///   original status;
+/// - no answer (refused, DNS, TLS, reset, a 2xx body torn off, the
+///   timeout) is an answer too, one that no spec declares, carrying the
+///   typed [`Error`] that [`from_generated`] hands on
+///   ([`ErrorKind::Transport`] or [`ErrorKind::Timeout`]): the hook's
+///   `reqwest::Error` cannot be built outside reqwest.
 ///
 /// # Errors
-/// The transport error, when there is no answer or a 2xx body breaks off.
+/// None: the `Result` is the shape `ClientHooks::exec` returns.
 pub async fn execute_capped(
-    client: &reqwest::Client,
+    client: &HttpClient,
     request: reqwest::Request,
     limit: usize,
 ) -> reqwest::Result<reqwest::Response> {
-    let mut response = client.execute(request).await?;
-    answer::strip_own_headers(response.headers_mut());
-    if !response.status().is_success() {
-        return Ok(answer::keep_error(response, limit).await);
-    }
-    match response
-        .content_length()
-        .and_then(|n| usize::try_from(n).ok())
-    {
-        // A declared length is enforced by the HTTP layer: the body cannot
-        // be longer, so a small one passes through untouched.
-        Some(declared) if declared <= limit => Ok(response),
-        Some(_) => Ok(answer::success(response, None)),
-        // No declared length (chunked): read under the cap, then hand on.
-        None => {
-            let body = answer::read_capped(&mut response, limit).await?;
-            Ok(answer::success(response, body))
+    let timeout = request.timeout().copied().unwrap_or(client.timeout());
+    let exchange = async {
+        let mut response = client.send(request).await?;
+        answer::strip_own_headers(response.headers_mut());
+        if !response.status().is_success() {
+            return Ok(answer::keep_error(response, limit).await);
         }
-    }
+        // Read here, whatever its length, so the timeout covers the body.
+        let body = answer::read_capped(&mut response, limit)
+            .await
+            .map_err(Error::from)?;
+        Ok(answer::success(response, body))
+    };
+    Ok(match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => answer::failure(error),
+        Err(_) => answer::failure(client::timed_out(timeout)),
+    })
 }
 
 /// How a provider's credentials go on its requests: implemented once per
@@ -425,7 +425,10 @@ pub fn from_generated<E: ProviderErrorBody + DeserializeOwned>(
             let (status, headers) = (response.status(), response.headers().clone());
             answer::to_error(status, &headers, Some(response.into_inner()), code_header)
         }
-        Generated::UnexpectedResponse(response) => {
+        Generated::UnexpectedResponse(mut response) => {
+            if let Some(error) = answer::take_failure(&mut response) {
+                return error;
+            }
             answer::too_large(response.status(), response.headers()).unwrap_or_else(|| {
                 answer::to_error::<E>(response.status(), response.headers(), None, code_header)
             })
@@ -452,6 +455,9 @@ pub fn from_generated<E: ProviderErrorBody + DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
     #[test]
@@ -508,7 +514,7 @@ mod tests {
         let gateway = RawGateway::answering(answer("200 OK", &[("content-length", b"100")], &body));
         let client = default_client().unwrap();
         for (limit, flagged) in [(99, true), (100, false)] {
-            let request = client.post(gateway.base_url()).build().unwrap();
+            let request = client.requests().post(gateway.base_url()).build().unwrap();
             let response = execute_capped(&client, request, limit).await.unwrap();
             let error = answer::too_large(response.status(), response.headers());
             assert_eq!(error.is_some(), flagged, "limit {limit}");
@@ -709,7 +715,7 @@ mod tests {
     async fn a_chunked_body_over_the_cap_is_cut_off_and_flagged() {
         let url = chunked_server(10, 16 * 1024);
         let client = default_client().unwrap();
-        let request = client.get(&url).build().unwrap();
+        let request = client.requests().get(&url).build().unwrap();
         let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
         let error = answer::too_large(response.status(), response.headers()).unwrap();
         assert_eq!(error.kind(), ErrorKind::Malformed);
@@ -720,15 +726,201 @@ mod tests {
     async fn a_chunked_body_under_the_cap_arrives_whole() {
         let url = chunked_server(3, 100);
         let client = default_client().unwrap();
-        let request = client.get(&url).build().unwrap();
+        let request = client.requests().get(&url).build().unwrap();
         let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/json");
         assert_eq!(response.bytes().await.unwrap().len(), 300);
     }
 
+    /// A loopback server that answers every request on a connection with
+    /// `answer`, keeping connections open; it records each request's head
+    /// and counts the connections it accepted.
+    fn keep_alive_server(
+        answer: &'static [u8],
+    ) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (heads, accepted) = (
+            Arc::<Mutex<Vec<String>>>::default(),
+            Arc::<AtomicUsize>::default(),
+        );
+        let (seen, count) = (Arc::clone(&heads), Arc::clone(&accepted));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(n @ 1..) = stream.read(&mut buffer) {
+                        seen.lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+                        if answer.is_empty() {
+                            std::thread::sleep(Duration::from_secs(5));
+                            return;
+                        }
+                        if stream.write_all(answer).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, heads, accepted)
+    }
+
+    #[tokio::test]
+    async fn connections_are_reused_and_requests_carry_payauths_user_agent() {
+        let (url, heads, accepted) =
+            keep_alive_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+        let client = default_client().unwrap();
+        for accept in [None, Some("application/json"), None] {
+            let mut request = client.requests().post(&url).body("a=b");
+            if let Some(accept) = accept {
+                request = request.header("accept", accept);
+            }
+            let request = request.build().unwrap();
+            let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+            assert_eq!(response.bytes().await.unwrap().as_ref(), b"{}");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one connection for three requests"
+        );
+        let heads = heads.lock().unwrap();
+        assert_eq!(heads.len(), 3);
+        let agent = concat!("user-agent: payauth/", env!("CARGO_PKG_VERSION"), "\r\n");
+        assert!(heads[0].to_lowercase().contains(agent), "{}", heads[0]);
+        assert!(heads[0].contains("content-length: 3"), "{}", heads[0]);
+        // reqwest's default `accept: */*` when the request has none; the
+        // request's own otherwise, alone.
+        assert!(heads[0].contains("accept: */*\r\n"), "{}", heads[0]);
+        assert!(
+            heads[1].contains("accept: application/json\r\n"),
+            "{}",
+            heads[1]
+        );
+        assert!(!heads[1].contains("*/*"), "{}", heads[1]);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_a_timeout_within_the_clients_timeout() {
+        let (url, _, _) = keep_alive_server(b"");
+        let client = client_builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let request = client.requests().post(&url).build().unwrap();
+        let started = std::time::Instant::now();
+        let mut response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        let error = answer::take_failure(&mut response).expect("a synthesized failure");
+        assert_eq!(error.kind(), ErrorKind::Timeout);
+        assert!(error.is_transient());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_2xx_body_that_stalls_is_a_timeout_even_when_its_length_is_under_the_cap() {
+        // The head arrives at once; 10 of the 100 declared bytes follow,
+        // then nothing. The timeout covers the body, not only the head.
+        let url = stalling_body_server();
+        let client = client_builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let request = client.requests().get(&url).build().unwrap();
+        let started = std::time::Instant::now();
+        let mut response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        let error = answer::take_failure(&mut response).expect("a synthesized failure");
+        assert_eq!(error.kind(), ErrorKind::Timeout);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// A one-shot server that declares 100 bytes of body, sends 10, stalls.
+    fn stalling_body_server() -> String {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"access_");
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn no_answer_comes_back_as_an_undeclared_answer_carrying_the_typed_error() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", closed.local_addr().unwrap());
+        drop(closed);
+        let client = default_client().unwrap();
+        let request = client.requests().post(&url).build().unwrap();
+        let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        assert!(!response.status().is_success());
+        let error =
+            from_generated::<Oauth>(progenitor_client::Error::UnexpectedResponse(response), None);
+        assert_eq!(error.kind(), ErrorKind::Transport);
+        assert_eq!(error.status(), None, "no answer, no status");
+        assert!(
+            error.to_string().contains("error sending request"),
+            "{error}"
+        );
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Oauth {
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+
+    crate::oauth_error_body!(Oauth);
+
+    #[tokio::test]
+    async fn https_without_a_trusted_root_is_refused_and_an_added_root_must_be_a_certificate() {
+        let result = client_builder()
+            .add_root_certificate(b"not a certificate".to_vec())
+            .build();
+        // rustls' verifier refuses it at build time; native-tls too.
+        assert_eq!(
+            result.map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::Config)
+        );
+    }
+
+    #[test]
+    fn building_payauths_client_installs_no_process_wide_crypto_provider() {
+        let _client = default_client().unwrap();
+        #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+        assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+        // And a bare reqwest client still builds: payauth gave reqwest no TLS.
+        let _ = reqwest::Client::new();
+    }
+
     #[test]
     fn the_default_client_builds_with_the_default_tls_backend() {
-        assert!(default_client().is_ok());
+        let shown = format!("{:?}", default_client().unwrap());
+        let tls = if cfg!(feature = "native-tls") {
+            "native-tls"
+        } else {
+            "rustls"
+        };
+        assert!(shown.contains(&format!("tls: {tls:?}")), "{shown}");
+        assert!(shown.contains("timeout: 30s"), "{shown}");
     }
 }

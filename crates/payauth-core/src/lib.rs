@@ -15,12 +15,32 @@
 //!   `payauth-redis`).
 //! - [`Error`] and [`ErrorKind`]: typed, with [`Error::is_transient`].
 //! - [`oauth2`] and [`http`]: RFC 6749 client authentication and token
-//!   responses, a redirect-free HTTP client, capped bodies, the one rule
-//!   for applying a generated security table, and typed errors from
-//!   generated clients; [`wire`]: wire types shared by every spec.
+//!   responses, [`http::HttpClient`] (the redirect-free client token
+//!   requests go over), capped bodies, the one rule for applying a
+//!   generated security table, and typed errors from generated clients;
+//!   [`wire`]: wire types shared by every spec.
 //! - [`settings`]: what every flow's settings share ([`FlowSettings`],
 //!   [`SecretConfig`], the [`StoreKey`] scheme); [`Environment`]: the one
 //!   host rule.
+//!
+//! ## Features: TLS for token requests
+//!
+//! | feature | TLS of [`http::HttpClient`] |
+//! |---|---|
+//! | `rustls-ring` (default) | rustls with ring: quick to build |
+//! | `rustls-aws-lc` | rustls with aws-lc-rs (wins over ring when both are on) |
+//! | `native-tls` | the platform's library: OpenSSL, Secure Transport, `SChannel` (wins over rustls) |
+//!
+//! None of them touches reqwest: payauth turns on no TLS feature of
+//! reqwest, whose types the generated clients build requests with, so an
+//! application's own `reqwest::Client` is exactly what its features make
+//! it. The rustls provider is handed to rustls directly; no process-wide
+//! default is installed or read. One caveat of rustls itself: its
+//! `ClientConfig::builder()` (not `builder_with_provider`) refuses to pick
+//! a provider when both `ring` and `aws-lc-rs` are compiled in. An
+//! application that calls it and has aws-lc-rs in its tree should choose
+//! `rustls-aws-lc` (or `native-tls`) with `default-features = false` on
+//! every payauth crate it names, so that ring is not compiled in.
 //!
 //! ```
 //! use std::time::Duration;

@@ -36,7 +36,7 @@ use crate::source::TokenSource;
 /// struct LocalSettings { client_id: String }
 /// impl FlowSettings for LocalSettings {
 ///     type Source = Local;
-///     fn build(&self, _http: &reqwest::Client) -> Result<Local, Error> { Ok(Local) }
+///     fn build(&self, _http: &payauth_core::http::HttpClient) -> Result<Local, Error> { Ok(Local) }
 ///     fn store_key(&self) -> Result<String, Error> {
 ///         Ok(StoreKey::new("local", &Default::default(), &self.client_id, "mint").build::<&str>(&[]))
 ///     }
@@ -57,7 +57,7 @@ pub trait FlowSettings {
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a secret that
     /// cannot be read, a missing credential or a refused base URL.
-    fn build(&self, http: &reqwest::Client) -> Result<Self::Source, Error>;
+    fn build(&self, http: &crate::http::HttpClient) -> Result<Self::Source, Error>;
 
     /// The key this flow's tokens are stored under: [`StoreKey`]'s scheme,
     /// so that no two settings that must not share a token share a key.
@@ -75,7 +75,7 @@ pub trait FlowSettings {
     /// As [`build`](Self::build) and [`store_key`](Self::store_key).
     fn build_with_key(
         &self,
-        http: &reqwest::Client,
+        http: &crate::http::HttpClient,
     ) -> Result<(Arc<dyn TokenSource>, String), Error>
     where
         Self: Sized,

@@ -36,7 +36,7 @@ payauth_core::oauth_error_body!(OAuthBody);
 /// error bodies, anything else unexpected.
 struct Endpoint {
     url: String,
-    http: reqwest::Client,
+    http: payauth_core::http::HttpClient,
     clock: Arc<ManualClock>,
 }
 
@@ -52,6 +52,7 @@ impl Endpoint {
     async fn call(&self) -> Result<ResponseValue<TokenBody>, Generated<OAuthBody>> {
         let request = self
             .http
+            .requests()
             .post(&self.url)
             .body(format!("client_secret={SENTINEL}"))
             .build()?;

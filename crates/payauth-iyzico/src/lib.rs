@@ -35,7 +35,7 @@ pub mod pwi;
 pub mod terminal_login;
 
 #[rustfmt::skip]
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rustdoc::bare_urls)]
 pub mod generated;
 
 pub use payauth_core::Environment;

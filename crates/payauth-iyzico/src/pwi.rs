@@ -122,7 +122,7 @@ impl PwiSessionSettings {
 impl FlowSettings for PwiSessionSettings {
     type Source = PwiSession;
 
-    fn build(&self, http: &reqwest::Client) -> Result<PwiSession, Error> {
+    fn build(&self, http: &payauth_core::http::HttpClient) -> Result<PwiSession, Error> {
         let pwi = Pwi::new(&self.merchant, http)?;
         let session = pwi.access_token(self.session_token.load()?, self.member_identifier.clone());
         Ok(match &self.conversation_id {
@@ -176,7 +176,10 @@ impl Pwi {
     /// # Errors
     /// [`ErrorKind::Config`] for missing keys or a base URL that is not
     /// `https://` (plain `http://` only to loopback unless allowed).
-    pub fn new(settings: &PwiSettings, http: &reqwest::Client) -> Result<Self, Error> {
+    pub fn new(
+        settings: &PwiSettings,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<Self, Error> {
         let secret_key = settings.secret_key.load()?;
         payauth_core::settings::require(
             "Pay with iyzico",

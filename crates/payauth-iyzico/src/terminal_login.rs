@@ -111,7 +111,7 @@ impl TerminalLoginSettings {
 impl FlowSettings for TerminalLoginSettings {
     type Source = TerminalLogin;
 
-    fn build(&self, http: &reqwest::Client) -> Result<TerminalLogin, Error> {
+    fn build(&self, http: &payauth_core::http::HttpClient) -> Result<TerminalLogin, Error> {
         TerminalLogin::new(self, http)
     }
 
@@ -179,7 +179,10 @@ impl TerminalLogin {
     /// # Errors
     /// [`ErrorKind::Config`] for missing credentials or a base URL that is
     /// not `https://` (plain `http://` only to loopback unless allowed).
-    pub fn new(settings: &TerminalLoginSettings, http: &reqwest::Client) -> Result<Self, Error> {
+    pub fn new(
+        settings: &TerminalLoginSettings,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<Self, Error> {
         let client_secret = settings.client_secret.load()?;
         let password = settings.password.load()?;
         payauth_core::settings::require(

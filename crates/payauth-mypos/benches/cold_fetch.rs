@@ -43,6 +43,13 @@ fn main() {
     runtime.block_on(async {
         let sandbox = Sandbox::builder().start().await.expect("sandbox");
         let http = payauth_core::http::default_client().expect("client");
+        // The baselines' client: bare reqwest (payauth's own transport is
+        // hyper with payauth's TLS; the comparison is with what a user
+        // would write over reqwest).
+        let bare_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client");
         let settings = MyposSettings::new(
             defaults::MYPOS_CLIENT_ID,
             Secret::new(defaults::MYPOS_CLIENT_SECRET),
@@ -52,7 +59,7 @@ fn main() {
         let url = sandbox.url(Endpoint::MyposToken);
 
         let bare = || async {
-            let response = http
+            let response = bare_http
                 .post(&url)
                 .basic_auth(
                     defaults::MYPOS_CLIENT_ID,
@@ -77,7 +84,7 @@ fn main() {
         ))
         .set_token_uri(oauth2::TokenUrl::new(url.clone()).expect("token url"));
         let via_reqwest = |request: oauth2::HttpRequest| {
-            let http = http.clone();
+            let http = bare_http.clone();
             async move {
                 let (parts, body) = request.into_parts();
                 let response = http

@@ -111,7 +111,7 @@ impl MyposSettings {
 impl FlowSettings for MyposSettings {
     type Source = Mypos;
 
-    fn build(&self, http: &reqwest::Client) -> Result<Mypos, Error> {
+    fn build(&self, http: &payauth_core::http::HttpClient) -> Result<Mypos, Error> {
         Mypos::new(self, http)
     }
 
@@ -175,7 +175,10 @@ impl Mypos {
     /// [`ErrorKind::Config`] for a missing client id or secret, or a base
     /// URL that is not `https://` (plain `http://` only to loopback unless
     /// allowed).
-    pub fn new(settings: &MyposSettings, http: &reqwest::Client) -> Result<Self, Error> {
+    pub fn new(
+        settings: &MyposSettings,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<Self, Error> {
         let client_secret = settings.client_secret.load()?;
         payauth_core::settings::require(
             "myPOS",

@@ -53,7 +53,7 @@ pub mod auth;
 pub mod client_credentials;
 
 #[rustfmt::skip]
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rustdoc::bare_urls)]
 pub mod generated;
 
 pub use client_credentials::{

@@ -121,6 +121,8 @@
 //! [`TokenCache`]: payauth_core::TokenCache
 //! [`ErrorKind::Store`]: payauth_core::ErrorKind::Store
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod encryption;
 mod keys;
 mod scripts;

@@ -167,6 +167,7 @@ fn manager_config() -> ConnectionManagerConfig {
 }
 
 #[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 impl RedisStore<redis::cluster_async::ClusterConnection> {
     /// Connects to a Redis Cluster through any of its `nodes` (URLs, as
     /// [`Secret`]s since they may hold a password). Every key of one token

@@ -3,6 +3,7 @@
 //! consents at once, and [`authorize`] returns where it sends the browser
 //! back to.
 
+use payauth_core::http::HttpClient;
 use payauth_core::{Error, ErrorKind};
 
 /// Opens `authorize_url` (a `PendingAuthorization`'s URL pointing at the
@@ -11,8 +12,8 @@ use payauth_core::{Error, ErrorKind};
 /// `error` when the sandbox is told the customer refuses. Hand it to
 /// `PendingAuthorization::callback`.
 ///
-/// `http` must not follow redirects (payauth's
-/// `payauth_core::http::default_client()` never does).
+/// payauth's [`HttpClient`] never follows
+/// redirects.
 ///
 /// ```no_run
 /// # async fn run(pending_url: &str) -> Result<(), payauth_core::Error> {
@@ -25,8 +26,10 @@ use payauth_core::{Error, ErrorKind};
 /// # Errors
 /// [`ErrorKind::Transport`] when the page cannot be opened,
 /// [`ErrorKind::Malformed`] when it does not redirect.
-pub async fn authorize(http: &reqwest::Client, authorize_url: &str) -> Result<String, Error> {
-    let page = http.get(authorize_url).send().await?;
+pub async fn authorize(http: &HttpClient, authorize_url: &str) -> Result<String, Error> {
+    let page = http
+        .execute(http.requests().get(authorize_url).build()?)
+        .await?;
     page.headers()
         .get(reqwest::header::LOCATION)
         .filter(|_| page.status().is_redirection())

@@ -25,7 +25,6 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let _ = rustls::crypto::ring::default_provider().install_default();
 //! let sandbox = Sandbox::builder().start().await?;
 //! let client = reqwest::Client::new();
 //! let token = |client: &reqwest::Client| {

@@ -8,7 +8,7 @@
 //!
 //! ## Design
 //! - **Time.** Every simulated process is a paused current-thread tokio
-//!   runtime ([`driver`]); one step runs each for the same span of
+//!   runtime (`driver`); one step runs each for the same span of
 //!   simulated time, on one thread, so their clocks agree at every step
 //!   and interleavings are decided by the seed alone. The caches read a
 //!   [`Clock`](payauth_core::Clock) on that paused time; the wall clock is
@@ -18,10 +18,10 @@
 //!   and on a second runtime sharing the cache; a replica crashes (its
 //!   runtimes dropped mid-fetch) and restarts empty; a second runtime shuts
 //!   down alone.
-//! - **Models.** [`provider`]: rotation, single-use codes, rate limits,
+//! - **Models.** `provider`: rotation, single-use codes, rate limits,
 //!   revoked credentials and every fault of the sandbox, as the provider
-//!   crates' errors; [`store`]: `payauth-redis`'s protocol with faults on
-//!   any call; [`login`]: `payauth login` writing mid-run.
+//!   crates' errors; `store`: `payauth-redis`'s protocol with faults on
+//!   any call; `login`: `payauth login` writing mid-run.
 //! - **Invariants** ([`check`]), checked at every step against the
 //!   provider's own record, never the cache's view.
 //! - **Phases.** Faults for the given number of steps, then calm: faults

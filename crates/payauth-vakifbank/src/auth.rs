@@ -2,7 +2,7 @@
 //! `client_secret` in the form body (default, as the docs list them) or as
 //! HTTP Basic (unverified). The one place that decides it: the generated
 //! client's hooks apply [`ClientAuth::schemes`] per the spec's security
-//! table, and the flows write [`ClientAuth::body_fields`] into the form.
+//! table, and the flows write `ClientAuth::body_fields` into the form.
 
 use payauth_core::http::ClientAuthentication;
 use payauth_core::oauth2::{BasicEncoding, ClientSecretBasic};

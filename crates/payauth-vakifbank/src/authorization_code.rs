@@ -124,7 +124,7 @@ impl AuthorizationCodeSettings {
 impl FlowSettings for AuthorizationCodeSettings {
     type Source = RefreshTokenGrant;
 
-    fn build(&self, http: &reqwest::Client) -> Result<RefreshTokenGrant, Error> {
+    fn build(&self, http: &payauth_core::http::HttpClient) -> Result<RefreshTokenGrant, Error> {
         Ok(VakifBank::new(&self.gateway, http)?.refresh_token(&as_strs(&self.scopes)))
     }
 

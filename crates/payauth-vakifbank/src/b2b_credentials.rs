@@ -62,7 +62,7 @@ impl B2bCredentialsSettings {
 impl FlowSettings for B2bCredentialsSettings {
     type Source = B2bCredentialsGrant;
 
-    fn build(&self, http: &reqwest::Client) -> Result<B2bCredentialsGrant, Error> {
+    fn build(&self, http: &payauth_core::http::HttpClient) -> Result<B2bCredentialsGrant, Error> {
         Ok(VakifBank::new(&self.gateway, http)?
             .b2b_credentials(&as_strs(&self.scopes), self.consent_id.clone())
             .send_resource(self.send_resource))

@@ -53,7 +53,10 @@ impl ClientCredentialsSettings {
 impl FlowSettings for ClientCredentialsSettings {
     type Source = ClientCredentialsGrant;
 
-    fn build(&self, http: &reqwest::Client) -> Result<ClientCredentialsGrant, Error> {
+    fn build(
+        &self,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<ClientCredentialsGrant, Error> {
         Ok(VakifBank::new(&self.gateway, http)?.client_credentials(&as_strs(&self.scopes)))
     }
 

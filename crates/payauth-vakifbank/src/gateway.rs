@@ -165,7 +165,10 @@ impl VakifBank {
     /// # Errors
     /// [`ErrorKind::Config`](payauth_core::ErrorKind::Config) for missing credentials or a base URL that is
     /// not `https://` (plain `http://` only to loopback unless allowed).
-    pub fn new(settings: &VakifBankSettings, http: &reqwest::Client) -> Result<Self, Error> {
+    pub fn new(
+        settings: &VakifBankSettings,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<Self, Error> {
         let client_secret = settings.client_secret.load()?;
         payauth_core::settings::require(
             "VakıfBank",

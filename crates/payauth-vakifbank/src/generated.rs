@@ -4,9 +4,11 @@
 /// Client generated from `specs/vakifbank.yaml`: VakıfBank API Gateway OAuth 2.0.
 pub mod gateway {
     #[allow(unused_imports)]
-    pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
+    pub use progenitor_client::{
+        ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, ResponseValue,
+    };
     #[allow(unused_imports)]
-    use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
+    use progenitor_client::{encode_path, RequestBuilderExt};
     /// Types used as operation parameters and responses.
     #[allow(clippy::all)]
     pub mod types {
@@ -298,22 +300,21 @@ Version: 2025-06*/
         pub(crate) baseurl: String,
         pub(crate) client: reqwest::Client,
         pub(crate) inner: crate::auth::ClientAuth,
+        pub(crate) http: payauth_core::http::HttpClient,
     }
     impl Client {
-        /// Construct a new client with an existing `reqwest::Client`,
-        /// allowing more control over its configuration.
-        ///
-        /// `baseurl` is the base URL provided to the internal
-        /// `reqwest::Client`, and should include a scheme and hostname,
-        /// as well as port and a path stem if applicable.
+        /// A client for `baseurl` (scheme, host, port and path stem) that
+        /// sends over `http`, shared: build one with
+        /// `payauth_core::http::default_client()` and clone it.
         pub fn new_with_client(
             baseurl: &str,
-            client: reqwest::Client,
+            http: payauth_core::http::HttpClient,
             inner: crate::auth::ClientAuth,
         ) -> Self {
             Self {
                 baseurl: baseurl.to_string(),
-                client,
+                client: http.requests().clone(),
+                http,
                 inner,
             }
         }
@@ -549,7 +550,7 @@ Sends a `POST` request to `/auth/oauth/v2/token`
             _info: &OperationInfo,
         ) -> reqwest::Result<reqwest::Response> {
             payauth_core::http::execute_capped(
-                    ClientInfo::client(self),
+                    &self.http,
                     request,
                     payauth_core::http::MAX_BODY,
                 )

@@ -31,7 +31,7 @@ pub mod client_credentials;
 pub mod gateway;
 
 #[rustfmt::skip]
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rustdoc::bare_urls)]
 pub mod generated;
 
 pub use auth::ClientAuthStyle;

@@ -178,7 +178,8 @@ async fn authorize_redirect_callback_token_refresh_and_the_rotated_token_used_ne
         })
         .await;
     let http = payauth_core::http::default_client().unwrap();
-    let redirect = http.get(pending.url.clone()).send().await.unwrap();
+    let request = http.requests().get(pending.url.clone()).build().unwrap();
+    let redirect = http.execute(request).await.unwrap();
     assert_eq!(redirect.status(), 302, "redirects are not followed");
     let location = redirect.headers()["location"]
         .to_str()

@@ -31,9 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token.lifetime().as_secs()
     );
 
-    // Your own API calls get the token the myPOS way: the cache carries
-    // its scheme (Bearer, `API-Key`, a fresh `X-Request-ID`).
-    let api = reqwest_middleware::ClientBuilder::new(http)
+    // Your own API calls (your own reqwest client, with your own features:
+    // payauth turns on none of reqwest's) get the token the myPOS way: the
+    // cache carries its scheme (Bearer, `API-Key`, a fresh `X-Request-ID`).
+    let api = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(BearerAuth::new(cache.clone()))
         .build();
     let _ = api; // api.get("https://api.mypos.com/...").send().await?

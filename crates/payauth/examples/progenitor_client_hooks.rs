@@ -78,7 +78,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cache = TokenCache::builder(Arc::new(Mypos::new(&settings, &http)?)).build();
     let client = Client {
         baseurl: sandbox.base_url(),
-        client: http,
+        // Your API's own reqwest client (progenitor's), apart from
+        // payauth's token client.
+        client: reqwest::Client::new(),
         inner: cache,
     };
 

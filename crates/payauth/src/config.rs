@@ -64,25 +64,35 @@ fn default_margin() -> u64 {
 /// The provider and flow, tagged by `provider`: each variant is that flow's
 /// settings struct from its provider crate, so the file and code share one
 /// path to a token source.
+///
+/// Each variant is there only with its provider's feature, and a feature
+/// turned on anywhere in the dependency tree turns it on for everyone: so
+/// the enum is `#[non_exhaustive]`, and a `match` on it needs a `_` arm.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "provider", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum SourceConfig {
     /// myPOS client credentials.
     #[cfg(feature = "mypos")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mypos")))]
     Mypos(payauth_mypos::MyposSettings),
     /// A VakıfBank grant, tagged by `flow`.
     #[cfg(feature = "vakifbank")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "vakifbank")))]
     Vakifbank(VakifBankFlow),
     /// iyzico Terminal API login.
     #[cfg(feature = "iyzico")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "iyzico")))]
     IyzicoTerminal(payauth_iyzico::TerminalLoginSettings),
     /// iyzico Pay-with-iyzico access token for one member session.
     #[cfg(feature = "iyzico")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "iyzico")))]
     IyzicoPwi(payauth_iyzico::PwiSessionSettings),
 }
 
 /// A VakıfBank grant, tagged by `flow`.
 #[cfg(feature = "vakifbank")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vakifbank")))]
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "flow", rename_all = "snake_case")]
 pub enum VakifBankFlow {
@@ -102,7 +112,10 @@ impl SourceConfig {
     ///
     /// # Errors
     /// As the flow's [`FlowSettings::build`](payauth_core::FlowSettings::build).
-    pub fn build(&self, http: &reqwest::Client) -> Result<(Arc<dyn TokenSource>, String), Error> {
+    pub fn build(
+        &self,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<(Arc<dyn TokenSource>, String), Error> {
         let (source, key, _) = self.open(http)?;
         Ok((source, key))
     }
@@ -114,7 +127,7 @@ impl SourceConfig {
     /// As the flow's [`FlowSettings::build`](payauth_core::FlowSettings::build).
     pub fn open(
         &self,
-        http: &reqwest::Client,
+        http: &payauth_core::http::HttpClient,
     ) -> Result<(Arc<dyn TokenSource>, String, Provider), Error> {
         match self {
             #[cfg(feature = "mypos")]
@@ -144,11 +157,11 @@ impl SourceConfig {
 impl VakifBankFlow {
     fn open(
         &self,
-        http: &reqwest::Client,
+        http: &payauth_core::http::HttpClient,
     ) -> Result<(Arc<dyn TokenSource>, String, Provider), Error> {
         fn opened<S: payauth_core::FlowSettings>(
             settings: &S,
-            http: &reqwest::Client,
+            http: &payauth_core::http::HttpClient,
             bank: impl Fn(&S::Source) -> payauth_vakifbank::VakifBank,
         ) -> Result<(Arc<dyn TokenSource>, String, Provider), Error> {
             let source = settings.build(http)?;
@@ -205,8 +218,12 @@ pub struct Opened {
 }
 
 /// Where tokens are kept, tagged by `kind`.
+///
+/// `#[non_exhaustive]`: `Redis` is there only with the
+/// `redis` feature, which any crate in the tree may turn on.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum StoreConfig {
     /// In process memory (the default).
     #[default]
@@ -219,6 +236,7 @@ pub enum StoreConfig {
     /// In Redis, shared by every replica using the same URL, prefix and
     /// source: one fetch per expiry fleet-wide (see `payauth-redis`).
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     Redis {
         /// `redis://[user:password@]host:port/db`; a secret since it may
         /// hold a password, e.g. `{ env = "REDIS_URL" }`.
@@ -245,6 +263,7 @@ impl Config {
     /// message and where it points, e.g. ``line 5, column 1: unknown field
     /// `base_ulr`, …`` (the key itself, even inside a tagged table).
     #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     pub fn from_toml(text: &str) -> Result<Self, Error> {
         toml::from_str(text).map_err(|e| toml_errors::config_error(text, &e))
     }
@@ -261,7 +280,10 @@ impl Config {
     /// [`ErrorKind::Config`](payauth_core::ErrorKind::Config) for a secret
     /// that cannot be read or a bad setting, as the provider crate reports
     /// it.
-    pub fn source(&self, http: &reqwest::Client) -> Result<(Arc<dyn TokenSource>, String), Error> {
+    pub fn source(
+        &self,
+        http: &payauth_core::http::HttpClient,
+    ) -> Result<(Arc<dyn TokenSource>, String), Error> {
         self.source.build(http)
     }
 
@@ -272,7 +294,7 @@ impl Config {
     ///
     /// # Errors
     /// As [`source`](Self::source).
-    pub fn cache(&self, http: &reqwest::Client) -> Result<TokenCache, Error> {
+    pub fn cache(&self, http: &payauth_core::http::HttpClient) -> Result<TokenCache, Error> {
         Ok(self.open(http)?.cache)
     }
 
@@ -281,7 +303,7 @@ impl Config {
     ///
     /// # Errors
     /// As [`source`](Self::source).
-    pub fn open(&self, http: &reqwest::Client) -> Result<Opened, Error> {
+    pub fn open(&self, http: &payauth_core::http::HttpClient) -> Result<Opened, Error> {
         let (source, key, provider) = self.source.open(http)?;
         let cache = self.cache_over(source, key)?;
         Ok(Opened { cache, provider })

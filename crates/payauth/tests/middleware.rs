@@ -42,7 +42,7 @@ fn client(source: &Arc<Counting>, extras: bool) -> reqwest_middleware::ClientWit
             Ok(())
         });
     }
-    reqwest_middleware::ClientBuilder::new(payauth::core::http::default_client().unwrap())
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(auth)
         .build()
 }
@@ -169,10 +169,9 @@ async fn a_401_to_a_streaming_body_still_drops_the_rejected_token() {
         .await;
     let source = Arc::new(Counting::default());
     let cache = TokenCache::builder(Arc::clone(&source)).build();
-    let client =
-        reqwest_middleware::ClientBuilder::new(payauth::core::http::default_client().unwrap())
-            .with(BearerAuth::new(cache.clone()))
-            .build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerAuth::new(cache.clone()))
+        .build();
     let response = client
         .post(server.url("/uploads"))
         .body(reqwest::Body::wrap("a stream, sent once".to_owned()))

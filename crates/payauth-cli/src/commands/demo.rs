@@ -59,7 +59,7 @@ async fn flows() -> Result<Vec<Row>, Failure> {
 }
 
 /// iyzico: Terminal API login and refresh, and the Pay-with-iyzico token.
-async fn iyzico(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
+async fn iyzico(base: &str, http: &payauth_core::http::HttpClient, rows: &mut Vec<Row>) {
     let env = || Environment::Custom(base.to_owned());
     // iyzico Terminal API: login, then refresh through the cache.
     let login = TerminalLoginSettings::new(
@@ -111,7 +111,7 @@ async fn iyzico(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
 }
 
 /// VakıfBank: the authorization-code walk, refresh, client and B2B credentials.
-async fn vakifbank(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
+async fn vakifbank(base: &str, http: &payauth_core::http::HttpClient, rows: &mut Vec<Row>) {
     // VakıfBank: the authorization-code walk, refresh, client and B2B credentials.
     let settings = VakifBankSettings::new(
         defaults::VAKIFBANK_CLIENT_ID,
@@ -164,7 +164,7 @@ async fn vakifbank(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
 }
 
 /// myPOS: client credentials, then revocation through the cache.
-async fn mypos(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
+async fn mypos(base: &str, http: &payauth_core::http::HttpClient, rows: &mut Vec<Row>) {
     let env = || Environment::Custom(base.to_owned());
     // myPOS: client credentials, then revocation through the cache.
     match Mypos::new(
@@ -200,7 +200,7 @@ async fn mypos(base: &str, http: &reqwest::Client, rows: &mut Vec<Row>) {
 /// once), the callback check, and the code exchange.
 async fn authorization_code(
     bank: &VakifBank,
-    http: &reqwest::Client,
+    http: &payauth_core::http::HttpClient,
 ) -> Result<AccessToken, Error> {
     let pending = bank.authorize_url(
         Channel::Retail,

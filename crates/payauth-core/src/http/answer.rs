@@ -40,9 +40,10 @@ const BODY_HEADER: HeaderName = HeaderName::from_static("x-payauth-error-body");
 /// Marks a 2xx answer whose body exceeded the cap; the value is the
 /// original status.
 const TOO_LARGE_HEADER: HeaderName = HeaderName::from_static("x-payauth-body-too-large");
-/// Status given to a 2xx answer whose body exceeded the cap, so the
-/// generated client reports it as unexpected. Never sent by a server: one
-/// that does is read as a 5xx.
+/// Status given to a 2xx answer whose body exceeded the cap, and to a
+/// request that got no answer ([`failure`]), so the generated client
+/// reports it as unexpected (no spec declares it). Never sent by a server:
+/// one that does is read as a 5xx.
 const TOO_LARGE_STATUS: u16 = 599;
 /// What the generated client decodes in place of an error body that is no
 /// JSON object.
@@ -229,6 +230,29 @@ pub(super) fn success(mut response: reqwest::Response, body: Option<Vec<u8>>) ->
     rebuild(status, version, headers, body)
 }
 
+/// A request that got no whole answer, as an answer: undeclared status
+/// [`TOO_LARGE_STATUS`], the typed error in its extensions (kept by
+/// `reqwest::Response::from`), taken out by [`take_failure`].
+pub(super) fn failure(error: Error) -> reqwest::Response {
+    let mut answer = http::Response::new(Vec::new());
+    *answer.status_mut() =
+        StatusCode::from_u16(TOO_LARGE_STATUS).unwrap_or(StatusCode::BAD_GATEWAY);
+    answer.extensions_mut().insert(Failure(error));
+    reqwest::Response::from(answer)
+}
+
+/// The typed error of an answer built by [`failure`], if this is one.
+pub(super) fn take_failure(response: &mut reqwest::Response) -> Option<Error> {
+    response
+        .extensions_mut()
+        .remove::<Failure>()
+        .map(|Failure(error)| error)
+}
+
+/// The extension [`failure`] puts its error in.
+#[derive(Clone)]
+struct Failure(Error);
+
 /// The typed error of a 2xx answer flagged by [`success`], if this is one.
 pub(super) fn too_large(status: StatusCode, headers: &HeaderMap) -> Option<Error> {
     if status.as_u16() != TOO_LARGE_STATUS {
@@ -367,7 +391,7 @@ mod tests {
     async fn kept(answer: Vec<u8>, limit: usize) -> Body {
         let gateway = payauth_testkit::gateway::RawGateway::answering(answer);
         let client = crate::http::default_client().unwrap();
-        let request = client.post(gateway.base_url()).build().unwrap();
+        let request = client.requests().post(gateway.base_url()).build().unwrap();
         let response = client.execute(request).await.unwrap();
         let kept = keep_error(response, limit).await;
         assert_eq!(kept.status(), StatusCode::BAD_REQUEST);

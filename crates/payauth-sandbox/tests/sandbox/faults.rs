@@ -210,9 +210,12 @@ async fn a_truncated_json_fault_cuts_the_real_answer_and_still_spends_the_grant(
             ("resource", "sandbox"),
         ]);
         let url = format!("{}?{query}", sandbox.url(Endpoint::VakifbankAuthorize));
-        let location = payauth_sandbox::browser::authorize(&client(), &url)
-            .await
-            .unwrap();
+        let location = payauth_sandbox::browser::authorize(
+            &payauth_core::http::default_client().unwrap(),
+            &url,
+        )
+        .await
+        .unwrap();
         location.split_once("code=").unwrap().1.to_owned()
     };
     sandbox.faults().set(

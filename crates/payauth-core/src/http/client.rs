@@ -1,0 +1,427 @@
+//! [`HttpClient`]: what payauth sends token requests with. hyper's client
+//! over its own TLS (rustls with ring by default), never reqwest's: payauth
+//! enables no TLS feature of reqwest, so depending on it changes nothing
+//! about the application's own `reqwest::Client` (with reqwest's
+//! `rustls-no-provider` turned on by a library, `reqwest::Client::new()`
+//! panics for want of a crypto provider).
+//!
+//! The generated clients still build their requests with reqwest's types
+//! (progenitor needs them); the reqwest client they build with has no TLS
+//! and never sends: their exec hook hands every request to
+//! [`execute_capped`](super::execute_capped), which sends it here.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::client::legacy::Client as Pool;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
+
+use super::proxy::{Connector, Proxies};
+use crate::error::{Error, ErrorKind};
+
+/// The time to set up a connection (TCP and TLS), unless set otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The time for a whole exchange, from sending to the last byte of the
+/// answer, unless set otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an idle connection is kept for reuse (as reqwest does).
+const POOL_IDLE: Duration = Duration::from_secs(90);
+/// TCP keepalive on every connection (as reqwest does).
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// The HTTP client for token endpoints: cheap to clone (one connection
+/// pool shared by the clones), never follows redirects (a token endpoint
+/// that redirects is misconfigured or hostile), a connect timeout (10 s by
+/// default) and a timeout for the whole exchange including the answer's
+/// body (30 s), user agent `payauth/<version>`, HTTP/1.1 with connections
+/// reused, `https://` through the proxy the environment names
+/// (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`; see
+/// [`HttpClientBuilder::proxy`]), and TLS from payauth-core's features:
+///
+/// | feature | TLS |
+/// |---|---|
+/// | `rustls-ring` (default) | rustls with the ring provider; quick to build |
+/// | `rustls-aws-lc` | rustls with aws-lc-rs (wins over ring when both are on) |
+/// | `native-tls` | the platform's library: OpenSSL, Secure Transport, `SChannel` (wins over rustls) |
+///
+/// With rustls, certificates are checked by the platform's verifier
+/// (`rustls-platform-verifier`: the system's roots), plus any root added
+/// with [`HttpClientBuilder::add_root_certificate`]. The crypto provider
+/// is given to rustls directly: no process default is installed or read.
+///
+/// Build one and share it: a client costs milliseconds to build (loading
+/// the system roots), an exchange about a tenth of one.
+///
+/// ```
+/// let http = payauth_core::http::default_client()?;
+/// let shared = http.clone(); // the same connection pool
+/// # let _ = shared;
+/// # Ok::<(), payauth_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Builds requests (progenitor's `ClientInfo::client`); never sends.
+    requests: reqwest::Client,
+    backend: Backend,
+    timeout: Duration,
+    user_agent: HeaderValue,
+}
+
+type Body = reqwest::Body;
+
+enum Backend {
+    /// `http://` only: no TLS feature is on.
+    #[cfg(not(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc",
+        feature = "native-tls"
+    )))]
+    Plain(Pool<Connector, Body>),
+    #[cfg(all(
+        any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+        not(feature = "native-tls")
+    ))]
+    Rustls(Pool<hyper_rustls::HttpsConnector<Connector>, Body>),
+    #[cfg(feature = "native-tls")]
+    NativeTls(Pool<hyper_tls::HttpsConnector<Connector>, Body>),
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tls = match self.inner.backend {
+            #[cfg(not(any(
+                feature = "rustls-ring",
+                feature = "rustls-aws-lc",
+                feature = "native-tls"
+            )))]
+            Backend::Plain(_) => "none",
+            #[cfg(all(
+                any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+                not(feature = "native-tls")
+            ))]
+            Backend::Rustls(_) => "rustls",
+            #[cfg(feature = "native-tls")]
+            Backend::NativeTls(_) => "native-tls",
+        };
+        f.debug_struct("HttpClient")
+            .field("tls", &tls)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for an [`HttpClient`]; from [`HttpClient::builder`] or
+/// [`client_builder`](super::client_builder).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let http = payauth_core::http::HttpClient::builder()
+///     .connect_timeout(Duration::from_secs(3))
+///     .timeout(Duration::from_secs(10))
+///     .build()?;
+/// # let _ = http;
+/// # Ok::<(), payauth_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HttpClientBuilder {
+    connect_timeout: Duration,
+    timeout: Duration,
+    roots: Vec<Vec<u8>>,
+    proxies: Proxies,
+}
+
+impl Default for HttpClientBuilder {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            roots: Vec::new(),
+            proxies: Proxies::FromEnv,
+        }
+    }
+}
+
+impl HttpClientBuilder {
+    /// The most time to set up a connection, TCP and TLS.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The most time for a whole exchange, from sending the request to the
+    /// last byte of the answer; past it, [`ErrorKind::Timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Trusts `der` (a DER-encoded X.509 certificate) as a root, beside
+    /// the system's: a company CA, a test CA.
+    pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.roots.push(der.into());
+        self
+    }
+
+    /// Sends every `https://` request through the HTTP proxy at `url`
+    /// (`http://[user:password@]host:port`), tunnelled with `CONNECT`, in
+    /// place of the one the environment names.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxies = Proxies::Https(url.into());
+        self
+    }
+
+    /// Connects directly, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxies = Proxies::Off;
+        self
+    }
+
+    /// The client.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the TLS backend cannot be set up (a root
+    /// that is no certificate, no system roots) or reqwest's request
+    /// builder cannot be built.
+    pub fn build(self) -> Result<HttpClient, Error> {
+        let mut connector = HttpConnector::new();
+        connector.enforce_http(false);
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(KEEPALIVE));
+        connector.set_connect_timeout(Some(self.connect_timeout));
+        let backend = tls::backend(Connector::new(connector, &self.proxies), &self.roots)?;
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                requests: request_builder()?,
+                backend,
+                timeout: self.timeout,
+                user_agent: HeaderValue::from_static(concat!(
+                    "payauth/",
+                    env!("CARGO_PKG_VERSION")
+                )),
+            }),
+        })
+    }
+}
+
+/// The reqwest client that only builds requests. payauth enables no TLS
+/// feature of reqwest; if the application's own tree does, building one
+/// still must not take the process down (reqwest panics when its
+/// `rustls-no-provider` is on and no provider is installed): that is
+/// reported as [`ErrorKind::Config`].
+fn request_builder() -> Result<reqwest::Client, Error> {
+    let build = || reqwest::Client::builder().build();
+    match std::panic::catch_unwind(build) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(error)) => Err(Error::new(ErrorKind::Config).with_source(error.without_url())),
+        Err(_) => Err(Error::new(ErrorKind::Config).with_description(
+            "reqwest cannot build a client in this process (another crate turned on its \
+             `rustls-no-provider` feature and no rustls crypto provider is installed)",
+        )),
+    }
+}
+
+impl HttpClient {
+    /// Settings for a client; [`build`](HttpClientBuilder::build) it.
+    pub fn builder() -> HttpClientBuilder {
+        HttpClientBuilder::default()
+    }
+
+    /// The reqwest client generated clients build their requests with
+    /// (progenitor's `ClientInfo::client`). It has no TLS and sends
+    /// nothing itself: send through [`execute_capped`](super::execute_capped).
+    #[must_use]
+    pub fn requests(&self) -> &reqwest::Client {
+        &self.inner.requests
+    }
+
+    /// The timeout for a whole exchange.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Sends `request` (built with [`requests`](Self::requests)) and
+    /// returns the answer with its body unread, within the timeout (the
+    /// request's own or the client's) for the answer's head. Redirects are
+    /// returned, not followed. Token requests go through
+    /// [`execute_capped`](super::execute_capped), which reads the body
+    /// under a cap and in time.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), payauth_core::Error> {
+    /// let http = payauth_core::http::default_client()?;
+    /// let request = http.requests().get("https://example.com/").build()?;
+    /// let answer = http.execute(request).await?;
+    /// println!("{}", answer.status());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Transport`] when there is no answer,
+    /// [`ErrorKind::Timeout`] when it comes too late, [`ErrorKind::Config`]
+    /// for a request that cannot be sent (a URL hyper refuses).
+    pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response, Error> {
+        let timeout = request.timeout().copied().unwrap_or(self.inner.timeout);
+        tokio::time::timeout(timeout, self.send(request))
+            .await
+            .unwrap_or_else(|_| Err(timed_out(timeout)))
+    }
+
+    /// Sends `request` and waits for the answer's head; the body streams.
+    pub(super) async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response, Error> {
+        let mut request = http::Request::<Body>::try_from(request)
+            .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))?;
+        let headers = request.headers_mut();
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, self.inner.user_agent.clone());
+        }
+        if !headers.contains_key(ACCEPT) {
+            headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        }
+        let sent = match &self.inner.backend {
+            #[cfg(not(any(
+                feature = "rustls-ring",
+                feature = "rustls-aws-lc",
+                feature = "native-tls"
+            )))]
+            Backend::Plain(pool) => {
+                if request.uri().scheme_str() == Some("https") {
+                    return Err(tls::missing());
+                }
+                pool.request(request).await
+            }
+            #[cfg(all(
+                any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+                not(feature = "native-tls")
+            ))]
+            Backend::Rustls(pool) => pool.request(request).await,
+            #[cfg(feature = "native-tls")]
+            Backend::NativeTls(pool) => pool.request(request).await,
+        };
+        let response =
+            sent.map_err(|e| Error::new(ErrorKind::Transport).with_source(SendError(e)))?;
+        Ok(reqwest::Response::from(response.map(reqwest::Body::wrap)))
+    }
+}
+
+/// The error of an exchange that took longer than `timeout`.
+pub(super) fn timed_out(timeout: Duration) -> Error {
+    Error::new(ErrorKind::Timeout).with_description(format!("no whole answer within {timeout:?}"))
+}
+
+/// A request that got no answer: "error sending request", then hyper's
+/// causes (connect, DNS, TLS, reset). Neither carries the URL.
+#[derive(Debug)]
+struct SendError(hyper_util::client::legacy::Error);
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("error sending request")
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// A connection pool over `connector`, reqwest's defaults: idle
+/// connections kept 90 s, as many per host as were needed.
+fn pool<C>(connector: C) -> Pool<C, Body>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone,
+{
+    Pool::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .build(connector)
+}
+
+/// The TLS backend the features choose.
+mod tls {
+    use super::{Backend, Connector, Error, ErrorKind, pool};
+
+    /// The error for `https://` with no TLS feature on.
+    #[cfg(not(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc",
+        feature = "native-tls"
+    )))]
+    pub(super) fn missing() -> Error {
+        Error::new(ErrorKind::Config).with_description(
+            "https:// needs a TLS backend: turn on payauth-core's `rustls-ring`, \
+             `rustls-aws-lc` or `native-tls` feature",
+        )
+    }
+
+    /// No TLS feature: plain HTTP only.
+    #[cfg(not(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc",
+        feature = "native-tls"
+    )))]
+    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+        if !roots.is_empty() {
+            return Err(missing());
+        }
+        Ok(Backend::Plain(pool(connector)))
+    }
+
+    /// rustls, with the provider handed to it (never the process default)
+    /// and the platform's verifier plus `roots`.
+    #[cfg(all(
+        any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+        not(feature = "native-tls")
+    ))]
+    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+        use std::sync::Arc;
+
+        #[cfg(feature = "rustls-aws-lc")]
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        #[cfg(not(feature = "rustls-aws-lc"))]
+        let provider = rustls::crypto::ring::default_provider();
+        let provider = Arc::new(provider);
+        let roots = roots
+            .iter()
+            .map(|der| rustls::pki_types::CertificateDer::from(der.clone()));
+        let config_error = |e: rustls::Error| Error::new(ErrorKind::Config).with_source(e);
+        let verifier =
+            rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
+                .map_err(config_error)?;
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(config_error)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        Ok(Backend::Rustls(pool(https)))
+    }
+
+    /// The platform's TLS library, with `roots` added to its own.
+    #[cfg(feature = "native-tls")]
+    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+        let config_error = |e: native_tls::Error| Error::new(ErrorKind::Config).with_source(e);
+        let mut tls = native_tls::TlsConnector::builder();
+        for der in roots {
+            tls.add_root_certificate(native_tls::Certificate::from_der(der).map_err(config_error)?);
+        }
+        let tls = tls.build().map_err(config_error)?;
+        let https = hyper_tls::HttpsConnector::from((connector, tls.into()));
+        Ok(Backend::NativeTls(pool(https)))
+    }
+}
