@@ -396,6 +396,17 @@ pub trait Lease: Send + Sync {
     /// Gives the lease back (a no-op if it already expired or passed to
     /// another holder).
     fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
+
+    /// Whether the lease is still known to be held: `false` once its TTL
+    /// has run out since the store last confirmed it (taken, or renewed by
+    /// its heartbeat), e.g. while the store is slow or unreachable. The
+    /// cache asks right before it sends a request under the lease, so a
+    /// holder whose store calls outlasted the lease never refreshes beside
+    /// the replica that took it over. The default, `true`, suits a store
+    /// whose leases cannot expire under a live holder.
+    fn held(&self) -> bool {
+        true
+    }
 }
 
 /// The largest stored token, in bytes of its JSON form (64 KiB: a token,

@@ -627,9 +627,9 @@ async fn a_token_that_failed_to_save_is_saved_again_by_a_later_call_after_the_ba
         .failure_backoff(Duration::from_secs(1))
         .jitter(0.0)
         .build();
-    let error = cache.token().await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Store);
-    // Served from memory; no retry before the backoff.
+    // A failed save costs no caller its token: served from memory, and
+    // no retry before the backoff.
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
     assert_eq!(value(&cache.token().await.unwrap()), "t1");
     settle().await;
     assert_eq!(store.saves.load(Ordering::SeqCst), 1);
@@ -1442,13 +1442,15 @@ async fn a_store_that_never_answers_holds_no_caller_past_the_fetch_timeout() {
         .fetch_timeout(Duration::from_secs(3))
         .build();
     let started = tokio::time::Instant::now();
-    let error = cache.token().await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
-    assert!(error.to_string().contains("did not answer"), "{error}");
-    assert!(started.elapsed() <= Duration::from_secs(3));
     // The read counted as none, the token was fetched, and the save that
     // never answered left it in memory, served.
     assert_eq!(value(&cache.token().await.unwrap()), "t1");
+    assert!(started.elapsed() <= Duration::from_secs(3));
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
+    let error = cache.flush().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+    assert!(error.to_string().contains("did not answer"), "{error}");
+    assert!(started.elapsed() <= Duration::from_secs(3));
     let error = cache.forget(&cache.peek().unwrap()).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Store, "forget is bounded too");
     assert!(started.elapsed() <= Duration::from_secs(3));
@@ -1655,4 +1657,41 @@ async fn the_debug_form_names_the_store_key() {
         .store(Arc::new(MemoryStore::new()), "mypos/client-1")
         .build();
     assert!(format!("{cache:?}").contains("mypos/client-1"));
+}
+
+#[tokio::test]
+async fn flush_saves_a_token_whose_save_failed_and_reports_a_store_still_failing() {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Recording::default());
+    store.failing.store(true, Ordering::SeqCst);
+    let source = Arc::new(Fake::new(&clock));
+    let cache = TokenCache::builder(Arc::clone(&source) as Arc<dyn TokenSource>)
+        .clock(Arc::clone(&clock) as _)
+        .store(Arc::clone(&store) as _, "k")
+        .failure_backoff(Duration::from_secs(30))
+        .jitter(0.0)
+        .build();
+    assert_eq!(value(&cache.token().await.unwrap()), "t1");
+    settle().await;
+    let tried = store.saves.load(Ordering::SeqCst);
+    // Within the backoff, flush writes at once and says the store failed.
+    let error = cache.flush().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store);
+    assert_eq!(store.saves.load(Ordering::SeqCst), tried + 1);
+    store.failing.store(false, Ordering::SeqCst);
+    cache.flush().await.unwrap();
+    assert_eq!(store.saves.load(Ordering::SeqCst), tried + 2);
+    // Saved: nothing left to flush, no write.
+    cache.flush().await.unwrap();
+    assert_eq!(store.saves.load(Ordering::SeqCst), tried + 2);
+    assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn flush_without_a_token_or_a_store_does_nothing() {
+    let clock = Arc::new(ManualClock::new());
+    let cache = builder(&Arc::new(Fake::new(&clock)), &clock).build();
+    cache.flush().await.unwrap();
+    cache.token().await.unwrap();
+    cache.flush().await.unwrap();
 }

@@ -98,6 +98,9 @@ struct Fleet {
     /// When a lease taken through `try_lease` expires if never released
     /// (one set by hand never does).
     lease_until: Mutex<Option<tokio::time::Instant>>,
+    /// Leases taken report they are no longer known to be held (their
+    /// store calls outlasted their TTL).
+    leases_run_out: Arc<AtomicBool>,
 }
 
 /// How long a lease lives unreleased.
@@ -111,6 +114,7 @@ struct FleetLease {
     tokens: Arc<MemoryStore>,
     blip: Arc<AtomicBool>,
     writes_fail: Arc<AtomicBool>,
+    run_out: Arc<AtomicBool>,
 }
 
 fn transport_error() -> Error {
@@ -193,6 +197,7 @@ impl SharedStore for Fleet {
                 tokens: Arc::clone(&self.tokens),
                 blip: Arc::clone(&self.blip),
                 writes_fail: Arc::clone(&self.writes_fail),
+                run_out: Arc::clone(&self.leases_run_out),
             }) as Box<dyn Lease>))
         })
     }
@@ -229,6 +234,10 @@ impl SharedStore for Fleet {
 }
 
 impl Lease for FleetLease {
+    fn held(&self) -> bool {
+        !self.run_out.load(Ordering::SeqCst)
+    }
+
     fn save<'a>(&'a self, token: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             if self.blip.swap(false, Ordering::SeqCst) || self.writes_fail.load(Ordering::SeqCst) {
@@ -545,7 +554,9 @@ async fn a_holder_that_cannot_save_leaves_the_lease_to_expire_and_saves_after_th
     );
     clock.advance(LIFETIME);
     fleet.writes_fail.store(true, Ordering::SeqCst);
-    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    // Served though not saved; the store's failure is what flush reports.
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(a.flush().await.unwrap_err().kind(), ErrorKind::Store);
     assert!(
         fleet.lease.lock().unwrap().is_some(),
         "not released: the fleet waits for this replica's save"
@@ -590,7 +601,9 @@ async fn while_the_store_cannot_be_written_the_next_refresh_starts_from_the_newe
     let a = replica(&upstream, &fleet, &clock);
     clock.advance(LIFETIME);
     fleet.writes_fail.store(true, Ordering::SeqCst);
-    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    // Served though not saved; the store's failure is what flush reports.
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(a.flush().await.unwrap_err().kind(), ErrorKind::Store);
     tokio::time::sleep(LEASE_TTL).await; // the lease it left expires
     clock.advance(LIFETIME);
     let _ = a.token().await;
@@ -779,7 +792,9 @@ async fn a_late_save_never_replaces_a_login_stored_since_whatever_the_clocks_say
     let a = replica(&upstream, &fleet, &clock);
     clock.advance(LIFETIME);
     fleet.writes_fail.store(true, Ordering::SeqCst);
-    assert_eq!(a.token().await.unwrap_err().kind(), ErrorKind::Store);
+    // Served though not saved; the store's failure is what flush reports.
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(a.flush().await.unwrap_err().kind(), ErrorKind::Store);
     // Meanwhile the customer logs in again (`payauth login`), on a clock
     // that reads earlier than a's new token claims.
     let relogin = StoredToken::from_token(&minted(&clock, "relogin", Some("r-relogin")));
@@ -848,4 +863,25 @@ async fn a_holder_with_no_refresh_token_to_lose_fetches_even_when_the_store_cann
     fleet.load_fails.store(usize::MAX, Ordering::SeqCst);
     let cache = replica(&upstream, &fleet, &clock);
     assert_eq!(value(&cache.token().await.unwrap()), "t1", "a full grant");
+}
+
+#[tokio::test]
+async fn a_holder_whose_lease_ran_out_before_its_fetch_does_not_fetch() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    clock.advance(LIFETIME);
+    fleet.leases_run_out.store(true, Ordering::SeqCst);
+    let error = a.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
+    assert!(error.is_transient());
+    assert_eq!(upstream.calls(), 0, "no request beside the next holder");
+    // Held again (the store answers in time): the refresh goes ahead.
+    fleet.leases_run_out.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(*upstream.seen.lock().unwrap(), [Some("r0".to_owned())]);
 }

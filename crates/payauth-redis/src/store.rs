@@ -493,6 +493,9 @@ where
             let keys = self.keys(key);
             let owner = owner_id();
             let ttl_ms = millis(self.lease_ttl);
+            // Counted from before the request: the lease lives at most
+            // this long from when Redis set it.
+            let asked = tokio::time::Instant::now();
             let version: i64 = invoke(
                 &scripts::ACQUIRE,
                 &[&keys.lease, &keys.token],
@@ -505,11 +508,13 @@ where
                 return Ok(None);
             };
             tracing::debug!(lease = %keys.lease, "fetch lease taken");
+            let held_until = Arc::new(std::sync::Mutex::new(asked + self.lease_ttl));
             let heartbeat = tokio::spawn(renew(
                 self.conn.clone(),
                 keys.lease.clone(),
                 owner.clone(),
                 self.lease_ttl,
+                Arc::clone(&held_until),
             ));
             Ok(Some(Box::new(RedisLease {
                 conn: self.conn.clone(),
@@ -518,6 +523,7 @@ where
                 seen_version,
                 encryption: self.encryption.clone(),
                 heartbeat,
+                held_until,
             }) as Box<dyn Lease>))
         })
     }
@@ -568,13 +574,19 @@ fn millis(duration: Duration) -> u64 {
 /// Keeps the lease alive while its holder runs: every third of the TTL,
 /// until the lease is released, lost, or the holder's runtime dies (then
 /// the lease expires and another replica takes over).
-async fn renew<C>(conn: C, lease: String, owner: String, ttl: Duration)
-where
+async fn renew<C>(
+    conn: C,
+    lease: String,
+    owner: String,
+    ttl: Duration,
+    held_until: Arc<std::sync::Mutex<tokio::time::Instant>>,
+) where
     C: ConnectionLike + Clone + Send + Sync,
 {
     let ttl_ms = millis(ttl).to_string();
     loop {
         tokio::time::sleep(ttl / 3).await;
+        let asked = tokio::time::Instant::now();
         match invoke::<C, i64>(
             &scripts::RENEW,
             &[&lease],
@@ -583,8 +595,9 @@ where
         )
         .await
         {
-            Ok(1) => {}
+            Ok(1) => *lock(&held_until) = asked + ttl,
             Ok(_) => {
+                *lock(&held_until) = asked;
                 tracing::warn!(%lease, "fetch lease lost before the fetch ended");
                 return;
             }
@@ -602,6 +615,14 @@ struct RedisLease<C> {
     seen_version: u64,
     encryption: Option<EncryptionKey>,
     heartbeat: tokio::task::JoinHandle<()>,
+    /// Until when Redis keeps the lease, as last confirmed.
+    held_until: Arc<std::sync::Mutex<tokio::time::Instant>>,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<C> Lease for RedisLease<C>
@@ -648,6 +669,10 @@ where
             .map_err(|e| redis_error("release a lease in", &e))?;
             Ok(())
         })
+    }
+
+    fn held(&self) -> bool {
+        tokio::time::Instant::now() < *lock(&self.held_until)
     }
 }
 

@@ -105,8 +105,9 @@ pub struct Stats {
     /// an answer still on its way when the cache's fetch timeout abandoned
     /// the request (`abandoned`: the cost of bounding a wait, documented
     /// on `fetch_timeout`), or issued to a holder whose lease expired
-    /// because a store fault stopped its heartbeat while the answer was on
-    /// its way (`lease_lost`: a lease cannot fence the provider).
+    /// because store faults stopped its heartbeat before it could save
+    /// what the answer carried (`lease_lost`: a lease cannot fence the
+    /// provider; a lease TTL longer than the store's outages avoids it).
     pub excused_lost: u64,
     /// See `excused_lost`.
     pub excused_spoiled: u64,
@@ -220,6 +221,8 @@ pub(crate) struct Checker {
     fleet: bool,
     /// Until when the store keeps each lease epoch (as last set).
     lease_until: BTreeMap<u64, Duration>,
+    /// Lease epochs their holder released (the others expired).
+    released_epochs: std::collections::BTreeSet<u64>,
     first: Option<Violation>,
     pub(crate) stats: Stats,
 }
@@ -238,6 +241,7 @@ impl Checker {
             epoch_attempts: BTreeMap::new(),
             fleet,
             lease_until: BTreeMap::new(),
+            released_epochs: std::collections::BTreeSet::new(),
             first: None,
             stats: Stats::default(),
         }
@@ -382,8 +386,9 @@ impl Checker {
             } else if fate.abandoned {
                 Some(Excuse::Abandoned)
             } else if fate.sent_under_live_lease
-                && fate.in_flight_on.is_none()
-                && fate.in_replica.is_none()
+                && fate
+                    .epoch
+                    .is_some_and(|e| !self.released_epochs.contains(&e))
                 && by.is_some_and(|b| {
                     let lease = self.replicas[b].lease;
                     lease.is_some() && lease != fate.epoch
@@ -438,6 +443,11 @@ impl Checker {
         let view = self.replica(r);
         view.lease = Some(epoch);
         view.lease_unavailable = false;
+    }
+
+    /// The holder of lease `epoch` released it.
+    pub(crate) fn lease_released(&mut self, epoch: u64) {
+        self.released_epochs.insert(epoch);
     }
 
     /// The store now keeps lease `epoch` until `until` (taken or renewed).

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use payauth_core::{
-    BoxFuture, Error, ErrorKind, Lease, Secret, SharedStore, StoredToken, TokenStore,
+    BoxFuture, Error, ErrorKind, Lease, SaveIf, Secret, SharedStore, StoredToken, TokenStore,
 };
 
 use crate::ctx::{Ctx, lock};
@@ -237,6 +237,53 @@ impl StoreModel {
         out.map(|_| ())
     }
 
+    /// `payauth-redis`'s conditional save: read the token and its version,
+    /// check the condition, write only if the version is unchanged (a few
+    /// tries), as a compare-and-set across processes.
+    async fn save_if(
+        &self,
+        replica: Option<usize>,
+        token: &StoredToken,
+        condition: SaveIf<'_>,
+    ) -> Result<bool, Error> {
+        for _ in 0..3 {
+            let (version, stored) = self
+                .call(replica, "read from", Write::No, |s, _, wall| {
+                    let version = s.version(wall);
+                    (version, s.entry(wall).map(|e| e.token.clone()))
+                })
+                .await?
+                .unwrap_or_default();
+            if !condition.allows(stored.as_ref(), token) {
+                return Ok(false);
+            }
+            let out = self
+                .call(replica, "write to", Write::Lossy, |s, _, wall| {
+                    let moved = s.version(wall) != version;
+                    if !moved {
+                        s.write(wall, token);
+                    }
+                    !moved
+                })
+                .await;
+            if matches!(out, Ok(Some(false))) {
+                continue;
+            }
+            let applied =
+                matches!(out, Ok(Some(true))) || out.as_ref().is_err_and(|_| self.holds(token));
+            self.saved(replica, token, applied, matches!(out, Ok(None)));
+            self.ctx.log(&format!(
+                "{} saved {} if unchanged: {}",
+                who(replica),
+                describe(token),
+                result(&out)
+            ));
+            return out.map(|_| true);
+        }
+        Err(Error::new(ErrorKind::Store)
+            .with_description("the stored token kept changing under a save; not saved"))
+    }
+
     fn holds(&self, token: &StoredToken) -> bool {
         lock(&self.state)
             .entry
@@ -310,6 +357,15 @@ impl TokenStore for StoreHandle {
         Box::pin(self.model.save(self.replica, token))
     }
 
+    fn save_if<'a>(
+        &'a self,
+        _key: &'a str,
+        token: &'a StoredToken,
+        condition: SaveIf<'a>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(self.model.save_if(self.replica, token, condition))
+    }
+
     fn clear<'a>(
         &'a self,
         _key: &'a str,
@@ -355,6 +411,7 @@ impl SharedStore for StoreHandle {
         Box::pin(async move {
             let model = Arc::clone(&self.model);
             let ttl = model.lease_ttl;
+            let asked = model.ctx.now();
             let out = model
                 .call(
                     self.replica,
@@ -376,7 +433,7 @@ impl SharedStore for StoreHandle {
                     },
                 )
                 .await;
-            self.leased(out.map(Option::flatten))
+            self.leased(out.map(Option::flatten), asked + ttl)
         })
     }
 
@@ -394,6 +451,7 @@ impl StoreHandle {
     fn leased(
         &self,
         out: Result<Option<(u64, u64, bool)>, Error>,
+        held_until: Duration,
     ) -> Result<Option<Box<dyn Lease>>, Error> {
         let model = &self.model;
         let r = self.replica.unwrap_or(usize::MAX);
@@ -404,13 +462,20 @@ impl StoreHandle {
                     "r{r} took lease epoch {owner}{}",
                     if takeover { " (a takeover)" } else { "" }
                 ));
-                let heartbeat = tokio::spawn(renew(Arc::clone(model), self.replica, owner));
+                let held_until = Arc::new(Mutex::new(held_until));
+                let heartbeat = tokio::spawn(renew(
+                    Arc::clone(model),
+                    self.replica,
+                    owner,
+                    Arc::clone(&held_until),
+                ));
                 Ok(Some(Box::new(SimLease {
                     model: Arc::clone(model),
                     replica: r,
                     owner,
                     seen_version,
                     heartbeat,
+                    held_until,
                 })))
             }
             Ok(None) => {
@@ -430,10 +495,16 @@ impl StoreHandle {
 
 /// The holder's heartbeat: renews every third of the TTL until the lease
 /// is released or lost, or its runtime dies.
-async fn renew(model: Arc<StoreModel>, replica: Option<usize>, owner: u64) {
+async fn renew(
+    model: Arc<StoreModel>,
+    replica: Option<usize>,
+    owner: u64,
+    held_until: Arc<Mutex<Duration>>,
+) {
     let ttl = model.lease_ttl;
     loop {
         tokio::time::sleep(ttl / 3).await;
+        let asked = model.ctx.now();
         let renewed = model
             .call(
                 replica,
@@ -449,6 +520,11 @@ async fn renew(model: Arc<StoreModel>, replica: Option<usize>, owner: u64) {
                 },
             )
             .await;
+        match renewed {
+            Ok(Some(true)) => *lock(&held_until) = asked + ttl,
+            Ok(Some(false)) => *lock(&held_until) = asked,
+            _ => {}
+        }
         if let Ok(Some(false)) = renewed {
             model.ctx.log(&format!(
                 "{}: lease epoch {owner} lost before the fetch ended",
@@ -466,6 +542,8 @@ struct SimLease {
     owner: u64,
     seen_version: u64,
     heartbeat: tokio::task::JoinHandle<()>,
+    /// Until when the store keeps the lease, as last confirmed.
+    held_until: Arc<Mutex<Duration>>,
 }
 
 impl Lease for SimLease {
@@ -503,6 +581,10 @@ impl Lease for SimLease {
         })
     }
 
+    fn held(&self) -> bool {
+        self.model.ctx.now() < *lock(&self.held_until)
+    }
+
     fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
         Box::pin(async move {
             self.heartbeat.abort();
@@ -516,6 +598,7 @@ impl Lease for SimLease {
                     |s, now, _| {
                         if s.live_lease(now).is_some_and(|l| l.owner == owner) {
                             s.lease = None;
+                            self.model.ctx.check().lease_released(owner);
                         }
                     },
                 )

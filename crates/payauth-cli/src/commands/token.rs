@@ -512,14 +512,17 @@ fn fetch_and_print(flow: Flow, show: Show, global: Global) -> Result<(), Failure
     .build();
     progress(label);
     let token = super::run(global.timeout, async {
-        cache.token().await.map_err(|error| {
+        let token = cache.token().await.map_err(|error| {
             let grant_refused = error.kind() == ErrorKind::InvalidGrant;
             let failure = Failure::from(error);
             match &on_invalid_grant {
                 Some(hint) if grant_refused => failure.hint(hint.clone()),
                 _ => failure,
             }
-        })
+        })?;
+        // Before exiting: a refresh token just rotated must reach the store.
+        cache.flush().await?;
+        Ok(token)
     })
     .map_err(|f| f.context(label))?;
     print_token(label, &token, show, global.output);
@@ -540,7 +543,11 @@ fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
     progress(&label);
     let token = super::run(global.timeout, async {
         let http = payauth_core::http::default_client()?;
-        Ok(config.cache(&http)?.token().await?)
+        let cache = config.cache(&http)?;
+        let token = cache.token().await?;
+        // Before exiting: a refresh token just rotated must reach the store.
+        cache.flush().await?;
+        Ok(token)
     })
     .map_err(|f| f.context(&label))?;
     print_token(&label, &token, show, global.output);

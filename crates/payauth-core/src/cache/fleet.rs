@@ -167,6 +167,18 @@ impl Inner {
         previous: Option<Arc<AccessToken>>,
         lease: &LeaseGuard,
     ) -> (Outcome, bool) {
+        if lease.get().is_some_and(|lease| !lease.held()) {
+            tracing::warn!(
+                source = self.source.name(),
+                "fleet lease ran out before the fetch began; not fetching"
+            );
+            return (
+                Err(Error::new(ErrorKind::Unavailable).with_description(
+                    "the fleet lease ran out before the fetch began (the token store was slow); another replica may be fetching",
+                )),
+                true,
+            );
+        }
         let token = match self.fetch(previous).await {
             Ok(token) => token,
             Err(error) => {

@@ -293,6 +293,40 @@ impl TokenCache {
         Ok(held)
     }
 
+    /// Saves the token in memory now if an earlier save of it failed (or
+    /// it was seeded and not saved yet), whatever the failure backoff.
+    ///
+    /// A failed save never costs a caller its token: [`token`](Self::token)
+    /// serves it from memory and the cache saves it again later. A process
+    /// about to exit (a CLI, a job) calls `flush` first, so a refresh token
+    /// the provider just rotated is not lost with its memory.
+    ///
+    /// ```no_run
+    /// # async fn run(cache: payauth_core::TokenCache) -> Result<(), payauth_core::Error> {
+    /// let token = cache.token().await?;
+    /// // ... use it, then before exiting:
+    /// cache.flush().await?;
+    /// # let _ = token; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the store still cannot take it (or did
+    /// not answer within the store bound).
+    pub async fn flush(&self) -> Result<(), Error> {
+        let Some(entry) = self.inner.current.load_full() else {
+            return Ok(());
+        };
+        if !entry.is_unsaved() {
+            return Ok(());
+        }
+        self.inner
+            .save_late(&crate::store::StoredToken::from_token(&entry.token))
+            .await?;
+        entry.mark_saved();
+        self.inner.lock().saves.next_at = None;
+        Ok(())
+    }
+
     async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, Error> {
         let (mut outcome, valid) = match self.inner.next(now) {
             Next::Serve(outcome) => return outcome,

@@ -69,21 +69,14 @@ impl Inner {
         match fit {
             Ok(()) => {
                 self.publish(&token, saved.is_err());
-                // A failed save is the caller's error only when it risks a
-                // rotated refresh token; a token without one is served from
-                // memory (and saved again later) like any other.
-                let outcome = match saved {
-                    Ok(()) => Ok(token),
-                    Err(error) => {
-                        self.save_failed();
-                        tracing::warn!(source = self.source.name(), %error, "token fetched but not saved; kept in memory");
-                        if token.refresh_token().is_some() {
-                            Err(error)
-                        } else {
-                            Ok(token)
-                        }
-                    }
-                };
+                // A failed save never costs callers a valid token: it is
+                // served from memory and saved again later (or by
+                // `TokenCache::flush` before a process exits).
+                if let Err(error) = &saved {
+                    self.save_failed();
+                    tracing::warn!(source = self.source.name(), %error, "token fetched but not saved; kept in memory");
+                }
+                let outcome = Ok(token);
                 Landed {
                     outcome,
                     settled,
@@ -237,7 +230,7 @@ impl Inner {
     /// held when the unsaved chain began, itself or nothing; when that is
     /// unknown (a seed), unless the store holds a token issued later.
     /// Whether it was written (`false`: another writer's token stands).
-    async fn save_late(&self, stored: &StoredToken) -> Result<bool, Error> {
+    pub(super) async fn save_late(&self, stored: &StoredToken) -> Result<bool, Error> {
         let base = self.lock().saves.ahead_of.clone().unwrap_or_default();
         let own = stored.access_token.as_secret();
         let written = match &base {
