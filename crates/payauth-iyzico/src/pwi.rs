@@ -352,6 +352,14 @@ impl TokenSource for PwiSession {
     fn name(&self) -> &'static str {
         "iyzico pay-with-iyzico access token"
     }
+
+    fn provider(&self) -> &'static str {
+        "iyzico"
+    }
+
+    fn flow(&self) -> &'static str {
+        "pwi"
+    }
 }
 
 #[cfg(test)]

@@ -294,6 +294,14 @@ impl TokenSource for Mypos {
     fn name(&self) -> &'static str {
         "mypos client_credentials"
     }
+
+    fn provider(&self) -> &'static str {
+        "mypos"
+    }
+
+    fn flow(&self) -> &'static str {
+        "client_credentials"
+    }
 }
 
 payauth_core::oauth_error_body!(types::OAuthError);
