@@ -70,7 +70,11 @@ impl Telemetry {
 
     /// The span every event of a flight is recorded in.
     pub(super) fn span(&self) -> tracing::Span {
-        tracing::info_span!("payauth.fetch", provider = &*self.provider, flow = &*self.flow)
+        tracing::info_span!(
+            "payauth.fetch",
+            provider = &*self.provider,
+            flow = &*self.flow
+        )
     }
 
     /// A caller was answered.
@@ -101,11 +105,12 @@ impl Telemetry {
     /// `token` is the cached one from `now` on; `None`: nothing is.
     pub(super) fn cached(&self, token: Option<&AccessToken>, now: Instant) {
         #[cfg(feature = "metrics")]
-        metrics::gauge!(names::REMAINING, self.labels(None)).set(
-            token.map_or(0.0, |token| {
-                token.expires_at().saturating_duration_since(now).as_secs_f64()
-            }),
-        );
+        metrics::gauge!(names::REMAINING, self.labels(None)).set(token.map_or(0.0, |token| {
+            token
+                .expires_at()
+                .saturating_duration_since(now)
+                .as_secs_f64()
+        }));
         #[cfg(not(feature = "metrics"))]
         let _ = (token, now);
     }
@@ -135,8 +140,11 @@ impl Telemetry {
 
     #[cfg(feature = "metrics")]
     fn failure(&self, kind: ErrorKind) {
-        metrics::counter!(names::FAILURES, self.labels(Some(("kind", kind_label(kind)))))
-            .increment(1);
+        metrics::counter!(
+            names::FAILURES,
+            self.labels(Some(("kind", kind_label(kind))))
+        )
+        .increment(1);
     }
 
     #[cfg(feature = "metrics")]
