@@ -44,7 +44,10 @@
 //! - `fleet.rs`: the [`SharedStore`](crate::SharedStore) lease loop: the
 //!   store is read before every fetch, one replica at a time fetches under
 //!   a lease, the others wait for its token (or its shared failure) in the
-//!   store; the newest refresh token always wins over an older one.
+//!   store; the newest refresh token always wins over an older one;
+//! - `telemetry.rs`: what operators see, the `payauth.fetch` span of each
+//!   flight and the metrics of the `metrics` feature ([crate
+//!   docs](crate#observability)).
 //!
 //! No task outlives its purpose: refresh is driven by requests; the only
 //! tasks are the flight and short, time-bounded store writes.
