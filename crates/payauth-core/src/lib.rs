@@ -52,7 +52,7 @@
 //!
 //! With the `metrics` feature, caches record through the
 //! [`metrics`](https://docs.rs/metrics) facade, so any exporter
-//! (Prometheus, StatsD, OpenTelemetry, …) works. Every metric has the
+//! (Prometheus, OpenTelemetry, …) works. Every metric has the
 //! labels `provider` and `flow` ([`TokenSource::provider`] and
 //! [`TokenSource::flow`], e.g. `mypos` and `client_credentials`); no label
 //! ever holds a secret, a token, a client id or a store key.

@@ -365,7 +365,7 @@ impl Inner {
     fn publish(&self, token: &Arc<AccessToken>, unsaved: bool) {
         let entry = Entry::new(Arc::clone(token), &self.settings, unsaved);
         self.current.store(Some(Arc::new(entry)));
-        self.telemetry.cached(Some(token), self.now());
+        self.telemetry.cached(Some(token), || self.now());
         self.lock().last = Some(Arc::clone(token));
     }
 
@@ -525,7 +525,7 @@ impl Inner {
             return;
         }
         self.current.store(None);
-        self.telemetry.cached(None, self.now());
+        self.telemetry.cached(None, || self.now());
         if error.kind() == ErrorKind::InvalidGrant {
             self.lock().last = None;
         }
@@ -589,7 +589,7 @@ impl Inner {
         if !previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, entry)) {
             return None;
         }
-        self.telemetry.cached(None, self.now());
+        self.telemetry.cached(None, || self.now());
         if let Some(now) = now {
             state.rejected_at = Some(now);
             state.rejections = state.rejections.saturating_add(1);

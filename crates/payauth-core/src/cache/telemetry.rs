@@ -7,6 +7,7 @@
 //! [`flow`](TokenSource::flow), an outcome or an [`ErrorKind`] name:
 //! never a secret, a client id or a store key.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -90,9 +91,13 @@ impl Telemetry {
     /// [`Attempt::ended`] (dropped before: it was cut short).
     pub(super) fn attempt(&self) -> Attempt<'_> {
         Attempt {
+            #[cfg(feature = "metrics")]
             telemetry: self,
+            #[cfg(feature = "metrics")]
             started: Instant::now(),
+            #[cfg(feature = "metrics")]
             ended: false,
+            _telemetry: PhantomData,
         }
     }
 
@@ -102,13 +107,13 @@ impl Telemetry {
         self.failure(ErrorKind::Timeout);
     }
 
-    /// `token` is the cached one from `now` on; `None`: nothing is.
-    pub(super) fn cached(&self, token: Option<&AccessToken>, now: Instant) {
+    /// `token` is the cached one from `now()` on; `None`: nothing is.
+    pub(super) fn cached(&self, token: Option<&AccessToken>, now: impl FnOnce() -> Instant) {
         #[cfg(feature = "metrics")]
         metrics::gauge!(names::REMAINING, self.labels(None)).set(token.map_or(0.0, |token| {
             token
                 .expires_at()
-                .saturating_duration_since(now)
+                .saturating_duration_since(now())
                 .as_secs_f64()
         }));
         #[cfg(not(feature = "metrics"))]
@@ -153,20 +158,24 @@ impl Telemetry {
     }
 }
 
-/// One call to the provider, timed.
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+/// One call to the provider, timed (with the feature; else nothing).
 pub(super) struct Attempt<'a> {
+    #[cfg(feature = "metrics")]
     telemetry: &'a Telemetry,
+    #[cfg(feature = "metrics")]
     started: Instant,
+    #[cfg(feature = "metrics")]
     ended: bool,
+    _telemetry: PhantomData<&'a Telemetry>,
 }
 
 impl Attempt<'_> {
     /// The provider answered (`Ok` or `Err`).
-    pub(super) fn ended<T>(mut self, outcome: &Result<T, Error>) {
-        self.ended = true;
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    pub(super) fn ended<T>(#[allow(unused_mut)] mut self, outcome: &Result<T, Error>) {
         #[cfg(feature = "metrics")]
         {
+            self.ended = true;
             let telemetry = self.telemetry;
             metrics::histogram!(names::DURATION, telemetry.labels(None))
                 .record(self.started.elapsed().as_secs_f64());
