@@ -279,14 +279,18 @@ fn a_key_known_to_another_flow_is_refused_in_this_one() {
 }
 
 /// The store key a `[source]` table gives (built, never fetched).
-fn key(source: &str) -> String {
+/// The token source a `[source]` table builds, and its store key.
+fn built(source: &str) -> (std::sync::Arc<dyn payauth::core::TokenSource>, String) {
     let config = Config::from_toml(&format!("[source]\n{source}"))
         .unwrap_or_else(|e| panic!("{source}: {e}"));
     let http = payauth::core::http::default_client().unwrap();
     config
         .source(&http)
         .unwrap_or_else(|e| panic!("{source}: {e}"))
-        .1
+}
+
+fn key(source: &str) -> String {
+    built(source).1
 }
 
 fn vakifbank(flow: &str, rest: &str) -> String {
@@ -379,6 +383,29 @@ fn configs_that_must_not_share_tokens_never_share_a_store_key() {
         keys.iter().all(|k| !k.contains("t1") && !k.contains("t2")),
         "{keys:?}"
     );
+}
+
+#[test]
+fn every_flow_labels_its_metrics_and_spans_with_the_provider_and_flow_its_config_names() {
+    let secret = "client_id = \"a\"\nclient_secret = { value = \"s\" }\n";
+    let cases = [
+        (format!("provider = \"mypos\"\n{secret}"), ("mypos", "client_credentials")),
+        (vakifbank("client_credentials", "client_id = \"a\"\n"), ("vakifbank", "client_credentials")),
+        (vakifbank("authorization_code", "client_id = \"a\"\ncustomer = \"alice\"\n"), ("vakifbank", "authorization_code")),
+        (vakifbank("b2b_credentials", "client_id = \"a\"\nconsent_id = \"c1\"\n"), ("vakifbank", "b2b_credentials")),
+        (
+            format!("provider = \"iyzico-terminal\"\n{secret}password = {{ value = \"p\" }}\nusername = \"u\"\n"),
+            ("iyzico", "terminal_login"),
+        ),
+        (
+            "provider = \"iyzico-pwi\"\napi_key = \"k\"\nsecret_key = { value = \"s\" }\nmember_identifier = \"m\"\nsession_token = { value = \"t\" }\n".to_owned(),
+            ("iyzico", "pwi"),
+        ),
+    ];
+    for (config, expected) in cases {
+        let (source, _) = built(&config);
+        assert_eq!((source.provider(), source.flow()), expected, "{config}");
+    }
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //!
 //! Doctests first (`cargo test --doc`: nextest does not run them), then
 //! every other test with cargo-nextest when it is installed (one process per
-//! test, a summary line at the end), else `cargo test`.
+//! test, a summary line at the end), else `cargo test`; then the tests of
+//! features no crate of the workspace turns on (payauth-core's `metrics`).
 //!
 //! payauth-redis's tests need a Redis: `PAYAUTH_REDIS_URL` (`.ci/run` starts
 //! one), else each test starts `redis-server` itself. Without either they
@@ -23,12 +24,28 @@ pub(crate) fn run(root: &Path, extra: &[&str]) -> Result<(), String> {
             root,
             &["nextest", "run", "--workspace", "--no-fail-fast"],
             extra,
-        )
+        )?;
     } else {
         println!("cargo-nextest is not installed: running `cargo test`");
-        cargo(root, &["test", "--workspace", "--no-fail-fast"], extra)
+        cargo(root, &["test", "--workspace", "--no-fail-fast"], extra)?;
     }
+    FEATURE_TESTS
+        .iter()
+        .try_for_each(|args| cargo(root, args, &[]))
 }
+
+/// Tests of features no workspace crate turns on, run once more with them.
+const FEATURE_TESTS: &[&[&str]] = &[&[
+    "test",
+    "-p",
+    "payauth-core",
+    "--features",
+    "metrics",
+    "--test",
+    "telemetry",
+    "--test",
+    "shared",
+]];
 
 fn cargo(root: &Path, args: &[&str], extra: &[&str]) -> Result<(), String> {
     let shown = [args, extra].concat().join(" ");

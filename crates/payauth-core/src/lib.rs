@@ -65,6 +65,34 @@
 //! # Ok::<(), Error>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Observability
+//!
+//! Every flight of a [`TokenCache`] (its fetch, retries, store and fleet
+//! work) runs in a `payauth.fetch` tracing span with the fields `provider`
+//! and `flow`, so each of its events says which token it is about.
+//!
+//! With the `metrics` feature, caches record through the
+//! [`metrics`](https://docs.rs/metrics) facade, so any exporter
+//! (Prometheus, OpenTelemetry, …) works. Every metric has the
+//! labels `provider` and `flow` ([`TokenSource::provider`] and
+//! [`TokenSource::flow`], e.g. `mypos` and `client_credentials`); no label
+//! ever holds a secret, a token, a client id or a store key.
+//!
+//! | Name | Kind | Extra label | What it counts |
+//! |---|---|---|---|
+//! | `payauth_token_requests_total` | counter | `served`: `cache`, `wait`, `backoff` | calls of [`TokenCache::token`]: answered from memory at once (a fresh token, or a still-valid one while it is refreshed), after waiting for a fetch, or with the failure remembered for the backoff |
+//! | `payauth_fetches_total` | counter | `outcome`: `ok`, `error`, `cancelled` | calls to the provider (each retry is one); `cancelled`: cut short by the fetch timeout or by dropping the cache |
+//! | `payauth_fetch_failures_total` | counter | `kind`: an [`ErrorKind`] in snake case (`invalid_client`, `rate_limited`, …) | calls to the provider that failed, and flights cut short by the fetch timeout (`timeout`) |
+//! | `payauth_fetch_duration_seconds` | histogram | | how long each answered call to the provider took |
+//! | `payauth_token_remaining_seconds` | gauge | | the lifetime left to the token just published, set at each publication; 0 once the cache drops its token (refused, invalidated) |
+//! | `payauth_fleet_lease_waits_total` | counter | | looks at a [`SharedStore`] whose fetch lease another replica held |
+//! | `payauth_fleet_lease_takeovers_total` | counter | | leases taken after waiting on another replica's, which ended (released, or expired with its holder) without a token in the store |
+//!
+//! Install the recorder before building caches: the request counters are
+//! registered when a cache is built (a hit on a fresh token costs one
+//! counter increment). Without the feature nothing is recorded and
+//! nothing costs.
 
 pub mod cache;
 mod clock;

@@ -37,6 +37,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// let source: std::sync::Arc<dyn TokenSource> = std::sync::Arc::new(Fixed);
 /// assert_eq!(source.name(), "token source");
+/// assert_eq!((source.provider(), source.flow()), ("custom", "token source"));
 /// ```
 pub trait TokenSource: Send + Sync + 'static {
     /// Gets a fresh token from the provider.
@@ -50,6 +51,21 @@ pub trait TokenSource: Send + Sync + 'static {
     #[allow(clippy::unnecessary_literal_bound)]
     fn name(&self) -> &str {
         "token source"
+    }
+
+    /// The provider, for metrics labels and tracing spans: a short fixed
+    /// word such as `mypos`, never a secret, a client id or a store key.
+    /// `custom` unless the source says.
+    #[allow(clippy::unnecessary_literal_bound)]
+    fn provider(&self) -> &str {
+        "custom"
+    }
+
+    /// The flow, for metrics labels and tracing spans: a short fixed word
+    /// such as `client_credentials`, never a secret, a client id or a
+    /// store key. The [`name`](Self::name) unless the source says.
+    fn flow(&self) -> &str {
+        self.name()
     }
 
     /// How this flow's tokens go on API requests: `Authorization: Bearer`
@@ -75,6 +91,14 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
 
     fn name(&self) -> &str {
         (**self).name()
+    }
+
+    fn provider(&self) -> &str {
+        (**self).provider()
+    }
+
+    fn flow(&self) -> &str {
+        (**self).flow()
     }
 
     fn scheme(&self) -> Arc<dyn TokenScheme> {

@@ -885,3 +885,47 @@ async fn a_holder_whose_lease_ran_out_before_its_fetch_does_not_fetch() {
     assert_eq!(value(&a.token().await.unwrap()), "t1");
     assert_eq!(*upstream.seen.lock().unwrap(), [Some("r0".to_owned())]);
 }
+
+/// The fleet counters recorded since the last snapshot, by name.
+#[cfg(feature = "metrics")]
+fn fleet_counters(snapshotter: &metrics_util::debugging::Snapshotter) -> (u64, u64) {
+    use metrics_util::debugging::DebugValue;
+    let mut counts = (0, 0);
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let DebugValue::Counter(n) = value else {
+            continue;
+        };
+        match key.key().name() {
+            "payauth_fleet_lease_waits_total" => counts.0 += n,
+            "payauth_fleet_lease_takeovers_total" => counts.1 += n,
+            _ => {}
+        }
+    }
+    counts
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test(start_paused = true)]
+async fn a_replica_counts_each_wait_on_another_replicas_lease_and_its_takeover_once_it_expired() {
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let free = Arc::new(Fleet::default());
+    replica(&upstream, &free, &clock).token().await.unwrap();
+    assert_eq!(
+        fleet_counters(&snapshotter),
+        (0, 0),
+        "a free lease: no wait"
+    );
+
+    let fleet = Arc::new(Fleet::default());
+    // A replica died holding the lease; it expires in 5 ms (polls: 1 ms).
+    *fleet.lease.lock().unwrap() = Some(u64::MAX);
+    *fleet.lease_until.lock().unwrap() =
+        Some(tokio::time::Instant::now() + Duration::from_millis(5));
+    let token = replica(&upstream, &fleet, &clock).token().await.unwrap();
+    assert_eq!(value(&token), "t2");
+    assert_eq!(fleet_counters(&snapshotter), (5, 1));
+}

@@ -398,6 +398,14 @@ impl TokenSource for PwiSession {
         "iyzico pay-with-iyzico access token"
     }
 
+    fn provider(&self) -> &'static str {
+        "iyzico"
+    }
+
+    fn flow(&self) -> &'static str {
+        "pwi"
+    }
+
     /// [`PwiScheme`] with the merchant's keys.
     fn scheme(&self) -> Arc<dyn TokenScheme> {
         Arc::new(self.pwi.scheme())

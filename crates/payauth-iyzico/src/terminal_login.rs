@@ -376,6 +376,14 @@ impl TokenSource for TerminalLogin {
     fn name(&self) -> &'static str {
         "iyzico terminal login"
     }
+
+    fn provider(&self) -> &'static str {
+        "iyzico"
+    }
+
+    fn flow(&self) -> &'static str {
+        "terminal_login"
+    }
 }
 
 payauth_core::oauth_token_response!(types::TokenResponse);

@@ -383,6 +383,14 @@ impl TokenSource for Mypos {
         "mypos client_credentials"
     }
 
+    fn provider(&self) -> &'static str {
+        "mypos"
+    }
+
+    fn flow(&self) -> &'static str {
+        "client_credentials"
+    }
+
     /// [`MyposScheme`]: Bearer, `API-Key` and a fresh `X-Request-ID`.
     fn scheme(&self) -> Arc<dyn TokenScheme> {
         self.scheme.clone()

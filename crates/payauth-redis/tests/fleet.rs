@@ -346,10 +346,17 @@ async fn a_leased_save_lost_to_a_dropped_connection_is_saved_again_and_the_rotat
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     proxy.cut();
-    let error = refreshing.await.unwrap().unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
-    let rotated = a.peek().expect("kept in memory");
+    // The caller gets the rotated token all the same; flush reports that
+    // it is not in Redis.
+    let rotated = refreshing.await.unwrap().unwrap();
     assert_ne!(rotated.secret(), first.secret());
+    assert_eq!(
+        a.peek().unwrap().secret(),
+        rotated.secret(),
+        "kept in memory"
+    );
+    let error = a.flush().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Store, "{error}");
 
     // Redis is back: after the backoff, A's next call saves it again.
     proxy.restore();

@@ -398,4 +398,12 @@ impl TokenSource for RefreshTokenGrant {
     fn name(&self) -> &'static str {
         "vakifbank refresh_token"
     }
+
+    fn provider(&self) -> &'static str {
+        "vakifbank"
+    }
+
+    fn flow(&self) -> &'static str {
+        "authorization_code"
+    }
 }

@@ -142,4 +142,12 @@ impl TokenSource for B2bCredentialsGrant {
     fn name(&self) -> &'static str {
         "vakifbank b2b_credentials"
     }
+
+    fn provider(&self) -> &'static str {
+        "vakifbank"
+    }
+
+    fn flow(&self) -> &'static str {
+        "b2b_credentials"
+    }
 }

@@ -113,4 +113,12 @@ impl TokenSource for ClientCredentialsGrant {
     fn name(&self) -> &'static str {
         "vakifbank client_credentials"
     }
+
+    fn provider(&self) -> &'static str {
+        "vakifbank"
+    }
+
+    fn flow(&self) -> &'static str {
+        "client_credentials"
+    }
 }

@@ -69,6 +69,7 @@ impl Fleet {
 impl Inner {
     pub(super) async fn fetch_shared(&self, fleet: &Fleet, key: &str) -> Outcome {
         let started = tokio::time::Instant::now();
+        let mut waited = false;
         loop {
             let previous = match self.adopt_stored(1, fleet.poll_interval).await {
                 Ok(fresh) => return Ok(fresh),
@@ -83,6 +84,9 @@ impl Inner {
             };
             match lease {
                 Ok(Some(lease)) => {
+                    if waited {
+                        self.telemetry.lease_taken_over();
+                    }
                     return self.fetch_leased(fleet, key, LeaseGuard(Some(lease))).await;
                 }
                 Ok(None) => {
@@ -95,6 +99,8 @@ impl Inner {
                             fleet.max_wait.as_secs()
                         )));
                     }
+                    self.telemetry.lease_waited();
+                    waited = true;
                     tokio::time::sleep(fleet.poll_interval).await;
                 }
                 Err(error) => return self.fetch_unleased(previous, error).await,

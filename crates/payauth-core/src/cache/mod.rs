@@ -44,7 +44,10 @@
 //! - `fleet.rs`: the [`SharedStore`](crate::SharedStore) lease loop: the
 //!   store is read before every fetch, one replica at a time fetches under
 //!   a lease, the others wait for its token (or its shared failure) in the
-//!   store; the newest refresh token always wins over an older one.
+//!   store; the newest refresh token always wins over an older one;
+//! - `telemetry.rs`: what operators see, the `payauth.fetch` span of each
+//!   flight and the metrics of the `metrics` feature ([crate
+//!   docs](crate#observability)).
 //!
 //! No task outlives its purpose: refresh is driven by requests; the only
 //! tasks are the flight and short, time-bounded store writes.
@@ -54,6 +57,7 @@ mod entry;
 mod fleet;
 mod persist;
 mod save;
+mod telemetry;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -62,6 +66,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
+use tracing::Instrument as _;
 
 use builder::Settings;
 pub use builder::{
@@ -71,6 +76,7 @@ pub use builder::{
 };
 use entry::Entry;
 use persist::Persistence;
+use telemetry::{Served, Telemetry};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind};
@@ -136,6 +142,7 @@ struct Inner {
     current: ArcSwapOption<Entry>,
     state: Mutex<State>,
     settings: Settings,
+    telemetry: Telemetry,
 }
 
 #[derive(Default)]
@@ -208,6 +215,7 @@ impl TokenCache {
             if entry.is_unsaved() {
                 self.inner.save_again(entry, now);
             }
+            self.inner.telemetry.served(Served::Cache);
             return Ok(Arc::clone(&entry.token));
         }
         self.refresh(now).await
@@ -328,14 +336,23 @@ impl TokenCache {
     }
 
     async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, Error> {
+        let telemetry = &self.inner.telemetry;
         let (mut outcome, valid) = match self.inner.next(now) {
-            Next::Serve(outcome) => return outcome,
+            Next::Serve(outcome) => {
+                telemetry.served(match outcome {
+                    Ok(_) => Served::Cache,
+                    Err(_) => Served::Backoff,
+                });
+                return outcome;
+            }
             Next::Wait(outcome, valid) => (outcome, valid),
             Next::Launch(guard, valid) => (guard.launch(), valid),
         };
         if let Some(token) = valid {
+            telemetry.served(Served::Cache);
             return Ok(token);
         }
+        telemetry.served(Served::Wait);
         match outcome.wait_for(Option::is_some).await {
             Ok(outcome) => outcome
                 .clone()
@@ -360,6 +377,7 @@ impl Inner {
         settings: Settings,
     ) -> Self {
         Self {
+            telemetry: Telemetry::new(&*source),
             source,
             clock,
             persistence,
@@ -388,6 +406,7 @@ impl Inner {
     fn publish(&self, token: &Arc<AccessToken>, unsaved: bool) {
         let entry = Entry::new(Arc::clone(token), &self.settings, unsaved);
         self.current.store(Some(Arc::new(entry)));
+        self.telemetry.cached(Some(token), || self.now());
         self.lock().last = Some(Arc::clone(token));
     }
 
@@ -483,6 +502,7 @@ impl Inner {
         tokio::time::timeout(timeout, self.fetch_and_publish())
             .await
             .unwrap_or_else(|_| {
+                self.telemetry.timed_out();
                 tracing::warn!(
                     source = self.source.name(),
                     timeout_ms = timeout.as_millis(),
@@ -546,6 +566,7 @@ impl Inner {
             return;
         }
         self.current.store(None);
+        self.telemetry.cached(None, || self.now());
         if error.kind() == ErrorKind::InvalidGrant {
             self.lock().last = None;
         }
@@ -559,7 +580,10 @@ impl Inner {
     ) -> Result<AccessToken, Error> {
         let mut attempt = 0;
         loop {
-            match self.source.fetch(previous).await {
+            let call = self.telemetry.attempt();
+            let outcome = self.source.fetch(previous).await;
+            call.ended(&outcome);
+            match outcome {
                 Err(error) if error.is_transient() && attempt < self.settings.retries => {
                     let wait = match error.retry_after() {
                         // The failure backoff honours a long Retry-After.
@@ -606,6 +630,7 @@ impl Inner {
         if !previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, entry)) {
             return None;
         }
+        self.telemetry.cached(None, || self.now());
         if let Some(now) = now {
             state.rejected_at = Some(now);
             state.rejections = state.rejections.saturating_add(1);
@@ -632,7 +657,8 @@ impl FlightGuard {
         let (inner, id) = (Arc::clone(&self.inner), self.id);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let task = runtime.spawn(self.fly());
+                let span = inner.telemetry.span();
+                let task = runtime.spawn(self.fly().instrument(span));
                 if let Some(flight) = inner.lock().flight.as_mut().filter(|f| f.id == id) {
                     flight.task = Some(task.abort_handle());
                 }
