@@ -1,13 +1,11 @@
 //! `payauth sandbox` as an operator runs it: the port it got, the
 //! credentials it accepts, a busy port, and a clean stop on a signal.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Lines, drain, json, scrub, signal, wait_at_most};
+use crate::common::{Lines, drain, json, scrub, signal, wait_at_most};
 
 /// A sandbox process, stopped when a test ends however it ends.
 struct Running(Child);
@@ -86,7 +84,7 @@ fn sigterm_and_ctrl_c_stop_it_cleanly_with_status_0_and_release_the_port() {
 
 /// Runs every `payauth token` subcommand with only `env` set.
 fn every_flow_works_with(env: &[(String, String)]) {
-    for (args, _) in common::flows() {
+    for (args, _) in crate::common::flows() {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin("payauth"));
         scrub(&mut command);
         command.arg("token").args(&args);

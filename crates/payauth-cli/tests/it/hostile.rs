@@ -2,13 +2,12 @@
 //! here): terminal escapes in what it sends, a server that never answers,
 //! a signal in the middle of a fetch.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Hung, drain, json, mypos, signal, spawn, wait_at_most};
 use payauth_sandbox::defaults;
 use payauth_testkit::gateway::{self, RawGateway};
+
+use crate::common::{Hung, drain, json, mypos, signal, spawn, wait_at_most};
 
 /// Escape sequences a hostile gateway might hide in a string: ANSI CSI
 /// (clear screen), an OSC title set ended by BEL, a C1 CSI (U+009B, raw
@@ -120,7 +119,7 @@ fn sigterm_during_a_fetch_stops_at_once_with_143_and_a_json_report() {
     let store_dir = store.path().join("tokens");
     let mut child = {
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("payauth"));
-        common::scrub(&mut command);
+        crate::common::scrub(&mut command);
         command
             .env("PAYAUTH_ENVIRONMENT", server.base_url())
             .env("PAYAUTH_MYPOS_CLIENT_ID", defaults::MYPOS_CLIENT_ID)

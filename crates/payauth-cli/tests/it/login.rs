@@ -5,16 +5,15 @@
 //! requests, idle connections and many at once must neither hold nor
 //! abort the login.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Lines, json, payauth, sandbox_from, scrub, wait_at_most};
 use payauth_sandbox::{Endpoint, RunningSandbox, Sandbox, defaults};
+
+use crate::common::{Lines, json, payauth, sandbox_from, scrub, wait_at_most};
 
 /// A login in progress: the child, its stdout, and what it announced.
 struct Login {

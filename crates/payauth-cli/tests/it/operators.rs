@@ -2,14 +2,13 @@
 //! never hold a secret, shell completions, and a plain-http refusal that
 //! names the flag that overrides it.
 
-mod common;
-
 use std::path::Path;
 
-use common::{json, payauth, sandbox, sandbox_from};
 use payauth_core::Secret;
 use payauth_sandbox::{Sandbox, SandboxCredentials, SandboxPwiSession, defaults};
 use predicates::prelude::*;
+
+use crate::common::{json, payauth, sandbox, sandbox_from};
 
 /// Every sentinel starts with this, so one search finds them all.
 const MARK: &str = "LEAKCHECK";

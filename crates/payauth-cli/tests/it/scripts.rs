@@ -1,14 +1,13 @@
 //! The CLI as scripts use it: exit statuses that say what happened, JSON
 //! for failures as well as successes, the bare token, absolute expiry.
 
-mod common;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{closed_port, json, mypos, payauth, sandbox};
 use payauth_sandbox::{Endpoint, Fault, Schedule, defaults};
 use payauth_testkit::gateway::{self, RawGateway};
 use predicates::prelude::*;
+
+use crate::common::{closed_port, json, mypos, payauth, sandbox};
 
 /// Seconds since the epoch of an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SSZ`,
 /// computed here independently of the CLI (days by counting years and
@@ -275,7 +274,7 @@ fn a_bad_config_file_is_permanent_and_json_names_the_file() {
 
 #[test]
 fn the_readme_and_help_document_the_same_exit_statuses() {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
     let section = readme.split("### Exit status").nth(1).unwrap();
     let section = section.split("\n#").next().unwrap();
     let mut documented: Vec<u32> = section

@@ -3,8 +3,6 @@
 //! test wants (or nothing at all), and the environment of each provider's
 //! sandbox credentials.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::io::Read as _;
 use std::net::TcpListener;
 use std::process::Stdio;
@@ -15,7 +13,7 @@ use std::time::{Duration, Instant};
 use payauth_sandbox::{RunningSandbox, SandboxBuilder, defaults};
 
 /// A sandbox on its own runtime, serving while the binary runs.
-pub fn sandbox_from(builder: SandboxBuilder) -> (tokio::runtime::Runtime, RunningSandbox) {
+pub(crate) fn sandbox_from(builder: SandboxBuilder) -> (tokio::runtime::Runtime, RunningSandbox) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -26,12 +24,12 @@ pub fn sandbox_from(builder: SandboxBuilder) -> (tokio::runtime::Runtime, Runnin
 }
 
 /// A default sandbox.
-pub fn sandbox() -> (tokio::runtime::Runtime, RunningSandbox) {
+pub(crate) fn sandbox() -> (tokio::runtime::Runtime, RunningSandbox) {
     sandbox_from(payauth_sandbox::Sandbox::builder())
 }
 
 /// Removes every `PAYAUTH_*` variable the caller's environment holds.
-pub fn scrub(command: &mut std::process::Command) {
+pub(crate) fn scrub(command: &mut std::process::Command) {
     for (name, _) in std::env::vars() {
         if name.starts_with("PAYAUTH_") {
             command.env_remove(name);
@@ -41,7 +39,7 @@ pub fn scrub(command: &mut std::process::Command) {
 
 /// The binary (`assert_cmd`) with no `PAYAUTH_*` variables leaking in and
 /// the environment pointed at `base_url`.
-pub fn payauth(base_url: &str) -> assert_cmd::Command {
+pub(crate) fn payauth(base_url: &str) -> assert_cmd::Command {
     let mut std = std::process::Command::new(assert_cmd::cargo::cargo_bin("payauth"));
     scrub(&mut std);
     std.env("PAYAUTH_ENVIRONMENT", base_url);
@@ -49,7 +47,7 @@ pub fn payauth(base_url: &str) -> assert_cmd::Command {
 }
 
 /// The binary with the sandbox's myPOS credentials in the environment.
-pub fn mypos(base_url: &str) -> assert_cmd::Command {
+pub(crate) fn mypos(base_url: &str) -> assert_cmd::Command {
     let mut command = payauth(base_url);
     command
         .env("PAYAUTH_MYPOS_CLIENT_ID", defaults::MYPOS_CLIENT_ID)
@@ -58,7 +56,7 @@ pub fn mypos(base_url: &str) -> assert_cmd::Command {
 }
 
 /// The same, as a plain process to spawn and signal.
-pub fn spawn(base_url: &str, args: &[&str]) -> std::process::Child {
+pub(crate) fn spawn(base_url: &str, args: &[&str]) -> std::process::Child {
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("payauth"));
     scrub(&mut command);
     command
@@ -73,11 +71,11 @@ pub fn spawn(base_url: &str, args: &[&str]) -> std::process::Child {
 
 /// A `payauth token` subcommand and the variables that carry its
 /// credentials.
-pub type Flow = (Vec<&'static str>, Vec<(&'static str, &'static str)>);
+pub(crate) type Flow = (Vec<&'static str>, Vec<(&'static str, &'static str)>);
 
 /// The sandbox credentials of one `payauth token` subcommand, as the
 /// variables it reads, for every subcommand.
-pub fn flows() -> Vec<Flow> {
+pub(crate) fn flows() -> Vec<Flow> {
     let vakifbank = vec![
         ("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID),
         (
@@ -128,13 +126,13 @@ pub fn flows() -> Vec<Flow> {
 
 /// A gateway that takes every connection and never answers (a raw
 /// gateway that answers is `payauth_testkit::gateway::RawGateway`).
-pub struct Hung {
-    pub port: u16,
+pub(crate) struct Hung {
+    pub(crate) port: u16,
     connections: Arc<AtomicUsize>,
 }
 
 impl Hung {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -149,17 +147,17 @@ impl Hung {
         Self { port, connections }
     }
 
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Connections taken so far.
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 
     /// Waits until a client has connected.
-    pub fn wait_for_a_request(&self) {
+    pub(crate) fn wait_for_a_request(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.requests() == 0 {
             assert!(Instant::now() < deadline, "no request reached the server");
@@ -169,7 +167,7 @@ impl Hung {
 }
 
 /// A loopback port nothing listens on.
-pub fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -178,7 +176,7 @@ pub fn closed_port() -> u16 {
 }
 
 /// Waits at most `limit` for `child` to exit.
-pub fn wait_at_most(
+pub(crate) fn wait_at_most(
     child: &mut std::process::Child,
     limit: Duration,
 ) -> Option<std::process::ExitStatus> {
@@ -197,7 +195,7 @@ pub fn wait_at_most(
 }
 
 /// Sends `signal` (`TERM`, `INT`) to `child` with kill(1).
-pub fn signal(child: &std::process::Child, signal: &str) {
+pub(crate) fn signal(child: &std::process::Child, signal: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(child.id().to_string())
@@ -207,7 +205,7 @@ pub fn signal(child: &std::process::Child, signal: &str) {
 }
 
 /// Everything a finished child printed.
-pub fn drain(child: &mut std::process::Child) -> (String, String) {
+pub(crate) fn drain(child: &mut std::process::Child) -> (String, String) {
     let mut stdout = String::new();
     let mut stderr = String::new();
     if let Some(mut out) = child.stdout.take() {
@@ -220,7 +218,7 @@ pub fn drain(child: &mut std::process::Child) -> (String, String) {
 }
 
 /// The one JSON object a `--json` run printed on stdout.
-pub fn json(stdout: &[u8]) -> serde_json::Value {
+pub(crate) fn json(stdout: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stdout);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let line = lines.next().unwrap_or_else(|| panic!("no JSON on stdout"));
@@ -230,10 +228,10 @@ pub fn json(stdout: &[u8]) -> serde_json::Value {
 
 /// A child's stdout, line by line, each line awaited at most 20 s (so a
 /// binary that never prints what a test waits for fails it, not hangs it).
-pub struct Lines(std::sync::mpsc::Receiver<String>);
+pub(crate) struct Lines(std::sync::mpsc::Receiver<String>);
 
 impl Lines {
-    pub fn new(stdout: std::process::ChildStdout) -> Self {
+    pub(crate) fn new(stdout: std::process::ChildStdout) -> Self {
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead as _;
@@ -248,7 +246,7 @@ impl Lines {
     }
 
     /// The next line; `None` once stdout is closed.
-    pub fn next(&self) -> Option<String> {
+    pub(crate) fn next(&self) -> Option<String> {
         match self.0.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => Some(line),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
@@ -257,7 +255,7 @@ impl Lines {
     }
 
     /// Lines up to and including the first that starts with `until`.
-    pub fn until(&self, until: &str) -> Vec<String> {
+    pub(crate) fn until(&self, until: &str) -> Vec<String> {
         let mut lines = Vec::new();
         loop {
             let line = self
@@ -272,7 +270,7 @@ impl Lines {
     }
 
     /// Every line left, once stdout closes.
-    pub fn rest(&self) -> String {
+    pub(crate) fn rest(&self) -> String {
         let mut rest = String::new();
         while let Some(line) = self.next() {
             rest.push_str(&line);
