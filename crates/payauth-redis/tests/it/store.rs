@@ -1,8 +1,6 @@
 //! `RedisStore` against a real Redis: the stored form, the lease, fencing,
 //! compare-and-set, encryption, and what errors show.
 
-mod support;
-
 use std::time::Duration;
 
 use payauth_core::{
@@ -12,7 +10,8 @@ use payauth_redis::{
     EncryptionKey, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS, RedisStore,
 };
 use redis::AsyncCommands;
-use support::{Redis, new_store, raw_conn};
+
+use crate::support::{Redis, new_store, raw_conn};
 
 const SENTINEL: &str = "SENTINEL-7d1f0c";
 

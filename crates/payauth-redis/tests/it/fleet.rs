@@ -2,8 +2,6 @@
 //! its own Redis connection, as separate replicas would have) sharing one
 //! Redis, against the sandbox.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +13,8 @@ use payauth_mypos::{Mypos, MyposSettings};
 use payauth_redis::RedisStore;
 use payauth_sandbox::{Endpoint, Fault, RunningSandbox, Sandbox, Schedule, defaults};
 use payauth_vakifbank::{Channel, VakifBank, VakifBankSettings};
-use support::{Redis, herd, mypos, new_store, raw_conn};
+
+use crate::support::{Redis, herd, mypos, new_store, raw_conn};
 
 const REPLICAS: usize = 8;
 const CALLERS: usize = 500;

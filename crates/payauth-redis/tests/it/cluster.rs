@@ -2,8 +2,6 @@
 //! touches keys of one hash tag, so it runs on the node owning that slot
 //! (a cross-slot script would fail with `CROSSSLOT`).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +12,8 @@ use payauth_redis::RedisStore;
 use payauth_sandbox::{Endpoint, Fault, Sandbox, Schedule};
 use payauth_testkit::redis::RedisCluster;
 use redis::cluster_async::ClusterConnection;
-use support::{herd, mypos};
+
+use crate::support::{herd, mypos};
 
 async fn store(cluster: &RedisCluster) -> RedisStore<ClusterConnection> {
     let nodes: Vec<Secret> = cluster.urls.iter().cloned().map(Secret::new).collect();

@@ -1,17 +1,15 @@
 //! The test Redis (from payauth-testkit) and stores on it.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::sync::Arc;
 
 use payauth_core::{Clock, ManualClock, Secret, TokenCache};
 use payauth_mypos::{Mypos, MyposSettings};
 use payauth_redis::RedisStore;
 use payauth_sandbox::{RunningSandbox, defaults};
-pub use payauth_testkit::redis::Redis;
+pub(crate) use payauth_testkit::redis::Redis;
 
 /// A store on its own connection, as a separate replica would have.
-pub async fn new_store(redis: &Redis) -> RedisStore {
+pub(crate) async fn new_store(redis: &Redis) -> RedisStore {
     RedisStore::connect(&Secret::new(redis.url.clone()))
         .await
         .expect("connect to the test Redis")
@@ -19,7 +17,7 @@ pub async fn new_store(redis: &Redis) -> RedisStore {
 }
 
 /// A raw connection, to look at what is stored.
-pub async fn raw_conn(redis: &Redis) -> redis::aio::MultiplexedConnection {
+pub(crate) async fn raw_conn(redis: &Redis) -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis.url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -28,7 +26,7 @@ pub async fn raw_conn(redis: &Redis) -> redis::aio::MultiplexedConnection {
 }
 
 /// A myPOS source on the sandbox, on its own HTTP client, reading `clock`.
-pub fn mypos(sandbox: &RunningSandbox, clock: &Arc<ManualClock>) -> Mypos {
+pub(crate) fn mypos(sandbox: &RunningSandbox, clock: &Arc<ManualClock>) -> Mypos {
     let settings = MyposSettings::new(
         defaults::MYPOS_CLIENT_ID,
         Secret::new(defaults::MYPOS_CLIENT_SECRET),
@@ -40,7 +38,7 @@ pub fn mypos(sandbox: &RunningSandbox, clock: &Arc<ManualClock>) -> Mypos {
 }
 
 /// `callers` calls of every replica at once; the tokens they got.
-pub async fn herd(replicas: &[TokenCache], callers: usize) -> Vec<String> {
+pub(crate) async fn herd(replicas: &[TokenCache], callers: usize) -> Vec<String> {
     let callers: Vec<_> = replicas
         .iter()
         .flat_map(|cache| std::iter::repeat_n(cache, callers))
