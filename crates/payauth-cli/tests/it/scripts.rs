@@ -305,15 +305,18 @@ fn the_readme_and_help_document_the_same_exit_statuses() {
 #[test]
 fn a_reader_that_goes_away_ends_the_command_quietly_not_with_a_panic() {
     for args in [&["config", "schema"][..], &["completions", "bash"][..]] {
+        // `payauth … | head -c0`: the reader is gone before the output. It
+        // is closed before the child starts: closed after, a child quicker
+        // than this thread wrote into the pipe and exited 0.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("payauth"));
-        let mut child = command
+        let child = command
             .args(args)
-            .stdout(std::process::Stdio::piped())
+            .stdout(writer)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // `payauth … | head -c0`: the reader is gone before the output.
-        drop(child.stdout.take());
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(141), "{args:?}: {output:?}");
         assert!(output.stderr.is_empty(), "{args:?}: {output:?}");
