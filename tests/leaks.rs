@@ -4,6 +4,10 @@
 //! records included) — plus the `Debug` and `Display` of every value a
 //! user holds. Neither a sentinel nor any token the sandbox issued may
 //! appear in what was recorded.
+//!
+//! A binary of its own, not a module of `it/`: it installs the process's
+//! one global `tracing` subscriber, which would also record (and slow) the
+//! other tests, and which no other test may have installed first.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,10 @@
 //! TLS terminator with a test CA (rcgen) in front of the sandbox. And the
 //! application's own reqwest, untouched by depending on payauth: it builds
 //! a client with no crypto provider installed and no panic.
+//!
+//! A binary of its own, not a module of `it/`: it asserts that nothing in
+//! the process installed a global rustls `CryptoProvider`, which any other
+//! test (or a dependency it uses) doing so would falsify.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,341 @@
+//! `payauth login vakifbank`, with the sandbox's browser helper playing the
+//! browser: it opens the printed URL on the sandbox, follows the redirect
+//! to the CLI's loopback listener, and checks the tokens landed in the file
+//! store under the key `payauth token` and a config file read. Stray
+//! requests, idle connections and many at once must neither hold nor
+//! abort the login.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use payauth_sandbox::{Endpoint, RunningSandbox, Sandbox, defaults};
+
+use crate::common::{Lines, json, payauth, sandbox_from, scrub, wait_at_most};
+
+/// A login in progress: the child, its stdout, and what it announced.
+struct Login {
+    child: Child,
+    stdout: Lines,
+    url: String,
+    redirect_uri: String,
+}
+
+/// Starts a login, `--json` or in text (the text form is what a person
+/// reads: the URL alone on a line).
+fn start_login_as(sandbox: &RunningSandbox, store: &Path, json_mode: bool) -> Login {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("payauth"));
+    scrub(&mut command);
+    if json_mode {
+        command.arg("--json");
+    }
+    let mut child = command
+        .args(["login", "vakifbank", "--scope", "account"])
+        .env("PAYAUTH_ENVIRONMENT", sandbox.base_url())
+        .env("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID)
+        .env(
+            "PAYAUTH_VAKIFBANK_CLIENT_SECRET",
+            defaults::VAKIFBANK_CLIENT_SECRET,
+        )
+        // A directory of its own: the store refuses one open to other users.
+        .env("PAYAUTH_STORE_DIR", store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = Lines::new(child.stdout.take().unwrap());
+    let mut login = Login {
+        child,
+        stdout,
+        url: String::new(),
+        redirect_uri: String::new(),
+    };
+    if json_mode {
+        let line = login.stdout.next().expect("the CLI printed nothing");
+        let announced = json(line.as_bytes());
+        announced["authorize_url"]
+            .as_str()
+            .unwrap()
+            .clone_into(&mut login.url);
+        announced["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .clone_into(&mut login.redirect_uri);
+    } else {
+        login.url = login.stdout.until("http").pop().unwrap();
+        login.redirect_uri = reqwest::Url::parse(&login.url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .unwrap()
+            .1
+            .into_owned();
+    }
+    login
+}
+
+fn start_login(sandbox: &RunningSandbox, store: &Path) -> Login {
+    start_login_as(sandbox, store, true)
+}
+
+/// A login a failed test left running is stopped.
+impl Drop for Login {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Login {
+    fn port(&self) -> u16 {
+        self.redirect_uri
+            .trim_start_matches("http://127.0.0.1:")
+            .trim_end_matches("/callback")
+            .parse()
+            .unwrap()
+    }
+
+    /// The browser: the bank's page redirects back to the CLI's listener;
+    /// returns how long the listener took to answer the redirect.
+    fn browse(&self, runtime: &tokio::runtime::Runtime) -> Duration {
+        let back = runtime.block_on(async {
+            let http = payauth_core::http::default_client().unwrap();
+            payauth_sandbox::browser::authorize(&http, &self.url)
+                .await
+                .unwrap()
+        });
+        let target = back
+            .strip_prefix(&self.redirect_uri.replace("/callback", ""))
+            .unwrap_or_else(|| panic!("{back} is not for {}", self.redirect_uri));
+        let started = Instant::now();
+        let answer = request(self.port(), &format!("GET {target} HTTP/1.1"));
+        assert!(answer.contains("200"), "{answer}");
+        started.elapsed()
+    }
+
+    /// The final JSON line (`null` in text), after the child exited
+    /// successfully.
+    fn finish(mut self) -> serde_json::Value {
+        let status = wait_at_most(&mut self.child, Duration::from_secs(20)).expect("it ended");
+        let rest = self.stdout.rest();
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        assert!(status.success(), "{status:?}: {stderr}");
+        if rest.trim_start().starts_with('{') {
+            json(rest.as_bytes())
+        } else {
+            assert!(rest.contains("logged in"), "{rest}");
+            serde_json::Value::Null
+        }
+    }
+}
+
+/// A raw request to the listener; its status line.
+fn request(port: u16, head: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(format!("{head}\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+fn store_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") || p.is_file())
+        .collect()
+}
+
+#[test]
+fn login_completes_through_the_loopback_redirect_and_stores_the_tokens() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    let login = start_login(&sandbox, &dir);
+    login.browse(&runtime);
+    let json = login.finish();
+    assert_eq!(json["logged_in"], true);
+    assert_eq!(json["has_refresh_token"], true);
+    assert!(json["expires_at"].as_str().unwrap().ends_with('Z'));
+    // The key a config file's `flow = "authorization_code"` source with
+    // `customer = "default"` reads: the one scheme, environment included.
+    assert_eq!(
+        json["store_key"],
+        format!(
+            "vakifbank/{}/{}/authorization_code/retail/default/account",
+            sandbox.base_url().replace('/', "%2F"),
+            defaults::VAKIFBANK_CLIENT_ID
+        )
+    );
+    let files = store_files(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let stored = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(stored.contains("refresh_token"));
+}
+
+#[test]
+fn idle_connections_and_stray_requests_neither_hold_nor_abort_the_login() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let login = start_login_as(&sandbox, &store.path().join("tokens"), false);
+    let port = login.port();
+    // A browser's idle pre-connections, opened first and never used.
+    let idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // Requests that are not the awaited callback: answered, ignored.
+    assert!(request(port, "GET /favicon.ico HTTP/1.1").contains("404"));
+    assert!(request(port, "GET /callback?state=x&code=forged HTTP/1.1").contains("400"));
+    assert!(request(port, "GET /callback?code=forged HTTP/1.1").contains("400"));
+    assert!(request(port, "GET /callback HTTP/1.1").contains("400"));
+    assert!(request(port, "POST /callback?state=x HTTP/1.1").contains("405"));
+    // Still waiting, and the real redirect is answered at once.
+    let took = login.browse(&runtime);
+    assert!(
+        took < Duration::from_secs(2),
+        "the redirect waited {took:?}"
+    );
+    login.finish();
+    drop(idle);
+}
+
+#[test]
+fn many_callback_connections_at_once_are_all_served() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let login = start_login_as(&sandbox, &store.path().join("tokens"), false);
+    let port = login.port();
+    let strays: Vec<_> = (0..32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                request(port, &format!("GET /callback?state=stray-{i} HTTP/1.1"))
+            })
+        })
+        .collect();
+    for stray in strays {
+        assert!(stray.join().unwrap().contains("400"));
+    }
+    login.browse(&runtime);
+    login.finish();
+}
+
+fn token_from_login_store(sandbox: &RunningSandbox, dir: &Path) -> std::process::Output {
+    payauth(&sandbox.base_url())
+        .env("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID)
+        .env(
+            "PAYAUTH_VAKIFBANK_CLIENT_SECRET",
+            defaults::VAKIFBANK_CLIENT_SECRET,
+        )
+        .env("PAYAUTH_STORE_DIR", dir)
+        .args([
+            "--json",
+            "token",
+            "vakifbank",
+            "--flow",
+            "authorization-code",
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tokens_saved_by_login_are_served_by_token_without_a_request() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    let login = start_login(&sandbox, &dir);
+    login.browse(&runtime);
+    login.finish();
+    let before = sandbox.requests(Endpoint::VakifbankToken);
+    let output = token_from_login_store(&sandbox, &dir);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        sandbox.requests(Endpoint::VakifbankToken),
+        before,
+        "from the store"
+    );
+    let value = json(&output.stdout);
+    assert_eq!(value["flow"], "vakifbank authorization code");
+    assert_eq!(value["has_refresh_token"], true);
+}
+
+/// Marks the token in a stored login file as expired a second ago (its
+/// refresh token kept), as if its lifetime had run out; returns the
+/// refresh token it holds.
+fn expire_stored(file: &std::path::Path) -> serde_json::Value {
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let now_ms = u64::try_from(now_ms).unwrap();
+    stored["issued_at_unix_ms"] = (now_ms - 120_000).into();
+    stored["expires_at_unix_ms"] = (now_ms - 1_000).into();
+    std::fs::write(file, serde_json::to_vec(&stored).unwrap()).unwrap();
+    stored["refresh_token"].clone()
+}
+
+#[test]
+fn an_expired_login_is_refreshed_by_token_and_the_rotated_token_kept() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    let login = start_login(&sandbox, &dir);
+    login.browse(&runtime);
+    login.finish();
+    let file = store_files(&dir).pop().unwrap();
+
+    for round in 1..=2 {
+        let used = expire_stored(&file);
+        assert!(used.is_string(), "round {round}: a refresh token is stored");
+        let before = sandbox.requests(Endpoint::VakifbankToken);
+        let output = token_from_login_store(&sandbox, &dir);
+        assert!(output.status.success(), "round {round}: {output:?}");
+        assert_eq!(
+            sandbox.requests(Endpoint::VakifbankToken),
+            before + 1,
+            "round {round}: one refresh"
+        );
+        assert!(json(&output.stdout)["expires_in_s"].as_u64().unwrap() >= 10);
+        // The refresh token rotates: the store holds the new one, so the
+        // next round can refresh again (the sandbox refuses a used one).
+        let stored: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(stored["refresh_token"].is_string());
+        assert_ne!(stored["refresh_token"], used, "round {round}: rotated");
+    }
+}
+
+#[test]
+fn token_without_a_login_says_how_to_log_in() {
+    let (_runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let output = token_from_login_store(&sandbox, &store.path().join("tokens"));
+    assert_eq!(output.status.code(), Some(1));
+    let value = json(&output.stdout);
+    assert_eq!(value["error"]["kind"], "invalid_grant");
+    let hint = value["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("payauth login vakifbank --customer default --scope account"),
+        "{hint}"
+    );
+}

@@ -1,0 +1,13 @@
+//! The CLI's integration tests, one binary so the suite links once: the
+//! `payauth` binary (`CARGO_BIN_EXE_payauth`) driven as users, scripts and
+//! operators run it, each test in its own child processes.
+
+mod common;
+mod demo;
+mod hostile;
+mod iyzico_sign;
+mod login;
+mod operators;
+mod sandbox;
+mod scripts;
+mod token;
