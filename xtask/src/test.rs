@@ -35,17 +35,28 @@ pub(crate) fn run(root: &Path, extra: &[&str]) -> Result<(), String> {
 }
 
 /// Tests of features no workspace crate turns on, run once more with them.
-const FEATURE_TESTS: &[&[&str]] = &[&[
-    "test",
-    "-p",
-    "payauth-core",
-    "--features",
-    "metrics",
-    "--test",
-    "telemetry",
-    "--test",
-    "shared",
-]];
+const FEATURE_TESTS: &[&[&str]] = &[
+    &[
+        "test",
+        "-p",
+        "payauth-core",
+        "--features",
+        "metrics",
+        "--test",
+        "telemetry",
+    ],
+    &[
+        "test",
+        "-p",
+        "payauth-core",
+        "--features",
+        "metrics",
+        "--test",
+        "it",
+        "--",
+        "shared::",
+    ],
+];
 
 fn cargo(root: &Path, args: &[&str], extra: &[&str]) -> Result<(), String> {
     let shown = [args, extra].concat().join(" ");
