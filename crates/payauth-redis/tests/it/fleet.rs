@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use payauth_core::{
-    AccessToken, Clock, ErrorKind, ManualClock, SaveIf, Secret, StoredToken, TokenCache, TokenStore,
+    AccessToken, Clock, ErrorKind, ManualClock, SaveIf, Secret, SharedStore, StoredToken,
+    TokenCache, TokenStore,
 };
 use payauth_mypos::{Mypos, MyposSettings};
 use payauth_redis::RedisStore;
@@ -479,4 +480,25 @@ async fn conditional_saves_hold_against_other_writers_in_redis() {
     };
     assert!(store.save_if("k", &newer, or_nothing).await.unwrap());
     assert_eq!(store.load("k").await.unwrap(), Some(newer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_renewals_cannot_reach_redis_is_no_longer_held_after_its_ttl() {
+    let Some(redis) = Redis::get() else { return };
+    let proxy = Proxy::start(&redis).await;
+    let store = proxy.store(&redis).await; // lease TTL 500 ms
+    let lease = SharedStore::try_lease(&store, "held")
+        .await
+        .unwrap()
+        .expect("a free lease");
+    assert!(lease.held(), "confirmed when taken");
+    // The heartbeat renews it every third of the TTL: held well past one.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(lease.held(), "renewed");
+    // Redis is out of reach: no renewal lands, and once the TTL since the
+    // last one has run out the holder knows it may have lost the lease.
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!lease.held(), "not confirmed within its TTL");
+    proxy.restore();
 }
