@@ -105,3 +105,111 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
         (**self).scheme()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::{HeaderMap, Method};
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::scheme::{ApiRequest, RequestBody};
+    use crate::secret::Secret;
+    use crate::token::Issued;
+
+    fn token() -> AccessToken {
+        AccessToken::new(
+            Secret::new("t"),
+            "Bearer",
+            Issued::now(&SystemClock),
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    }
+
+    /// The headers `scheme` puts on a request for [`token`].
+    fn applied(scheme: &dyn TokenScheme) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let request = ApiRequest {
+            method: &Method::GET,
+            path: "/",
+            body: RequestBody::Bytes(b""),
+            headers: &mut headers,
+        };
+        scheme.apply(&token(), request).unwrap();
+        headers
+    }
+
+    struct Plain;
+
+    impl TokenSource for Plain {
+        fn fetch<'a>(
+            &'a self,
+            _: Option<&'a AccessToken>,
+        ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+            Box::pin(async { Ok(token()) })
+        }
+
+        fn name(&self) -> &str {
+            "plain flow"
+        }
+    }
+
+    struct Marked;
+
+    impl TokenScheme for Marked {
+        fn apply(&self, _: &AccessToken, request: ApiRequest<'_>) -> Result<(), Error> {
+            request.headers.insert("x-marked", "1".parse().unwrap());
+            Ok(())
+        }
+    }
+
+    struct Own;
+
+    impl TokenSource for Own {
+        fn fetch<'a>(
+            &'a self,
+            _: Option<&'a AccessToken>,
+        ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+            Box::pin(async { Ok(token()) })
+        }
+
+        fn name(&self) -> &str {
+            "own"
+        }
+
+        fn provider(&self) -> &str {
+            "acme"
+        }
+
+        fn flow(&self) -> &str {
+            "client_credentials"
+        }
+
+        fn scheme(&self) -> Arc<dyn TokenScheme> {
+            Arc::new(Marked)
+        }
+    }
+
+    #[test]
+    fn a_source_that_says_nothing_is_a_custom_provider_named_flow_with_bearer_tokens() {
+        assert_eq!(Plain.provider(), "custom");
+        assert_eq!(Plain.flow(), "plain flow");
+        let headers = applied(Plain.scheme().as_ref());
+        assert_eq!(headers["authorization"], "Bearer t");
+        assert!(!headers.contains_key("x-marked"));
+    }
+
+    #[test]
+    fn a_shared_source_reports_what_the_source_itself_says() {
+        let shared: Arc<dyn TokenSource> = Arc::new(Own);
+        let twice = Arc::new(Arc::clone(&shared));
+        for source in [&shared as &dyn TokenSource, &twice as &dyn TokenSource] {
+            assert_eq!(source.name(), "own");
+            assert_eq!(source.provider(), "acme");
+            assert_eq!(source.flow(), "client_credentials");
+            assert!(applied(source.scheme().as_ref()).contains_key("x-marked"));
+        }
+    }
+}

@@ -435,6 +435,23 @@ pub(crate) fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Unfenced;
+
+    impl Lease for Unfenced {
+        fn save<'a>(&'a self, _: &'a StoredToken) -> BoxFuture<'a, Result<(), Error>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn a_lease_that_cannot_expire_under_its_holder_counts_as_held() {
+        assert!(Unfenced.held());
+    }
     use crate::clock::ManualClock;
     use crate::token::Issued;
 
