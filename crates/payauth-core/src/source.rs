@@ -151,7 +151,7 @@ mod tests {
             Box::pin(async { Ok(token()) })
         }
 
-        fn name(&self) -> &str {
+        fn name(&self) -> &'static str {
             "plain flow"
         }
     }
@@ -175,15 +175,15 @@ mod tests {
             Box::pin(async { Ok(token()) })
         }
 
-        fn name(&self) -> &str {
+        fn name(&self) -> &'static str {
             "own"
         }
 
-        fn provider(&self) -> &str {
+        fn provider(&self) -> &'static str {
             "acme"
         }
 
-        fn flow(&self) -> &str {
+        fn flow(&self) -> &'static str {
             "client_credentials"
         }
 
