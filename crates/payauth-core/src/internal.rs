@@ -1,6 +1,8 @@
-//! Helpers for payauth's own crates (hex digits, CSPRNG values), written
+//! Helpers for payauth's own crates (hex digits, CSPRNG values, calendar
+//! days), written
 //! once and shared. Not public API: hidden from the docs, with no
 //! compatibility promise; applications have no use for them.
 
 pub mod hex;
 pub mod random;
+pub mod time;

@@ -30,27 +30,13 @@ pub(crate) fn now_epoch_millis() -> u64 {
 pub(crate) fn iso8601_turkey(epoch_secs: u64) -> String {
     let local = i64::try_from(epoch_secs).unwrap_or(i64::MAX / 2) + 3 * 3600;
     let (days, secs_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = payauth_core::internal::time::civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+03:00",
         secs_of_day / 3600,
         secs_of_day % 3600 / 60,
         secs_of_day % 60
     )
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (y, m, d).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Unpadded base64url, as JWTs and PKCE use.
