@@ -226,15 +226,27 @@ impl StoreModel {
                 s.write(wall, token);
             })
             .await;
+        self.wrote(replica, token, &out, "");
+        out.map(|_| ())
+    }
+
+    /// Records what became of a write of `token`, for the checker and the
+    /// trace: applied (its reply lost or not), or acknowledged and lost.
+    fn wrote(
+        &self,
+        replica: Option<usize>,
+        token: &StoredToken,
+        out: &Result<Option<()>, Error>,
+        how: &str,
+    ) {
         let applied = matches!(out, Ok(Some(()))) || out.as_ref().is_err_and(|_| self.holds(token));
         self.saved(replica, token, applied, matches!(out, Ok(None)));
         self.ctx.log(&format!(
-            "{} saved {}: {}",
+            "{} saved {}{how}: {}",
             who(replica),
             describe(token),
-            result(&out)
+            result(out)
         ));
-        out.map(|_| ())
     }
 
     /// `payauth-redis`'s conditional save: read the token and its version,
@@ -269,15 +281,8 @@ impl StoreModel {
             if matches!(out, Ok(Some(false))) {
                 continue;
             }
-            let applied =
-                matches!(out, Ok(Some(true))) || out.as_ref().is_err_and(|_| self.holds(token));
-            self.saved(replica, token, applied, matches!(out, Ok(None)));
-            self.ctx.log(&format!(
-                "{} saved {} if unchanged: {}",
-                who(replica),
-                describe(token),
-                result(&out)
-            ));
+            let out = out.map(|written| written.map(|_| ()));
+            self.wrote(replica, token, &out, " if unchanged");
             return out.map(|_| true);
         }
         Err(Error::new(ErrorKind::Store)

@@ -327,11 +327,7 @@ impl TokenCache {
         if !entry.is_unsaved() {
             return Ok(());
         }
-        self.inner
-            .save_late(&crate::store::StoredToken::from_token(&entry.token))
-            .await?;
-        entry.mark_saved();
-        self.inner.lock().saves.next_at = None;
+        self.inner.save_entry(&entry).await?;
         Ok(())
     }
 

@@ -206,12 +206,8 @@ impl Inner {
         let entry = Arc::clone(entry);
         runtime.spawn(async move {
             let inner = &running.0;
-            match inner
-                .save_late(&StoredToken::from_token(&entry.token))
-                .await
-            {
+            match inner.save_entry(&entry).await {
                 Ok(written) => {
-                    entry.mark_saved();
                     tracing::debug!(
                         source = inner.source.name(),
                         written,
@@ -226,11 +222,23 @@ impl Inner {
         });
     }
 
+    /// Saves the published `entry` late ([`save_late`](Self::save_late)):
+    /// once written (or superseded), it is no longer unsaved and no save
+    /// waits out a backoff.
+    pub(super) async fn save_entry(&self, entry: &Entry) -> Result<bool, Error> {
+        let written = self
+            .save_late(&StoredToken::from_token(&entry.token))
+            .await?;
+        entry.mark_saved();
+        self.lock().saves.next_at = None;
+        Ok(written)
+    }
+
     /// A late write of `stored` (a retry, a seed): only over what the store
     /// held when the unsaved chain began, itself or nothing; when that is
     /// unknown (a seed), unless the store holds a token issued later.
     /// Whether it was written (`false`: another writer's token stands).
-    pub(super) async fn save_late(&self, stored: &StoredToken) -> Result<bool, Error> {
+    async fn save_late(&self, stored: &StoredToken) -> Result<bool, Error> {
         let base = self.lock().saves.ahead_of.clone().unwrap_or_default();
         let own = stored.access_token.as_secret();
         let written = match &base {
