@@ -448,31 +448,53 @@ async fn the_code_exchange_sends_the_client_credentials_where_told_and_a_strict_
 }
 
 #[tokio::test]
-async fn b2b_credentials_send_no_resource_by_default_so_an_rfc_8707_gateway_takes_them() {
+async fn the_documented_code_exchange_with_no_client_auth_works_where_the_gateway_takes_it() {
     let sandbox = Sandbox::builder().start().await.unwrap();
-    sandbox.update_behaviour(|b| b.vakifbank_resource_indicators = true);
-    let mut settings =
-        B2bCredentialsSettings::new(gateway(&sandbox), defaults::VAKIFBANK_CONSENT_ID)
-            .scopes(["account"]);
-    let fetch = |settings: &B2bCredentialsSettings| {
-        let source = settings.build(&http()).unwrap();
-        async move { payauth::core::TokenSource::fetch(&source, None).await }
+    let mut settings = gateway(&sandbox);
+    settings.exchange_client_auth = Some(ClientAuthStyle::None);
+    assert_eq!(exchange(&settings).await, Err(ErrorKind::InvalidClient));
+    sandbox.update_behaviour(|b| b.vakifbank_public_exchange = true);
+    assert_eq!(exchange(&settings).await, Ok(()));
+}
+
+#[tokio::test]
+async fn resource_on_every_grant_is_off_by_default_and_each_gateway_mode_takes_only_its_own() {
+    use payauth::core::TokenSource;
+    use payauth_sandbox::ResourceCheck;
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    // Every grant, through the sandbox: the code exchange and client and
+    // B2B credentials; refresh sends what the others send.
+    let grants = |send_resource: bool| {
+        let mut settings = gateway(&sandbox);
+        settings.send_resource = send_resource;
+        async move {
+            let http = http();
+            let cc = ClientCredentialsSettings::new(settings.clone()).scopes(["public"]);
+            let b2b = B2bCredentialsSettings::new(settings.clone(), defaults::VAKIFBANK_CONSENT_ID)
+                .scopes(["account"]);
+            let kind = |r: Result<payauth::core::AccessToken, payauth::core::Error>| {
+                r.map(drop).map_err(|e| e.kind())
+            };
+            vec![
+                exchange(&settings).await,
+                kind(TokenSource::fetch(&cc.build(&http).unwrap(), None).await),
+                kind(TokenSource::fetch(&b2b.build(&http).unwrap(), None).await),
+            ]
+        }
     };
-    assert!(fetch(&settings).await.is_ok());
-    settings.send_resource = true;
-    let error = fetch(&settings).await.unwrap_err();
-    assert_eq!(
-        (error.kind(), error.status()),
-        (ErrorKind::Provider, Some(400)),
-        "{error}"
-    );
-    assert!(
-        error.to_string().contains("RFC 8707"),
-        "invalid_target: {error}"
-    );
-    // A gateway that reads `resource` as the plan takes either.
-    sandbox.update_behaviour(|b| b.vakifbank_resource_indicators = false);
-    assert!(fetch(&settings).await.is_ok());
+    for (check, without, with) in [
+        (ResourceCheck::Plan, Ok(()), Ok(())),
+        (
+            ResourceCheck::Required,
+            Err(ErrorKind::InvalidRequest),
+            Ok(()),
+        ),
+        (ResourceCheck::Rfc8707, Ok(()), Err(ErrorKind::Provider)),
+    ] {
+        sandbox.update_behaviour(|b| b.vakifbank_resource = check);
+        assert_eq!(grants(false).await, vec![without; 3], "{check:?}, not sent");
+        assert_eq!(grants(true).await, vec![with; 3], "{check:?}, sent");
+    }
 }
 
 // --- A lifetime nobody sent is a setting ---------------------------------

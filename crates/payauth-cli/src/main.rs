@@ -66,6 +66,10 @@ enum Command {
         /// The loopback port to listen on (0: any free port, announced).
         #[arg(long, default_value_t = 8787)]
         port: u16,
+        /// Seconds the iyzico and VakıfBank authorization codes live
+        /// (default 600; 0 issues codes already expired).
+        #[arg(long, value_name = "SECS")]
+        code_lifetime_secs: Option<u64>,
     },
     /// Get one token from a provider (or any base URL) and print what it is.
     Token(commands::token::TokenArgs),
@@ -128,7 +132,10 @@ fn main() -> ExitCode {
 fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
     match command {
         Command::Demo => commands::demo::run(global.output),
-        Command::Sandbox { port } => commands::sandbox::run(port, global.output),
+        Command::Sandbox {
+            port,
+            code_lifetime_secs,
+        } => commands::sandbox::run(port, code_lifetime_secs, global.output),
         Command::Token(args) => commands::token::run(args, global),
         Command::Config {
             command: ConfigCommand::Schema,

@@ -40,6 +40,9 @@ pub mod defaults {
     pub const MYPOS_CLIENT_ID: &str = "sandbox-mypos-client";
     /// myPOS `client_secret` (the Basic password).
     pub const MYPOS_CLIENT_SECRET: &str = "sandbox-mypos-secret";
+    /// The myPOS scopes the sandbox knows: the docs name `webhooks` (for
+    /// the Webhook API) and no other.
+    pub const MYPOS_SCOPES: &[&str] = &["webhooks"];
 }
 
 /// A Pay-with-iyzico session the sandbox knows: the access-token endpoint
@@ -101,6 +104,9 @@ pub struct SandboxCredentials {
     pub mypos_client_id: String,
     /// myPOS `client_secret`.
     pub mypos_client_secret: Secret,
+    /// Scopes the myPOS token endpoint grants (space-separated values must
+    /// each be one of these, else `invalid_scope`); empty accepts any.
+    pub mypos_scopes: Vec<String>,
 }
 
 impl Default for SandboxCredentials {
@@ -126,6 +132,10 @@ impl Default for SandboxCredentials {
             vakifbank_redirect_uris: Vec::new(),
             mypos_client_id: defaults::MYPOS_CLIENT_ID.to_owned(),
             mypos_client_secret: Secret::new(defaults::MYPOS_CLIENT_SECRET),
+            mypos_scopes: defaults::MYPOS_SCOPES
+                .iter()
+                .map(|&s| s.to_owned())
+                .collect(),
         }
     }
 }
@@ -148,6 +158,7 @@ impl fmt::Debug for SandboxCredentials {
             .field("vakifbank_redirect_uris", &self.vakifbank_redirect_uris)
             .field("mypos_client_id", &self.mypos_client_id)
             .field("mypos_client_secret", &REDACTED)
+            .field("mypos_scopes", &self.mypos_scopes)
             .finish()
     }
 }
@@ -196,11 +207,16 @@ pub enum PwiFailureStyle {
 }
 
 /// What the iyzico `/authorize` endpoint demands of `request_timestamp`,
-/// whose unit iyzico does not document.
+/// "the Unix timestamp of the request" in iyzico's docs, whose unit they
+/// do not give.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TimestampCheck {
-    /// Any decimal digits (the sandbox default: the real rule is unknown).
+    /// The time of the request in Unix seconds or milliseconds, within
+    /// five minutes of the sandbox's clock (the default: what the docs
+    /// say, in either unit; `1` is refused).
     #[default]
+    Now,
+    /// Any decimal digits (laxer than the docs).
     Digits,
     /// Unix seconds within five minutes of the sandbox's clock.
     Seconds,
@@ -222,6 +238,25 @@ pub enum ClientAuthCheck {
     /// Only HTTP Basic: credentials in the body are refused
     /// (`invalid_client`, with a `WWW-Authenticate` challenge).
     BasicOnly,
+}
+
+/// What the VakıfBank token endpoint makes of `resource`. The docs name it
+/// (`sandbox` or `production`, the API plan) on the authorize page only;
+/// the one public B2B caller found also sends it on the token call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResourceCheck {
+    /// The API plan, optional on every grant: absent is fine, anything
+    /// but `sandbox` or `production` is refused (`invalid_request`, the
+    /// sandbox default).
+    #[default]
+    Plan,
+    /// The API plan, required on every grant (a gateway that wants it on
+    /// the token call, as the public B2B caller sends it): absent or
+    /// bogus is refused (`invalid_request`).
+    Required,
+    /// An RFC 8707 resource indicator: one that is not an absolute URI
+    /// (`sandbox`) is refused (`invalid_target`).
+    Rfc8707,
 }
 
 /// Knobs that change how the sandbox answers. Set at start with
@@ -255,12 +290,17 @@ pub struct Behaviour {
     /// default (a standards OAuth server).
     pub vakifbank_basic: BasicEncoding,
     /// Where the VakıfBank token endpoint accepts client credentials, for
-    /// every grant (the code exchange included).
+    /// every grant (the code exchange included, unless
+    /// [`vakifbank_public_exchange`](Self::vakifbank_public_exchange)).
     pub vakifbank_client_auth: ClientAuthCheck,
-    /// The VakıfBank token endpoint reads `resource` as an RFC 8707
-    /// resource indicator: one that is not an absolute URI (`sandbox`) is
-    /// refused with `invalid_target`. Off by default.
-    pub vakifbank_resource_indicators: bool,
+    /// The VakıfBank code exchange is accepted without client
+    /// authentication, exactly as the docs list it (`grant_type`, `code`,
+    /// `redirect_uri`); credentials that are sent are still checked. Off
+    /// by default: a confidential client authenticates (RFC 6749 §4.1.3)
+    /// and the request without credentials is `invalid_client`.
+    pub vakifbank_public_exchange: bool,
+    /// What the VakıfBank token endpoint makes of `resource`.
+    pub vakifbank_resource: ResourceCheck,
 }
 
 impl Default for Behaviour {
@@ -276,7 +316,8 @@ impl Default for Behaviour {
             mypos_basic: BasicEncoding::Plain,
             vakifbank_basic: BasicEncoding::Rfc6749,
             vakifbank_client_auth: ClientAuthCheck::Either,
-            vakifbank_resource_indicators: false,
+            vakifbank_public_exchange: false,
+            vakifbank_resource: ResourceCheck::Plan,
         }
     }
 }

@@ -15,6 +15,10 @@ pub enum Endpoint {
     /// iyzico Pay with iyzico
     /// `POST /v1/pay-with-iyzico/third-party-session/retrieve/access-token`.
     PwiAccessToken,
+    /// iyzico Pay with iyzico, a later call that takes the access token in
+    /// its `access-token` header:
+    /// `POST /v1/pay-with-iyzico/third-party-session/retrieve/last-payment-info`.
+    PwiLastPaymentInfo,
     /// VakıfBank retail `GET /auth/oauth/v2/authorize`.
     VakifbankAuthorize,
     /// VakıfBank corporate `GET /auth/oauth/v2/commercial/authorize`.
@@ -29,11 +33,12 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in declaration order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::IyzicoAuthorize,
         Self::IyzicoToken,
         Self::IyzicoRefresh,
         Self::PwiAccessToken,
+        Self::PwiLastPaymentInfo,
         Self::VakifbankAuthorize,
         Self::VakifbankCommercialAuthorize,
         Self::VakifbankToken,
@@ -52,6 +57,9 @@ impl Endpoint {
             Self::IyzicoToken => "/in-store/oauth2/token",
             Self::IyzicoRefresh => "/in-store/oauth2/token/refresh",
             Self::PwiAccessToken => "/v1/pay-with-iyzico/third-party-session/retrieve/access-token",
+            Self::PwiLastPaymentInfo => {
+                "/v1/pay-with-iyzico/third-party-session/retrieve/last-payment-info"
+            }
             Self::VakifbankAuthorize => "/auth/oauth/v2/authorize",
             Self::VakifbankCommercialAuthorize => "/auth/oauth/v2/commercial/authorize",
             Self::VakifbankToken => "/auth/oauth/v2/token",

@@ -130,18 +130,17 @@ fn timestamp_ok(value: &str, check: TimestampCheck) -> bool {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    let now = match check {
-        TimestampCheck::Digits => return true,
-        TimestampCheck::Seconds => now_epoch_secs(),
-        TimestampCheck::Milliseconds => now_epoch_millis(),
+    let Ok(sent) = value.parse::<u64>() else {
+        return false;
     };
-    let window = match check {
-        TimestampCheck::Milliseconds => 300_000,
-        _ => 300,
-    };
-    value
-        .parse::<u64>()
-        .is_ok_and(|sent| sent.abs_diff(now) <= window)
+    let seconds = || sent.abs_diff(now_epoch_secs()) <= 300;
+    let milliseconds = || sent.abs_diff(now_epoch_millis()) <= 300_000;
+    match check {
+        TimestampCheck::Now => seconds() || milliseconds(),
+        TimestampCheck::Digits => true,
+        TimestampCheck::Seconds => seconds(),
+        TimestampCheck::Milliseconds => milliseconds(),
+    }
 }
 
 /// `{"error": code}`; a 401 also says how to authenticate (RFC 6749 §5.2).

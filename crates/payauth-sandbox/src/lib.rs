@@ -80,8 +80,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    Behaviour, ClientAuthCheck, PwiFailureStyle, SandboxCredentials, SandboxPwiSession,
-    TimestampCheck, TokenLifetimes, defaults,
+    Behaviour, ClientAuthCheck, PwiFailureStyle, ResourceCheck, SandboxCredentials,
+    SandboxPwiSession, TimestampCheck, TokenLifetimes, defaults,
 };
 pub use endpoint::Endpoint;
 pub use fault::{DEFAULT_SEED, Fault, Faults, Schedule};

@@ -34,7 +34,19 @@ fn authenticated(shared: &Shared, headers: &HeaderMap) -> bool {
         && secret == shared.credentials.mypos_client_secret.expose_secret()
 }
 
-/// `POST /oauth/token`: `client_credentials` only.
+/// Whether every space-separated scope in `scope` is one the sandbox
+/// grants (RFC 6749 §3.3); an empty list grants any.
+fn scopes_known(shared: &Shared, scope: &str) -> bool {
+    let known = &shared.credentials.mypos_scopes;
+    known.is_empty()
+        || scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .all(|s| known.iter().any(|k| k == s))
+}
+
+/// `POST /oauth/token`: `client_credentials` only, with a scope the
+/// sandbox knows (`webhooks`, the docs' only one) or none.
 pub(crate) async fn token(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -55,6 +67,10 @@ pub(crate) async fn token(
         Some("client_credentials") => {}
         Some(_) => return error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
+    let scope = form.get("scope");
+    if scope.is_some_and(|scope| !scopes_known(&shared, scope)) {
+        return error(StatusCode::BAD_REQUEST, "invalid_scope");
+    }
     let behaviour = shared.behaviour();
     let access_token = shared.token("mypos-at-");
     shared.store().mypos_active.insert(access_token.clone());
@@ -69,8 +85,9 @@ pub(crate) async fn token(
         ),
     );
     // RFC 6749 §5.1: the scope may be left out when it is the one asked
-    // for; the sandbox echoes an asked scope and leaves it out otherwise.
-    if let Some(scope) = form.get("scope") {
+    // for; the sandbox echoes an asked (known) scope and leaves it out
+    // otherwise.
+    if let Some(scope) = scope {
         body.insert("scope".into(), json!(scope));
     }
     token_json(StatusCode::OK, &Value::Object(body))

@@ -1,6 +1,10 @@
-//! iyzico Pay with iyzico: the IYZWSv2-signed access-token endpoint.
+//! iyzico Pay with iyzico: the IYZWSv2-signed access-token endpoint, and
+//! one later call that takes the token in its `access-token` header (the
+//! member's last payment, as iyzico's "Last Payment Detail Info" page
+//! documents it).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,11 +14,17 @@ use serde_json::{Map, Value, json};
 
 use crate::config::PwiFailureStyle;
 use crate::iyzwsv2;
-use crate::state::Shared;
+use crate::state::{PwiAccess, Shared};
 use crate::util::{json, now_epoch_millis, now_epoch_secs};
 
 /// The header the SDKs send the random key in, beside `Authorization`.
 const RANDOM_KEY_HEADER: &str = "x-iyzi-rnd";
+/// The header later calls carry the access token in, beside the signed
+/// `Authorization` (iyzico's "Last Payment Detail Info" page).
+const ACCESS_TOKEN_HEADER: &str = "access-token";
+/// Live access tokens remembered at most: past it the expired go, and if
+/// none has expired all go (a later call with one of them is refused).
+const MAX_ACCESS_TOKENS: usize = 65_536;
 /// The locales iyzico answers in (the seed: `tr` by default, or `en`).
 const LOCALES: [&str; 2] = ["tr", "en"];
 
@@ -61,6 +71,10 @@ const INVALID_SIGNATURE: (&str, &str) = ("Geçersiz imza", "Invalid signature");
 const API_KEY_NOT_FOUND: (&str, &str) = ("api bilgileri bulunamadı", "API key not found");
 const INVALID_REQUEST: (&str, &str) = ("Geçersiz istek", "Invalid request");
 const SESSION_NOT_FOUND: (&str, &str) = ("Session token bulunamadı.", "Session token not found.");
+/// iyzico documents no code for a missing, unknown or expired
+/// `access-token`: `1005` is the sandbox's own.
+const ACCESS_TOKEN_INVALID_CODE: &str = "1005";
+const ACCESS_TOKEN_INVALID: (&str, &str) = ("Geçersiz access token", "Invalid access token");
 
 /// `POST /v1/pay-with-iyzico/third-party-session/retrieve/access-token`.
 ///
@@ -76,25 +90,11 @@ pub(crate) async fn access_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let parsed: Option<Map<String, Value>> = serde_json::from_slice(&body).ok();
-    let echo = Echo {
-        english: parsed
-            .as_ref()
-            .and_then(|p| p.get("locale"))
-            .and_then(Value::as_str)
-            == Some("en"),
-        conversation_id: parsed
-            .as_ref()
-            .and_then(|p| p.get("conversationId"))
-            .cloned(),
+    let (echo, request) = match signed_request(&shared, &uri, &headers, &body) {
+        Ok(signed) => signed,
+        Err(failure) => return *failure,
     };
-    if let Err((status, code, text)) = verify(&shared, uri.path(), &headers, &body) {
-        return failure(&shared, &echo, status, code, text);
-    }
     let bad_request = StatusCode::BAD_REQUEST;
-    let Some(request) = parsed.filter(|_| is_json(&headers)) else {
-        return failure(&shared, &echo, bad_request, "11", INVALID_REQUEST);
-    };
     if request
         .get("locale")
         .is_some_and(|l| !l.as_str().is_some_and(|l| LOCALES.contains(&l)))
@@ -119,7 +119,132 @@ pub(crate) async fn access_token(
     if !known {
         return failure(&shared, &echo, bad_request, "260016", SESSION_NOT_FOUND);
     }
-    issue(&shared, &echo, member)
+    issue(&shared, &echo, session_token, member)
+}
+
+/// The signed request's JSON object, or the failure to send: the
+/// signature first, then `Content-Type: application/json` and a JSON
+/// object body.
+fn signed_request(
+    shared: &Shared,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Echo, Map<String, Value>), Box<Response>> {
+    let parsed: Option<Map<String, Value>> = serde_json::from_slice(body).ok();
+    let echo = Echo {
+        english: parsed
+            .as_ref()
+            .and_then(|p| p.get("locale"))
+            .and_then(Value::as_str)
+            == Some("en"),
+        conversation_id: parsed
+            .as_ref()
+            .and_then(|p| p.get("conversationId"))
+            .cloned(),
+    };
+    if let Err((status, code, text)) = verify(shared, uri.path(), headers, body) {
+        return Err(Box::new(failure(shared, &echo, status, code, text)));
+    }
+    match parsed.filter(|_| is_json(headers)) {
+        Some(request) => Ok((echo, request)),
+        None => Err(Box::new(failure(
+            shared,
+            &echo,
+            StatusCode::BAD_REQUEST,
+            "11",
+            INVALID_REQUEST,
+        ))),
+    }
+}
+
+/// `POST /v1/pay-with-iyzico/third-party-session/retrieve/last-payment-info`:
+/// the member's last payment, for a signed request that carries, in its
+/// `access-token` header, a live access token issued for the
+/// `sessionToken` and `memberIdentifier` it names.
+pub(crate) async fn last_payment_info(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (echo, request) = match signed_request(&shared, &uri, &headers, &body) {
+        Ok(signed) => signed,
+        Err(failure) => return *failure,
+    };
+    let field = |name: &str| {
+        request
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let (Some(session_token), Some(member)) = (field("sessionToken"), field("memberIdentifier"))
+    else {
+        return failure(
+            &shared,
+            &echo,
+            StatusCode::BAD_REQUEST,
+            "11",
+            INVALID_REQUEST,
+        );
+    };
+    let access_token = headers
+        .get(ACCESS_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let opens = access_token.is_some_and(|token| {
+        shared.store().pwi_access.get(token).is_some_and(|access| {
+            access.session_token == session_token
+                && access.member_identifier == member
+                && Instant::now() < access.expires
+        })
+    });
+    if !opens {
+        return failure(
+            &shared,
+            &echo,
+            StatusCode::UNAUTHORIZED,
+            ACCESS_TOKEN_INVALID_CODE,
+            ACCESS_TOKEN_INVALID,
+        );
+    }
+    let mut body = envelope(&echo);
+    body.insert(
+        "card".into(),
+        json!({
+            "cardHolderName": "Sandbox Member",
+            "cardAssociation": "MASTER_CARD",
+            "cardFamily": "Sandbox",
+            "binNumber": "55555555",
+            "lastFourDigits": "0000",
+            "cardBankName": "Sandbox Bank",
+            "cardType": "CREDIT_CARD",
+            "expireMonth": "12",
+            "expireYear": "2099",
+            "expired": false,
+            "willExpireSoon": false,
+        }),
+    );
+    body.insert("paymentType".into(), json!("CARD_PAYMENT"));
+    body.insert("sessionToken".into(), json!(session_token));
+    body.insert("token".into(), json!(shared.token("pwi-card-")));
+    body.insert("paymentId".into(), json!(1));
+    json(StatusCode::OK, &Value::Object(body))
+}
+
+/// The success envelope's common fields: `status`, `locale`,
+/// `systemTime` and the echoed `conversationId`.
+fn envelope(echo: &Echo) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("status".into(), json!("success"));
+    body.insert(
+        "locale".into(),
+        json!(if echo.english { "en" } else { "tr" }),
+    );
+    body.insert("systemTime".into(), json!(now_epoch_millis()));
+    if let Some(id) = &echo.conversation_id {
+        body.insert("conversationId".into(), id.clone());
+    }
+    body
 }
 
 type Refusal = (StatusCode, &'static str, (&'static str, &'static str));
@@ -164,8 +289,9 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// The success envelope with a fresh five-minute JWT.
-fn issue(shared: &Shared, echo: &Echo, member: &str) -> Response {
+/// The success envelope with a fresh five-minute JWT, remembered for the
+/// later calls that present it.
+fn issue(shared: &Shared, echo: &Echo, session_token: &str, member: &str) -> Response {
     let now = now_epoch_secs();
     let lifetime = shared.behaviour().lifetimes.pwi.as_secs();
     let access_token = shared.jwt(
@@ -177,16 +303,24 @@ fn issue(shared: &Shared, echo: &Echo, member: &str) -> Response {
             "jti": shared.token(""),
         }),
     );
-    let mut body = Map::new();
-    body.insert("status".into(), json!("success"));
-    body.insert(
-        "locale".into(),
-        json!(if echo.english { "en" } else { "tr" }),
-    );
-    body.insert("systemTime".into(), json!(now_epoch_millis()));
-    if let Some(id) = &echo.conversation_id {
-        body.insert("conversationId".into(), id.clone());
+    let mut store = shared.store();
+    if store.pwi_access.len() >= MAX_ACCESS_TOKENS {
+        let now = Instant::now();
+        store.pwi_access.retain(|_, access| access.expires > now);
+        if store.pwi_access.len() >= MAX_ACCESS_TOKENS {
+            store.pwi_access.clear();
+        }
     }
+    store.pwi_access.insert(
+        access_token.clone(),
+        PwiAccess {
+            session_token: session_token.to_owned(),
+            member_identifier: member.to_owned(),
+            expires: Instant::now() + Duration::from_secs(lifetime),
+        },
+    );
+    drop(store);
+    let mut body = envelope(echo);
     body.insert("accessToken".into(), json!(access_token));
     json(StatusCode::OK, &Value::Object(body))
 }

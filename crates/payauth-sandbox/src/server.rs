@@ -37,6 +37,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(Endpoint::IyzicoRefresh.path(), post(iyzico::refresh))
         .route(Endpoint::PwiAccessToken.path(), post(pwi::access_token))
         .route(
+            Endpoint::PwiLastPaymentInfo.path(),
+            post(pwi::last_payment_info),
+        )
+        .route(
             Endpoint::VakifbankAuthorize.path(),
             get(vakifbank::authorize_retail),
         )

@@ -36,6 +36,15 @@ pub(crate) struct VakifbankRefresh {
     pub(crate) scope: String,
 }
 
+/// A Pay-with-iyzico access token the sandbox issued: whose session it
+/// opens, and until when.
+#[derive(Debug)]
+pub(crate) struct PwiAccess {
+    pub(crate) session_token: String,
+    pub(crate) member_identifier: String,
+    pub(crate) expires: Instant,
+}
+
 /// What the providers remember between requests. `Debug` shows counts,
 /// never codes or tokens.
 #[derive(Default)]
@@ -45,6 +54,8 @@ pub(crate) struct Store {
     pub(crate) iyzico_refresh: HashMap<String, String>,
     /// Session token -> member identifier.
     pub(crate) pwi_sessions: HashMap<String, String>,
+    /// Issued access token -> what it opens.
+    pub(crate) pwi_access: HashMap<String, PwiAccess>,
     pub(crate) vakifbank_codes: HashMap<String, VakifbankCode>,
     pub(crate) vakifbank_refresh: HashMap<String, VakifbankRefresh>,
     pub(crate) mypos_active: HashSet<String>,
@@ -57,6 +68,7 @@ impl fmt::Debug for Store {
             .field("iyzico_codes", &self.iyzico_codes.len())
             .field("iyzico_refresh", &self.iyzico_refresh.len())
             .field("pwi_sessions", &self.pwi_sessions.len())
+            .field("pwi_access", &self.pwi_access.len())
             .field("vakifbank_codes", &self.vakifbank_codes.len())
             .field("vakifbank_refresh", &self.vakifbank_refresh.len())
             .field("mypos_active", &self.mypos_active.len())

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::ClientAuthCheck;
+use crate::config::{ClientAuthCheck, ResourceCheck};
 use crate::state::{Shared, VakifbankCode, VakifbankRefresh};
 use crate::util::{Basic, Form, base64url, basic_auth, expires_in, is_form, token_json};
 
@@ -286,8 +286,10 @@ fn grant(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Granted {
             ca_err::UNSUPPORTED_GRANT_TYPE,
         ));
     }
-    authenticate(shared, headers, &form)?;
-    resource_indicator(shared, &form)?;
+    if !(grant_type == "authorization_code" && public_exchange(shared, headers, &form)) {
+        authenticate(shared, headers, &form)?;
+    }
+    resource(shared, &form)?;
     match grant_type {
         "authorization_code" => authorization_code(shared, &form),
         "refresh_token" => refresh_token(shared, &form),
@@ -381,13 +383,34 @@ fn invalid_client(shared: &Shared, challenge: bool) -> Refusal {
     }
 }
 
-/// RFC 8707 §2: a `resource` must be an absolute URI without a fragment.
-fn resource_indicator(shared: &Shared, form: &Form) -> Result<(), Refusal> {
+/// Whether a code exchange goes without client authentication, as the
+/// docs list it, and the sandbox is told to take that: no HTTP Basic and
+/// no `client_id` or `client_secret` in the body.
+fn public_exchange(shared: &Shared, headers: &HeaderMap, form: &Form) -> bool {
+    shared.behaviour().vakifbank_public_exchange
+        && !headers.contains_key(header::AUTHORIZATION)
+        && !form.has("client_id")
+        && !form.has("client_secret")
+}
+
+/// `resource` on a token request, as [`ResourceCheck`] says: the API plan
+/// (optional or required), or an RFC 8707 §2 indicator (an absolute URI
+/// without a fragment).
+fn resource(shared: &Shared, form: &Form) -> Result<(), Refusal> {
+    let check = shared.behaviour().vakifbank_resource;
     let Some(resource) = form.get("resource") else {
-        return Ok(());
+        return if check == ResourceCheck::Required {
+            Err(invalid_request("resource (the API plan) is required"))
+        } else {
+            Ok(())
+        };
     };
-    if !shared.behaviour().vakifbank_resource_indicators {
-        return Ok(());
+    if check != ResourceCheck::Rfc8707 {
+        return if matches!(resource, "sandbox" | "production") {
+            Ok(())
+        } else {
+            Err(invalid_request("resource must be sandbox or production"))
+        };
     }
     let absolute = resource
         .split_once("://")
@@ -483,15 +506,6 @@ fn b2b_credentials(shared: &Shared, form: &Form) -> Granted {
     };
     if consent_id != shared.credentials.vakifbank_consent_id {
         return Err(invalid_grant("consentId is unknown"));
-    }
-    // Read as the API plan, unless it is an RFC 8707 indicator (checked
-    // before the grant).
-    if !shared.behaviour().vakifbank_resource_indicators
-        && form
-            .get("resource")
-            .is_some_and(|r| r != "sandbox" && r != "production")
-    {
-        return Err(invalid_request("resource must be sandbox or production"));
     }
     let scope = form.get("scope").unwrap_or(DEFAULT_B2B_SCOPE);
     if !scopes_known(shared, scope) {

@@ -1,6 +1,7 @@
 //! How a VakıfBank client proves who it is: `client_id` and
-//! `client_secret` in the form body (default, as the docs list them) or as
-//! HTTP Basic (unverified). The one place that decides it: the generated
+//! `client_secret` in the form body (default, as the docs list them), as
+//! HTTP Basic (unverified), or, on the code exchange only, not at all (as
+//! the docs list that request). The one place that decides it: the generated
 //! client's hooks apply [`ClientAuth::schemes`] per the spec's security
 //! table, and the flows write `ClientAuth::body_fields` into the form.
 
@@ -21,18 +22,26 @@ pub enum ClientAuthStyle {
     Body,
     /// HTTP Basic (RFC 6749 §2.3.1); not documented by VakıfBank.
     Basic,
+    /// No client credentials at all: the code exchange exactly as the docs
+    /// list it (`grant_type`, `code`, `redirect_uri`). Only for
+    /// `exchange_client_auth`; every other grant names its client.
+    None,
 }
 
 impl std::str::FromStr for ClientAuthStyle {
     type Err = Error;
 
-    /// `body` or `basic`, as settings files write it.
+    /// `body`, `basic` or `none`, as settings files write it.
     fn from_str(text: &str) -> Result<Self, Error> {
         match text {
             "body" => Ok(Self::Body),
             "basic" => Ok(Self::Basic),
-            other => Err(Error::new(payauth_core::ErrorKind::Config)
-                .with_description(format!("client auth {other:?} is not `body` or `basic`"))),
+            "none" => Ok(Self::None),
+            other => Err(
+                Error::new(payauth_core::ErrorKind::Config).with_description(format!(
+                    "client auth {other:?} is not `body`, `basic` or `none`"
+                )),
+            ),
         }
     }
 }
@@ -106,17 +115,16 @@ impl ClientAuth {
         self.style
     }
 
-    /// `client_id` and `client_secret` for the form body: there unless
-    /// they travel in a header ([`schemes`](ClientAuthentication::schemes)
-    /// is not empty).
+    /// `client_id` and `client_secret` for the form body: there only with
+    /// [`ClientAuthStyle::Body`] (HTTP Basic sends them in a header,
+    /// [`ClientAuthStyle::None`] not at all).
     pub(crate) fn body_fields(&self) -> (Option<String>, Option<SerializableSecret>) {
-        if self.schemes().is_empty() {
-            (
+        match self.style {
+            ClientAuthStyle::Body => (
                 Some(self.basic.client_id().to_owned()),
                 Some(self.basic.client_secret().clone().into()),
-            )
-        } else {
-            (None, None)
+            ),
+            ClientAuthStyle::Basic | ClientAuthStyle::None => (None, None),
         }
     }
 }
@@ -124,7 +132,7 @@ impl ClientAuth {
 impl ClientAuthentication<Scheme> for ClientAuth {
     fn schemes(&self) -> &[Scheme] {
         match self.style {
-            ClientAuthStyle::Body => &[],
+            ClientAuthStyle::Body | ClientAuthStyle::None => &[],
             ClientAuthStyle::Basic => &[Scheme::ClientBasic],
         }
     }

@@ -335,12 +335,13 @@ impl VakifBank {
         code: &Secret,
     ) -> Result<AccessToken, Error> {
         // The docs list no client credentials for this grant: they go where
-        // `exchange_client_auth` says (unverified; default as the others).
+        // `exchange_client_auth` says (unverified; default as the others;
+        // `none` sends the request exactly as documented).
         let body = types::TokenRequest {
             code: Some(code.clone().into()),
             redirect_uri: Some(pending.redirect_uri.clone()),
             code_verifier: pending.code_verifier.clone().map(Into::into),
-            ..gateway::request(&self.exchange_client, "authorization_code")
+            ..self.request_through(&self.exchange_client, "authorization_code")
         };
         gateway::token(&self.exchange_client, self, &body).await
     }

@@ -32,12 +32,6 @@ pub struct B2bCredentialsSettings {
     /// Scopes (`account`, …).
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// Also send the API plan as `resource` (some public callers do; the
-    /// docs' B2B parameter list has no `resource`, and a server that reads
-    /// it per RFC 8707 refuses `resource=sandbox` as `invalid_target`).
-    /// Off by default, as the docs list it. Unverified.
-    #[serde(default)]
-    pub send_resource: bool,
 }
 
 impl B2bCredentialsSettings {
@@ -47,7 +41,6 @@ impl B2bCredentialsSettings {
             gateway,
             consent_id: consent_id.into(),
             scopes: Vec::new(),
-            send_resource: false,
         }
     }
 
@@ -64,8 +57,7 @@ impl FlowSettings for B2bCredentialsSettings {
 
     fn build(&self, http: &payauth_core::http::HttpClient) -> Result<B2bCredentialsGrant, Error> {
         Ok(VakifBank::new(&self.gateway, http)?
-            .b2b_credentials(&as_strs(&self.scopes), self.consent_id.clone())
-            .send_resource(self.send_resource))
+            .b2b_credentials(&as_strs(&self.scopes), self.consent_id.clone()))
     }
 
     /// The subject is the consent.
@@ -91,7 +83,6 @@ impl VakifBank {
             bank: self.clone(),
             scope: scope_field(scopes),
             consent_id: consent_id.into(),
-            send_resource: false,
         }
     }
 }
@@ -102,15 +93,14 @@ pub struct B2bCredentialsGrant {
     bank: VakifBank,
     scope: Option<String>,
     consent_id: String,
-    send_resource: bool,
 }
 
 impl B2bCredentialsGrant {
     /// Whether to send the API plan as `resource` too (unverified; see
-    /// [`B2bCredentialsSettings::send_resource`]).
+    /// [`VakifBankSettings::send_resource`](crate::VakifBankSettings::send_resource)).
     #[must_use]
     pub fn send_resource(mut self, send: bool) -> Self {
-        self.send_resource = send;
+        self.bank.send_resource = send;
         self
     }
 
@@ -131,8 +121,6 @@ impl TokenSource for B2bCredentialsGrant {
             let body = crate::generated::gateway::types::TokenRequest {
                 scope: self.scope.clone(),
                 consent_id: Some(self.consent_id.clone()),
-                // Not in the docs' B2B list; some public callers send it.
-                resource: self.send_resource.then(|| self.bank.resource.to_string()),
                 ..self.bank.request("b2b_credentials")
             };
             self.bank.token(&body).await

@@ -56,7 +56,17 @@ pub struct VakifBankSettings {
     /// proxy in front of production needs `resource = "production"`).
     #[serde(default)]
     pub resource: Option<Resource>,
-    /// `body` (default, as documented) or `basic` (unverified).
+    /// Also send the API plan as `resource` on every token request (the
+    /// code exchange, refresh, client credentials and B2B). The docs name
+    /// `resource` on the authorize page only, so it is off by default; the
+    /// one public B2B caller found sends `resource=sandbox` on its token
+    /// call. A server that reads `resource` as an RFC 8707 indicator
+    /// refuses `sandbox` (`invalid_target`). Unverified.
+    #[serde(default)]
+    pub send_resource: bool,
+    /// `body` (default, as documented) or `basic` (unverified). `none` is
+    /// refused here: only the code exchange may go without credentials
+    /// (`exchange_client_auth`).
     #[serde(default)]
     pub client_auth: ClientAuthStyle,
     /// How HTTP Basic is encoded with `client_auth = "basic"`: `rfc6749`
@@ -65,10 +75,10 @@ pub struct VakifBankSettings {
     #[serde(default = "crate::auth::default_basic_encoding")]
     pub basic_encoding: BasicEncoding,
     /// Where the authorization-code exchange sends the client credentials,
-    /// when not where `client_auth` says: the docs list only
-    /// `grant_type`, `code` and `redirect_uri` for it (a confidential
-    /// client must still authenticate, RFC 6749 §4.1.3). Unverified;
-    /// default: as `client_auth`.
+    /// when not where `client_auth` says: `body`, `basic`, or `none` (the
+    /// request exactly as the docs list it: `grant_type`, `code` and
+    /// `redirect_uri` only). A confidential client must authenticate (RFC
+    /// 6749 §4.1.3), so the default is as `client_auth`. Unverified.
     #[serde(default)]
     pub exchange_client_auth: Option<ClientAuthStyle>,
     /// Seconds a token lives when the answer has no `expires_in` (the docs
@@ -94,6 +104,7 @@ impl VakifBankSettings {
             client_secret: client_secret.into(),
             environment,
             resource: None,
+            send_resource: false,
             client_auth: ClientAuthStyle::Body,
             basic_encoding: crate::auth::BASIC_ENCODING,
             exchange_client_auth: None,
@@ -138,6 +149,8 @@ pub struct VakifBank {
     pub(crate) exchange_client: Client,
     pub(crate) base_url: String,
     pub(crate) resource: Resource,
+    /// Whether token requests carry `resource` too.
+    pub(crate) send_resource: bool,
     pub(crate) default_lifetime: Duration,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -149,6 +162,7 @@ impl std::fmt::Debug for VakifBank {
             .field("base_url", &self.base_url)
             .field("client_id", &auth.client_id())
             .field("resource", &self.resource)
+            .field("send_resource", &self.send_resource)
             .field("client_auth", &auth.style())
             .field("basic_encoding", &auth.basic_encoding())
             .field(
@@ -177,6 +191,14 @@ impl VakifBank {
                 ("a client secret", client_secret.is_empty()),
             ],
         )?;
+        if settings.client_auth == ClientAuthStyle::None {
+            return Err(
+                Error::new(payauth_core::ErrorKind::Config).with_description(
+                    "VakıfBank client_auth = \"none\" is refused: only the code exchange may go \
+                 without client credentials (exchange_client_auth = \"none\")",
+                ),
+            );
+        }
         let base_url = settings
             .environment
             .base_url(&HOSTS, settings.allow_insecure_http)?;
@@ -196,6 +218,7 @@ impl VakifBank {
             exchange_client: Client::new_with_client(&base_url, http.clone(), auth(exchange_style)),
             base_url,
             resource: settings.resource(),
+            send_resource: settings.send_resource,
             default_lifetime: payauth_core::settings::default_lifetime(
                 settings.default_lifetime_secs,
                 DEFAULT_LIFETIME,
@@ -211,10 +234,27 @@ impl VakifBank {
         self
     }
 
-    /// The fields every grant shares: `grant_type`, and the client
-    /// credentials when `auth.rs` puts them in the body.
+    /// Whether every token request also carries the API plan as
+    /// `resource` (see [`VakifBankSettings::send_resource`]).
+    #[must_use]
+    pub fn send_resource(mut self, send: bool) -> Self {
+        self.send_resource = send;
+        self
+    }
+
+    /// The fields every grant shares: `grant_type`, the client credentials
+    /// when `auth.rs` puts them in the body, and `resource` when asked.
     pub(crate) fn request(&self, grant_type: &str) -> types::TokenRequest {
-        request(&self.client, grant_type)
+        self.request_through(&self.client, grant_type)
+    }
+
+    /// As [`request`](Self::request), with `client`'s credentials.
+    pub(crate) fn request_through(&self, client: &Client, grant_type: &str) -> types::TokenRequest {
+        types::TokenRequest {
+            // Not in the docs' token parameters; some public callers send it.
+            resource: self.send_resource.then(|| self.resource.to_string()),
+            ..request(client, grant_type)
+        }
     }
 
     /// Sends a token request of any grant and reads the answer.

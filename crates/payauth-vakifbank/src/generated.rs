@@ -225,7 +225,7 @@ pub mod gateway {
             ///refresh_token: the stored refresh token.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub refresh_token: ::std::option::Option<::payauth_core::SerializableSecret>,
-            ///b2b_credentials with `send_resource = true`: the API plan (`sandbox` or `production`). Not sent by default.
+            ///Every grant with `send_resource = true`: the API plan (`sandbox` or `production`). Not sent by default.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub resource: ::std::option::Option<::std::string::String>,
             ///refresh_token, client_credentials, b2b_credentials: scopes, space separated.

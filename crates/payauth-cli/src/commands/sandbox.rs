@@ -9,8 +9,9 @@
 //! `--json` as one JSON object.
 
 use std::io;
+use std::time::Duration;
 
-use payauth_sandbox::{RunningSandbox, Sandbox, SandboxCredentials};
+use payauth_sandbox::{Behaviour, RunningSandbox, Sandbox, SandboxCredentials};
 
 use super::{Output, Signals};
 use crate::failure::Failure;
@@ -21,11 +22,20 @@ use crate::secrets::{
 };
 use crate::vars;
 
-/// `payauth sandbox --port N`.
-pub(crate) fn run(port: u16, output: Output) -> Result<(), Failure> {
+/// `payauth sandbox --port N [--code-lifetime-secs S]`.
+pub(crate) fn run(
+    port: u16,
+    code_lifetime_secs: Option<u64>,
+    output: Output,
+) -> Result<(), Failure> {
+    let mut behaviour = Behaviour::default();
+    if let Some(secs) = code_lifetime_secs {
+        behaviour.lifetimes.auth_code = Duration::from_secs(secs);
+    }
     super::runtime()?.block_on(async {
         let sandbox = Sandbox::builder()
             .port(port)
+            .behaviour(behaviour)
             .start()
             .await
             .map_err(|e| bind_failure(port, &e))?;

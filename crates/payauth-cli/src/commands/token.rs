@@ -120,6 +120,11 @@ pub(crate) struct MyposArgs {
     /// HTTP Basic encoding: `plain` (myPOS's docs and SDK) or `rfc6749`.
     #[arg(long, default_value_t = payauth_mypos::auth::BASIC_ENCODING)]
     basic_encoding: BasicEncoding,
+    /// Seconds a token lives when the answer has no `expires_in` (a
+    /// guess; default: the provider's, see the README's unverified
+    /// assumptions).
+    #[arg(long, value_name = "SECS")]
+    default_lifetime_secs: Option<u64>,
 }
 
 impl MyposArgs {
@@ -137,6 +142,7 @@ impl MyposArgs {
         .scopes(self.scope);
         settings.revoke_base_url = self.revoke_base_url;
         settings.basic_encoding = self.basic_encoding;
+        settings.default_lifetime_secs = self.default_lifetime_secs;
         settings.allow_insecure_http = self.target.allow_insecure_http;
         Ok(settings)
     }
@@ -162,10 +168,20 @@ pub(crate) struct VakifBankArgs {
     /// HTTP Basic encoding with `--basic`: `rfc6749` (default) or `plain`.
     #[arg(long, default_value_t = payauth_vakifbank::auth::BASIC_ENCODING)]
     basic_encoding: BasicEncoding,
-    /// Where the code exchange sends the client credentials (`body` or
-    /// `basic`), when not as the other grants.
+    /// Where the code exchange sends the client credentials (`body`,
+    /// `basic`, or `none`: the request exactly as documented), when not as
+    /// the other grants.
     #[arg(long)]
     exchange_client_auth: Option<ClientAuthStyle>,
+    /// Also send the API plan as `resource` on every token request (the
+    /// docs name it on the authorize page only; unverified).
+    #[arg(long)]
+    send_resource: bool,
+    /// Seconds a token lives when the answer has no `expires_in` (a
+    /// guess; default: the provider's, see the README's unverified
+    /// assumptions).
+    #[arg(long, value_name = "SECS")]
+    default_lifetime_secs: Option<u64>,
 }
 
 impl VakifBankArgs {
@@ -186,6 +202,8 @@ impl VakifBankArgs {
         };
         settings.basic_encoding = self.basic_encoding;
         settings.exchange_client_auth = self.exchange_client_auth;
+        settings.send_resource = self.send_resource;
+        settings.default_lifetime_secs = self.default_lifetime_secs;
         settings.allow_insecure_http = self.target.allow_insecure_http;
         Ok(settings)
     }
@@ -275,9 +293,6 @@ pub(crate) struct VakifBankTokenArgs {
     /// The consent number (b2b-credentials).
     #[arg(long, env = vars::VAKIFBANK_CONSENT_ID)]
     consent_id: Option<String>,
-    /// Also send the API plan as `resource` (b2b-credentials; unverified).
-    #[arg(long)]
-    send_resource: bool,
     /// (authorization-code)
     #[command(flatten)]
     customer: CustomerArgs,
@@ -300,9 +315,15 @@ pub(crate) struct TerminalArgs {
     /// Send `request_timestamp` in seconds instead of milliseconds.
     #[arg(long)]
     timestamp_seconds: bool,
-    /// HTTP Basic encoding: `plain` (iyzico's docs and SDKs) or `rfc6749`.
+    /// HTTP Basic encoding: `plain` (as iyzico's docs write the header) or
+    /// `rfc6749`.
     #[arg(long, default_value_t = payauth_iyzico::auth::BASIC_ENCODING)]
     basic_encoding: BasicEncoding,
+    /// Seconds a token lives when the answer has no `expires_in` (a
+    /// guess; default: the provider's, see the README's unverified
+    /// assumptions).
+    #[arg(long, value_name = "SECS")]
+    default_lifetime_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -399,6 +420,7 @@ fn flow(command: TokenCommand, store: Option<PathBuf>) -> Result<Flow, Failure> 
                 settings.timestamp_unit = TimestampUnit::Seconds;
             }
             settings.basic_encoding = args.basic_encoding;
+            settings.default_lifetime_secs = args.default_lifetime_secs;
             settings.allow_insecure_http = args.target.allow_insecure_http;
             Flow::new("iyzico terminal login", &settings, store)
         }
@@ -435,8 +457,7 @@ fn vakifbank(args: VakifBankTokenArgs, store: Option<PathBuf>) -> Result<Flow, F
             let consent = args.consent_id.ok_or_else(|| {
                 Failure::Usage("--flow b2b-credentials needs --consent-id".to_owned())
             })?;
-            let mut settings = B2bCredentialsSettings::new(gateway, consent).scopes(scopes.clone());
-            settings.send_resource = args.send_resource;
+            let settings = B2bCredentialsSettings::new(gateway, consent).scopes(scopes);
             Flow::new("vakifbank b2b credentials", &settings, store)
         }
         VakifBankFlow::AuthorizationCode => {

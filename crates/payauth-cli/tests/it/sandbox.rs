@@ -142,3 +142,39 @@ fn sandbox_json_prints_the_url_and_credentials_that_work() {
     every_flow_works_with(&env);
     assert!(stop(child, "TERM").success());
 }
+
+#[test]
+fn code_lifetime_secs_sets_how_long_the_sandbox_s_authorization_codes_live() {
+    // Codes that are expired when issued: the iyzico Terminal login, which
+    // exchanges its code at once, is refused; the other flows still work.
+    let (child, stdout) = start(&[
+        "--json",
+        "sandbox",
+        "--port",
+        "0",
+        "--code-lifetime-secs",
+        "0",
+    ]);
+    let line = stdout.until("{").pop().unwrap();
+    let value = json(line.as_bytes());
+    let env: Vec<(String, String)> = value["env"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("payauth"));
+    scrub(&mut command);
+    command.args(["token", "iyzico-terminal"]);
+    command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("payauth"));
+    scrub(&mut command);
+    command.args(["token", "mypos"]);
+    command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    assert!(command.output().unwrap().status.success());
+    assert!(stop(child, "TERM").success());
+}

@@ -348,3 +348,39 @@ fn token_with_a_store_dir_serves_the_stored_token_until_it_nears_expiry() {
     assert_ne!(third.stdout, first.stdout);
     assert_eq!(sandbox.requests(payauth_sandbox::Endpoint::MyposToken), 2);
 }
+
+#[test]
+fn default_lifetime_secs_sets_the_lifetime_of_a_token_sent_without_expires_in() {
+    use payauth_testkit::gateway::{self, RawGateway};
+    // Every answer a token without `expires_in` (and, for the iyzico
+    // Terminal login's authorize step, a code).
+    let server = RawGateway::answering(gateway::json(
+        "200 OK",
+        r#"{"code":"c","access_token":"t","token_type":"Bearer"}"#,
+    ));
+    let flows: Vec<_> = crate::common::flows()
+        .into_iter()
+        .filter(|(args, _)| args[0] != "iyzico-pwi")
+        .collect();
+    assert_eq!(flows.len(), 4, "every flow with a default lifetime");
+    for (args, env) in flows {
+        let lifetime = |extra: &[&str]| {
+            let output = payauth(&server.base_url())
+                .envs(env.iter().copied())
+                .arg("--json")
+                .arg("token")
+                .args(&args)
+                .args(extra)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{args:?}: {output:?}");
+            crate::common::json(&output.stdout)["expires_in_s"]
+                .as_u64()
+                .unwrap()
+        };
+        let set = lifetime(&["--default-lifetime-secs", "4242"]);
+        assert!((4230..=4242).contains(&set), "{args:?}: {set}");
+        let default = lifetime(&[]);
+        assert!(default != set && default >= 3500, "{args:?}: {default}");
+    }
+}

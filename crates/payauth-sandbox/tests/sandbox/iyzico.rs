@@ -256,11 +256,13 @@ async fn the_refresh_endpoint_takes_only_the_refresh_token_grant() {
 }
 
 #[tokio::test]
-async fn the_request_timestamp_unit_can_be_enforced() {
+async fn the_request_timestamp_must_be_the_time_of_the_request_and_its_unit_can_be_enforced() {
     let sandbox = sandbox().await;
     let seconds = now().to_string();
     let millis = (now() * 1000).to_string();
-    // Default: any digits.
+    // Default: the time of the request, in seconds or milliseconds, as
+    // the docs say ("the Unix timestamp of the request"); a number that is
+    // no such time is refused with the endpoint's error shape.
     for stamp in [&seconds, &millis] {
         assert_eq!(
             authorize_with(&sandbox, |f| f[6].1.clone_from(stamp))
@@ -269,9 +271,31 @@ async fn the_request_timestamp_unit_can_be_enforced() {
             200
         );
     }
+    let an_hour_ago = (now() - 3600).to_string();
+    let in_an_hour = ((now() + 3600) * 1000).to_string();
+    for stamp in [
+        "1",
+        "soon",
+        "",
+        "99999999999999999999",
+        &an_hour_ago,
+        &in_an_hour,
+    ] {
+        let (status, body) = authorize_with(&sandbox, |f| f[6].1 = stamp.to_owned()).await;
+        assert_eq!(status, 400, "{stamp:?}");
+        assert_eq!(
+            (body["errorCode"].as_str(), body["description"].as_str()),
+            (
+                Some("invalid_request"),
+                Some("OAuth 2.0 Parameter: request_timestamp")
+            ),
+            "{stamp:?}"
+        );
+    }
+    sandbox.update_behaviour(|b| b.iyzico_request_timestamp = TimestampCheck::Digits);
     assert_eq!(
-        authorize_with(&sandbox, |f| f[6].1 = "soon".into()).await.0,
-        400
+        authorize_with(&sandbox, |f| f[6].1 = "1".into()).await.0,
+        200
     );
 
     sandbox.set_behaviour(Behaviour {

@@ -169,3 +169,55 @@ async fn revocation_answers_200_for_any_token_and_remembers_revoked_ones() {
     .await;
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn a_scope_the_docs_do_not_name_is_refused_as_invalid_scope_and_not_echoed() {
+    let sandbox = sandbox().await;
+    let ask = |scope: &'static str| {
+        let sandbox = &sandbox;
+        async move {
+            status_json(
+                post_form(
+                    sandbox,
+                    Endpoint::MyposToken,
+                    Some(&client_basic()),
+                    &[("grant_type", "client_credentials"), ("scope", scope)],
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    for scope in ["admin", "webhooks admin", "WEBHOOKS", "webhooks,payments"] {
+        let (status, body) = ask(scope).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_scope")),
+            "{scope}: {body}"
+        );
+        assert!(body.get("scope").is_none() && body.get("access_token").is_none());
+    }
+    let (status, body) = ask("webhooks").await;
+    assert_eq!((status, body["scope"].as_str()), (200, Some("webhooks")));
+
+    // An empty list of known scopes grants any.
+    let lax = Sandbox::builder()
+        .credentials(SandboxCredentials {
+            mypos_scopes: Vec::new(),
+            ..SandboxCredentials::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let (status, body) = status_json(
+        post_form(
+            &lax,
+            Endpoint::MyposToken,
+            Some(&client_basic()),
+            &[("grant_type", "client_credentials"), ("scope", "admin")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, body["scope"].as_str()), (200, Some("admin")));
+}

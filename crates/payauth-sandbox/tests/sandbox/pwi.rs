@@ -377,3 +377,74 @@ async fn only_the_tr_and_en_locales_are_accepted() {
     let (status, answer) = send(&sandbox, &no_locale, Signed::default()).await;
     assert_eq!((status, answer["locale"].as_str()), (200, Some("tr")));
 }
+
+/// POSTs a signed last-payment-info request for `session`, with
+/// `access_token` in the `access-token` header when given.
+async fn last_payment(
+    sandbox: &RunningSandbox,
+    session: &str,
+    access_token: Option<&str>,
+) -> (u16, Value) {
+    let endpoint = Endpoint::PwiLastPaymentInfo;
+    let body = request(session).to_string();
+    let authorization = iyzwsv2::authorization(
+        defaults::IYZICO_API_KEY,
+        &Secret::new(defaults::IYZICO_SECRET_KEY),
+        "9a1b",
+        endpoint.path(),
+        body.as_bytes(),
+    );
+    let mut request = client()
+        .post(sandbox.url(endpoint))
+        .header("authorization", authorization)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(token) = access_token {
+        request = request.header("access-token", token);
+    }
+    status_json(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn a_later_call_needs_a_live_access_token_for_its_own_session_in_the_access_token_header() {
+    let sandbox = sandbox().await;
+    sandbox.add_pwi_session(SandboxPwiSession::new(
+        "other-session",
+        defaults::PWI_MEMBER_IDENTIFIER,
+    ));
+    let token = |session: &'static str| {
+        let sandbox = &sandbox;
+        async move {
+            let (status, body) = send(sandbox, &request(session), Signed::default()).await;
+            assert_eq!(status, 200, "{body}");
+            body["accessToken"].as_str().unwrap().to_owned()
+        }
+    };
+    let live = token(defaults::PWI_SESSION_TOKEN).await;
+    let (status, body) = last_payment(&sandbox, defaults::PWI_SESSION_TOKEN, Some(&live)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["sessionToken"], defaults::PWI_SESSION_TOKEN);
+    assert_eq!(body["conversationId"], "conv-42");
+
+    let other = token("other-session").await;
+    let forged = format!("{live}x");
+    for (case, access_token) in [
+        ("no header", None),
+        ("a token never issued", Some(forged.as_str())),
+        ("another session's token", Some(other.as_str())),
+    ] {
+        let (status, body) =
+            last_payment(&sandbox, defaults::PWI_SESSION_TOKEN, access_token).await;
+        assert_eq!(status, 401, "{case}: {body}");
+        assert_eq!(body["status"], "failure", "{case}");
+        assert_eq!(body["errorCode"], "1005", "{case}");
+        assert!(body["errorMessage"].is_string(), "{case}");
+    }
+
+    // An expired token is refused too.
+    sandbox.update_behaviour(|b| b.lifetimes.pwi = std::time::Duration::ZERO);
+    let expired = token(defaults::PWI_SESSION_TOKEN).await;
+    let (status, _) = last_payment(&sandbox, defaults::PWI_SESSION_TOKEN, Some(&expired)).await;
+    assert_eq!(status, 401);
+}

@@ -468,34 +468,168 @@ async fn a_strict_gateway_takes_client_credentials_only_where_it_is_told() {
     }
 }
 
-#[tokio::test]
-async fn an_rfc_8707_gateway_refuses_a_resource_that_is_no_absolute_uri() {
-    let sandbox = sandbox().await;
-    sandbox.update_behaviour(|b| b.vakifbank_resource_indicators = true);
-    let (id, secret) = (
-        defaults::VAKIFBANK_CLIENT_ID,
-        defaults::VAKIFBANK_CLIENT_SECRET,
-    );
-    for (resource, expected) in [
-        (None, 200),
-        (Some("https://apigw.vakifbank.com.tr/account"), 200),
-        (Some("sandbox"), 400),
-        (Some("https://x/#frag"), 400),
-    ] {
-        let mut pairs = vec![
-            ("grant_type", "b2b_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-            ("consentId", defaults::VAKIFBANK_CONSENT_ID),
-        ];
-        if let Some(resource) = resource {
-            pairs.push(("resource", resource));
+/// A valid request of `grant` (a fresh code or refresh token when it needs
+/// one), credentials in the body, without `resource`.
+async fn grant_request(sandbox: &RunningSandbox, grant: &str) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![("grant_type", grant.to_owned())];
+    match grant {
+        "authorization_code" => {
+            pairs.push(("code", code(sandbox, &[]).await));
+            pairs.push(("redirect_uri", REDIRECT_URI.to_owned()));
         }
-        let (status, body) =
-            status_json(post_form(&sandbox, Endpoint::VakifbankToken, None, &pairs).await).await;
-        assert_eq!(status, expected, "{resource:?}: {body}");
-        if expected == 400 {
-            assert_eq!(body["error"], "invalid_target");
+        "refresh_token" => {
+            let code = code(sandbox, &[]).await;
+            let mut exchange = vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+            ];
+            // The exchange that gets the refresh token passes the check.
+            if sandbox.behaviour().vakifbank_resource == payauth_sandbox::ResourceCheck::Required {
+                exchange.push(("resource", "sandbox"));
+            }
+            let (_, body) = token(sandbox, &exchange).await;
+            pairs.push((
+                "refresh_token",
+                body["refresh_token"].as_str().unwrap().to_owned(),
+            ));
+        }
+        "b2b_credentials" => pairs.push(("consentId", defaults::VAKIFBANK_CONSENT_ID.to_owned())),
+        _ => {}
+    }
+    pairs.push(("client_id", defaults::VAKIFBANK_CLIENT_ID.to_owned()));
+    pairs.push((
+        "client_secret",
+        defaults::VAKIFBANK_CLIENT_SECRET.to_owned(),
+    ));
+    pairs
+}
+
+#[tokio::test]
+async fn every_grant_reads_resource_as_the_plan_a_required_plan_or_an_rfc_8707_indicator() {
+    use payauth_sandbox::ResourceCheck::{Plan, Required, Rfc8707};
+    let sandbox = sandbox().await;
+    let uri = "https://apigw.vakifbank.com.tr/account";
+    // What each mode answers to no resource, the plans, a bogus word, a
+    // URI, and a URI with a fragment: 200 or the refusal's `error`.
+    let cases: [(_, [&str; 6]); 3] = [
+        (
+            Plan,
+            [
+                "ok",
+                "ok",
+                "ok",
+                "invalid_request",
+                "invalid_request",
+                "invalid_request",
+            ],
+        ),
+        (
+            Required,
+            [
+                "invalid_request",
+                "ok",
+                "ok",
+                "invalid_request",
+                "invalid_request",
+                "invalid_request",
+            ],
+        ),
+        (
+            Rfc8707,
+            [
+                "ok",
+                "invalid_target",
+                "invalid_target",
+                "invalid_target",
+                "ok",
+                "invalid_target",
+            ],
+        ),
+    ];
+    let resources = [
+        None,
+        Some("sandbox"),
+        Some("production"),
+        Some("bogus"),
+        Some(uri),
+        Some("https://x/#frag"),
+    ];
+    assert_eq!(
+        sandbox.behaviour().vakifbank_resource,
+        Plan,
+        "the plan check is the default"
+    );
+    for (check, expected) in cases {
+        sandbox.update_behaviour(|b| b.vakifbank_resource = check);
+        for grant in GRANTS {
+            for (resource, expected) in resources.iter().zip(expected) {
+                let mut pairs = grant_request(&sandbox, grant).await;
+                if let Some(resource) = resource {
+                    pairs.push(("resource", (*resource).to_owned()));
+                }
+                let pairs: Vec<(&str, &str)> =
+                    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let response = post_form(&sandbox, Endpoint::VakifbankToken, None, &pairs).await;
+                let ca_err = response.headers().contains_key("x-ca-err");
+                let (status, body) = status_json(response).await;
+                let case = format!("{check:?} {grant} {resource:?}: {body}");
+                if expected == "ok" {
+                    assert_eq!(status, 200, "{case}");
+                } else {
+                    assert_eq!(
+                        (status, body["error"].as_str()),
+                        (400, Some(expected)),
+                        "{case}"
+                    );
+                    assert!(ca_err, "{case}: the gateway's error shape");
+                }
+            }
         }
     }
+}
+
+/// Every grant the token endpoint knows.
+const GRANTS: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "b2b_credentials",
+];
+
+#[tokio::test]
+async fn the_documented_code_exchange_without_client_credentials_is_taken_only_when_told() {
+    let sandbox = sandbox().await;
+    let exchange = |code: String| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI.to_owned()),
+        ]
+    };
+    let send = |pairs: Vec<(&'static str, String)>| {
+        let sandbox = &sandbox;
+        async move {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            status_json(post_form(sandbox, Endpoint::VakifbankToken, None, &pairs).await).await
+        }
+    };
+    let (status, body) = send(exchange(code(&sandbox, &[]).await)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    sandbox.update_behaviour(|b| b.vakifbank_public_exchange = true);
+    let (status, body) = send(exchange(code(&sandbox, &[]).await)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["refresh_token"].is_string());
+    // Credentials that are sent are still checked, and only the exchange
+    // goes without them.
+    let mut wrong = exchange(code(&sandbox, &[]).await);
+    wrong.push(("client_id", defaults::VAKIFBANK_CLIENT_ID.to_owned()));
+    wrong.push(("client_secret", "wrong".to_owned()));
+    assert_eq!(send(wrong).await.0, 401);
+    let (status, _) = send(vec![("grant_type", "client_credentials".to_owned())]).await;
+    assert_eq!(status, 401);
 }

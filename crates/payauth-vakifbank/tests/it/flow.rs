@@ -479,3 +479,131 @@ async fn settings_build_each_grant_with_their_scopes_and_consent() {
     cc.assert_async().await;
     b2b.assert_async().await;
 }
+
+/// A gateway on `server` with `change` applied to its settings.
+fn bank_with(server: &MockServer, change: impl FnOnce(&mut VakifBankSettings)) -> VakifBank {
+    let mut settings = VakifBankSettings::new(
+        "app-key",
+        Secret::new(SENTINEL),
+        Environment::Custom(server.base_url()),
+    );
+    change(&mut settings);
+    VakifBank::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap()
+}
+
+/// Runs every grant (exchange, refresh, client and B2B credentials) on
+/// `bank` and returns the four requests as they went on the wire.
+async fn every_grant(server: &MockServer, bank: &VakifBank) -> Vec<String> {
+    let (seen, record) = payauth_testkit::wire_recorder();
+    let mock = server
+        .mock_async(move |when, then| {
+            when.method(POST)
+                .path("/auth/oauth/v2/token")
+                .is_true(record);
+            json(
+                then,
+                200,
+                r#"{"access_token":"a","expires_in":3600,"refresh_token":"rt-2"}"#,
+            );
+        })
+        .await;
+    let pending = bank
+        .authorize_url(Channel::Retail, &["account"], "https://app/cb", false)
+        .unwrap();
+    let first = bank
+        .exchange(&pending, &Secret::new("code-1"))
+        .await
+        .unwrap();
+    bank.refresh_token(&["account"])
+        .fetch(Some(&first))
+        .await
+        .unwrap();
+    bank.client_credentials(&["public"])
+        .fetch(None)
+        .await
+        .unwrap();
+    bank.b2b_credentials(&["account"], "c-1")
+        .fetch(None)
+        .await
+        .unwrap();
+    let wire = (0..4).map(|n| payauth_testkit::nth(&seen, n)).collect();
+    mock.delete_async().await;
+    wire
+}
+
+#[tokio::test]
+async fn every_grant_sends_the_api_plan_as_resource_only_when_told() {
+    let server = MockServer::start_async().await;
+    let documented = every_grant(&server, &bank_with(&server, |_| {})).await;
+    for request in &documented {
+        assert!(
+            !request.contains("resource="),
+            "not sent by default: {request}"
+        );
+    }
+    for (plan, expected) in [
+        (None, "resource=sandbox"),
+        (
+            Some(payauth_vakifbank::Resource::Production),
+            "resource=production",
+        ),
+    ] {
+        let bank = bank_with(&server, |s| {
+            s.send_resource = true;
+            s.resource = plan;
+        });
+        for request in every_grant(&server, &bank).await {
+            let body = request.lines().last().unwrap();
+            assert_eq!(
+                body.matches(expected).count(),
+                1,
+                "{plan:?}: every grant carries the plan once: {request}"
+            );
+        }
+    }
+    // The builder on a handle says the same.
+    let bank = bank_with(&server, |_| {}).send_resource(true);
+    for request in every_grant(&server, &bank).await {
+        assert!(request.contains("resource=sandbox"), "{request}");
+    }
+}
+
+#[tokio::test]
+async fn the_code_exchange_with_no_client_auth_is_exactly_the_documented_request() {
+    let server = MockServer::start_async().await;
+    let bank = bank_with(&server, |s| {
+        s.exchange_client_auth = Some(ClientAuthStyle::None);
+    });
+    let wire = every_grant(&server, &bank).await;
+    let exchange = &wire[0];
+    assert!(!exchange.contains("authorization:"), "{exchange}");
+    assert_eq!(
+        exchange.lines().last().unwrap(),
+        "code=code-1&grant_type=authorization_code&redirect_uri=https%3A%2F%2Fapp%2Fcb"
+    );
+    // The other grants still name their client.
+    for request in &wire[1..] {
+        assert!(
+            request.contains("client_id=app-key&client_secret="),
+            "{request}"
+        );
+    }
+}
+
+#[test]
+fn no_client_auth_is_refused_for_the_grants_that_name_their_client() {
+    let mut settings =
+        VakifBankSettings::new("app-key", Secret::new(SENTINEL), Environment::Sandbox);
+    settings.client_auth = ClientAuthStyle::None;
+    let error =
+        VakifBank::new(&settings, &payauth_core::http::default_client().unwrap()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(
+        error.to_string().contains("exchange_client_auth"),
+        "{error}"
+    );
+    assert_eq!(
+        "none".parse::<ClientAuthStyle>().unwrap(),
+        ClientAuthStyle::None
+    );
+}
