@@ -44,7 +44,9 @@ use crate::wire::NumberOrString;
 #[serde(rename_all = "snake_case")]
 pub enum BasicEncoding {
     /// `base64(client_id ":" client_secret)`, the UTF-8 bytes as they are:
-    /// what iyzico's and myPOS's docs show and their official SDKs send.
+    /// the formula iyzico's and myPOS's docs write, and what myPOS's
+    /// official JS SDK sends (no official iyzico SDK implements the
+    /// Terminal API login).
     Plain,
     /// RFC 6749 §2.3.1: the client id and secret are each
     /// `application/x-www-form-urlencoded` first, then joined with `:` and

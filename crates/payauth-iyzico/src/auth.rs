@@ -6,8 +6,8 @@
 //!   `/authorize` (the spec's required fields, written by the flow from
 //!   these [`TerminalCredentials`]) and as HTTP Basic on `/token` and
 //!   `/token/refresh` (`clientBasic`), plain by default
-//!   ([`BASIC_ENCODING`]: `base64(client_id:client_secret)` as the docs
-//!   show and the official SDKs send), RFC 6749 §2.3.1 as an option.
+//!   ([`BASIC_ENCODING`]: `base64(client_id:client_secret)`, the docs'
+//!   formula), RFC 6749 §2.3.1 as an option.
 //! - Pay with iyzico: every request is signed with IYZWSv2 (`iyzwsv2`)
 //!   from the [`ApiKeys`].
 
@@ -19,8 +19,9 @@ use crate::generated::{pwi, terminal_login};
 use crate::iyzwsv2;
 
 /// iyzico's HTTP Basic encoding by default: the docs write
-/// `Basic base64(client_id:client_secret)` and the official SDKs send the
-/// credentials as they are. Which one iyzico's server decodes is not
+/// `Basic base64(client_id:client_secret)`, the credentials as they are.
+/// That formula is the only source: no official iyzico SDK implements the
+/// Terminal API login. Which one iyzico's server decodes is not
 /// documented; `basic_encoding = "rfc6749"` switches.
 pub const BASIC_ENCODING: BasicEncoding = BasicEncoding::Plain;
 

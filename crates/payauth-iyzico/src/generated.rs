@@ -653,7 +653,7 @@ pub mod pwi {
     /// Types used as operation parameters and responses.
     #[allow(clippy::all)]
     pub mod types {
-        ///`AccessTokenRequest`
+        ///sessionToken and memberIdentifier are required, locale and conversationId optional (the English page's "Required" column); the optional two are sent only when set.
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -724,7 +724,7 @@ pub mod pwi {
             )]
             pub system_time: ::std::option::Option<i64>,
         }
-        ///Language of texts in the response; `tr` when absent.
+        ///Language of texts in the response. The default when absent is `tr` on the docs' Turkish page and `en` on their English page: send it when the language matters.
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,

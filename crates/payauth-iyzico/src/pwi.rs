@@ -44,7 +44,9 @@ pub struct PwiSettings {
     /// `sandbox` (default), `production`, or a base URL.
     #[serde(default)]
     pub environment: Environment,
-    /// Language of iyzico's messages (`tr` when unset).
+    /// Language of iyzico's messages, sent only when set. Unset leaves it
+    /// to iyzico, whose default is `tr` on its Turkish docs page and `en`
+    /// on its English one (unverified): set it when the language matters.
     #[serde(default)]
     pub locale: Option<Locale>,
     /// Allow plain `http://` to a non-loopback host (never in production).
@@ -53,7 +55,7 @@ pub struct PwiSettings {
 }
 
 impl PwiSettings {
-    /// Settings with iyzico's default locale.
+    /// Settings that send no locale (iyzico's default, see the `locale` field).
     pub fn new(
         api_key: impl Into<String>,
         secret_key: impl Into<SecretConfig>,
@@ -418,8 +420,8 @@ pub const ACCESS_TOKEN_HEADER: &str = "access-token";
 /// How Pay-with-iyzico calls take the member's access token: in the
 /// `access-token` header (sensitive), beside the merchant's IYZWSv2
 /// `Authorization` over the endpoint path and the exact body
-/// (PROVIDERS.md: "Later calls send it in an `access-token` header beside
-/// the signed `Authorization`"), never as `Bearer`. It needs the body's
+/// (iyzico's "Last Payment Detail Info" page lists the headers
+/// `Authorization` and `access-token: {{accessToken}}`), never as `Bearer`. It needs the body's
 /// bytes: a request whose body cannot be read is a typed
 /// [`ErrorKind::Config`] error.
 ///

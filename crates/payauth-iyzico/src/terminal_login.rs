@@ -71,8 +71,8 @@ pub struct TerminalLoginSettings {
     #[serde(default)]
     pub timestamp_unit: TimestampUnit,
     /// How HTTP Basic on `/token` and `/token/refresh` is encoded: `plain`
-    /// (default: `base64(client_id:client_secret)`, as iyzico's docs show
-    /// and its SDKs send) or `rfc6749` (each part form-urlencoded first,
+    /// (default: `base64(client_id:client_secret)`, the formula iyzico's
+    /// docs write) or `rfc6749` (each part form-urlencoded first,
     /// RFC 6749 §2.3.1). Unverified which one iyzico's server decodes.
     #[serde(default = "crate::auth::default_basic_encoding")]
     pub basic_encoding: BasicEncoding,

@@ -280,8 +280,8 @@ pub struct Behaviour {
     /// What iyzico `/authorize` demands of `request_timestamp`.
     pub iyzico_request_timestamp: TimestampCheck,
     /// How the iyzico Terminal API decodes HTTP Basic on `/token` and
-    /// `/token/refresh`: plain by default (as its docs show and its SDKs
-    /// send); [`BasicEncoding::Rfc6749`] form-urldecodes id and secret.
+    /// `/token/refresh`: plain by default (the formula its docs write);
+    /// [`BasicEncoding::Rfc6749`] form-urldecodes id and secret.
     pub iyzico_basic: BasicEncoding,
     /// How myPOS decodes HTTP Basic: plain by default (as its docs and JS
     /// SDK show).

@@ -25,7 +25,8 @@ const ACCESS_TOKEN_HEADER: &str = "access-token";
 /// Live access tokens remembered at most: past it the expired go, and if
 /// none has expired all go (a later call with one of them is refused).
 const MAX_ACCESS_TOKENS: usize = 65_536;
-/// The locales iyzico answers in (the seed: `tr` by default, or `en`).
+/// The locales iyzico answers in. With none sent the sandbox answers in
+/// `tr`, as iyzico's Turkish docs page says (its English page says `en`).
 const LOCALES: [&str; 2] = ["tr", "en"];
 
 /// The request's `locale` and `conversationId`, read leniently so that even

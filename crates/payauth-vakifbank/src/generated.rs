@@ -228,7 +228,7 @@ pub mod gateway {
             ///Every grant with `send_resource = true`: the API plan (`sandbox` or `production`). Not sent by default.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub resource: ::std::option::Option<::std::string::String>,
-            ///refresh_token, client_credentials, b2b_credentials: scopes, space separated.
+            ///refresh_token, client_credentials, b2b_credentials: scopes, space separated (RFC 6749 §3.3).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub scope: ::std::option::Option<::std::string::String>,
         }
@@ -353,7 +353,7 @@ Arguments:
 - `redirect_uri`: Where the bank sends the browser with `code` (or `error`) and `state`.
 - `resource`: The API plan.
 - `response_type`: Always `code`.
-- `scope`: Scopes of the APIs to authorise, space separated.
+- `scope`: Scopes of the APIs to authorise; several are joined with spaces (RFC 6749 §3.3: the docs do not say how several are joined).
 - `state`: Sent back unchanged to the redirect URI.
 */
         pub async fn authorize_retail<'a>(
@@ -420,7 +420,7 @@ Arguments:
 - `redirect_uri`: Where the bank sends the browser with `code` (or `error`) and `state`.
 - `resource`: The API plan.
 - `response_type`: Always `code`.
-- `scope`: Scopes of the APIs to authorise, space separated.
+- `scope`: Scopes of the APIs to authorise; several are joined with spaces (RFC 6749 §3.3: the docs do not say how several are joined).
 - `state`: Sent back unchanged to the redirect URI.
 */
         pub async fn authorize_corporate<'a>(

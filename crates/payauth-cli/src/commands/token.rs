@@ -340,7 +340,8 @@ pub(crate) struct PwiArgs {
     /// The member's identifier.
     #[arg(long, env = vars::IYZICO_PWI_MEMBER)]
     member: String,
-    /// Language of iyzico's messages: `tr` (iyzico's default) or `en`.
+    /// Language of iyzico's messages, `tr` or `en` (unset: not sent; iyzico's
+    /// default is `tr` on its Turkish docs page, `en` on its English one).
     #[arg(long)]
     locale: Option<payauth_iyzico::Locale>,
     /// `conversationId` to send; the answer must echo it.
