@@ -14,6 +14,7 @@ use progenitor::{CrateVers, GenerationSettings, Generator, HooksMode, InterfaceS
 use quote::{format_ident, quote};
 use serde_json::Value;
 
+use crate::sources::{self, Sources};
 use crate::specs::{self, SPECS, Spec};
 use crate::validate;
 
@@ -33,6 +34,7 @@ const SECRET_PATH: &str = "payauth_core::SerializableSecret";
 const NUMBER_OR_STRING_PATH: &str = "payauth_core::wire::NumberOrString";
 
 pub(crate) fn run(root: &Path, mode: Mode) -> Result<(), String> {
+    check_guesses(root)?;
     let mut stale = Vec::new();
     for krate in specs::crates() {
         let group: Vec<&Spec> = SPECS.iter().filter(|s| s.krate == krate).collect();
@@ -79,6 +81,23 @@ pub(crate) fn run(root: &Path, mode: Mode) -> Result<(), String> {
             stale.join("\n")
         ))
     }
+}
+
+/// The README's table of unverified assumptions lists exactly the specs'
+/// `x-guess` ids.
+fn check_guesses(root: &Path) -> Result<(), String> {
+    let readme = fs::read_to_string(root.join(sources::README_FILE))
+        .map_err(|e| format!("cannot read {}: {e}", sources::README_FILE))?;
+    let listed = sources::readme_guesses(&readme)?;
+    let mut marked = Vec::new();
+    for spec in SPECS {
+        let text = fs::read_to_string(root.join(spec.file))
+            .map_err(|e| format!("cannot read {}: {e}", spec.file))?;
+        let doc: Value = serde_norway::from_str(&text)
+            .map_err(|e| format!("{}: not valid YAML: {e}", spec.file))?;
+        sources::spec_guesses(&doc, &mut marked);
+    }
+    sources::match_guesses(&listed, &marked)
 }
 
 fn first_difference(old: &str, new: &str) -> usize {
@@ -294,7 +313,7 @@ fn generate_module(root: &Path, spec: &Spec) -> Result<TokenStream, String> {
         .map_err(|e| format!("cannot read {}: {e}", spec.file))?;
     let mut doc: Value =
         serde_norway::from_str(&text).map_err(|e| format!("{}: not valid YAML: {e}", spec.file))?;
-    let problems = validate::check(&doc);
+    let problems = validate::check(&doc, &Sources::load(root)?);
     if !problems.is_empty() {
         let lines: Vec<String> = problems
             .iter()
@@ -557,6 +576,9 @@ mod tests {
             for spec in SPECS {
                 fs::copy(root.join(spec.file), dir.join(spec.file)).unwrap();
             }
+            for file in [sources::SOURCES_FILE, sources::README_FILE] {
+                fs::copy(root.join(file), dir.join(file)).unwrap();
+            }
             for krate in specs::crates() {
                 let generated = format!("crates/{krate}/src/generated.rs");
                 fs::create_dir_all(dir.join(format!("crates/{krate}/src"))).unwrap();
@@ -655,5 +677,69 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("missing operationId"), "{error}");
+    }
+
+    #[test]
+    fn an_x_source_naming_no_entry_of_the_sources_table_makes_check_fail() {
+        let scratch = Scratch::new("unsourced");
+        let spec = scratch.0.join("specs/mypos.yaml");
+        let text = fs::read_to_string(&spec).unwrap();
+        let edited = text.replacen(
+            "x-source: mypos-oauth-2019",
+            "x-source: seed:mypos-oauth.txt",
+            1,
+        );
+        assert_ne!(text, edited, "the edit applies");
+        fs::write(&spec, edited).unwrap();
+        let error = run(&scratch.0, Mode::Check).unwrap_err();
+        assert!(
+            error.contains("specs/mypos.yaml breaks 1 rule(s)"),
+            "{error}"
+        );
+        assert!(
+            error.contains("x-source names \"seed\", which is no entry of specs/sources.yaml"),
+            "{error}"
+        );
+        // An entry removed from the table is caught the same way.
+        fs::write(&spec, text).unwrap();
+        let table = scratch.0.join(sources::SOURCES_FILE);
+        let sources_text = fs::read_to_string(&table).unwrap();
+        fs::write(
+            &table,
+            sources_text.replace("- id: rfc7009\n", "- id: rfc-7009\n"),
+        )
+        .unwrap();
+        let error = run(&scratch.0, Mode::Check).unwrap_err();
+        assert!(error.contains("\"rfc7009\", which is no entry"), "{error}");
+    }
+
+    #[test]
+    fn a_guess_missing_from_the_readme_or_from_the_specs_makes_check_fail() {
+        let scratch = Scratch::new("guesses");
+        let readme = scratch.0.join(sources::README_FILE);
+        let text = fs::read_to_string(&readme).unwrap();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("| `mypos-revoke-retry` |"))
+            .unwrap();
+        fs::write(&readme, text.replace(&format!("{row}\n"), "")).unwrap();
+        let error = run(&scratch.0, Mode::Check).unwrap_err();
+        assert!(
+            error.contains("missing from README.md") && error.contains("mypos-revoke-retry"),
+            "{error}"
+        );
+        fs::write(
+            &readme,
+            text.replace(
+                row,
+                &format!("{row}\n| `nobody-marks-this` | x | y | z | w |"),
+            ),
+        )
+        .unwrap();
+        let error = run(&scratch.0, Mode::Check).unwrap_err();
+        assert!(
+            error.contains("no spec marks") && error.contains("nobody-marks-this"),
+            "{error}"
+        );
     }
 }

@@ -13,6 +13,7 @@
 mod bench;
 mod codegen;
 mod simulate;
+mod sources;
 mod specs;
 mod test;
 mod validate;

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
+use crate::sources::{self, Kind, Sources};
+
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
@@ -104,19 +106,23 @@ fn locate(text: &str, path: &[Segment]) -> Option<usize> {
     found
 }
 
-/// Checks one spec document; an empty list means it follows every rule.
-pub(crate) fn check(doc: &Value) -> Vec<Problem> {
+/// Checks one spec document against the table of `sources` its
+/// `x-source`s cite; an empty list means it follows every rule.
+pub(crate) fn check(doc: &Value, sources: &Sources) -> Vec<Problem> {
     let mut v = Validator {
         doc,
+        sources,
         problems: Vec::new(),
         operation_ids: Vec::new(),
     };
     v.document();
+    v.citations(doc, &mut Vec::new());
     v.problems
 }
 
 struct Validator<'a> {
     doc: &'a Value,
+    sources: &'a Sources,
     problems: Vec<Problem>,
     operation_ids: Vec<String>,
 }
@@ -134,8 +140,57 @@ impl<'a> Validator<'a> {
             Some(Value::String(s)) if !s.trim().is_empty() => {}
             _ => self.problem(
                 at,
-                "missing x-source: name the doc page or seed file this comes from",
+                "missing x-source: name the entry of specs/sources.yaml this comes from",
             ),
+        }
+    }
+
+    /// Everywhere in the document: every `x-source` names entries of the
+    /// table of sources, and every `x-unverified` carries an `x-guess` (an
+    /// id, or a list of ids, of the README's table of guesses) and the
+    /// other way round.
+    fn citations(&mut self, node: &Value, at: &mut Vec<Segment>) {
+        match node {
+            Value::Object(map) => {
+                if let Some(source) = map.get("x-source").and_then(Value::as_str) {
+                    for id in sources::cited_ids(source) {
+                        if self.sources.kind(id).is_none() {
+                            self.problem(
+                                at,
+                                format!(
+                                    "x-source names {id:?}, which is no entry of {}",
+                                    sources::SOURCES_FILE
+                                ),
+                            );
+                        }
+                    }
+                }
+                let unverified = map.contains_key("x-unverified");
+                match (unverified, map.get("x-guess")) {
+                    (true, None) => self.problem(
+                        at,
+                        "x-unverified without x-guess: name the README's row of this guess",
+                    ),
+                    (false, Some(_)) => self.problem(at, "x-guess without x-unverified"),
+                    (true, Some(guess)) if sources::guess_ids(guess).is_none() => {
+                        self.problem(at, "x-guess is an id or a list of ids");
+                    }
+                    _ => {}
+                }
+                for (name, value) in map {
+                    at.push(key(name));
+                    self.citations(value, at);
+                    at.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    at.push(Segment::Index(i));
+                    self.citations(item, at);
+                    at.pop();
+                }
+            }
+            _ => {}
         }
     }
 
@@ -349,15 +404,19 @@ impl<'a> Validator<'a> {
     }
 
     /// Every response names its source; an error response (4xx, 5xx,
-    /// `default`) that no seed documents is a guess at what the provider
-    /// sends, so it says so with `x-unverified`.
+    /// `default`) that no vendor docs page documents is a guess at what the
+    /// provider sends, so it says so with `x-unverified`.
     fn response_source(&mut self, status: &str, response: &Value, at: &[Segment]) {
         self.require_source(response, at);
         let error = !status.starts_with(['1', '2', '3']);
         let from_seed = response
             .get("x-source")
             .and_then(Value::as_str)
-            .is_some_and(|source| source.contains("seed:"));
+            .is_some_and(|source| {
+                sources::cited_ids(source)
+                    .into_iter()
+                    .any(|id| self.sources.kind(id) == Some(Kind::VendorDocs))
+            });
         let marked = response
             .get("x-unverified")
             .and_then(Value::as_str)
@@ -365,7 +424,7 @@ impl<'a> Validator<'a> {
         if error && !from_seed && !marked {
             self.problem(
                 at,
-                "an error response no seed documents is a guess: mark it x-unverified",
+                "an error response no vendor docs page documents is a guess: mark it x-unverified",
             );
         }
     }
@@ -422,7 +481,13 @@ mod tests {
 
     fn problems(yaml: &str) -> Vec<String> {
         let doc: Value = serde_norway::from_str(yaml).unwrap();
-        check(&doc)
+        let sources = Sources::of(&[
+            ("seed", Kind::VendorDocs),
+            ("sdk", Kind::VendorSdk),
+            ("rfc6749", Kind::Rfc),
+            ("rfc7009", Kind::Rfc),
+        ]);
+        check(&doc, &sources)
             .iter()
             .map(|p| p.render("spec.yaml", yaml))
             .collect()
@@ -482,7 +547,7 @@ components:
         assert_eq!(
             problems(&yaml),
             [
-                "spec.yaml:9: paths[\"/token\"].post: missing x-source: name the doc page or seed file this comes from"
+                "spec.yaml:9: paths[\"/token\"].post: missing x-source: name the entry of specs/sources.yaml this comes from"
             ]
         );
     }
@@ -496,7 +561,7 @@ components:
         assert_eq!(
             problems(&bare),
             [
-                "spec.yaml:18: paths[\"/token\"].post.responses.200: missing x-source: name the doc page or seed file this comes from"
+                "spec.yaml:18: paths[\"/token\"].post.responses.200: missing x-source: name the entry of specs/sources.yaml this comes from"
             ]
         );
     }
@@ -512,17 +577,19 @@ components:
     }
 
     #[test]
-    fn an_error_response_no_seed_documents_must_be_marked_unverified() {
+    fn an_error_response_no_vendor_docs_page_documents_must_be_marked_unverified() {
         let guessed = with_response("401", "          x-source: rfc6749:5.2\n");
         let found = problems(&guessed);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            found[0].contains("responses.401: an error response no seed documents is a guess"),
+            found[0].contains(
+                "responses.401: an error response no vendor docs page documents is a guess"
+            ),
             "{found:?}"
         );
         let marked = with_response(
             "401",
-            "          x-source: rfc6749:5.2\n          x-unverified: not in the docs\n",
+            "          x-source: rfc6749:5.2\n          x-unverified: not in the docs\n          x-guess: g\n",
         );
         assert!(problems(&marked).is_empty(), "{:?}", problems(&marked));
         let documented = with_response("400", "          x-source: seed:x#400\n");
@@ -533,12 +600,81 @@ components:
         );
         let blank = with_response(
             "503",
-            "          x-source: rfc7009\n          x-unverified: \" \"\n",
+            "          x-source: rfc7009\n          x-unverified: \" \"\n          x-guess: g\n",
         );
         assert_eq!(problems(&blank).len(), 1, "{:?}", problems(&blank));
         // A success or a redirect is not an error shape.
         assert!(problems(&with_response("204", "          x-source: rfc7009\n")).is_empty());
         assert!(problems(&with_response("302", "          x-source: rfc6749\n")).is_empty());
+    }
+
+    #[test]
+    fn an_x_source_naming_no_entry_of_the_table_is_reported_wherever_it_is() {
+        let yaml = GOOD.replace(
+            "          format: password\n          x-source: seed:x\n",
+            "          format: password\n          x-source: seed:x; providers:x (a note; more)\n",
+        );
+        assert_eq!(
+            problems(&yaml),
+            [
+                "spec.yaml:31: components.schemas.Req.properties.client_secret: x-source names \"providers\", which is no entry of specs/sources.yaml"
+            ]
+        );
+        let server = GOOD.replace(
+            "paths:\n",
+            "servers:\n  - url: https://x\n    x-source: Seed\npaths:\n",
+        );
+        let found = problems(&server);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("servers[0]: x-source names \"\""),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn every_x_unverified_carries_an_x_guess_and_the_other_way_round() {
+        let yaml = |extra: &str| {
+            GOOD.replace(
+                "      x-source: seed:x\n      properties:",
+                &format!("      x-source: seed:x\n{extra}      properties:"),
+            )
+        };
+        assert!(problems(&yaml("      x-unverified: a guess\n      x-guess: g\n")).is_empty());
+        assert!(
+            problems(&yaml(
+                "      x-unverified: a guess\n      x-guess: [g, h]\n"
+            ))
+            .is_empty()
+        );
+        for (extra, says) in [
+            (
+                "      x-unverified: a guess\n",
+                "x-unverified without x-guess",
+            ),
+            ("      x-guess: g\n", "x-guess without x-unverified"),
+            (
+                "      x-unverified: a guess\n      x-guess: []\n",
+                "an id or a list of ids",
+            ),
+        ] {
+            let found = problems(&yaml(extra));
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(
+                found[0].contains("components.schemas.Req: ") && found[0].contains(says),
+                "{found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_error_response_only_an_sdk_or_rfc_shows_is_a_guess() {
+        let found = problems(&with_response("401", "          x-source: sdk (seen)\n"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("no vendor docs page documents"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -570,7 +706,7 @@ components:
         assert_eq!(
             problems(&yaml),
             [
-                "spec.yaml:31: components.schemas.Req.properties.client_secret: missing x-source: name the doc page or seed file this comes from"
+                "spec.yaml:31: components.schemas.Req.properties.client_secret: missing x-source: name the entry of specs/sources.yaml this comes from"
             ]
         );
     }

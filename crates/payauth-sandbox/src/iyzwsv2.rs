@@ -58,7 +58,8 @@ pub(crate) fn expected(secret_key: &str, random_key: &str, uri_path: &str, body:
 mod tests {
     use super::*;
 
-    /// The official SDKs' test vectors (shared/PROVIDERS.md).
+    /// Test vectors: the first from iyzipay-php's tests, the others computed
+    /// with the formula (`specs/sources.yaml`, `iyzipay-sdks`).
     #[test]
     fn the_sdk_payment_vector_parses_and_verifies() {
         let header = "IYZWSv2 YXBpS2V5OmFwaUtleSZyYW5kb21LZXk6cm5kJnNpZ25hdHVyZTpkMDBiYWE0YjZkYzU5MzA0NzJlNGQyMmEzYzUwZmIwN2RlNTBiMGRmYjhmNWFmNWI5ZjczMTU4ZDZiMTg0ZmY2";
