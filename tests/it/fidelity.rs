@@ -497,6 +497,49 @@ async fn resource_on_every_grant_is_off_by_default_and_each_gateway_mode_takes_o
     }
 }
 
+#[tokio::test]
+async fn a_config_file_s_send_resource_reaches_every_vakifbank_grant() {
+    use payauth_sandbox::ResourceCheck;
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    sandbox.update_behaviour(|b| b.vakifbank_resource = ResourceCheck::Required);
+    let source = |flow: &str, extra: &str| {
+        config(&format!(
+            r#"
+            [source]
+            provider = "vakifbank"
+            flow = "{flow}"
+            environment = "{}"
+            client_id = "{}"
+            client_secret = {{ value = "{}" }}
+            {extra}
+            "#,
+            sandbox.base_url(),
+            defaults::VAKIFBANK_CLIENT_ID,
+            defaults::VAKIFBANK_CLIENT_SECRET,
+        ))
+    };
+    let consent = format!("consent_id = \"{}\"", defaults::VAKIFBANK_CONSENT_ID);
+    for (flow, extra) in [
+        ("client_credentials", String::new()),
+        ("b2b_credentials", consent),
+    ] {
+        let fetch = |config: Config| async move {
+            let cache = config.cache(&http()).unwrap();
+            cache.token().await.map(drop).map_err(|e| e.kind())
+        };
+        assert_eq!(
+            fetch(source(flow, &extra)).await,
+            Err(ErrorKind::InvalidRequest),
+            "{flow}: not sent by default"
+        );
+        assert_eq!(
+            fetch(source(flow, &format!("{extra}\nsend_resource = true"))).await,
+            Ok(()),
+            "{flow}: sent when the file says so"
+        );
+    }
+}
+
 // --- A lifetime nobody sent is a setting ---------------------------------
 
 /// A server answering every token request with a token and no

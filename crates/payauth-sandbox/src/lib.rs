@@ -7,7 +7,7 @@
 //! | provider | routes |
 //! | --- | --- |
 //! | iyzico Terminal API login | `POST /in-store/oauth2/authorize`, `/in-store/oauth2/token`, `/in-store/oauth2/token/refresh` |
-//! | iyzico Pay with iyzico | `POST /v1/pay-with-iyzico/third-party-session/retrieve/access-token` (IYZWSv2-signed) |
+//! | iyzico Pay with iyzico | `POST /v1/pay-with-iyzico/third-party-session/retrieve/access-token` (IYZWSv2-signed), and one later call, `POST …/retrieve/last-payment-info`, which also wants the token in its `access-token` header |
 //! | VakıfBank API Gateway | `GET /auth/oauth/v2/authorize`, `GET /auth/oauth/v2/commercial/authorize`, `POST /auth/oauth/v2/token` |
 //! | myPOS | `POST /oauth/token`, `POST /oauth/revoke` |
 //!
@@ -16,7 +16,18 @@
 //! remembered. They accept the credentials in [`SandboxCredentials`]
 //! (public defaults in [`defaults`]), answer in the providers' own shapes,
 //! and can be told to misbehave ([`Faults`]) or to take the other branch
-//! where providers are known to differ ([`Behaviour`]). Nothing is logged,
+//! where providers are known to differ ([`Behaviour`]).
+//!
+//! By default each rule the vendors' docs state is enforced, with the
+//! vendor's error shape: every required field, the only scopes the docs
+//! name (`iyzipayApiGateway`; `webhooks` for myPOS; VakıfBank's known
+//! list), an iyzico `request_timestamp` that is the time of the request (in
+//! seconds or milliseconds, within five minutes), a VakıfBank `resource`
+//! that is an API plan (`sandbox` or `production`) wherever it is sent,
+//! and a live `access-token` on Pay-with-iyzico's later call. Where the
+//! docs are silent the default is the lax reading, and [`Behaviour`] has
+//! the strict one (a `resource` required or read per RFC 8707, a code
+//! exchange without client credentials, a timestamp unit). Nothing is logged,
 //! so no secret is. [`browser::authorize`] plays the customer's browser on
 //! the VakıfBank authorize page.
 //!
