@@ -1,6 +1,6 @@
-//! IYZWSv2 as iyzico's server checks it, written from the seed, the
-//! official SDKs' description of the scheme and their test vectors, and
-//! nothing of payauth-iyzico's signer: a bug in the client's signer cannot
+//! IYZWSv2 as iyzico's server checks it, written from the official SDKs'
+//! description of the scheme and their test vectors (`iyzipay-sdks` in
+//! `specs/sources.yaml`), and nothing of payauth-iyzico's signer: a bug in the client's signer cannot
 //! pass the sandbox by being the sandbox's bug too.
 //!
 //! ```text
