@@ -1,7 +1,8 @@
 //! IYZWSv2 as iyzico's server checks it, written from the official SDKs'
 //! description of the scheme and their test vectors (`iyzipay-sdks` in
-//! `specs/sources.yaml`), and nothing of payauth-iyzico's signer: a bug in the client's signer cannot
-//! pass the sandbox by being the sandbox's bug too.
+//! `specs/sources.yaml`), and nothing of payauth-iyzico's signer: a bug in
+//! the client's signer cannot pass the sandbox by being the sandbox's bug
+//! too.
 //!
 //! ```text
 //! Authorization = "IYZWSv2 " + base64("apiKey:" + apiKey + "&randomKey:" + rnd + "&signature:" + signature)
