@@ -289,6 +289,50 @@ async fn a_config_built_pwi_cache_signs_each_call_and_sends_the_token_as_access_
 }
 
 #[tokio::test]
+async fn a_config_built_pwi_cache_passes_the_sandbox_s_later_call_that_checks_the_access_token() {
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let cache = pwi_config(&sandbox).cache(&http()).unwrap();
+    let body = serde_json::json!({
+        "sessionToken": defaults::PWI_SESSION_TOKEN,
+        "memberIdentifier": defaults::PWI_MEMBER_IDENTIFIER,
+        "locale": "en",
+    })
+    .to_string();
+    let url = sandbox.url(payauth_sandbox::Endpoint::PwiLastPaymentInfo);
+    let response = with_middleware(cache)
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (status.as_u16(), &answer["status"]),
+        (200, &serde_json::json!("success")),
+        "{answer}"
+    );
+    // The same signed call without the member's token is refused.
+    let signed = payauth::iyzico::iyzwsv2::authorization(
+        defaults::IYZICO_API_KEY,
+        &Secret::new(defaults::IYZICO_SECRET_KEY),
+        "rnd-1",
+        payauth_sandbox::Endpoint::PwiLastPaymentInfo.path(),
+        body.as_bytes(),
+    );
+    let refused = reqwest::Client::new()
+        .post(&url)
+        .header("authorization", signed)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+}
+
+#[tokio::test]
 async fn through_tower_a_pwi_call_whose_body_cannot_be_signed_fails_with_a_typed_error() {
     use tower::{Layer as _, ServiceExt as _};
     let sandbox = Sandbox::builder().start().await.unwrap();
