@@ -283,7 +283,7 @@ impl StoreKey {
     /// The key's fixed parts.
     #[must_use]
     pub fn new(provider: &str, environment: &Environment, client_id: &str, flow: &str) -> Self {
-        Self::with_environment(provider, environment.label(), client_id, flow)
+        Self::with_environment(provider, &environment.label(), client_id, flow)
     }
 
     /// As [`new`](Self::new), with an environment part the provider
