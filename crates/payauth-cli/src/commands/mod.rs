@@ -104,7 +104,7 @@ impl clap::builder::TypedValueParser for EnvironmentParser {
         let refuse = |why: &str| {
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
-                format!("invalid value for '--{name}': {why}\n"),
+                format!("invalid value for '--{name}': {why}"),
             )
             .format(&mut command.clone())
         };
