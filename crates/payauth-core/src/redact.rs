@@ -62,7 +62,7 @@ const PUBLIC_NAMES: &[&str] = &[
 ///
 /// Each secret is masked as it is and in each form a server may echo it:
 /// percent-encoded (`%20` or form-encoded `+` for a space, upper- or
-/// lowercase hex), JSON-escaped (with `\/` and `\uXXXX` escapes), base64
+/// lowercase hex, once or twice: a form body echoed percent-encoded), JSON-escaped (with `\/` and `\uXXXX` escapes), base64
 /// (standard or URL-safe, padded or not, and inside a longer base64 text
 /// such as `Basic base64(id:secret)` at any alignment), and a prefix of it
 /// cut off at the end of a message or before an ellipsis.
@@ -112,9 +112,13 @@ impl Redactor {
             return;
         }
         let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        // Encoded twice: a form body's value, echoed percent-encoded.
+        let twice: String = form_urlencoded::byte_serialize(form.as_bytes()).collect();
         let mut forms = vec![secret.to_owned(), form.clone(), form.replace('+', "%20")];
         forms.push(lower_hex(&form));
         forms.push(lower_hex(&form.replace('+', "%20")));
+        forms.push(lower_hex(&twice));
+        forms.push(twice);
         let json = serde_json::to_string(secret).unwrap_or_default();
         let json = json[1..json.len() - 1].to_owned();
         forms.push(json.replace('/', "\\/"));
