@@ -14,6 +14,7 @@
 //! The CLI's outputs (stdout, stderr, `--json`, `-vv`, `--help`) are swept
 //! in payauth-cli's `tests/it/canary.rs` with the same canaries and faults.
 
+use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -155,10 +156,13 @@ fn encodings(value: &str) -> Vec<String> {
 
 // ---------------------------------------------------------------- faults
 
+/// An answer: status, headers, body.
+type Answer = (u16, Vec<(String, String)>, String);
+
 /// What a hostile gateway answers, built from the request it got.
 struct Fault {
     name: &'static str,
-    answer: fn(&str) -> (u16, Vec<(String, String)>, String),
+    answer: fn(&str) -> Answer,
 }
 
 fn json_header() -> Vec<(String, String)> {
@@ -322,9 +326,9 @@ impl Gateway {
                     let (status, headers, body) = (fault.answer)(&request);
                     let mut out = format!("HTTP/1.1 {status} X\r\nconnection: close\r\n");
                     for (name, value) in headers {
-                        out.push_str(&format!("{name}: {value}\r\n"));
+                        let _ = write!(out, "{name}: {value}\r\n");
                     }
-                    out.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+                    let _ = write!(out, "content-length: {}\r\n\r\n{body}", body.len());
                     let _ = stream.write_all(out.as_bytes());
                 });
             }
@@ -338,10 +342,7 @@ fn read_request(stream: &mut std::net::TcpStream) -> String {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut bytes = Vec::new();
     let mut buffer = [0u8; 4096];
-    loop {
-        let Ok(n @ 1..) = stream.read(&mut buffer) else {
-            break;
-        };
+    while let Ok(n @ 1..) = stream.read(&mut buffer) {
         bytes.extend_from_slice(&buffer[..n]);
         let text = String::from_utf8_lossy(&bytes);
         if let Some(head_end) = text.find("\r\n\r\n") {

@@ -10,7 +10,7 @@
 //!   `Debug`): never its userinfo or query.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -172,7 +172,10 @@ impl Redactor {
         else {
             return;
         };
-        self.add(&decoded);
+        if !basic {
+            // `id:secret` whole would start with the public client id.
+            self.add(&decoded);
+        }
         let parts: Vec<&str> = if basic {
             // `id:secret`: the client id is public; the secret may itself
             // be form-encoded (RFC 6749 §2.3.1).
@@ -406,7 +409,7 @@ fn ascii_json(json: &str) -> String {
         } else {
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
+                let _ = write!(out, "\\u{unit:04x}");
             }
         }
     }
@@ -594,6 +597,21 @@ mod tests {
             redactor.redact("s3ssion member-1 p4ssword"),
             "[REDACTED] member-1 [REDACTED]"
         );
+    }
+
+    #[test]
+    fn a_basic_header_masks_the_secret_never_the_public_client_id() {
+        let basic =
+            crate::oauth2::BasicEncoding::Plain.authorization("client", &Secret::new("secret"));
+        let request = reqwest::Client::new()
+            .post("https://x.example/token")
+            .header("authorization", basic)
+            .build()
+            .unwrap();
+        let redactor = Redactor::from_request(&request);
+        assert_eq!(redactor.redact("invalid_client"), "invalid_client");
+        assert_eq!(redactor.redact("client secret"), "client [REDACTED]");
+        assert_eq!(redactor.redact("Basic Y2xpZW50OnNlY3JldA=="), "[REDACTED]");
     }
 
     #[test]
