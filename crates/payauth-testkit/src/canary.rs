@@ -95,8 +95,11 @@ impl Canaries {
 #[must_use]
 pub fn encodings(value: &str) -> Vec<String> {
     let form: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
-    let json = serde_json::to_string(value).unwrap();
-    let json = json[1..json.len() - 1].to_owned();
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json
+        .get(1..json.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_owned();
     let ascii: String = json
         .chars()
         .map(|c| {
