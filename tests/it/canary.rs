@@ -428,6 +428,30 @@ fn no_canary_shows_in_the_debug_of_builders_environments_settings_or_stores() {
             "{:?}",
             payauth::core::oauth2::ClientSecretBasic::new("c", secret("client_secret"))
         ),
+        format!(
+            "{:?}",
+            payauth_redis::RedisStore::open(&Secret::new(format!(
+                "redis://:{}@127.0.0.1:1/0",
+                canary("url_password")
+            )))
+        ),
+        format!(
+            "{:?}",
+            payauth_redis::RedisStore::open(&Secret::new(format!(
+                "redis://:{}@[::1:1",
+                canary("url_password")
+            )))
+        ),
+        MyposSettings::new(
+            "c",
+            secret("client_secret"),
+            Environment::Custom(format!(
+                "https://api.example/base?client_secret={}",
+                canary("client_secret")
+            )),
+        )
+        .store_key()
+        .unwrap(),
     ];
     for text in shown {
         assert_eq!(canaries.find(&text), None, "{text}");
@@ -510,4 +534,56 @@ fn no_canary_shows_in_the_errors_of_a_config_file_that_misplaces_a_secret() {
         let shown = format!("{error} | {error:?}");
         assert_eq!(canaries.find(&shown), None, "{text}\n{shown}");
     }
+}
+
+/// A proxy named `https://` must be spoken to over TLS, or refused before
+/// a byte is sent: its password never crosses a wire in clear, whatever
+/// the proxy connector does with it.
+#[test]
+fn no_canary_crosses_the_wire_in_clear_to_an_https_proxy() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&received);
+    std::thread::spawn(move || {
+        use std::io::Read as _;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = stream.read(&mut buffer) {
+                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        }
+    });
+    let canaries = Canaries::new();
+    let proxy = format!("https://user:{}@127.0.0.1:{port}", canary("proxy_password"));
+    let built = payauth::core::http::client_builder()
+        .proxy(proxy)
+        .timeout(Duration::from_secs(3))
+        .build();
+    let shown = match built {
+        Err(error) => format!("{error} {error:?}"),
+        Ok(http) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let settings = MyposSettings::new(
+                "client-1",
+                secret("client_secret"),
+                environment("https://127.0.0.1:9"),
+            );
+            let mypos = Mypos::new(&settings, &http).unwrap();
+            let error = runtime.block_on(mypos.fetch_token()).unwrap_err();
+            format!("{error} {error:?}")
+        }
+    };
+    assert_eq!(canaries.find(&shown), None, "{shown}");
+    let wire = String::from_utf8_lossy(&received.lock().unwrap()).into_owned();
+    assert_eq!(
+        canaries.find(&wire),
+        None,
+        "sent in clear to the proxy: {wire}"
+    );
 }
