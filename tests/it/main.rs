@@ -5,6 +5,7 @@
 //! and `tls.rs` are binaries of their own: each reads state that is
 //! global to its process.
 
+mod canary;
 mod config;
 mod faults;
 mod features;

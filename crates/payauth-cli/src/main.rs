@@ -113,8 +113,24 @@ enum LoginCommand {
     Vakifbank(commands::login::LoginArgs),
 }
 
+/// The command line as parsed, helped and completed: [`Cli`] with every
+/// variable-backed argument's value hidden from `--help` (`[env: NAME]`,
+/// never `NAME=<value>`), in every subcommand, so no flag added later can
+/// show a secret a variable holds.
+pub(crate) fn command() -> clap::Command {
+    fn hide_env_values(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| arg.hide_env_values(true))
+            .mut_subcommands(hide_env_values)
+    }
+    hide_env_values(<Cli as clap::CommandFactory>::command())
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
     };
@@ -206,4 +222,42 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every argument of `command`, its subcommands' included.
+    fn args(command: &clap::Command) -> Vec<(String, clap::Arg)> {
+        let mut all: Vec<(String, clap::Arg)> = command
+            .get_arguments()
+            .map(|arg| (command.get_name().to_owned(), arg.clone()))
+            .collect();
+        for sub in command.get_subcommands() {
+            all.extend(args(sub));
+        }
+        all
+    }
+
+    #[test]
+    fn no_variable_backed_argument_shows_its_value_in_help_in_any_subcommand() {
+        let mut command = super::command();
+        command.build();
+        let all = args(&command);
+        let with_env: Vec<_> = all
+            .iter()
+            .filter(|(_, arg)| arg.get_env().is_some())
+            .collect();
+        assert!(
+            with_env.len() > 10,
+            "{} variable-backed arguments",
+            with_env.len()
+        );
+        for (owner, arg) in with_env {
+            assert!(
+                arg.is_hide_env_values_set(),
+                "{owner} --{} shows its variable's value in --help",
+                arg.get_id()
+            );
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod proxy;
 
 pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder};
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -64,7 +65,7 @@ pub fn default_client() -> Result<HttpClient, Error> {
 /// assert_eq!(Environment::default().base_url(&HOSTS, false).unwrap(), "https://sandbox.example");
 /// assert!(serde_json::from_value::<Environment>(serde_json::json!("prod")).is_err());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub enum Environment {
     /// The provider's production host.
     Production,
@@ -101,14 +102,33 @@ impl Environment {
         check_base_url(url, allow_insecure)
     }
 
-    /// `production`, `sandbox`, or the custom URL: the form settings files
-    /// use, and the environment part of store keys.
+    /// `production`, `sandbox`, or the custom URL as
+    /// [`redact::url`](crate::redact::url) shows it (never its userinfo or
+    /// query), without a trailing `/`: the environment part of store keys
+    /// and of what payauth shows.
     #[must_use]
-    pub fn label(&self) -> &str {
+    pub fn label(&self) -> Cow<'_, str> {
         match self {
-            Self::Production => "production",
-            Self::Sandbox => "sandbox",
-            Self::Custom(url) => url.trim_end_matches('/'),
+            Self::Production => Cow::Borrowed("production"),
+            Self::Sandbox => Cow::Borrowed("sandbox"),
+            Self::Custom(url) => {
+                let shown = crate::redact::url(url);
+                Cow::Owned(shown.trim_end_matches('/').to_owned())
+            }
+        }
+    }
+}
+
+/// A custom URL is shown as [`Environment::label`] shows it.
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Production => f.write_str("Production"),
+            Self::Sandbox => f.write_str("Sandbox"),
+            Self::Custom(url) => f
+                .debug_tuple("Custom")
+                .field(&crate::redact::url(url))
+                .finish(),
         }
     }
 }
@@ -116,16 +136,20 @@ impl Environment {
 impl std::str::FromStr for Environment {
     type Err = Error;
 
-    /// `sandbox`, `production`, or an `http(s)://` base URL.
+    /// `sandbox`, `production`, or an `http(s)://` base URL without
+    /// userinfo. A refused text is shown as [`redact::url`](crate::redact::url)
+    /// shows it: never its userinfo or query.
     fn from_str(text: &str) -> Result<Self, Error> {
         match text {
             "production" => Ok(Self::Production),
             "sandbox" => Ok(Self::Sandbox),
+            url if crate::redact::has_userinfo(url) => Err(userinfo_refused(url)),
             url if url.starts_with("https://") || url.starts_with("http://") => {
                 Ok(Self::Custom(url.to_owned()))
             }
             other => Err(Error::new(ErrorKind::Config).with_description(format!(
-                "environment {other:?} is not `sandbox`, `production` or an http(s):// base URL"
+                "environment {:?} is not `sandbox`, `production` or an http(s):// base URL",
+                crate::redact::url(other)
             ))),
         }
     }
@@ -133,11 +157,12 @@ impl std::str::FromStr for Environment {
 
 impl<'de> serde::Deserialize<'de> for Environment {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
+        let text = zeroize::Zeroizing::new(String::deserialize(deserializer)?);
         text.parse().map_err(|_| {
+            let shown = format!("{:?}", crate::redact::url(&text));
             serde::de::Error::invalid_value(
-                serde::de::Unexpected::Str(&text),
-                &"`sandbox`, `production` or an http(s):// base URL",
+                serde::de::Unexpected::Other(&shown),
+                &"`sandbox`, `production` or an http(s):// base URL without user:password@",
             )
         })
     }
@@ -161,17 +186,25 @@ impl schemars::JsonSchema for Environment {
 }
 
 /// `base_url` without its trailing `/`, as the generated clients join
-/// paths to it, refused if it would send credentials in clear text:
+/// paths to it, refused if it carries userinfo (`user:password@`: a
+/// secret in a URL shows wherever the URL does) or would send credentials
+/// in clear text:
 /// `http://` is allowed only for loopback hosts (the sandbox, tests) or
 /// when `allow_insecure` says so.
 ///
 /// # Errors
-/// [`ErrorKind::Config`] naming the URL's host.
+/// [`ErrorKind::Config`] naming the URL as [`redact::url`](crate::redact::url)
+/// shows it.
 pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Error> {
     let base_url = base_url.trim_end_matches('/');
+    if crate::redact::has_userinfo(base_url) {
+        return Err(userinfo_refused(base_url));
+    }
     let url = reqwest::Url::parse(base_url).map_err(|e| {
-        Error::new(ErrorKind::Config)
-            .with_description(format!("base URL {base_url:?} is not a URL: {e}"))
+        Error::new(ErrorKind::Config).with_description(format!(
+            "base URL {:?} is not a URL: {e}",
+            crate::redact::url(base_url)
+        ))
     })?;
     let loopback = match url.host() {
         Some(url::Host::Domain(host)) => host == "localhost",
@@ -189,6 +222,15 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
         other => Err(Error::new(ErrorKind::Config)
             .with_description(format!("base URL scheme {other:?} is not http(s)"))),
     }
+}
+
+/// The error for a base URL with `user:password@`: refused, never shown
+/// but as [`redact::url`](crate::redact::url) shows it.
+fn userinfo_refused(url: &str) -> Error {
+    Error::new(ErrorKind::Config).with_description(format!(
+        "base URL {:?} carries user:password@; credentials belong in the settings, never in a URL",
+        crate::redact::url(url)
+    ))
 }
 
 /// Sends `request` over `client` and reads its body, at most `limit`
@@ -209,7 +251,14 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
 ///   timeout) is an answer too, one that no spec declares, carrying the
 ///   typed [`Error`] that [`from_generated`] hands on
 ///   ([`ErrorKind::Transport`] or [`ErrorKind::Timeout`]): the hook's
-///   `reqwest::Error` cannot be built outside reqwest.
+///   `reqwest::Error` cannot be built outside reqwest;
+/// - every secret the request carries (see
+///   [`Redactor::from_request`](crate::redact::Redactor::from_request)) is
+///   masked in the answer's headers and in its body (in a 2xx JSON body,
+///   in every string but the answer's own tokens), in every form a server
+///   echoes it, before the generated client or any error reads them: so
+///   no provider text in an [`Error`] can carry the request's secrets,
+///   whichever flow sent it.
 ///
 /// # Errors
 /// None: the `Result` is the shape `ClientHooks::exec` returns.
@@ -219,17 +268,20 @@ pub async fn execute_capped(
     limit: usize,
 ) -> reqwest::Result<reqwest::Response> {
     let timeout = request.timeout().copied().unwrap_or(client.timeout());
+    // What the request carries that is secret, masked in whatever the
+    // answer echoes, before anything reads it.
+    let redactor = crate::redact::Redactor::from_request(&request);
     let exchange = async {
         let mut response = client.send(request).await?;
         answer::strip_own_headers(response.headers_mut());
         if !response.status().is_success() {
-            return Ok(answer::keep_error(response, limit).await);
+            return Ok(answer::keep_error(response, limit, &redactor).await);
         }
         // Read here, whatever its length, so the timeout covers the body.
         let body = answer::read_capped(&mut response, limit)
             .await
             .map_err(Error::from)?;
-        Ok(answer::success(response, body))
+        Ok(answer::success(response, body, &redactor))
     };
     Ok(match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(response)) => response,
@@ -655,6 +707,55 @@ mod tests {
         assert!(error.contains("prodution"), "{error}");
         assert_eq!(Environment::Custom("http://a/".into()).label(), "http://a");
         assert_eq!(Environment::Production.label(), "production");
+    }
+
+    #[test]
+    fn a_url_with_userinfo_is_refused_and_no_url_is_shown_with_userinfo_or_query() {
+        let parse = |s: &str| serde_json::from_value::<Environment>(serde_json::json!(s));
+        for with_userinfo in [
+            "https://id:SECRET@api.example:99999/",
+            "https://id:SECRET@api.example/",
+            "http://SECRET@127.0.0.1:1",
+            "https://user:p/SECRET@host",
+        ] {
+            for error in [
+                with_userinfo.parse::<Environment>().unwrap_err(),
+                check_base_url(with_userinfo, true).unwrap_err(),
+                Environment::Custom(with_userinfo.into())
+                    .base_url(&HOSTS, true)
+                    .unwrap_err(),
+            ] {
+                assert_eq!(error.kind(), ErrorKind::Config);
+                let shown = format!("{error} {error:?}");
+                assert!(!shown.contains("SECRET"), "{shown}");
+                assert!(shown.contains("user:password@"), "{shown}");
+            }
+            let error = parse(with_userinfo).unwrap_err().to_string();
+            assert!(!error.contains("SECRET"), "{error}");
+            let custom = Environment::Custom(with_userinfo.into());
+            let shown = format!("{custom:?} {}", custom.label());
+            assert!(!shown.contains("SECRET"), "{shown}");
+        }
+        for not_a_url in [
+            "htps://x.example/t?client_secret=SECRET",
+            "https://api.example:99999/?client_secret=SECRET",
+            "api.example/?SECRET",
+        ] {
+            let mut shown = Vec::new();
+            if let Err(error) = not_a_url.parse::<Environment>() {
+                shown.push(format!("{error} {error:?}"));
+            }
+            if let Err(error) = parse(not_a_url) {
+                shown.push(error.to_string());
+            }
+            let error = check_base_url(not_a_url, true).unwrap_err();
+            shown.push(format!("{error} {error:?}"));
+            let custom = Environment::Custom(not_a_url.into());
+            shown.push(format!("{custom:?} {}", custom.label()));
+            for shown in shown {
+                assert!(!shown.contains("SECRET"), "{shown}");
+            }
+        }
     }
 
     #[test]

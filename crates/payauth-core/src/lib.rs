@@ -19,6 +19,8 @@
 //!   requests go over), capped bodies, the one rule for applying a
 //!   generated security table, and typed errors from generated clients;
 //!   [`wire`]: wire types shared by every spec.
+//! - [`redact`]: the secrets of a request masked in every answer to it,
+//!   in every form a server echoes them; the one way a URL is shown.
 //! - [`settings`]: what every flow's settings share ([`FlowSettings`],
 //!   [`SecretConfig`], the [`StoreKey`] scheme); [`Environment`]: the one
 //!   host rule.
@@ -99,6 +101,7 @@ mod clock;
 mod error;
 pub mod http;
 pub mod oauth2;
+pub mod redact;
 pub mod scheme;
 mod secret;
 pub mod settings;

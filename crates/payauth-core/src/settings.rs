@@ -201,7 +201,9 @@ impl SecretConfig {
 /// One key, `env`, `file` or `value`; any other key is refused by name.
 impl<'de> Deserialize<'de> for SecretConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(SecretConfigVisitor)
+        // `any`, not `map`: a tagged enum's buffered content calls the
+        // visitor only so, and a misplaced value is refused unquoted.
+        deserializer.deserialize_any(SecretConfigVisitor)
     }
 }
 
@@ -214,6 +216,26 @@ impl<'de> serde::de::Visitor<'de> for SecretConfigVisitor {
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a table with one key: `env`, `file` or `value`")
+    }
+
+    // A secret written where its table belongs: refused without echoing
+    // it (serde's own message would quote the value).
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretConfig, E> {
+        Err(E::custom(
+            "a secret is a table (`{ env = \"NAME\" }`, `{ file = \"PATH\" }` or `{ value = \"...\" }`), not a string; the string is not shown",
+        ))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SecretConfig, E> {
+        self.visit_str("")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SecretConfig, E> {
+        self.visit_str("")
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SecretConfig, E> {
+        self.visit_str("")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SecretConfig, A::Error> {
@@ -283,7 +305,7 @@ impl StoreKey {
     /// The key's fixed parts.
     #[must_use]
     pub fn new(provider: &str, environment: &Environment, client_id: &str, flow: &str) -> Self {
-        Self::with_environment(provider, environment.label(), client_id, flow)
+        Self::with_environment(provider, &environment.label(), client_id, flow)
     }
 
     /// As [`new`](Self::new), with an environment part the provider

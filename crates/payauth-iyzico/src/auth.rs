@@ -140,8 +140,10 @@ impl ApiKeys {
     /// [`ErrorKind::Config`] when `base_url` is not a URL.
     pub fn behind(mut self, base_url: &str) -> Result<Self, Error> {
         let url = reqwest::Url::parse(base_url).map_err(|e| {
-            Error::new(ErrorKind::Config)
-                .with_description(format!("base URL {base_url:?} is not a URL: {e}"))
+            Error::new(ErrorKind::Config).with_description(format!(
+                "base URL {:?} is not a URL: {e}",
+                payauth_core::redact::url(base_url)
+            ))
         })?;
         url.path()
             .trim_end_matches('/')

@@ -1,5 +1,6 @@
 //! Test helpers shared by payauth's provider crates. A dev-dependency only.
 
+pub mod canary;
 pub mod gateway;
 pub mod redis;
 

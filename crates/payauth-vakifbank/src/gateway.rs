@@ -132,7 +132,7 @@ impl VakifBankSettings {
     pub(crate) fn store_key(&self, flow: &str) -> StoreKey {
         let resource = self.resource();
         let environment = if resource == self.own_resource() {
-            self.environment.label().to_owned()
+            self.environment.label().into_owned()
         } else {
             format!("{}+{resource}", self.environment.label())
         };

@@ -5,14 +5,13 @@
 //! zsh: into a directory on `$fpath` as `_payauth`; fish:
 //! `~/.config/fish/completions/payauth.fish`.
 
-use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 use crate::output::say;
 
 /// Prints the completion script for `shell` on stdout.
 pub(crate) fn run(shell: Shell) {
-    let mut command = crate::Cli::command();
+    let mut command = crate::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "payauth", &mut script);
     say!("{}", String::from_utf8_lossy(&script).trim_end());

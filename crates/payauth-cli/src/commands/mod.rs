@@ -84,6 +84,36 @@ pub(crate) async fn within<T>(
     })
 }
 
+/// `--environment` (`PAYAUTH_ENVIRONMENT`), read by the one rule
+/// (`Environment`'s `FromStr`). A refused value is shown only as
+/// `payauth_core::redact::url` shows it: clap's own message would quote
+/// it whole, `user:password@` and query included.
+#[derive(Clone, Copy)]
+pub(crate) struct EnvironmentParser;
+
+impl clap::builder::TypedValueParser for EnvironmentParser {
+    type Value = payauth_core::Environment;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let name = arg.and_then(clap::Arg::get_long).unwrap_or("environment");
+        let refuse = |why: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '--{name}': {why}"),
+            )
+            .format(&mut command.clone())
+        };
+        let text = value.to_str().ok_or_else(|| refuse("not UTF-8"))?;
+        text.parse::<payauth_core::Environment>()
+            .map_err(|e| refuse(e.description().unwrap_or("not an environment")))
+    }
+}
+
 /// `--timeout`: seconds (`1`, `0.5`, `2s`), milliseconds (`500ms`) or
 /// minutes (`2m`); more than zero, at most a day.
 pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {

@@ -77,7 +77,7 @@ const INSECURE_HINT: &str = "pass --allow-insecure-http to send credentials over
 pub(crate) struct Target {
     /// `sandbox` (the provider's sandbox host, the default), `production`,
     /// or a base URL (e.g. the URL `payauth sandbox` prints).
-    #[arg(long, env = vars::ENVIRONMENT, default_value = "sandbox")]
+    #[arg(long, env = vars::ENVIRONMENT, default_value = "sandbox", value_parser = super::EnvironmentParser)]
     environment: Environment,
     /// Allow plain `http://` to a non-loopback host (never in production).
     #[arg(long)]

@@ -2,6 +2,7 @@
 //! `payauth` binary (`CARGO_BIN_EXE_payauth`) driven as users, scripts and
 //! operators run it, each test in its own child processes.
 
+mod canary;
 mod common;
 mod demo;
 mod hostile;

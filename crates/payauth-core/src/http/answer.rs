@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 
 use super::{ProviderErrorBody, classify, retry_after};
 use crate::error::{Error, ErrorKind};
+use crate::redact::Redactor;
 
 /// Headers payauth adds to an answer; one a server sends is removed, so
 /// it cannot pose as payauth's.
@@ -138,14 +139,19 @@ fn rebuild(
 /// A non-2xx answer with its body read (or marked too large or torn) into
 /// [`BODY_HEADER`], and a body the generated client can always decode in
 /// its place (see the module docs). Status and headers are kept.
-pub(super) async fn keep_error(mut response: reqwest::Response, limit: usize) -> reqwest::Response {
+pub(super) async fn keep_error(
+    mut response: reqwest::Response,
+    limit: usize,
+    redactor: &Redactor,
+) -> reqwest::Response {
     let body = match read_capped(&mut response, limit).await {
-        Ok(Some(bytes)) => Body::Read(bytes),
+        Ok(Some(bytes)) => Body::Read(redactor.redact_body(&bytes, false).unwrap_or(bytes)),
         Ok(None) => Body::TooLarge,
         Err(_) => Body::BrokeOff,
     };
     let (status, version) = (response.status(), response.version());
     let mut headers = std::mem::take(response.headers_mut());
+    redact_headers(&mut headers, redactor);
     let handed = handed_body(&body, status, &headers);
     headers.insert(BODY_HEADER, body.to_header());
     rebuild(status, version, headers, handed)
@@ -218,10 +224,31 @@ pub(super) fn from_payload<E: ProviderErrorBody + DeserializeOwned>(
     Some(to_error::<E>(status, &headers, None, code_header))
 }
 
-/// A 2xx answer with `body` (read under the cap), or flagged too large.
-pub(super) fn success(mut response: reqwest::Response, body: Option<Vec<u8>>) -> reqwest::Response {
+/// Every header value of an answer with the request's secrets masked.
+fn redact_headers(headers: &mut HeaderMap, redactor: &Redactor) {
+    if redactor.is_empty() {
+        return;
+    }
+    for value in headers.values_mut() {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        if let std::borrow::Cow::Owned(masked) = redactor.redact(&text) {
+            *value = HeaderValue::try_from(masked)
+                .unwrap_or_else(|_| HeaderValue::from_static(crate::redact::MASK));
+        }
+    }
+}
+
+/// A 2xx answer with `body` (read under the cap, the request's secrets
+/// masked in every string but its own tokens), or flagged too large.
+pub(super) fn success(
+    mut response: reqwest::Response,
+    body: Option<Vec<u8>>,
+    redactor: &Redactor,
+) -> reqwest::Response {
     let (status, version) = (response.status(), response.version());
     let mut headers = std::mem::take(response.headers_mut());
+    redact_headers(&mut headers, redactor);
+    let body = body.map(|bytes| redactor.redact_body(&bytes, true).unwrap_or(bytes));
     let Some(body) = body else {
         headers.insert(TOO_LARGE_HEADER, HeaderValue::from(status.as_u16()));
         let flagged = StatusCode::from_u16(TOO_LARGE_STATUS).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -393,7 +420,7 @@ mod tests {
         let client = crate::http::default_client().unwrap();
         let request = client.requests().post(gateway.base_url()).build().unwrap();
         let response = client.execute(request).await.unwrap();
-        let kept = keep_error(response, limit).await;
+        let kept = keep_error(response, limit, &Redactor::new()).await;
         assert_eq!(kept.status(), StatusCode::BAD_REQUEST);
         Body::from_headers(kept.headers()).unwrap()
     }

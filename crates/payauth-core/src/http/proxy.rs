@@ -19,8 +19,9 @@ use tower_service::Service;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Stream = <HttpConnector as Service<http::Uri>>::Response;
 
-/// Where proxies come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where proxies come from. `Debug` shows a proxy URL as
+/// [`redact::url`](crate::redact::url) does: never its password.
+#[derive(Clone, PartialEq, Eq)]
 pub(super) enum Proxies {
     /// `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY` (the default).
     FromEnv,
@@ -28,6 +29,19 @@ pub(super) enum Proxies {
     Https(String),
     /// None.
     Off,
+}
+
+impl std::fmt::Debug for Proxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FromEnv => f.write_str("FromEnv"),
+            Self::Https(url) => f
+                .debug_tuple("Https")
+                .field(&crate::redact::url(url))
+                .finish(),
+            Self::Off => f.write_str("Off"),
+        }
+    }
 }
 
 impl Proxies {

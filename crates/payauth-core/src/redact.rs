@@ -1,0 +1,678 @@
+//! Keeping secrets out of what payauth shows.
+//!
+//! - [`Redactor`]: the secrets of one request, masked in text a provider
+//!   sent back, in every form a server can echo them. Every answer to a
+//!   request sent through [`execute_capped`](crate::http::execute_capped)
+//!   (the exec hook of every generated client) is redacted with the
+//!   secrets of that request before anything reads it, so no flow has to
+//!   remember to.
+//! - [`url`]: the one way a URL is shown (errors, environment labels,
+//!   `Debug`): never its userinfo or query.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use serde_json::Value;
+
+use crate::secret::Secret;
+
+/// What a secret is replaced with.
+pub const MASK: &str = "[REDACTED]";
+/// Values shorter than this (in characters) are not registered: masking
+/// them would mask ordinary words, and no credential is this short.
+const MIN_SECRET: usize = 4;
+/// A prefix of a secret at least this long, at the end of a text or
+/// before an ellipsis (where a server cut its message), is masked.
+const MIN_PARTIAL: usize = 6;
+/// The most characters of a URL [`url`] shows.
+const MAX_URL: usize = 200;
+
+/// Names of request fields and headers whose values are not secret
+/// (compared lowercase, without `_` and `-`): every other value a request
+/// carries is registered as a secret, so a field a future flow adds is
+/// masked unless it is named here.
+const PUBLIC_NAMES: &[&str] = &[
+    "granttype",
+    "clientid",
+    "scope",
+    "redirecturi",
+    "responsetype",
+    "tokentypehint",
+    "resource",
+    "locale",
+    "conversationid",
+    "username",
+    "memberidentifier",
+    "codechallenge",
+    "codechallengemethod",
+    "accept",
+    "acceptencoding",
+    "contenttype",
+    "contentlength",
+    "useragent",
+    "host",
+    "connection",
+    "xrequestid",
+    "date",
+];
+
+/// The secrets of a request, and how to mask them in text.
+///
+/// Each secret is masked as it is and in each form a server may echo it:
+/// percent-encoded (`%20` or form-encoded `+` for a space, upper- or
+/// lowercase hex, once or twice: a form body echoed percent-encoded), JSON-escaped (with `\/` and `\uXXXX` escapes), base64
+/// (standard or URL-safe, padded or not, and inside a longer base64 text
+/// such as `Basic base64(id:secret)` at any alignment), and a prefix of it
+/// cut off at the end of a message or before an ellipsis.
+///
+/// ```
+/// use payauth_core::redact::Redactor;
+///
+/// let mut redactor = Redactor::new();
+/// redactor.add("s3cr3t value");
+/// assert_eq!(redactor.redact("got client_secret=s3cr3t+value"), "got client_secret=[REDACTED]");
+/// assert_eq!(redactor.redact("Basic aWQ6czNjcjN0IHZhbHVl"), "Basic aWQ6[REDACTED]");
+/// assert_eq!(redactor.redact("you sent s3cr3t va…"), "you sent [REDACTED]…");
+/// assert!(!format!("{redactor:?}").contains("s3cr3t"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Redactor {
+    /// Every form of every secret, longest first.
+    patterns: Vec<String>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("patterns", &self.patterns.len())
+            .finish()
+    }
+}
+
+impl Redactor {
+    /// A redactor that knows no secret.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether it knows no secret.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Registers `secret` in every form (see the type's docs); a value
+    /// shorter than 4 characters is ignored.
+    pub fn add(&mut self, secret: &str) {
+        let secret = secret.trim();
+        if secret.chars().count() < MIN_SECRET {
+            return;
+        }
+        let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        // Encoded twice: a form body's value, echoed percent-encoded.
+        let twice: String = form_urlencoded::byte_serialize(form.as_bytes()).collect();
+        let mut forms = vec![secret.to_owned(), form.clone(), form.replace('+', "%20")];
+        forms.push(lower_hex(&form));
+        forms.push(lower_hex(&form.replace('+', "%20")));
+        forms.push(lower_hex(&twice));
+        forms.push(twice);
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let json = json[1..json.len() - 1].to_owned();
+        forms.push(json.replace('/', "\\/"));
+        forms.push(ascii_json(&json));
+        forms.push(json);
+        let mut encoded = Vec::new();
+        for text in [secret, form.as_str()] {
+            for offset in 0..3 {
+                encoded.extend(base64_cores(text.as_bytes(), offset));
+            }
+            for engine in [&STANDARD, &URL_SAFE] {
+                encoded.push(engine.encode(text));
+            }
+        }
+        forms.extend(encoded);
+        for form in forms {
+            if form.chars().count() >= MIN_SECRET && !self.patterns.contains(&form) {
+                self.patterns.push(form);
+            }
+        }
+        self.patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    }
+
+    /// Registers a [`Secret`]'s value.
+    pub fn add_secret(&mut self, secret: &Secret) {
+        self.add(secret.expose_secret());
+    }
+
+    /// Registers the value of a header or field named `name`, unless the
+    /// name is one of the public ones (`grant_type`, `client_id`, `scope`,
+    /// `content-type`, …). A credentials header value (`Basic …`,
+    /// `IYZWSv2 …`) is registered whole, without its scheme, and decoded
+    /// from base64 with each of its parts (`id:secret`, `apiKey:…&…`).
+    pub fn add_named(&mut self, name: &str, value: &str) {
+        if is_public(name) {
+            return;
+        }
+        self.add(value);
+        let Some((scheme, credentials)) = value.trim().split_once(' ') else {
+            return;
+        };
+        self.add(credentials);
+        self.add_decoded(scheme.eq_ignore_ascii_case("basic"), credentials.trim());
+    }
+
+    fn add_decoded(&mut self, basic: bool, credentials: &str) {
+        let Some(decoded) = [&STANDARD, &URL_SAFE, &STANDARD_NO_PAD, &URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(credentials).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+        else {
+            return;
+        };
+        if !basic {
+            // `id:secret` whole would start with the public client id.
+            self.add(&decoded);
+        }
+        let parts: Vec<&str> = if basic {
+            // `id:secret`: the client id is public; the secret may itself
+            // be form-encoded (RFC 6749 §2.3.1).
+            decoded
+                .split_once(':')
+                .map(|(_, s)| vec![s])
+                .unwrap_or_default()
+        } else {
+            decoded
+                .split(['&', ','])
+                .map(|piece| piece.split_once([':', '=']).map_or(piece, |(_, v)| v))
+                .collect()
+        };
+        for part in parts {
+            self.add(part);
+            let decoded: String = form_urlencoded::parse(format!("x={part}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            self.add(&decoded);
+        }
+    }
+
+    /// The secrets of `request`: every header value but the public ones
+    /// (with credentials headers decoded, see [`add_named`](Self::add_named)),
+    /// the URL's userinfo and query values, and every value of a form or
+    /// JSON body whose name is not public.
+    #[must_use]
+    pub fn from_request(request: &reqwest::Request) -> Self {
+        let mut redactor = Self::new();
+        for (name, value) in request.headers() {
+            if let Ok(value) = value.to_str() {
+                redactor.add_named(name.as_str(), value);
+            }
+        }
+        let url = request.url();
+        redactor.add(url.username());
+        if let Some(password) = url.password() {
+            redactor.add(password);
+        }
+        for (name, value) in url.query_pairs() {
+            redactor.add_named(&name, &value);
+        }
+        if let Some(body) = request.body().and_then(reqwest::Body::as_bytes) {
+            redactor.add_body(body);
+        }
+        redactor
+    }
+
+    /// Registers the values of a form or JSON body (see
+    /// [`from_request`](Self::from_request)).
+    pub fn add_body(&mut self, body: &[u8]) {
+        if let Ok(value) = serde_json::from_slice::<Value>(body) {
+            self.add_json(None, &value);
+        } else {
+            for (name, value) in form_urlencoded::parse(body) {
+                self.add_named(&name, &value);
+            }
+        }
+    }
+
+    fn add_json(&mut self, name: Option<&str>, value: &Value) {
+        match value {
+            Value::String(text) => self.add_named(name.unwrap_or(""), text),
+            Value::Array(items) => items.iter().for_each(|item| self.add_json(name, item)),
+            Value::Object(fields) => fields
+                .iter()
+                .for_each(|(name, field)| self.add_json(Some(name), field)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// `text` with every secret masked (see the type's docs).
+    #[must_use]
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.patterns.is_empty() || text.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut hidden: Vec<(usize, usize)> = Vec::new();
+        for pattern in &self.patterns {
+            let mut from = 0;
+            while let Some(at) = text[from..].find(pattern.as_str()) {
+                let start = from + at;
+                hidden.push((start, start + pattern.len()));
+                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        self.cut_prefixes(text, &mut hidden);
+        if hidden.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        hidden.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut shown = 0;
+        for (start, end) in hidden {
+            if end <= shown {
+                continue;
+            }
+            if start >= shown {
+                out.push_str(&text[shown..start]);
+                out.push_str(MASK);
+            }
+            shown = end;
+        }
+        out.push_str(&text[shown..]);
+        Cow::Owned(out)
+    }
+
+    /// Marks a prefix of a secret (at least [`MIN_PARTIAL`] characters)
+    /// that ends the text or comes right before an ellipsis.
+    fn cut_prefixes(&self, text: &str, hidden: &mut Vec<(usize, usize)>) {
+        let mut ends = vec![text.trim_end().len()];
+        for ellipsis in ["…", "..."] {
+            ends.extend(text.match_indices(ellipsis).map(|(at, _)| at));
+        }
+        for end in ends {
+            let before = &text[..end];
+            for pattern in &self.patterns {
+                let longest = pattern
+                    .char_indices()
+                    .map(|(at, _)| at)
+                    .skip(MIN_PARTIAL)
+                    .filter(|&len| before.ends_with(&pattern[..len]))
+                    .max();
+                if let Some(len) = longest {
+                    hidden.push((end - len, end));
+                }
+            }
+        }
+    }
+
+    /// Masks the secrets in every string (and member name) of `value`,
+    /// except strings under a member whose name ends in `token`
+    /// (`access_token`, `refreshToken`): a token answer's own tokens, which
+    /// are read into [`Secret`]s, never shown, and may rightly equal one
+    /// sent (a refresh token that is not rotated). Whether anything
+    /// changed.
+    pub(crate) fn redact_json(&self, value: &mut Value, keep_tokens: bool) -> bool {
+        match value {
+            Value::String(text) => match self.redact(text) {
+                Cow::Owned(masked) => {
+                    *text = masked;
+                    true
+                }
+                Cow::Borrowed(_) => false,
+            },
+            Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+                self.redact_json(item, keep_tokens) | changed
+            }),
+            Value::Object(fields) => {
+                let mut changed = false;
+                let old = std::mem::take(fields);
+                for (name, mut field) in old {
+                    let token = keep_tokens && normalized(&name).ends_with("token");
+                    if !token {
+                        changed |= self.redact_json(&mut field, keep_tokens);
+                    }
+                    let name = match self.redact(&name) {
+                        Cow::Owned(masked) => {
+                            changed = true;
+                            masked
+                        }
+                        Cow::Borrowed(_) => name,
+                    };
+                    fields.insert(name, field);
+                }
+                changed
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+
+    /// `body` with every secret masked: in each string of a JSON body (see
+    /// `redact_json`), else in the text; `None` when nothing is masked.
+    pub(crate) fn redact_body(&self, body: &[u8], keep_tokens: bool) -> Option<Vec<u8>> {
+        if self.is_empty() {
+            return None;
+        }
+        if let Ok(mut value) = serde_json::from_slice::<Value>(body) {
+            return self
+                .redact_json(&mut value, keep_tokens)
+                .then(|| serde_json::to_vec(&value).ok())
+                .flatten();
+        }
+        if keep_tokens {
+            // A 2xx body that is no JSON is never quoted: keep it as sent.
+            return None;
+        }
+        let text = String::from_utf8_lossy(body);
+        match self.redact(&text) {
+            Cow::Owned(masked) => Some(masked.into_bytes()),
+            Cow::Borrowed(_) => None,
+        }
+    }
+}
+
+fn normalized(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn is_public(name: &str) -> bool {
+    PUBLIC_NAMES.contains(&normalized(name).as_str())
+}
+
+/// `encoded` with the hex digits of its `%XX` escapes lowercase.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut escape = 0;
+    for c in encoded.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A JSON-escaped text with every non-ASCII character as `\uXXXX`.
+fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
+}
+
+/// The base64 characters that `bytes` always encode to when they start at
+/// `offset` (mod 3) of a longer text, in each alphabet: the whole groups
+/// made of `bytes` alone.
+fn base64_cores(bytes: &[u8], offset: usize) -> Vec<String> {
+    let mut padded = vec![0u8; offset];
+    padded.extend_from_slice(bytes);
+    let whole = padded.len() / 3 * 3;
+    let skip = if offset == 0 { 0 } else { 4 };
+    let mut cores = Vec::new();
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        let encoded = engine.encode(&padded[..whole]);
+        if encoded.len() > skip + 4 {
+            cores.push(encoded[skip..].to_owned());
+        }
+    }
+    cores
+}
+
+/// `text` (a URL, or what should have been one) as payauth shows it:
+/// scheme, host, port and path; never the userinfo (`user:password@`), the
+/// query or the fragment, even when the text is no valid URL; control
+/// characters removed and cut to 200 characters.
+///
+/// ```
+/// use payauth_core::redact::url;
+///
+/// assert_eq!(url("https://id:SECRET@api.example:8443/v1?client_secret=x#f"), "https://api.example:8443/v1");
+/// assert_eq!(url("https://id:SECRET@api.example:99999/"), "https://api.example:99999/");
+/// assert_eq!(url("htps://host/t?client_secret=SECRET"), "htps://host/t");
+/// assert_eq!(url("https://user:p?w#d@host/x"), "https://host/x");
+/// ```
+#[must_use]
+pub fn url(text: &str) -> String {
+    if let Ok(mut parsed) = reqwest::Url::parse(text)
+        && !parsed.cannot_be_a_base()
+    {
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+        parsed.set_query(None);
+        parsed.set_fragment(None);
+        let shown = parsed.as_str();
+        // The parser adds a `/` path to a bare host; show what was given.
+        let shown = if text.ends_with('/') || parsed.path() != "/" {
+            shown
+        } else {
+            shown.trim_end_matches('/')
+        };
+        return crate::text::printable(shown, MAX_URL);
+    }
+    // Not a URL: drop everything between the scheme and the last `@`
+    // (a password may hold `/`, `?` or `#`), then the query and fragment.
+    let (scheme, rest) = text
+        .split_once("://")
+        .map_or(("", text), |(scheme, rest)| (scheme, rest));
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let shown = if scheme.is_empty() && !text.contains("://") {
+        rest.to_owned()
+    } else {
+        format!("{scheme}://{rest}")
+    };
+    crate::text::printable(&shown, MAX_URL)
+}
+
+/// Whether `text` carries userinfo (`user[:password]@`) before its host.
+pub(crate) fn has_userinfo(text: &str) -> bool {
+    match reqwest::Url::parse(text) {
+        Ok(parsed) => !parsed.username().is_empty() || parsed.password().is_some(),
+        Err(_) => text
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .contains('@'),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "Cl13nt/S3cret+with space:ü";
+
+    fn redactor() -> Redactor {
+        let mut redactor = Redactor::new();
+        redactor.add(SECRET);
+        redactor
+    }
+
+    /// Every form a server can echo `secret` in, embedded in a sentence.
+    fn echoes(secret: &str) -> Vec<String> {
+        let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let json = serde_json::to_string(secret).unwrap();
+        let basic = STANDARD.encode(format!("client-id:{secret}"));
+        let basic_form = STANDARD.encode(format!("client-id:{form}"));
+        vec![
+            secret.to_owned(),
+            form.clone(),
+            form.replace('+', "%20"),
+            lower_hex(&form),
+            json[1..json.len() - 1].to_owned(),
+            ascii_json(&json[1..json.len() - 1]),
+            json[1..json.len() - 1].replace('/', "\\/"),
+            STANDARD.encode(secret),
+            URL_SAFE_NO_PAD.encode(secret),
+            format!("Basic {basic}"),
+            format!("Basic {basic_form}"),
+            URL_SAFE.encode(format!("x{secret}")),
+            STANDARD.encode(format!("xy{secret}tail")),
+        ]
+    }
+
+    #[test]
+    fn a_secret_is_masked_in_every_form_a_server_echoes_it() {
+        let redactor = redactor();
+        for echo in echoes(SECRET) {
+            let text = format!("invalid request: you sent {echo} here");
+            let shown = redactor.redact(&text);
+            assert!(!shown.contains(&echo), "{echo} in {shown}");
+            assert!(shown.contains(MASK), "{shown}");
+            assert!(shown.starts_with("invalid request: you sent "), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_of_a_secret_cut_at_the_end_or_before_an_ellipsis_is_masked() {
+        let redactor = redactor();
+        let cut = &SECRET[..10];
+        for text in [
+            format!("client_secret={cut}"),
+            format!("client_secret={cut}…"),
+            format!("client_secret={cut}... (truncated)"),
+        ] {
+            let shown = redactor.redact(&text);
+            assert!(!shown.contains(cut), "{shown}");
+            assert!(shown.starts_with("client_secret=[REDACTED]"), "{shown}");
+        }
+        // A short prefix is an ordinary word.
+        assert_eq!(redactor.redact("Cl13n"), "Cl13n");
+    }
+
+    #[test]
+    fn overlapping_secrets_are_masked_as_one_and_short_values_are_ignored() {
+        let mut redactor = Redactor::new();
+        redactor.add("abcdefgh");
+        redactor.add("efghijkl");
+        redactor.add("abc");
+        assert_eq!(
+            redactor.redact("x abcdefghijkl y abc"),
+            "x [REDACTED] y abc"
+        );
+    }
+
+    #[test]
+    fn a_requests_secrets_are_its_non_public_values_and_decoded_credentials() {
+        let client = reqwest::Client::new();
+        let basic = crate::oauth2::basic_authorization("my-client", &Secret::new("b4sic secret"));
+        let request = client
+            .post("https://user:proxyp4ss@x.example/token?api_key=querys3cret&locale=tr")
+            .header("authorization", basic)
+            .header("x-api-key", "h3ader-key")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=refresh_token&client_id=my-client&refresh_token=r3fresh%2Btoken&code_verifier=v3rifier")
+            .build()
+            .unwrap();
+        let redactor = Redactor::from_request(&request);
+        let text =
+            "b4sic secret b4sic%20secret querys3cret h3ader-key r3fresh+token v3rifier proxyp4ss";
+        assert_eq!(redactor.redact(text), [MASK; 7].join(" "), "{redactor:?}");
+        let public = "grant_type refresh_token my-client tr application/x-www-form-urlencoded";
+        assert_eq!(redactor.redact(public), public);
+
+        let json = client
+            .post("https://x.example/pwi")
+            .body(r#"{"sessionToken":"s3ssion","memberIdentifier":"member-1","nested":[{"password":"p4ssword"}]}"#)
+            .build()
+            .unwrap();
+        let redactor = Redactor::from_request(&json);
+        assert_eq!(
+            redactor.redact("s3ssion member-1 p4ssword"),
+            "[REDACTED] member-1 [REDACTED]"
+        );
+    }
+
+    #[test]
+    fn a_basic_header_masks_the_secret_never_the_public_client_id() {
+        let basic =
+            crate::oauth2::BasicEncoding::Plain.authorization("client", &Secret::new("secret"));
+        let request = reqwest::Client::new()
+            .post("https://x.example/token")
+            .header("authorization", basic)
+            .build()
+            .unwrap();
+        let redactor = Redactor::from_request(&request);
+        assert_eq!(redactor.redact("invalid_client"), "invalid_client");
+        assert_eq!(redactor.redact("client secret"), "client [REDACTED]");
+        assert_eq!(redactor.redact("Basic Y2xpZW50OnNlY3JldA=="), "[REDACTED]");
+    }
+
+    #[test]
+    fn a_json_body_is_masked_in_its_strings_and_a_token_answer_keeps_its_tokens() {
+        let redactor = redactor();
+        let body = serde_json::json!({
+            "error_description": format!("bad secret {SECRET}"),
+            "refresh_token": SECRET,
+            "list": [SECRET],
+            (SECRET): 1,
+        });
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let masked: Value =
+            serde_json::from_slice(&redactor.redact_body(&bytes, true).unwrap()).unwrap();
+        assert_eq!(masked["error_description"], "bad secret [REDACTED]");
+        assert_eq!(
+            masked["refresh_token"], SECRET,
+            "a token answer's own token"
+        );
+        assert_eq!(masked["list"][0], MASK);
+        assert_eq!(masked[MASK], 1);
+        let masked: Value =
+            serde_json::from_slice(&redactor.redact_body(&bytes, false).unwrap()).unwrap();
+        assert_eq!(masked["refresh_token"], MASK);
+        assert_eq!(redactor.redact_body(b"{\"a\":\"b\"}", true), None);
+    }
+
+    #[test]
+    fn a_url_is_shown_without_userinfo_query_or_fragment_whatever_its_shape() {
+        for (text, shown) in [
+            ("https://api.example", "https://api.example"),
+            ("https://api.example/", "https://api.example/"),
+            ("https://u:p@api.example/v1/?a=b", "https://api.example/v1/"),
+            (
+                "https://id:SECRET@api.example:99999/",
+                "https://api.example:99999/",
+            ),
+            (
+                "htps://x.example/t?client_secret=SECRET",
+                "htps://x.example/t",
+            ),
+            ("https://user:pa/ss@host", "https://host"),
+            ("https://user:pa?ss@host/p", "https://host/p"),
+            ("user:SECRET@host", "host"),
+            ("http://[::1:8080/x?y=SECRET", "http://[::1:8080/x"),
+            (
+                "https://h.example/\n\u{1b}[2Jx",
+                "https://h.example/%1B[2Jx",
+            ),
+        ] {
+            assert_eq!(url(text), shown, "{text}");
+        }
+        assert!(
+            url(&format!("https://h.example/{}", "x".repeat(500)))
+                .chars()
+                .count()
+                <= MAX_URL
+        );
+        assert!(has_userinfo("https://u@h"));
+        assert!(has_userinfo("https://:p@h"));
+        assert!(has_userinfo("https://u:p@h:99999"));
+        assert!(!has_userinfo("https://h/?mail=a@b"));
+    }
+}
