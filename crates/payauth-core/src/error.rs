@@ -38,10 +38,17 @@ pub enum ErrorKind {
     /// The provider is failing or unavailable (HTTP 5xx).
     Unavailable,
     /// The request never got an HTTP answer: connection refused or reset,
-    /// DNS, TLS, a torn body.
+    /// DNS, a TLS handshake that failed (a refused certificate is
+    /// [`Certificate`](Self::Certificate)), a torn body.
     Transport,
-    /// No answer in time.
+    /// No answer in time, or no connection within the connect timeout.
     Timeout,
+    /// The server's TLS certificate failed verification: an unknown CA,
+    /// expired, not valid for the host name ([`Error::description`] says
+    /// which check failed). A configuration problem (the roots this client
+    /// trusts, the URL, the server's certificate), not transient: retrying
+    /// the same request cannot succeed.
+    Certificate,
     /// The answer could not be understood: not JSON, wrong types, missing
     /// fields, too large.
     Malformed,
@@ -84,6 +91,7 @@ impl ErrorKind {
             Self::Unavailable => "provider unavailable",
             Self::Transport => "transport error",
             Self::Timeout => "timed out",
+            Self::Certificate => "TLS certificate refused",
             Self::Malformed => "malformed response",
             Self::Provider => "provider error",
             Self::Store => "token store error",
@@ -249,6 +257,7 @@ impl Error {
                     | ErrorKind::InvalidScope
                     | ErrorKind::AccessDenied
                     | ErrorKind::Config
+                    | ErrorKind::Certificate
             )
     }
 

@@ -923,4 +923,70 @@ mod tests {
         assert!(shown.contains(&format!("tls: {tls:?}")), "{shown}");
         assert!(shown.contains("timeout: 30s"), "{shown}");
     }
+
+    /// A loopback server that accepts connections, reads what comes and
+    /// never answers: a TLS server that never finishes its handshake, or a
+    /// proxy that never answers `CONNECT`. Returns its `host:port`.
+    fn silent_server() -> String {
+        use std::io::Read as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || while let Ok(1..) = stream.read(&mut [0u8; 4096]) {});
+            }
+        });
+        address
+    }
+
+    #[cfg(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc",
+        feature = "native-tls"
+    ))]
+    #[tokio::test]
+    async fn the_connect_timeout_bounds_the_tls_handshake_and_the_proxys_connect_together() {
+        let silent = silent_server();
+        let setups = [
+            // TLS to a server that never answers the ClientHello.
+            (format!("https://{silent}/token"), None),
+            // CONNECT to a proxy that never answers it.
+            (
+                "https://provider.example/token".to_owned(),
+                Some(format!("http://{silent}")),
+            ),
+        ];
+        for (url, proxy) in setups {
+            let mut builder = client_builder()
+                .connect_timeout(Duration::from_millis(300))
+                .timeout(Duration::from_secs(20));
+            builder = match &proxy {
+                Some(proxy) => builder.proxy(proxy),
+                None => builder.no_proxy(),
+            };
+            let client = builder.build().unwrap();
+            let request = client.requests().post(&url).build().unwrap();
+            let started = std::time::Instant::now();
+            let error = client.execute(request).await.unwrap_err();
+            let took = started.elapsed();
+            assert_eq!(error.kind(), ErrorKind::Timeout, "{url} {proxy:?}: {error}");
+            assert!(error.is_transient());
+            assert!(took < Duration::from_secs(3), "{url} {proxy:?}: {took:?}");
+            assert!(error.to_string().contains("no connection"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_folded_header_line_in_an_answer_is_accepted_with_the_fold_made_a_space() {
+        let (url, _, _) = keep_alive_server(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-note: one\r\n two\r\n\tthree\r\ncontent-length: 2\r\n\r\n{}",
+        );
+        let client = default_client().unwrap();
+        let request = client.requests().post(&url).build().unwrap();
+        let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-note"], "one two three");
+        assert_eq!(response.bytes().await.unwrap().as_ref(), b"{}");
+    }
 }

@@ -19,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
 
-use super::proxy::{Connector, Proxies};
+use super::proxy::{Bounded, Capabilities, ConnectTimedOut, Connector, Proxies};
 use crate::error::{Error, ErrorKind};
 
 /// The time to set up a connection (TCP and TLS), unless set otherwise.
@@ -83,14 +83,14 @@ enum Backend {
         feature = "rustls-aws-lc",
         feature = "native-tls"
     )))]
-    Plain(Pool<Connector, Body>),
+    Plain(Pool<Bounded<Connector<HttpConnector>>, Body>),
     #[cfg(all(
         any(feature = "rustls-ring", feature = "rustls-aws-lc"),
         not(feature = "native-tls")
     ))]
-    Rustls(Pool<hyper_rustls::HttpsConnector<Connector>, Body>),
+    Rustls(Pool<Bounded<tls::Rustls<Connector<tls::Rustls<HttpConnector>>>>, Body>),
     #[cfg(feature = "native-tls")]
-    NativeTls(Pool<hyper_tls::HttpsConnector<Connector>, Body>),
+    NativeTls(Pool<Bounded<tls::Native<Connector<tls::Native<HttpConnector>>>>, Body>),
 }
 
 impl fmt::Debug for HttpClient {
@@ -151,7 +151,8 @@ impl Default for HttpClientBuilder {
 }
 
 impl HttpClientBuilder {
-    /// The most time to set up a connection, TCP and TLS.
+    /// The most time to set up a connection: DNS, TCP, the proxy's
+    /// handshake and TLS, together. Past it, [`ErrorKind::Timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -171,9 +172,12 @@ impl HttpClientBuilder {
         self
     }
 
-    /// Sends every `https://` request through the HTTP proxy at `url`
-    /// (`http://[user:password@]host:port`), tunnelled with `CONNECT`, in
-    /// place of the one the environment names.
+    /// Sends every `https://` request through the proxy at `url`, in
+    /// place of the one the environment names: `http://` or `https://`
+    /// (`CONNECT`, over TLS to an `https://` proxy), `socks5://` or
+    /// `socks5h://` (feature `socks`), with `user:password@` if it needs
+    /// them. It is checked by [`build`](Self::build); the schemes, default
+    /// ports and environment variables are in the [module docs](super#proxies).
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxies = Proxies::Https(url.into());
         self
@@ -189,15 +193,19 @@ impl HttpClientBuilder {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] when the TLS backend cannot be set up (a root
-    /// that is no certificate, no system roots) or reqwest's request
-    /// builder cannot be built.
+    /// that is no certificate, no system roots), reqwest's request
+    /// builder cannot be built, or a proxy setting cannot be honoured (not
+    /// a URL, a scheme payauth does not speak, a feature it needs is off):
+    /// the error names the variable (`HTTPS_PROXY`, `ALL_PROXY`, ...),
+    /// never its value.
     pub fn build(self) -> Result<HttpClient, Error> {
         let mut connector = HttpConnector::new();
         connector.enforce_http(false);
         connector.set_nodelay(true);
         connector.set_keepalive(Some(KEEPALIVE));
         connector.set_connect_timeout(Some(self.connect_timeout));
-        let backend = tls::backend(Connector::new(connector, &self.proxies), &self.roots)?;
+        let proxies = self.proxies.matcher(tls::CAPABILITIES)?;
+        let backend = tls::backend(connector, proxies, &self.roots, self.connect_timeout)?;
         Ok(HttpClient {
             inner: Arc::new(Inner {
                 requests: request_builder()?,
@@ -307,8 +315,7 @@ impl HttpClient {
             #[cfg(feature = "native-tls")]
             Backend::NativeTls(pool) => pool.request(request).await,
         };
-        let response =
-            sent.map_err(|e| Error::new(ErrorKind::Transport).with_source(SendError(e)))?;
+        let response = sent.map_err(send_error)?;
         Ok(reqwest::Response::from(response.map(reqwest::Body::wrap)))
     }
 }
@@ -316,6 +323,47 @@ impl HttpClient {
 /// The error of an exchange that took longer than `timeout`.
 pub(super) fn timed_out(timeout: Duration) -> Error {
     Error::new(ErrorKind::Timeout).with_description(format!("no whole answer within {timeout:?}"))
+}
+
+/// The error of a request that got no answer, of the kind its cause says:
+/// [`ErrorKind::Timeout`] for a connection not set up within the connect
+/// timeout, [`ErrorKind::Certificate`] (with the check that failed) for a
+/// certificate the TLS backend refused, else [`ErrorKind::Transport`].
+fn send_error(error: hyper_util::client::legacy::Error) -> Error {
+    let (kind, description) = if find::<ConnectTimedOut>(&error).is_some() {
+        (ErrorKind::Timeout, None)
+    } else if let Some(check) = tls::failed_check(&error) {
+        (ErrorKind::Certificate, Some(check))
+    } else {
+        (ErrorKind::Transport, None)
+    };
+    let error = Error::new(kind).with_source(SendError(error));
+    match description {
+        Some(description) => error.with_description(description),
+        None => error,
+    }
+}
+
+/// The first error of type `T` among `root`'s causes, looking inside
+/// `io::Error`s too (whose `source` skips the error they wrap).
+pub(super) fn find<'a, T: std::error::Error + 'static>(
+    root: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(root);
+    let mut depth = 0;
+    while let Some(error) = next
+        && depth < 16
+    {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => error.source(),
+        };
+        depth += 1;
+    }
+    None
 }
 
 /// A request that got no answer: "error sending request", then hyper's
@@ -337,6 +385,8 @@ impl std::error::Error for SendError {
 
 /// A connection pool over `connector`, reqwest's defaults: idle
 /// connections kept 90 s, as many per host as were needed.
+/// Obsolete line folding in an answer's header is accepted and each fold
+/// replaced with a space (RFC 9112 §5.2: a client MUST).
 fn pool<C>(connector: C) -> Pool<C, Body>
 where
     C: hyper_util::client::legacy::connect::Connect + Clone,
@@ -344,12 +394,37 @@ where
     Pool::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE)
+        .http1_allow_obsolete_multiline_headers_in_responses(true)
         .build(connector)
 }
 
 /// The TLS backend the features choose.
 mod tls {
-    use super::{Backend, Connector, Error, ErrorKind, pool};
+    use std::time::Duration;
+
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::client::proxy::matcher::Matcher;
+
+    use super::{Backend, Bounded, Capabilities, Connector, Error, ErrorKind, pool};
+
+    /// rustls over `C`.
+    #[cfg(all(
+        any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+        not(feature = "native-tls")
+    ))]
+    pub(super) type Rustls<C> = hyper_rustls::HttpsConnector<C>;
+    /// The platform's TLS over `C`.
+    #[cfg(feature = "native-tls")]
+    pub(super) type Native<C> = hyper_tls::HttpsConnector<C>;
+
+    /// What a proxy can have of this backend.
+    pub(super) const CAPABILITIES: Capabilities = Capabilities {
+        tls: cfg!(any(
+            feature = "rustls-ring",
+            feature = "rustls-aws-lc",
+            feature = "native-tls"
+        )),
+    };
 
     /// The error for `https://` with no TLS feature on.
     #[cfg(not(any(
@@ -370,20 +445,45 @@ mod tls {
         feature = "rustls-aws-lc",
         feature = "native-tls"
     )))]
-    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+    pub(super) fn backend(
+        tcp: HttpConnector,
+        proxies: Option<Matcher>,
+        roots: &[Vec<u8>],
+        connect_timeout: Duration,
+    ) -> Result<Backend, Error> {
         if !roots.is_empty() {
             return Err(missing());
         }
-        Ok(Backend::Plain(pool(connector)))
+        let connector = Connector::new(tcp.clone(), tcp, proxies);
+        Ok(Backend::Plain(pool(Bounded::new(
+            connector,
+            connect_timeout,
+        ))))
+    }
+
+    /// No TLS, no certificate.
+    #[cfg(not(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc",
+        feature = "native-tls"
+    )))]
+    pub(super) fn failed_check(_: &(dyn std::error::Error + 'static)) -> Option<String> {
+        None
     }
 
     /// rustls, with the provider handed to it (never the process default)
-    /// and the platform's verifier plus `roots`.
+    /// and the platform's verifier plus `roots`; the same for the
+    /// provider and for an `https://` proxy.
     #[cfg(all(
         any(feature = "rustls-ring", feature = "rustls-aws-lc"),
         not(feature = "native-tls")
     ))]
-    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+    pub(super) fn backend(
+        tcp: HttpConnector,
+        proxies: Option<Matcher>,
+        roots: &[Vec<u8>],
+        connect_timeout: Duration,
+    ) -> Result<Backend, Error> {
         use std::sync::Arc;
 
         #[cfg(feature = "rustls-aws-lc")]
@@ -404,24 +504,77 @@ mod tls {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        Ok(Backend::Rustls(pool(https)))
+        let https = |config| {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_or_http()
+                .enable_http1()
+        };
+        let to_proxy = https(config.clone()).wrap_connector(tcp.clone());
+        let connector = https(config).wrap_connector(Connector::new(tcp, to_proxy, proxies));
+        Ok(Backend::Rustls(pool(Bounded::new(
+            connector,
+            connect_timeout,
+        ))))
     }
 
-    /// The platform's TLS library, with `roots` added to its own.
+    /// Which certificate check failed, when `error` says one did.
+    #[cfg(all(
+        any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+        not(feature = "native-tls")
+    ))]
+    pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+        use rustls::CertificateError as Check;
+
+        let rustls::Error::InvalidCertificate(check) = super::find::<rustls::Error>(error)? else {
+            return None;
+        };
+        let what = match check {
+            Check::UnknownIssuer => "its issuer is no CA this client trusts (unknown CA)",
+            Check::Expired | Check::ExpiredContext { .. } => "it has expired",
+            Check::NotValidYet | Check::NotValidYetContext { .. } => "it is not valid yet",
+            Check::NotValidForName | Check::NotValidForNameContext { .. } => {
+                "it is not valid for the host name (name mismatch)"
+            }
+            Check::Revoked => "it has been revoked",
+            Check::BadSignature => "its signature is invalid",
+            Check::BadEncoding => "it cannot be decoded",
+            _ => return Some(format!("certificate verification failed: {check:?}")),
+        };
+        Some(format!("certificate verification failed: {what}"))
+    }
+
+    /// The platform's TLS library, with `roots` added to its own; the same
+    /// for the provider and for an `https://` proxy.
     #[cfg(feature = "native-tls")]
-    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
+    pub(super) fn backend(
+        tcp: HttpConnector,
+        proxies: Option<Matcher>,
+        roots: &[Vec<u8>],
+        connect_timeout: Duration,
+    ) -> Result<Backend, Error> {
         let config_error = |e: native_tls::Error| Error::new(ErrorKind::Config).with_source(e);
         let mut tls = native_tls::TlsConnector::builder();
         for der in roots {
             tls.add_root_certificate(native_tls::Certificate::from_der(der).map_err(config_error)?);
         }
         let tls = tls.build().map_err(config_error)?;
+        let to_proxy = hyper_tls::HttpsConnector::from((tcp.clone(), tls.clone().into()));
+        let connector = Connector::new(tcp, to_proxy, proxies);
         let https = hyper_tls::HttpsConnector::from((connector, tls.into()));
-        Ok(Backend::NativeTls(pool(https)))
+        Ok(Backend::NativeTls(pool(Bounded::new(
+            https,
+            connect_timeout,
+        ))))
+    }
+
+    /// A failed certificate check, as the platform's library words it
+    /// (OpenSSL: "certificate verify failed").
+    #[cfg(feature = "native-tls")]
+    pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+        let shown = super::find::<native_tls::Error>(error)?.to_string();
+        shown
+            .contains("certificate")
+            .then(|| format!("certificate verification failed: {shown}"))
     }
 }
