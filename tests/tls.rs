@@ -55,6 +55,7 @@ fn pki_for(name: &str, expired: bool) -> TestPki {
 /// Serves TLS on a loopback port with `pki`'s leaf and forwards the
 /// plaintext to `upstream`; returns the port.
 async fn tls_terminator(pki: &TestPki, upstream: SocketAddr) -> u16 {
+    #[allow(deprecated)] // rustls 0.23.48: ring has no post-quantum groups
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

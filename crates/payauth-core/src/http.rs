@@ -1,6 +1,38 @@
 //! HTTP for token endpoints: one shared client that never follows
 //! redirects, response bodies read under a size cap, and provider answers
 //! turned into typed [`Error`]s.
+//!
+//! # Proxies
+//!
+//! `https://` token requests go through a proxy, read as curl reads it;
+//! TLS runs end to end with the provider inside the tunnel. Plain
+//! `http://` (the sandbox, loopback) always goes direct.
+//!
+//! Proxy settings are read and checked once, when the client is built: a
+//! setting payauth cannot honour (not a URL, a scheme it does not speak, a
+//! SOCKS proxy without the `socks` feature) is [`ErrorKind::Config`]
+//! naming where it came from, never dropped for a direct connection.
+//!
+//! | setting | used for |
+//! |---|---|
+//! | [`HttpClientBuilder::proxy`] | every `https://` request, in place of the environment |
+//! | `HTTPS_PROXY` (or `https_proxy`) | `https://` requests |
+//! | `ALL_PROXY` (or `all_proxy`) | `https://` requests, when `HTTPS_PROXY` is unset or empty |
+//! | `NO_PROXY` (or `no_proxy`) | hosts, domains (`.example.com`, `example.com`), IPs and CIDRs that go direct; `*` for all |
+//!
+//! The upper-case name wins when both are set; an empty value is unset.
+//! `HTTP_PROXY` is never read (payauth sends nothing in clear through a
+//! proxy), nor is anything in a CGI process (`REQUEST_METHOD` set: a
+//! request's `Proxy` header becomes `HTTP_PROXY` there).
+//!
+//! | scheme | how | default port |
+//! |---|---|---|
+//! | `http://` (or no scheme) | `CONNECT` over TCP; `user:password@` as `Proxy-Authorization: Basic`, readable on the way to the proxy (prefer `https://` for a proxy with a password) | 1080 |
+//! | `https://` | `CONNECT` over TLS to the proxy (its certificate checked as a provider's); needs a TLS feature | 443 |
+//! | `socks5h://` | SOCKS5, the proxy resolves the host name; `user:password@` as RFC 1929; feature `socks` | 1080 |
+//! | `socks5://` | SOCKS5, the host name resolved here; feature `socks` | 1080 |
+//!
+//! Any other scheme (`socks4://`, `ftp://`) is a configuration error.
 
 mod answer;
 mod client;

@@ -488,7 +488,11 @@ mod tls {
 
         #[cfg(feature = "rustls-aws-lc")]
         let provider = rustls::crypto::aws_lc_rs::default_provider();
+        // rustls 0.23.48 deprecates ring's provider for want of
+        // post-quantum key exchange; it is still what `rustls-ring` is
+        // for (quick to build). `rustls-aws-lc` has post-quantum groups.
         #[cfg(not(feature = "rustls-aws-lc"))]
+        #[allow(deprecated)]
         let provider = rustls::crypto::ring::default_provider();
         let provider = Arc::new(provider);
         let roots = roots
