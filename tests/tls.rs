@@ -22,6 +22,9 @@ struct TestPki {
     ca: CertificateDer<'static>,
     leaf: CertificateDer<'static>,
     leaf_key: PrivatePkcs8KeyDer<'static>,
+    /// The certificate and its key in PEM, as a client identity is read.
+    leaf_pem: String,
+    leaf_key_pem: String,
 }
 
 fn test_pki() -> TestPki {
@@ -49,18 +52,42 @@ fn pki_for(name: &str, expired: bool) -> TestPki {
         ca: ca.der().clone(),
         leaf: leaf.der().clone(),
         leaf_key: PrivatePkcs8KeyDer::from(leaf_key.serialize_der()),
+        leaf_pem: leaf.pem(),
+        leaf_key_pem: leaf_key.serialize_pem(),
     }
 }
 
 /// Serves TLS on a loopback port with `pki`'s leaf and forwards the
 /// plaintext to `upstream`; returns the port.
 async fn tls_terminator(pki: &TestPki, upstream: SocketAddr) -> u16 {
+    tls_terminator_with(pki, upstream, None).await
+}
+
+/// [`tls_terminator`], requiring a client certificate `client_ca` signed
+/// when there is one.
+async fn tls_terminator_with(
+    pki: &TestPki,
+    upstream: SocketAddr,
+    client_ca: Option<CertificateDer<'static>>,
+) -> u16 {
     #[allow(deprecated)] // rustls 0.23.48: ring has no post-quantum groups
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
+        .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
         .with_single_cert(
             vec![pki.leaf.clone()],
             PrivateKeyDer::Pkcs8(pki.leaf_key.clone_key()),
@@ -472,4 +499,64 @@ async fn socks5h_lets_the_proxy_resolve_the_host_and_socks5_resolves_it_here() {
         }
     }
     tls.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_gateway_that_requires_a_client_certificate_gets_the_identity_given_to_the_builder() {
+    use payauth::core::http::ClientIdentity;
+
+    let server = test_pki();
+    let client = pki_for("payauth client", false);
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let upstream: SocketAddr = sandbox
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let https_port = tls_terminator_with(&server, upstream, Some(client.ca.clone())).await;
+    let fetch = |http: HttpClient| async move {
+        let settings = MyposSettings::new(
+            defaults::MYPOS_CLIENT_ID,
+            Secret::new(defaults::MYPOS_CLIENT_SECRET),
+            Environment::Custom(format!("https://localhost:{https_port}")),
+        );
+        Mypos::new(&settings, &http).unwrap().fetch_token().await
+    };
+    let builder = || payauth::core::http::client_builder().add_root_certificate(server.ca.to_vec());
+    // Without an identity the gateway refuses the connection.
+    assert!(fetch(builder().build().unwrap()).await.is_err());
+    let identity = ClientIdentity::from_pem(
+        client.leaf_pem.clone(),
+        Secret::new(client.leaf_key_pem.clone()),
+    );
+    let shown = format!("{identity:?}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    let token = fetch(builder().identity(identity).build().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        token
+            .authorization()
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer ")
+    );
+    // An identity that is not one fails the build, quoting nothing of it.
+    for (chain, key) in [
+        (client.leaf_pem.as_str(), "KEY-CANARY"),
+        ("CHAIN-CANARY", client.leaf_key_pem.as_str()),
+    ] {
+        let error = builder()
+            .identity(ClientIdentity::from_pem(chain, Secret::new(key)))
+            .build()
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config, "{error}");
+        let shown = error.to_string();
+        assert!(shown.contains("client identity"), "{shown}");
+        assert!(
+            !shown.contains("CANARY") && !shown.contains("PRIVATE"),
+            "{shown}"
+        );
+    }
+    sandbox.shutdown().await;
 }

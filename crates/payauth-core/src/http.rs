@@ -39,7 +39,9 @@ mod client;
 mod date;
 mod proxy;
 
-pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder};
+pub use client::{
+    ClientIdentity, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder,
+};
 
 use std::time::Duration;
 

@@ -21,6 +21,7 @@ use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
 
 use super::proxy::{Bounded, Capabilities, ConnectTimedOut, Connector, Proxies};
 use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
 
 /// The time to set up a connection (TCP and TLS), unless set otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,7 +137,55 @@ pub struct HttpClientBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     roots: Vec<Vec<u8>>,
+    identity: Option<ClientIdentity>,
     proxies: Proxies,
+}
+
+/// A client certificate and its private key, for mutual TLS: what a bank's
+/// API gateway asks of a client before it talks. The certificate chain is
+/// PEM (the client's certificate first, then any intermediates); the key is
+/// PEM too, held as a [`Secret`] (read it with [`Secret::from_file`] or
+/// [`Secret::from_env`]) and never shown. Checked when the client is built.
+///
+/// With rustls the key may be PKCS#8, PKCS#1 (RSA) or SEC1 (EC); with
+/// `native-tls`, PKCS#8 only. The identity is shown to the provider, never
+/// to a proxy.
+///
+/// ```no_run
+/// use payauth_core::{Secret, http::{ClientIdentity, HttpClient}};
+///
+/// let identity = ClientIdentity::from_pem(
+///     std::fs::read("client-chain.pem")?,
+///     Secret::from_file("client-key.pem")?,
+/// );
+/// let http = HttpClient::builder().identity(identity).build()?;
+/// # let _ = http;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientIdentity {
+    chain_pem: Vec<u8>,
+    key_pem: Secret,
+}
+
+impl ClientIdentity {
+    /// The identity of a PEM certificate chain and a PEM private key.
+    #[must_use]
+    pub fn from_pem(chain_pem: impl Into<Vec<u8>>, key_pem: Secret) -> Self {
+        Self {
+            chain_pem: chain_pem.into(),
+            key_pem,
+        }
+    }
+}
+
+/// The key is never shown; nor is the chain (public, but long).
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("key_pem", &self.key_pem)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for HttpClientBuilder {
@@ -145,6 +194,7 @@ impl Default for HttpClientBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             roots: Vec::new(),
+            identity: None,
             proxies: Proxies::FromEnv,
         }
     }
@@ -169,6 +219,13 @@ impl HttpClientBuilder {
     /// the system's: a company CA, a test CA.
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.roots.push(der.into());
+        self
+    }
+
+    /// Presents `identity` (a client certificate and key) to servers that
+    /// ask for one: mutual TLS. Needs a TLS feature.
+    pub fn identity(mut self, identity: ClientIdentity) -> Self {
+        self.identity = Some(identity);
         self
     }
 
@@ -205,7 +262,11 @@ impl HttpClientBuilder {
         connector.set_keepalive(Some(KEEPALIVE));
         connector.set_connect_timeout(Some(self.connect_timeout));
         let proxies = self.proxies.matcher(tls::CAPABILITIES)?;
-        let backend = tls::backend(connector, proxies, &self.roots, self.connect_timeout)?;
+        let settings = tls::Settings {
+            roots: &self.roots,
+            identity: self.identity.as_ref(),
+        };
+        let backend = tls::backend(connector, proxies, &settings, self.connect_timeout)?;
         Ok(HttpClient {
             inner: Arc::new(Inner {
                 requests: request_builder()?,
@@ -405,7 +466,17 @@ mod tls {
     use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::client::proxy::matcher::Matcher;
 
-    use super::{Backend, Bounded, Capabilities, Connector, Error, ErrorKind, pool};
+    use super::{
+        Backend, Bounded, Capabilities, ClientIdentity, Connector, Error, ErrorKind, pool,
+    };
+
+    /// What the TLS backend is built with.
+    pub(super) struct Settings<'a> {
+        /// DER roots trusted beside the system's.
+        pub(super) roots: &'a [Vec<u8>],
+        /// The client certificate shown to providers that ask.
+        pub(super) identity: Option<&'a ClientIdentity>,
+    }
 
     /// rustls over `C`.
     #[cfg(all(
@@ -448,10 +519,10 @@ mod tls {
     pub(super) fn backend(
         tcp: HttpConnector,
         proxies: Option<Matcher>,
-        roots: &[Vec<u8>],
+        settings: &Settings<'_>,
         connect_timeout: Duration,
     ) -> Result<Backend, Error> {
-        if !roots.is_empty() {
+        if !settings.roots.is_empty() || settings.identity.is_some() {
             return Err(missing());
         }
         let connector = Connector::new(tcp.clone(), tcp, proxies);
@@ -481,7 +552,7 @@ mod tls {
     pub(super) fn backend(
         tcp: HttpConnector,
         proxies: Option<Matcher>,
-        roots: &[Vec<u8>],
+        settings: &Settings<'_>,
         connect_timeout: Duration,
     ) -> Result<Backend, Error> {
         use std::sync::Arc;
@@ -495,31 +566,82 @@ mod tls {
         #[allow(deprecated)]
         let provider = rustls::crypto::ring::default_provider();
         let provider = Arc::new(provider);
-        let roots = roots
+        let roots = settings
+            .roots
             .iter()
             .map(|der| rustls::pki_types::CertificateDer::from(der.clone()));
         let config_error = |e: rustls::Error| Error::new(ErrorKind::Config).with_source(e);
         let verifier =
             rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
                 .map_err(config_error)?;
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(config_error)?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+        let verifier = Arc::new(verifier);
+        let config = || {
+            Ok::<_, Error>(
+                rustls::ClientConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .map_err(config_error)?
+                    .dangerous()
+                    .with_custom_certificate_verifier(verifier.clone()),
+            )
+        };
+        // The identity goes to providers, never to a proxy.
+        let to_proxy_config = config()?.with_no_client_auth();
+        let config = match settings.identity {
+            None => config()?.with_no_client_auth(),
+            Some(identity) => {
+                let (chain, key) = identity.rustls()?;
+                config()?
+                    .with_client_auth_cert(chain, key)
+                    .map_err(config_error)?
+            }
+        };
         let https = |config| {
             hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(config)
                 .https_or_http()
                 .enable_http1()
         };
-        let to_proxy = https(config.clone()).wrap_connector(tcp.clone());
+        let to_proxy = https(to_proxy_config).wrap_connector(tcp.clone());
         let connector = https(config).wrap_connector(Connector::new(tcp, to_proxy, proxies));
         Ok(Backend::Rustls(pool(Bounded::new(
             connector,
             connect_timeout,
         ))))
+    }
+
+    #[cfg(all(
+        any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+        not(feature = "native-tls")
+    ))]
+    impl ClientIdentity {
+        /// The chain and key for rustls.
+        fn rustls(
+            &self,
+        ) -> Result<
+            (
+                Vec<rustls::pki_types::CertificateDer<'static>>,
+                rustls::pki_types::PrivateKeyDer<'static>,
+            ),
+            Error,
+        > {
+            use rustls::pki_types::pem::PemObject as _;
+            use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+            let chain = CertificateDer::pem_slice_iter(&self.chain_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+                .filter(|chain| !chain.is_empty())
+                .ok_or_else(|| no_identity("no PEM certificate in the chain"))?;
+            // The key's parse error is not kept: it could quote the key.
+            let key = PrivateKeyDer::from_pem_slice(self.key_pem.expose_secret().as_bytes())
+                .map_err(|_| no_identity("the key is no PEM private key"))?;
+            Ok((chain, key))
+        }
+    }
+
+    /// The client identity cannot be used, for `why`.
+    fn no_identity(why: &str) -> Error {
+        Error::new(ErrorKind::Config).with_description(format!("client identity: {why}"))
     }
 
     /// Which certificate check failed, when `error` says one did.
@@ -554,22 +676,39 @@ mod tls {
     pub(super) fn backend(
         tcp: HttpConnector,
         proxies: Option<Matcher>,
-        roots: &[Vec<u8>],
+        settings: &Settings<'_>,
         connect_timeout: Duration,
     ) -> Result<Backend, Error> {
         let config_error = |e: native_tls::Error| Error::new(ErrorKind::Config).with_source(e);
         let mut tls = native_tls::TlsConnector::builder();
-        for der in roots {
+        for der in settings.roots {
             tls.add_root_certificate(native_tls::Certificate::from_der(der).map_err(config_error)?);
         }
+        // The identity goes to providers, never to a proxy.
+        let to_proxy = tls.build().map_err(config_error)?;
+        if let Some(identity) = settings.identity {
+            tls.identity(identity.native()?);
+        }
         let tls = tls.build().map_err(config_error)?;
-        let to_proxy = hyper_tls::HttpsConnector::from((tcp.clone(), tls.clone().into()));
+        let to_proxy = hyper_tls::HttpsConnector::from((tcp.clone(), to_proxy.into()));
         let connector = Connector::new(tcp, to_proxy, proxies);
         let https = hyper_tls::HttpsConnector::from((connector, tls.into()));
         Ok(Backend::NativeTls(pool(Bounded::new(
             https,
             connect_timeout,
         ))))
+    }
+
+    #[cfg(feature = "native-tls")]
+    impl ClientIdentity {
+        /// The identity for the platform's library (a PKCS#8 key).
+        fn native(&self) -> Result<native_tls::Identity, Error> {
+            native_tls::Identity::from_pkcs8(
+                &self.chain_pem,
+                self.key_pem.expose_secret().as_bytes(),
+            )
+            .map_err(|_| no_identity("not a PEM chain and PKCS#8 PEM key"))
+        }
     }
 
     /// A failed certificate check, as the platform's library words it
