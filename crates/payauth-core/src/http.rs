@@ -1023,4 +1023,105 @@ mod tests {
         assert_eq!(response.headers()["x-note"], "one two three");
         assert_eq!(response.bytes().await.unwrap().as_ref(), b"{}");
     }
+
+    /// A loopback server answering each connection's first request with
+    /// the answer `route` gives its request line, recording request heads
+    /// and bodies.
+    #[cfg(feature = "reqwest-client")]
+    fn routed_server(route: fn(&str) -> String) -> (String, Arc<Mutex<Vec<String>>>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::<Mutex<Vec<String>>>::default();
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut buffer = [0u8; 8192];
+                let Ok(n) = stream.read(&mut buffer) else {
+                    continue;
+                };
+                let request = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                log.lock().unwrap().push(request.clone());
+                let answer = route(request.lines().next().unwrap_or_default());
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    #[cfg(feature = "reqwest-client")]
+    #[tokio::test]
+    async fn your_own_reqwest_client_sends_and_payauths_promises_still_hold() {
+        fn route(line: &str) -> String {
+            let answer = |status: &str, headers: &str, body: &str| {
+                format!(
+                    "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            match line.split(' ').nth(1).unwrap_or_default() {
+                "/token" => answer("200 OK", "", "{}"),
+                "/307" => answer("307 Temporary Redirect", "location: /token\r\n", ""),
+                "/302" => answer("302 Found", "location: /token\r\n", ""),
+                "/large" => answer("200 OK", "", &"x".repeat(MAX_BODY + 1)),
+                _ => {
+                    std::thread::sleep(Duration::from_secs(3));
+                    String::new()
+                }
+            }
+        }
+        let (url, seen) = routed_server(route);
+        let following = reqwest::Client::new(); // follows redirects
+        let client = client_builder()
+            .timeout(Duration::from_millis(500))
+            .build_on_reqwest(following)
+            .unwrap();
+        assert!(format!("{client:?}").contains("your reqwest client"));
+        let send = |path: &str| {
+            let request = client
+                .requests()
+                .post(format!("{url}{path}"))
+                .body("client_secret=SECRET")
+                .build()
+                .unwrap();
+            let client = client.clone();
+            async move {
+                let mut response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+                match answer::take_failure(&mut response) {
+                    Some(error) => Err(error),
+                    None => Ok(response),
+                }
+            }
+        };
+        let ok = send("/token").await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(
+            seen.lock().unwrap()[0].contains("user-agent: payauth/"),
+            "payauth's headers on your client's request"
+        );
+        // A 307 is not followed: the form cannot be re-sent.
+        seen.lock().unwrap().clear();
+        let redirect = send("/307").await.unwrap();
+        assert_eq!(redirect.status(), 307);
+        assert_eq!(seen.lock().unwrap().len(), 1, "no second request");
+        // A 302 your client followed is refused.
+        let followed = send("/302").await.unwrap_err();
+        assert_eq!(followed.kind(), ErrorKind::Config, "{followed}");
+        assert!(followed.to_string().contains("redirect"), "{followed}");
+        // The body cap and the timeout.
+        let large = send("/large").await.unwrap();
+        let error = answer::too_large(large.status(), large.headers()).unwrap();
+        assert_eq!(error.kind(), ErrorKind::Malformed);
+        let started = std::time::Instant::now();
+        let slow = send("/slow").await.unwrap_err();
+        assert_eq!(slow.kind(), ErrorKind::Timeout, "{slow}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Settings of your own client are not taken twice.
+        let twice = client_builder()
+            .proxy("http://proxy.example:1")
+            .build_on_reqwest(reqwest::Client::new())
+            .unwrap_err();
+        assert!(twice.to_string().contains("`proxy`"), "{twice}");
+    }
 }

@@ -11,6 +11,7 @@
 //! [`execute_capped`](super::execute_capped), which sends it here.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,10 +71,27 @@ pub struct HttpClient {
 struct Inner {
     /// Builds requests (progenitor's `ClientInfo::client`); never sends.
     requests: reqwest::Client,
-    backend: Backend,
+    transport: Box<dyn Transport>,
     timeout: Duration,
     user_agent: HeaderValue,
 }
+
+/// The one door token requests leave by: payauth's own hyper client
+/// ([`Backend`]) or, with feature `reqwest-client`, the application's
+/// `reqwest::Client`. What payauth promises above it (its headers, the
+/// timeout, the body cap, no redirect followed) holds for both, and
+/// nothing above [`HttpClient`] knows which one it has.
+trait Transport: Send + Sync {
+    /// What sends, for `Debug`.
+    fn name(&self) -> &'static str;
+
+    /// Sends `request` and hands back the answer with its body streaming.
+    fn send(&self, request: reqwest::Request) -> Sending<'_>;
+}
+
+/// An exchange under way.
+type Sending<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<reqwest::Response, Error>> + Send + 'a>>;
 
 type Body = reqwest::Body;
 
@@ -96,7 +114,16 @@ enum Backend {
 
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tls = match self.inner.backend {
+        f.debug_struct("HttpClient")
+            .field("tls", &self.inner.transport.name())
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport for Backend {
+    fn name(&self) -> &'static str {
+        match self {
             #[cfg(not(any(
                 feature = "rustls-ring",
                 feature = "rustls-aws-lc",
@@ -110,11 +137,36 @@ impl fmt::Debug for HttpClient {
             Backend::Rustls(_) => "rustls",
             #[cfg(feature = "native-tls")]
             Backend::NativeTls(_) => "native-tls",
-        };
-        f.debug_struct("HttpClient")
-            .field("tls", &tls)
-            .field("timeout", &self.inner.timeout)
-            .finish_non_exhaustive()
+        }
+    }
+
+    fn send(&self, request: reqwest::Request) -> Sending<'_> {
+        Box::pin(async move {
+            let request = http::Request::<Body>::try_from(request)
+                .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))?;
+            let sent = match self {
+                #[cfg(not(any(
+                    feature = "rustls-ring",
+                    feature = "rustls-aws-lc",
+                    feature = "native-tls"
+                )))]
+                Backend::Plain(pool) => {
+                    if request.uri().scheme_str() == Some("https") {
+                        return Err(tls::missing());
+                    }
+                    pool.request(request).await
+                }
+                #[cfg(all(
+                    any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+                    not(feature = "native-tls")
+                ))]
+                Backend::Rustls(pool) => pool.request(request).await,
+                #[cfg(feature = "native-tls")]
+                Backend::NativeTls(pool) => pool.request(request).await,
+            };
+            let response = sent.map_err(send_error)?;
+            Ok(reqwest::Response::from(response.map(reqwest::Body::wrap)))
+        })
     }
 }
 
@@ -267,17 +319,59 @@ impl HttpClientBuilder {
             identity: self.identity.as_ref(),
         };
         let backend = tls::backend(connector, proxies, &settings, self.connect_timeout)?;
-        Ok(HttpClient {
-            inner: Arc::new(Inner {
-                requests: request_builder()?,
-                backend,
-                timeout: self.timeout,
-                user_agent: HeaderValue::from_static(concat!(
-                    "payauth/",
-                    env!("CARGO_PKG_VERSION")
-                )),
-            }),
-        })
+        Ok(HttpClient::over(
+            request_builder()?,
+            Box::new(backend),
+            self.timeout,
+        ))
+    }
+
+    /// A client that sends through the application's own `client` (its
+    /// proxies, roots, identity, TLS backend), with this builder's
+    /// [`timeout`](Self::timeout); feature `reqwest-client`. What payauth
+    /// promises still holds: the timeout and the body cap are applied
+    /// above it, and a redirect is never followed for a token request. Build
+    /// `client` with `redirect(reqwest::redirect::Policy::none())`: an
+    /// answer your client reached by following one is refused
+    /// ([`ErrorKind::Config`]), and payauth sends its request bodies so
+    /// that no client can re-send them on a 307 or 308 (such a redirect
+    /// comes back as the answer, an error).
+    ///
+    /// ```
+    /// let own = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .build()?;
+    /// let http = payauth_core::http::HttpClient::builder().build_on_reqwest(own)?;
+    /// # let _ = http;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when this builder was given settings that
+    /// belong to `client` (a proxy other than the environment's, roots, an
+    /// identity, a connect timeout).
+    #[cfg(feature = "reqwest-client")]
+    pub fn build_on_reqwest(self, client: reqwest::Client) -> Result<HttpClient, Error> {
+        let defaults = Self::default();
+        let own = [
+            (self.proxies != defaults.proxies, "proxy"),
+            (!self.roots.is_empty(), "add_root_certificate"),
+            (self.identity.is_some(), "identity"),
+            (
+                self.connect_timeout != defaults.connect_timeout,
+                "connect_timeout",
+            ),
+        ];
+        if let Some((_, setting)) = own.into_iter().find(|(set, _)| *set) {
+            return Err(Error::new(ErrorKind::Config).with_description(format!(
+                "`{setting}` is a setting of your own reqwest client: set it there"
+            )));
+        }
+        Ok(HttpClient::over(
+            client.clone(),
+            Box::new(own::Reqwest(client)),
+            self.timeout,
+        ))
     }
 }
 
@@ -299,6 +393,21 @@ fn request_builder() -> Result<reqwest::Client, Error> {
 }
 
 impl HttpClient {
+    /// The client sending through `transport`.
+    fn over(requests: reqwest::Client, transport: Box<dyn Transport>, timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                requests,
+                transport,
+                timeout,
+                user_agent: HeaderValue::from_static(concat!(
+                    "payauth/",
+                    env!("CARGO_PKG_VERSION")
+                )),
+            }),
+        }
+    }
+
     /// Settings for a client; [`build`](HttpClientBuilder::build) it.
     pub fn builder() -> HttpClientBuilder {
         HttpClientBuilder::default()
@@ -346,9 +455,10 @@ impl HttpClient {
     }
 
     /// Sends `request` and waits for the answer's head; the body streams.
-    pub(super) async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response, Error> {
-        let mut request = http::Request::<Body>::try_from(request)
-            .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))?;
+    pub(super) async fn send(
+        &self,
+        mut request: reqwest::Request,
+    ) -> Result<reqwest::Response, Error> {
         let headers = request.headers_mut();
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, self.inner.user_agent.clone());
@@ -356,28 +466,49 @@ impl HttpClient {
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         }
-        let sent = match &self.inner.backend {
-            #[cfg(not(any(
-                feature = "rustls-ring",
-                feature = "rustls-aws-lc",
-                feature = "native-tls"
-            )))]
-            Backend::Plain(pool) => {
-                if request.uri().scheme_str() == Some("https") {
-                    return Err(tls::missing());
+        self.inner.transport.send(request).await
+    }
+}
+
+/// The application's own reqwest client as a [`Transport`].
+#[cfg(feature = "reqwest-client")]
+mod own {
+    use super::{Error, ErrorKind, Sending, Transport, send_error_kind};
+
+    pub(super) struct Reqwest(pub(super) reqwest::Client);
+
+    impl Transport for Reqwest {
+        fn name(&self) -> &'static str {
+            "your reqwest client"
+        }
+
+        fn send(&self, mut request: reqwest::Request) -> Sending<'_> {
+            Box::pin(async move {
+                let sent_to = request.url().clone();
+                // A body that cannot be replayed: no client can re-send the
+                // form (its client secret) to where a 307 or 308 points.
+                if let Some(body) = request.body_mut().take() {
+                    *request.body_mut() = Some(reqwest::Body::wrap(body));
                 }
-                pool.request(request).await
-            }
-            #[cfg(all(
-                any(feature = "rustls-ring", feature = "rustls-aws-lc"),
-                not(feature = "native-tls")
-            ))]
-            Backend::Rustls(pool) => pool.request(request).await,
-            #[cfg(feature = "native-tls")]
-            Backend::NativeTls(pool) => pool.request(request).await,
-        };
-        let response = sent.map_err(send_error)?;
-        Ok(reqwest::Response::from(response.map(reqwest::Body::wrap)))
+                let response = self.0.execute(request).await.map_err(|e| {
+                    let e = e.without_url();
+                    let (kind, description) = send_error_kind(&e);
+                    let error = Error::new(kind).with_source(e);
+                    match description {
+                        Some(description) => error.with_description(description),
+                        None => error,
+                    }
+                })?;
+                if response.url() != &sent_to {
+                    return Err(Error::new(ErrorKind::Config).with_description(
+                        "your reqwest client followed a redirect from the token endpoint; \
+                         payauth refuses the answer (build the client with \
+                         redirect::Policy::none())",
+                    ));
+                }
+                Ok(response)
+            })
+        }
     }
 }
 
@@ -391,17 +522,23 @@ pub(super) fn timed_out(timeout: Duration) -> Error {
 /// timeout, [`ErrorKind::Certificate`] (with the check that failed) for a
 /// certificate the TLS backend refused, else [`ErrorKind::Transport`].
 fn send_error(error: hyper_util::client::legacy::Error) -> Error {
-    let (kind, description) = if find::<ConnectTimedOut>(&error).is_some() {
-        (ErrorKind::Timeout, None)
-    } else if let Some(check) = tls::failed_check(&error) {
-        (ErrorKind::Certificate, Some(check))
-    } else {
-        (ErrorKind::Transport, None)
-    };
+    let (kind, description) = send_error_kind(&error);
     let error = Error::new(kind).with_source(SendError(error));
     match description {
         Some(description) => error.with_description(description),
         None => error,
+    }
+}
+
+/// The kind of a failed exchange, by its causes, and which certificate
+/// check failed if one did.
+fn send_error_kind(error: &(dyn std::error::Error + 'static)) -> (ErrorKind, Option<String>) {
+    if find::<ConnectTimedOut>(error).is_some() {
+        (ErrorKind::Timeout, None)
+    } else if let Some(check) = tls::failed_check(error) {
+        (ErrorKind::Certificate, Some(check))
+    } else {
+        (ErrorKind::Transport, None)
     }
 }
 
