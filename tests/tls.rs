@@ -523,8 +523,14 @@ async fn a_gateway_that_requires_a_client_certificate_gets_the_identity_given_to
         Mypos::new(&settings, &http).unwrap().fetch_token().await
     };
     let builder = || payauth::core::http::client_builder().add_root_certificate(server.ca.to_vec());
-    // Without an identity the gateway refuses the connection.
-    assert!(fetch(builder().build().unwrap()).await.is_err());
+    // Without an identity the gateway refuses the connection: a
+    // configuration problem, not an outage.
+    let refused = fetch(builder().build().unwrap()).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Certificate, "{refused}");
+    assert!(
+        refused.to_string().contains("client certificate"),
+        "{refused}"
+    );
     let identity = ClientIdentity::from_pem(
         client.leaf_pem.clone(),
         Secret::new(client.leaf_key_pem.clone()),

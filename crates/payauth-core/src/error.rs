@@ -43,11 +43,12 @@ pub enum ErrorKind {
     Transport,
     /// No answer in time, or no connection within the connect timeout.
     Timeout,
-    /// The server's TLS certificate failed verification: an unknown CA,
-    /// expired, not valid for the host name ([`Error::description`] says
-    /// which check failed). A configuration problem (the roots this client
-    /// trusts, the URL, the server's certificate), not transient: retrying
-    /// the same request cannot succeed.
+    /// A TLS certificate was refused: the server's failed verification (an
+    /// unknown CA, expired, not valid for the host name), or the server
+    /// refused this client's certificate or its absence (mutual TLS);
+    /// [`Error::description`] says which check failed. A configuration
+    /// problem (the roots trusted, the URL, a certificate, the client
+    /// identity), not transient: retrying the same request cannot succeed.
     Certificate,
     /// The answer could not be understood: not JSON, wrong types, missing
     /// fields, too large.

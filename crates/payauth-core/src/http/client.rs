@@ -787,10 +787,28 @@ mod tls {
         not(feature = "native-tls")
     ))]
     pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+        use rustls::AlertDescription as Alert;
         use rustls::CertificateError as Check;
 
-        let rustls::Error::InvalidCertificate(check) = super::find::<rustls::Error>(error)? else {
-            return None;
+        let check = match super::find::<rustls::Error>(error)? {
+            rustls::Error::InvalidCertificate(check) => check,
+            // The server's verdict on this client's certificate (mTLS).
+            rustls::Error::AlertReceived(Alert::CertificateRequired) => {
+                return Some("the server requires a client certificate (see identity)".into());
+            }
+            rustls::Error::AlertReceived(
+                alert @ (Alert::BadCertificate
+                | Alert::UnsupportedCertificate
+                | Alert::CertificateRevoked
+                | Alert::CertificateExpired
+                | Alert::CertificateUnknown
+                | Alert::UnknownCA),
+            ) => {
+                return Some(format!(
+                    "the server refused the client certificate ({alert:?})"
+                ));
+            }
+            _ => return None,
         };
         let what = match check {
             Check::UnknownIssuer => "its issuer is no CA this client trusts (unknown CA)",
