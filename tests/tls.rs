@@ -195,6 +195,10 @@ async fn a_certificate_that_fails_verification_is_a_certificate_error_saying_whi
         let error = tls.mypos(&http).fetch_token().await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Certificate, "{check}: {error}");
         assert!(!error.is_transient(), "{check}: {error}");
+        assert!(
+            !error.is_permanent(),
+            "keeps a valid token: {check}: {error}"
+        );
         let shown = error.to_string();
         assert!(shown.contains(check), "{check}: {shown}");
         assert!(
@@ -359,15 +363,13 @@ async fn wire_recorder(upstream: u16) -> (u16, Arc<std::sync::Mutex<Vec<u8>>>) {
 async fn an_https_proxy_is_spoken_to_over_tls_and_its_password_never_crosses_the_wire_in_clear() {
     let tls = OverTls::start().await;
     let (proxy_port, seen) = connect_proxy().await;
-    // The proxy behind TLS (a `localhost` certificate from the same CA),
-    // and a recorder of the bytes on the wire in front of it.
-    let proxy_pki = test_pki();
+    // The proxy behind TLS (the same `localhost` certificate), and a
+    // recorder of the bytes on the wire in front of it.
     let upstream: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
-    let proxy_tls_port = tls_terminator(&proxy_pki, upstream).await;
+    let proxy_tls_port = tls_terminator(&tls.pki, upstream).await;
     let (wire_port, wire) = wire_recorder(proxy_tls_port).await;
     let http = payauth::core::http::client_builder()
         .add_root_certificate(tls.pki.ca.to_vec())
-        .add_root_certificate(proxy_pki.ca.to_vec())
         .proxy(format!("https://agent:pw-CANARY@localhost:{wire_port}"))
         .build()
         .unwrap();

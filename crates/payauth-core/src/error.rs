@@ -48,7 +48,10 @@ pub enum ErrorKind {
     /// refused this client's certificate or its absence (mutual TLS);
     /// [`Error::description`] says which check failed. A configuration
     /// problem (the roots trusted, the URL, a certificate, the client
-    /// identity), not transient: retrying the same request cannot succeed.
+    /// identity): not transient, so not retried at once, and not
+    /// permanent either (like [`Refused`](Self::Refused)): it says nothing
+    /// of the token, which a cache keeps serving while it is valid, trying
+    /// again after its failure backoff (a certificate may be fixed).
     Certificate,
     /// The answer could not be understood: not JSON, wrong types, missing
     /// fields, too large.
@@ -258,7 +261,6 @@ impl Error {
                     | ErrorKind::InvalidScope
                     | ErrorKind::AccessDenied
                     | ErrorKind::Config
-                    | ErrorKind::Certificate
             )
     }
 

@@ -867,12 +867,73 @@ mod tls {
     }
 
     /// A failed certificate check, as the platform's library words it
-    /// (OpenSSL: "certificate verify failed").
+    /// (OpenSSL's verify results and alerts), named as rustls' are.
     #[cfg(feature = "native-tls")]
     pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-        let shown = super::find::<native_tls::Error>(error)?.to_string();
-        shown
-            .contains("certificate")
-            .then(|| format!("certificate verification failed: {shown}"))
+        const CHECKS: [(&str, &str); 7] = [
+            (
+                "local issuer",
+                "its issuer is no CA this client trusts (unknown CA)",
+            ),
+            (
+                "self-signed",
+                "its issuer is no CA this client trusts (unknown CA)",
+            ),
+            (
+                "self signed",
+                "its issuer is no CA this client trusts (unknown CA)",
+            ),
+            ("has expired", "it has expired"),
+            ("not yet valid", "it is not valid yet"),
+            (
+                "hostname mismatch",
+                "it is not valid for the host name (name mismatch)",
+            ),
+            ("signature failure", "its signature is invalid"),
+        ];
+        let shown = find_native(error)?;
+        let lower = shown.to_ascii_lowercase();
+        if lower.contains("alert certificate required") {
+            return Some("the server requires a client certificate (see identity)".into());
+        }
+        if [
+            "alert bad certificate",
+            "alert unknown ca",
+            "alert certificate unknown",
+        ]
+        .iter()
+        .any(|alert| lower.contains(alert))
+        {
+            return Some(format!(
+                "the server refused the client certificate ({shown})"
+            ));
+        }
+        if !lower.contains("certificate verify failed") {
+            return None;
+        }
+        let what = CHECKS
+            .iter()
+            .find(|(words, _)| lower.contains(words))
+            .map_or(shown.as_str(), |(_, what)| what);
+        Some(format!("certificate verification failed: {what}"))
+    }
+
+    /// The platform library's words among `error`'s causes: a handshake
+    /// error, or an alert read later (an `io::Error` wrapping OpenSSL's).
+    #[cfg(feature = "native-tls")]
+    fn find_native(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+        if let Some(native) = super::find::<native_tls::Error>(error) {
+            return Some(native.to_string());
+        }
+        let mut next = Some(error);
+        while let Some(cause) = next {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                && let Some(inner) = io.get_ref()
+            {
+                return Some(inner.to_string());
+            }
+            next = cause.source();
+        }
+        None
     }
 }
