@@ -17,14 +17,22 @@ use payauth_sandbox::{RunningSandbox, Sandbox, defaults};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// A CA and a `localhost` certificate it signed.
+/// A CA and a certificate it signed (for `localhost` unless said otherwise).
 struct TestPki {
     ca: CertificateDer<'static>,
     leaf: CertificateDer<'static>,
     leaf_key: PrivatePkcs8KeyDer<'static>,
+    /// The certificate and its key in PEM, as a client identity is read.
+    leaf_pem: String,
+    leaf_key_pem: String,
 }
 
 fn test_pki() -> TestPki {
+    pki_for("localhost", false)
+}
+
+/// A CA and a certificate it signed for `name`, valid now or `expired`.
+fn pki_for(name: &str, expired: bool) -> TestPki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -34,25 +42,52 @@ fn test_pki() -> TestPki {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
+    let mut leaf_params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+    if expired {
+        leaf_params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        leaf_params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    }
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     TestPki {
         ca: ca.der().clone(),
         leaf: leaf.der().clone(),
         leaf_key: PrivatePkcs8KeyDer::from(leaf_key.serialize_der()),
+        leaf_pem: leaf.pem(),
+        leaf_key_pem: leaf_key.serialize_pem(),
     }
 }
 
 /// Serves TLS on a loopback port with `pki`'s leaf and forwards the
 /// plaintext to `upstream`; returns the port.
 async fn tls_terminator(pki: &TestPki, upstream: SocketAddr) -> u16 {
+    tls_terminator_with(pki, upstream, None).await
+}
+
+/// [`tls_terminator`], requiring a client certificate `client_ca` signed
+/// when there is one.
+async fn tls_terminator_with(
+    pki: &TestPki,
+    upstream: SocketAddr,
+    client_ca: Option<CertificateDer<'static>>,
+) -> u16 {
+    #[allow(deprecated)] // rustls 0.23.48: ring has no post-quantum groups
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
+        .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
         .with_single_cert(
             vec![pki.leaf.clone()],
             PrivateKeyDer::Pkcs8(pki.leaf_key.clone_key()),
@@ -88,7 +123,11 @@ struct OverTls {
 
 impl OverTls {
     async fn start() -> Self {
-        let pki = test_pki();
+        Self::start_with(test_pki()).await
+    }
+
+    /// The sandbox behind a terminator showing `pki`'s certificate.
+    async fn start_with(pki: TestPki) -> Self {
         let sandbox = Sandbox::builder().start().await.unwrap();
         let upstream: SocketAddr = sandbox
             .base_url()
@@ -139,16 +178,35 @@ async fn a_sandbox_token_arrives_over_tls_from_a_server_whose_ca_the_client_was_
 }
 
 #[tokio::test]
-async fn a_certificate_from_a_ca_the_client_does_not_trust_is_a_transient_transport_error() {
-    let tls = OverTls::start().await;
-    let http = payauth::core::http::default_client().unwrap();
-    let error = tls.mypos(&http).fetch_token().await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Transport, "{error}");
-    assert!(error.is_transient());
-    let shown = error.to_string();
-    assert!(shown.contains("certificate"), "{shown}");
-    assert!(!shown.contains("localhost"), "no URL: {shown}");
-    tls.sandbox.shutdown().await;
+async fn a_certificate_that_fails_verification_is_a_certificate_error_saying_which_check_failed() {
+    // (certificate, trust the test CA?, the words of the failed check)
+    let cases = [
+        (test_pki(), false, "unknown CA"),
+        (pki_for("localhost", true), true, "expired"),
+        (pki_for("other.example", false), true, "name mismatch"),
+    ];
+    for (pki, trusted, check) in cases {
+        let tls = OverTls::start_with(pki).await;
+        let http = if trusted {
+            tls.trusting_client()
+        } else {
+            payauth::core::http::default_client().unwrap()
+        };
+        let error = tls.mypos(&http).fetch_token().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Certificate, "{check}: {error}");
+        assert!(!error.is_transient(), "{check}: {error}");
+        assert!(
+            !error.is_permanent(),
+            "keeps a valid token: {check}: {error}"
+        );
+        let shown = error.to_string();
+        assert!(shown.contains(check), "{check}: {shown}");
+        assert!(
+            !shown.contains(&format!(":{}", tls.https_port)),
+            "no URL: {shown}"
+        );
+        tls.sandbox.shutdown().await;
+    }
 }
 
 #[tokio::test]
@@ -193,6 +251,12 @@ async fn connect_proxy() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
                 let head = String::from_utf8_lossy(&head[..n]).into_owned();
                 let line = head.lines().next().unwrap_or_default().to_owned();
                 log.lock().unwrap().push(line.clone());
+                if let Some(auth) = head
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("proxy-authorization:"))
+                {
+                    log.lock().unwrap().push(auth.to_ascii_lowercase());
+                }
                 let Some(target) = line
                     .strip_prefix("CONNECT ")
                     .and_then(|rest| rest.split(' ').next())
@@ -257,5 +321,250 @@ async fn plain_http_to_the_sandbox_never_goes_through_a_proxy() {
         .await
         .unwrap();
     assert!(seen.lock().unwrap().is_empty(), "the proxy saw a request");
+    sandbox.shutdown().await;
+}
+
+/// A TCP relay to `upstream` that records every byte the client sends:
+/// what an observer on the wire sees. Returns its port and the record.
+async fn wire_recorder(upstream: u16) -> (u16, Arc<std::sync::Mutex<Vec<u8>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let wire = Arc::<std::sync::Mutex<Vec<u8>>>::default();
+    let record = Arc::clone(&wire);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let record = Arc::clone(&record);
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (mut client_in, mut client_out) = client.into_split();
+                let (mut server_in, mut server_out) = server.into_split();
+                let upward = async move {
+                    let mut buffer = [0u8; 8192];
+                    while let Ok(n @ 1..) = client_in.read(&mut buffer).await {
+                        record.lock().unwrap().extend_from_slice(&buffer[..n]);
+                        if server_out.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let downward = tokio::io::copy(&mut server_in, &mut client_out);
+                let _ = tokio::join!(upward, downward);
+            });
+        }
+    });
+    (port, wire)
+}
+
+#[tokio::test]
+async fn an_https_proxy_is_spoken_to_over_tls_and_its_password_never_crosses_the_wire_in_clear() {
+    let tls = OverTls::start().await;
+    let (proxy_port, seen) = connect_proxy().await;
+    // The proxy behind TLS (the same `localhost` certificate), and a
+    // recorder of the bytes on the wire in front of it.
+    let upstream: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
+    let proxy_tls_port = tls_terminator(&tls.pki, upstream).await;
+    let (wire_port, wire) = wire_recorder(proxy_tls_port).await;
+    let http = payauth::core::http::client_builder()
+        .add_root_certificate(tls.pki.ca.to_vec())
+        .proxy(format!("https://agent:pw-CANARY@localhost:{wire_port}"))
+        .build()
+        .unwrap();
+    let token = tls.mypos(&http).fetch_token().await.unwrap();
+    assert!(
+        token
+            .authorization()
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer ")
+    );
+    let basic = "YWdlbnQ6cHctQ0FOQVJZ"; // base64("agent:pw-CANARY")
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [
+            format!("CONNECT localhost:{} HTTP/1.1", tls.https_port),
+            format!("proxy-authorization: basic {}", basic.to_ascii_lowercase()),
+        ],
+        "the proxy got the CONNECT and the credentials, inside TLS"
+    );
+    let wire = String::from_utf8_lossy(&wire.lock().unwrap()).into_owned();
+    assert!(!wire.is_empty(), "the recorder saw the connection");
+    for clear in ["pw-CANARY", basic, "CONNECT", "Proxy-Authorization"] {
+        assert!(!wire.contains(clear), "{clear} crossed the wire in clear");
+    }
+    tls.sandbox.shutdown().await;
+}
+
+/// A SOCKS5 proxy on loopback (RFC 1928, user/password RFC 1929):
+/// records `user host` of each request and tunnels it to 127.0.0.1 at the
+/// requested port.
+async fn socks5_proxy() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::<std::sync::Mutex<Vec<String>>>::default();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                let mut byte = [0u8; 1];
+                let mut head = [0u8; 2];
+                client.read_exact(&mut head).await?;
+                let mut methods = vec![0u8; usize::from(head[1])];
+                client.read_exact(&mut methods).await?;
+                let mut user = String::new();
+                if methods.contains(&2) {
+                    client.write_all(&[5, 2]).await?;
+                    client.read_exact(&mut byte).await?;
+                    client.read_exact(&mut byte).await?;
+                    let mut name = vec![0u8; usize::from(byte[0])];
+                    client.read_exact(&mut name).await?;
+                    client.read_exact(&mut byte).await?;
+                    let mut password = vec![0u8; usize::from(byte[0])];
+                    client.read_exact(&mut password).await?;
+                    user = format!(
+                        "{}:{}",
+                        String::from_utf8_lossy(&name),
+                        String::from_utf8_lossy(&password)
+                    );
+                    client.write_all(&[1, 0]).await?;
+                } else {
+                    client.write_all(&[5, 0]).await?;
+                }
+                let mut request = [0u8; 4];
+                client.read_exact(&mut request).await?;
+                let host = match request[3] {
+                    1 => {
+                        let mut ip = [0u8; 4];
+                        client.read_exact(&mut ip).await?;
+                        std::net::Ipv4Addr::from(ip).to_string()
+                    }
+                    4 => {
+                        let mut ip = [0u8; 16];
+                        client.read_exact(&mut ip).await?;
+                        std::net::Ipv6Addr::from(ip).to_string()
+                    }
+                    _ => {
+                        client.read_exact(&mut byte).await?;
+                        let mut name = vec![0u8; usize::from(byte[0])];
+                        client.read_exact(&mut name).await?;
+                        String::from_utf8_lossy(&name).into_owned()
+                    }
+                };
+                let mut port = [0u8; 2];
+                client.read_exact(&mut port).await?;
+                log.lock().unwrap().push(format!("{user} {host}"));
+                let target = ("127.0.0.1", u16::from_be_bytes(port));
+                let mut upstream = tokio::net::TcpStream::connect(target).await?;
+                client.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).await?;
+                tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn socks5h_lets_the_proxy_resolve_the_host_and_socks5_resolves_it_here() {
+    let tls = OverTls::start().await;
+    for scheme in ["socks5h", "socks5"] {
+        let (proxy_port, seen) = socks5_proxy().await;
+        let http = payauth::core::http::client_builder()
+            .add_root_certificate(tls.pki.ca.to_vec())
+            .proxy(format!("{scheme}://agent:pw@127.0.0.1:{proxy_port}"))
+            .build()
+            .unwrap();
+        let token = tls.mypos(&http).fetch_token().await.unwrap();
+        assert!(
+            token
+                .authorization()
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer ")
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{scheme}: one tunnel: {seen:?}");
+        let (user, host) = seen[0].split_once(' ').unwrap();
+        assert_eq!(user, "agent:pw", "{scheme}");
+        match scheme {
+            "socks5h" => assert_eq!(host, "localhost"),
+            _ => assert!(
+                host.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback()),
+                "socks5 sends an address: {host}"
+            ),
+        }
+    }
+    tls.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_gateway_that_requires_a_client_certificate_gets_the_identity_given_to_the_builder() {
+    use payauth::core::http::ClientIdentity;
+
+    let server = test_pki();
+    let client = pki_for("payauth client", false);
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let upstream: SocketAddr = sandbox
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let https_port = tls_terminator_with(&server, upstream, Some(client.ca.clone())).await;
+    let fetch = |http: HttpClient| async move {
+        let settings = MyposSettings::new(
+            defaults::MYPOS_CLIENT_ID,
+            Secret::new(defaults::MYPOS_CLIENT_SECRET),
+            Environment::Custom(format!("https://localhost:{https_port}")),
+        );
+        Mypos::new(&settings, &http).unwrap().fetch_token().await
+    };
+    let builder = || payauth::core::http::client_builder().add_root_certificate(server.ca.to_vec());
+    // Without an identity the gateway refuses the connection: a
+    // configuration problem, not an outage.
+    let refused = fetch(builder().build().unwrap()).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Certificate, "{refused}");
+    assert!(
+        refused.to_string().contains("client certificate"),
+        "{refused}"
+    );
+    let identity = ClientIdentity::from_pem(
+        client.leaf_pem.clone(),
+        Secret::new(client.leaf_key_pem.clone()),
+    );
+    let shown = format!("{identity:?}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    let token = fetch(builder().identity(identity).build().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        token
+            .authorization()
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer ")
+    );
+    // An identity that is not one fails the build, quoting nothing of it.
+    for (chain, key) in [
+        (client.leaf_pem.as_str(), "KEY-CANARY"),
+        ("CHAIN-CANARY", client.leaf_key_pem.as_str()),
+    ] {
+        let error = builder()
+            .identity(ClientIdentity::from_pem(chain, Secret::new(key)))
+            .build()
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config, "{error}");
+        let shown = error.to_string();
+        assert!(shown.contains("client identity"), "{shown}");
+        assert!(
+            !shown.contains("CANARY") && !shown.contains("PRIVATE"),
+            "{shown}"
+        );
+    }
     sandbox.shutdown().await;
 }

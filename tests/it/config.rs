@@ -535,3 +535,58 @@ fn a_client_credentials_config_never_serves_the_customer_token_from_a_shared_fil
         "the client-credentials config fetched its own token"
     );
 }
+
+#[test]
+fn the_http_table_names_a_proxy_and_a_client_certificate_and_its_errors_name_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["merchant-client".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let chain_file = dir.path().join("client.pem");
+    let key_file = dir.path().join("client-key.pem");
+    std::fs::write(&chain_file, certificate.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let garbage_file = dir.path().join("garbage.pem");
+    std::fs::write(&garbage_file, "KEY-CANARY").unwrap();
+    let with_http = |http: &str| {
+        Config::from_toml(&format!(
+            "[source]\nprovider = \"mypos\"\nclient_id = \"a\"\nclient_secret = {{ env = \"X\" }}\n[http]\n{http}\n"
+        ))
+        .unwrap()
+        .http_client()
+        .map(|_| ())
+        .map_err(|e| (e.kind(), e.to_string()))
+    };
+    let identity = |chain: &std::path::Path, key: &std::path::Path| {
+        format!(
+            "identity = {{ certificate_chain = {:?}, key = {{ file = {:?} }} }}",
+            chain.display().to_string(),
+            key.display().to_string()
+        )
+    };
+    assert_eq!(with_http(""), Ok(()));
+    assert_eq!(with_http(&identity(&chain_file, &key_file)), Ok(()));
+    assert_eq!(
+        with_http("proxy = { value = \"http://proxy.example:3128\" }"),
+        Ok(())
+    );
+    let refused = [
+        (
+            "proxy = { value = \"gopher://u:CANARY@p.example\" }".to_owned(),
+            "HttpClientBuilder::proxy",
+        ),
+        (
+            identity(&dir.path().join("missing.pem"), &key_file),
+            "missing.pem",
+        ),
+        (identity(&chain_file, &garbage_file), "client identity"),
+    ];
+    for (http, named) in refused {
+        let (kind, shown) = with_http(&http).unwrap_err();
+        assert_eq!(kind, ErrorKind::Config, "{http}: {shown}");
+        assert!(shown.contains(named), "{http}: {shown}");
+        assert!(!shown.contains("CANARY"), "{http}: {shown}");
+    }
+}

@@ -242,6 +242,11 @@ mod tests {
             Failure::from(Error::new(ErrorKind::Refused)).exit_status(),
             1
         );
+        // A refused certificate is configuration: retrying cannot help.
+        assert_eq!(
+            Failure::from(Error::new(ErrorKind::Certificate)).exit_status(),
+            1
+        );
         assert_eq!(Failure::Reported("x".into()).exit_status(), 1);
         assert_eq!(Failure::Interrupted(Signal::Interrupt).exit_status(), 130);
         assert_eq!(Failure::Interrupted(Signal::Terminate).exit_status(), 143);

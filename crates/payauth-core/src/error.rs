@@ -38,10 +38,21 @@ pub enum ErrorKind {
     /// The provider is failing or unavailable (HTTP 5xx).
     Unavailable,
     /// The request never got an HTTP answer: connection refused or reset,
-    /// DNS, TLS, a torn body.
+    /// DNS, a TLS handshake that failed (a refused certificate is
+    /// [`Certificate`](Self::Certificate)), a torn body.
     Transport,
-    /// No answer in time.
+    /// No answer in time, or no connection within the connect timeout.
     Timeout,
+    /// A TLS certificate was refused: the server's failed verification (an
+    /// unknown CA, expired, not valid for the host name), or the server
+    /// refused this client's certificate or its absence (mutual TLS);
+    /// [`Error::description`] says which check failed. A configuration
+    /// problem (the roots trusted, the URL, a certificate, the client
+    /// identity): not transient, so not retried at once, and not
+    /// permanent either (like [`Refused`](Self::Refused)): it says nothing
+    /// of the token, which a cache keeps serving while it is valid, trying
+    /// again after its failure backoff (a certificate may be fixed).
+    Certificate,
     /// The answer could not be understood: not JSON, wrong types, missing
     /// fields, too large.
     Malformed,
@@ -84,6 +95,7 @@ impl ErrorKind {
             Self::Unavailable => "provider unavailable",
             Self::Transport => "transport error",
             Self::Timeout => "timed out",
+            Self::Certificate => "TLS certificate refused",
             Self::Malformed => "malformed response",
             Self::Provider => "provider error",
             Self::Store => "token store error",

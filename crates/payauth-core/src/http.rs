@@ -1,13 +1,47 @@
 //! HTTP for token endpoints: one shared client that never follows
 //! redirects, response bodies read under a size cap, and provider answers
 //! turned into typed [`Error`]s.
+//!
+//! # Proxies
+//!
+//! `https://` token requests go through a proxy, read as curl reads it;
+//! TLS runs end to end with the provider inside the tunnel. Plain
+//! `http://` (the sandbox, loopback) always goes direct.
+//!
+//! Proxy settings are read and checked once, when the client is built: a
+//! setting payauth cannot honour (not a URL, a scheme it does not speak, a
+//! SOCKS proxy without the `socks` feature) is [`ErrorKind::Config`]
+//! naming where it came from, never dropped for a direct connection.
+//!
+//! | setting | used for |
+//! |---|---|
+//! | [`HttpClientBuilder::proxy`] | every `https://` request, in place of the environment |
+//! | `HTTPS_PROXY` (or `https_proxy`) | `https://` requests |
+//! | `ALL_PROXY` (or `all_proxy`) | `https://` requests, when `HTTPS_PROXY` is unset or empty |
+//! | `NO_PROXY` (or `no_proxy`) | hosts, domains (`.example.com`, `example.com`), IPs and CIDRs that go direct; `*` for all |
+//!
+//! The upper-case name wins when both are set; an empty value is unset.
+//! `HTTP_PROXY` is never read (payauth sends nothing in clear through a
+//! proxy), nor is anything in a CGI process (`REQUEST_METHOD` set: a
+//! request's `Proxy` header becomes `HTTP_PROXY` there).
+//!
+//! | scheme | how | default port |
+//! |---|---|---|
+//! | `http://` (or no scheme) | `CONNECT` over TCP; `user:password@` as `Proxy-Authorization: Basic`, readable on the way to the proxy (prefer `https://` for a proxy with a password) | 1080 |
+//! | `https://` | `CONNECT` over TLS to the proxy (its certificate checked as a provider's); needs a TLS feature | 443 |
+//! | `socks5h://` | SOCKS5, the proxy resolves the host name; `user:password@` as RFC 1929; feature `socks` | 1080 |
+//! | `socks5://` | SOCKS5, the host name resolved here; feature `socks` | 1080 |
+//!
+//! Any other scheme (`socks4://`, `ftp://`) is a configuration error.
 
 mod answer;
 mod client;
 mod date;
 mod proxy;
 
-pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder};
+pub use client::{
+    ClientIdentity, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder,
+};
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -1023,5 +1057,172 @@ mod tests {
         };
         assert!(shown.contains(&format!("tls: {tls:?}")), "{shown}");
         assert!(shown.contains("timeout: 30s"), "{shown}");
+    }
+
+    /// A loopback server that accepts connections, reads what comes and
+    /// never answers: a TLS server that never finishes its handshake, or a
+    /// proxy that never answers `CONNECT`. Returns its `host:port`.
+    fn silent_server() -> String {
+        use std::io::Read as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || while let Ok(1..) = stream.read(&mut [0u8; 4096]) {});
+            }
+        });
+        address
+    }
+
+    #[cfg(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc",
+        feature = "native-tls"
+    ))]
+    #[tokio::test]
+    async fn the_connect_timeout_bounds_the_tls_handshake_and_the_proxys_connect_together() {
+        let silent = silent_server();
+        let setups = [
+            // TLS to a server that never answers the ClientHello.
+            (format!("https://{silent}/token"), None),
+            // CONNECT to a proxy that never answers it.
+            (
+                "https://provider.example/token".to_owned(),
+                Some(format!("http://{silent}")),
+            ),
+        ];
+        for (url, proxy) in setups {
+            let mut builder = client_builder()
+                .connect_timeout(Duration::from_millis(300))
+                .timeout(Duration::from_secs(20));
+            builder = match &proxy {
+                Some(proxy) => builder.proxy(proxy),
+                None => builder.no_proxy(),
+            };
+            let client = builder.build().unwrap();
+            let request = client.requests().post(&url).build().unwrap();
+            let started = std::time::Instant::now();
+            let error = client.execute(request).await.unwrap_err();
+            let took = started.elapsed();
+            assert_eq!(error.kind(), ErrorKind::Timeout, "{url} {proxy:?}: {error}");
+            assert!(error.is_transient());
+            assert!(took < Duration::from_secs(3), "{url} {proxy:?}: {took:?}");
+            assert!(error.to_string().contains("no connection"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_folded_header_line_in_an_answer_is_accepted_with_the_fold_made_a_space() {
+        let (url, _, _) = keep_alive_server(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-note: one\r\n two\r\n\tthree\r\ncontent-length: 2\r\n\r\n{}",
+        );
+        let client = default_client().unwrap();
+        let request = client.requests().post(&url).build().unwrap();
+        let response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-note"], "one two three");
+        assert_eq!(response.bytes().await.unwrap().as_ref(), b"{}");
+    }
+
+    /// A loopback server answering each connection's first request with
+    /// the answer `route` gives its request line, recording request heads
+    /// and bodies.
+    #[cfg(feature = "reqwest-client")]
+    fn routed_server(route: fn(&str) -> String) -> (String, Arc<Mutex<Vec<String>>>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::<Mutex<Vec<String>>>::default();
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut buffer = [0u8; 8192];
+                let Ok(n) = stream.read(&mut buffer) else {
+                    continue;
+                };
+                let request = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                log.lock().unwrap().push(request.clone());
+                let answer = route(request.lines().next().unwrap_or_default());
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    #[cfg(feature = "reqwest-client")]
+    #[tokio::test]
+    async fn your_own_reqwest_client_sends_and_payauths_promises_still_hold() {
+        fn route(line: &str) -> String {
+            let answer = |status: &str, headers: &str, body: &str| {
+                format!(
+                    "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            match line.split(' ').nth(1).unwrap_or_default() {
+                "/token" => answer("200 OK", "", "{}"),
+                "/307" => answer("307 Temporary Redirect", "location: /token\r\n", ""),
+                "/302" => answer("302 Found", "location: /token\r\n", ""),
+                "/large" => answer("200 OK", "", &"x".repeat(MAX_BODY + 1)),
+                _ => {
+                    std::thread::sleep(Duration::from_secs(3));
+                    String::new()
+                }
+            }
+        }
+        let (url, seen) = routed_server(route);
+        let following = reqwest::Client::new(); // follows redirects
+        let client = client_builder()
+            .timeout(Duration::from_millis(500))
+            .build_on_reqwest(following)
+            .unwrap();
+        assert!(format!("{client:?}").contains("your reqwest client"));
+        let send = |path: &str| {
+            let request = client
+                .requests()
+                .post(format!("{url}{path}"))
+                .body("client_secret=SECRET")
+                .build()
+                .unwrap();
+            let client = client.clone();
+            async move {
+                let mut response = execute_capped(&client, request, MAX_BODY).await.unwrap();
+                match answer::take_failure(&mut response) {
+                    Some(error) => Err(error),
+                    None => Ok(response),
+                }
+            }
+        };
+        let ok = send("/token").await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(
+            seen.lock().unwrap()[0].contains("user-agent: payauth/"),
+            "payauth's headers on your client's request"
+        );
+        // A 307 is not followed: the form cannot be re-sent.
+        seen.lock().unwrap().clear();
+        let redirect = send("/307").await.unwrap();
+        assert_eq!(redirect.status(), 307);
+        assert_eq!(seen.lock().unwrap().len(), 1, "no second request");
+        // A 302 your client followed is refused.
+        let followed = send("/302").await.unwrap_err();
+        assert_eq!(followed.kind(), ErrorKind::Config, "{followed}");
+        assert!(followed.to_string().contains("redirect"), "{followed}");
+        // The body cap and the timeout.
+        let large = send("/large").await.unwrap();
+        let error = answer::too_large(large.status(), large.headers()).unwrap();
+        assert_eq!(error.kind(), ErrorKind::Malformed);
+        let started = std::time::Instant::now();
+        let slow = send("/slow").await.unwrap_err();
+        assert_eq!(slow.kind(), ErrorKind::Timeout, "{slow}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Settings of your own client are not taken twice.
+        let twice = client_builder()
+            .proxy("http://proxy.example:1")
+            .build_on_reqwest(reqwest::Client::new())
+            .unwrap_err();
+        assert!(twice.to_string().contains("`proxy`"), "{twice}");
     }
 }

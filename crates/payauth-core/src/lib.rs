@@ -44,6 +44,16 @@
 //! `rustls-aws-lc` (or `native-tls`) with `default-features = false` on
 //! every payauth crate it names, so that ring is not compiled in.
 //!
+//! ## Features: the transport's optional parts
+//!
+//! None adds a crate to the build; each compiles code a default build
+//! does not.
+//!
+//! | feature | what |
+//! |---|---|
+//! | `socks` | `socks5://` and `socks5h://` proxies (hyper-util's SOCKS client); without it a SOCKS proxy is a configuration error naming the feature |
+//! | `reqwest-client` | [`http::HttpClientBuilder::build_on_reqwest`]: token requests through the application's own `reqwest::Client` |
+//!
 //! ```
 //! use std::time::Duration;
 //! use payauth_core::{AccessToken, BoxFuture, Error, Issued, Secret, SystemClock, TokenCache, TokenSource};

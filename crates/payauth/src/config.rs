@@ -55,6 +55,40 @@ pub struct Config {
     /// lifetime); 60 when absent.
     #[serde(default = "default_margin")]
     pub refresh_margin_secs: u64,
+    /// The HTTP client token requests go over ([`Config::http_client`]):
+    /// a client certificate, a proxy; the defaults when absent.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `[http]`: how token requests leave. Every field is optional.
+///
+/// ```toml
+/// [http]
+/// proxy = { env = "PAYAUTH_PROXY" }   # in place of HTTPS_PROXY / ALL_PROXY
+/// identity = { certificate_chain = "/etc/myapp/client.pem", key = { file = "/run/secrets/client-key.pem" } }
+/// ```
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A proxy URL for every `https://` token request, in place of the
+    /// environment's (`http://`, `https://`, `socks5h://` with the
+    /// `socks` feature). A secret: it may carry a password.
+    pub proxy: Option<SecretConfig>,
+    /// A client certificate for gateways that require one (mutual TLS).
+    pub identity: Option<IdentityConfig>,
+}
+
+/// A client certificate chain (PEM file) and its private key (PEM, a
+/// secret).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The PEM file holding the client's certificate, then any
+    /// intermediates.
+    pub certificate_chain: PathBuf,
+    /// The PEM private key.
+    pub key: SecretConfig,
 }
 
 fn default_margin() -> u64 {
@@ -272,6 +306,34 @@ impl Config {
     #[must_use]
     pub fn json_schema() -> schemars::Schema {
         schemars::schema_for!(Config)
+    }
+
+    /// The HTTP client the `[http]` table describes: build it once and pass
+    /// it to [`cache`](Self::cache) or [`open`](Self::open).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](payauth_core::ErrorKind::Config) for a
+    /// certificate file or secret that cannot be read, or a setting the
+    /// client refuses (see [`HttpClientBuilder::build`](payauth_core::http::HttpClientBuilder::build)).
+    pub fn http_client(&self) -> Result<payauth_core::http::HttpClient, Error> {
+        let mut builder = payauth_core::http::client_builder();
+        if let Some(proxy) = &self.http.proxy {
+            builder = builder.proxy(proxy.load()?.expose_secret());
+        }
+        if let Some(identity) = &self.http.identity {
+            let chain = std::fs::read(&identity.certificate_chain).map_err(|e| {
+                Error::new(payauth_core::ErrorKind::Config).with_description(format!(
+                    "cannot read the client certificate chain {}: {}",
+                    identity.certificate_chain.display(),
+                    e.kind()
+                ))
+            })?;
+            builder = builder.identity(payauth_core::http::ClientIdentity::from_pem(
+                chain,
+                identity.key.load()?,
+            ));
+        }
+        builder.build()
     }
 
     /// The configured token source and its store key.

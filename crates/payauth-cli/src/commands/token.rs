@@ -564,7 +564,7 @@ fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
         .map_err(|e| Failure::from(e).context(&label))?;
     progress(&label);
     let token = super::run(global.timeout, async {
-        let http = payauth_core::http::default_client()?;
+        let http = config.http_client()?;
         let cache = config.cache(&http)?;
         let token = cache.token().await?;
         // Before exiting: a refresh token just rotated must reach the store.

@@ -217,6 +217,7 @@ fn kind_label(kind: ErrorKind) -> &'static str {
         ErrorKind::Unavailable => "unavailable",
         ErrorKind::Transport => "transport",
         ErrorKind::Timeout => "timeout",
+        ErrorKind::Certificate => "certificate",
         ErrorKind::Malformed => "malformed",
         ErrorKind::Provider => "provider",
         ErrorKind::Store => "store",

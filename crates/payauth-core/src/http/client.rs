@@ -11,6 +11,7 @@
 //! [`execute_capped`](super::execute_capped), which sends it here.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
 
-use super::proxy::{Connector, Proxies};
+use super::proxy::{Bounded, Capabilities, ConnectTimedOut, Connector, Proxies};
 use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
 
 /// The time to set up a connection (TCP and TLS), unless set otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,10 +71,27 @@ pub struct HttpClient {
 struct Inner {
     /// Builds requests (progenitor's `ClientInfo::client`); never sends.
     requests: reqwest::Client,
-    backend: Backend,
+    transport: Box<dyn Transport>,
     timeout: Duration,
     user_agent: HeaderValue,
 }
+
+/// The one door token requests leave by: payauth's own hyper client
+/// ([`Backend`]) or, with feature `reqwest-client`, the application's
+/// `reqwest::Client`. What payauth promises above it (its headers, the
+/// timeout, the body cap, no redirect followed) holds for both, and
+/// nothing above [`HttpClient`] knows which one it has.
+trait Transport: Send + Sync {
+    /// What sends, for `Debug`.
+    fn name(&self) -> &'static str;
+
+    /// Sends `request` and hands back the answer with its body streaming.
+    fn send(&self, request: reqwest::Request) -> Sending<'_>;
+}
+
+/// An exchange under way.
+type Sending<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<reqwest::Response, Error>> + Send + 'a>>;
 
 type Body = reqwest::Body;
 
@@ -83,19 +102,28 @@ enum Backend {
         feature = "rustls-aws-lc",
         feature = "native-tls"
     )))]
-    Plain(Pool<Connector, Body>),
+    Plain(Pool<Bounded<Connector<HttpConnector>>, Body>),
     #[cfg(all(
         any(feature = "rustls-ring", feature = "rustls-aws-lc"),
         not(feature = "native-tls")
     ))]
-    Rustls(Pool<hyper_rustls::HttpsConnector<Connector>, Body>),
+    Rustls(Pool<Bounded<tls::Rustls<Connector<tls::Rustls<HttpConnector>>>>, Body>),
     #[cfg(feature = "native-tls")]
-    NativeTls(Pool<hyper_tls::HttpsConnector<Connector>, Body>),
+    NativeTls(Pool<Bounded<tls::Native<Connector<tls::Native<HttpConnector>>>>, Body>),
 }
 
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tls = match self.inner.backend {
+        f.debug_struct("HttpClient")
+            .field("tls", &self.inner.transport.name())
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport for Backend {
+    fn name(&self) -> &'static str {
+        match self {
             #[cfg(not(any(
                 feature = "rustls-ring",
                 feature = "rustls-aws-lc",
@@ -109,11 +137,36 @@ impl fmt::Debug for HttpClient {
             Backend::Rustls(_) => "rustls",
             #[cfg(feature = "native-tls")]
             Backend::NativeTls(_) => "native-tls",
-        };
-        f.debug_struct("HttpClient")
-            .field("tls", &tls)
-            .field("timeout", &self.inner.timeout)
-            .finish_non_exhaustive()
+        }
+    }
+
+    fn send(&self, request: reqwest::Request) -> Sending<'_> {
+        Box::pin(async move {
+            let request = http::Request::<Body>::try_from(request)
+                .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))?;
+            let sent = match self {
+                #[cfg(not(any(
+                    feature = "rustls-ring",
+                    feature = "rustls-aws-lc",
+                    feature = "native-tls"
+                )))]
+                Backend::Plain(pool) => {
+                    if request.uri().scheme_str() == Some("https") {
+                        return Err(tls::missing());
+                    }
+                    pool.request(request).await
+                }
+                #[cfg(all(
+                    any(feature = "rustls-ring", feature = "rustls-aws-lc"),
+                    not(feature = "native-tls")
+                ))]
+                Backend::Rustls(pool) => pool.request(request).await,
+                #[cfg(feature = "native-tls")]
+                Backend::NativeTls(pool) => pool.request(request).await,
+            };
+            let response = sent.map_err(send_error)?;
+            Ok(reqwest::Response::from(response.map(reqwest::Body::wrap)))
+        })
     }
 }
 
@@ -136,7 +189,63 @@ pub struct HttpClientBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     roots: Vec<Vec<u8>>,
+    identity: Option<ClientIdentity>,
     proxies: Proxies,
+}
+
+/// A client certificate and its private key, for mutual TLS: what a bank's
+/// API gateway asks of a client before it talks. The certificate chain is
+/// PEM (the client's certificate first, then any intermediates); the key is
+/// PEM too, held as a [`Secret`] (read it with [`Secret::from_file`] or
+/// [`Secret::from_env`]) and never shown. Checked when the client is built.
+///
+/// With rustls the key may be PKCS#8, PKCS#1 (RSA) or SEC1 (EC); with
+/// `native-tls`, PKCS#8 only. The identity is shown to the provider, never
+/// to a proxy.
+///
+/// ```no_run
+/// use payauth_core::{Secret, http::{ClientIdentity, HttpClient}};
+///
+/// let identity = ClientIdentity::from_pem(
+///     std::fs::read("client-chain.pem")?,
+///     Secret::from_file("client-key.pem")?,
+/// );
+/// let http = HttpClient::builder().identity(identity).build()?;
+/// # let _ = http;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+#[cfg_attr(
+    not(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc",
+        feature = "native-tls"
+    )),
+    allow(dead_code, reason = "without TLS an identity is refused at build")
+)]
+pub struct ClientIdentity {
+    chain_pem: Vec<u8>,
+    key_pem: Secret,
+}
+
+impl ClientIdentity {
+    /// The identity of a PEM certificate chain and a PEM private key.
+    #[must_use]
+    pub fn from_pem(chain_pem: impl Into<Vec<u8>>, key_pem: Secret) -> Self {
+        Self {
+            chain_pem: chain_pem.into(),
+            key_pem,
+        }
+    }
+}
+
+/// The key is never shown; nor is the chain (public, but long).
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("key_pem", &self.key_pem)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for HttpClientBuilder {
@@ -145,13 +254,15 @@ impl Default for HttpClientBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             roots: Vec::new(),
+            identity: None,
             proxies: Proxies::FromEnv,
         }
     }
 }
 
 impl HttpClientBuilder {
-    /// The most time to set up a connection, TCP and TLS.
+    /// The most time to set up a connection: DNS, TCP, the proxy's
+    /// handshake and TLS, together. Past it, [`ErrorKind::Timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -171,9 +282,19 @@ impl HttpClientBuilder {
         self
     }
 
-    /// Sends every `https://` request through the HTTP proxy at `url`
-    /// (`http://[user:password@]host:port`), tunnelled with `CONNECT`, in
-    /// place of the one the environment names.
+    /// Presents `identity` (a client certificate and key) to servers that
+    /// ask for one: mutual TLS. Needs a TLS feature.
+    pub fn identity(mut self, identity: ClientIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Sends every `https://` request through the proxy at `url`, in
+    /// place of the one the environment names: `http://` or `https://`
+    /// (`CONNECT`, over TLS to an `https://` proxy), `socks5://` or
+    /// `socks5h://` (feature `socks`), with `user:password@` if it needs
+    /// them. It is checked by [`build`](Self::build); the schemes, default
+    /// ports and environment variables are in the [module docs](super#proxies).
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxies = Proxies::Https(url.into());
         self
@@ -189,26 +310,76 @@ impl HttpClientBuilder {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] when the TLS backend cannot be set up (a root
-    /// that is no certificate, no system roots) or reqwest's request
-    /// builder cannot be built.
+    /// that is no certificate, no system roots), reqwest's request
+    /// builder cannot be built, or a proxy setting cannot be honoured (not
+    /// a URL, a scheme payauth does not speak, a feature it needs is off):
+    /// the error names the variable (`HTTPS_PROXY`, `ALL_PROXY`, ...),
+    /// never its value.
     pub fn build(self) -> Result<HttpClient, Error> {
         let mut connector = HttpConnector::new();
         connector.enforce_http(false);
         connector.set_nodelay(true);
         connector.set_keepalive(Some(KEEPALIVE));
         connector.set_connect_timeout(Some(self.connect_timeout));
-        let backend = tls::backend(Connector::new(connector, &self.proxies), &self.roots)?;
-        Ok(HttpClient {
-            inner: Arc::new(Inner {
-                requests: request_builder()?,
-                backend,
-                timeout: self.timeout,
-                user_agent: HeaderValue::from_static(concat!(
-                    "payauth/",
-                    env!("CARGO_PKG_VERSION")
-                )),
-            }),
-        })
+        let proxies = self.proxies.matcher(tls::CAPABILITIES)?;
+        let settings = tls::Settings {
+            roots: &self.roots,
+            identity: self.identity.as_ref(),
+        };
+        let backend = tls::backend(connector, proxies, &settings, self.connect_timeout)?;
+        Ok(HttpClient::over(
+            request_builder()?,
+            Box::new(backend),
+            self.timeout,
+        ))
+    }
+
+    /// A client that sends through the application's own `client` (its
+    /// proxies, roots, identity, TLS backend), with this builder's
+    /// [`timeout`](Self::timeout); feature `reqwest-client`. What payauth
+    /// promises still holds: the timeout and the body cap are applied
+    /// above it, and a redirect is never followed for a token request. Build
+    /// `client` with `redirect(reqwest::redirect::Policy::none())`: an
+    /// answer your client reached by following one is refused
+    /// ([`ErrorKind::Config`]), and payauth sends its request bodies so
+    /// that no client can re-send them on a 307 or 308 (such a redirect
+    /// comes back as the answer, an error).
+    ///
+    /// ```
+    /// let own = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .build()?;
+    /// let http = payauth_core::http::HttpClient::builder().build_on_reqwest(own)?;
+    /// # let _ = http;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when this builder was given settings that
+    /// belong to `client` (a proxy other than the environment's, roots, an
+    /// identity, a connect timeout).
+    #[cfg(feature = "reqwest-client")]
+    pub fn build_on_reqwest(self, client: reqwest::Client) -> Result<HttpClient, Error> {
+        let defaults = Self::default();
+        let own = [
+            (self.proxies != defaults.proxies, "proxy"),
+            (!self.roots.is_empty(), "add_root_certificate"),
+            (self.identity.is_some(), "identity"),
+            (
+                self.connect_timeout != defaults.connect_timeout,
+                "connect_timeout",
+            ),
+        ];
+        if let Some((_, setting)) = own.into_iter().find(|(set, _)| *set) {
+            return Err(Error::new(ErrorKind::Config).with_description(format!(
+                "`{setting}` is a setting of your own reqwest client: set it there"
+            )));
+        }
+        Ok(HttpClient::over(
+            client.clone(),
+            Box::new(own::Reqwest(client)),
+            self.timeout,
+        ))
     }
 }
 
@@ -230,6 +401,21 @@ fn request_builder() -> Result<reqwest::Client, Error> {
 }
 
 impl HttpClient {
+    /// The client sending through `transport`.
+    fn over(requests: reqwest::Client, transport: Box<dyn Transport>, timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                requests,
+                transport,
+                timeout,
+                user_agent: HeaderValue::from_static(concat!(
+                    "payauth/",
+                    env!("CARGO_PKG_VERSION")
+                )),
+            }),
+        }
+    }
+
     /// Settings for a client; [`build`](HttpClientBuilder::build) it.
     pub fn builder() -> HttpClientBuilder {
         HttpClientBuilder::default()
@@ -277,9 +463,10 @@ impl HttpClient {
     }
 
     /// Sends `request` and waits for the answer's head; the body streams.
-    pub(super) async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response, Error> {
-        let mut request = http::Request::<Body>::try_from(request)
-            .map_err(|e| Error::new(ErrorKind::Config).with_source(e.without_url()))?;
+    pub(super) async fn send(
+        &self,
+        mut request: reqwest::Request,
+    ) -> Result<reqwest::Response, Error> {
         let headers = request.headers_mut();
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, self.inner.user_agent.clone());
@@ -287,35 +474,64 @@ impl HttpClient {
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         }
-        let sent = match &self.inner.backend {
-            #[cfg(not(any(
-                feature = "rustls-ring",
-                feature = "rustls-aws-lc",
-                feature = "native-tls"
-            )))]
-            Backend::Plain(pool) => {
-                if request.uri().scheme_str() == Some("https") {
-                    return Err(tls::missing());
-                }
-                pool.request(request).await
-            }
-            #[cfg(all(
-                any(feature = "rustls-ring", feature = "rustls-aws-lc"),
-                not(feature = "native-tls")
-            ))]
-            Backend::Rustls(pool) => pool.request(request).await,
-            #[cfg(feature = "native-tls")]
-            Backend::NativeTls(pool) => pool.request(request).await,
-        };
-        let response =
-            sent.map_err(|e| Error::new(ErrorKind::Transport).with_source(SendError(e)))?;
-        Ok(reqwest::Response::from(response.map(reqwest::Body::wrap)))
+        self.inner.transport.send(request).await
     }
 }
+
+/// The application's own reqwest client as a [`Transport`].
+#[cfg(feature = "reqwest-client")]
+mod own;
 
 /// The error of an exchange that took longer than `timeout`.
 pub(super) fn timed_out(timeout: Duration) -> Error {
     Error::new(ErrorKind::Timeout).with_description(format!("no whole answer within {timeout:?}"))
+}
+
+/// The error of a request that got no answer, of the kind its cause says:
+/// [`ErrorKind::Timeout`] for a connection not set up within the connect
+/// timeout, [`ErrorKind::Certificate`] (with the check that failed) for a
+/// certificate the TLS backend refused, else [`ErrorKind::Transport`].
+fn send_error(error: hyper_util::client::legacy::Error) -> Error {
+    let (kind, description) = send_error_kind(&error);
+    let error = Error::new(kind).with_source(SendError(error));
+    match description {
+        Some(description) => error.with_description(description),
+        None => error,
+    }
+}
+
+/// The kind of a failed exchange, by its causes, and which certificate
+/// check failed if one did.
+fn send_error_kind(error: &(dyn std::error::Error + 'static)) -> (ErrorKind, Option<String>) {
+    if find::<ConnectTimedOut>(error).is_some() {
+        (ErrorKind::Timeout, None)
+    } else if let Some(check) = tls::failed_check(error) {
+        (ErrorKind::Certificate, Some(check))
+    } else {
+        (ErrorKind::Transport, None)
+    }
+}
+
+/// The first error of type `T` among `root`'s causes, looking inside
+/// `io::Error`s too (whose `source` skips the error they wrap).
+pub(super) fn find<'a, T: std::error::Error + 'static>(
+    root: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(root);
+    let mut depth = 0;
+    while let Some(error) = next
+        && depth < 16
+    {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => error.source(),
+        };
+        depth += 1;
+    }
+    None
 }
 
 /// A request that got no answer: "error sending request", then hyper's
@@ -337,6 +553,8 @@ impl std::error::Error for SendError {
 
 /// A connection pool over `connector`, reqwest's defaults: idle
 /// connections kept 90 s, as many per host as were needed.
+/// Obsolete line folding in an answer's header is accepted and each fold
+/// replaced with a space (RFC 9112 §5.2: a client MUST).
 fn pool<C>(connector: C) -> Pool<C, Body>
 where
     C: hyper_util::client::legacy::connect::Connect + Clone,
@@ -344,84 +562,8 @@ where
     Pool::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE)
+        .http1_allow_obsolete_multiline_headers_in_responses(true)
         .build(connector)
 }
 
-/// The TLS backend the features choose.
-mod tls {
-    use super::{Backend, Connector, Error, ErrorKind, pool};
-
-    /// The error for `https://` with no TLS feature on.
-    #[cfg(not(any(
-        feature = "rustls-ring",
-        feature = "rustls-aws-lc",
-        feature = "native-tls"
-    )))]
-    pub(super) fn missing() -> Error {
-        Error::new(ErrorKind::Config).with_description(
-            "https:// needs a TLS backend: turn on payauth-core's `rustls-ring`, \
-             `rustls-aws-lc` or `native-tls` feature",
-        )
-    }
-
-    /// No TLS feature: plain HTTP only.
-    #[cfg(not(any(
-        feature = "rustls-ring",
-        feature = "rustls-aws-lc",
-        feature = "native-tls"
-    )))]
-    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
-        if !roots.is_empty() {
-            return Err(missing());
-        }
-        Ok(Backend::Plain(pool(connector)))
-    }
-
-    /// rustls, with the provider handed to it (never the process default)
-    /// and the platform's verifier plus `roots`.
-    #[cfg(all(
-        any(feature = "rustls-ring", feature = "rustls-aws-lc"),
-        not(feature = "native-tls")
-    ))]
-    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
-        use std::sync::Arc;
-
-        #[cfg(feature = "rustls-aws-lc")]
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        #[cfg(not(feature = "rustls-aws-lc"))]
-        let provider = rustls::crypto::ring::default_provider();
-        let provider = Arc::new(provider);
-        let roots = roots
-            .iter()
-            .map(|der| rustls::pki_types::CertificateDer::from(der.clone()));
-        let config_error = |e: rustls::Error| Error::new(ErrorKind::Config).with_source(e);
-        let verifier =
-            rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
-                .map_err(config_error)?;
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(config_error)?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        Ok(Backend::Rustls(pool(https)))
-    }
-
-    /// The platform's TLS library, with `roots` added to its own.
-    #[cfg(feature = "native-tls")]
-    pub(super) fn backend(connector: Connector, roots: &[Vec<u8>]) -> Result<Backend, Error> {
-        let config_error = |e: native_tls::Error| Error::new(ErrorKind::Config).with_source(e);
-        let mut tls = native_tls::TlsConnector::builder();
-        for der in roots {
-            tls.add_root_certificate(native_tls::Certificate::from_der(der).map_err(config_error)?);
-        }
-        let tls = tls.build().map_err(config_error)?;
-        let https = hyper_tls::HttpsConnector::from((connector, tls.into()));
-        Ok(Backend::NativeTls(pool(https)))
-    }
-}
+mod tls;
