@@ -462,6 +462,11 @@ fn probes(secret: &str) -> Vec<String> {
             );
         }
     }
+    for bytes in starts {
+        for engine in [&STANDARD, &URL_SAFE] {
+            probes.push(engine.encode(bytes).chars().take(MIN_PARTIAL).collect());
+        }
+    }
     probes.push(head);
     // Most forms of most secrets start alike: search each start once.
     probes.sort_unstable();
@@ -713,6 +718,19 @@ mod tests {
             redactor.redact("Basic Y2xpZW50OnNlY3JldA=="),
             "Basic [REDACTED]"
         );
+    }
+
+    #[test]
+    fn the_probes_find_every_form_of_a_short_or_long_secret_in_a_body() {
+        for secret in ["abcd", "ab de", SECRET] {
+            let mut redactor = Redactor::new();
+            redactor.add(secret);
+            for form in forms(secret) {
+                let body = format!("{{\"error_description\":\"x {form} y\"}}");
+                assert!(redactor.may_hold_one(body.as_bytes()), "{secret}: {form}");
+            }
+            assert!(!redactor.may_hold_one(b"{\"access_token\":\"t\",\"scope\":\"webhooks\"}"));
+        }
     }
 
     #[test]
