@@ -6,7 +6,7 @@
 //!   (the exec hook of every generated client) is redacted with the
 //!   secrets of that request before anything reads it, so no flow has to
 //!   remember to.
-//! - [`url`]: the one way a URL is shown (errors, environment labels,
+//! - [`url()`]: the one way a URL is shown (errors, environment labels,
 //!   `Debug`): never its userinfo or query.
 
 use std::borrow::Cow;
