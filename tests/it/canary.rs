@@ -64,6 +64,10 @@ impl Outcome {
     }
 }
 
+fn form(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 fn environment(base: &str) -> Environment {
     Environment::Custom(base.to_owned())
 }
@@ -159,7 +163,17 @@ const FLOWS: &[Flow] = &[
                         )
                         .unwrap();
                     pending.code_verifier = Some(secret("code_verifier"));
+                    pending.state = secret("state");
                     out.show(&pending);
+                    // A redirect whose error repeats the state and verifier.
+                    let echo = format!("{} {}", canary("state"), canary("code_verifier"));
+                    let redirect = format!(
+                        "http://127.0.0.1:1/callback?state={}&error={}&error_description={}",
+                        form(&canary("state")),
+                        form(&echo),
+                        form(&echo)
+                    );
+                    out.result(pending.callback(&redirect));
                     out.result(bank.exchange(&pending, &secret("code")).await);
                     let grant = bank.refresh_token(&["account"]);
                     out.show(&grant);

@@ -6,7 +6,7 @@
 //!   (the exec hook of every generated client) is redacted with the
 //!   secrets of that request before anything reads it, so no flow has to
 //!   remember to.
-//! - [`url`]: the one way a URL is shown (errors, environment labels,
+//! - [`url()`]: the one way a URL is shown (errors, environment labels,
 //!   `Debug`): never its userinfo or query.
 
 use std::borrow::Cow;
@@ -79,15 +79,21 @@ const PUBLIC_NAMES: &[&str] = &[
 /// ```
 #[derive(Clone, Default)]
 pub struct Redactor {
-    /// Every form of every secret, longest first.
-    patterns: Vec<String>,
+    /// The secrets as registered.
+    secrets: Vec<String>,
+    /// Every form of every secret, longest first: built when first needed
+    /// (an error answer, a 2xx body that may hold one), so a request
+    /// answered with a plain token costs no more than a few searches.
+    patterns: std::sync::OnceLock<Vec<String>>,
+    /// The starts of the forms a 2xx answer can hold unescaped ([`probes`]).
+    probes: std::sync::OnceLock<Vec<String>>,
 }
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redactor")
-            .field("patterns", &self.patterns.len())
-            .finish()
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,45 +107,35 @@ impl Redactor {
     /// Whether it knows no secret.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.secrets.is_empty()
+    }
+
+    /// Every form of every secret, longest first.
+    fn patterns(&self) -> &[String] {
+        self.patterns.get_or_init(|| {
+            let mut patterns: Vec<String> = Vec::new();
+            for secret in &self.secrets {
+                for form in forms(secret) {
+                    if form.chars().count() >= MIN_SECRET && !patterns.contains(&form) {
+                        patterns.push(form);
+                    }
+                }
+            }
+            patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            patterns
+        })
     }
 
     /// Registers `secret` in every form (see the type's docs); a value
     /// shorter than 4 characters is ignored.
     pub fn add(&mut self, secret: &str) {
         let secret = secret.trim();
-        if secret.chars().count() < MIN_SECRET {
+        if secret.chars().count() < MIN_SECRET || self.secrets.iter().any(|s| s == secret) {
             return;
         }
-        let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        // Encoded twice: a form body's value, echoed percent-encoded.
-        let twice: String = form_urlencoded::byte_serialize(form.as_bytes()).collect();
-        let mut forms = vec![secret.to_owned(), form.clone(), form.replace('+', "%20")];
-        forms.push(lower_hex(&form));
-        forms.push(lower_hex(&form.replace('+', "%20")));
-        forms.push(lower_hex(&twice));
-        forms.push(twice);
-        let json = serde_json::to_string(secret).unwrap_or_default();
-        let json = json[1..json.len() - 1].to_owned();
-        forms.push(json.replace('/', "\\/"));
-        forms.push(ascii_json(&json));
-        forms.push(json);
-        let mut encoded = Vec::new();
-        for text in [secret, form.as_str()] {
-            for offset in 0..3 {
-                encoded.extend(base64_cores(text.as_bytes(), offset));
-            }
-            for engine in [&STANDARD, &URL_SAFE] {
-                encoded.push(engine.encode(text));
-            }
-        }
-        forms.extend(encoded);
-        for form in forms {
-            if form.chars().count() >= MIN_SECRET && !self.patterns.contains(&form) {
-                self.patterns.push(form);
-            }
-        }
-        self.patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        self.secrets.push(secret.to_owned());
+        self.patterns = std::sync::OnceLock::new();
+        self.probes = std::sync::OnceLock::new();
     }
 
     /// Registers a [`Secret`]'s value.
@@ -149,17 +145,26 @@ impl Redactor {
 
     /// Registers the value of a header or field named `name`, unless the
     /// name is one of the public ones (`grant_type`, `client_id`, `scope`,
-    /// `content-type`, …). A credentials header value (`Basic …`,
-    /// `IYZWSv2 …`) is registered whole, without its scheme, and decoded
-    /// from base64 with each of its parts (`id:secret`, `apiKey:…&…`).
+    /// `content-type`, …). An `Authorization` or `Proxy-Authorization`
+    /// value (`Basic …`, `IYZWSv2 …`) is registered without its scheme,
+    /// and decoded from base64 with each of its parts (`id:secret`, whose
+    /// id is public; `apiKey:…&…`).
     pub fn add_named(&mut self, name: &str, value: &str) {
         if is_public(name) {
             return;
         }
-        self.add(value);
-        let Some((scheme, credentials)) = value.trim().split_once(' ') else {
+        let credentials_header = matches!(
+            normalized(name).as_str(),
+            "authorization" | "proxyauthorization"
+        );
+        let Some((scheme, credentials)) =
+            value.trim().split_once(' ').filter(|_| credentials_header)
+        else {
+            self.add(value);
             return;
         };
+        // `Basic …`: the credentials alone (the scheme is no secret, and a
+        // text holding the whole value holds them).
         self.add(credentials);
         self.add_decoded(scheme.eq_ignore_ascii_case("basic"), credentials.trim());
     }
@@ -250,11 +255,11 @@ impl Redactor {
     /// `text` with every secret masked (see the type's docs).
     #[must_use]
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if self.patterns.is_empty() || text.is_empty() {
+        if self.is_empty() || text.is_empty() {
             return Cow::Borrowed(text);
         }
         let mut hidden: Vec<(usize, usize)> = Vec::new();
-        for pattern in &self.patterns {
+        for pattern in self.patterns() {
             let mut from = 0;
             while let Some(at) = text[from..].find(pattern.as_str()) {
                 let start = from + at;
@@ -292,18 +297,45 @@ impl Redactor {
         }
         for end in ends {
             let before = &text[..end];
-            for pattern in &self.patterns {
+            let Some(last) = before.chars().next_back() else {
+                continue;
+            };
+            for pattern in self.patterns() {
+                // Only a prefix ending in the text's last character can be
+                // the text's end: few candidates, checked from the longest.
                 let longest = pattern
-                    .char_indices()
-                    .map(|(at, _)| at)
-                    .skip(MIN_PARTIAL)
-                    .filter(|&len| before.ends_with(&pattern[..len]))
-                    .max();
+                    .match_indices(last)
+                    .map(|(at, _)| at + last.len_utf8())
+                    .filter(|&len| {
+                        len < pattern.len() && pattern[..len].chars().count() >= MIN_PARTIAL
+                    })
+                    .rev()
+                    .find(|&len| before.ends_with(&pattern[..len]));
                 if let Some(len) = longest {
                     hidden.push((end - len, end));
                 }
             }
         }
+    }
+
+    /// Whether `body` may show a secret: it holds the first characters of
+    /// one of the forms (so a whole form or a cut one), or an escape that
+    /// could hide one. False for nearly every token answer, which is then
+    /// not parsed a second time.
+    pub(crate) fn may_hold_one(&self, body: &[u8]) -> bool {
+        if body.contains(&b'\\') {
+            return true;
+        }
+        let Ok(text) = std::str::from_utf8(body) else {
+            return true;
+        };
+        let probes = self.probes.get_or_init(|| {
+            let mut all: Vec<String> = self.secrets.iter().flat_map(|s| probes(s)).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        });
+        probes.iter().any(|probe| text.contains(probe.as_str()))
     }
 
     /// Masks the secrets in every string (and member name) of `value`,
@@ -350,7 +382,7 @@ impl Redactor {
     /// `body` with every secret masked: in each string of a JSON body (see
     /// `redact_json`), else in the text; `None` when nothing is masked.
     pub(crate) fn redact_body(&self, body: &[u8], keep_tokens: bool) -> Option<Vec<u8>> {
-        if self.is_empty() {
+        if self.is_empty() || !self.may_hold_one(body) {
             return None;
         }
         if let Ok(mut value) = serde_json::from_slice::<Value>(body) {
@@ -369,6 +401,77 @@ impl Redactor {
             Cow::Borrowed(_) => None,
         }
     }
+}
+
+/// Every form a server may show `secret` in (see [`Redactor`]).
+fn forms(secret: &str) -> Vec<String> {
+    let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    // Encoded twice: a form body's value, echoed percent-encoded.
+    let twice: String = form_urlencoded::byte_serialize(form.as_bytes()).collect();
+    let mut forms = vec![secret.to_owned(), form.clone(), form.replace('+', "%20")];
+    forms.push(lower_hex(&form));
+    forms.push(lower_hex(&form.replace('+', "%20")));
+    forms.push(lower_hex(&twice));
+    forms.push(twice);
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json[1..json.len() - 1].to_owned();
+    forms.push(json.replace('/', "\\/"));
+    forms.push(ascii_json(&json));
+    forms.push(json);
+    let mut encoded = Vec::new();
+    for text in [secret, form.as_str()] {
+        for offset in 0..3 {
+            encoded.extend(base64_cores(text.as_bytes(), offset));
+        }
+        for engine in [&STANDARD, &URL_SAFE] {
+            encoded.push(engine.encode(text));
+        }
+    }
+    forms.extend(encoded);
+    forms
+}
+
+/// The starts of the forms of `secret` a 2xx body can hold unescaped:
+/// raw, percent-encoded (once or twice, either hex case), base64 at each
+/// alignment. A body holding none of them (and no `\\` escape) cannot
+/// show the secret, whole or cut.
+fn probes(secret: &str) -> Vec<String> {
+    let head: String = secret.chars().take(MIN_PARTIAL).collect();
+    let form: String = form_urlencoded::byte_serialize(head.as_bytes()).collect();
+    let twice: String = form_urlencoded::byte_serialize(form.as_bytes()).collect();
+    let mut probes = vec![
+        lower_hex(&form),
+        lower_hex(&twice),
+        form.replace('+', "%20"),
+        form,
+        twice,
+    ];
+    let start = &secret.as_bytes()[..secret.len().min(9)];
+    let form_start: String = form_urlencoded::byte_serialize(start).collect();
+    let starts: &[&[u8]] = if form_start.as_bytes() == start {
+        &[start]
+    } else {
+        &[start, form_start.as_bytes()]
+    };
+    for bytes in starts {
+        for offset in 0..3 {
+            probes.extend(
+                base64_cores(bytes, offset)
+                    .into_iter()
+                    .map(|core| core.chars().take(MIN_PARTIAL).collect()),
+            );
+        }
+    }
+    for bytes in starts {
+        for engine in [&STANDARD, &URL_SAFE] {
+            probes.push(engine.encode(bytes).chars().take(MIN_PARTIAL).collect());
+        }
+    }
+    probes.push(head);
+    // Most forms of most secrets start alike: search each start once.
+    probes.sort_unstable();
+    probes.dedup();
+    probes
 }
 
 fn normalized(name: &str) -> String {
@@ -611,7 +714,23 @@ mod tests {
         let redactor = Redactor::from_request(&request);
         assert_eq!(redactor.redact("invalid_client"), "invalid_client");
         assert_eq!(redactor.redact("client secret"), "client [REDACTED]");
-        assert_eq!(redactor.redact("Basic Y2xpZW50OnNlY3JldA=="), "[REDACTED]");
+        assert_eq!(
+            redactor.redact("Basic Y2xpZW50OnNlY3JldA=="),
+            "Basic [REDACTED]"
+        );
+    }
+
+    #[test]
+    fn the_probes_find_every_form_of_a_short_or_long_secret_in_a_body() {
+        for secret in ["abcd", "ab de", SECRET] {
+            let mut redactor = Redactor::new();
+            redactor.add(secret);
+            for form in forms(secret) {
+                let body = format!("{{\"error_description\":\"x {form} y\"}}");
+                assert!(redactor.may_hold_one(body.as_bytes()), "{secret}: {form}");
+            }
+            assert!(!redactor.may_hold_one(b"{\"access_token\":\"t\",\"scope\":\"webhooks\"}"));
+        }
     }
 
     #[test]
@@ -674,5 +793,44 @@ mod tests {
         assert!(has_userinfo("https://:p@h"));
         assert!(has_userinfo("https://u:p@h:99999"));
         assert!(!has_userinfo("https://h/?mail=a@b"));
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+
+    #[test]
+    #[ignore = "a measurement: cargo test -p payauth-core --release redact::cost -- --ignored --nocapture"]
+    fn what_redaction_costs_a_token_exchange() {
+        let basic = crate::oauth2::basic_authorization(
+            "client-id",
+            &Secret::new("a-client-secret-of-32-characters"),
+        );
+        let request = reqwest::Client::new()
+            .post("https://x.example/token")
+            .header("authorization", basic)
+            .header("x-request-id", "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+            .body("grant_type=client_credentials&scope=webhooks")
+            .build()
+            .unwrap();
+        let answer = br#"{"access_token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c","token_type":"Bearer","expires_in":86400,"scope":"webhooks"}"#;
+        let rounds = 10_000;
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            let redactor = Redactor::from_request(&request);
+            assert!(redactor.redact_body(answer, true).is_none());
+        }
+        eprintln!("{:?} per exchange", started.elapsed() / rounds);
+        let redactor = Redactor::from_request(&request);
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            assert!(redactor.redact_body(answer, true).is_none());
+        }
+        eprintln!(
+            "{:?} of it reading the answer ({} forms)",
+            started.elapsed() / rounds,
+            redactor.patterns().len()
+        );
     }
 }

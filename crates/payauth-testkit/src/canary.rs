@@ -25,6 +25,7 @@ pub const KINDS: &[&str] = &[
     "refresh_token",
     "code",
     "code_verifier",
+    "state",
     "access_token",
     "proxy_password",
     "url_password",

@@ -175,12 +175,19 @@ impl PendingAuthorization {
             ));
         }
         if let Some(error) = answer.error {
+            // What the redirect says is masked with what the authorization
+            // holds (its state and PKCE verifier), as every answer is.
+            let mut redactor = payauth_core::redact::Redactor::new();
+            redactor.add_secret(&self.state);
+            if let Some(verifier) = &self.code_verifier {
+                redactor.add_secret(verifier);
+            }
             let kind = ErrorKind::from_oauth_code(&error).unwrap_or(ErrorKind::Provider);
             let mut out = Error::new(kind)
-                .with_provider_code(error)
+                .with_provider_code(redactor.redact(&error))
                 .with_description("the bank's redirect carries an error instead of a code");
             if let Some(description) = answer.description {
-                out = out.with_description(description);
+                out = out.with_description(redactor.redact(&description));
             }
             return Err(out);
         }

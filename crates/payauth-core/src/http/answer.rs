@@ -230,6 +230,9 @@ fn redact_headers(headers: &mut HeaderMap, redactor: &Redactor) {
         return;
     }
     for value in headers.values_mut() {
+        if !redactor.may_hold_one(value.as_bytes()) {
+            continue;
+        }
         let text = String::from_utf8_lossy(value.as_bytes());
         if let std::borrow::Cow::Owned(masked) = redactor.redact(&text) {
             *value = HeaderValue::try_from(masked)
