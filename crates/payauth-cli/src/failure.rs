@@ -2,8 +2,6 @@
 //! scripts, documented in `--help` and the README) and its report, as a
 //! line on stderr and, with `--json`, one JSON object on stdout.
 
-use std::process::ExitCode;
-
 use payauth_core::{Error, ErrorKind};
 
 /// The command did what was asked.
@@ -178,17 +176,17 @@ impl Failure {
 
     /// Prints the report (stderr, and stdout with `--json`) and gives the
     /// exit status.
-    pub(crate) fn report(&self, json: bool) -> ExitCode {
-        eprintln!("payauth: {}", crate::output::clean(&self.message()));
+    pub(crate) fn report(&self, json: bool) -> u8 {
+        crate::output::note!("payauth: {}", self.message());
         if let Self::Error(report) = self
             && let Some(hint) = &report.hint
         {
-            eprintln!("hint: {}", crate::output::clean(hint));
+            crate::output::note!("hint: {hint}");
         }
         if json && let Some(value) = self.json() {
             crate::output::print_json(&value);
         }
-        ExitCode::from(self.exit_status())
+        self.exit_status()
     }
 }
 

@@ -6,3 +6,8 @@
 pub mod hex;
 pub mod random;
 pub mod time;
+
+/// Text safe for a terminal.
+pub mod text {
+    pub use crate::text::is_format;
+}

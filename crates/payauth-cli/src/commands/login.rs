@@ -17,7 +17,7 @@ use payauth_vakifbank::VakifBank;
 use super::token::{CustomerArgs, VakifBankArgs, default_store_dir};
 use super::{Global, parse_timeout, within};
 use crate::failure::Failure;
-use crate::output::{print_json, say, token_json};
+use crate::output::{note, print_json, say, token_json};
 use crate::vars;
 
 #[derive(Debug, Args)]
@@ -111,7 +111,7 @@ fn announce(url: &str, redirect_uri: &str, wait: Duration, global: Global) {
     } else {
         say!("Open this URL in your browser and log in:");
         say!("{url}");
-        eprintln!(
+        note!(
             "waiting for the bank's redirect on {redirect_uri} (up to {} s)…",
             wait.as_secs()
         );

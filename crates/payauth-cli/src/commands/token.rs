@@ -28,7 +28,7 @@ use payauth_vakifbank::{
 
 use super::{Global, Output};
 use crate::failure::Failure;
-use crate::output::{clean, expires_in_secs, print_json, rfc3339_utc, say, token_json};
+use crate::output::{clean, expires_in_secs, note, print_json, rfc3339_utc, say, token_json};
 use crate::secrets::{
     IyzicoClientSecret, IyzicoPassword, IyzicoSecretKey, MyposClientSecret, MyposToken,
     PwiSessionToken, VakifBankClientSecret,
@@ -490,7 +490,7 @@ pub(crate) fn run(args: TokenArgs, global: Global) -> Result<(), Failure> {
         (None, None) => match std::env::var_os(vars::CONFIG) {
             Some(path) => from_config(Path::new(&path), show, global),
             None => Err(Failure::Usage(
-                "give a provider (payauth token mypos …) or --config FILE".to_owned(),
+                "give a provider (payauth token mypos | vakifbank | iyzico-terminal | iyzico-pwi …) or --config FILE".to_owned(),
             )),
         },
     }
@@ -559,7 +559,7 @@ fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
 fn progress(label: &str) {
     tracing::debug!(flow = label, "requesting a token");
     if std::io::stderr().is_terminal() {
-        eprintln!("{label}: requesting a token…");
+        note!("{label}: requesting a token…");
     }
 }
 

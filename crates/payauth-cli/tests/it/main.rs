@@ -8,6 +8,8 @@ mod hostile;
 mod iyzico_sign;
 mod login;
 mod operators;
+mod pipes;
 mod sandbox;
 mod scripts;
 mod token;
+mod usage;
