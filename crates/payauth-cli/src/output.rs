@@ -11,6 +11,8 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use payauth_core::AccessToken;
+
+use crate::failure::Failure;
 use payauth_core::internal::text::is_format;
 
 /// The exit status of a command whose reader went away (a closed pipe on
@@ -221,7 +223,7 @@ pub(crate) fn expires_in_secs(token: &AccessToken) -> u64 {
 /// `expires_in_s`, `expires_at` (RFC 3339, UTC), `scope`,
 /// `has_refresh_token`, and with `reveal` the token itself
 /// (`access_token`) and its `authorization` header value.
-pub(crate) fn token_json(token: &AccessToken, reveal: bool) -> serde_json::Value {
+pub(crate) fn token_json(token: &AccessToken, reveal: bool) -> Result<serde_json::Value, Failure> {
     let mut value = serde_json::json!({
         "token_type": token.token_type(),
         "expires_in_s": expires_in_secs(token),
@@ -231,9 +233,21 @@ pub(crate) fn token_json(token: &AccessToken, reveal: bool) -> serde_json::Value
     });
     if reveal {
         value["access_token"] = token.secret().expose_secret().into();
-        value["authorization"] = token.authorization().to_str().unwrap_or_default().into();
+        value["authorization"] = authorization(token)?.into();
     }
-    value
+    Ok(value)
+}
+
+/// The token's `Authorization` header value as text. `payauth_core`
+/// refuses a token that is not an RFC 6750 `b64token`, so this is always
+/// text; were it not, the command fails rather than print an empty value.
+pub(crate) fn authorization(token: &AccessToken) -> Result<&str, Failure> {
+    token.authorization().to_str().map_err(|_| {
+        Failure::from(
+            payauth_core::Error::new(payauth_core::ErrorKind::Malformed)
+                .with_description("the token's Authorization header is not text"),
+        )
+    })
 }
 
 #[cfg(test)]

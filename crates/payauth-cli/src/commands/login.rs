@@ -86,7 +86,7 @@ pub(crate) fn run(args: LoginArgs, global: Global) -> Result<(), Failure> {
         .await?;
 
         if global.output.json {
-            let mut value = token_json(&token, false);
+            let mut value = token_json(&token, false)?;
             value["logged_in"] = true.into();
             value["store_dir"] = dir.display().to_string().into();
             value["store_key"] = key.clone().into();

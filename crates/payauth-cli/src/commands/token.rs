@@ -28,7 +28,9 @@ use payauth_vakifbank::{
 
 use super::{Global, Output};
 use crate::failure::Failure;
-use crate::output::{clean, expires_in_secs, note, print_json, rfc3339_utc, say, token_json};
+use crate::output::{
+    authorization, clean, expires_in_secs, note, print_json, rfc3339_utc, say, token_json,
+};
 use crate::secrets::{
     IyzicoClientSecret, IyzicoPassword, IyzicoSecretKey, MyposClientSecret, MyposToken,
     PwiSessionToken, VakifBankClientSecret,
@@ -525,8 +527,7 @@ fn fetch_and_print(flow: Flow, show: Show, global: Global) -> Result<(), Failure
         Ok(token)
     })
     .map_err(|f| f.context(label))?;
-    print_token(label, &token, show, global.output);
-    Ok(())
+    print_token(label, &token, show, global.output)
 }
 
 /// `payauth token --config FILE`: the source and `[store]` the facade's
@@ -550,8 +551,7 @@ fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
         Ok(token)
     })
     .map_err(|f| f.context(&label))?;
-    print_token(&label, &token, show, global.output);
-    Ok(())
+    print_token(&label, &token, show, global.output)
 }
 
 /// A line for a person watching: only when stderr is a terminal, so
@@ -568,16 +568,16 @@ pub(crate) fn config_schema() -> String {
     serde_json::to_string_pretty(&payauth::config::Config::json_schema()).unwrap_or_default()
 }
 
-fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) {
+fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) -> Result<(), Failure> {
     if show.print {
         say!("{}", token.secret().expose_secret());
-        return;
+        return Ok(());
     }
     if output.json {
-        let mut value = token_json(token, show.reveal);
+        let mut value = token_json(token, show.reveal)?;
         value["flow"] = flow.into();
         print_json(&value);
-        return;
+        return Ok(());
     }
     say!(
         "{flow}: OK, {} token, expires in {}s (at {})",
@@ -592,13 +592,11 @@ fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) {
         say!("a refresh token came with it");
     }
     if show.reveal {
-        say!(
-            "Authorization: {}",
-            token.authorization().to_str().unwrap_or_default()
-        );
+        say!("Authorization: {}", authorization(token)?);
     } else {
         say!("(the token itself is shown only with --reveal or --print)");
     }
+    Ok(())
 }
 
 /// `payauth revoke mypos`.
