@@ -3,6 +3,7 @@
 //! operators run it, each test in its own child processes.
 
 mod common;
+mod config;
 mod demo;
 mod hostile;
 mod iyzico_sign;
