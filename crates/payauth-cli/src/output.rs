@@ -280,6 +280,7 @@ mod tests {
     #[test]
     fn clean_text_has_no_control_characters_left() {
         assert_eq!(clean("a\u{1b}[31mb\u{9b}c\nd\u{7f}"), "a [31mb c d ");
+        assert_eq!(clean("x\u{202e}y\u{2066}z\u{200b}\u{2028}."), "x y z  .");
         assert!(matches!(clean("plain ü"), Cow::Borrowed("plain ü")));
     }
 
