@@ -61,6 +61,14 @@ macro_rules! secret {
             pub(crate) fn load(self) -> Result<Secret, Failure> {
                 Ok(self.resolve()?.load()?)
             }
+
+            /// Whether any of its flags or variables is given.
+            pub(crate) fn is_given(&self) -> bool {
+                self.value.is_some()
+                    || self.file.is_some()
+                    || std::env::var_os($env).is_some()
+                    || std::env::var_os(concat!($env, "_FILE")).is_some()
+            }
         }
     };
 }

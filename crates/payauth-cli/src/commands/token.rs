@@ -18,6 +18,7 @@ use clap::{Args, Subcommand};
 use payauth_core::oauth2::BasicEncoding;
 use payauth_core::{
     AccessToken, Environment, ErrorKind, FileStore, FlowSettings, TokenCache, TokenSource,
+    TokenStore as _,
 };
 use payauth_iyzico::{PwiSessionSettings, PwiSettings, TerminalLoginSettings, TimestampUnit};
 use payauth_mypos::{Mypos, MyposSettings};
@@ -343,12 +344,18 @@ pub(crate) enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RevokeCommand {
-    /// Revoke a myPOS token (RFC 7009; success also for unknown tokens).
+    /// Revoke a myPOS token (RFC 7009; success also for unknown tokens),
+    /// and remove it from the token store.
     Mypos {
         #[command(flatten)]
         provider: MyposArgs,
         #[command(flatten)]
         token: MyposToken,
+        /// The store `payauth token --store-dir` keeps this flow's tokens
+        /// in: the token revoked is removed from it, and with no token
+        /// given, the stored one is the one revoked [env: `PAYAUTH_STORE_DIR`].
+        #[arg(long, value_name = "DIR")]
+        store_dir: Option<PathBuf>,
     },
 }
 
@@ -599,20 +606,56 @@ fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) -> R
     Ok(())
 }
 
-/// `payauth revoke mypos`.
+/// `payauth revoke mypos`: the token given (or, with a store and none
+/// given, the one stored for this flow) revoked, then removed from the
+/// store if the store still holds it.
 pub(crate) fn revoke(command: RevokeCommand, global: Global) -> Result<(), Failure> {
-    let RevokeCommand::Mypos { provider, token } = command;
-    let token = token.load()?;
+    let RevokeCommand::Mypos {
+        provider,
+        token,
+        store_dir,
+    } = command;
+    let store = store_dir
+        .or_else(|| std::env::var_os(vars::STORE_DIR).map(PathBuf::from))
+        .map(FileStore::new);
+    let given = match &store {
+        Some(_) if !token.is_given() => None,
+        _ => Some(token.load()?),
+    };
     let settings = provider.settings()?;
-    super::run(global.timeout, async {
+    let key = settings.store_key()?;
+    let removed = super::run(global.timeout, async {
+        let stored = match &store {
+            Some(store) => store.load(&key).await?,
+            None => None,
+        };
+        let token = match (given, &stored) {
+            (Some(token), _) => token,
+            (None, Some(stored)) => stored.access_token.as_secret().clone(),
+            (None, None) => {
+                return Err(Failure::Usage(format!(
+                    "no token stored for this flow ({key}): give --token-file, or set PAYAUTH_MYPOS_TOKEN_FILE or PAYAUTH_MYPOS_TOKEN"
+                )));
+            }
+        };
         let http = payauth_core::http::default_client()?;
-        Ok(Mypos::new(&settings, &http)?.revoke(&token).await?)
+        Mypos::new(&settings, &http)?.revoke(&token).await?;
+        match (&store, stored) {
+            (Some(store), Some(stored)) if stored.is_cleared_by(Some(&token)) => {
+                store.clear(&key, Some(&token)).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     })
     .map_err(|f| f.context("mypos revoke"))?;
     if global.output.json {
-        print_json(&serde_json::json!({ "revoked": true }));
+        print_json(&serde_json::json!({ "revoked": true, "removed_from_store": removed }));
     } else {
         say!("mypos: token revoked (or already unknown to myPOS)");
+        if removed {
+            say!("and removed from the store");
+        }
     }
     Ok(())
 }
