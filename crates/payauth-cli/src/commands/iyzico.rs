@@ -38,6 +38,9 @@ pub(crate) struct SignArgs {
     body: String,
 }
 
+/// The largest request body `--body -` reads: 16 MiB.
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+
 pub(crate) fn run(command: IyzicoCommand, output: Output) -> Result<(), Failure> {
     match command {
         IyzicoCommand::Sign(args) => sign(args, output),
@@ -67,10 +70,18 @@ fn sign(args: SignArgs, output: Output) -> Result<(), Failure> {
     let secret_key = args.secret_key.load()?;
     let body = if args.body == "-" {
         let mut buffer = Vec::new();
-        std::io::stdin().read_to_end(&mut buffer).map_err(|e| {
-            Error::new(ErrorKind::Config)
-                .with_description(format!("cannot read the body from stdin: {}", e.kind()))
-        })?;
+        std::io::stdin()
+            .take(MAX_BODY + 1)
+            .read_to_end(&mut buffer)
+            .map_err(|e| {
+                Error::new(ErrorKind::Config)
+                    .with_description(format!("cannot read the body from stdin: {}", e.kind()))
+            })?;
+        if buffer.len() as u64 > MAX_BODY {
+            return Err(Failure::Usage(format!(
+                "the body on standard input is larger than {MAX_BODY} bytes"
+            )));
+        }
         buffer
     } else {
         args.body.into_bytes()

@@ -537,14 +537,21 @@ fn fetch_and_print(flow: Flow, show: Show, global: Global) -> Result<(), Failure
     print_token(label, &token, show, global.output)
 }
 
+/// The largest config file read: 1 MiB.
+const MAX_CONFIG_FILE: u64 = 1024 * 1024;
+
 /// `payauth token --config FILE`: the source and `[store]` the facade's
 /// configuration describes, through its own `TokenCache`.
 fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
     let label = format!("config {}", path.display());
-    let config = std::fs::read_to_string(path)
+    let config = payauth_core::internal::fs::read_regular_file(path, MAX_CONFIG_FILE)
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+        })
         .map_err(|e| {
             payauth_core::Error::new(ErrorKind::Config)
-                .with_description(format!("cannot read it: {}", e.kind()))
+                .with_description(format!("cannot read it: {e}"))
         })
         .and_then(|text| payauth::config::Config::from_toml(&text))
         .map_err(|e| Failure::from(e).context(&label))?;

@@ -12,5 +12,6 @@ mod operators;
 mod pipes;
 mod sandbox;
 mod scripts;
+mod secret_files;
 mod token;
 mod usage;
