@@ -10,6 +10,7 @@ mod iyzico_sign;
 mod login;
 mod operators;
 mod pipes;
+mod readme;
 mod sandbox;
 mod scripts;
 mod secret_files;
