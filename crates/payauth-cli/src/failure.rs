@@ -25,7 +25,10 @@ Exit status:
   75   transient failure (EX_TEMPFAIL): rate limited (429), provider
        unavailable (5xx), timed out, no connection; try again later
        (with --json, error.retry_after_s says when, if the provider did)
+  74   output lost (EX_IOERR): stdout or stderr could not be written,
+       other than a closed pipe (a full disk)
   130  interrupted by SIGINT (Ctrl-C)
+  141  the reader went away: a closed pipe on stdout or stderr (as SIGPIPE)
   143  interrupted by SIGTERM
 
 With --json, a failure prints one JSON object on stdout:
@@ -44,6 +47,7 @@ pub(crate) enum Failure {
     Interrupted(Signal),
     /// Already reported on stdout (a demo row that failed): only the
     /// message on stderr and the status.
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     Reported(String),
 }
 

@@ -64,9 +64,11 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every provider flow against the embedded loopback sandbox.
+    #[cfg(feature = "sandbox")]
     Demo,
     /// Serve the loopback simulators of all four provider APIs, printing
     /// the URL and the credentials they accept.
+    #[cfg(feature = "sandbox")]
     Sandbox {
         /// The loopback port to listen on (0: any free port, announced).
         #[arg(long, default_value_t = 8787)]
@@ -138,7 +140,9 @@ fn exit(status: u8) -> ExitCode {
 
 fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
     match command {
+        #[cfg(feature = "sandbox")]
         Command::Demo => commands::demo::run(global.output),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { port } => commands::sandbox::run(port, global.output),
         Command::Token(args) => commands::token::run(args, global),
         Command::Config {

@@ -159,3 +159,26 @@ fn the_sandbox_with_stdout_closed_exits_141_at_its_banner() {
     let status = wait_at_most(&mut child, Duration::from_secs(10)).expect("it stopped");
     assert_eq!(status.code(), Some(141), "{status:?}");
 }
+
+#[test]
+fn a_write_that_fails_for_another_reason_than_a_closed_pipe_exits_74() {
+    for (args, on_stderr) in [
+        (&["config", "schema"][..], false),
+        (&["--no-such-flag"][..], true),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("payauth"));
+        scrub(&mut command);
+        command.args(args).stdin(Stdio::null());
+        if on_stderr {
+            command.stdout(Stdio::null()).stderr(full);
+        } else {
+            command.stdout(full).stderr(Stdio::null());
+        }
+        let status = command.status().unwrap();
+        assert_eq!(status.code(), Some(74), "{args:?}: {status:?}");
+    }
+}
