@@ -39,6 +39,13 @@ fn the_mypos_crate_pulls_in_no_other_provider_nor_the_generator() {
 }
 
 #[test]
+fn the_cli_without_its_sandbox_feature_pulls_in_no_sandbox() {
+    let tree = tree(&["-p", "payauth-cli", "--no-default-features"]);
+    assert!(tree.contains("payauth-mypos"), "{tree}");
+    assert!(!tree.contains("payauth-sandbox"), "{tree}");
+}
+
+#[test]
 fn the_facade_with_only_mypos_compiles_only_mypos() {
     let tree = tree(&[
         "-p",

@@ -2,8 +2,6 @@
 //! scripts, documented in `--help` and the README) and its report, as a
 //! line on stderr and, with `--json`, one JSON object on stdout.
 
-use std::process::ExitCode;
-
 use payauth_core::{Error, ErrorKind};
 
 /// The command did what was asked.
@@ -27,7 +25,10 @@ Exit status:
   75   transient failure (EX_TEMPFAIL): rate limited (429), provider
        unavailable (5xx), timed out, no connection; try again later
        (with --json, error.retry_after_s says when, if the provider did)
+  74   output lost (EX_IOERR): stdout or stderr could not be written,
+       other than a closed pipe (a full disk)
   130  interrupted by SIGINT (Ctrl-C)
+  141  the reader went away: a closed pipe on stdout or stderr (as SIGPIPE)
   143  interrupted by SIGTERM
 
 With --json, a failure prints one JSON object on stdout:
@@ -46,6 +47,7 @@ pub(crate) enum Failure {
     Interrupted(Signal),
     /// Already reported on stdout (a demo row that failed): only the
     /// message on stderr and the status.
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     Reported(String),
 }
 
@@ -178,17 +180,17 @@ impl Failure {
 
     /// Prints the report (stderr, and stdout with `--json`) and gives the
     /// exit status.
-    pub(crate) fn report(&self, json: bool) -> ExitCode {
-        eprintln!("payauth: {}", crate::output::clean(&self.message()));
+    pub(crate) fn report(&self, json: bool) -> u8 {
+        crate::output::note!("payauth: {}", self.message());
         if let Self::Error(report) = self
             && let Some(hint) = &report.hint
         {
-            eprintln!("hint: {}", crate::output::clean(hint));
+            crate::output::note!("hint: {hint}");
         }
         if json && let Some(value) = self.json() {
             crate::output::print_json(&value);
         }
-        ExitCode::from(self.exit_status())
+        self.exit_status()
     }
 }
 

@@ -13,6 +13,12 @@
 //! Secrets come from flags, files or `PAYAUTH_*` environment variables
 //! and are never echoed. Exit statuses say what happened
 //! ([`failure::EXIT_STATUS_HELP`]); `--json` reports failures too.
+//!
+//! Nothing is printed but through [`output`] (`say!`, `note!`, JSON), so
+//! every line is cleaned and a closed pipe on either stream ends the
+//! command with one status; the print macros are denied to keep it so.
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
 mod failure;
@@ -26,7 +32,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::output::say;
 use commands::{Global, Output};
 use failure::{EXIT_STATUS_HELP, Failure};
 
@@ -59,9 +64,11 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every provider flow against the embedded loopback sandbox.
+    #[cfg(feature = "sandbox")]
     Demo,
     /// Serve the loopback simulators of all four provider APIs, printing
     /// the URL and the credentials they accept.
+    #[cfg(feature = "sandbox")]
     Sandbox {
         /// The loopback port to listen on (0: any free port, announced).
         #[arg(long, default_value_t = 8787)]
@@ -132,22 +139,30 @@ fn main() -> ExitCode {
         .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
-        Err(error) => return usage_error(&error),
+        Err(error) => return exit(usage_error(&error)),
     };
     init_tracing(cli.verbose);
     let global = Global {
         output: Output { json: cli.json },
         timeout: cli.timeout,
     };
-    match dispatch(cli.command, global) {
-        Ok(()) => ExitCode::from(failure::EXIT_OK),
+    exit(match dispatch(cli.command, global) {
+        Ok(()) => failure::EXIT_OK,
         Err(failure) => failure.report(global.output.json),
-    }
+    })
+}
+
+/// The process's exit status: `status`, unless a write to stderr failed
+/// (a closed pipe: 141).
+fn exit(status: u8) -> ExitCode {
+    ExitCode::from(output::exit_status(status))
 }
 
 fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
     match command {
+        #[cfg(feature = "sandbox")]
         Command::Demo => commands::demo::run(global.output),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox {
             port,
             code_lifetime_secs,
@@ -156,7 +171,7 @@ fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
         Command::Config {
             command: ConfigCommand::Schema,
         } => {
-            say!("{}", commands::token::config_schema());
+            output::print_block(&commands::token::config_schema());
             Ok(())
         }
         Command::Revoke { command } => commands::token::revoke(command, global),
@@ -172,39 +187,80 @@ fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
 }
 
 /// A command line clap refused: its own message and usage on stderr,
-/// status 2, and with `--json` the report on stdout too. `--help` and
-/// `--version` print as usual, status 0.
-fn usage_error(error: &clap::Error) -> ExitCode {
+/// status 2, and with `--json` the report on stdout too, whatever the
+/// subcommand (a command missing its subcommand or arguments included).
+/// `--help` and `--version` print on stdout, status 0.
+fn usage_error(error: &clap::Error) -> u8 {
     use clap::error::ErrorKind as Clap;
-    if matches!(error.kind(), Clap::DisplayHelp | Clap::DisplayVersion)
-        || error.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand
-    {
-        let _ = error.print();
-        return ExitCode::from(
-            if error.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand {
-                failure::EXIT_USAGE
-            } else {
-                failure::EXIT_OK
-            },
-        );
+    let styled = |terminal: bool| {
+        let rendered = error.render();
+        if terminal {
+            rendered.ansi().to_string()
+        } else {
+            rendered.to_string()
+        }
+    };
+    if matches!(error.kind(), Clap::DisplayHelp | Clap::DisplayVersion) {
+        output::print_block(styled(std::io::stdout().is_terminal()).trim_end());
+        return failure::EXIT_OK;
     }
-    let _ = error.print();
+    output::write_stderr(styled(std::io::stderr().is_terminal()).as_bytes());
     let json = std::env::args_os()
         .skip(1)
         .take_while(|a| a != "--")
         .any(|a| a == "--json");
     if json {
-        let rendered = error.render().to_string();
-        let message = rendered
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ");
-        if let Some(value) = Failure::Usage(message.to_owned()).json() {
+        let message = if matches!(
+            error.kind(),
+            Clap::DisplayHelpOnMissingArgumentOrSubcommand | Clap::MissingSubcommand
+        ) {
+            what_is_missing()
+        } else {
+            // clap's message: its lines up to the usage, as one line.
+            let rendered = error.render().to_string();
+            rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim_start_matches("error: ")
+                .to_owned()
+        };
+        if let Some(value) = Failure::Usage(message).json() {
             output::print_json(&value);
         }
     }
-    ExitCode::from(failure::EXIT_USAGE)
+    failure::EXIT_USAGE
+}
+
+/// What a command line that stopped at a command without its subcommand
+/// or arguments lacks: "`payauth revoke` needs a subcommand: mypos".
+fn what_is_missing() -> String {
+    use clap::CommandFactory as _;
+    let mut command = Cli::command();
+    let mut path = vec![command.get_name().to_owned()];
+    for arg in std::env::args_os().skip(1).take_while(|a| a != "--") {
+        let Some(inner) = command.find_subcommand(&arg).cloned() else {
+            continue;
+        };
+        path.push(inner.get_name().to_owned());
+        command = inner;
+    }
+    let subcommands: Vec<&str> = command
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .filter(|name| *name != "help")
+        .collect();
+    if subcommands.is_empty() {
+        format!("`{}` needs arguments (see --help)", path.join(" "))
+    } else {
+        format!(
+            "`{}` needs a subcommand: {}",
+            path.join(" "),
+            subcommands.join(", ")
+        )
+    }
 }
 
 /// `-v`: payauth's and its dependencies' events to stderr, at debug
@@ -219,8 +275,9 @@ fn init_tracing(verbose: u8) {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(output::Stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .log_internal_errors(false)
         .try_init();
 }
 

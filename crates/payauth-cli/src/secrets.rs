@@ -3,13 +3,15 @@
 //! variables `PAYAUTH_…_FILE` and `PAYAUTH_…`; the command line beats the
 //! environment, and two sources on the same level are a usage error.
 //!
-//! A secret is handed on as a [`SecretConfig`] (a file or variable is
-//! read by `payauth_core`, whose errors name it but never its content), so
-//! a secret from the environment or a file is never held by the argument
-//! parser. Values are never echoed, not even in `--help`.
+//! A secret is handed on as a [`SecretConfig`]: a variable is read by
+//! `payauth_core` when the flow is built, a file (a regular file of at
+//! most 64 KiB, or standard input) is read at once through `payauth_core`,
+//! whose errors name it but never its content. An empty secret is a usage
+//! error (status 2) wherever it comes from: a flag, a variable, a file or
+//! standard input. Values are never echoed, not even in `--help`.
 
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use payauth_core::{Error, ErrorKind, Secret, SecretConfig};
@@ -60,6 +62,14 @@ macro_rules! secret {
             /// The secret itself.
             pub(crate) fn load(self) -> Result<Secret, Failure> {
                 Ok(self.resolve()?.load()?)
+            }
+
+            /// Whether any of its flags or variables is given.
+            pub(crate) fn is_given(&self) -> bool {
+                self.value.is_some()
+                    || self.file.is_some()
+                    || std::env::var_os($env).is_some()
+                    || std::env::var_os(concat!($env, "_FILE")).is_some()
             }
         }
     };
@@ -122,7 +132,7 @@ fn resolve(
             Err(Failure::Usage(format!("--{flag} is empty")))
         }
         (Some(value), None) => Ok(Secret::new(value).into()),
-        (None, Some(path)) => from_path(path),
+        (None, Some(path)) => from_path(&path),
         (None, None) => from_environment(flag, env),
     }
 }
@@ -133,28 +143,55 @@ fn from_environment(flag: &str, env: &str) -> Result<SecretConfig, Failure> {
         (true, Some(_)) => Err(Failure::Usage(format!(
             "both {env} and {file_env} are set: unset one"
         ))),
+        (true, None) if std::env::var_os(env).is_some_and(|v| v.is_empty()) => {
+            Err(Failure::Usage(format!("{env} is empty")))
+        }
         (true, None) => Ok(SecretConfig::Env {
             env: env.to_owned(),
         }),
-        (false, Some(path)) => from_path(PathBuf::from(path)),
+        (false, Some(path)) => from_path(Path::new(&path)),
         (false, None) => Err(Failure::Usage(format!(
             "no --{flag}: give --{flag}-file PATH, or set {file_env} or {env}"
         ))),
     }
 }
 
-fn from_path(path: PathBuf) -> Result<SecretConfig, Failure> {
+/// The secret in the file at `path` (`-`: standard input), read now so
+/// that an empty one is a usage error as an empty flag or variable is.
+fn from_path(path: &Path) -> Result<SecretConfig, Failure> {
     if path.as_os_str() != "-" {
-        return Ok(SecretConfig::File { file: path });
+        return match Secret::from_file(path) {
+            Ok(secret) => Ok(secret.into()),
+            Err(error) => {
+                let empty = payauth_core::internal::fs::read_regular_file(path, 2)
+                    .is_ok_and(|bytes| matches!(&bytes[..], b"" | b"\n" | b"\r\n"));
+                if empty {
+                    Err(Failure::Usage(format!("{} is empty", path.display())))
+                } else {
+                    Err(error.into())
+                }
+            }
+        };
     }
     claim_stdin()?;
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| {
-        Error::new(ErrorKind::Config).with_description(format!(
-            "cannot read a secret from standard input: {}",
-            e.kind()
-        ))
-    })?;
+    std::io::stdin()
+        .take(payauth_core::MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            Error::new(ErrorKind::Config).with_description(format!(
+                "cannot read a secret from standard input: {}",
+                e.kind()
+            ))
+        })?;
+    if text.len() as u64 > payauth_core::MAX_SECRET_FILE {
+        return Err(Error::new(ErrorKind::Config)
+            .with_description(format!(
+                "the secret from standard input is larger than {} bytes",
+                payauth_core::MAX_SECRET_FILE
+            ))
+            .into());
+    }
     // One trailing newline, as `echo` and here-strings add; as the file store does.
     for ending in ["\r\n", "\n"] {
         if text.ends_with(ending) {
@@ -163,9 +200,9 @@ fn from_path(path: PathBuf) -> Result<SecretConfig, Failure> {
         }
     }
     if text.is_empty() {
-        return Err(Error::new(ErrorKind::Config)
-            .with_description("the secret from standard input is empty")
-            .into());
+        return Err(Failure::Usage(
+            "the secret from standard input is empty".to_owned(),
+        ));
     }
     Ok(Secret::new(text).into())
 }
@@ -185,10 +222,11 @@ mod tests {
             "{}",
             both.message()
         );
-        let file = resolve(None, Some("/run/s".into()), "x", "E").unwrap();
-        assert!(
-            matches!(file, SecretConfig::File { file } if file == std::path::Path::new("/run/s"))
-        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let file = resolve(None, Some(path), "x", "E").unwrap();
+        assert_eq!(file.load().unwrap().expose_secret(), "from-file");
         assert_eq!(
             resolve(Some(String::new()), None, "x", "E")
                 .unwrap_err()

@@ -6,3 +6,13 @@
 pub mod hex;
 pub mod random;
 pub mod time;
+
+/// Bounded reads of regular files.
+pub mod fs {
+    pub use crate::secret::read_regular_file;
+}
+
+/// Text safe for a terminal.
+pub mod text {
+    pub use crate::text::is_format;
+}

@@ -133,7 +133,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use http::Environment;
 pub use scheme::{BearerScheme, TokenScheme};
-pub use secret::{Secret, SerializableSecret};
+pub use secret::{MAX_SECRET_FILE, Secret, SerializableSecret};
 pub use settings::{FlowSettings, SecretConfig, StoreKey};
 pub use source::{BoxFuture, TokenSource};
 pub use store::{

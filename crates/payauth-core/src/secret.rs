@@ -73,19 +73,20 @@ impl Secret {
     }
 
     /// Reads a secret from a file (a mounted Kubernetes or Docker secret,
-    /// say), without its trailing newline.
+    /// say), without its trailing newline. Only a regular file (or a link
+    /// to one) of at most [`MAX_SECRET_FILE`] bytes is read: a device
+    /// (`/dev/zero`), a FIFO with no writer or a directory is refused at
+    /// once, never read without end or waited on.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when the file cannot be read, is not UTF-8 or
-    /// is empty; the message names the path, never the content.
+    /// [`ErrorKind::Config`] when the file cannot be read, is not a regular
+    /// file, is larger than [`MAX_SECRET_FILE`], is not UTF-8 or is empty;
+    /// the message names the path, never the content.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
-            Error::new(ErrorKind::Config).with_description(format!(
-                "cannot read secret file {}: {}",
-                path.display(),
-                e.kind()
-            ))
+        let bytes = Zeroizing::new(read_regular_file(path, MAX_SECRET_FILE).map_err(|e| {
+            Error::new(ErrorKind::Config)
+                .with_description(format!("cannot read secret file {}: {e}", path.display()))
         })?);
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             Error::new(ErrorKind::Config)
@@ -100,6 +101,38 @@ impl Secret {
         }
         Ok(Self::new(value))
     }
+}
+
+/// The largest secret file [`Secret::from_file`] reads: 64 KiB, far more
+/// than any credential, key or token.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// The content of the regular file at `path` (links followed), at most
+/// `max` bytes. What is not a regular file is refused before it is opened,
+/// so a FIFO with no writer never blocks and a device is never read.
+///
+/// # Errors
+/// The I/O error (its kind, never the content), or one saying the file is
+/// not a regular file or is larger than `max` bytes.
+pub fn read_regular_file(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let metadata = std::fs::metadata(path).map_err(|e| refuse(e.kind().to_string()))?;
+    if !metadata.is_file() {
+        return Err(refuse("not a regular file".to_owned()));
+    }
+    if metadata.len() > max {
+        return Err(refuse(format!("larger than {max} bytes")));
+    }
+    // Sized once: a secret is not left behind in a grown buffer.
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0) + 1);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(max + 1).read_to_end(&mut bytes))
+        .map_err(|e| refuse(e.kind().to_string()))?;
+    if bytes.len() as u64 > max {
+        return Err(refuse(format!("larger than {max} bytes")));
+    }
+    Ok(bytes)
 }
 
 impl fmt::Debug for Secret {

@@ -52,7 +52,8 @@ pub(crate) fn printable(text: &str, max_chars: usize) -> String {
 }
 
 /// Unicode general category Cf (format), Unicode 15.1.
-fn is_format(c: char) -> bool {
+#[must_use]
+pub fn is_format(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'

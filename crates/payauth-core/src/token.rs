@@ -98,7 +98,9 @@ impl AccessToken {
     /// ```
     ///
     /// # Errors
-    /// [`ErrorKind::Malformed`] when the token is empty, cannot be sent in
+    /// [`ErrorKind::Malformed`] when the token is empty or not an RFC 6750
+    /// `b64token` ([`is_b64token`]: `tökén`, a space, a bidi override
+    /// cannot be sent as a bearer token), the token type cannot be sent in
     /// an HTTP header, or its expiry is past what the clock can represent.
     pub fn new(
         secret: Secret,
@@ -146,6 +148,11 @@ impl AccessToken {
         if secret.is_empty() {
             return Err(Error::new(ErrorKind::Malformed)
                 .with_description("the provider sent an empty access token"));
+        }
+        if !is_b64token(secret.expose_secret()) {
+            return Err(Error::new(ErrorKind::Malformed).with_description(
+                "the access token is not an RFC 6750 b64token (letters, digits, -._~+/ and trailing =), so it cannot be sent",
+            ));
         }
         // The scheme is always sent as `Bearer` for bearer tokens, whatever
         // case the provider used (RFC 6750 §2.1).
@@ -283,6 +290,27 @@ impl fmt::Debug for AccessToken {
     }
 }
 
+/// Whether `token` is an RFC 6750 §2.1 `b64token`, the only form a bearer
+/// token can take in an `Authorization` header:
+/// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+/// Every token payauth hands out is one: [`AccessToken::new`] (and so
+/// every flow, and every token read back from a store) refuses others.
+///
+/// ```
+/// use payauth_core::token::is_b64token;
+///
+/// assert!(is_b64token("eyJhbGciOi.J9-_~+/x=="));
+/// assert!(!is_b64token("tökén") && !is_b64token("a b") && !is_b64token("a=b") && !is_b64token(""));
+/// ```
+#[must_use]
+pub fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
 /// Reads `expires_in` leniently: a JSON number or a numeric string (several
 /// providers send `"3600"`), in whole seconds. `None` for anything else,
 /// including negative numbers and non-numeric text.
@@ -356,6 +384,37 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Malformed);
+    }
+
+    #[test]
+    fn every_token_that_is_not_a_b64token_is_malformed_and_every_one_that_is_can_be_sent() {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
+        let specials = ['\u{202e}', '\u{feff}', '\u{200b}', '\u{2028}', 'ö', '😀'];
+        let clock = ManualClock::new();
+        for c in (0..=0x2ff_u32).filter_map(char::from_u32).chain(specials) {
+            for token in [format!("{c}"), format!("ab{c}cd"), format!("tok{c}")] {
+                let result = AccessToken::new(
+                    Secret::new(token.clone()),
+                    "Bearer",
+                    Issued::now(&clock),
+                    Duration::from_secs(60),
+                );
+                let expected =
+                    allowed(c) || (c == '=' && !token.starts_with('=') && token.ends_with('='));
+                match result {
+                    Ok(sent) => {
+                        assert!(expected, "{token:?} accepted");
+                        let header = sent.authorization().to_str().unwrap();
+                        assert_eq!(header, format!("Bearer {token}"));
+                    }
+                    Err(error) => {
+                        assert!(!expected, "{token:?} refused");
+                        assert_eq!(error.kind(), ErrorKind::Malformed);
+                        assert!(!error.to_string().contains(&token) || token.len() < 2);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

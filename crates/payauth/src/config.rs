@@ -261,6 +261,8 @@ pub struct Opened {
 pub enum StoreConfig {
     /// In process memory (the default).
     #[default]
+    #[serde(deserialize_with = "no_keys")]
+    #[schemars(with = "NoKeys")]
     Memory,
     /// In files, one per key, 0600.
     File {
@@ -287,6 +289,16 @@ pub enum StoreConfig {
         #[serde(default)]
         lease_ttl_ms: Option<u64>,
     },
+}
+
+/// A table with no key but its tag: serde lets a unit variant of a
+/// tagged enum ignore any other key, `deny_unknown_fields` or not.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NoKeys {}
+
+fn no_keys<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+    NoKeys::deserialize(deserializer).map(drop)
 }
 
 impl Config {
@@ -411,19 +423,239 @@ mod toml_errors {
     use payauth_core::{Error, ErrorKind};
     use toml::de::{DeTable, DeValue};
 
+    /// The configuration error for TOML's `error` on `text`: TOML's
+    /// message after the line and column of the key it is about and the
+    /// key's dotted path (`source.client_id`), or of the table a missing
+    /// key belongs in.
     pub(super) fn config_error(text: &str, error: &toml::de::Error) -> Error {
-        let message = error.message();
-        let at = error.span().map(|span| {
-            let span = unknown_key(message)
-                .and_then(|key| key_span(text, &span, key))
-                .unwrap_or(span);
-            line_column(text, span.start)
-        });
-        let description = match at {
-            Some((line, column)) => format!("line {line}, column {column}: {message}"),
+        let raw = error.message();
+        let message = match raw {
+            // A date given where a table was expected: serde sees the
+            // TOML crate's private table for dates.
+            m if unknown_key(m).is_some_and(|k| k.starts_with("$__toml_private")) => {
+                "invalid type: date-time, expected a table"
+            }
+            m => m,
+        };
+        let description = match error.span() {
             None => message.to_owned(),
+            Some(span) => match DeTable::parse(text) {
+                // A syntax error: where TOML says.
+                Err(_) => at(text, span.start, None, message),
+                Ok(document) => {
+                    let document = document.get_ref();
+                    match locate(text, document, &span, raw) {
+                        Some(found) => at(text, found.span.start, Some(&found), message),
+                        None => at(text, span.start, None, message),
+                    }
+                }
+            },
         };
         Error::new(ErrorKind::Config).with_description(description)
+    }
+
+    fn at(text: &str, offset: usize, found: Option<&Found>, message: &str) -> String {
+        let (line, column) = line_column(text, offset);
+        match found {
+            Some(found) if found.table => {
+                format!("line {line}, column {column}: [{}]: {message}", found.path)
+            }
+            Some(found) => format!("line {line}, column {column}: `{}`: {message}", found.path),
+            None => format!("line {line}, column {column}: {message}"),
+        }
+    }
+
+    /// A key (or, for a missing key, the table it belongs in): its dotted
+    /// path and where it is written.
+    struct Found {
+        path: String,
+        span: Range<usize>,
+        table: bool,
+    }
+
+    /// The key TOML's error at `span` is about. TOML points at a value;
+    /// inside a tagged table (`[source]`, `[store]`), which serde reads
+    /// whole before its fields, it can only point at the table: then the
+    /// key is the one whose removal changes the error.
+    fn locate(
+        text: &str,
+        document: &DeTable<'_>,
+        span: &Range<usize>,
+        message: &str,
+    ) -> Option<Found> {
+        if let Some(key) = unknown_key(message)
+            && let Some(key_span) = key_span(text, span, key)
+        {
+            return Some(Found {
+                path: path_of(document, &key_span, &mut Vec::new())
+                    .unwrap_or_else(|| key.to_owned()),
+                span: key_span,
+                table: false,
+            });
+        }
+        let mut path = Vec::new();
+        let (key, value) = innermost(document, span, &mut path)?;
+        let is_table = matches!(value.get_ref(), DeValue::Table(_));
+        if !is_table || value.span() != *span {
+            return Some(Found {
+                path: path.join("."),
+                span: key.span(),
+                table: false,
+            });
+        }
+        let DeValue::Table(table) = value.get_ref() else {
+            return None;
+        };
+        if message.starts_with("missing field `") {
+            return Some(Found {
+                path: path.join("."),
+                span: value.span(),
+                table: true,
+            });
+        }
+        Some(culprit(text, table, message, &mut path).unwrap_or(Found {
+            path: path.join("."),
+            span: value.span(),
+            table: true,
+        }))
+    }
+
+    type Entry<'t, 'i> = (
+        &'t toml::Spanned<toml::de::DeString<'i>>,
+        &'t toml::Spanned<DeValue<'i>>,
+    );
+
+    /// The innermost key whose value holds `span`, its path pushed on
+    /// `path`. (A `[table]`'s own span is its header, not its body: every
+    /// table is searched.)
+    fn innermost<'t, 'i>(
+        table: &'t DeTable<'i>,
+        span: &Range<usize>,
+        path: &mut Vec<String>,
+    ) -> Option<Entry<'t, 'i>> {
+        for (key, value) in table {
+            path.push(key.get_ref().to_string());
+            if let DeValue::Table(inner) = value.get_ref()
+                && value.span() != *span
+                && let Some(found) = innermost(inner, span, path)
+            {
+                return Some(found);
+            }
+            let held = value.span();
+            if held.start <= span.start && span.end <= held.end {
+                return Some((key, value));
+            }
+            path.pop();
+        }
+        None
+    }
+
+    /// The tags of the tagged tables (`SourceConfig`, `VakifBankFlow`,
+    /// `StoreConfig`).
+    const TAGS: [&str; 3] = ["provider", "flow", "kind"];
+
+    /// The key of `table` whose removal from `text` changes the error
+    /// `message`, descending into an inline table. The first, in the order
+    /// written, whose removal mends it or gives another error; else the
+    /// first whose removal only makes it missing (a required key read
+    /// before its table's other keys would be missing too); a tag, without
+    /// which no table reads, last.
+    fn culprit(
+        text: &str,
+        table: &DeTable<'_>,
+        message: &str,
+        path: &mut Vec<String>,
+    ) -> Option<Found> {
+        let mut candidates = Vec::new();
+        for (key, value) in table {
+            let written = key.span().start..value.span().end;
+            let after = reparsed_message(&blank(text, &written));
+            if after.as_deref() == Some(message) {
+                continue;
+            }
+            let name = key.get_ref().as_ref();
+            let only_missing = after.is_some_and(|m| m == format!("missing field `{name}`"));
+            let rank = (
+                TAGS.contains(&name),
+                only_missing,
+                !described(message, text, value),
+                matches!(value.get_ref(), DeValue::Table(_)),
+                key.span().start,
+            );
+            candidates.push((rank, key, value));
+        }
+        let (_, key, value) = candidates.into_iter().min_by_key(|(rank, _, _)| *rank)?;
+        path.push(key.get_ref().to_string());
+        if let DeValue::Table(inner) = value.get_ref()
+            && let Some(found) = culprit(text, inner, message, path)
+        {
+            return Some(found);
+        }
+        Some(Found {
+            path: path.join("."),
+            span: key.span(),
+            table: false,
+        })
+    }
+
+    /// Whether serde's `message` describes `value` ("invalid type: map",
+    /// "integer `5`", "unknown variant `x`"): of two keys whose removal
+    /// only makes them missing, the one it describes is to blame.
+    fn described(message: &str, text: &str, value: &toml::Spanned<DeValue<'_>>) -> bool {
+        match value.get_ref() {
+            DeValue::Table(_) => message.contains("invalid type: map"),
+            DeValue::Datetime(_) => {
+                message.contains("invalid type: map") || message.contains("$__toml_private")
+            }
+            DeValue::Array(_) => message.contains("invalid type: sequence"),
+            _ => text
+                .get(value.span())
+                .map(|written| written.trim_matches(['"', '\'']))
+                .is_some_and(|written| {
+                    message.contains(&format!("`{written}`"))
+                        || message.contains(&format!("\"{written}\""))
+                }),
+        }
+    }
+
+    /// `text` with the bytes of `range` but its line ends made spaces, so
+    /// every other offset stays where it was.
+    fn blank(text: &str, range: &Range<usize>) -> String {
+        let mut bytes = text.as_bytes().to_vec();
+        for byte in bytes.get_mut(range.clone()).into_iter().flatten() {
+            if !matches!(*byte, b'\n' | b'\r') {
+                *byte = b' ';
+            }
+        }
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+
+    /// The error message reading `text` as a configuration gives, if any.
+    fn reparsed_message(text: &str) -> Option<String> {
+        toml::from_str::<super::Config>(text)
+            .err()
+            .map(|e| e.message().to_owned())
+    }
+
+    /// The dotted path of the key written at `key_span`.
+    fn path_of(
+        table: &DeTable<'_>,
+        key_span: &Range<usize>,
+        path: &mut Vec<String>,
+    ) -> Option<String> {
+        for (name, value) in table {
+            path.push(name.get_ref().to_string());
+            if name.span() == *key_span {
+                return Some(path.join("."));
+            }
+            if let DeValue::Table(inner) = value.get_ref()
+                && let Some(found) = path_of(inner, key_span, path)
+            {
+                return Some(found);
+            }
+            path.pop();
+        }
+        None
     }
 
     /// The key serde names in "unknown field `name`, expected …".

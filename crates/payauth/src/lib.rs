@@ -158,6 +158,12 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The README's Rust snippets, compiled as doctests, as a user with the
+/// dependencies it lists writes them.
+#[cfg(all(doctest, feature = "mypos", feature = "redis"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use payauth_core as core;
 
 /// iyzico: Terminal API login and the Pay-with-iyzico access token.

@@ -7,12 +7,10 @@
 
 use clap_complete::Shell;
 
-use crate::output::say;
-
 /// Prints the completion script for `shell` on stdout.
 pub(crate) fn run(shell: Shell) {
     let mut command = crate::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "payauth", &mut script);
-    say!("{}", String::from_utf8_lossy(&script).trim_end());
+    crate::output::print_block(String::from_utf8_lossy(&script).trim_end());
 }

@@ -47,7 +47,7 @@ async fn flows() -> Result<Vec<Row>, Failure> {
         )
     })?;
     let base = sandbox.base_url();
-    eprintln!("sandbox listening on {base}; running every flow…");
+    crate::output::note!("sandbox listening on {base}; running every flow…");
     let http = payauth_core::http::default_client()?;
     let mut rows = Vec::new();
 

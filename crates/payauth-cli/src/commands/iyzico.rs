@@ -38,6 +38,9 @@ pub(crate) struct SignArgs {
     body: String,
 }
 
+/// The largest request body `--body -` reads: 16 MiB.
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+
 pub(crate) fn run(command: IyzicoCommand, output: Output) -> Result<(), Failure> {
     match command {
         IyzicoCommand::Sign(args) => sign(args, output),
@@ -47,8 +50,16 @@ pub(crate) fn run(command: IyzicoCommand, output: Output) -> Result<(), Failure>
 fn sign(args: SignArgs, output: Output) -> Result<(), Failure> {
     let path = signed_path(&args.path).map_err(Failure::Usage)?;
     let random_key = match args.random_key {
-        Some(key) if !key.is_empty() => key,
-        Some(_) => return Err(Failure::Usage("--random-key is empty".to_owned())),
+        Some(key) if key.is_empty() => {
+            return Err(Failure::Usage("--random-key is empty".to_owned()));
+        }
+        // It is sent as the `x-iyzi-rnd` header: visible ASCII only.
+        Some(key) if !key.bytes().all(|b| b.is_ascii_graphic()) => {
+            return Err(Failure::Usage(
+                "--random-key holds a character a header cannot (only visible ASCII)".to_owned(),
+            ));
+        }
+        Some(key) => key,
         None => iyzwsv2::random_key().map_err(|e| Failure::from(e).context("a random key"))?,
     };
     if args.body == "-" {
@@ -59,10 +70,18 @@ fn sign(args: SignArgs, output: Output) -> Result<(), Failure> {
     let secret_key = args.secret_key.load()?;
     let body = if args.body == "-" {
         let mut buffer = Vec::new();
-        std::io::stdin().read_to_end(&mut buffer).map_err(|e| {
-            Error::new(ErrorKind::Config)
-                .with_description(format!("cannot read the body from stdin: {}", e.kind()))
-        })?;
+        std::io::stdin()
+            .take(MAX_BODY + 1)
+            .read_to_end(&mut buffer)
+            .map_err(|e| {
+                Error::new(ErrorKind::Config)
+                    .with_description(format!("cannot read the body from stdin: {}", e.kind()))
+            })?;
+        if buffer.len() as u64 > MAX_BODY {
+            return Err(Failure::Usage(format!(
+                "the body on standard input is larger than {MAX_BODY} bytes"
+            )));
+        }
         buffer
     } else {
         args.body.into_bytes()
@@ -102,7 +121,9 @@ fn signed_path(input: &str) -> Result<String, String> {
         return Ok(url.path().to_owned());
     }
     let path = input.split(['?', '#']).next().unwrap_or_default();
-    if path.starts_with('/') {
+    if crate::output::clean(path) != path || path.contains(' ') {
+        Err("--path holds a space, control or bidi character: percent-encode it".to_owned())
+    } else if path.starts_with('/') {
         Ok(path.to_owned())
     } else {
         Err(format!("--path must start with '/', got {path:?}"))

@@ -17,7 +17,7 @@ use payauth_vakifbank::VakifBank;
 use super::token::{CustomerArgs, VakifBankArgs, default_store_dir};
 use super::{Global, parse_timeout, within};
 use crate::failure::Failure;
-use crate::output::{print_json, say, token_json};
+use crate::output::{note, print_json, say, token_json};
 use crate::vars;
 
 #[derive(Debug, Args)]
@@ -86,7 +86,7 @@ pub(crate) fn run(args: LoginArgs, global: Global) -> Result<(), Failure> {
         .await?;
 
         if global.output.json {
-            let mut value = token_json(&token, false);
+            let mut value = token_json(&token, false)?;
             value["logged_in"] = true.into();
             value["store_dir"] = dir.display().to_string().into();
             value["store_key"] = key.clone().into();
@@ -111,7 +111,7 @@ fn announce(url: &str, redirect_uri: &str, wait: Duration, global: Global) {
     } else {
         say!("Open this URL in your browser and log in:");
         say!("{url}");
-        eprintln!(
+        note!(
             "waiting for the bank's redirect on {redirect_uri} (up to {} s)…",
             wait.as_secs()
         );

@@ -3,9 +3,11 @@
 //! stop a command.
 
 pub(crate) mod completions;
+#[cfg(feature = "sandbox")]
 pub(crate) mod demo;
 pub(crate) mod iyzico;
 pub(crate) mod login;
+#[cfg(feature = "sandbox")]
 pub(crate) mod sandbox;
 pub(crate) mod token;
 

@@ -15,7 +15,7 @@ use payauth_sandbox::{Behaviour, RunningSandbox, Sandbox, SandboxCredentials};
 
 use super::{Output, Signals};
 use crate::failure::Failure;
-use crate::output::{print_json, say};
+use crate::output::{note, print_json, say};
 use crate::secrets::{
     IyzicoClientSecret, IyzicoPassword, IyzicoSecretKey, MyposClientSecret, PwiSessionToken,
     VakifBankClientSecret,
@@ -46,7 +46,7 @@ pub(crate) fn run(
         let signal = signals.recv().await;
         tracing::debug!(?signal, "stopping the sandbox");
         sandbox.shutdown().await;
-        eprintln!("payauth sandbox: stopped");
+        note!("payauth sandbox: stopped");
         Ok(())
     })
 }

@@ -18,6 +18,7 @@ use clap::{Args, Subcommand};
 use payauth_core::oauth2::BasicEncoding;
 use payauth_core::{
     AccessToken, Environment, ErrorKind, FileStore, FlowSettings, TokenCache, TokenSource,
+    TokenStore as _,
 };
 use payauth_iyzico::{PwiSessionSettings, PwiSettings, TerminalLoginSettings, TimestampUnit};
 use payauth_mypos::{Mypos, MyposSettings};
@@ -28,7 +29,9 @@ use payauth_vakifbank::{
 
 use super::{Global, Output};
 use crate::failure::Failure;
-use crate::output::{clean, expires_in_secs, print_json, rfc3339_utc, say, token_json};
+use crate::output::{
+    authorization, clean, expires_in_secs, note, print_json, rfc3339_utc, say, token_json,
+};
 use crate::secrets::{
     IyzicoClientSecret, IyzicoPassword, IyzicoSecretKey, MyposClientSecret, MyposToken,
     PwiSessionToken, VakifBankClientSecret,
@@ -363,12 +366,18 @@ pub(crate) enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RevokeCommand {
-    /// Revoke a myPOS token (RFC 7009; success also for unknown tokens).
+    /// Revoke a myPOS token (RFC 7009; success also for unknown tokens),
+    /// and remove it from the token store.
     Mypos {
         #[command(flatten)]
         provider: MyposArgs,
         #[command(flatten)]
         token: MyposToken,
+        /// The store `payauth token --store-dir` keeps this flow's tokens
+        /// in: the token revoked is removed from it, and with no token
+        /// given, the stored one is the one revoked [env: `PAYAUTH_STORE_DIR`].
+        #[arg(long, value_name = "DIR")]
+        store_dir: Option<PathBuf>,
     },
 }
 
@@ -512,7 +521,7 @@ pub(crate) fn run(args: TokenArgs, global: Global) -> Result<(), Failure> {
         (None, None) => match std::env::var_os(vars::CONFIG) {
             Some(path) => from_config(Path::new(&path), show, global),
             None => Err(Failure::Usage(
-                "give a provider (payauth token mypos …) or --config FILE".to_owned(),
+                "give a provider (payauth token mypos | vakifbank | iyzico-terminal | iyzico-pwi …) or --config FILE".to_owned(),
             )),
         },
     }
@@ -547,18 +556,24 @@ fn fetch_and_print(flow: Flow, show: Show, global: Global) -> Result<(), Failure
         Ok(token)
     })
     .map_err(|f| f.context(label))?;
-    print_token(label, &token, show, global.output);
-    Ok(())
+    print_token(label, &token, show, global.output)
 }
+
+/// The largest config file read: 1 MiB.
+const MAX_CONFIG_FILE: u64 = 1024 * 1024;
 
 /// `payauth token --config FILE`: the source and `[store]` the facade's
 /// configuration describes, through its own `TokenCache`.
 fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
     let label = format!("config {}", path.display());
-    let config = std::fs::read_to_string(path)
+    let config = payauth_core::internal::fs::read_regular_file(path, MAX_CONFIG_FILE)
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+        })
         .map_err(|e| {
             payauth_core::Error::new(ErrorKind::Config)
-                .with_description(format!("cannot read it: {}", e.kind()))
+                .with_description(format!("cannot read it: {e}"))
         })
         .and_then(|text| payauth::config::Config::from_toml(&text))
         .map_err(|e| Failure::from(e).context(&label))?;
@@ -572,8 +587,7 @@ fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
         Ok(token)
     })
     .map_err(|f| f.context(&label))?;
-    print_token(&label, &token, show, global.output);
-    Ok(())
+    print_token(&label, &token, show, global.output)
 }
 
 /// A line for a person watching: only when stderr is a terminal, so
@@ -581,7 +595,7 @@ fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
 fn progress(label: &str) {
     tracing::debug!(flow = label, "requesting a token");
     if std::io::stderr().is_terminal() {
-        eprintln!("{label}: requesting a token…");
+        note!("{label}: requesting a token…");
     }
 }
 
@@ -590,16 +604,16 @@ pub(crate) fn config_schema() -> String {
     serde_json::to_string_pretty(&payauth::config::Config::json_schema()).unwrap_or_default()
 }
 
-fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) {
+fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) -> Result<(), Failure> {
     if show.print {
         say!("{}", token.secret().expose_secret());
-        return;
+        return Ok(());
     }
     if output.json {
-        let mut value = token_json(token, show.reveal);
+        let mut value = token_json(token, show.reveal)?;
         value["flow"] = flow.into();
         print_json(&value);
-        return;
+        return Ok(());
     }
     say!(
         "{flow}: OK, {} token, expires in {}s (at {})",
@@ -614,29 +628,63 @@ fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) {
         say!("a refresh token came with it");
     }
     if show.reveal {
-        say!(
-            "Authorization: {}",
-            token.authorization().to_str().unwrap_or_default()
-        );
+        say!("Authorization: {}", authorization(token)?);
     } else {
         say!("(the token itself is shown only with --reveal or --print)");
     }
+    Ok(())
 }
 
-/// `payauth revoke mypos`.
+/// `payauth revoke mypos`: the token given (or, with a store and none
+/// given, the one stored for this flow) revoked, then removed from the
+/// store if the store still holds it.
 pub(crate) fn revoke(command: RevokeCommand, global: Global) -> Result<(), Failure> {
-    let RevokeCommand::Mypos { provider, token } = command;
-    let token = token.load()?;
+    let RevokeCommand::Mypos {
+        provider,
+        token,
+        store_dir,
+    } = command;
+    let store = store_dir
+        .or_else(|| std::env::var_os(vars::STORE_DIR).map(PathBuf::from))
+        .map(FileStore::new);
+    let given = match &store {
+        Some(_) if !token.is_given() => None,
+        _ => Some(token.load()?),
+    };
     let settings = provider.settings()?;
-    super::run(global.timeout, async {
+    let key = settings.store_key()?;
+    let removed = super::run(global.timeout, async {
+        let stored = match &store {
+            Some(store) => store.load(&key).await?,
+            None => None,
+        };
+        let token = match (given, &stored) {
+            (Some(token), _) => token,
+            (None, Some(stored)) => stored.access_token.as_secret().clone(),
+            (None, None) => {
+                return Err(Failure::Usage(format!(
+                    "no token stored for this flow ({key}): give --token-file, or set PAYAUTH_MYPOS_TOKEN_FILE or PAYAUTH_MYPOS_TOKEN"
+                )));
+            }
+        };
         let http = payauth_core::http::default_client()?;
-        Ok(Mypos::new(&settings, &http)?.revoke(&token).await?)
+        Mypos::new(&settings, &http)?.revoke(&token).await?;
+        match (&store, stored) {
+            (Some(store), Some(stored)) if stored.is_cleared_by(Some(&token)) => {
+                store.clear(&key, Some(&token)).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     })
     .map_err(|f| f.context("mypos revoke"))?;
     if global.output.json {
-        print_json(&serde_json::json!({ "revoked": true }));
+        print_json(&serde_json::json!({ "revoked": true, "removed_from_store": removed }));
     } else {
         say!("mypos: token revoked (or already unknown to myPOS)");
+        if removed {
+            say!("and removed from the store");
+        }
     }
     Ok(())
 }

@@ -174,3 +174,41 @@ fn sigint_during_a_fetch_exits_130() {
     let (_, stderr) = drain(&mut child);
     assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
 }
+
+#[test]
+fn a_token_that_is_not_a_b64token_is_refused_as_malformed_in_every_rfc_flow() {
+    for token in ["tökén", "tok\u{202e}en", "tok en", "tok\\u0007en", "=tok"] {
+        let body =
+            format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600}}"#);
+        let server = RawGateway::answering(gateway::json("200 OK", &body));
+        for (args, env) in crate::common::flows().into_iter().take(3) {
+            for reveal in [&["--json"][..], &[]] {
+                let mut command = crate::common::payauth(&server.base_url());
+                command.envs(env.iter().copied()).args(reveal).arg("token");
+                let output = command.args(&args).arg("--reveal").output().unwrap();
+                assert_eq!(
+                    output.status.code(),
+                    Some(1),
+                    "{token:?} {args:?}: {output:?}"
+                );
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                assert!(
+                    !stdout.contains("uthorization"),
+                    "{token:?} {args:?}: {stdout}"
+                );
+                if !reveal.is_empty() {
+                    let value = json(&output.stdout);
+                    assert_eq!(value["error"]["kind"], "malformed", "{value}");
+                    assert!(
+                        value["error"]["message"]
+                            .as_str()
+                            .unwrap()
+                            .contains("b64token"),
+                        "{value}"
+                    );
+                }
+                assert_inert(&output.stderr, "stderr");
+            }
+        }
+    }
+}

@@ -120,3 +120,55 @@ fn sign_refuses_a_relative_path() {
         .failure()
         .stderr(predicate::str::contains("--path must start with '/'"));
 }
+
+#[test]
+fn sign_never_echoes_control_or_bidi_characters_of_its_arguments() {
+    let hostile = [
+        "\u{1b}[2J",
+        "\u{7}",
+        "\u{202e}",
+        "\u{9b}31m",
+        "\n# forged",
+        "\u{200b}",
+    ];
+    for bad in hostile {
+        for (flag, value) in [
+            ("--path", format!("/v1/pay{bad}")),
+            ("--random-key", format!("rnd{bad}")),
+            ("--api-key", format!("key{bad}")),
+            ("--body", format!("{{}}{bad}")),
+        ] {
+            for json in [false, true] {
+                let mut command = payauth();
+                if json {
+                    command.arg("--json");
+                }
+                command.args(["iyzico", "sign", "--secret-key", "s"]);
+                for (default, v) in [("--path", "/p"), ("--random-key", "r"), ("--api-key", "k")] {
+                    if default != flag {
+                        command.args([default, v]);
+                    }
+                }
+                let output = command.arg(flag).arg(&value).output().unwrap();
+                let code = output.status.code();
+                assert!(
+                    code == Some(0) || code == Some(2),
+                    "{flag} {bad:?}: {output:?}"
+                );
+                for (name, stream) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+                    let text = String::from_utf8_lossy(stream);
+                    let raw = text.trim_end_matches('\n');
+                    assert!(
+                        !raw.chars().any(|c| c != '\n'
+                            && (c.is_control() || ('\u{200b}'..='\u{206f}').contains(&c))),
+                        "{flag} {bad:?} {name}: {text:?}"
+                    );
+                    assert!(
+                        !text.lines().any(|l| l.starts_with("# forged")),
+                        "{flag} {bad:?}: {text:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -4,11 +4,16 @@
 
 mod canary;
 mod common;
+mod config;
 mod demo;
 mod hostile;
 mod iyzico_sign;
 mod login;
 mod operators;
+mod pipes;
+mod readme;
 mod sandbox;
 mod scripts;
+mod secret_files;
 mod token;
+mod usage;

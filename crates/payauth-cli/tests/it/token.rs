@@ -384,3 +384,61 @@ fn default_lifetime_secs_sets_the_lifetime_of_a_token_sent_without_expires_in() 
         assert!(default != set && default >= 3500, "{args:?}: {default}");
     }
 }
+
+#[test]
+fn revoke_with_the_store_of_token_revokes_the_stored_token_and_removes_it() {
+    let (_runtime, sandbox) = crate::common::sandbox();
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    let issue = || {
+        let output = crate::common::mypos(&sandbox.base_url())
+            .args(["token", "mypos", "--print", "--store-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let first = issue();
+    assert_eq!(issue(), first, "served from the store");
+    // No token given: the stored one is revoked, and removed.
+    let output = crate::common::mypos(&sandbox.base_url())
+        .args(["--json", "revoke", "mypos", "--store-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let value = crate::common::json(&output.stdout);
+    assert_eq!(value["removed_from_store"], true, "{value}");
+    assert!(sandbox.is_revoked(&first));
+    let second = issue();
+    assert_ne!(second, first, "a revoked token is not served again");
+    // A token given, through the variable of the store: removed as well.
+    let output = crate::common::mypos(&sandbox.base_url())
+        .env("PAYAUTH_STORE_DIR", &dir)
+        .env("PAYAUTH_MYPOS_TOKEN", &second)
+        .args(["--json", "revoke", "mypos"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        crate::common::json(&output.stdout)["removed_from_store"],
+        true
+    );
+    assert!(sandbox.is_revoked(&second));
+    let third = issue();
+    assert_ne!(third, second);
+    // Another token: revoked, and the stored one kept.
+    let output = crate::common::mypos(&sandbox.base_url())
+        .env("PAYAUTH_MYPOS_TOKEN", "some-other-token")
+        .args(["--json", "revoke", "mypos", "--store-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        crate::common::json(&output.stdout)["removed_from_store"],
+        false
+    );
+    assert_eq!(issue(), third);
+}
