@@ -178,6 +178,7 @@ impl std::str::FromStr for Environment {
             "production" => Ok(Self::Production),
             "sandbox" => Ok(Self::Sandbox),
             url if crate::redact::has_userinfo(url) => Err(userinfo_refused(url)),
+            url if has_query_or_fragment(url) => Err(query_refused(url)),
             url if url.starts_with("https://") || url.starts_with("http://") => {
                 Ok(Self::Custom(url.to_owned()))
             }
@@ -234,6 +235,9 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
     if crate::redact::has_userinfo(base_url) {
         return Err(userinfo_refused(base_url));
     }
+    if has_query_or_fragment(base_url) {
+        return Err(query_refused(base_url));
+    }
     let url = reqwest::Url::parse(base_url).map_err(|e| {
         Error::new(ErrorKind::Config).with_description(format!(
             "base URL {:?} is not a URL: {e}",
@@ -260,6 +264,21 @@ pub fn check_base_url(base_url: &str, allow_insecure: bool) -> Result<String, Er
 
 /// The error for a base URL with `user:password@`: refused, never shown
 /// but as [`redact::url`](crate::redact::url) shows it.
+/// Whether `url` has a `?query` or `#fragment`. A base URL has neither:
+/// paths are joined after it, and the environment label (store keys, what
+/// payauth shows) drops them, so two base URLs differing only there would
+/// share stored tokens.
+fn has_query_or_fragment(url: &str) -> bool {
+    url.contains(['?', '#'])
+}
+
+fn query_refused(url: &str) -> Error {
+    Error::new(ErrorKind::Config).with_description(format!(
+        "base URL {:?} carries a ?query or #fragment; a base URL is scheme://host[:port][/path]",
+        crate::redact::url(url)
+    ))
+}
+
 fn userinfo_refused(url: &str) -> Error {
     Error::new(ErrorKind::Config).with_description(format!(
         "base URL {:?} carries user:password@; credentials belong in the settings, never in a URL",
@@ -789,6 +808,36 @@ mod tests {
             for shown in shown {
                 assert!(!shown.contains("SECRET"), "{shown}");
             }
+        }
+    }
+
+    #[test]
+    fn a_base_url_with_a_query_or_fragment_is_refused_so_no_two_accepted_urls_share_a_label() {
+        for url in [
+            "https://api.example/?tenant=a",
+            "https://api.example/base?x",
+            "https://api.example/#frag",
+            "http://127.0.0.1:1/?client_secret=SECRET",
+        ] {
+            for error in [
+                url.parse::<Environment>().unwrap_err(),
+                check_base_url(url, true).unwrap_err(),
+            ] {
+                assert_eq!(error.kind(), ErrorKind::Config, "{url}");
+                let shown = format!("{error} {error:?}");
+                assert!(shown.contains("?query or #fragment"), "{shown}");
+                assert!(!shown.contains("SECRET"), "{shown}");
+            }
+        }
+        // What is accepted has a label that keeps every part of it.
+        for url in [
+            "https://api.example",
+            "https://api.example/base",
+            "http://127.0.0.1:8787/p",
+        ] {
+            let environment: Environment = url.parse().unwrap();
+            assert_eq!(environment.label(), url);
+            assert_eq!(check_base_url(url, false).unwrap(), url);
         }
     }
 

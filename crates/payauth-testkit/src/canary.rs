@@ -33,9 +33,15 @@ pub const KINDS: &[&str] = &[
 
 /// The canary of `kind`: the mark, the kind, and characters every
 /// encoding changes (`/`, `+`, `%`, a space, `:`, a quote, non-ASCII).
+/// An access token is sent in a header, so payauth takes only an RFC 6750
+/// `b64token`: its canary keeps to those characters (`/`, `+`, `~`, `.`).
 #[must_use]
 pub fn canary(kind: &str) -> String {
-    format!("{MARK}{kind}-s3/+% :\"ü")
+    if kind == "access_token" {
+        format!("{MARK}{kind}-s3/+~.")
+    } else {
+        format!("{MARK}{kind}-s3/+% :\"ü")
+    }
 }
 
 /// The canaries and every form a server (or payauth) can show them in.
