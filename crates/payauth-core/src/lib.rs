@@ -99,6 +99,9 @@
 
 pub mod cache;
 mod clock;
+#[cfg(feature = "encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
+pub mod encryption;
 mod error;
 pub mod http;
 pub mod oauth2;
