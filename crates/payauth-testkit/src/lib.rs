@@ -1,6 +1,7 @@
 //! Test helpers shared by payauth's provider crates. A dev-dependency only.
 
 pub mod gateway;
+pub mod postgres;
 pub mod redis;
 
 use std::sync::{Arc, Mutex};
