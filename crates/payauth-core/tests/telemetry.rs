@@ -485,6 +485,7 @@ mod metrics_emitted {
         }
     }
 
+    #[cfg(feature = "subjects")]
     #[test]
     fn many_customers_record_one_series_per_provider_and_flow_and_never_their_keys() {
         let metrics = recorded(async {
