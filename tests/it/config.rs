@@ -155,6 +155,7 @@ fn the_json_schema_describes_every_provider_and_store_kind() {
         "file",
         "memory",
         "redis",
+        "postgres",
         "encryption_key",
         "writeOnly",
     ] {
@@ -219,6 +220,72 @@ fn a_redis_store_with_a_malformed_encryption_key_is_a_config_error() {
     let error = config.cache(&http).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Config);
     assert!(!error.to_string().contains("SENTINEL"), "{error}");
+}
+
+#[tokio::test]
+async fn replicas_built_from_one_postgres_store_config_share_one_token() {
+    let Some(postgres) = payauth_testkit::postgres::Postgres::get() else {
+        return;
+    };
+    let sandbox = Sandbox::builder().start().await.unwrap();
+    let text = format!(
+        r#"
+        [source]
+        provider = "mypos"
+        environment = "{base}"
+        client_id = "{id}"
+        client_secret = {{ value = "{secret}" }}
+
+        [store]
+        kind = "postgres"
+        url = {{ value = "{url}" }}
+        prefix = "{prefix}"
+        encryption_key = {{ value = "{key}" }}
+        lease_ttl_ms = 2000
+        "#,
+        base = sandbox.base_url(),
+        id = defaults::MYPOS_CLIENT_ID,
+        secret = defaults::MYPOS_CLIENT_SECRET,
+        url = postgres.url,
+        prefix = postgres.prefix,
+        key = "ab".repeat(32),
+    );
+    let config = Config::from_toml(&text).unwrap();
+    let http = payauth::core::http::default_client().unwrap();
+    let (one, two) = (config.cache(&http).unwrap(), config.cache(&http).unwrap());
+    let first = one.token().await.unwrap();
+    let second = two.token().await.unwrap();
+    assert_eq!(first.secret(), second.secret());
+    assert_eq!(sandbox.requests(payauth_sandbox::Endpoint::MyposToken), 1);
+    sandbox.shutdown().await;
+}
+
+#[test]
+fn a_postgres_store_with_a_malformed_url_or_key_is_a_config_error_that_quotes_neither() {
+    for (url, key) in [
+        ("postgres://u:SENTINEL@h:notaport/db", "ab".repeat(32)),
+        ("postgres://u@127.0.0.1:1/db", "SENTINEL-not-hex".to_owned()),
+    ] {
+        let text = format!(
+            r#"
+            [source]
+            provider = "mypos"
+            client_id = "id"
+            client_secret = {{ value = "s" }}
+            environment = "sandbox"
+
+            [store]
+            kind = "postgres"
+            url = {{ value = "{url}" }}
+            encryption_key = {{ value = "{key}" }}
+            "#
+        );
+        let config = Config::from_toml(&text).unwrap();
+        let http = payauth::core::http::default_client().unwrap();
+        let error = config.cache(&http).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(!error.to_string().contains("SENTINEL"), "{error}");
+    }
 }
 
 /// The error `text` gives, as the user reads it.

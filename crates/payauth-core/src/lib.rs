@@ -11,6 +11,9 @@
 //! - [`TokenCache`]: what applications hold; lock-free when fresh, one
 //!   fetch in flight that always ends, refresh ahead, serve-stale only
 //!   while valid (its module docs list every promise).
+//! - [`subjects::Subjects`] (feature `subjects`, on by default): one
+//!   cache per customer or sub-merchant, built on first use, evicted when
+//!   idle, saved before it is dropped.
 //! - [`TokenStore`]: [`MemoryStore`], [`FileStore`] (Redis in
 //!   `payauth-redis`).
 //! - [`Error`] and [`ErrorKind`]: typed, with [`Error::is_transient`].
@@ -108,6 +111,9 @@
 
 pub mod cache;
 mod clock;
+#[cfg(feature = "encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
+pub mod encryption;
 mod error;
 pub mod http;
 pub mod oauth2;
@@ -117,6 +123,9 @@ mod secret;
 pub mod settings;
 mod source;
 pub mod store;
+#[cfg(feature = "subjects")]
+#[cfg_attr(docsrs, doc(cfg(feature = "subjects")))]
+pub mod subjects;
 mod text;
 pub mod token;
 pub mod wire;

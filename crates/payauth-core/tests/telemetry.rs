@@ -484,4 +484,41 @@ mod metrics_emitted {
             assert!(!format!("{key:?}").contains(MARK), "{key:?}");
         }
     }
+
+    #[cfg(feature = "subjects")]
+    #[test]
+    fn many_customers_record_one_series_per_provider_and_flow_and_never_their_keys() {
+        let metrics = recorded(async {
+            let clock = Arc::new(ManualClock::new());
+            let factory_clock = Arc::clone(&clock);
+            let customers = payauth_core::subjects::Subjects::builder(move |_: &String| {
+                builder(
+                    &Arc::new(Fake::new(&factory_clock, "per_customer", vec![])),
+                    &factory_clock,
+                )
+                .build()
+            })
+            .capacity(16)
+            .build();
+            for i in 0..100 {
+                customers
+                    .token(&format!("{MARK}-customer-{i}"))
+                    .await
+                    .unwrap();
+            }
+        });
+        assert_eq!(
+            metrics.counter(FETCHES, "per_customer", &[("outcome", "ok")]),
+            100
+        );
+        let series = metrics
+            .0
+            .iter()
+            .filter(|(_, key, _)| key.name() == FETCHES)
+            .count();
+        assert_eq!(series, 1, "one series, whatever the number of customers");
+        for (_, key, _) in &metrics.0 {
+            assert!(!format!("{key:?}").contains(MARK), "{key:?}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod canary;
 pub mod gateway;
+pub mod postgres;
 pub mod redis;
 
 use std::sync::{Arc, Mutex};

@@ -253,8 +253,9 @@ pub struct Opened {
 
 /// Where tokens are kept, tagged by `kind`.
 ///
-/// `#[non_exhaustive]`: `Redis` is there only with the
-/// `redis` feature, which any crate in the tree may turn on.
+/// `#[non_exhaustive]`: `Redis` and `Postgres` are there only with the
+/// `redis` and `postgres` features, which any crate in the tree may turn
+/// on.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
@@ -278,6 +279,28 @@ pub enum StoreConfig {
         /// hold a password, e.g. `{ env = "REDIS_URL" }`.
         url: SecretConfig,
         /// Namespace of every key (default `payauth`).
+        #[serde(default)]
+        prefix: Option<String>,
+        /// Encrypt tokens at rest with this key, 64 hex digits (off when
+        /// absent; every replica needs the same key).
+        #[serde(default)]
+        encryption_key: Option<SecretConfig>,
+        /// How long a crashed fetcher blocks the fleet, in ms (default
+        /// 5000; the live holder renews it).
+        #[serde(default)]
+        lease_ttl_ms: Option<u64>,
+    },
+    /// In PostgreSQL, durable and shared by every replica using the same
+    /// database, prefix and source: one fetch per expiry fleet-wide, each
+    /// write committed (see `payauth-postgres`). The schema is migrated on
+    /// first use.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    Postgres {
+        /// `postgres://user:password@host:port/database`; a secret since
+        /// it may hold a password, e.g. `{ env = "DATABASE_URL" }`.
+        url: SecretConfig,
+        /// Namespace of every row (default `payauth`).
         #[serde(default)]
         prefix: Option<String>,
         /// Encrypt tokens at rest with this key, 64 hex digits (off when
@@ -403,6 +426,26 @@ impl Config {
                 if let Some(key) = encryption_key {
                     store = store
                         .with_encryption(payauth_redis::EncryptionKey::from_hex(&key.load()?)?);
+                }
+                if let Some(ttl) = lease_ttl_ms {
+                    store = store.with_lease_ttl(Duration::from_millis(*ttl));
+                }
+                return Ok(builder.shared_store(Arc::new(store), key).build());
+            }
+            #[cfg(feature = "postgres")]
+            StoreConfig::Postgres {
+                url,
+                prefix,
+                encryption_key,
+                lease_ttl_ms,
+            } => {
+                let mut store = payauth_postgres::PostgresStore::open(&url.load()?)?;
+                if let Some(prefix) = prefix {
+                    store = store.with_prefix(prefix.clone());
+                }
+                if let Some(key) = encryption_key {
+                    store = store
+                        .with_encryption(payauth_postgres::EncryptionKey::from_hex(&key.load()?)?);
                 }
                 if let Some(ttl) = lease_ttl_ms {
                     store = store.with_lease_ttl(Duration::from_millis(*ttl));

@@ -20,6 +20,8 @@
 //! | `vakifbank` | `payauth::vakifbank` ([payauth-vakifbank]): authorization code, refresh, client and B2B credentials |
 //! | `mypos` | `payauth::mypos` ([payauth-mypos]): client credentials, revocation |
 //! | `redis` | `payauth::redis` ([payauth-redis]): one token for a fleet; `[store] kind = "redis"` in a config |
+//! | `postgres` | `payauth::postgres` ([payauth-postgres]): durable tokens for every customer, shared by a fleet; `[store] kind = "postgres"` in a config |
+//! | `subjects` | `payauth::core::subjects`: one token cache per customer, evicted when idle |
 //! | `toml` | `config::Config::from_toml` (a config with any provider feature) |
 //! | `reqwest-middleware` | `middleware::BearerAuth`: tokens on your own reqwest-middleware client |
 //! | `tower` | `tower::BearerLayer`: tokens on tower and hyper services |
@@ -43,6 +45,7 @@
 //! [payauth-vakifbank]: https://docs.rs/payauth-vakifbank
 //! [payauth-mypos]: https://docs.rs/payauth-mypos
 //! [payauth-redis]: https://docs.rs/payauth-redis
+//! [payauth-postgres]: https://docs.rs/payauth-postgres
 //!
 //! ## myPOS: client credentials
 //!
@@ -181,6 +184,9 @@ pub use payauth_vakifbank as vakifbank;
 #[cfg_attr(docsrs, doc(cfg(feature = "mypos")))]
 pub use payauth_mypos as mypos;
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use payauth_postgres as postgres;
 /// The fleet store: one token shared by every replica, on Redis.
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

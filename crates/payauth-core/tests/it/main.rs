@@ -7,3 +7,5 @@
 mod cache;
 mod errors;
 mod shared;
+#[cfg(feature = "subjects")]
+mod subjects;

@@ -1,0 +1,57 @@
+//! The test databases and stores on them.
+
+use std::sync::Arc;
+
+use payauth_core::{Secret, SharedStore};
+use payauth_postgres::PostgresStore;
+pub(crate) use payauth_testkit::postgres::Postgres;
+use payauth_testkit::redis::Redis;
+
+/// A store on its own pool, as a separate replica would have.
+pub(crate) async fn new_store(postgres: &Postgres) -> PostgresStore {
+    PostgresStore::connect(&Secret::new(postgres.url.clone()))
+        .await
+        .expect("connect to the test PostgreSQL")
+        .with_prefix(postgres.prefix.clone())
+}
+
+/// A store shared by a fleet: PostgreSQL or Redis, for the suite both
+/// pass.
+pub(crate) enum Backend {
+    Postgres(Postgres),
+    Redis(Redis),
+}
+
+impl Backend {
+    /// Every backend there is here (in CI, both).
+    pub(crate) fn all() -> Vec<Self> {
+        let mut all = Vec::new();
+        if let Some(postgres) = Postgres::get() {
+            all.push(Self::Postgres(postgres));
+        }
+        if let Some(redis) = Redis::get() {
+            all.push(Self::Redis(redis));
+        }
+        all
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Redis(_) => "redis",
+        }
+    }
+
+    /// A replica's own store (its own pool or connection).
+    pub(crate) async fn replica(&self) -> Arc<dyn SharedStore> {
+        match self {
+            Self::Postgres(postgres) => Arc::new(new_store(postgres).await),
+            Self::Redis(redis) => Arc::new(
+                payauth_redis::RedisStore::connect(&Secret::new(redis.url.clone()))
+                    .await
+                    .expect("connect to the test Redis")
+                    .with_prefix(redis.prefix.clone()),
+            ),
+        }
+    }
+}
