@@ -168,8 +168,10 @@ pub trait TokenStore: Send + Sync + 'static {
     /// refresh token.
     ///
     /// The default loads, checks ([`SaveIf::allows`]) and saves, which is
-    /// atomic only within one process; a store shared by processes
-    /// overrides it with a compare-and-set (`payauth-redis` does).
+    /// not atomic at all: a store overrides it with a real compare-and-set
+    /// ([`MemoryStore`] under its mutex, [`FileStore`] under an OS file
+    /// lock, `payauth-redis` in a script). The cache writes through
+    /// `save_if` only (or a fleet lease's fenced save).
     fn save_if<'a>(
         &'a self,
         key: &'a str,

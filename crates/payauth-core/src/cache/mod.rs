@@ -301,8 +301,14 @@ impl TokenCache {
         Ok(held)
     }
 
-    /// Saves the token in memory now if an earlier save of it failed (or
-    /// it was seeded and not saved yet), whatever the failure backoff.
+    /// Saves now, whatever the failure backoff, the token this cache
+    /// fetched or was seeded with and could not save yet, wherever its
+    /// access token went since: published, dropped after a 401
+    /// ([`invalidate`](Self::invalidate)) or a revocation, or refused as
+    /// too short-lived to serve (then stored expired, for its refresh
+    /// token). `Ok` means no refresh token this cache received is held by
+    /// its memory alone (it is stored, or another writer stored a token
+    /// since, which stands).
     ///
     /// A failed save never costs a caller its token: [`token`](Self::token)
     /// serves it from memory and the cache saves it again later. A process
@@ -321,14 +327,7 @@ impl TokenCache {
     /// [`ErrorKind::Store`] when the store still cannot take it (or did
     /// not answer within the store bound).
     pub async fn flush(&self) -> Result<(), Error> {
-        let Some(entry) = self.inner.current.load_full() else {
-            return Ok(());
-        };
-        if !entry.is_unsaved() {
-            return Ok(());
-        }
-        self.inner.save_entry(&entry).await?;
-        Ok(())
+        self.inner.save_pending().await.map(drop)
     }
 
     async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, Error> {
@@ -409,7 +408,9 @@ impl Inner {
     /// A token handed over at build time.
     fn seed(&self, token: &Arc<AccessToken>) {
         self.publish(token, self.persistence.is_some());
-        self.seeded();
+        if self.persistence.is_some() {
+            self.seeded(token);
+        }
     }
 
     /// Under the lock: serve, wait for the flight in progress, or start
@@ -548,6 +549,7 @@ impl Inner {
                 if error.kind() == ErrorKind::InvalidGrant
                     && let Some(refused) = previous.as_ref().and_then(|p| p.refresh_token())
                 {
+                    self.refused_pending(refused);
                     self.clear_refused(refused).await;
                 }
                 Err(error)
@@ -632,6 +634,8 @@ impl Inner {
             state.rejections = state.rejections.saturating_add(1);
         }
         state.rejected = Some(Arc::clone(&entry.token));
+        drop(state);
+        self.unserved(&entry.token);
         Some(Arc::clone(&entry.token))
     }
 }
