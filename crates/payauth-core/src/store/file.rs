@@ -25,8 +25,9 @@ const MAX_HEX_KEY: usize = 64;
 const MAX_LEGACY_HEX_KEY: usize = 125;
 /// Temporary files are `.tmp-<pid>-<random>`.
 const TEMP_PREFIX: &str = ".tmp-";
-/// The lock file every write holds an OS advisory lock on (no key's file
-/// name starts with a dot).
+/// Where the directory itself cannot be locked (Windows), the lock file
+/// every write holds a lock on (no key's file name starts with a dot).
+#[cfg(not(unix))]
 const LOCK_FILE: &str = ".lock";
 /// How old a temporary file must be before a save removes it as left by a
 /// writer that died mid-save (a live save takes milliseconds).
@@ -57,8 +58,8 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// Every write ([`save`](TokenStore::save), the compare-and-set
 /// [`save_if`](TokenStore::save_if), the conditional
 /// [`clear`](TokenStore::clear)) holds an exclusive OS advisory lock
-/// (`flock` on Unix, `LockFileEx` on Windows) on the directory's `.lock`
-/// file from its read to its write, so read-compare-write and
+/// (`flock` on the directory itself on Unix, `LockFileEx` on a `.lock`
+/// file in it on Windows) from its read to its write, so read-compare-write and
 /// read-compare-remove are atomic across threads and processes that use a
 /// `FileStore` on the same directory (a service and `payauth login`, say):
 /// a token another writer saved between the read and the write is never
@@ -83,6 +84,28 @@ impl FileStore {
     /// parents).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
+    }
+
+    /// Checks that tokens can be kept here, creating the directory (0700,
+    /// with any missing parents) if needed: what a process about to
+    /// receive a token it cannot get again calls first (`payauth login`
+    /// checks before the browser opens, so an unusable store never costs
+    /// an exchanged login).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] saying what to fix, as a save would.
+    pub async fn check_writable(&self) -> Result<(), Error> {
+        let files = Files {
+            dir: self.dir.clone(),
+            path: self.dir.clone(),
+            legacy: None,
+        };
+        blocking(move || {
+            files
+                .locked(true, |_| Ok(()))?
+                .ok_or_else(|| refused("the token directory vanished", &files.dir))
+        })
+        .await
     }
 
     /// The file that holds `key`.
@@ -176,9 +199,8 @@ impl Files {
         let Some(dir) = check_dir(&self.dir)? else {
             return Ok(None);
         };
-        let path = self.dir.join(LOCK_FILE);
-        let file = open_lock_file(&path)
-            .map_err(|e| io_failed("cannot open the token store's lock file", &path, &e))?;
+        let (file, path) = open_lock(&self.dir)
+            .map_err(|e| io_failed("cannot open the token store's lock", &self.dir, &e))?;
         let mut lock = fd_lock::RwLock::new(file);
         let _held = lock
             .write()
@@ -298,29 +320,29 @@ impl OwnedSaveIf {
     }
 }
 
-/// Opens (creating it owner-only) the lock file, never through a symbolic
-/// link.
+/// What a write locks, and its path: on Unix the (checked) directory
+/// itself, never through a symbolic link.
 #[cfg(unix)]
-fn open_lock_file(path: &Path) -> io::Result<File> {
+fn open_lock(dir: &Path) -> io::Result<(File, PathBuf)> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    File::options()
+    let file = File::options()
         .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(dir)?;
+    Ok((file, dir.to_owned()))
 }
 
+/// Elsewhere the directory's lock file, created if missing.
 #[cfg(not(unix))]
-fn open_lock_file(path: &Path) -> io::Result<File> {
-    File::options()
+fn open_lock(dir: &Path) -> io::Result<(File, PathBuf)> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(path)
+        .open(&path)?;
+    Ok((file, path))
 }
 
 /// `dir`'s metadata once it is known to be a real directory (not a
@@ -663,15 +685,10 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("tokens"))
             .unwrap()
             .collect();
-        let names: Vec<_> = leftovers
-            .into_iter()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|name| name != LOCK_FILE)
-            .collect();
         assert_eq!(
-            names.len(),
+            leftovers.len(),
             1,
-            "no temporary file is left behind: {names:?}"
+            "no temporary file nor lock file is left behind"
         );
     }
 
@@ -774,6 +791,23 @@ mod tests {
                 saved.first(),
                 "round {round}: a login written survives"
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn check_writable_creates_a_private_directory_and_refuses_one_it_cannot_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("a/tokens"));
+        store.check_writable().await.unwrap();
+        assert!(dir.path().join("a/tokens").is_dir());
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        for unusable in [file.clone(), file.join("tokens")] {
+            let error = FileStore::new(&unusable)
+                .check_writable()
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Store, "{unusable:?}");
         }
     }
 
