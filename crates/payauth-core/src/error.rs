@@ -357,6 +357,7 @@ impl fmt::Debug for Error {
             .field("provider_code", &self.provider_code)
             .field("description", &self.description)
             .field("retry_after", &self.retry_after)
+            .field("transient", &self.is_transient())
             .field("source", &self.source.as_deref().map(|s| causes(s)))
             .finish()
     }
