@@ -502,7 +502,7 @@ mod tests {
             .with_source(Nested(1));
         assert_eq!(
             format!("{error:?}"),
-            "Error { kind: Refused, status: Some(403), provider_code: Some(\"waf-1\"), description: Some(\"blocked\"), retry_after: Some(3s), source: Some(\"cause 1: cause 0\") }"
+            "Error { kind: Refused, status: Some(403), provider_code: Some(\"waf-1\"), description: Some(\"blocked\"), retry_after: Some(3s), transient: false, source: Some(\"cause 1: cause 0\") }"
         );
     }
 

@@ -266,6 +266,16 @@ pub struct StoredFailure {
     description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
+    /// For `invalid_grant`: the SHA-256 (hex) of the refresh token the
+    /// provider refused, so a replica holding another one does not take
+    /// the refusal for a verdict on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused_refresh_token_sha256: Option<String>,
+}
+
+fn digest(secret: &Secret) -> String {
+    use sha2::Digest as _;
+    crate::internal::hex::encode_lower(&sha2::Sha256::digest(secret.expose_secret().as_bytes()))
 }
 
 /// Every kind a shared failure can name; a name not listed (written by a
@@ -299,7 +309,26 @@ impl StoredFailure {
             provider_code: error.provider_code().map(ToOwned::to_owned),
             description: error.description().map(ToOwned::to_owned),
             retry_after_ms: error.retry_after().map(millis),
+            refused_refresh_token_sha256: None,
         }
+    }
+
+    /// Names `refused`, the refresh token the provider's `invalid_grant`
+    /// was about (by its SHA-256, never the token).
+    #[must_use]
+    pub fn refusing(mut self, refused: &Secret) -> Self {
+        self.refused_refresh_token_sha256 = Some(digest(refused));
+        self
+    }
+
+    /// Whether this failure is the provider's refusal of `refresh_token`:
+    /// only a failure that names it is. An `invalid_grant` for another
+    /// refresh token (an older one, or none at all) is no verdict on it.
+    #[must_use]
+    pub fn refuses(&self, refresh_token: &Secret) -> bool {
+        self.refused_refresh_token_sha256
+            .as_deref()
+            .is_some_and(|named| named == digest(refresh_token))
     }
 
     /// The error again; `None` for a kind this version does not know.
