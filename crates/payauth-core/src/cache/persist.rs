@@ -102,6 +102,10 @@ pub(super) enum Known {
     Nothing,
     /// The token with this access token.
     Token(Secret),
+    /// A token another writer stored, which a write of this cache was
+    /// refused over: this cache writes only over its own token or nothing
+    /// until it reads the store again.
+    Other,
 }
 
 impl Known {
@@ -365,7 +369,9 @@ fn newest(
         return stored.or(memory);
     };
     let memory_ahead = match ahead_of {
-        None | Some(Known::Nothing) => false,
+        // A chain begun over nothing, or refused over another writer's
+        // token: the store's token is the newer.
+        None | Some(Known::Nothing | Known::Other) => false,
         Some(Known::Token(base)) => stored.secret() == base,
         Some(Known::Unknown) => memory.issued().system() > stored.issued().system(),
     };

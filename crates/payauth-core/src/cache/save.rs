@@ -165,7 +165,7 @@ impl Inner {
         let own = stored.access_token.as_secret();
         let mut state = self.lock();
         state.saves.known = Known::Token(own.clone());
-        if state.last.as_ref().is_some_and(|last| last.secret() == own) {
+        if covers_last(state.last.as_deref(), stored) {
             state.saves.ahead_of = None;
         }
         settle_pending(&mut state.saves.pending, stored);
@@ -175,12 +175,11 @@ impl Inner {
     /// stored since, which stands (this cache's chain up to `stored` is
     /// superseded, and the next fetch starts from the store's token).
     fn superseded(&self, stored: &StoredToken) {
-        let own = stored.access_token.as_secret();
         let mut state = self.lock();
-        if state.last.as_ref().is_some_and(|last| last.secret() == own) {
+        if covers_last(state.last.as_deref(), stored) {
             state.saves.ahead_of = None;
         }
-        state.saves.known = Known::Unknown;
+        state.saves.known = Known::Other;
         settle_pending(&mut state.saves.pending, stored);
     }
 
@@ -329,7 +328,7 @@ impl Inner {
                 };
                 self.save_if(stored, condition).await
             }
-            Known::Nothing => {
+            Known::Nothing | Known::Other => {
                 let condition = SaveIf::Holds {
                     access_tokens: &[own],
                     or_nothing: true,
@@ -367,6 +366,16 @@ impl Inner {
         }
         Ok(written)
     }
+}
+
+/// Whether `done` (written, or superseded) is the token in memory or a
+/// later one (a fetched token is saved before it becomes `last`): memory
+/// is then no longer ahead of the store.
+fn covers_last(last: Option<&AccessToken>, done: &StoredToken) -> bool {
+    last.is_none_or(|last| {
+        last.secret() == done.access_token.as_secret()
+            || unix_ms(last.issued().system()) <= done.issued_at_unix_ms
+    })
 }
 
 /// Clears `pending` once `done` (written, or superseded by the store's)
