@@ -425,10 +425,21 @@ struct Recording {
     published_before_save: AtomicUsize,
     /// Saves fail while this is set.
     failing: std::sync::atomic::AtomicBool,
+    /// The next this many loads fail.
+    failing_loads: AtomicUsize,
 }
 
 impl TokenStore for Recording {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        let failing = self
+            .failing_loads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Box::pin(async {
+                Err(Error::new(ErrorKind::Store).with_description("connection refused"))
+            });
+        }
         self.inner.load(key)
     }
 
@@ -1794,4 +1805,63 @@ async fn a_login_stored_while_a_refresh_runs_is_never_overwritten_and_the_next_r
         Some(Some("r-login".to_owned())),
         "the next refresh starts from the stored login, not the superseded chain"
     );
+}
+
+#[tokio::test]
+async fn once_a_newer_token_is_saved_a_later_unsaved_one_is_still_refreshed_from_not_the_stored_one()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Recording::default());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = builder(&source, &clock)
+        .store(Arc::clone(&store) as _, "k")
+        .build();
+    // Saved, unsaved, saved, unsaved: each refresh starts from the newest.
+    for failing in [false, true, false, true, true] {
+        store.failing.store(failing, Ordering::SeqCst);
+        cache.token().await.unwrap();
+        clock.advance(LIFETIME);
+    }
+    assert_eq!(
+        *source.seen_refresh_tokens.lock().unwrap(),
+        [
+            None,
+            Some("r1".to_owned()),
+            Some("r2".to_owned()),
+            Some("r3".to_owned()),
+            Some("r4".to_owned())
+        ],
+        "never the stored r3 once r4 was in memory"
+    );
+}
+
+#[tokio::test]
+async fn after_a_save_refused_over_a_login_a_refresh_while_the_store_is_unreadable_never_overwrites_it()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Recording::default());
+    let (source, gate) = Fake::gated(&clock);
+    let source = Arc::new(source);
+    let cache = builder(&source, &clock)
+        .store(Arc::clone(&store) as _, "k")
+        .build();
+    gate.add_permits(1);
+    cache.token().await.unwrap();
+    clock.advance(LIFETIME);
+    let refresh = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.token().await }
+    });
+    until(|| source.calls.load(Ordering::SeqCst) == 2).await;
+    let login = StoredToken::from_token(&minted(&clock, "login", Some("r-login")));
+    store.inner.save("k", &login).await.unwrap();
+    gate.add_permits(10);
+    assert_eq!(value(&refresh.await.unwrap().unwrap()), "t2");
+    // The store cannot be read (a blip): the cache refreshes from memory,
+    // but its save never lands over the login, whatever the issue times
+    // say.
+    store.failing_loads.store(1, Ordering::SeqCst);
+    clock.advance(LIFETIME);
+    assert_eq!(value(&cache.token().await.unwrap()), "t3");
+    assert_eq!(store.inner.load("k").await.unwrap(), Some(login));
 }
