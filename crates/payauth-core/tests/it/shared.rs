@@ -1000,3 +1000,38 @@ async fn a_replica_with_no_refresh_token_never_shares_invalid_grant_with_the_fle
     assert_eq!(value(&a.token().await.unwrap()), "t1", "a keeps serving");
     a.flush().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_resave_after_the_store_lost_its_state_never_overwrites_a_token_another_replica_stored() {
+    let clock = Arc::new(ManualClock::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let upstream = Upstream::new(&clock, Some(Arc::clone(&gate)));
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    clock.advance(LIFETIME);
+    let fetch = tokio::spawn({
+        let a = a.clone();
+        async move { a.token().await }
+    });
+    for _ in 0..1000 {
+        if upstream.calls() == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    // FLUSHALL under a's lease; another replica then stores its token
+    // (its clock a minute behind a's).
+    fleet.tokens.clear("k", None).await.unwrap();
+    *fleet.lease.lock().unwrap() = None;
+    let mut other = StoredToken::from_token(&minted(&clock, "other", Some("r-other")));
+    other.issued_at_unix_ms -= 60_000;
+    fleet.save("k", &other).await.unwrap();
+    gate.add_permits(1);
+    assert_eq!(value(&fetch.await.unwrap().unwrap()), "t1");
+    assert_eq!(
+        fleet.tokens.load("k").await.unwrap(),
+        Some(other),
+        "the fenced save was refused, and its re-save did not land over the other replica's token"
+    );
+}
