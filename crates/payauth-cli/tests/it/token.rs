@@ -348,3 +348,32 @@ fn token_with_a_store_dir_serves_the_stored_token_until_it_nears_expiry() {
     assert_ne!(third.stdout, first.stdout);
     assert_eq!(sandbox.requests(payauth_sandbox::Endpoint::MyposToken), 2);
 }
+
+#[test]
+fn a_redis_store_refusing_connections_is_a_transient_failure_exit_75() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = mypos_config(
+        dir.path(),
+        &sandbox.base_url(),
+        &format!("\n[store]\nkind = \"redis\"\nurl = {{ value = \"redis://127.0.0.1:{port}\" }}\n"),
+    );
+    let output = payauth(&sandbox.base_url())
+        .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
+        .args(["token", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(75),
+        "try again later, not 'the same command will fail again': {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
