@@ -35,12 +35,14 @@
 //! # Modules
 //! - `mod.rs`: the fast path, the single flight, backoff and retries;
 //!   `builder.rs` checks the settings once;
-//! - `persist.rs`: the [`TokenStore`](crate::TokenStore) logic: a new token
-//!   (and its rotated refresh token) is saved before it is published; a
-//!   failed save is the fetch's error, the token is served from memory and
-//!   saved again later (never over a newer one); the store is read
-//!   whenever memory holds nothing usable; a rejected or revoked token is
-//!   cleared from it (compare-on-clear, keeping a refresh token);
+//! - `persist.rs` (reads) and `save.rs` (writes): the
+//!   [`TokenStore`](crate::TokenStore) logic: the store is read before
+//!   every fetch; a new token (and its rotated refresh token) is saved
+//!   before it is published, by a compare-and-set against what the cache
+//!   last saw; a failed save is served from memory and tracked until a
+//!   store holds it (`flush` reports it), never saved over a newer one; a
+//!   rejected or revoked token is cleared from the store (compare-on-clear,
+//!   keeping a refresh token);
 //! - `fleet.rs`: the [`SharedStore`](crate::SharedStore) lease loop: the
 //!   store is read before every fetch, one replica at a time fetches under
 //!   a lease, the others wait for its token (or its shared failure) in the
