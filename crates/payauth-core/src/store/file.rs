@@ -753,6 +753,71 @@ mod tests {
         }
     }
 
+    /// Set in a child process of
+    /// `compare_and_sets_in_separate_processes_let_exactly_one_win`: the
+    /// token directory and the writer's number.
+    const RACER: &str = "PAYAUTH_TEST_FILE_STORE_RACER";
+
+    #[test]
+    fn compare_and_sets_in_separate_processes_let_exactly_one_win() {
+        const NAME: &str =
+            "store::file::tests::compare_and_sets_in_separate_processes_let_exactly_one_win";
+        if let Ok(racer) = std::env::var(RACER) {
+            // A child: wait for the start, then try one compare-and-set.
+            let (dir, id) = racer.split_once('|').unwrap();
+            let dir = Path::new(dir);
+            while !dir.join("go").exists() {
+                std::thread::yield_now();
+            }
+            let clock = ManualClock::new();
+            let mine = StoredToken::from_token(&token(&clock, &format!("p{id}"), Some("r")));
+            let base = Secret::new("base");
+            let holds = SaveIf::Holds {
+                access_tokens: &[&base],
+                or_nothing: false,
+            };
+            if block_on(FileStore::new(dir.join("tokens")).save_if("k", &mine, holds)).unwrap() {
+                // Its own line: libtest's "test … " may precede it.
+                println!("\nRACER-WON-p{id}");
+            }
+            return;
+        }
+        let clock = ManualClock::new();
+        let base = StoredToken::from_token(&token(&clock, "base", Some("r0")));
+        for round in 0..8 {
+            let dir = tempfile::tempdir().unwrap();
+            block_on(FileStore::new(dir.path().join("tokens")).save("k", &base)).unwrap();
+            let children: Vec<_> = (0..4)
+                .map(|id| {
+                    std::process::Command::new(std::env::current_exe().unwrap())
+                        .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+                        .env(RACER, format!("{}|{id}", dir.path().display()))
+                        .stdout(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            std::fs::write(dir.path().join("go"), b"").unwrap();
+            let winners: Vec<String> = children
+                .into_iter()
+                .flat_map(|child| {
+                    let out = child.wait_with_output().unwrap();
+                    assert!(out.status.success());
+                    String::from_utf8(out.stdout)
+                        .unwrap()
+                        .lines()
+                        .filter_map(|l| l.split_once("RACER-WON-").map(|(_, w)| w.to_owned()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+            let stored = block_on(FileStore::new(dir.path().join("tokens")).load("k"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.access_token.as_secret().expose_secret(), winners[0]);
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_token_saved_while_a_conditional_clear_runs_is_never_removed() {
         let clock = ManualClock::new();
