@@ -130,6 +130,11 @@ pub struct Stats {
     pub excused_abandoned: u64,
     /// See `excused_lost`.
     pub excused_lease_lost: u64,
+    /// Rotated-away refresh tokens received after the store forgot the
+    /// newer one (a restart without persistence): a replica's memory held
+    /// an older one. Not yet guarded (#24.9): counted, not excused as
+    /// harmless.
+    pub excused_forgotten: u64,
     /// Rotated-away refresh tokens received from a lineage the store had
     /// since replaced by another (a later login): the replica sending it
     /// could not know, and nothing the fleet uses is lost.
@@ -155,6 +160,7 @@ impl Stats {
         self.excused_orphaned += other.excused_orphaned;
         self.excused_abandoned += other.excused_abandoned;
         self.excused_lease_lost += other.excused_lease_lost;
+        self.excused_forgotten += other.excused_forgotten;
         self.excused_superseded += other.excused_superseded;
         self.calls_ok += other.calls_ok;
         self.calls_err += other.calls_err;
@@ -201,6 +207,9 @@ struct RefreshFate {
     orphaned: bool,
     /// Held unsaved by a replica whose `flush()` then returned `Ok`.
     flushed: bool,
+    /// Saved, then the store forgot everything (a restart without
+    /// persistence).
+    forgotten: bool,
     /// The lineage (the provider's family of refresh tokens) it belongs to.
     family: Option<usize>,
 }
@@ -215,6 +224,7 @@ pub(crate) enum Excuse {
     LeaseLost,
     /// Not an excuse: the newer one was lost after `flush()` said `Ok`.
     Flushed,
+    Forgotten,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -404,6 +414,17 @@ impl Checker {
     /// Invariant: a write that replaced the token holding refresh token
     /// `old` with one holding `new` never puts an older lineage over a
     /// newer one.
+    /// The store restarted empty: what it held is gone.
+    pub(crate) fn store_forgot(&mut self) {
+        for fate in self.refresh.values_mut() {
+            if fate.saved {
+                fate.saved = false;
+                fate.forgotten = true;
+            }
+        }
+        self.store_family = None;
+    }
+
     /// The store now holds refresh token `rt` (written by anyone).
     pub(crate) fn stored(&mut self, rt: u64) {
         if let Some(family) = self.refresh.get(&rt).and_then(|f| f.family) {
@@ -460,6 +481,8 @@ impl Checker {
                 Some(Excuse::Spoiled)
             } else if fate.abandoned {
                 Some(Excuse::Abandoned)
+            } else if fate.forgotten {
+                Some(Excuse::Forgotten)
             } else if fate.flushed {
                 Some(Excuse::Flushed)
             } else if fate.sent_under_live_lease
@@ -482,6 +505,7 @@ impl Checker {
             Some(Excuse::Orphaned) => self.stats.excused_orphaned += 1,
             Some(Excuse::Abandoned) => self.stats.excused_abandoned += 1,
             Some(Excuse::LeaseLost) => self.stats.excused_lease_lost += 1,
+            Some(Excuse::Forgotten) => self.stats.excused_forgotten += 1,
             Some(Excuse::Flushed) => {
                 let fates: Vec<String> = newer
                     .iter()
@@ -1128,6 +1152,7 @@ mod tests {
             excused_orphaned: 1,
             excused_abandoned: 1,
             excused_lease_lost: 1,
+            excused_forgotten: 1,
             excused_superseded: 1,
             calls_ok: 1,
             calls_err: 1,
@@ -1147,6 +1172,7 @@ mod tests {
             excused_orphaned: 3,
             excused_abandoned: 3,
             excused_lease_lost: 3,
+            excused_forgotten: 3,
             excused_superseded: 3,
             calls_ok: 3,
             calls_err: 3,

@@ -137,6 +137,20 @@ impl StoreModel {
         })
     }
 
+    /// The store restarts without persistence: every token, lease and
+    /// shared failure is gone (owner ids keep counting, as random ones
+    /// would not repeat).
+    pub(crate) fn forget(&self) {
+        let mut state = lock(&self.state);
+        let next_owner = state.next_owner;
+        *state = State {
+            next_owner,
+            ..State::default()
+        };
+        drop(state);
+        self.ctx.check().store_forgot();
+    }
+
     /// Whether a lease is held and not expired.
     pub(crate) fn lease_live(&self) -> bool {
         let now = self.ctx.now();

@@ -47,6 +47,8 @@ enum Event {
     Revoke,
     Storm,
     Outage,
+    /// The store restarts without persistence.
+    Forget,
     Partition(usize),
     Login,
 }
@@ -188,6 +190,7 @@ impl World {
             (1_800, Event::Revoke),
             (900, Event::Storm),
             (900, Event::Outage),
+            (1_800, Event::Forget),
         ] {
             self.schedule_chaos(mean, event);
         }
@@ -363,6 +366,11 @@ impl World {
                 self.ctx.clock.jump_wall(by);
                 self.ctx.log(&format!("wall clock jumps {by} ms"));
                 self.schedule_chaos(600, Event::WallJump);
+            }
+            Event::Forget => {
+                self.store.forget();
+                self.ctx.log("the store restarts empty");
+                self.schedule_chaos(1_800, Event::Forget);
             }
             Event::Revoke | Event::Storm | Event::Outage | Event::Partition(_) => {
                 self.window(event);

@@ -171,20 +171,22 @@ impl Inner {
             .filter(|_| self.unreadable_briefly())
             .cloned();
         let stored = self.readable(read);
+        let (last, ahead_of) = {
+            let state = self.lock();
+            (state.last.clone(), state.saves.ahead_of.clone())
+        };
+        let previous = newest(last, stored.clone(), ahead_of.as_ref());
+        // A fresh stored token is taken up only when it is the newest:
+        // never over a newer one in memory (fetched here, not saved yet),
+        // whose refresh token would be lost with it.
         if let Some(token) = &stored
+            && previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, token))
             && self.is_fresh(token)
         {
             self.publish(token, false);
             return Ok(Arc::clone(token));
         }
-        let (last, ahead_of) = {
-            let state = self.lock();
-            (state.last.clone(), state.saves.ahead_of.clone())
-        };
-        Err(Start {
-            previous: newest(last, stored, ahead_of.as_ref()),
-            unread,
-        })
+        Err(Start { previous, unread })
     }
 
     /// Whether `token` may be served without a refresh (and was not

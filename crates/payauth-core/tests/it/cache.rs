@@ -1865,3 +1865,32 @@ async fn after_a_save_refused_over_a_login_a_refresh_while_the_store_is_unreadab
     assert_eq!(value(&cache.token().await.unwrap()), "t3");
     assert_eq!(store.inner.load("k").await.unwrap(), Some(login));
 }
+
+#[tokio::test]
+async fn a_fresh_stored_token_is_never_taken_up_over_a_newer_unsaved_one_in_memory() {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Recording::default());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = builder(&source, &clock)
+        .store(Arc::clone(&store) as _, "k")
+        .build();
+    let t1 = cache.token().await.unwrap();
+    // The API rejects t1, and the store cannot take anything: it keeps
+    // t1, fresh. t2 is fetched from r1 and not saved; the API rejects it
+    // too.
+    store.failing.store(true, Ordering::SeqCst);
+    assert!(cache.invalidate(&t1));
+    settle().await;
+    let t2 = cache.token().await.unwrap();
+    assert_eq!(value(&t2), "t2");
+    clock.advance(Duration::from_millis(1100));
+    assert!(cache.invalidate(&t2));
+    settle().await;
+    // The next fetch refreshes from r2, not from the stored t1 (whose
+    // refresh token r1 the provider rotated away).
+    assert_eq!(value(&cache.token().await.unwrap()), "t3");
+    assert_eq!(
+        *source.seen_refresh_tokens.lock().unwrap(),
+        [None, Some("r1".to_owned()), Some("r2".to_owned())]
+    );
+}
