@@ -144,6 +144,8 @@ pub struct Error {
     provider_code: Option<String>,
     description: Option<String>,
     retry_after: Option<Duration>,
+    /// Transient whatever its kind ([`Error::with_transient`]).
+    transient: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -157,6 +159,7 @@ impl Error {
             provider_code: None,
             description: None,
             retry_after: None,
+            transient: false,
             source: None,
         }
     }
@@ -182,6 +185,15 @@ impl Error {
     pub fn with_description(mut self, description: impl AsRef<str>) -> Self {
         self.description =
             Some(printable(description.as_ref(), MAX_DESCRIPTION)).filter(|d| !d.is_empty());
+        self
+    }
+
+    /// Marks the error transient whatever its kind: the service behind it
+    /// (a token store, say) is down or unreachable, so trying again later
+    /// can succeed.
+    #[must_use]
+    pub fn with_transient(mut self) -> Self {
+        self.transient = true;
         self
     }
 
@@ -233,17 +245,21 @@ impl Error {
     }
 
     /// Whether trying again later can succeed: rate limits, 5xx, transport
-    /// failures and timeouts. An OAuth-looking body on a 429 or 5xx is not
-    /// a verdict on the credentials, so those stay transient.
+    /// failures and timeouts, and errors marked
+    /// [`with_transient`](Self::with_transient) (a store that is down). An
+    /// OAuth-looking body on a 429 or 5xx is not a verdict on the
+    /// credentials, so those stay transient.
     #[must_use]
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self.kind,
-            ErrorKind::RateLimited
-                | ErrorKind::Unavailable
-                | ErrorKind::Transport
-                | ErrorKind::Timeout
-        ) || self.status.is_some_and(|s| s == 429 || s >= 500)
+        self.transient
+            || matches!(
+                self.kind,
+                ErrorKind::RateLimited
+                    | ErrorKind::Unavailable
+                    | ErrorKind::Transport
+                    | ErrorKind::Timeout
+            )
+            || self.status.is_some_and(|s| s == 429 || s >= 500)
     }
 
     /// Whether the credentials or grant were refused for good: retrying the
@@ -274,6 +290,7 @@ impl Error {
             provider_code: self.provider_code.clone(),
             description: self.description.clone(),
             retry_after: self.retry_after,
+            transient: self.transient,
             source: self
                 .source
                 .as_deref()
@@ -352,6 +369,7 @@ impl fmt::Debug for Error {
             .field("provider_code", &self.provider_code)
             .field("description", &self.description)
             .field("retry_after", &self.retry_after)
+            .field("transient", &self.is_transient())
             .field("source", &self.source.as_deref().map(|s| causes(s)))
             .finish()
     }
@@ -496,7 +514,7 @@ mod tests {
             .with_source(Nested(1));
         assert_eq!(
             format!("{error:?}"),
-            "Error { kind: Refused, status: Some(403), provider_code: Some(\"waf-1\"), description: Some(\"blocked\"), retry_after: Some(3s), source: Some(\"cause 1: cause 0\") }"
+            "Error { kind: Refused, status: Some(403), provider_code: Some(\"waf-1\"), description: Some(\"blocked\"), retry_after: Some(3s), transient: false, source: Some(\"cause 1: cause 0\") }"
         );
     }
 

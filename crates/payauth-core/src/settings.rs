@@ -285,8 +285,11 @@ impl From<Secret> for SecretConfig {
 /// - `scopes`: split on spaces, sorted and deduplicated, joined by one
 ///   space (empty when none): order and repeats never matter.
 ///
-/// Each part has `%` and `/` percent-encoded, so no value can read as two
-/// parts.
+/// Each part has `%`, `/` and `+` percent-encoded, so no value can read
+/// as two parts and no two different settings share a key (a property
+/// test checks it); the environment part may carry a qualifier after a
+/// raw `+` ([`with_qualifier`](Self::with_qualifier): VakıfBank's API plan),
+/// which no escaped value can forge.
 ///
 /// ```
 /// use payauth_core::{Environment, settings::StoreKey};
@@ -308,20 +311,32 @@ impl StoreKey {
         Self::with_environment(provider, &environment.label(), client_id, flow)
     }
 
-    /// As [`new`](Self::new), with an environment part the provider
-    /// qualifies (VakıfBank adds its API plan when it is not the
-    /// environment's own).
+    /// As [`new`](Self::new), with the environment part qualified as
+    /// `<environment>+<qualifier>`, each escaped (VakıfBank adds its API
+    /// plan when it is not the environment's own): a base URL ending in
+    /// `+production` never reads as the production plan.
     #[must_use]
-    pub fn with_environment(
+    pub fn with_qualifier(
         provider: &str,
-        environment: &str,
+        environment: &Environment,
+        qualifier: &str,
         client_id: &str,
         flow: &str,
     ) -> Self {
+        let part = format!("{}+{}", escape(&environment.label()), escape(qualifier));
+        Self::from_parts(provider, &part, client_id, flow)
+    }
+
+    fn with_environment(provider: &str, environment: &str, client_id: &str, flow: &str) -> Self {
+        Self::from_parts(provider, &escape(environment), client_id, flow)
+    }
+
+    /// The fixed parts, the environment part already escaped.
+    fn from_parts(provider: &str, environment: &str, client_id: &str, flow: &str) -> Self {
         let mut key = Self {
-            key: escape(provider),
+            key: format!("{}/{environment}", escape(provider)),
         };
-        for part in [environment, client_id, flow] {
+        for part in [client_id, flow] {
             key = key.subject(part);
         }
         key
@@ -350,8 +365,12 @@ impl StoreKey {
     }
 }
 
+/// A key part with `%`, `/` and `+` percent-encoded (`%` first, so the
+/// encoding is injective).
 fn escape(part: &str) -> String {
-    part.replace('%', "%25").replace('/', "%2F")
+    part.replace('%', "%25")
+        .replace('/', "%2F")
+        .replace('+', "%2B")
 }
 
 #[cfg(test)]
@@ -432,6 +451,139 @@ mod tests {
         assert_eq!(one, key("c", "s", &[" a  b "]));
         assert_eq!(one, "p/sandbox/c/f/s/a b");
         assert_ne!(one, key("c", "s", &["a"]));
+    }
+
+    /// A short value from an alphabet rich in the characters keys are
+    /// made of, so that different settings often come close.
+    fn part() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::string::string_regex("[a/%+2B ]{0,3}").unwrap()
+    }
+
+    /// Settings as far as keys go: provider, environment, qualifier,
+    /// client id, flow, one subject, scopes.
+    type Parts = (
+        String,
+        Environment,
+        Option<String>,
+        String,
+        String,
+        String,
+        Vec<String>,
+    );
+
+    fn environment() -> impl proptest::strategy::Strategy<Value = Environment> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Environment::Sandbox),
+            Just(Environment::Production),
+            part().prop_map(|url| Environment::Custom(format!("https://{url}"))),
+        ]
+    }
+
+    fn parts() -> impl proptest::strategy::Strategy<Value = Parts> {
+        use proptest::prelude::*;
+        (
+            prop_oneof![Just("p".to_owned()), part()],
+            environment(),
+            proptest::option::of(prop_oneof![Just("production".to_owned()), part()]),
+            part(),
+            part(),
+            part(),
+            proptest::collection::vec(part(), 0..3),
+        )
+    }
+
+    fn key_of(parts: &Parts) -> String {
+        let (provider, environment, qualifier, client, flow, subject, scopes) = parts;
+        let key = match qualifier {
+            None => StoreKey::new(provider, environment, client, flow),
+            Some(q) => StoreKey::with_qualifier(provider, environment, q, client, flow),
+        };
+        key.subject(subject).build(scopes)
+    }
+
+    /// What two settings must agree on to share a key: equal parts, the
+    /// environment by its label (a trailing `/` of a URL is no
+    /// difference), the scopes as a set of words.
+    fn normal(parts: &Parts) -> Parts {
+        let (provider, environment, qualifier, client, flow, subject, scopes) = parts;
+        let mut words: Vec<&str> = scopes.iter().flat_map(|s| s.split_whitespace()).collect();
+        words.sort_unstable();
+        words.dedup();
+        (
+            provider.clone(),
+            Environment::Custom(environment.label().into_owned()),
+            qualifier.clone(),
+            client.clone(),
+            flow.clone(),
+            subject.clone(),
+            words.into_iter().map(str::to_owned).collect(),
+        )
+    }
+
+    /// Undoes [`escape`], left to right.
+    fn unescape(part: &str) -> String {
+        let mut out = String::new();
+        let mut rest = part;
+        while let Some(at) = rest.find('%') {
+            out.push_str(&rest[..at]);
+            let code = &rest[at..at + 3];
+            out.push(match code {
+                "%25" => '%',
+                "%2F" => '/',
+                "%2B" => '+',
+                other => panic!("not an escape: {other}"),
+            });
+            rest = &rest[at + 3..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Reads a key back into the settings it names (one subject part).
+    fn read_back(key: &str) -> Parts {
+        let fields: Vec<&str> = key.split('/').collect();
+        assert_eq!(fields.len(), 6, "{key}");
+        let environment: Vec<&str> = fields[1].split('+').collect();
+        assert!(environment.len() <= 2, "{key}");
+        let scopes = unescape(fields[5]);
+        (
+            unescape(fields[0]),
+            Environment::Custom(unescape(environment[0])),
+            environment.get(1).map(|q| unescape(q)),
+            unescape(fields[2]),
+            unescape(fields[3]),
+            unescape(fields[4]),
+            scopes.split_whitespace().map(str::to_owned).collect(),
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// A key reads back as the settings it was built from, so two
+        /// settings that differ never share one.
+        #[test]
+        fn a_store_key_reads_back_as_its_settings_so_distinct_settings_never_share_one(
+            parts in parts(),
+        ) {
+            proptest::prop_assert_eq!(read_back(&key_of(&parts)), normal(&parts));
+        }
+    }
+
+    #[test]
+    fn a_base_url_ending_in_a_plan_never_reads_as_that_plan() {
+        let custom = Environment::Custom("https://bank.example/x+production".into());
+        assert_ne!(
+            StoreKey::new("vakifbank", &custom, "c", "f").build::<&str>(&[]),
+            StoreKey::with_qualifier(
+                "vakifbank",
+                &Environment::Custom("https://bank.example/x".into()),
+                "production",
+                "c",
+                "f"
+            )
+            .build::<&str>(&[]),
+        );
     }
 
     #[test]

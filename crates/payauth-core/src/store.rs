@@ -34,8 +34,11 @@ pub struct StoredToken {
     pub lifetime_ms: u64,
     /// When it was requested, milliseconds since the Unix epoch: of two
     /// tokens for one key, the later issued is the newer (its refresh token
-    /// is the one the provider still honours). 0 in records written before
-    /// payauth stored it: then `expires_at_unix_ms - lifetime_ms`.
+    /// is the one the provider still honours). 0 (or missing) in records
+    /// written before payauth stored it, or tampered with: such a record
+    /// counts as older than any that has one, and its access token as
+    /// expired (nothing bounds the expiry it claims), its refresh token
+    /// kept.
     #[serde(default)]
     pub issued_at_unix_ms: u64,
     /// Granted scope.
@@ -64,17 +67,23 @@ impl StoredToken {
     /// Back to a token, its expiry placed on `clock`'s monotonic time. It is
     /// never given more than its own lifetime from its issue time, whatever
     /// expiry it claims (a skewed or tampered writer), nor more than its
-    /// lifetime from now; an expired token comes back expired, still
-    /// carrying its refresh token, however short its lifetime.
+    /// lifetime from now; a record without an issue time comes back
+    /// expired (its claimed expiry cannot be checked against anything); an
+    /// expired token comes back expired, still carrying its refresh token,
+    /// however short its lifetime.
     ///
     /// # Errors
     /// [`ErrorKind::Malformed`] when the stored token cannot be a header.
     pub fn to_token(&self, clock: &dyn Clock) -> Result<AccessToken, Error> {
         let lifetime = Duration::from_millis(self.lifetime_ms).min(MAX_LIFETIME);
         let issued_ms = self.issued_ms();
-        let expires_ms = self
-            .expires_at_unix_ms
-            .min(issued_ms.saturating_add(millis(lifetime)));
+        let expires_ms = if issued_ms == 0 {
+            // No issue time: the cache can vouch for no lifetime at all.
+            0
+        } else {
+            self.expires_at_unix_ms
+                .min(issued_ms.saturating_add(millis(lifetime)))
+        };
         let remaining =
             Duration::from_millis(expires_ms.saturating_sub(unix_ms(clock.system_now())));
         let issued_system = UNIX_EPOCH
@@ -93,15 +102,12 @@ impl StoredToken {
             .with_refresh_token(self.refresh_token.clone().map(Into::into)))
     }
 
-    /// When it was issued, milliseconds since the Unix epoch (derived from
-    /// its expiry and lifetime for records that did not store it).
+    /// When it was issued, milliseconds since the Unix epoch; 0 for a
+    /// record that did not store it (never derived from the expiry it
+    /// claims, which is what the issue time must check).
     #[must_use]
     pub fn issued_ms(&self) -> u64 {
-        if self.issued_at_unix_ms == 0 {
-            self.expires_at_unix_ms.saturating_sub(self.lifetime_ms)
-        } else {
-            self.issued_at_unix_ms
-        }
+        self.issued_at_unix_ms
     }
 
     /// Whether this token was issued after `other` (so it, and its refresh
@@ -168,8 +174,10 @@ pub trait TokenStore: Send + Sync + 'static {
     /// refresh token.
     ///
     /// The default loads, checks ([`SaveIf::allows`]) and saves, which is
-    /// atomic only within one process; a store shared by processes
-    /// overrides it with a compare-and-set (`payauth-redis` does).
+    /// not atomic at all: a store overrides it with a real compare-and-set
+    /// ([`MemoryStore`] under its mutex, [`FileStore`] under an OS file
+    /// lock, `payauth-redis` in a script). The cache writes through
+    /// `save_if` only (or a fleet lease's fenced save).
     fn save_if<'a>(
         &'a self,
         key: &'a str,
@@ -258,6 +266,16 @@ pub struct StoredFailure {
     description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
+    /// For `invalid_grant`: the SHA-256 (hex) of the refresh token the
+    /// provider refused, so a replica holding another one does not take
+    /// the refusal for a verdict on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused_refresh_token_sha256: Option<String>,
+}
+
+fn digest(secret: &Secret) -> String {
+    use sha2::Digest as _;
+    crate::internal::hex::encode_lower(&sha2::Sha256::digest(secret.expose_secret().as_bytes()))
 }
 
 /// Every kind a shared failure can name; a name not listed (written by a
@@ -291,7 +309,26 @@ impl StoredFailure {
             provider_code: error.provider_code().map(ToOwned::to_owned),
             description: error.description().map(ToOwned::to_owned),
             retry_after_ms: error.retry_after().map(millis),
+            refused_refresh_token_sha256: None,
         }
+    }
+
+    /// Names `refused`, the refresh token the provider's `invalid_grant`
+    /// was about (by its SHA-256, never the token).
+    #[must_use]
+    pub fn refusing(mut self, refused: &Secret) -> Self {
+        self.refused_refresh_token_sha256 = Some(digest(refused));
+        self
+    }
+
+    /// Whether this failure is the provider's refusal of `refresh_token`:
+    /// only a failure that names it is. An `invalid_grant` for another
+    /// refresh token (an older one, or none at all) is no verdict on it.
+    #[must_use]
+    pub fn refuses(&self, refresh_token: &Secret) -> bool {
+        self.refused_refresh_token_sha256
+            .as_deref()
+            .is_some_and(|named| named == digest(refresh_token))
     }
 
     /// The error again; `None` for a kind this version does not know.
@@ -542,18 +579,38 @@ mod tests {
     }
 
     #[test]
-    fn a_record_without_an_issue_time_or_with_a_short_lifetime_still_loads() {
+    fn a_record_without_an_issue_time_loads_expired_with_its_refresh_token_whatever_expiry_it_claims()
+     {
         let clock = ManualClock::new();
         let now_ms = unix_ms(clock.system_now());
+        for (issued, expires, lifetime) in [
+            (None, now_ms + 1000, 2000),
+            (Some(0), now_ms + 10 * 365 * 86_400_000, 3_600_000),
+            (None, u64::MAX, u64::MAX),
+        ] {
+            let issued = issued.map(|ms| format!(r#""issued_at_unix_ms":{ms},"#));
+            let json = format!(
+                r#"{{"access_token":"a","token_type":"Bearer",{}"expires_at_unix_ms":{expires},"lifetime_ms":{lifetime},"refresh_token":"r"}}"#,
+                issued.unwrap_or_default()
+            );
+            let stored: StoredToken = serde_json::from_str(&json).unwrap();
+            assert_eq!(stored.issued_ms(), 0, "older than any record with one");
+            for _ in 0..3 {
+                let back = stored.to_token(&clock).unwrap();
+                assert!(!back.is_valid_at(clock.now()), "{json}: never vouched for");
+                assert_eq!(back.refresh_token(), Some(&Secret::new("r")));
+            }
+        }
         let json = format!(
-            r#"{{"access_token":"a","token_type":"Bearer","expires_at_unix_ms":{},"lifetime_ms":2000,"refresh_token":"r"}}"#,
+            r#"{{"access_token":"a","token_type":"Bearer","issued_at_unix_ms":{now_ms},"expires_at_unix_ms":{},"lifetime_ms":2000,"refresh_token":"r"}}"#,
             now_ms + 1000
         );
         let stored: StoredToken = serde_json::from_str(&json).unwrap();
-        assert_eq!(stored.issued_ms(), now_ms - 1000);
         let back = stored.to_token(&clock).unwrap();
-        assert!(back.is_valid_at(clock.now()));
-        assert_eq!(back.refresh_token(), Some(&Secret::new("r")));
+        assert!(
+            back.is_valid_at(clock.now()),
+            "a short lifetime still loads"
+        );
         let absurd = StoredToken {
             expires_at_unix_ms: u64::MAX,
             lifetime_ms: u64::MAX,

@@ -52,7 +52,11 @@
 //!   from: never over a token another replica or a login stored since. Whichever
 //!   replica refreshes next starts from the newest refresh token it knows,
 //!   stored or in memory, so a rotated refresh token survives a blip.
-//! - **Redis down.** A replica that cannot take the lease fetches on its
+//! - **Redis down.** A Redis that refuses, drops or times out a
+//!   connection is an outage: [`ErrorKind::Store`] with
+//!   [`is_transient`](payauth_core::Error::is_transient) true (the CLI
+//!   exits 75, "try again later"). A replica that cannot take the lease
+//!   fetches on its
 //!   own with a full grant (client credentials) rather than fail; it
 //!   reports [`ErrorKind::Store`] for the save and serves the token from
 //!   memory. It never refreshes without the lease (another replica may
@@ -89,6 +93,37 @@
 //! feature, `RedisStore::connect_cluster(&nodes)` (or `RedisStore::new`
 //! over your own `ClusterConnection`) works as on one node; the tests run
 //! the fleet protocol on a real three-node cluster.
+//!
+//! ## Atomicity
+//! Every write is one Lua script, atomic in Redis: the fenced save under a
+//! lease (owner and version checked, version bumped); the compare-and-set
+//! [`save_if`](payauth_core::TokenStore::save_if) and the compare-on-clear
+//! read the token with its version, check the condition, and write (or
+//! delete) in a script that lands only if the version is unchanged, so a
+//! token stored in between is never overwritten nor deleted. A plain
+//! [`save`](payauth_core::TokenStore::save) (what `payauth login` does)
+//! replaces what is stored. A shared `invalid_grant` names (by SHA-256) the
+//! refresh token it refused, so a replica holding another one does not
+//! drop it.
+//!
+//! ## A restart without persistence
+//! Redis's default of many deployments keeps nothing across a restart.
+//! What that costs, honestly:
+//! - every stored token and refresh token, leases and shared failures are
+//!   gone; replicas keep serving the valid tokens in their memory, and a
+//!   replica that had not saved its newest token saves it again (over
+//!   nothing, so it lands);
+//! - a replica that starts fresh on the emptied store has no refresh token:
+//!   its source's `invalid_grant` ("log in again") is not shared (the
+//!   provider refused nothing the others hold), so the others keep theirs;
+//! - not yet guarded: a replica whose memory holds an *older* refresh
+//!   token than another replica's (one rotated away before the restart)
+//!   may take the lease on the empty store and refresh with it; the
+//!   provider refuses it, and with a provider that revokes a family on
+//!   reuse, the login is lost. The replicas do not first converge on the
+//!   newest refresh token they hold. With a rotating refresh token
+//!   (VakıfBank's authorization code), run Redis with persistence (AOF or
+//!   RDB) so a restart keeps the stored token.
 //!
 //! ## Failover
 //! Redis replicates asynchronously. If a primary fails right after a lease

@@ -330,9 +330,24 @@ impl<C> fmt::Debug for RedisStore<C> {
     }
 }
 
-/// A typed store error; Redis errors name the failure, never a secret.
+/// A typed store error; Redis errors name the failure, never a secret. A
+/// Redis that cannot be reached (refused, dropped, timed out, any I/O
+/// failure) is an outage, transient: trying again later can succeed.
 fn redis_error(action: &str, error: &RedisError) -> Error {
-    Error::new(ErrorKind::Store).with_description(format!("cannot {action} Redis: {error}"))
+    let error_out =
+        Error::new(ErrorKind::Store).with_description(format!("cannot {action} Redis: {error}"));
+    if is_outage(error) {
+        error_out.with_transient()
+    } else {
+        error_out
+    }
+}
+
+fn is_outage(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_refusal()
+        || error.is_connection_dropped()
+        || error.is_timeout()
 }
 
 /// The bytes to write for `token` and how long Redis keeps them, in ms

@@ -72,3 +72,14 @@ pub(crate) async fn token(cache: &TokenCache) -> Result<Arc<AccessToken>, Error>
 pub(crate) fn invalidate(cache: &TokenCache, rejected: &AccessToken) -> bool {
     cache.invalidate(rejected)
 }
+
+/// Saves what the cache could not save yet, as a process does before it
+/// exits.
+pub(crate) async fn flush(cache: &TokenCache) -> Result<(), Error> {
+    cache.flush().await
+}
+
+/// The cached token, fresh or not.
+pub(crate) fn peek(cache: &TokenCache) -> Option<Arc<AccessToken>> {
+    cache.peek()
+}

@@ -311,6 +311,7 @@ impl Provider {
             });
             state.families[family].push(rt);
             state.family_of.insert(rt, family);
+            self.ctx.check().refresh_family(rt, family);
             rt
         });
         Ok(Issue { id, refresh })

@@ -38,6 +38,18 @@ struct State {
     entry: Option<Entry>,
     lease: Option<LeaseEntry>,
     next_owner: u64,
+    /// Writes since the checker last looked: the refresh token replaced
+    /// (if any), the one written, and whether a cache wrote it (the
+    /// operator's own writes are logins; the invariant is that no cache
+    /// writes an older lineage over one).
+    replaced: Vec<(Option<u64>, u64, bool)>,
+}
+
+fn refresh_number(token: &StoredToken) -> Option<u64> {
+    token
+        .refresh_token
+        .as_ref()
+        .and_then(|s| number(s.as_secret(), "rt-"))
 }
 
 impl State {
@@ -57,7 +69,12 @@ impl State {
         self.entry(wall_ms).map_or(0, |e| e.version)
     }
 
-    fn write(&mut self, wall_ms: u64, token: &StoredToken) {
+    /// Writes `token`, by replica `by` (`None`: the operator's login).
+    fn write(&mut self, wall_ms: u64, token: &StoredToken, by: Option<usize>) {
+        let old = self.entry(wall_ms).and_then(|e| refresh_number(&e.token));
+        if let Some(new) = refresh_number(token) {
+            self.replaced.push((old, new, by.is_some()));
+        }
         let version = self.version(wall_ms) + 1;
         let expire_at_ms = if token.refresh_token.is_some() {
             0
@@ -118,6 +135,20 @@ impl StoreModel {
             lease_ttl,
             max_wait,
         })
+    }
+
+    /// The store restarts without persistence: every token, lease and
+    /// shared failure is gone (owner ids keep counting, as random ones
+    /// would not repeat).
+    pub(crate) fn forget(&self) {
+        let mut state = lock(&self.state);
+        let next_owner = state.next_owner;
+        *state = State {
+            next_owner,
+            ..State::default()
+        };
+        drop(state);
+        self.ctx.check().store_forgot();
     }
 
     /// Whether a lease is held and not expired.
@@ -209,6 +240,15 @@ impl StoreModel {
     /// A save of `token` returned: tells the ledger what became of its
     /// refresh token.
     fn saved(&self, replica: Option<usize>, token: &StoredToken, applied: bool, lost: bool) {
+        let replaced = std::mem::take(&mut lock(&self.state).replaced);
+        let mut check = self.ctx.check();
+        for (old, new, by_cache) in replaced {
+            if let Some(old) = old.filter(|_| by_cache) {
+                check.stored_over(old, new);
+            }
+            check.stored(new);
+        }
+        drop(check);
         if let Some(rt) = token
             .refresh_token
             .as_ref()
@@ -223,7 +263,7 @@ impl StoreModel {
     async fn save(&self, replica: Option<usize>, token: &StoredToken) -> Result<(), Error> {
         let out = self
             .call(replica, "write to", Write::Lossy, |s, _, wall| {
-                s.write(wall, token);
+                s.write(wall, token, replica);
             })
             .await;
         self.wrote(replica, token, &out, "");
@@ -259,13 +299,20 @@ impl StoreModel {
         condition: SaveIf<'_>,
     ) -> Result<bool, Error> {
         for _ in 0..3 {
-            let (version, stored) = self
+            let read = self
                 .call(replica, "read from", Write::No, |s, _, wall| {
                     let version = s.version(wall);
                     (version, s.entry(wall).map(|e| e.token.clone()))
                 })
-                .await?
-                .unwrap_or_default();
+                .await;
+            let (version, stored) = match read {
+                Ok(read) => read.unwrap_or_default(),
+                Err(error) => {
+                    // The save returned, failed: the replica holds it.
+                    self.saved(replica, token, false, false);
+                    return Err(error);
+                }
+            };
             if !condition.allows(stored.as_ref(), token) {
                 return Ok(false);
             }
@@ -273,7 +320,7 @@ impl StoreModel {
                 .call(replica, "write to", Write::Lossy, |s, _, wall| {
                     let moved = s.version(wall) != version;
                     if !moved {
-                        s.write(wall, token);
+                        s.write(wall, token, replica);
                     }
                     !moved
                 })
@@ -564,7 +611,7 @@ impl Lease for SimLease {
                     if s.version(wall) != seen {
                         return Err("another replica stored a newer token; this one was not saved");
                     }
-                    s.write(wall, token);
+                    s.write(wall, token, Some(self.replica));
                     Ok(())
                 })
                 .await;

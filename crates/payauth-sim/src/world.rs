@@ -35,6 +35,11 @@ const CALM_EXTRA: Duration = Duration::from_secs(120);
 enum Event {
     Act(usize),
     Crash(usize),
+    /// A replica exits gracefully: `flush()`, then its process ends.
+    Exit(usize),
+    /// A graceful exit while the replica is cut off from its store.
+    ExitCutOff(usize),
+    Exited(usize),
     Restart(usize),
     SideDown(usize),
     SideUp(usize),
@@ -42,6 +47,8 @@ enum Event {
     Revoke,
     Storm,
     Outage,
+    /// The store restarts without persistence.
+    Forget,
     Partition(usize),
     Login,
 }
@@ -171,6 +178,7 @@ impl World {
             }
             for (mean, event) in [
                 (900, Event::Crash(r)),
+                (900, Event::Exit(r)),
                 (240, Event::SideDown(r)),
                 (900, Event::Partition(r)),
             ] {
@@ -182,6 +190,7 @@ impl World {
             (1_800, Event::Revoke),
             (900, Event::Storm),
             (900, Event::Outage),
+            (1_800, Event::Forget),
         ] {
             self.schedule_chaos(mean, event);
         }
@@ -325,6 +334,18 @@ impl World {
         match event {
             Event::Act(c) => self.act(c),
             Event::Crash(r) => self.crash(r),
+            Event::Exit(r) => {
+                self.exit(r);
+                self.schedule_chaos(900, Event::Exit(r));
+            }
+            Event::ExitCutOff(r) => self.exit(r),
+            Event::Exited(r) => {
+                // Faults stopped meanwhile: the process stays.
+                if self.calm_at.is_none() && self.replicas[r].cache.is_some() {
+                    self.ctx.log(&format!("r{r} exits"));
+                    self.tear_down(r);
+                }
+            }
             Event::Restart(r) => {
                 if self.replicas[r].cache.is_none() {
                     self.start_replica(r);
@@ -346,6 +367,11 @@ impl World {
                 self.ctx.log(&format!("wall clock jumps {by} ms"));
                 self.schedule_chaos(600, Event::WallJump);
             }
+            Event::Forget => {
+                self.store.forget();
+                self.ctx.log("the store restarts empty");
+                self.schedule_chaos(1_800, Event::Forget);
+            }
             Event::Revoke | Event::Storm | Event::Outage | Event::Partition(_) => {
                 self.window(event);
             }
@@ -366,6 +392,14 @@ impl World {
                 _ => {}
             }
         }
+        // Half the partitions see the replica exit (and flush) meanwhile.
+        if let Event::Partition(r) = event
+            && self.rng.chance(0.5)
+        {
+            let window = until.saturating_sub(self.now).as_millis();
+            let after = self.rng.millis(0, window.try_into().unwrap_or(0));
+            self.schedule(after, Event::ExitCutOff(r));
+        }
         self.ctx
             .log(&format!("{event:?} until {} ms", until.as_millis()));
         let mean = if matches!(event, Event::Revoke) {
@@ -381,6 +415,56 @@ impl World {
             return;
         }
         self.ctx.log(&format!("r{r} crashes"));
+        self.tear_down(r);
+        self.schedule_chaos(900, Event::Crash(r));
+    }
+
+    /// A graceful exit: the replica calls `flush()` (what it holds unsaved
+    /// when that returns `Ok` must never be lost), and its process ends a
+    /// little later, whatever the flush is doing by then.
+    fn exit(&mut self, r: usize) {
+        if self.calm_at.is_some() {
+            return;
+        }
+        if let (Some(cache), Some(main)) = (&self.replicas[r].cache, &self.replicas[r].main) {
+            // Half the time the job's last API call was answered 401.
+            let rejected_last = self.rng.chance(0.5);
+            self.ctx.log(&format!(
+                "r{r} flushes before it exits{}",
+                if rejected_last {
+                    ", its last token rejected by the API"
+                } else {
+                    ""
+                }
+            ));
+            let (ctx, cache) = (Arc::clone(&self.ctx), cache.clone());
+            main.spawn(async move {
+                if rejected_last
+                    && let Some(token) = cache_api::peek(&cache)
+                    && cache_api::invalidate(&cache, &token)
+                {
+                    let id = number(token.secret(), "at-").unwrap_or(0);
+                    ctx.check().invalidated(r, id);
+                }
+                let flushed = cache_api::flush(&cache).await;
+                ctx.log(&format!(
+                    "r{r} flush: {}",
+                    flushed
+                        .as_ref()
+                        .map_or_else(ToString::to_string, |()| "Ok".to_owned())
+                ));
+                if flushed.is_ok() {
+                    ctx.check().flushed(r);
+                }
+            });
+            let after = self.rng.millis(1_000, 5_000);
+            self.schedule(after, Event::Exited(r));
+        }
+    }
+
+    /// Replica `r`'s process ends: its runtimes and memory go; it starts
+    /// again, empty, a while later.
+    fn tear_down(&mut self, r: usize) {
         let replica = std::mem::replace(
             &mut self.replicas[r],
             Replica {
@@ -399,7 +483,6 @@ impl World {
         self.drop_calls(|c| c.replica == r);
         let after = self.rng.millis(1_000, 30_000);
         self.schedule(after, Event::Restart(r));
-        self.schedule_chaos(900, Event::Crash(r));
     }
 
     fn side_down(&mut self, r: usize) {

@@ -131,12 +131,17 @@ impl VakifBankSettings {
     /// client id and the flow.
     pub(crate) fn store_key(&self, flow: &str) -> StoreKey {
         let resource = self.resource();
-        let environment = if resource == self.own_resource() {
-            self.environment.label().into_owned()
+        if resource == self.own_resource() {
+            StoreKey::new("vakifbank", &self.environment, &self.client_id, flow)
         } else {
-            format!("{}+{resource}", self.environment.label())
-        };
-        StoreKey::with_environment("vakifbank", &environment, &self.client_id, flow)
+            StoreKey::with_qualifier(
+                "vakifbank",
+                &self.environment,
+                &resource.to_string(),
+                &self.client_id,
+                flow,
+            )
+        }
     }
 }
 
@@ -350,6 +355,13 @@ mod tests {
         assert_eq!(
             VakifBankSettings::new("app", Secret::new("s"), proxy).resource(),
             Resource::Sandbox
+        );
+        // A base URL ending in `+production`, on its own (sandbox) plan,
+        // never shares the production plan's key.
+        let plus = Environment::Custom("https://proxy.example+production".into());
+        assert_eq!(
+            key(plus, None),
+            "vakifbank/https:%2F%2Fproxy.example%2Bproduction/app/f/"
         );
     }
 }

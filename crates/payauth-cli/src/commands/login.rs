@@ -62,6 +62,10 @@ pub(crate) fn run(args: LoginArgs, global: Global) -> Result<(), Failure> {
     let key = settings.store_key()?;
     let dir = store_dir.unwrap_or_else(default_store_dir);
     super::run(None, async move {
+        // Before the bank issues anything: an unusable store would cost the
+        // customer's login after the exchange.
+        let store = FileStore::new(&dir);
+        store.check_writable().await?;
         let bank = VakifBank::new(&settings.gateway, &payauth_core::http::default_client()?)?;
         let server = callback::CallbackServer::bind(port).await?;
         let pending = settings.authorize_url(&bank, &server.redirect_uri())?;
@@ -76,14 +80,14 @@ pub(crate) fn run(args: LoginArgs, global: Global) -> Result<(), Failure> {
                 ))
             })?;
         let code = pending.callback(&query)?;
-        let token = within(global.timeout, async {
-            let token = bank.exchange(&pending, &code).await?;
-            FileStore::new(&dir)
-                .save(&key, &StoredToken::from_token(&token))
-                .await?;
-            Ok(token)
-        })
-        .await?;
+        let token = within(global.timeout, async { Ok(bank.exchange(&pending, &code).await?) })
+            .await?;
+        if let Err(error) = store.save(&key, &StoredToken::from_token(&token)).await {
+            // Never silently: the bank issued tokens that are now lost.
+            return Err(Failure::from(error)
+                .context("keeping the tokens the bank issued")
+                .hint("the bank issued tokens but they could not be kept, so they are lost: fix the token store and log in again"));
+        }
 
         if global.output.json {
             let mut value = token_json(&token, false)?;

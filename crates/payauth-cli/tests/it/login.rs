@@ -339,3 +339,44 @@ fn token_without_a_login_says_how_to_log_in() {
         "{hint}"
     );
 }
+
+#[test]
+fn an_unusable_store_is_refused_before_the_browser_opens_so_the_bank_issues_nothing() {
+    let (_runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    // A file where the token directory should be.
+    let file = store.path().join("not-a-directory");
+    std::fs::write(&file, b"").unwrap();
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("payauth"));
+    scrub(&mut command);
+    let output = command
+        // A short wait: without the check, the URL is announced and
+        // the login waits for a browser that never comes.
+        .args([
+            "--json",
+            "login",
+            "vakifbank",
+            "--scope",
+            "account",
+            "--wait",
+            "2",
+        ])
+        .env("PAYAUTH_ENVIRONMENT", sandbox.base_url())
+        .env("PAYAUTH_VAKIFBANK_CLIENT_ID", defaults::VAKIFBANK_CLIENT_ID)
+        .env(
+            "PAYAUTH_VAKIFBANK_CLIENT_SECRET",
+            defaults::VAKIFBANK_CLIENT_SECRET,
+        )
+        .env("PAYAUTH_STORE_DIR", file.join("tokens"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("authorize_url"),
+        "no authorize URL was announced: {stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("store"), "{stderr}");
+}

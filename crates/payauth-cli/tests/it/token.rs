@@ -442,3 +442,32 @@ fn revoke_with_the_store_of_token_revokes_the_stored_token_and_removes_it() {
     );
     assert_eq!(issue(), third);
 }
+
+#[test]
+fn a_redis_store_refusing_connections_is_a_transient_failure_exit_75() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = mypos_config(
+        dir.path(),
+        &sandbox.base_url(),
+        &format!("\n[store]\nkind = \"redis\"\nurl = {{ value = \"redis://127.0.0.1:{port}\" }}\n"),
+    );
+    let output = payauth(&sandbox.base_url())
+        .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
+        .args(["token", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(75),
+        "try again later, not 'the same command will fail again': {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

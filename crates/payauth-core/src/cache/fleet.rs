@@ -13,6 +13,11 @@
 //! - The holder shares a failed fetch with the others for its failure
 //!   backoff ([`SharedStore::share_failure`]); waiting replicas answer with
 //!   it instead of each trying in turn, as callers in one process would.
+//!   An `invalid_grant` names the refresh token it refused (by digest): a
+//!   replica holding another one (a newer one it has not saved yet) does
+//!   not drop it for a refusal of someone else's, and a holder that had no
+//!   refresh token at all (a fresh replica on an emptied store) shares no
+//!   `invalid_grant`: the provider refused nothing the others hold.
 //! - A holder whose save fails tries it again at once, a few times, under
 //!   the lease (a blip). If it still fails and the token carries a refresh
 //!   token, the lease is left to expire instead of released: the fleet
@@ -185,10 +190,21 @@ impl Inner {
                 true,
             );
         }
+        let refreshed_with = previous.as_ref().and_then(|p| p.refresh_token()).cloned();
         let token = match self.fetch(previous).await {
             Ok(token) => token,
             Err(error) => {
-                self.share_failure(fleet, key, &error).await;
+                if error.kind() == ErrorKind::InvalidGrant && refreshed_with.is_none() {
+                    // Nothing was refused that another replica holds (this
+                    // one had no refresh token): no verdict on theirs.
+                    tracing::debug!(
+                        source = self.source.name(),
+                        "invalid_grant without a refresh token; not shared"
+                    );
+                } else {
+                    self.share_failure(fleet, key, &error, refreshed_with.as_ref())
+                        .await;
+                }
                 return (Err(error), true);
             }
         };
@@ -198,17 +214,35 @@ impl Inner {
         if landed.refused
             && let Err(error) = &landed.outcome
         {
-            self.share_failure(fleet, key, error).await;
+            self.share_failure(fleet, key, error, None).await;
         }
         (landed.outcome, landed.settled)
     }
 
     /// A failure another replica shared and whose time has not run out,
-    /// taken up as this replica's own (a refusal drops what it refuses).
+    /// taken up as this replica's own (a refusal drops what it refuses);
+    /// an `invalid_grant` of a refresh token other than the one this
+    /// replica holds is ignored: no verdict on it.
     async fn shared_failure(&self, fleet: &Fleet, key: &str) -> Option<Error> {
         match self.bounded(fleet.store.shared_failure(key)).await {
             Ok(shared) => {
-                let error = shared?.to_error()?;
+                let shared = shared?;
+                let error = shared.to_error()?;
+                let mine = self
+                    .lock()
+                    .last
+                    .as_ref()
+                    .and_then(|t| t.refresh_token().cloned());
+                if error.kind() == ErrorKind::InvalidGrant
+                    && let Some(mine) = mine
+                    && !shared.refuses(&mine)
+                {
+                    tracing::debug!(
+                        source = self.source.name(),
+                        "a shared invalid_grant for another refresh token; ignored"
+                    );
+                    return None;
+                }
                 tracing::debug!(source = self.source.name(), %error, "fetch failure shared by another replica");
                 self.refused(&error);
                 Some(error)
@@ -221,11 +255,22 @@ impl Inner {
     }
 
     /// Shares this holder's failed fetch for the backoff it is about to
-    /// start.
-    async fn share_failure(&self, fleet: &Fleet, key: &str, error: &Error) {
+    /// start, naming the refresh token an `invalid_grant` refused.
+    async fn share_failure(
+        &self,
+        fleet: &Fleet,
+        key: &str,
+        error: &Error,
+        refreshed_with: Option<&crate::secret::Secret>,
+    ) {
         let failures = self.lock().failures.saturating_add(1);
         let ttl = self.backoff(failures, error.retry_after());
-        let failure = StoredFailure::from_error(error);
+        let mut failure = StoredFailure::from_error(error);
+        if error.kind() == ErrorKind::InvalidGrant
+            && let Some(refused) = refreshed_with
+        {
+            failure = failure.refusing(refused);
+        }
         if let Err(store_error) = self
             .bounded(fleet.store.share_failure(key, &failure, ttl))
             .await

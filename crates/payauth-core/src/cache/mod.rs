@@ -35,12 +35,14 @@
 //! # Modules
 //! - `mod.rs`: the fast path, the single flight, backoff and retries;
 //!   `builder.rs` checks the settings once;
-//! - `persist.rs`: the [`TokenStore`](crate::TokenStore) logic: a new token
-//!   (and its rotated refresh token) is saved before it is published; a
-//!   failed save is the fetch's error, the token is served from memory and
-//!   saved again later (never over a newer one); the store is read
-//!   whenever memory holds nothing usable; a rejected or revoked token is
-//!   cleared from it (compare-on-clear, keeping a refresh token);
+//! - `persist.rs` (reads) and `save.rs` (writes): the
+//!   [`TokenStore`](crate::TokenStore) logic: the store is read before
+//!   every fetch; a new token (and its rotated refresh token) is saved
+//!   before it is published, by a compare-and-set against what the cache
+//!   last saw; a failed save is served from memory and tracked until a
+//!   store holds it (`flush` reports it), never saved over a newer one; a
+//!   rejected or revoked token is cleared from the store (compare-on-clear,
+//!   keeping a refresh token);
 //! - `fleet.rs`: the [`SharedStore`](crate::SharedStore) lease loop: the
 //!   store is read before every fetch, one replica at a time fetches under
 //!   a lease, the others wait for its token (or its shared failure) in the
@@ -301,8 +303,14 @@ impl TokenCache {
         Ok(held)
     }
 
-    /// Saves the token in memory now if an earlier save of it failed (or
-    /// it was seeded and not saved yet), whatever the failure backoff.
+    /// Saves now, whatever the failure backoff, the token this cache
+    /// fetched or was seeded with and could not save yet, wherever its
+    /// access token went since: published, dropped after a 401
+    /// ([`invalidate`](Self::invalidate)) or a revocation, or refused as
+    /// too short-lived to serve (then stored expired, for its refresh
+    /// token). `Ok` means no refresh token this cache received is held by
+    /// its memory alone (it is stored, or another writer stored a token
+    /// since, which stands).
     ///
     /// A failed save never costs a caller its token: [`token`](Self::token)
     /// serves it from memory and the cache saves it again later. A process
@@ -321,14 +329,7 @@ impl TokenCache {
     /// [`ErrorKind::Store`] when the store still cannot take it (or did
     /// not answer within the store bound).
     pub async fn flush(&self) -> Result<(), Error> {
-        let Some(entry) = self.inner.current.load_full() else {
-            return Ok(());
-        };
-        if !entry.is_unsaved() {
-            return Ok(());
-        }
-        self.inner.save_entry(&entry).await?;
-        Ok(())
+        self.inner.save_pending().await.map(drop)
     }
 
     async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, Error> {
@@ -409,7 +410,9 @@ impl Inner {
     /// A token handed over at build time.
     fn seed(&self, token: &Arc<AccessToken>) {
         self.publish(token, self.persistence.is_some());
-        self.seeded();
+        if self.persistence.is_some() {
+            self.seeded(token);
+        }
     }
 
     /// Under the lock: serve, wait for the flight in progress, or start
@@ -548,6 +551,7 @@ impl Inner {
                 if error.kind() == ErrorKind::InvalidGrant
                     && let Some(refused) = previous.as_ref().and_then(|p| p.refresh_token())
                 {
+                    self.refused_pending(refused);
                     self.clear_refused(refused).await;
                 }
                 Err(error)
@@ -632,6 +636,8 @@ impl Inner {
             state.rejections = state.rejections.saturating_add(1);
         }
         state.rejected = Some(Arc::clone(&entry.token));
+        drop(state);
+        self.unserved(&entry.token);
         Some(Arc::clone(&entry.token))
     }
 }

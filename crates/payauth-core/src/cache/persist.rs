@@ -1,9 +1,9 @@
 //! The cache's store logic, reading side: what is read back, which token
 //! a fetch starts from, what is cleared. (`save.rs` holds the writes.)
 //!
-//! - The store is read whenever memory holds no usable token nor refresh
-//!   token: a login saved after this process started (by `payauth login`
-//!   or another process) is picked up without a restart. Reads happen only
+//! - The store is read at the start of every flight: a login saved after
+//!   this process started (by `payauth login` or another process) is
+//!   picked up without a restart, never refreshed over. Reads happen only
 //!   in flights, which the failure backoff already spaces out.
 //! - Which token a fetch starts from, memory's or the store's: the cache
 //!   remembers which token it last saw in the store. If the store still
@@ -80,6 +80,14 @@ pub(super) struct Saves {
     /// Set while the token in memory (`last`) was fetched or seeded here
     /// and is not in the store yet: what the store held when that began.
     pub(super) ahead_of: Option<Known>,
+    /// The one record of what this cache must still get into the store:
+    /// the newest token fetched or seeded here that no store holds yet,
+    /// wherever its access token went since (published, rejected by an
+    /// API, too short-lived to serve): its refresh token, which the
+    /// provider may have rotated, exists nowhere else. Stored expired once
+    /// its access token must no longer be served. What
+    /// [`flush`](super::TokenCache::flush) saves.
+    pub(super) pending: Option<StoredToken>,
     /// Since when every read of the store failed.
     unreadable_since: Option<Instant>,
 }
@@ -94,6 +102,10 @@ pub(super) enum Known {
     Nothing,
     /// The token with this access token.
     Token(Secret),
+    /// A token another writer stored, which a write of this cache was
+    /// refused over: this cache writes only over its own token or nothing
+    /// until it reads the store again.
+    Other,
 }
 
 impl Known {
@@ -120,19 +132,15 @@ impl Inner {
     }
 
     /// Where a fetch starts: `Ok` with a fresh stored token (published),
-    /// else `Err` with the token to refresh from, if any. Memory wins while
-    /// it holds a usable token or a refresh token; otherwise the store is
-    /// read.
+    /// else `Err` with the token to refresh from, if any. The store is read
+    /// first (a login another process stored since is taken up, never
+    /// refreshed over); memory's token wins only while it is ahead of the
+    /// store ([`newest`]) or the store cannot be read.
     pub(super) async fn starting_point(
         &self,
     ) -> Result<Arc<AccessToken>, Option<Arc<AccessToken>>> {
-        let last = self.lock().last.clone();
-        let now = self.now();
-        let usable = last
-            .as_ref()
-            .is_some_and(|t| t.refresh_token().is_some() || t.is_valid_at(now));
-        if usable || self.persistence.is_none() {
-            return Err(last);
+        if self.persistence.is_none() {
+            return Err(self.lock().last.clone());
         }
         self.adopt_stored(1, Duration::ZERO)
             .await
@@ -163,20 +171,22 @@ impl Inner {
             .filter(|_| self.unreadable_briefly())
             .cloned();
         let stored = self.readable(read);
+        let (last, ahead_of) = {
+            let state = self.lock();
+            (state.last.clone(), state.saves.ahead_of.clone())
+        };
+        let previous = newest(last, stored.clone(), ahead_of.as_ref());
+        // A fresh stored token is taken up only when it is the newest:
+        // never over a newer one in memory (fetched here, not saved yet),
+        // whose refresh token would be lost with it.
         if let Some(token) = &stored
+            && previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, token))
             && self.is_fresh(token)
         {
             self.publish(token, false);
             return Ok(Arc::clone(token));
         }
-        let (last, ahead_of) = {
-            let state = self.lock();
-            (state.last.clone(), state.saves.ahead_of.clone())
-        };
-        Err(Start {
-            previous: newest(last, stored, ahead_of.as_ref()),
-            unread,
-        })
+        Err(Start { previous, unread })
     }
 
     /// Whether `token` may be served without a refresh (and was not
@@ -361,7 +371,9 @@ fn newest(
         return stored.or(memory);
     };
     let memory_ahead = match ahead_of {
-        None | Some(Known::Nothing) => false,
+        // A chain begun over nothing, or refused over another writer's
+        // token: the store's token is the newer.
+        None | Some(Known::Nothing | Known::Other) => false,
         Some(Known::Token(base)) => stored.secret() == base,
         Some(Known::Unknown) => memory.issued().system() > stored.issued().system(),
     };

@@ -9,10 +9,18 @@
 //!   refresh token is kept: the provider may have rotated the one it was
 //!   refreshed with, so the next fetch starts from it and the store holds
 //!   it (expired, never served).
-//! - Every late write ([`TokenStore::save_if`](crate::TokenStore::save_if))
-//!   goes only over what the cache last saw in the store, itself or
-//!   nothing, so it never replaces a token another writer stored since,
-//!   whatever the wall clocks say.
+//! - Every write is a compare-and-set
+//!   ([`TokenStore::save_if`](crate::TokenStore::save_if), or a fleet
+//!   lease's fenced save): it goes only over what the cache last saw in
+//!   the store, itself or nothing, so it never replaces a token another
+//!   writer stored since, whatever the wall clocks say. A write refused so
+//!   leaves the other writer's token standing, and the next flight starts
+//!   from it.
+//! - Every token fetched or seeded here that no store holds yet is
+//!   tracked in one place (`Saves::pending`), wherever its access token
+//!   goes (published, rejected by an API, too short-lived): the background
+//!   retry and [`flush`](super::TokenCache::flush) save it, so its refresh
+//!   token is never lost where `flush` said `Ok`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,13 +67,19 @@ impl Inner {
             Err(_) => self.expired(&token),
         };
         let mut saved = self.write_token(&stored, lease).await;
-        if saved.is_err() && self.resave(&stored, resaves, pause).await {
-            saved = Ok(());
+        if saved.is_err() {
+            // Behind from here on: a re-save only goes over what the store
+            // held when this began, never over what another writer stored
+            // meanwhile (after the store lost its state, say).
+            self.fell_behind();
+            if self.resave(&stored, resaves, pause).await {
+                saved = Ok(true);
+            }
+        }
+        if saved.is_err() {
+            self.lock().saves.pending = Some(stored.clone());
         }
         let settled = saved.is_ok() || token.refresh_token().is_none();
-        if saved.is_err() {
-            self.fell_behind();
-        }
         match fit {
             Ok(()) => {
                 self.publish(&token, saved.is_err());
@@ -86,6 +100,7 @@ impl Inner {
             Err(error) => {
                 self.lock().last = Some(token);
                 if let Err(store_error) = saved {
+                    self.save_failed();
                     tracing::warn!(source = self.source.name(), error = %store_error, "refresh token of a refused token not saved");
                 }
                 Landed {
@@ -111,25 +126,28 @@ impl Inner {
         )))
     }
 
-    /// Writes `stored`, through `lease` when one is held.
+    /// Writes `stored`, through `lease` when one is held, else only over
+    /// what the cache last saw in the store: whether it was written
+    /// (`false`: another writer stored a token since, which stands).
     async fn write_token(
         &self,
         stored: &StoredToken,
         lease: Option<&dyn Lease>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let Some(persistence) = &self.persistence else {
-            return Ok(());
+            return Ok(true);
+        };
+        let Some(lease) = lease else {
+            let seen = self.lock().saves.known.clone();
+            return self.save_over(stored, &seen).await;
         };
         let written = self.bounded(async {
             let _writing = persistence.writes.lock().await;
-            match lease {
-                Some(lease) => lease.save(stored).await,
-                None => persistence.store.save(&persistence.key, stored).await,
-            }
+            lease.save(stored).await
         });
         written.await?;
         self.stored_own(stored);
-        Ok(())
+        Ok(true)
     }
 
     /// The token in memory is not in the store: it is ahead of what the
@@ -147,14 +165,59 @@ impl Inner {
         let own = stored.access_token.as_secret();
         let mut state = self.lock();
         state.saves.known = Known::Token(own.clone());
-        if state.last.as_ref().is_some_and(|last| last.secret() == own) {
+        if covers_last(state.last.as_deref(), stored) {
             state.saves.ahead_of = None;
+        }
+        settle_pending(&mut state.saves.pending, stored);
+    }
+
+    /// `stored` was not written: the store holds a token another writer
+    /// stored since, which stands (this cache's chain up to `stored` is
+    /// superseded, and the next fetch starts from the store's token).
+    fn superseded(&self, stored: &StoredToken) {
+        let mut state = self.lock();
+        if covers_last(state.last.as_deref(), stored) {
+            state.saves.ahead_of = None;
+        }
+        state.saves.known = Known::Other;
+        settle_pending(&mut state.saves.pending, stored);
+    }
+
+    /// A token handed over at build time: ahead of whatever the store
+    /// holds, and not in it yet.
+    pub(super) fn seeded(&self, token: &AccessToken) {
+        let mut state = self.lock();
+        state.saves.ahead_of = Some(Known::Unknown);
+        state.saves.pending = Some(StoredToken::from_token(token));
+    }
+
+    /// `token` must no longer be served (an API rejected it, or it was
+    /// revoked): if it is the unsaved one, what must still reach the store
+    /// is its refresh token, stored expired; without one, nothing.
+    pub(super) fn unserved(&self, token: &AccessToken) {
+        let expired = token.refresh_token().map(|_| self.expired(token));
+        let mut state = self.lock();
+        let pending = &mut state.saves.pending;
+        if pending
+            .as_ref()
+            .is_some_and(|p| p.access_token.as_secret() == token.secret())
+        {
+            *pending = expired;
         }
     }
 
-    /// A token handed over at build time: ahead of whatever the store holds.
-    pub(super) fn seeded(&self) {
-        self.lock().saves.ahead_of = Some(Known::Unknown);
+    /// After `invalid_grant` for `refused`: an unsaved token carrying that
+    /// refresh token is dead, nothing to save.
+    pub(super) fn refused_pending(&self, refused: &crate::secret::Secret) {
+        let mut state = self.lock();
+        let pending = &mut state.saves.pending;
+        if pending.as_ref().is_some_and(|p| {
+            p.refresh_token
+                .as_ref()
+                .is_some_and(|r| r.as_secret() == refused)
+        }) {
+            *pending = None;
+        }
     }
 
     /// `token` as stored once it must no longer be served: expired now,
@@ -185,8 +248,9 @@ impl Inner {
         false
     }
 
-    /// Saves the published `entry` again after a failed save (or a seed),
-    /// at most once per failure backoff, in a task of its own.
+    /// Saves the unsaved token again after a failed save (or a seed), at
+    /// most once per failure backoff, in a task of its own (the published
+    /// `entry` is unsaved).
     pub(super) fn save_again(self: &Arc<Self>, entry: &Arc<Entry>, now: Instant) {
         if self.persistence.is_none() {
             return;
@@ -206,8 +270,9 @@ impl Inner {
         let entry = Arc::clone(entry);
         runtime.spawn(async move {
             let inner = &running.0;
-            match inner.save_entry(&entry).await {
+            match inner.save_pending().await {
                 Ok(written) => {
+                    entry.mark_saved();
                     tracing::debug!(
                         source = inner.source.name(),
                         written,
@@ -222,14 +287,19 @@ impl Inner {
         });
     }
 
-    /// Saves the published `entry` late ([`save_late`](Self::save_late)):
-    /// once written (or superseded), it is no longer unsaved and no save
-    /// waits out a backoff.
-    pub(super) async fn save_entry(&self, entry: &Entry) -> Result<bool, Error> {
-        let written = self
-            .save_late(&StoredToken::from_token(&entry.token))
-            .await?;
-        entry.mark_saved();
+    /// Saves the unsaved token, if any, late ([`save_late`](Self::save_late)):
+    /// once written (or superseded), nothing is unsaved and no save waits
+    /// out a backoff. Whether it was written.
+    pub(super) async fn save_pending(&self) -> Result<bool, Error> {
+        let Some(pending) = self.lock().saves.pending.clone() else {
+            return Ok(false);
+        };
+        let written = self.save_late(&pending).await?;
+        if let Some(entry) = &*self.current.load()
+            && entry.token.secret() == pending.access_token.as_secret()
+        {
+            entry.mark_saved();
+        }
         self.lock().saves.next_at = None;
         Ok(written)
     }
@@ -240,8 +310,16 @@ impl Inner {
     /// Whether it was written (`false`: another writer's token stands).
     async fn save_late(&self, stored: &StoredToken) -> Result<bool, Error> {
         let base = self.lock().saves.ahead_of.clone().unwrap_or_default();
+        self.save_over(stored, &base).await
+    }
+
+    /// Writes `stored` only over `base` (what this writer last saw in the
+    /// store), itself, or nothing; when `base` is unknown, unless the store
+    /// holds a token issued later. Whether it was written (`false`: another
+    /// writer's token stands, and this cache's is superseded).
+    async fn save_over(&self, stored: &StoredToken, base: &Known) -> Result<bool, Error> {
         let own = stored.access_token.as_secret();
-        let written = match &base {
+        let written = match base {
             Known::Token(base) => {
                 let known = [base, own];
                 let condition = SaveIf::Holds {
@@ -250,7 +328,7 @@ impl Inner {
                 };
                 self.save_if(stored, condition).await
             }
-            Known::Nothing => {
+            Known::Nothing | Known::Other => {
                 let condition = SaveIf::Holds {
                     access_tokens: &[own],
                     or_nothing: true,
@@ -260,12 +338,7 @@ impl Inner {
             Known::Unknown => self.save_if(stored, SaveIf::NotNewer).await,
         }?;
         if !written {
-            // Superseded: the store's token is the newer one now.
-            let mut state = self.lock();
-            if state.last.as_ref().is_some_and(|last| last.secret() == own) {
-                state.saves.ahead_of = None;
-            }
-            state.saves.known = Known::Unknown;
+            self.superseded(stored);
         }
         Ok(written)
     }
@@ -292,6 +365,26 @@ impl Inner {
             self.stored_own(stored);
         }
         Ok(written)
+    }
+}
+
+/// Whether `done` (written, or superseded) is the token in memory or a
+/// later one (a fetched token is saved before it becomes `last`): memory
+/// is then no longer ahead of the store.
+fn covers_last(last: Option<&AccessToken>, done: &StoredToken) -> bool {
+    last.is_none_or(|last| {
+        last.secret() == done.access_token.as_secret()
+            || unix_ms(last.issued().system()) <= done.issued_at_unix_ms
+    })
+}
+
+/// Clears `pending` once `done` (written, or superseded by the store's)
+/// covers it: the same token, or a later one of this cache's chain.
+fn settle_pending(pending: &mut Option<StoredToken>, done: &StoredToken) {
+    if pending.as_ref().is_some_and(|p| {
+        p.access_token.as_secret() == done.access_token.as_secret() || !p.is_newer_than(done)
+    }) {
+        *pending = None;
     }
 }
 

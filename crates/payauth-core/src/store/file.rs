@@ -10,7 +10,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use super::{MAX_STORED_TOKEN_BYTES, StoredToken, TokenStore};
+use super::{MAX_STORED_TOKEN_BYTES, SaveIf, StoredToken, TokenStore};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 use crate::source::BoxFuture;
@@ -25,6 +25,10 @@ const MAX_HEX_KEY: usize = 64;
 const MAX_LEGACY_HEX_KEY: usize = 125;
 /// Temporary files are `.tmp-<pid>-<random>`.
 const TEMP_PREFIX: &str = ".tmp-";
+/// Where the directory itself cannot be locked (Windows), the lock file
+/// every write holds a lock on (no key's file name starts with a dot).
+#[cfg(not(unix))]
+const LOCK_FILE: &str = ".lock";
 /// How old a temporary file must be before a save removes it as left by a
 /// writer that died mid-save (a live save takes milliseconds).
 const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
@@ -50,6 +54,21 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// longer ones named by their SHA-256 digest (`sha256-<hex>.json`), so no
 /// two keys share a file.
 ///
+/// # Atomicity
+/// Every write ([`save`](TokenStore::save), the compare-and-set
+/// [`save_if`](TokenStore::save_if), the conditional
+/// [`clear`](TokenStore::clear)) holds an exclusive OS advisory lock
+/// (`flock` on the directory itself on Unix, `LockFileEx` on a `.lock`
+/// file in it on Windows) from its read to its write, so read-compare-write and
+/// read-compare-remove are atomic across threads and processes that use a
+/// `FileStore` on the same directory (a service and `payauth login`, say):
+/// a token another writer saved between the read and the write is never
+/// overwritten nor removed. Reads take no lock (a rename is atomic). The
+/// lock is advisory: a process that writes the files by other means is not
+/// held back, and some network file systems do not honour it. The lock is
+/// released by the OS when its holder dies. Tokens survive restarts (they
+/// are on disk, flushed before the rename).
+///
 /// ```
 /// use payauth_core::FileStore;
 /// let store = FileStore::new("/var/lib/my-service/tokens");
@@ -65,6 +84,28 @@ impl FileStore {
     /// parents).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
+    }
+
+    /// Checks that tokens can be kept here, creating the directory (0700,
+    /// with any missing parents) if needed: what a process about to
+    /// receive a token it cannot get again calls first (`payauth login`
+    /// checks before the browser opens, so an unusable store never costs
+    /// an exchanged login).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] saying what to fix, as a save would.
+    pub async fn check_writable(&self) -> Result<(), Error> {
+        let files = Files {
+            dir: self.dir.clone(),
+            path: self.dir.clone(),
+            legacy: None,
+        };
+        blocking(move || {
+            files
+                .locked(true, |_| Ok(()))?
+                .ok_or_else(|| refused("the token directory vanished", &files.dir))
+        })
+        .await
     }
 
     /// The file that holds `key`.
@@ -137,28 +178,81 @@ struct Files {
 
 impl Files {
     fn load(&self) -> Result<Option<StoredToken>, Error> {
+        match check_dir(&self.dir)? {
+            Some(dir) => self.load_in(&dir),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `work` holding the directory's write lock (creating the
+    /// directory, private, when `create`); `None` without running it when
+    /// the directory does not exist and is not to be created.
+    fn locked<T>(
+        &self,
+        create: bool,
+        work: impl FnOnce(&Metadata) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
+        if create {
+            create_private_dir(&self.dir)
+                .map_err(|e| io_failed("cannot create the token directory", &self.dir, &e))?;
+        }
         let Some(dir) = check_dir(&self.dir)? else {
             return Ok(None);
         };
+        let (file, path) = open_lock(&self.dir)
+            .map_err(|e| io_failed("cannot open the token store's lock", &self.dir, &e))?;
+        let mut lock = fd_lock::RwLock::new(file);
+        let _held = lock
+            .write()
+            .map_err(|e| io_failed("cannot lock the token store", &path, &e))?;
+        work(&dir).map(Some)
+    }
+
+    fn save(&self, token: &StoredToken) -> Result<(), Error> {
+        self.locked(true, |dir| self.save_locked(token, dir))?
+            .ok_or_else(|| refused("the token directory vanished", &self.dir))
+    }
+
+    /// Saves `token` if `condition` allows it over what is stored, under the
+    /// lock: whether it was written.
+    fn save_if(&self, token: &StoredToken, condition: &OwnedSaveIf) -> Result<bool, Error> {
+        let saved = self.locked(true, |dir| {
+            let stored = self.load_in(dir)?;
+            let allowed = match condition {
+                OwnedSaveIf::NotNewer => SaveIf::NotNewer.allows(stored.as_ref(), token),
+                OwnedSaveIf::Holds(tokens, or_nothing) => {
+                    let access_tokens: Vec<&Secret> = tokens.iter().collect();
+                    SaveIf::Holds {
+                        access_tokens: &access_tokens,
+                        or_nothing: *or_nothing,
+                    }
+                    .allows(stored.as_ref(), token)
+                }
+            };
+            if allowed {
+                self.save_locked(token, dir)?;
+            }
+            Ok(allowed)
+        })?;
+        saved.ok_or_else(|| refused("the token directory vanished", &self.dir))
+    }
+
+    fn load_in(&self, dir: &Metadata) -> Result<Option<StoredToken>, Error> {
         for path in std::iter::once(&self.path).chain(&self.legacy) {
-            if let Some(token) = read_token(path, &dir)? {
+            if let Some(token) = read_token(path, dir)? {
                 return Ok(Some(token));
             }
         }
         Ok(None)
     }
 
-    fn save(&self, token: &StoredToken) -> Result<(), Error> {
+    fn save_locked(&self, token: &StoredToken, dir: &Metadata) -> Result<(), Error> {
         let bytes = Zeroizing::new(
             serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?,
         );
         if bytes.len() > MAX_STORED_TOKEN_BYTES {
             return Err(too_large("the token", &self.path));
         }
-        create_private_dir(&self.dir)
-            .map_err(|e| io_failed("cannot create the token directory", &self.dir, &e))?;
-        let dir = check_dir(&self.dir)?
-            .ok_or_else(|| refused("the token directory vanished", &self.dir))?;
         let written = (|| {
             let mut temp = TempFile::create(&self.dir)?;
             temp.file.write_all(&bytes)?;
@@ -172,22 +266,22 @@ impl Files {
         })();
         written.map_err(|e: io::Error| io_failed("cannot write the token file", &self.path, &e))?;
         self.remove(false)?;
-        remove_stale_temp_files(&self.dir, &dir);
+        remove_stale_temp_files(&self.dir, dir);
         Ok(())
     }
 
     fn clear(&self, expected: Option<&Secret>) -> Result<(), Error> {
-        if expected.is_some() {
-            if !self
-                .load()?
-                .is_some_and(|stored| stored.is_cleared_by(expected))
+        self.locked(false, |dir| {
+            if expected.is_some()
+                && !self
+                    .load_in(dir)?
+                    .is_some_and(|stored| stored.is_cleared_by(expected))
             {
                 return Ok(());
             }
-        } else if check_dir(&self.dir)?.is_none() {
-            return Ok(());
-        }
-        self.remove(true)
+            self.remove(true)
+        })
+        .map(drop)
     }
 
     /// Removes the key's files (a missing one is no error).
@@ -203,6 +297,52 @@ impl Files {
         }
         Ok(())
     }
+}
+
+/// A [`SaveIf`] the blocking task can own.
+enum OwnedSaveIf {
+    NotNewer,
+    Holds(Vec<Secret>, bool),
+}
+
+impl OwnedSaveIf {
+    fn of(condition: SaveIf<'_>) -> Self {
+        match condition {
+            SaveIf::NotNewer => Self::NotNewer,
+            SaveIf::Holds {
+                access_tokens,
+                or_nothing,
+            } => Self::Holds(
+                access_tokens.iter().map(|&s| s.clone()).collect(),
+                or_nothing,
+            ),
+        }
+    }
+}
+
+/// What a write locks, and its path: on Unix the (checked) directory
+/// itself, never through a symbolic link.
+#[cfg(unix)]
+fn open_lock(dir: &Path) -> io::Result<(File, PathBuf)> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(dir)?;
+    Ok((file, dir.to_owned()))
+}
+
+/// Elsewhere the directory's lock file, created if missing.
+#[cfg(not(unix))]
+fn open_lock(dir: &Path) -> io::Result<(File, PathBuf)> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    Ok((file, path))
 }
 
 /// `dir`'s metadata once it is known to be a real directory (not a
@@ -490,6 +630,17 @@ impl TokenStore for FileStore {
         let (files, expected) = (self.files(key), if_refresh_token.cloned());
         Box::pin(blocking(move || files.clear(expected.as_ref())))
     }
+
+    fn save_if<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a StoredToken,
+        condition: SaveIf<'a>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        let (files, token, condition) =
+            (self.files(key), token.clone(), OwnedSaveIf::of(condition));
+        Box::pin(blocking(move || files.save_if(&token, &condition)))
+    }
 }
 
 #[cfg(test)]
@@ -534,7 +685,195 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("tokens"))
             .unwrap()
             .collect();
-        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "no temporary file nor lock file is left behind"
+        );
+    }
+
+    /// `writers` stores on one directory (each its own `FileStore`, its
+    /// own file handles, as separate processes have), racing from one
+    /// barrier on blocking threads.
+    fn race<T: Send + 'static>(
+        writers: usize,
+        work: impl Fn(usize, FileStore) -> T + Send + Sync + 'static,
+        dir: &Path,
+    ) -> Vec<T> {
+        let work = std::sync::Arc::new(work);
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(writers));
+        let handles: Vec<_> = (0..writers)
+            .map(|i| {
+                let (work, barrier) = (work.clone(), barrier.clone());
+                let store = FileStore::new(dir);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    work(i, store)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_compare_and_sets_from_one_base_let_exactly_one_writer_win() {
+        let clock = ManualClock::new();
+        let base = StoredToken::from_token(&token(&clock, "base", Some("r0")));
+        let (dir, _) = saved_store("k", &base).await;
+        let tokens = dir.path().join("tokens");
+        for round in 0..20 {
+            FileStore::new(&tokens).save("k", &base).await.unwrap();
+            let wins = race(
+                6,
+                move |i, store| {
+                    let clock = ManualClock::new();
+                    let mine = StoredToken::from_token(&token(&clock, &format!("w{i}"), Some("r")));
+                    let base = Secret::new("base");
+                    let holds = SaveIf::Holds {
+                        access_tokens: &[&base],
+                        or_nothing: false,
+                    };
+                    block_on(store.save_if("k", &mine, holds))
+                        .unwrap()
+                        .then_some(mine)
+                },
+                &tokens,
+            );
+            let winners: Vec<_> = wins.into_iter().flatten().collect();
+            assert_eq!(winners.len(), 1, "round {round}: one writer wins");
+            let stored = FileStore::new(&tokens).load("k").await.unwrap();
+            assert_eq!(stored.as_ref(), winners.first(), "round {round}");
+        }
+    }
+
+    /// Set in a child process of
+    /// `compare_and_sets_in_separate_processes_let_exactly_one_win`: the
+    /// token directory and the writer's number.
+    const RACER: &str = "PAYAUTH_TEST_FILE_STORE_RACER";
+
+    #[test]
+    fn compare_and_sets_in_separate_processes_let_exactly_one_win() {
+        const NAME: &str =
+            "store::file::tests::compare_and_sets_in_separate_processes_let_exactly_one_win";
+        if let Ok(racer) = std::env::var(RACER) {
+            // A child: wait for the start, then try one compare-and-set.
+            let (dir, id) = racer.split_once('|').unwrap();
+            let dir = Path::new(dir);
+            while !dir.join("go").exists() {
+                std::thread::yield_now();
+            }
+            let clock = ManualClock::new();
+            let mine = StoredToken::from_token(&token(&clock, &format!("p{id}"), Some("r")));
+            let base = Secret::new("base");
+            let holds = SaveIf::Holds {
+                access_tokens: &[&base],
+                or_nothing: false,
+            };
+            if block_on(FileStore::new(dir.join("tokens")).save_if("k", &mine, holds)).unwrap() {
+                // Its own line: libtest's "test … " may precede it.
+                println!("\nRACER-WON-p{id}");
+            }
+            return;
+        }
+        let clock = ManualClock::new();
+        let base = StoredToken::from_token(&token(&clock, "base", Some("r0")));
+        for round in 0..8 {
+            let dir = tempfile::tempdir().unwrap();
+            block_on(FileStore::new(dir.path().join("tokens")).save("k", &base)).unwrap();
+            let children: Vec<_> = (0..4)
+                .map(|id| {
+                    std::process::Command::new(std::env::current_exe().unwrap())
+                        .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+                        .env(RACER, format!("{}|{id}", dir.path().display()))
+                        .stdout(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            std::fs::write(dir.path().join("go"), b"").unwrap();
+            let winners: Vec<String> = children
+                .into_iter()
+                .flat_map(|child| {
+                    let out = child.wait_with_output().unwrap();
+                    assert!(out.status.success());
+                    String::from_utf8(out.stdout)
+                        .unwrap()
+                        .lines()
+                        .filter_map(|l| l.split_once("RACER-WON-").map(|(_, w)| w.to_owned()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+            let stored = block_on(FileStore::new(dir.path().join("tokens")).load("k"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.access_token.as_secret().expose_secret(), winners[0]);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_saved_while_a_conditional_clear_runs_is_never_removed() {
+        let clock = ManualClock::new();
+        let old = StoredToken::from_token(&token(&clock, "old", Some("r-old")));
+        let (dir, _) = saved_store("k", &old).await;
+        let tokens = dir.path().join("tokens");
+        for round in 0..30 {
+            FileStore::new(&tokens).save("k", &old).await.unwrap();
+            // Writer 0 clears `old` (refused); the others save a login
+            // over `old`.
+            let outcomes = race(
+                4,
+                move |i, store| {
+                    if i == 0 {
+                        block_on(store.clear("k", Some(&Secret::new("r-old")))).unwrap();
+                        return None;
+                    }
+                    let clock = ManualClock::new();
+                    let login = StoredToken::from_token(&token(&clock, &format!("login{i}"), None));
+                    let old = Secret::new("old");
+                    let holds = SaveIf::Holds {
+                        access_tokens: &[&old],
+                        or_nothing: false,
+                    };
+                    block_on(store.save_if("k", &login, holds))
+                        .unwrap()
+                        .then_some(login)
+                },
+                &tokens,
+            );
+            let saved: Vec<_> = outcomes.into_iter().flatten().collect();
+            let stored = FileStore::new(&tokens).load("k").await.unwrap();
+            assert!(saved.len() <= 1, "round {round}");
+            assert_eq!(
+                stored.as_ref(),
+                saved.first(),
+                "round {round}: a login written survives"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn check_writable_creates_a_private_directory_and_refuses_one_it_cannot_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("a/tokens"));
+        store.check_writable().await.unwrap();
+        assert!(dir.path().join("a/tokens").is_dir());
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        for unusable in [file.clone(), file.join("tokens")] {
+            let error = FileStore::new(&unusable)
+                .check_writable()
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Store, "{unusable:?}");
+        }
     }
 
     #[tokio::test]

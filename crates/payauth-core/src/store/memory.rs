@@ -11,6 +11,12 @@ use crate::source::BoxFuture;
 
 /// Tokens in process memory: lost on restart, shared by the caches of one
 /// process.
+///
+/// Every call runs under one mutex, so `save_if` and a conditional `clear`
+/// are atomic among the process's caches. A restart loses everything: a
+/// rotated refresh token held only here is gone with the process (use a
+/// [`FileStore`](super::FileStore) or Redis for anything that must
+/// outlive it).
 #[derive(Default)]
 pub struct MemoryStore {
     tokens: Mutex<HashMap<String, StoredToken>>,

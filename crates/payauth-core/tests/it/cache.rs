@@ -425,10 +425,21 @@ struct Recording {
     published_before_save: AtomicUsize,
     /// Saves fail while this is set.
     failing: std::sync::atomic::AtomicBool,
+    /// The next this many loads fail.
+    failing_loads: AtomicUsize,
 }
 
 impl TokenStore for Recording {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
+        let failing = self
+            .failing_loads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Box::pin(async {
+                Err(Error::new(ErrorKind::Store).with_description("connection refused"))
+            });
+        }
         self.inner.load(key)
     }
 
@@ -1610,11 +1621,10 @@ impl TokenSource for Credentials {
 }
 
 #[tokio::test]
-async fn the_store_is_read_only_when_memory_holds_neither_a_valid_token_nor_a_refresh_token() {
+async fn a_token_another_process_stored_is_taken_up_at_the_next_refresh_never_refreshed_over() {
     let clock = Arc::new(ManualClock::new());
     let store = Arc::new(MemoryStore::new());
-    // A valid token without a refresh token in memory: fetched anew, the
-    // store not consulted.
+    // Client credentials: the fresh stored token is served, no fetch.
     let source = Arc::new(Credentials(Arc::clone(&clock), AtomicUsize::new(0)));
     let cache = TokenCache::builder(Arc::clone(&source))
         .clock(Arc::clone(&clock) as _)
@@ -1630,23 +1640,26 @@ async fn the_store_is_read_only_when_memory_holds_neither_a_valid_token_nor_a_re
         .await
         .unwrap();
     assert_eq!(value(&cache.token().await.unwrap()), "c1");
-    until(|| cache.peek().is_some_and(|t| value(&t) == "c2")).await;
-    // A refresh token in memory, expired: refreshed with it, not replaced
-    // by what the store holds.
+    until(|| cache.peek().is_some_and(|t| value(&t) == "other")).await;
+    assert_eq!(source.1.load(Ordering::SeqCst), 1);
+    // A refresh token in memory, expired: the login stored since wins
+    // over it.
     let store = Arc::new(MemoryStore::new());
     let source = Arc::new(Fake::new(&clock));
     let cache = stored_cache(&source, &clock, &store);
     cache.token().await.unwrap();
     clock.advance(LIFETIME);
-    let fresh = minted(&clock, "fresh", None);
+    let login = minted(&clock, "login", Some("r-login"));
     store
-        .save("k", &StoredToken::from_token(&fresh))
+        .save("k", &StoredToken::from_token(&login))
         .await
         .unwrap();
+    assert_eq!(value(&cache.token().await.unwrap()), "login");
+    clock.advance(LIFETIME);
     assert_eq!(value(&cache.token().await.unwrap()), "t2");
     assert_eq!(
         *source.seen_refresh_tokens.lock().unwrap(),
-        [None, Some("r1".to_owned())]
+        [None, Some("r-login".to_owned())]
     );
 }
 
@@ -1694,4 +1707,190 @@ async fn flush_without_a_token_or_a_store_does_nothing() {
     cache.flush().await.unwrap();
     cache.token().await.unwrap();
     cache.flush().await.unwrap();
+}
+
+// ---- Rotated refresh tokens are never lost ----
+
+/// Where the access token of a rotated, unsaved refresh token went.
+#[derive(Debug, Clone, Copy)]
+enum Went {
+    Published,
+    RejectedBy401,
+    TooShortLivedToServe,
+    SeededThenRejectedBy401,
+}
+
+#[tokio::test]
+async fn flush_reports_every_rotated_refresh_token_not_yet_saved_wherever_its_access_token_went() {
+    for went in [
+        Went::Published,
+        Went::RejectedBy401,
+        Went::TooShortLivedToServe,
+        Went::SeededThenRejectedBy401,
+    ] {
+        let clock = Arc::new(ManualClock::new());
+        let store = Arc::new(Recording::default());
+        let mut source = Fake::new(&clock);
+        if let Went::TooShortLivedToServe = went {
+            source = source.then(Next::Lifetime(Duration::from_secs(2)));
+        }
+        let mut builder = builder(&Arc::new(source), &clock).store(Arc::clone(&store) as _, "k");
+        if let Went::SeededThenRejectedBy401 = went {
+            builder = builder.seed(minted(&clock, "exchanged", Some("r-exchanged")));
+        }
+        let cache = builder.build();
+        store.failing.store(true, Ordering::SeqCst);
+        let rotated = match went {
+            Went::Published => {
+                cache.token().await.unwrap();
+                "r1"
+            }
+            Went::RejectedBy401 => {
+                let token = cache.token().await.unwrap();
+                assert!(cache.invalidate(&token));
+                "r1"
+            }
+            Went::TooShortLivedToServe => {
+                let error = cache.token().await.unwrap_err();
+                assert_eq!(error.kind(), ErrorKind::Malformed);
+                "r1"
+            }
+            Went::SeededThenRejectedBy401 => {
+                let token = cache.peek().unwrap();
+                assert!(cache.invalidate(&token));
+                "r-exchanged"
+            }
+        };
+        settle().await;
+        let error = cache.flush().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store, "{went:?}");
+        store.failing.store(false, Ordering::SeqCst);
+        cache.flush().await.unwrap();
+        let stored = store.inner.load("k").await.unwrap();
+        assert_eq!(
+            stored.and_then(|s| s.refresh_token).map(Secret::from),
+            Some(Secret::new(rotated)),
+            "{went:?}: the rotated refresh token is in the store once flush says Ok"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_login_stored_while_a_refresh_runs_is_never_overwritten_and_the_next_refresh_starts_from_it()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(MemoryStore::new());
+    let (source, gate) = Fake::gated(&clock);
+    let source = Arc::new(source);
+    let cache = stored_cache(&source, &clock, &store);
+    gate.add_permits(1);
+    cache.token().await.unwrap();
+    clock.advance(LIFETIME);
+    let refresh = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.token().await }
+    });
+    until(|| source.calls.load(Ordering::SeqCst) == 2).await;
+    // `payauth login` (another process) stores a new login meanwhile.
+    let login = StoredToken::from_token(&minted(&clock, "login", Some("r-login")));
+    store.save("k", &login).await.unwrap();
+    gate.add_permits(2);
+    assert_eq!(value(&refresh.await.unwrap().unwrap()), "t2");
+    assert_eq!(stored(&store).await, Some(login), "the login stands");
+    cache.flush().await.unwrap();
+    clock.advance(LIFETIME);
+    cache.token().await.unwrap();
+    assert_eq!(
+        source.seen_refresh_tokens.lock().unwrap().last().cloned(),
+        Some(Some("r-login".to_owned())),
+        "the next refresh starts from the stored login, not the superseded chain"
+    );
+}
+
+#[tokio::test]
+async fn once_a_newer_token_is_saved_a_later_unsaved_one_is_still_refreshed_from_not_the_stored_one()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Recording::default());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = builder(&source, &clock)
+        .store(Arc::clone(&store) as _, "k")
+        .build();
+    // Saved, unsaved, saved, unsaved: each refresh starts from the newest.
+    for failing in [false, true, false, true, true] {
+        store.failing.store(failing, Ordering::SeqCst);
+        cache.token().await.unwrap();
+        clock.advance(LIFETIME);
+    }
+    assert_eq!(
+        *source.seen_refresh_tokens.lock().unwrap(),
+        [
+            None,
+            Some("r1".to_owned()),
+            Some("r2".to_owned()),
+            Some("r3".to_owned()),
+            Some("r4".to_owned())
+        ],
+        "never the stored r3 once r4 was in memory"
+    );
+}
+
+#[tokio::test]
+async fn after_a_save_refused_over_a_login_a_refresh_while_the_store_is_unreadable_never_overwrites_it()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Recording::default());
+    let (source, gate) = Fake::gated(&clock);
+    let source = Arc::new(source);
+    let cache = builder(&source, &clock)
+        .store(Arc::clone(&store) as _, "k")
+        .build();
+    gate.add_permits(1);
+    cache.token().await.unwrap();
+    clock.advance(LIFETIME);
+    let refresh = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.token().await }
+    });
+    until(|| source.calls.load(Ordering::SeqCst) == 2).await;
+    let login = StoredToken::from_token(&minted(&clock, "login", Some("r-login")));
+    store.inner.save("k", &login).await.unwrap();
+    gate.add_permits(10);
+    assert_eq!(value(&refresh.await.unwrap().unwrap()), "t2");
+    // The store cannot be read (a blip): the cache refreshes from memory,
+    // but its save never lands over the login, whatever the issue times
+    // say.
+    store.failing_loads.store(1, Ordering::SeqCst);
+    clock.advance(LIFETIME);
+    assert_eq!(value(&cache.token().await.unwrap()), "t3");
+    assert_eq!(store.inner.load("k").await.unwrap(), Some(login));
+}
+
+#[tokio::test]
+async fn a_fresh_stored_token_is_never_taken_up_over_a_newer_unsaved_one_in_memory() {
+    let clock = Arc::new(ManualClock::new());
+    let store = Arc::new(Recording::default());
+    let source = Arc::new(Fake::new(&clock));
+    let cache = builder(&source, &clock)
+        .store(Arc::clone(&store) as _, "k")
+        .build();
+    let t1 = cache.token().await.unwrap();
+    // The API rejects t1, and the store cannot take anything: it keeps
+    // t1, fresh. t2 is fetched from r1 and not saved; the API rejects it
+    // too.
+    store.failing.store(true, Ordering::SeqCst);
+    assert!(cache.invalidate(&t1));
+    settle().await;
+    let t2 = cache.token().await.unwrap();
+    assert_eq!(value(&t2), "t2");
+    clock.advance(Duration::from_millis(1100));
+    assert!(cache.invalidate(&t2));
+    settle().await;
+    // The next fetch refreshes from r2, not from the stored t1 (whose
+    // refresh token r1 the provider rotated away).
+    assert_eq!(value(&cache.token().await.unwrap()), "t3");
+    assert_eq!(
+        *source.seen_refresh_tokens.lock().unwrap(),
+        [None, Some("r1".to_owned()), Some("r2".to_owned())]
+    );
 }

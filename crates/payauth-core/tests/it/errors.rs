@@ -280,3 +280,15 @@ async fn a_4xx_the_client_does_not_declare_still_has_its_body_read() {
     assert_eq!(error.description(), Some("not for you"));
     assert_eq!(error.status(), Some(403));
 }
+
+#[test]
+fn an_error_marked_transient_stays_transient_when_shared() {
+    let error = payauth_core::Error::new(payauth_core::ErrorKind::Store);
+    assert!(
+        !error.is_transient(),
+        "a store error is no outage by default"
+    );
+    let outage = error.with_transient();
+    assert!(outage.is_transient() && !outage.is_permanent());
+    assert!(outage.clone().is_transient(), "shared with every waiter");
+}

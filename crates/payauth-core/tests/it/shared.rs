@@ -929,3 +929,109 @@ async fn a_replica_counts_each_wait_on_another_replicas_lease_and_its_takeover_o
     assert_eq!(value(&token), "t2");
     assert_eq!(fleet_counters(&snapshotter), (5, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_holder_whose_save_failed_keeps_its_newer_refresh_token_when_another_replica_is_refused_the_stale_one()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica(&upstream, &fleet, &clock),
+    );
+    clock.advance(LIFETIME);
+    // a refreshes r0 into t1/r1 and cannot save it: it leaves its lease
+    // to expire.
+    fleet.writes_fail.store(true, Ordering::SeqCst);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    fleet.writes_fail.store(false, Ordering::SeqCst);
+    tokio::time::sleep(LEASE_TTL).await;
+    // b takes the expired lease and refreshes with the stale stored r0:
+    // refused, and shared.
+    *upstream.refuse.lock().unwrap() = Some(ErrorKind::InvalidGrant);
+    assert_eq!(b.token().await.unwrap_err().kind(), ErrorKind::InvalidGrant);
+    *upstream.refuse.lock().unwrap() = None;
+    // a's refresh, within the shared failure's time, is no verdict on r1.
+    clock.advance(Duration::from_secs(75));
+    assert_eq!(value(&a.token().await.unwrap()), "t1", "still valid");
+    for _ in 0..1000 {
+        if upstream.calls() == 3 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [
+            Some("r0".to_owned()),
+            Some("r0".to_owned()),
+            Some("r1".to_owned())
+        ],
+        "a refreshed with its newer r1, never dropped for b's refusal of r0"
+    );
+    a.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replica_with_no_refresh_token_never_shares_invalid_grant_with_the_fleet() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    // The store forgets everything (a restart without persistence); a
+    // fresh replica has nothing to refresh with and its source says
+    // invalid_grant ("log in again").
+    fleet.tokens.clear("k", None).await.unwrap();
+    let fresh = replica(&upstream, &fleet, &clock);
+    *upstream.refuse.lock().unwrap() = Some(ErrorKind::InvalidGrant);
+    assert_eq!(
+        fresh.token().await.unwrap_err().kind(),
+        ErrorKind::InvalidGrant
+    );
+    *upstream.refuse.lock().unwrap() = None;
+    assert!(
+        fleet.failure.lock().unwrap().is_none(),
+        "the provider refused nothing the fleet holds"
+    );
+    clock.advance(Duration::from_secs(75));
+    assert_eq!(value(&a.token().await.unwrap()), "t1", "a keeps serving");
+    a.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_resave_after_the_store_lost_its_state_never_overwrites_a_token_another_replica_stored() {
+    let clock = Arc::new(ManualClock::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let upstream = Upstream::new(&clock, Some(Arc::clone(&gate)));
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    clock.advance(LIFETIME);
+    let fetch = tokio::spawn({
+        let a = a.clone();
+        async move { a.token().await }
+    });
+    for _ in 0..1000 {
+        if upstream.calls() == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    // FLUSHALL under a's lease; another replica then stores its token
+    // (its clock a minute behind a's).
+    fleet.tokens.clear("k", None).await.unwrap();
+    *fleet.lease.lock().unwrap() = None;
+    let mut other = StoredToken::from_token(&minted(&clock, "other", Some("r-other")));
+    other.issued_at_unix_ms -= 60_000;
+    fleet.save("k", &other).await.unwrap();
+    gate.add_permits(1);
+    assert_eq!(value(&fetch.await.unwrap().unwrap()), "t1");
+    assert_eq!(
+        fleet.tokens.load("k").await.unwrap(),
+        Some(other),
+        "the fenced save was refused, and its re-save did not land over the other replica's token"
+    );
+}

@@ -522,3 +522,26 @@ async fn a_stored_value_one_byte_over_the_sealed_size_limit_is_refused() {
     let error = store.load("k").await.unwrap_err();
     assert!(error.to_string().contains("larger than"), "{error}");
 }
+
+#[tokio::test]
+async fn a_redis_that_refuses_connections_is_a_transient_store_outage() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = Secret::new(format!("redis://127.0.0.1:{port}"));
+    let connect = RedisStore::connect(&url).await.unwrap_err();
+    let lazy = RedisStore::open(&url).unwrap();
+    let errors = [
+        connect,
+        lazy.load("k").await.unwrap_err(),
+        lazy.save("k", &token("a", Some("r"))).await.unwrap_err(),
+        lazy.try_lease("k").await.err().unwrap(),
+    ];
+    for error in errors {
+        assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+        assert!(error.is_transient(), "an outage, not a verdict: {error}");
+    }
+}
