@@ -163,7 +163,14 @@
 
 /// The README's Rust snippets, compiled as doctests, as a user with the
 /// dependencies it lists writes them.
-#[cfg(all(doctest, feature = "mypos", feature = "redis"))]
+#[cfg(all(
+    doctest,
+    feature = "mypos",
+    feature = "redis",
+    feature = "vakifbank",
+    feature = "postgres",
+    feature = "subjects"
+))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
