@@ -153,7 +153,7 @@ fn bank(sandbox: &RunningSandbox, clock: &Arc<ManualClock>) -> VakifBank {
 }
 
 /// A customer's login: authorization code, then `exchange()`.
-async fn login(sandbox: &RunningSandbox, clock: &Arc<ManualClock>) -> AccessToken {
+pub(crate) async fn login(sandbox: &RunningSandbox, clock: &Arc<ManualClock>) -> AccessToken {
     let login = bank(sandbox, clock);
     let pending = login
         .authorize_url(

@@ -6,5 +6,6 @@
 #[cfg(feature = "cluster")]
 mod cluster;
 mod fleet;
+mod restart;
 mod store;
 mod support;
