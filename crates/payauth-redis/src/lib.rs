@@ -119,8 +119,11 @@
 //! - not yet guarded: a replica whose memory holds an *older* refresh
 //!   token than another replica's (one rotated away before the restart)
 //!   may take the lease on the empty store and refresh with it; the
-//!   provider refuses it, and with a provider that revokes a family on
-//!   reuse, the login is lost. The replicas do not first converge on the
+//!   provider refuses it and that replica's callers get `invalid_grant`
+//!   until another replica stores a new token. The shared refusal names
+//!   the refused refresh token, so the replica holding the live one keeps
+//!   it and refreshes with it; but with a provider that revokes a family
+//!   on reuse, the login is lost. The replicas do not first converge on the
 //!   newest refresh token they hold. With a rotating refresh token
 //!   (VakıfBank's authorization code), run Redis with persistence (AOF or
 //!   RDB) so a restart keeps the stored token.
