@@ -118,6 +118,7 @@ fn generate_crate(root: &Path, group: &[&Spec]) -> Result<String, String> {
         .map_err(|e| format!("progenitor produced code that does not parse: {e}"))?;
     send_through_payauth(&mut file);
     remove_api_version_headers(&mut file);
+    gate_json_schema(&mut file);
     let mut out = String::new();
     let sources: Vec<&str> = group.iter().map(|s| s.file).collect();
     let _ = writeln!(
@@ -268,6 +269,62 @@ fn remove_api_version_headers(file: &mut syn::File) {
     }
 
     Strip.visit_file_mut(file);
+}
+
+/// Turns progenitor's `derive(schemars::JsonSchema)` into
+/// `cfg_attr(feature = "schema", derive(schemars::JsonSchema))`: the
+/// schemas serve the facade's config-file schema only, so a provider crate
+/// built without its `schema` feature compiles no schemars (six crates of
+/// a cold build).
+fn gate_json_schema(file: &mut syn::File) {
+    use syn::punctuated::Punctuated;
+    use syn::visit_mut::VisitMut;
+
+    struct Gate;
+
+    fn gate(attrs: &mut Vec<syn::Attribute>) {
+        let is_json_schema = |p: &syn::Path| {
+            p.segments.len() == 2
+                && p.segments[0].ident == "schemars"
+                && p.segments[1].ident == "JsonSchema"
+        };
+        let mut gated = false;
+        for attr in attrs.iter_mut() {
+            if !attr.path().is_ident("derive") {
+                continue;
+            }
+            let Ok(paths) =
+                attr.parse_args_with(Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+            else {
+                continue;
+            };
+            if !paths.iter().any(is_json_schema) {
+                continue;
+            }
+            let kept = paths.into_iter().filter(|p| !is_json_schema(p));
+            *attr = syn::parse_quote! { #[derive(#(#kept),*)] };
+            gated = true;
+        }
+        if gated {
+            attrs.push(syn::parse_quote! {
+                #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+            });
+        }
+    }
+
+    impl VisitMut for Gate {
+        fn visit_item_struct_mut(&mut self, item: &mut syn::ItemStruct) {
+            gate(&mut item.attrs);
+            syn::visit_mut::visit_item_struct_mut(self, item);
+        }
+
+        fn visit_item_enum_mut(&mut self, item: &mut syn::ItemEnum) {
+            gate(&mut item.attrs);
+            syn::visit_mut::visit_item_enum_mut(self, item);
+        }
+    }
+
+    Gate.visit_file_mut(file);
 }
 
 /// The generated client's `ClientHooks`, the same for every spec: the

@@ -203,6 +203,7 @@ impl<'de> serde::Deserialize<'de> for Environment {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for Environment {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Environment".into()

@@ -28,6 +28,11 @@
 //!   [`SecretConfig`], the [`StoreKey`] scheme); [`Environment`]: the one
 //!   host rule.
 //!
+//! Features beyond TLS: `subjects` (above) and `schema`
+//! (`schemars::JsonSchema` of the config types, for the facade's
+//! config-file schema) are on by default; provider crates turn default
+//! features off, so an application on one of them alone compiles neither.
+//!
 //! ## Features: TLS for token requests
 //!
 //! | feature | TLS of [`http::HttpClient`] |

@@ -30,17 +30,8 @@ use crate::wire::NumberOrString;
 /// assert_eq!(BasicEncoding::Rfc6749.authorization("id", &secret).to_str().unwrap(), "Basic aWQ6YSUzQWIlMkJj");
 /// assert_eq!("plain".parse::<BasicEncoding>().unwrap(), BasicEncoding::Plain);
 /// ```
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BasicEncoding {
     /// `base64(client_id ":" client_secret)`, the UTF-8 bytes as they are:

@@ -1,6 +1,5 @@
 //! [`Secret`]: a credential or token that never shows itself by accident.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
@@ -212,8 +211,9 @@ impl serde::de::Visitor<'_> for SecretVisitor {
 /// Why a secret that is no string is refused; the value is not shown.
 const NOT_A_STRING: &str = "a secret must be a string (quote it); the value is not shown";
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for Secret {
-    fn schema_name() -> Cow<'static, str> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
         "Secret".into()
     }
 
@@ -300,8 +300,9 @@ impl Serialize for SerializableSecret {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for SerializableSecret {
-    fn schema_name() -> Cow<'static, str> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
         Secret::schema_name()
     }
 

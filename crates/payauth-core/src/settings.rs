@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::Error;
@@ -162,8 +161,12 @@ pub fn default_lifetime(secs: Option<u64>, fallback: Duration) -> Result<Duratio
 /// assert_eq!(given.load().unwrap().expose_secret(), "s3cr3t");
 /// assert!(!format!("{given:?}").contains("s3cr3t"));
 /// ```
-#[derive(Debug, Clone, JsonSchema)]
-#[serde(untagged, deny_unknown_fields)]
+#[derive(Debug, Clone)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    serde(untagged, deny_unknown_fields)
+)]
 pub enum SecretConfig {
     /// `{ env = "NAME" }`: an environment variable.
     Env {

@@ -2,7 +2,6 @@
 //! providers send loosely, written once here and mapped onto each spec at
 //! codegen (`x-rust-type`), so no provider crate re-reads them.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -133,8 +132,9 @@ impl Visitor<'_> for NumberOrStringVisitor {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for NumberOrString {
-    fn schema_name() -> Cow<'static, str> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
         "NumberOrString".into()
     }
 

@@ -13,14 +13,8 @@ pub mod terminal_login {
     #[allow(clippy::all)]
     pub mod types {
         ///`AuthorizeRequest`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct AuthorizeRequest {
             ///Merchant-specific client id provided by iyzico.
             pub client_id: ::std::string::String,
@@ -44,9 +38,9 @@ pub mod terminal_login {
             Hash,
             Ord,
             PartialEq,
-            PartialOrd,
-            schemars::JsonSchema
+            PartialOrd
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum AuthorizeRequestResponseType {
             #[serde(rename = "code")]
             Code,
@@ -102,9 +96,9 @@ pub mod terminal_login {
             Hash,
             Ord,
             PartialEq,
-            PartialOrd,
-            schemars::JsonSchema
+            PartialOrd
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum AuthorizeRequestScope {
             #[serde(rename = "iyzipayApiGateway")]
             IyzipayApiGateway,
@@ -155,9 +149,9 @@ pub mod terminal_login {
             Clone,
             Debug,
             Default,
-            PartialEq,
-            schemars::JsonSchema
+            PartialEq
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct AuthorizeResponse {
             ///The auth code, used once for /token.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -194,14 +188,8 @@ pub mod terminal_login {
             pub status: ::std::option::Option<::payauth_core::wire::NumberOrString>,
         }
         ///`RefreshRequest`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct RefreshRequest {
             pub grant_type: RefreshRequestGrantType,
             pub refresh_token: ::payauth_core::SerializableSecret,
@@ -217,9 +205,9 @@ pub mod terminal_login {
             Hash,
             Ord,
             PartialEq,
-            PartialOrd,
-            schemars::JsonSchema
+            PartialOrd
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum RefreshRequestGrantType {
             #[serde(rename = "refresh_token")]
             RefreshToken,
@@ -265,9 +253,9 @@ pub mod terminal_login {
             Clone,
             Debug,
             Default,
-            PartialEq,
-            schemars::JsonSchema
+            PartialEq
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct TerminalError {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub description: ::std::option::Option<::std::string::String>,
@@ -293,14 +281,8 @@ pub mod terminal_login {
             pub uri: ::std::option::Option<::std::string::String>,
         }
         ///`TokenRequest`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct TokenRequest {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub code: ::std::option::Option<::payauth_core::SerializableSecret>,
@@ -316,9 +298,9 @@ pub mod terminal_login {
             Clone,
             Debug,
             Default,
-            PartialEq,
-            schemars::JsonSchema
+            PartialEq
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct TokenResponse {
             ///Used as Bearer token on Terminal Host services (a JWT, RS256, in the docs' example).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -654,14 +636,8 @@ pub mod pwi {
     #[allow(clippy::all)]
     pub mod types {
         ///sessionToken and memberIdentifier are required, locale and conversationId optional (the English page's "Required" column); the optional two are sent only when set.
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct AccessTokenRequest {
             ///Echoed back in the response, to match requests and responses.
             #[serde(
@@ -685,9 +661,9 @@ pub mod pwi {
             Clone,
             Debug,
             Default,
-            PartialEq,
-            schemars::JsonSchema
+            PartialEq
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct AccessTokenResponse {
             ///JWT (HS256) with an `exp` claim; lives 5 minutes. payauth counts `exp` from `systemTime` and never past 5 minutes.
             #[serde(
@@ -735,9 +711,9 @@ pub mod pwi {
             Hash,
             Ord,
             PartialEq,
-            PartialOrd,
-            schemars::JsonSchema
+            PartialOrd
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum Locale {
             #[serde(rename = "tr")]
             Tr,

@@ -18,7 +18,6 @@ use payauth_core::{
 };
 use progenitor_client::ClientInfo as _;
 use reqwest::header::HeaderValue;
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::HOSTS;
@@ -34,7 +33,8 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
 /// The merchant side of Pay with iyzico: keys, host and locale, shared by
 /// every member session ([`Pwi::new`]). Unknown keys are refused.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PwiSettings {
     /// The merchant API key.
@@ -87,7 +87,8 @@ impl PwiSettings {
 /// assert!(!key.contains("session-1"));
 /// assert_ne!(key, two.store_key().unwrap());
 /// ```
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PwiSessionSettings {
     /// The merchant's keys and host.

@@ -14,7 +14,6 @@ use payauth_core::{
     SecretConfig, StoreKey, SystemClock, TokenSource,
 };
 use progenitor_client::ClientInfo as _;
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::HOSTS;
@@ -29,7 +28,8 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(7199);
 /// The unit of `request_timestamp` on `/authorize`. iyzico does not
 /// document it: a docs sample sends 13 digits (milliseconds), other
 /// integrators send seconds. Unverified; milliseconds by default.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TimestampUnit {
     /// Milliseconds since the Unix epoch (13 digits), as in the docs sample.
@@ -52,7 +52,8 @@ pub enum TimestampUnit {
 /// );
 /// assert_eq!(settings.store_key().unwrap(), "iyzico/production/client-id/terminal_login/cashier-1/");
 /// ```
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TerminalLoginSettings {
     /// Merchant-specific client id provided by iyzico.

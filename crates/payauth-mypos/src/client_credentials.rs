@@ -13,7 +13,6 @@ use payauth_core::{
     SecretConfig, StoreKey, SystemClock, TokenCache, TokenScheme, TokenSource,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::HOSTS;
@@ -41,7 +40,8 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// assert!(!format!("{settings:?}").contains("client-secret"));
 /// assert_eq!(settings.store_key().unwrap(), "mypos/sandbox/client-id/client_credentials/webhooks");
 /// ```
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MyposSettings {
     /// The client id from the myPOS account.

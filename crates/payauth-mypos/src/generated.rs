@@ -19,9 +19,9 @@ pub mod oauth {
             Clone,
             Debug,
             Default,
-            PartialEq,
-            schemars::JsonSchema
+            PartialEq
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct OAuthError {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub error: ::std::option::Option<::std::string::String>,
@@ -29,26 +29,14 @@ pub mod oauth {
             pub error_description: ::std::option::Option<::std::string::String>,
         }
         ///`RevokeRequest`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct RevokeRequest {
             pub token: ::payauth_core::SerializableSecret,
         }
         ///`TokenRequest`
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct TokenRequest {
             ///The only grant the myPOS REST API supports, the docs say; payauth sends only this one.
             pub grant_type: TokenRequestGrantType,
@@ -67,9 +55,9 @@ pub mod oauth {
             Hash,
             Ord,
             PartialEq,
-            PartialOrd,
-            schemars::JsonSchema
+            PartialOrd
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum TokenRequestGrantType {
             #[serde(rename = "client_credentials")]
             ClientCredentials,
@@ -115,9 +103,9 @@ pub mod oauth {
             Clone,
             Debug,
             Default,
-            PartialEq,
-            schemars::JsonSchema
+            PartialEq
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct TokenResponse {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,

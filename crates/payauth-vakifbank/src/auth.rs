@@ -8,13 +8,13 @@
 use payauth_core::http::ClientAuthentication;
 use payauth_core::oauth2::{BasicEncoding, ClientSecretBasic};
 use payauth_core::{Error, Secret, SerializableSecret};
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::generated::gateway::security::Scheme;
 
 /// How the client authenticates on the token endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthStyle {
     /// `client_id` and `client_secret` in the form body, as the docs list them.

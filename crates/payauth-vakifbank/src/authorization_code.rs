@@ -8,7 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use payauth_core::oauth2::{after_refresh, join_scopes};
 use payauth_core::{AccessToken, BoxFuture, Error, ErrorKind, FlowSettings, Secret, TokenSource};
 use progenitor_client::ClientInfo as _;
-use schemars::JsonSchema;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -16,7 +15,8 @@ use crate::gateway::{self, VakifBank, VakifBankSettings, as_strs, scope_field};
 use crate::generated::gateway::types;
 
 /// Which customers log in on the authorize page.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// Retail customers: `/auth/oauth/v2/authorize` (the default).
@@ -60,7 +60,8 @@ impl Channel {
 ///     "vakifbank/sandbox/app-key/authorization_code/retail/customer-7/account",
 /// );
 /// ```
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationCodeSettings {
     /// The application's credentials and host.

@@ -2,7 +2,6 @@
 //! [`B2bCredentialsSettings`] builds a [`B2bCredentialsGrant`].
 
 use payauth_core::{AccessToken, BoxFuture, Error, FlowSettings, TokenSource};
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::gateway::{VakifBank, VakifBankSettings, as_strs, scope_field};
@@ -19,7 +18,8 @@ use crate::gateway::{VakifBank, VakifBankSettings, as_strs, scope_field};
 /// let settings = B2bCredentialsSettings::new(gateway, "consent-1").scopes(["account"]);
 /// assert_eq!(settings.store_key().unwrap(), "vakifbank/sandbox/app-key/b2b_credentials/consent-1/account");
 /// ```
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct B2bCredentialsSettings {
     /// The application's credentials and host.

@@ -2,7 +2,6 @@
 //! [`ClientCredentialsSettings`] builds a [`ClientCredentialsGrant`].
 
 use payauth_core::{AccessToken, BoxFuture, Error, FlowSettings, TokenSource};
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::gateway::{VakifBank, VakifBankSettings, as_strs, scope_field};
@@ -19,7 +18,8 @@ use crate::gateway::{VakifBank, VakifBankSettings, as_strs, scope_field};
 /// let settings = ClientCredentialsSettings::new(gateway).scopes(["public", "oob"]);
 /// assert_eq!(settings.store_key().unwrap(), "vakifbank/production/app-key/client_credentials/oob public");
 /// ```
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClientCredentialsSettings {
     /// The application's credentials and host.

@@ -12,7 +12,6 @@ use payauth_core::{
     AccessToken, Clock, Environment, Error, Issued, SecretConfig, StoreKey, SystemClock,
 };
 use progenitor_client::ClientInfo as _;
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::HOSTS;
@@ -40,7 +39,8 @@ pub const ERROR_CODE_HEADER: &str = "x-ca-err";
 /// assert_eq!(settings.resource(), Resource::Production);
 /// assert!(!format!("{settings:?}").contains("app-secret"));
 /// ```
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VakifBankSettings {
     /// The API key from the application page.

@@ -23,9 +23,9 @@ pub mod gateway {
             Hash,
             Ord,
             PartialEq,
-            PartialOrd,
-            schemars::JsonSchema
+            PartialOrd
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum CodeChallengeMethod {
             S256,
         }
@@ -70,9 +70,9 @@ pub mod gateway {
             Clone,
             Debug,
             Default,
-            PartialEq,
-            schemars::JsonSchema
+            PartialEq
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct OAuthError {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub error: ::std::option::Option<::std::string::String>,
@@ -92,9 +92,9 @@ pub mod gateway {
             Hash,
             Ord,
             PartialEq,
-            PartialOrd,
-            schemars::JsonSchema
+            PartialOrd
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum Resource {
             #[serde(rename = "sandbox")]
             Sandbox,
@@ -148,9 +148,9 @@ pub mod gateway {
             Hash,
             Ord,
             PartialEq,
-            PartialOrd,
-            schemars::JsonSchema
+            PartialOrd
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub enum ResponseType {
             #[serde(rename = "code")]
             Code,
@@ -190,14 +190,8 @@ pub mod gateway {
             }
         }
         ///One flat form for every grant; which fields a grant sends is said on each field. `grant_type` is an open set, kept a string.
-        #[derive(
-            ::serde::Deserialize,
-            ::serde::Serialize,
-            Clone,
-            Debug,
-            PartialEq,
-            schemars::JsonSchema
-        )]
+        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct TokenRequest {
             ///refresh_token, client_credentials, b2b_credentials: the API key (left out when HTTP Basic is used). Sent with authorization_code too, where `exchange_client_auth` (default: `client_auth`) says.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -239,9 +233,9 @@ pub mod gateway {
             Clone,
             Debug,
             Default,
-            PartialEq,
-            schemars::JsonSchema
+            PartialEq
         )]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct TokenResponse {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub access_token: ::std::option::Option<::payauth_core::SerializableSecret>,

@@ -201,11 +201,13 @@ impl Files {
         };
         let (file, path) = open_lock(&self.dir)
             .map_err(|e| io_failed("cannot open the token store's lock", &self.dir, &e))?;
-        let mut lock = fd_lock::RwLock::new(file);
-        let _held = lock
-            .write()
+        // std's `File::lock`: `flock` on Unix, `LockFileEx` on Windows;
+        // released when `file` is closed, after `work`.
+        file.lock()
             .map_err(|e| io_failed("cannot lock the token store", &path, &e))?;
-        work(&dir).map(Some)
+        let done = work(&dir).map(Some);
+        drop(file);
+        done
     }
 
     fn save(&self, token: &StoredToken) -> Result<(), Error> {
