@@ -45,11 +45,19 @@ pub enum Invariant {
     /// earlier grant) was stored over one of a newer lineage (a later
     /// login): a stored login is never overwritten by an older lineage.
     OlderLineage,
+    /// Many-subjects mode: a cache handed out for one subject's key was
+    /// another's, served a token issued for another subject, or refreshed
+    /// with another subject's refresh token.
+    SubjectCrossed,
+    /// Many-subjects mode: a subject's latest rotated refresh token was
+    /// neither in the store nor held by a live cache of that subject (an
+    /// eviction dropped it unsaved).
+    LostToEviction,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::ExpiredToken,
         Self::RotatedRefreshToken,
         Self::SingleFlight,
@@ -60,6 +68,8 @@ impl Invariant {
         Self::PermanentHidden,
         Self::LostAfterFlush,
         Self::OlderLineage,
+        Self::SubjectCrossed,
+        Self::LostToEviction,
     ];
 
     /// A short name for reports.
@@ -76,6 +86,8 @@ impl Invariant {
             Self::PermanentHidden => "permanent-hidden",
             Self::LostAfterFlush => "lost-after-flush",
             Self::OlderLineage => "older-lineage",
+            Self::SubjectCrossed => "subject-crossed",
+            Self::LostToEviction => "lost-to-eviction",
         }
     }
 }
