@@ -157,6 +157,9 @@ pub struct Stats {
     pub calls_err: u64,
     /// Panics injected by the source model.
     pub injected_panics: u64,
+    /// Many-subjects mode: caches the `Subjects` factory built (a first
+    /// use, or a use after an eviction dropped the subject).
+    pub caches_built: u64,
 }
 
 impl Stats {
@@ -164,6 +167,7 @@ impl Stats {
     pub fn add(&mut self, other: &Self) {
         self.attempts += other.attempts;
         self.leaseless_attempts += other.leaseless_attempts;
+        self.caches_built += other.caches_built;
         self.epochs += other.epochs;
         self.takeovers += other.takeovers;
         self.lost_writes += other.lost_writes;
@@ -1169,6 +1173,7 @@ mod tests {
             calls_ok: 1,
             calls_err: 1,
             injected_panics: 1,
+            caches_built: 1,
         };
         let mut sum = one.clone();
         sum.add(&one);
@@ -1189,6 +1194,7 @@ mod tests {
             calls_ok: 3,
             calls_err: 3,
             injected_panics: 3,
+            caches_built: 3,
         };
         assert_eq!(sum, three);
         let names: std::collections::BTreeSet<String> =
