@@ -335,6 +335,48 @@ async fn a_customer_evicted_while_a_refresh_ahead_of_expiry_is_saving_is_dropped
     );
 }
 
+/// Found by the simulation's many-subjects mode (about one seed in 1,500):
+/// a refresh whose save waited behind the retry of an older unsaved token
+/// compared the store against what it had seen before that retry landed,
+/// took the cache's own older token for another writer's, and gave up its
+/// rotated refresh token as superseded.
+#[tokio::test]
+async fn a_refresh_saved_behind_the_retry_of_an_older_unsaved_token_is_written() {
+    let world = World::new();
+    let subjects = world.subjects(1000, None);
+    let key = "c-behind".to_owned();
+    subjects.token(&key).await.unwrap();
+    // The store is down when the provider rotates: a-2 is unsaved.
+    world.clock.advance(LIFETIME);
+    world.store.down.store(true, Ordering::SeqCst);
+    assert_eq!(value(&subjects.token(&key).await.unwrap()), "a-c-behind-2");
+    // Back, but slow: a call starts the retry of a-2, which waits.
+    world.store.down.store(false, Ordering::SeqCst);
+    world.store.slow.store(true, Ordering::SeqCst);
+    world.clock.advance(Duration::from_secs(120));
+    subjects.token(&key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Within the margin: a refresh ahead of expiry fetches a-3, whose save
+    // waits behind the retry.
+    world.clock.advance(Duration::from_secs(460));
+    subjects.token(&key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(world.upstream.fetches(&key), 3);
+    world.store.slow.store(false, Ordering::SeqCst);
+    world.store.opened.notify_waiters();
+    subjects.flush().await.unwrap();
+    let stored = world
+        .store
+        .load("fakepay:customer:c-behind")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.refresh_token.unwrap().as_secret().expose_secret(),
+        "r-c-behind-3"
+    );
+}
+
 #[tokio::test]
 async fn a_customer_evicted_by_capacity_is_saved_by_a_task_of_its_own() {
     let world = World::new();
