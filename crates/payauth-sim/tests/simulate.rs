@@ -49,8 +49,9 @@ fn a_short_simulation_of_many_seeds_finds_no_violations() {
 /// caches for four to twelve customers, evicting by capacity and time to
 /// idle under store faults, never serves a token for another subject and
 /// never loses a rotated refresh token to an eviction. (Before an evicted
-/// subject waited for its own refresh ahead of expiry, this budget lost
-/// one in about one seed in forty; the seeds are in BENCHMARKS.md.)
+/// subject waited for its own refresh ahead of expiry, 4 to 10 of these
+/// seeds lost one; with evicted subjects dropped unsaved, 53 do; see
+/// BENCHMARKS.md.)
 #[test]
 fn many_subjects_evicting_under_store_faults_lose_no_refresh_token_and_never_cross() {
     let mut summary = Summary::default();
