@@ -30,7 +30,7 @@ commands:
   bench [NAME…]       run the benchmarks (all, or the named ones: cached-get,
                       herd, cold-fetch, build-cost)
                       and write target/bench/summary.json and summary.md
-  simulate [--seeds N] [--steps M] [--seed S] [--trace]
+  simulate [--seeds N] [--steps M] [--seed S] [--subjects] [--trace]
                       the deterministic simulation of the cache and the fleet
                       (N seeds from S, M steps with faults each, then calm;
                       --seed S alone replays one seed; --trace prints it all)";

@@ -1,4 +1,4 @@
-//! `cargo xtask simulate [--seeds N] [--steps M] [--seed S] [--trace]`: the
+//! `cargo xtask simulate [--seeds N] [--steps M] [--seed S] [--subjects] [--trace]`: the
 //! deterministic simulation of the token cache and the fleet
 //! (`crates/payauth-sim`), built in release. It prints one line,
 //! `simulated <steps> steps over <seeds> seeds: <V> invariant violations`,

@@ -53,7 +53,8 @@
 //! - **No rotated refresh token lost to an eviction.** An evicted subject
 //!   is saved ([`TokenCache::flush`]) before it is dropped: it waits,
 //!   aside, until its store took its token (in a Tokio task, one subject
-//!   at a time) and nobody holds it any more; asking for it meanwhile
+//!   at a time), nobody holds it any more and no refresh of its own (one
+//!   ahead of expiry, which outlives its caller) is still running; asking for it meanwhile
 //!   hands back that very cache, never a second one read from the store.
 //!   A subject whose save fails stays aside and is saved again at the
 //!   next eviction or [`flush`](Subjects::flush). Before exiting, call
@@ -403,9 +404,10 @@ where
         usize::try_from(evicted).unwrap_or(usize::MAX)
     }
 
-    /// Saves every subject with an unsaved token: the evicted ones waiting
-    /// aside (dropping those saved that nobody holds), then those in
-    /// memory. Call it before the process exits.
+    /// Saves every subject with an unsaved token, once any refresh it has
+    /// in flight ended: the evicted ones waiting aside (dropping those
+    /// saved that nobody holds), then those in memory. Call it before the
+    /// process exits.
     ///
     /// # Errors
     /// The first store error; every subject is tried all the same.
@@ -413,6 +415,7 @@ where
         let mut first = self.shared.flush_aside(false).await;
         let resident: Vec<Arc<Slot<K>>> = self.shared.caches.iter().map(|(_, slot)| slot).collect();
         for slot in resident {
+            slot.cache.settled().await;
             if let Err(error) = slot.cache.flush().await {
                 first = first.and(Err(error));
             }
@@ -484,10 +487,15 @@ where
         let batch: Vec<Arc<Slot<K>>> = lock(&self.aside).values().cloned().collect();
         let mut first = Ok(());
         for slot in batch {
+            // A refresh ahead of expiry may still be saving what it
+            // fetched: dropping the cache now would cancel that save.
+            slot.cache.settled().await;
             let saved = slot.cache.flush().await;
             let mut aside = lock(&self.aside);
-            // Held by the map and this pass only: no caller can use it.
-            let unheld = Arc::strong_count(&slot) == 2;
+            // Held by the map and this pass only: no caller can use it,
+            // and no fetch of its own runs on (one a former holder started
+            // stays aside for the next pass).
+            let unheld = Arc::strong_count(&slot) == 2 && !slot.cache.fetching();
             if saved.is_ok()
                 && unheld
                 && aside

@@ -45,11 +45,19 @@ pub enum Invariant {
     /// earlier grant) was stored over one of a newer lineage (a later
     /// login): a stored login is never overwritten by an older lineage.
     OlderLineage,
+    /// Many-subjects mode: a cache handed out for one subject's key was
+    /// another's, served a token issued for another subject, or refreshed
+    /// with another subject's refresh token.
+    SubjectCrossed,
+    /// Many-subjects mode: a subject's latest rotated refresh token was
+    /// neither in the store nor held by a live cache of that subject (an
+    /// eviction dropped it unsaved).
+    LostToEviction,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::ExpiredToken,
         Self::RotatedRefreshToken,
         Self::SingleFlight,
@@ -60,6 +68,8 @@ impl Invariant {
         Self::PermanentHidden,
         Self::LostAfterFlush,
         Self::OlderLineage,
+        Self::SubjectCrossed,
+        Self::LostToEviction,
     ];
 
     /// A short name for reports.
@@ -76,6 +86,8 @@ impl Invariant {
             Self::PermanentHidden => "permanent-hidden",
             Self::LostAfterFlush => "lost-after-flush",
             Self::OlderLineage => "older-lineage",
+            Self::SubjectCrossed => "subject-crossed",
+            Self::LostToEviction => "lost-to-eviction",
         }
     }
 }
@@ -145,6 +157,9 @@ pub struct Stats {
     pub calls_err: u64,
     /// Panics injected by the source model.
     pub injected_panics: u64,
+    /// Many-subjects mode: caches the `Subjects` factory built (a first
+    /// use, or a use after an eviction dropped the subject).
+    pub caches_built: u64,
 }
 
 impl Stats {
@@ -152,6 +167,7 @@ impl Stats {
     pub fn add(&mut self, other: &Self) {
         self.attempts += other.attempts;
         self.leaseless_attempts += other.leaseless_attempts;
+        self.caches_built += other.caches_built;
         self.epochs += other.epochs;
         self.takeovers += other.takeovers;
         self.lost_writes += other.lost_writes;
@@ -1157,6 +1173,7 @@ mod tests {
             calls_ok: 1,
             calls_err: 1,
             injected_panics: 1,
+            caches_built: 1,
         };
         let mut sum = one.clone();
         sum.add(&one);
@@ -1177,6 +1194,7 @@ mod tests {
             calls_ok: 3,
             calls_err: 3,
             injected_panics: 3,
+            caches_built: 3,
         };
         assert_eq!(sum, three);
         let names: std::collections::BTreeSet<String> =

@@ -27,6 +27,12 @@
 //! - **Phases.** Faults for the given number of steps, then calm: faults
 //!   stop, and every call must get a token within a stated bound.
 //!
+//! - **Many subjects** ([`run_subjects_seed`], `--subjects`): one process
+//!   holding a cache per customer in a `Subjects` set with a capacity far
+//!   below its customers and a time to idle on the paused clock, store
+//!   faults during eviction saves; no token is served for another subject
+//!   and no rotated refresh token is lost to an eviction.
+//!
 //! Every use of the cache API is in `cache_api`, so a change of that API
 //! is adapted in one place.
 //!
@@ -47,6 +53,7 @@ mod provider;
 mod rng;
 mod setup;
 mod store;
+mod subjects;
 mod trace;
 mod world;
 
@@ -64,6 +71,15 @@ use payauth_core::TokenCache;
 #[must_use]
 pub fn run_seed(seed: u64, steps: u64, keep_full_trace: bool) -> SeedReport {
     world::World::new(seed, keep_full_trace).run(seed, steps)
+}
+
+/// Runs `seed` of the many-subjects mode (a
+/// [`Subjects`](payauth_core::subjects::Subjects) set far smaller than its
+/// customers, evicting all the time under store faults; see the
+/// `subjects` module) for `steps` steps, then flushes it.
+#[must_use]
+pub fn run_subjects_seed(seed: u64, steps: u64, keep_full_trace: bool) -> SeedReport {
+    subjects::run(seed, steps, keep_full_trace)
 }
 
 /// The outcome of many seeds.
@@ -108,7 +124,7 @@ impl Summary {
         format!(
             "upstream attempts {} ({} without the lease, store down), lease epochs {} ({} takeovers), \
              calls {} ok / {} err, injected panics {}, lost writes {}, rotated refresh tokens excused: \
-             {} lost write, {} spoiled answer, {} died unsaved, {} abandoned by the fetch timeout, {} under a lease a store fault let expire, {} of a lineage a later login replaced, {} after the store forgot the newer one (not yet guarded)",
+             {} lost write, {} spoiled answer, {} died unsaved, {} abandoned by the fetch timeout, {} under a lease a store fault let expire, {} of a lineage a later login replaced, {} after the store forgot the newer one (not yet guarded); subject caches built {}",
             s.attempts,
             s.leaseless_attempts,
             s.epochs,
@@ -123,7 +139,8 @@ impl Summary {
             s.excused_abandoned,
             s.excused_lease_lost,
             s.excused_superseded,
-            s.excused_forgotten
+            s.excused_forgotten,
+            s.caches_built
         )
     }
 }
@@ -150,8 +167,14 @@ pub fn describe(report: &SeedReport) -> String {
     }
     let _ = writeln!(
         out,
-        "  replay: cargo xtask simulate --seed {} --steps {}",
-        report.seed, report.chaos_steps
+        "  replay: cargo xtask simulate --seed {} --steps {}{}",
+        report.seed,
+        report.chaos_steps,
+        if report.setup.starts_with("subjects:") {
+            " --subjects"
+        } else {
+            ""
+        }
     );
     out
 }

@@ -1,13 +1,14 @@
-//! `payauth-sim [--seeds N] [--steps M] [--seed S] [--trace]`: runs the
+//! `payauth-sim [--seeds N] [--steps M] [--seed S] [--subjects] [--trace]`: runs the
 //! simulation and prints one summary line, then each violation with its
 //! seed and the last events (`cargo xtask simulate` runs this in release).
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: payauth-sim [--seeds N] [--steps M] [--seed S] [--trace]
+const USAGE: &str = "usage: payauth-sim [--seeds N] [--steps M] [--seed S] [--subjects] [--trace]
   --seeds N   how many seeds (default 20; with --seed, from S on)
   --steps M   steps with faults per seed, before the calm phase (default 1000)
   --seed S    the first seed (alone: only that seed, to replay it)
+  --subjects  the many-subjects mode (a Subjects set evicting under store faults)
   --trace     print every event of each seed";
 
 struct Args {
@@ -15,6 +16,7 @@ struct Args {
     steps: u64,
     first: u64,
     trace: bool,
+    subjects: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -23,6 +25,7 @@ fn parse() -> Result<Args, String> {
         steps: 1000,
         first: 0,
         trace: false,
+        subjects: false,
     };
     let mut seeds = None;
     let mut seed = None;
@@ -38,6 +41,7 @@ fn parse() -> Result<Args, String> {
             "--steps" => args.steps = number("--steps")?,
             "--seed" => seed = Some(number("--seed")?),
             "--trace" => args.trace = true,
+            "--subjects" => args.subjects = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -57,7 +61,11 @@ fn main() -> ExitCode {
     };
     let mut summary = payauth_sim::Summary::default();
     for seed in args.first..args.first.saturating_add(args.seeds) {
-        let report = payauth_sim::run_seed(seed, args.steps, args.trace);
+        let report = if args.subjects {
+            payauth_sim::run_subjects_seed(seed, args.steps, args.trace)
+        } else {
+            payauth_sim::run_seed(seed, args.steps, args.trace)
+        };
         if let Some(full) = &report.full_trace {
             println!("== seed {seed}: {}", report.setup);
             for line in full {

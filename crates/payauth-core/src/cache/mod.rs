@@ -332,6 +332,24 @@ impl TokenCache {
         self.inner.save_pending().await.map(drop)
     }
 
+    /// Whether a fetch is in flight: a refresh ahead of expiry runs on
+    /// after its caller was served the still-valid token, and dropping the
+    /// cache cancels it, with the save of the refresh token it rotated.
+    #[cfg(feature = "subjects")]
+    pub(crate) fn fetching(&self) -> bool {
+        self.inner.lock().flight.is_some()
+    }
+
+    /// Waits for the fetch in flight, if any, to end: what it fetched is
+    /// then saved, or recorded unsaved for [`flush`](Self::flush).
+    #[cfg(feature = "subjects")]
+    pub(crate) async fn settled(&self) {
+        let flight = self.inner.lock().flight.as_ref().map(|f| f.outcome.clone());
+        if let Some(mut outcome) = flight {
+            let _ = outcome.wait_for(Option::is_some).await;
+        }
+    }
+
     async fn refresh(&self, now: Instant) -> Result<Arc<AccessToken>, Error> {
         let telemetry = &self.inner.telemetry;
         let (mut outcome, valid) = match self.inner.next(now) {

@@ -138,8 +138,7 @@ impl Inner {
             return Ok(true);
         };
         let Some(lease) = lease else {
-            let seen = self.lock().saves.known.clone();
-            return self.save_over(stored, &seen).await;
+            return self.save_over(stored, None).await;
         };
         let written = self.bounded(async {
             let _writing = persistence.writes.lock().await;
@@ -310,34 +309,54 @@ impl Inner {
     /// Whether it was written (`false`: another writer's token stands).
     async fn save_late(&self, stored: &StoredToken) -> Result<bool, Error> {
         let base = self.lock().saves.ahead_of.clone().unwrap_or_default();
-        self.save_over(stored, &base).await
+        self.save_over(stored, Some(base)).await
     }
 
     /// Writes `stored` only over `base` (what this writer last saw in the
-    /// store), itself, or nothing; when `base` is unknown, unless the store
-    /// holds a token issued later. Whether it was written (`false`: another
-    /// writer's token stands, and this cache's is superseded).
-    async fn save_over(&self, stored: &StoredToken, base: &Known) -> Result<bool, Error> {
+    /// store; `None`: read once this write holds the write lock, so that a
+    /// write of this cache that landed while it waited, such as a retry
+    /// of an older unsaved token, counts as seen rather than as another
+    /// writer's), itself, or nothing; when `base` is unknown, unless the
+    /// store holds a token issued later. Whether it was written (`false`:
+    /// another writer's token stands, and this cache's is superseded).
+    async fn save_over(&self, stored: &StoredToken, base: Option<Known>) -> Result<bool, Error> {
+        let Some(persistence) = &self.persistence else {
+            return Ok(true);
+        };
         let own = stored.access_token.as_secret();
-        let written = match base {
-            Known::Token(base) => {
-                let known = [base, own];
-                let condition = SaveIf::Holds {
-                    access_tokens: &known,
-                    or_nothing: true,
-                };
-                self.save_if(stored, condition).await
-            }
-            Known::Nothing | Known::Other => {
-                let condition = SaveIf::Holds {
-                    access_tokens: &[own],
-                    or_nothing: true,
-                };
-                self.save_if(stored, condition).await
-            }
-            Known::Unknown => self.save_if(stored, SaveIf::NotNewer).await,
-        }?;
-        if !written {
+        let written = self
+            .bounded(async {
+                let _writing = persistence.writes.lock().await;
+                let base = base.unwrap_or_else(|| self.lock().saves.known.clone());
+                let key = &persistence.key;
+                match &base {
+                    Known::Token(base) => {
+                        let known = [base, own];
+                        let condition = SaveIf::Holds {
+                            access_tokens: &known,
+                            or_nothing: true,
+                        };
+                        persistence.store.save_if(key, stored, condition).await
+                    }
+                    Known::Nothing | Known::Other => {
+                        let condition = SaveIf::Holds {
+                            access_tokens: &[own],
+                            or_nothing: true,
+                        };
+                        persistence.store.save_if(key, stored, condition).await
+                    }
+                    Known::Unknown => {
+                        persistence
+                            .store
+                            .save_if(key, stored, SaveIf::NotNewer)
+                            .await
+                    }
+                }
+            })
+            .await?;
+        if written {
+            self.stored_own(stored);
+        } else {
             self.superseded(stored);
         }
         Ok(written)

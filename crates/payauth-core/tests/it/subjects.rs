@@ -80,11 +80,14 @@ impl TokenSource for Customer {
     }
 }
 
-/// A store that refuses every write while `down`.
+/// A store that refuses every write while `down`, and holds every write
+/// back while `slow` (until `opened`).
 #[derive(Default)]
 struct Flaky {
     inner: MemoryStore,
     down: AtomicBool,
+    slow: AtomicBool,
+    opened: tokio::sync::Notify,
 }
 
 impl Flaky {
@@ -108,6 +111,13 @@ impl TokenStore for Flaky {
         token: &'a StoredToken,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
+            while self.slow.load(Ordering::SeqCst) {
+                let opened = self.opened.notified();
+                if !self.slow.load(Ordering::SeqCst) {
+                    break;
+                }
+                opened.await;
+            }
             self.check()?;
             self.inner.save(key, token).await
         })
@@ -284,6 +294,86 @@ async fn a_customer_evicted_with_an_unsaved_rotated_refresh_token_is_saved_befor
             .unwrap()
             .as_deref(),
         Some("r-c-rotated-2")
+    );
+}
+
+/// Found by the simulation's many-subjects mode: a refresh ahead of expiry
+/// runs on after its caller got the still-valid token, so the subject
+/// looked unheld and had nothing unsaved yet while the rotated refresh
+/// token was on its way to the store; dropping it cancelled that save.
+#[tokio::test]
+async fn a_customer_evicted_while_a_refresh_ahead_of_expiry_is_saving_is_dropped_only_once_saved() {
+    let world = World::new();
+    let subjects = world.subjects(1000, Some(Duration::from_secs(60)));
+    let key = "c-ahead".to_owned();
+    subjects.token(&key).await.unwrap();
+    // Within the refresh margin, still valid: the caller is served at once
+    // and the refresh runs on; the store is slow to take its token.
+    world.clock.advance(Duration::from_secs(580));
+    world.store.slow.store(true, Ordering::SeqCst);
+    let served = subjects.token(&key).await.unwrap();
+    assert_eq!(value(&served), "a-c-ahead-1");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(world.upstream.fetches(&key), 2, "rotated, saving");
+
+    world.clock.advance(Duration::from_secs(61));
+    assert_eq!(subjects.evict_idle(), 1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(subjects.aside(), 1, "kept while its refresh is saving");
+    world.store.slow.store(false, Ordering::SeqCst);
+    world.store.opened.notify_waiters();
+    settled(&subjects).await;
+    let stored = world
+        .store
+        .load("fakepay:customer:c-ahead")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.refresh_token.unwrap().as_secret().expose_secret(),
+        "r-c-ahead-2"
+    );
+}
+
+/// Found by the simulation's many-subjects mode (about one seed in 1,500):
+/// a refresh whose save waited behind the retry of an older unsaved token
+/// compared the store against what it had seen before that retry landed,
+/// took the cache's own older token for another writer's, and gave up its
+/// rotated refresh token as superseded.
+#[tokio::test]
+async fn a_refresh_saved_behind_the_retry_of_an_older_unsaved_token_is_written() {
+    let world = World::new();
+    let subjects = world.subjects(1000, None);
+    let key = "c-behind".to_owned();
+    subjects.token(&key).await.unwrap();
+    // The store is down when the provider rotates: a-2 is unsaved.
+    world.clock.advance(LIFETIME);
+    world.store.down.store(true, Ordering::SeqCst);
+    assert_eq!(value(&subjects.token(&key).await.unwrap()), "a-c-behind-2");
+    // Back, but slow: a call starts the retry of a-2, which waits.
+    world.store.down.store(false, Ordering::SeqCst);
+    world.store.slow.store(true, Ordering::SeqCst);
+    world.clock.advance(Duration::from_secs(120));
+    subjects.token(&key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Within the margin: a refresh ahead of expiry fetches a-3, whose save
+    // waits behind the retry.
+    world.clock.advance(Duration::from_secs(460));
+    subjects.token(&key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(world.upstream.fetches(&key), 3);
+    world.store.slow.store(false, Ordering::SeqCst);
+    world.store.opened.notify_waiters();
+    subjects.flush().await.unwrap();
+    let stored = world
+        .store
+        .load("fakepay:customer:c-behind")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.refresh_token.unwrap().as_secret().expose_secret(),
+        "r-c-behind-3"
     );
 }
 
