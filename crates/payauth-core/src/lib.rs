@@ -60,7 +60,7 @@
 //! | feature | what |
 //! |---|---|
 //! | `socks` | `socks5://` and `socks5h://` proxies (hyper-util's SOCKS client); without it a SOCKS proxy is a configuration error naming the feature |
-//! | `reqwest-client` | [`http::HttpClientBuilder::build_on_reqwest`]: token requests through the application's own `reqwest::Client` |
+//! | `reqwest-client` | `http::HttpClientBuilder::build_on_reqwest`: token requests through the application's own `reqwest::Client` |
 //!
 //! ```
 //! use std::time::Duration;
