@@ -354,6 +354,24 @@ impl StoredFailure {
     }
 }
 
+/// The default lease lifetime of a [`SharedStore`]: how long a crashed
+/// holder blocks the fleet.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
+/// The default wait between looks at a [`SharedStore`] while another
+/// replica fetches.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// The default longest wait for another replica's fetch.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+/// The lease lifetimes a [`SharedStore`] accepts: 100 ms to 10 minutes.
+pub const LEASE_TTL_LIMITS: std::ops::RangeInclusive<Duration> =
+    std::ops::RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
+/// The poll intervals a [`SharedStore`] accepts: 10 ms to 10 s.
+pub const POLL_INTERVAL_LIMITS: std::ops::RangeInclusive<Duration> =
+    std::ops::RangeInclusive::new(Duration::from_millis(10), Duration::from_secs(10));
+/// The longest waits a [`SharedStore`] accepts: 100 ms to 10 minutes.
+pub const MAX_WAIT_LIMITS: std::ops::RangeInclusive<Duration> =
+    std::ops::RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
+
 /// A [`TokenStore`] that several processes share (a fleet of replicas),
 /// able to elect the one process that fetches a new token while the
 /// others wait and read its result from the store.

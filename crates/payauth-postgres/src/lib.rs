@@ -22,7 +22,7 @@
 //! ```
 //!
 //! For many customers in one process, hand the store to
-//! [`Subjects`](payauth_core::subjects::Subjects)' factory.
+//! `payauth_core::subjects::Subjects`' factory.
 //!
 //! ## How it works
 //! Every key is one row of `payauth_tokens` (see [`MIGRATIONS`]): the

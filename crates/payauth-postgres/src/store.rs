@@ -16,32 +16,18 @@ use payauth_core::{
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+pub use payauth_core::store::{
+    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS,
+    POLL_INTERVAL_LIMITS,
+};
+
 /// The default prefix: rows of stores with other prefixes are apart.
 pub const DEFAULT_PREFIX: &str = "payauth";
-/// The default lease lifetime: how long a crashed holder blocks the fleet.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
-/// The default wait between looks at the store while another replica
-/// fetches.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// The default longest wait for another replica's fetch.
-pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 /// The default number of connections the pool keeps at most.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 /// How long one statement (or connecting, or waiting for a pooled
 /// connection) may take before it counts as failed.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The lease lifetimes [`PostgresStore::with_lease_ttl`] accepts: 100 ms
-/// to 10 minutes.
-pub const LEASE_TTL_LIMITS: RangeInclusive<Duration> =
-    RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
-/// The poll intervals [`PostgresStore::with_poll_interval`] accepts: 10 ms
-/// to 10 s.
-pub const POLL_INTERVAL_LIMITS: RangeInclusive<Duration> =
-    RangeInclusive::new(Duration::from_millis(10), Duration::from_secs(10));
-/// The longest waits [`PostgresStore::with_max_wait`] accepts: 100 ms to
-/// 10 minutes.
-pub const MAX_WAIT_LIMITS: RangeInclusive<Duration> =
-    RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
 /// How long a token without refresh token is kept at most (a year and a
 /// day) and at least (a second, so what a save wrote reads back).
 const MAX_KEEP: Duration = Duration::from_secs(366 * 86_400);
@@ -517,17 +503,9 @@ fn millis_i64(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `value` within `limits`, with a warning when it was not.
+/// `value` within `limits`, with a warning naming this store when it was not.
 fn clamp(setting: &str, value: Duration, limits: &RangeInclusive<Duration>) -> Duration {
-    let clamped = value.clamp(*limits.start(), *limits.end());
-    if clamped != value {
-        tracing::warn!(
-            "the PostgreSQL store's {setting} of {value:?} is outside {:?}..={:?}; using {clamped:?}",
-            limits.start(),
-            limits.end()
-        );
-    }
-    clamped
+    payauth_core::internal::store::clamp_setting("PostgreSQL", setting, value, limits)
 }
 
 impl TokenStore for PostgresStore {

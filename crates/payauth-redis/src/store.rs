@@ -19,27 +19,13 @@ use crate::encryption::{self, EncryptionKey, MAX_VALUE_BYTES};
 use crate::keys::Keys;
 use crate::scripts;
 
+pub use payauth_core::store::{
+    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS,
+    POLL_INTERVAL_LIMITS,
+};
+
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "payauth";
-/// The default lease lifetime: how long a crashed holder blocks the fleet.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
-/// The default wait between looks at the store while another replica
-/// fetches.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// The default longest wait for another replica's fetch.
-pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
-/// The lease lifetimes [`RedisStore::with_lease_ttl`] accepts: 100 ms to
-/// 10 minutes.
-pub const LEASE_TTL_LIMITS: RangeInclusive<Duration> =
-    RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
-/// The poll intervals [`RedisStore::with_poll_interval`] accepts: 10 ms to
-/// 10 s.
-pub const POLL_INTERVAL_LIMITS: RangeInclusive<Duration> =
-    RangeInclusive::new(Duration::from_millis(10), Duration::from_secs(10));
-/// The longest waits [`RedisStore::with_max_wait`] accepts: 100 ms to
-/// 10 minutes.
-pub const MAX_WAIT_LIMITS: RangeInclusive<Duration> =
-    RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
 /// How long Redis keeps a token without refresh token at most (a year and
 /// a day): one claiming a longer life is dropped then and fetched anew.
 pub(crate) const MAX_KEEP: Duration = Duration::from_secs(366 * 86_400);
@@ -384,18 +370,9 @@ fn keep_ms(token: &StoredToken, now: SystemTime) -> u64 {
         .clamp(millis(MIN_KEEP), millis(MAX_KEEP))
 }
 
-/// `value` within `limits`, with a warning when it was not: a setting out
-/// of range (say, from a config file) is never silently something else.
+/// `value` within `limits`, with a warning naming this store when it was not.
 fn clamp(setting: &str, value: Duration, limits: &RangeInclusive<Duration>) -> Duration {
-    let clamped = value.clamp(*limits.start(), *limits.end());
-    if clamped != value {
-        tracing::warn!(
-            "the Redis store's {setting} of {value:?} is outside {:?}..={:?}; using {clamped:?}",
-            limits.start(),
-            limits.end()
-        );
-    }
-    clamped
+    payauth_core::internal::store::clamp_setting("Redis", setting, value, limits)
 }
 
 async fn invoke<C, T>(
