@@ -357,6 +357,19 @@ impl PostgresStore {
         format!("payauth_tokens:{}:{}:{key}", self.prefix.len(), self.prefix)
     }
 
+    /// The row's prefix and `key` first, then `rest`: the parameters of
+    /// every statement on one row.
+    fn params<'a>(
+        &'a self,
+        key: &'a &'a str,
+        rest: &[&'a (dyn ToSql + Sync)],
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        [&self.prefix as &(dyn ToSql + Sync), key]
+            .into_iter()
+            .chain(rest.iter().copied())
+            .collect()
+    }
+
     /// Runs `statement` with the row's prefix and key first, then `rest`;
     /// the rows it touched.
     async fn execute(
@@ -368,16 +381,9 @@ impl PostgresStore {
     ) -> Result<u64, Error> {
         let client = self.client().await?;
         bounded(action, async {
-            let statement = client
-                .prepare_cached(statement)
-                .await
-                .map_err(|e| pg_error(action, &e))?;
-            let params: Vec<&(dyn ToSql + Sync)> = [&self.prefix as &(dyn ToSql + Sync), &key]
-                .into_iter()
-                .chain(rest.iter().copied())
-                .collect();
+            let statement = prepare(&client, action, statement).await?;
             client
-                .execute(&statement, &params)
+                .execute(&statement, &self.params(&key, rest))
                 .await
                 .map_err(|e| pg_error(action, &e))
         })
@@ -394,16 +400,9 @@ impl PostgresStore {
     ) -> Result<Option<tokio_postgres::Row>, Error> {
         let client = self.client().await?;
         bounded(action, async {
-            let statement = client
-                .prepare_cached(statement)
-                .await
-                .map_err(|e| pg_error(action, &e))?;
-            let params: Vec<&(dyn ToSql + Sync)> = [&self.prefix as &(dyn ToSql + Sync), &key]
-                .into_iter()
-                .chain(rest.iter().copied())
-                .collect();
+            let statement = prepare(&client, action, statement).await?;
             client
-                .query_opt(&statement, &params)
+                .query_opt(&statement, &self.params(&key, rest))
                 .await
                 .map_err(|e| pg_error(action, &e))
         })
@@ -497,6 +496,18 @@ fn keep_ms(token: &StoredToken, now: SystemTime) -> i64 {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `statement` prepared on `client` (cached per connection).
+async fn prepare(
+    client: &Object,
+    action: &str,
+    statement: &str,
+) -> Result<tokio_postgres::Statement, Error> {
+    client
+        .prepare_cached(statement)
+        .await
+        .map_err(|e| pg_error(action, &e))
 }
 
 fn millis_i64(duration: Duration) -> i64 {
