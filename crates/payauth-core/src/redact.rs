@@ -87,6 +87,9 @@ pub struct Redactor {
     patterns: std::sync::OnceLock<Vec<String>>,
     /// The starts of the forms a 2xx answer can hold unescaped ([`probes`]).
     probes: std::sync::OnceLock<Vec<String>>,
+    /// The [`PlainProbes`] of every secret: built once, each text then
+    /// scanned once.
+    plain: std::sync::OnceLock<PlainProbes>,
 }
 
 impl fmt::Debug for Redactor {
@@ -136,6 +139,7 @@ impl Redactor {
         self.secrets.push(secret.to_owned());
         self.patterns = std::sync::OnceLock::new();
         self.probes = std::sync::OnceLock::new();
+        self.plain = std::sync::OnceLock::new();
     }
 
     /// Registers a [`Secret`]'s value.
@@ -154,8 +158,8 @@ impl Redactor {
             return;
         }
         let credentials_header = matches!(
-            normalized(name).as_str(),
-            "authorization" | "proxyauthorization"
+            normalized(name).as_ref().map(Normalized::as_bytes),
+            Some(b"authorization" | b"proxyauthorization")
         );
         let Some((scheme, credentials)) =
             value.trim().split_once(' ').filter(|_| credentials_header)
@@ -329,13 +333,28 @@ impl Redactor {
         let Ok(text) = std::str::from_utf8(body) else {
             return true;
         };
-        let probes = self.probes.get_or_init(|| {
+        if !text.contains('%') {
+            // No escape and no percent sign (nearly every token answer):
+            // only a raw, `+`-for-space or base64 form can be in it,
+            // probed without building the forms.
+            return self
+                .plain
+                .get_or_init(|| PlainProbes::of(&self.secrets))
+                .found_in(text.as_bytes());
+        }
+        self.full_probes()
+            .iter()
+            .any(|probe| text.contains(probe.as_str()))
+    }
+
+    /// The [`probes`] of every secret.
+    fn full_probes(&self) -> &[String] {
+        self.probes.get_or_init(|| {
             let mut all: Vec<String> = self.secrets.iter().flat_map(|s| probes(s)).collect();
             all.sort_unstable();
             all.dedup();
             all
-        });
-        probes.iter().any(|probe| text.contains(probe.as_str()))
+        })
     }
 
     /// Masks the secrets in every string (and member name) of `value`,
@@ -360,7 +379,7 @@ impl Redactor {
                 let mut changed = false;
                 let old = std::mem::take(fields);
                 for (name, mut field) in old {
-                    let token = keep_tokens && normalized(&name).ends_with("token");
+                    let token = keep_tokens && names_a_token(&name);
                     if !token {
                         changed |= self.redact_json(&mut field, keep_tokens);
                     }
@@ -474,15 +493,172 @@ fn probes(secret: &str) -> Vec<String> {
     probes
 }
 
-fn normalized(name: &str) -> String {
-    name.chars()
-        .filter(|c| !matches!(c, '_' | '-'))
-        .flat_map(char::to_lowercase)
-        .collect()
+/// The [`probes`] without a `%`, all a text with no `%` and no `\\` can
+/// hold: a secret's head raw or with `+` for a space, and the starts of its
+/// base64 forms (of the secret and of its form-encoded self, at each
+/// alignment, in each alphabet). Kept as their first [`MIN_PARTIAL`]
+/// bytes, so that a text is scanned once however many there are: a text
+/// that holds a probe holds its first bytes.
+#[derive(Clone)]
+struct PlainProbes {
+    /// The first `MIN_PARTIAL` bytes of each probe at least that long,
+    /// sorted.
+    windows: Vec<[u8; MIN_PARTIAL]>,
+    /// The probes shorter than that (a secret of 4 or 5 characters).
+    short: Vec<Vec<u8>>,
+    /// A bit per [`pair_bit`] of the first two bytes of each window: most
+    /// of a text's positions are passed over on one bit.
+    pairs: [u64; PAIR_WORDS],
+}
+
+const PAIR_WORDS: usize = 16;
+
+/// The bit of [`PlainProbes::pairs`] for a window starting with `a`, `b`.
+fn pair_bit(a: u8, b: u8) -> (usize, u64) {
+    let bit = (usize::from(a) * 31 + usize::from(b)) % (PAIR_WORDS * 64);
+    (bit / 64, 1 << (bit % 64))
+}
+
+impl PlainProbes {
+    fn of(secrets: &[String]) -> Self {
+        let mut probes = Self {
+            windows: Vec::new(),
+            short: Vec::new(),
+            pairs: [0; PAIR_WORDS],
+        };
+        for secret in secrets {
+            probes.add(secret);
+        }
+        probes.windows.sort_unstable();
+        probes.windows.dedup();
+        for window in &probes.windows {
+            let (word, bit) = pair_bit(window[0], window[1]);
+            probes.pairs[word] |= bit;
+        }
+        probes
+    }
+
+    fn push(&mut self, probe: &[u8]) {
+        match probe.first_chunk::<MIN_PARTIAL>() {
+            Some(window) => self.windows.push(*window),
+            None if !probe.is_empty() => self.short.push(probe.to_vec()),
+            None => {}
+        }
+    }
+
+    fn add(&mut self, secret: &str) {
+        let head_len = secret
+            .char_indices()
+            .nth(MIN_PARTIAL)
+            .map_or(secret.len(), |(at, _)| at);
+        let head = &secret[..head_len];
+        self.push(head.as_bytes());
+        if head.contains(' ') {
+            self.push(head.replace(' ', "+").as_bytes());
+        }
+        let start = &secret.as_bytes()[..secret.len().min(9)];
+        // Form-encoding changes only what is not alphanumeric or `*-._`.
+        let plain = |b: &u8| b.is_ascii_alphanumeric() || b"*-._".contains(b);
+        let form_start: String = if start.iter().all(plain) {
+            String::new()
+        } else {
+            form_urlencoded::byte_serialize(start).collect()
+        };
+        let starts: &[&[u8]] = if form_start.is_empty() {
+            &[start]
+        } else {
+            &[start, form_start.as_bytes()]
+        };
+        let mut padded = [0u8; 32];
+        let mut encoded = [0u8; 64];
+        for bytes in starts {
+            for offset in 0..3 {
+                // As `base64_cores`: the whole groups, less the first one
+                // when it mixes in what came before; at offset 0, the
+                // whole encoding, whose start that core's is.
+                padded[..offset].fill(0);
+                padded[offset..offset + bytes.len()].copy_from_slice(bytes);
+                let (input, skip) = if offset == 0 {
+                    (bytes.len(), 0)
+                } else {
+                    ((offset + bytes.len()) / 3 * 3, 4)
+                };
+                let len = STANDARD_NO_PAD
+                    .encode_slice(&padded[..input], &mut encoded)
+                    .unwrap_or(0);
+                if offset == 0 || len > skip + 4 {
+                    let probe = &mut encoded[skip..skip + (len - skip).min(MIN_PARTIAL)];
+                    self.push(probe);
+                    // The URL-safe alphabet differs in two characters.
+                    if probe.iter().any(|b| matches!(b, b'+' | b'/')) {
+                        for b in probe.iter_mut() {
+                            *b = match *b {
+                                b'+' => b'-',
+                                b'/' => b'_',
+                                other => other,
+                            };
+                        }
+                        self.push(probe);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `text` holds one of the probes.
+    fn found_in(&self, text: &[u8]) -> bool {
+        text.windows(MIN_PARTIAL).any(|window| {
+            let (word, bit) = pair_bit(window[0], window[1]);
+            self.pairs[word] & bit != 0
+                && self.windows.binary_search_by(|w| w[..].cmp(window)).is_ok()
+        }) || self
+            .short
+            .iter()
+            .any(|probe| text.windows(probe.len()).any(|w| w == probe.as_slice()))
+    }
+}
+
+/// `name` lowercase without `_` and `-`, on the stack: `None` when it is
+/// longer than any name payauth compares it with or not ASCII (neither can
+/// be one of them).
+fn normalized(name: &str) -> Option<Normalized> {
+    let mut out = Normalized([0; 32], 0);
+    for byte in name.bytes().filter(|b| !matches!(b, b'_' | b'-')) {
+        if !byte.is_ascii() || out.1 == out.0.len() {
+            return None;
+        }
+        out.0[out.1] = byte.to_ascii_lowercase();
+        out.1 += 1;
+    }
+    Some(out)
+}
+
+/// What [`normalized`] gives.
+struct Normalized([u8; 32], usize);
+
+impl Normalized {
+    fn as_bytes(&self) -> &[u8] {
+        &self.0[..self.1]
+    }
+}
+
+/// Whether `name`, lowercase without `_` and `-`, ends in `token`
+/// (`access_token`, `refreshToken`).
+fn names_a_token(name: &str) -> bool {
+    let mut last = name
+        .bytes()
+        .rev()
+        .filter(|b| !matches!(b, b'_' | b'-'))
+        .map(|b| b.to_ascii_lowercase());
+    b"nekot".iter().all(|&c| last.next() == Some(c))
 }
 
 fn is_public(name: &str) -> bool {
-    PUBLIC_NAMES.contains(&normalized(name).as_str())
+    normalized(name).is_some_and(|name| {
+        PUBLIC_NAMES
+            .iter()
+            .any(|public| public.as_bytes() == name.as_bytes())
+    })
 }
 
 /// `encoded` with the hex digits of its `%XX` escapes lowercase.
@@ -731,6 +907,78 @@ mod tests {
             }
             assert!(!redactor.may_hold_one(b"{\"access_token\":\"t\",\"scope\":\"webhooks\"}"));
         }
+    }
+
+    proptest::proptest! {
+        /// The quick probe of a body with no `%` and no `\\` finds
+        /// whatever the full probe list finds in it.
+        #[test]
+        fn the_quick_probe_finds_whatever_the_full_probes_find(
+            secret in "[ -~ü]{4,24}",
+            cut in 0usize..40,
+            offset in 0usize..3,
+            base64 in proptest::bool::ANY,
+        ) {
+            let mut redactor = Redactor::new();
+            redactor.add(&secret);
+            let secret = secret.trim().to_owned();
+            for form in forms(&secret) {
+                let shown = if base64 {
+                    STANDARD.encode(format!("{}{form}", "x".repeat(offset)))
+                } else {
+                    form
+                };
+                let at = shown.char_indices().nth(cut).map_or(shown.len(), |(at, _)| at);
+                let body = format!("{{\"error\":\"{} y\"}}", &shown[at..]);
+                if body.contains(['%', '\\']) {
+                    continue;
+                }
+                let full = redactor
+                    .full_probes()
+                    .iter()
+                    .any(|probe| body.contains(probe.as_str()));
+                proptest::prop_assert!(!full || redactor.may_hold_one(body.as_bytes()), "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_compared_lowercase_without_underscores_or_dashes() {
+        for token in [
+            "access_token",
+            "refreshToken",
+            "REFRESH-TOKEN",
+            "token",
+            "t_o-k_e_n",
+        ] {
+            assert!(names_a_token(token), "{token}");
+        }
+        for other in ["tokens", "oken", "", "token_type", "tokén"] {
+            assert!(!names_a_token(other), "{other}");
+        }
+        for public in [
+            "Client_ID",
+            "client-id",
+            "GRANT_TYPE",
+            "X-Request-Id",
+            "codeChallengeMethod",
+        ] {
+            assert!(is_public(public), "{public}");
+        }
+        let long = format!("client_id{}", "_".repeat(40));
+        for secret in [
+            "client_secret",
+            "clientıd",
+            "x".repeat(40).as_str(),
+            "",
+            "client_i",
+        ] {
+            assert!(!is_public(secret), "{secret}");
+        }
+        assert!(
+            is_public(&long),
+            "underscores are dropped before the length counts"
+        );
     }
 
     #[test]
