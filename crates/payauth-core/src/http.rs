@@ -324,7 +324,7 @@ pub async fn execute_capped(
     let timeout = request.timeout().copied().unwrap_or(client.timeout());
     // What the request carries that is secret, masked in whatever the
     // answer echoes, before anything reads it.
-    let redactor = crate::redact::Redactor::from_request(&request);
+    let redactor = crate::redact::Redactor::from_request_with(&request, Some(client.credentials()));
     let exchange = async {
         let mut response = client.send(request).await?;
         answer::strip_own_headers(response.headers_mut());

@@ -11,6 +11,9 @@
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex};
+
+use reqwest::header::HeaderValue;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -87,15 +90,20 @@ pub struct Redactor {
     patterns: std::sync::OnceLock<Vec<String>>,
     /// The starts of the forms a 2xx answer can hold unescaped ([`probes`]).
     probes: std::sync::OnceLock<Vec<String>>,
-    /// The [`PlainProbes`] of every secret: built once, each text then
+    /// The [`PlainProbes`] of the secrets above: built once, each text then
     /// scanned once.
     plain: std::sync::OnceLock<PlainProbes>,
+    /// The redactor of the request's `Authorization` value, shared by the
+    /// requests of one [`HttpClient`](crate::http::HttpClient) that send
+    /// the same value (a client's fixed credentials), so that its forms
+    /// are built once: see [`CredentialsMemo`].
+    fixed: Option<Arc<Redactor>>,
 }
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redactor")
-            .field("secrets", &self.secrets.len())
+            .field("secrets", &self.all_secrets().count())
             .finish_non_exhaustive()
     }
 }
@@ -110,14 +118,20 @@ impl Redactor {
     /// Whether it knows no secret.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.secrets.is_empty() && self.fixed.as_ref().is_none_or(|fixed| fixed.is_empty())
+    }
+
+    /// Its own secrets and those of [`fixed`](Self::fixed).
+    fn all_secrets(&self) -> impl Iterator<Item = &String> {
+        let fixed = self.fixed.as_deref().map(|fixed| &fixed.secrets);
+        self.secrets.iter().chain(fixed.into_iter().flatten())
     }
 
     /// Every form of every secret, longest first.
     fn patterns(&self) -> &[String] {
         self.patterns.get_or_init(|| {
             let mut patterns: Vec<String> = Vec::new();
-            for secret in &self.secrets {
+            for secret in self.all_secrets() {
                 for form in forms(secret) {
                     if form.chars().count() >= MIN_SECRET && !patterns.contains(&form) {
                         patterns.push(form);
@@ -213,8 +227,23 @@ impl Redactor {
     /// JSON body whose name is not public.
     #[must_use]
     pub fn from_request(request: &reqwest::Request) -> Self {
+        Self::from_request_with(request, None)
+    }
+
+    /// [`from_request`](Self::from_request), with the `Authorization`
+    /// value's redactor taken from `memo` when it saw that value last.
+    pub(crate) fn from_request_with(
+        request: &reqwest::Request,
+        memo: Option<&CredentialsMemo>,
+    ) -> Self {
         let mut redactor = Self::new();
         for (name, value) in request.headers() {
+            if let Some(memo) = memo
+                && name == reqwest::header::AUTHORIZATION
+            {
+                redactor.fixed = Some(memo.redactor_of(value));
+                continue;
+            }
             if let Ok(value) = value.to_str() {
                 redactor.add_named(name.as_str(), value);
             }
@@ -338,19 +367,25 @@ impl Redactor {
             // only a raw, `+`-for-space or base64 form can be in it,
             // probed without building the forms.
             return self
-                .plain
-                .get_or_init(|| PlainProbes::of(&self.secrets))
-                .found_in(text.as_bytes());
+                .fixed
+                .as_ref()
+                .is_some_and(|fixed| fixed.plain().found_in(body))
+                || (!self.secrets.is_empty() && self.plain().found_in(body));
         }
         self.full_probes()
             .iter()
             .any(|probe| text.contains(probe.as_str()))
     }
 
+    /// The [`PlainProbes`] of its own secrets.
+    fn plain(&self) -> &PlainProbes {
+        self.plain.get_or_init(|| PlainProbes::of(&self.secrets))
+    }
+
     /// The [`probes`] of every secret.
     fn full_probes(&self) -> &[String] {
         self.probes.get_or_init(|| {
-            let mut all: Vec<String> = self.secrets.iter().flat_map(|s| probes(s)).collect();
+            let mut all: Vec<String> = self.all_secrets().flat_map(|s| probes(s)).collect();
             all.sort_unstable();
             all.dedup();
             all
@@ -419,6 +454,44 @@ impl Redactor {
             Cow::Owned(masked) => Some(masked.into_bytes()),
             Cow::Borrowed(_) => None,
         }
+    }
+}
+
+/// The redactor of the `Authorization` value an
+/// [`HttpClient`](crate::http::HttpClient) sent last. A client's fixed
+/// credentials (`Basic …`, built once per client) go on every one of its
+/// requests: their secrets and probes are then derived once, not per
+/// request. A value that changes per request (a signature with a nonce)
+/// only replaces the one kept.
+#[derive(Default)]
+pub(crate) struct CredentialsMemo(Mutex<Option<(HeaderValue, Arc<Redactor>)>>);
+
+impl fmt::Debug for CredentialsMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CredentialsMemo")
+    }
+}
+
+impl CredentialsMemo {
+    /// The redactor of an `Authorization` header holding `value`.
+    fn redactor_of(&self, value: &HeaderValue) -> Arc<Redactor> {
+        let kept = self.0.lock().ok().and_then(|kept| {
+            kept.as_ref()
+                .filter(|(seen, _)| seen == value)
+                .map(|(_, redactor)| Arc::clone(redactor))
+        });
+        if let Some(redactor) = kept {
+            return redactor;
+        }
+        let mut redactor = Redactor::new();
+        if let Ok(text) = value.to_str() {
+            redactor.add_named(reqwest::header::AUTHORIZATION.as_str(), text);
+        }
+        let redactor = Arc::new(redactor);
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some((value.clone(), Arc::clone(&redactor)));
+        }
+        redactor
     }
 }
 
@@ -940,6 +1013,37 @@ mod tests {
                 proptest::prop_assert!(!full || redactor.may_hold_one(body.as_bytes()), "{body}");
             }
         }
+    }
+
+    #[test]
+    fn a_clients_credentials_are_derived_once_and_a_changed_value_is_never_served_stale() {
+        let memo = CredentialsMemo::default();
+        let request = |secret: &str| {
+            reqwest::Client::new()
+                .post("https://x.example/token")
+                .header(
+                    "authorization",
+                    crate::oauth2::basic_authorization("client", &Secret::new(secret)),
+                )
+                .body("grant_type=refresh_token&refresh_token=r3fresh-token")
+                .build()
+                .unwrap()
+        };
+        let first = Redactor::from_request_with(&request("first-s3cret"), Some(&memo));
+        let again = Redactor::from_request_with(&request("first-s3cret"), Some(&memo));
+        let fixed = |r: &Redactor| Arc::clone(r.fixed.as_ref().unwrap());
+        assert!(Arc::ptr_eq(&fixed(&first), &fixed(&again)), "derived once");
+        let other = Redactor::from_request_with(&request("other-s3cret"), Some(&memo));
+        assert!(!Arc::ptr_eq(&fixed(&first), &fixed(&other)));
+        for (redactor, secret) in [(&first, "first-s3cret"), (&other, "other-s3cret")] {
+            let text = format!("bad {secret} and r3fresh-token");
+            assert_eq!(redactor.redact(&text), "bad [REDACTED] and [REDACTED]");
+            assert!(redactor.may_hold_one(format!("{{\"e\":\"{secret}\"}}").as_bytes()));
+            assert!(redactor.may_hold_one(b"{\"e\":\"r3fresh-token\"}"));
+            assert!(!redactor.may_hold_one(b"{\"access_token\":\"t\"}"));
+            assert!(!redactor.is_empty());
+        }
+        assert!(!format!("{memo:?}{first:?}").contains("s3cret"));
     }
 
     #[test]

@@ -74,6 +74,8 @@ struct Inner {
     transport: Box<dyn Transport>,
     timeout: Duration,
     user_agent: HeaderValue,
+    /// What the last `Authorization` value sent masks in answers.
+    credentials: crate::redact::CredentialsMemo,
 }
 
 /// The one door token requests leave by: payauth's own hyper client
@@ -412,6 +414,7 @@ impl HttpClient {
                     "payauth/",
                     env!("CARGO_PKG_VERSION")
                 )),
+                credentials: crate::redact::CredentialsMemo::default(),
             }),
         }
     }
@@ -427,6 +430,11 @@ impl HttpClient {
     #[must_use]
     pub fn requests(&self) -> &reqwest::Client {
         &self.inner.requests
+    }
+
+    /// The redactor of the `Authorization` value this client sent last.
+    pub(crate) fn credentials(&self) -> &crate::redact::CredentialsMemo {
+        &self.inner.credentials
     }
 
     /// The timeout for a whole exchange.
