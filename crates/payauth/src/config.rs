@@ -406,6 +406,11 @@ impl Config {
         Ok(Opened { cache, provider })
     }
 
+    // Only a shared store's settings can fail to load.
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "postgres")),
+        allow(clippy::unnecessary_wraps)
+    )]
     fn cache_over(&self, source: Arc<dyn TokenSource>, key: String) -> Result<TokenCache, Error> {
         let builder = TokenCache::builder(source)
             .refresh_margin(Duration::from_secs(self.refresh_margin_secs));
