@@ -86,10 +86,7 @@ enum Command {
         command: ConfigCommand,
     },
     /// Revoke a token.
-    Revoke {
-        #[command(subcommand)]
-        command: commands::token::RevokeCommand,
-    },
+    Revoke(commands::token::RevokeArgs),
     /// Log in with a browser (authorization code) and keep the tokens.
     Login {
         #[command(subcommand)]
@@ -174,7 +171,7 @@ fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
             output::print_block(&commands::token::config_schema());
             Ok(())
         }
-        Command::Revoke { command } => commands::token::revoke(command, global),
+        Command::Revoke(args) => commands::token::revoke(args, global),
         Command::Login {
             command: LoginCommand::Vakifbank(args),
         } => commands::login::run(args, global),
@@ -235,7 +232,7 @@ fn usage_error(error: &clap::Error) -> u8 {
 }
 
 /// What a command line that stopped at a command without its subcommand
-/// or arguments lacks: "`payauth revoke` needs a subcommand: mypos".
+/// or arguments lacks: "`payauth login` needs a subcommand: vakifbank".
 fn what_is_missing() -> String {
     use clap::CommandFactory as _;
     let mut command = Cli::command();

@@ -406,19 +406,100 @@ impl Config {
         Ok(Opened { cache, provider })
     }
 
+    fn cache_over(&self, source: Arc<dyn TokenSource>, key: String) -> Result<TokenCache, Error> {
+        let builder = TokenCache::builder(source)
+            .refresh_margin(Duration::from_secs(self.refresh_margin_secs));
+        Ok(match self.store.open()? {
+            OpenedStore::Plain(store) => builder.store(store, key),
+            #[cfg(any(feature = "redis", feature = "postgres"))]
+            OpenedStore::Shared(store) => builder.shared_store(store, key),
+        }
+        .build())
+    }
+
+    /// The provider's handle, the store `[store]` names and the flow's key
+    /// in it, without a cache: for acting on the stored token without
+    /// fetching one (what `payauth revoke --config` does).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "mypos")]
+    /// # async fn run(config: payauth::config::Config) -> Result<(), payauth::core::Error> {
+    /// let stored = config.stored(&payauth::core::http::default_client()?)?;
+    /// if let Some(token) = stored.store.load(&stored.key).await? {
+    ///     println!("stored, issued at {:?}", token.issued_at);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`source`](Self::source), and a shared store's settings
+    /// (URL, encryption key) that cannot be loaded.
+    pub fn stored(&self, http: &payauth_core::http::HttpClient) -> Result<Stored, Error> {
+        let (_, key, provider) = self.source.open(http)?;
+        Ok(Stored {
+            provider,
+            store: self.store.open()?.into_store(),
+            key,
+        })
+    }
+}
+
+/// What [`Config::stored`] gives: the provider, the store and the key.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Stored {
+    /// The provider's own handle.
+    pub provider: Provider,
+    /// The store `[store]` names, opened.
+    pub store: Arc<dyn TokenStore>,
+    /// The flow's key in it.
+    pub key: String,
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stored")
+            .field("provider", &self.provider)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store [`StoreConfig`] opened: a shared one also serves leases and
+/// shared failures to a cache over it.
+enum OpenedStore {
+    Plain(Arc<dyn TokenStore>),
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    Shared(Arc<dyn payauth_core::SharedStore>),
+}
+
+impl OpenedStore {
+    /// The store, for a reader with no use for leases.
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "postgres")),
+        allow(clippy::infallible_destructuring_match)
+    )]
+    fn into_store(self) -> Arc<dyn TokenStore> {
+        match self {
+            Self::Plain(store) => store,
+            #[cfg(any(feature = "redis", feature = "postgres"))]
+            Self::Shared(store) => store,
+        }
+    }
+}
+
+impl StoreConfig {
     // Only a shared store's settings can fail to load.
     #[cfg_attr(
         not(any(feature = "redis", feature = "postgres")),
         allow(clippy::unnecessary_wraps)
     )]
-    fn cache_over(&self, source: Arc<dyn TokenSource>, key: String) -> Result<TokenCache, Error> {
-        let builder = TokenCache::builder(source)
-            .refresh_margin(Duration::from_secs(self.refresh_margin_secs));
-        let store: Arc<dyn TokenStore> = match &self.store {
-            StoreConfig::Memory => Arc::new(MemoryStore::new()),
-            StoreConfig::File { dir } => Arc::new(FileStore::new(dir)),
+    fn open(&self) -> Result<OpenedStore, Error> {
+        Ok(match self {
+            Self::Memory => OpenedStore::Plain(Arc::new(MemoryStore::new())),
+            Self::File { dir } => OpenedStore::Plain(Arc::new(FileStore::new(dir))),
             #[cfg(feature = "redis")]
-            StoreConfig::Redis {
+            Self::Redis {
                 url,
                 prefix,
                 encryption_key,
@@ -435,10 +516,10 @@ impl Config {
                 if let Some(ttl) = lease_ttl_ms {
                     store = store.with_lease_ttl(Duration::from_millis(*ttl));
                 }
-                return Ok(builder.shared_store(Arc::new(store), key).build());
+                OpenedStore::Shared(Arc::new(store))
             }
             #[cfg(feature = "postgres")]
-            StoreConfig::Postgres {
+            Self::Postgres {
                 url,
                 prefix,
                 encryption_key,
@@ -455,10 +536,9 @@ impl Config {
                 if let Some(ttl) = lease_ttl_ms {
                     store = store.with_lease_ttl(Duration::from_millis(*ttl));
                 }
-                return Ok(builder.shared_store(Arc::new(store), key).build());
+                OpenedStore::Shared(Arc::new(store))
             }
-        };
-        Ok(builder.store(store, key).build())
+        })
     }
 }
 

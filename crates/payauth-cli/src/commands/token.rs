@@ -17,8 +17,8 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use payauth_core::oauth2::BasicEncoding;
 use payauth_core::{
-    AccessToken, Environment, ErrorKind, FileStore, FlowSettings, TokenCache, TokenSource,
-    TokenStore as _,
+    AccessToken, Environment, ErrorKind, FileStore, FlowSettings, Secret, TokenCache, TokenSource,
+    TokenStore,
 };
 use payauth_iyzico::{PwiSessionSettings, PwiSettings, TerminalLoginSettings, TimestampUnit};
 use payauth_mypos::{Mypos, MyposSettings};
@@ -364,6 +364,20 @@ pub(crate) enum TokenCommand {
     IyzicoPwi(PwiArgs),
 }
 
+/// `payauth revoke`'s own flags and its provider subcommand.
+#[derive(Debug, Args)]
+#[command(subcommand_required = false)]
+pub(crate) struct RevokeArgs {
+    /// Revoke the token stored for the flow this TOML file describes
+    /// (its `[store]`; see `payauth config schema`) and remove it from
+    /// there, instead of a provider subcommand [env: `PAYAUTH_CONFIG`, read
+    /// when no subcommand is given]. Only myPOS tokens can be revoked.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<RevokeCommand>,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum RevokeCommand {
     /// Revoke a myPOS token (RFC 7009; success also for unknown tokens),
@@ -566,17 +580,7 @@ const MAX_CONFIG_FILE: u64 = 1024 * 1024;
 /// configuration describes, through its own `TokenCache`.
 fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
     let label = format!("config {}", path.display());
-    let config = payauth_core::internal::fs::read_regular_file(path, MAX_CONFIG_FILE)
-        .and_then(|bytes| {
-            String::from_utf8(bytes)
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
-        })
-        .map_err(|e| {
-            payauth_core::Error::new(ErrorKind::Config)
-                .with_description(format!("cannot read it: {e}"))
-        })
-        .and_then(|text| payauth::config::Config::from_toml(&text))
-        .map_err(|e| Failure::from(e).context(&label))?;
+    let config = load_config(path).map_err(|f| f.context(&label))?;
     progress(&label);
     let token = super::run(global.timeout, async {
         let http = config.http_client()?;
@@ -588,6 +592,21 @@ fn from_config(path: &Path, show: Show, global: Global) -> Result<(), Failure> {
     })
     .map_err(|f| f.context(&label))?;
     print_token(&label, &token, show, global.output)
+}
+
+/// The configuration file at `path` (a small regular file, TOML).
+fn load_config(path: &Path) -> Result<payauth::config::Config, Failure> {
+    payauth_core::internal::fs::read_regular_file(path, MAX_CONFIG_FILE)
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+        })
+        .map_err(|e| {
+            payauth_core::Error::new(ErrorKind::Config)
+                .with_description(format!("cannot read it: {e}"))
+        })
+        .and_then(|text| payauth::config::Config::from_toml(&text))
+        .map_err(Failure::from)
 }
 
 /// A line for a person watching: only when stderr is a terminal, so
@@ -638,7 +657,23 @@ fn print_token(flow: &str, token: &AccessToken, show: Show, output: Output) -> R
 /// `payauth revoke mypos`: the token given (or, with a store and none
 /// given, the one stored for this flow) revoked, then removed from the
 /// store if the store still holds it.
-pub(crate) fn revoke(command: RevokeCommand, global: Global) -> Result<(), Failure> {
+pub(crate) fn revoke(args: RevokeArgs, global: Global) -> Result<(), Failure> {
+    match (args.config, args.command) {
+        (Some(_), Some(_)) => Err(Failure::Usage(
+            "give a provider subcommand or --config, not both".to_owned(),
+        )),
+        (None, Some(command)) => revoke_mypos(command, global),
+        (Some(path), None) => revoke_from_config(&path, global),
+        (None, None) => match std::env::var_os(vars::CONFIG) {
+            Some(path) => revoke_from_config(Path::new(&path), global),
+            None => Err(Failure::Usage(
+                "give a provider (payauth revoke mypos …) or --config FILE".to_owned(),
+            )),
+        },
+    }
+}
+
+fn revoke_mypos(command: RevokeCommand, global: Global) -> Result<(), Failure> {
     let RevokeCommand::Mypos {
         provider,
         token,
@@ -646,38 +681,79 @@ pub(crate) fn revoke(command: RevokeCommand, global: Global) -> Result<(), Failu
     } = command;
     let store = store_dir
         .or_else(|| std::env::var_os(vars::STORE_DIR).map(PathBuf::from))
-        .map(FileStore::new);
+        .map(|dir| Arc::new(FileStore::new(dir)) as Arc<dyn TokenStore>);
     let given = match &store {
         Some(_) if !token.is_given() => None,
         _ => Some(token.load()?),
     };
     let settings = provider.settings()?;
     let key = settings.store_key()?;
+    let http = payauth_core::http::default_client()?;
+    let mypos = Mypos::new(&settings, &http)?;
     let removed = super::run(global.timeout, async {
-        let stored = match &store {
-            Some(store) => store.load(&key).await?,
-            None => None,
-        };
-        let token = match (given, &stored) {
-            (Some(token), _) => token,
-            (None, Some(stored)) => stored.access_token.as_secret().clone(),
-            (None, None) => {
-                return Err(Failure::Usage(format!(
-                    "no token stored for this flow ({key}): give --token-file, or set PAYAUTH_MYPOS_TOKEN_FILE or PAYAUTH_MYPOS_TOKEN"
-                )));
-            }
-        };
-        let http = payauth_core::http::default_client()?;
-        Mypos::new(&settings, &http)?.revoke(&token).await?;
-        match (&store, stored) {
-            (Some(store), Some(stored)) if stored.is_cleared_by(Some(&token)) => {
-                store.clear(&key, Some(&token)).await?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        revoke_stored(&mypos, store.as_deref(), &key, given).await
     })
     .map_err(|f| f.context("mypos revoke"))?;
+    print_revoked(removed, global);
+    Ok(())
+}
+
+/// `payauth revoke --config FILE`: the token the file's `[store]` holds
+/// for its flow, which must be myPOS's.
+fn revoke_from_config(path: &Path, global: Global) -> Result<(), Failure> {
+    let label = format!("config {}", path.display());
+    let config = load_config(path).map_err(|f| f.context(&label))?;
+    let removed = super::run(global.timeout, async {
+        let http = config.http_client()?;
+        let stored = config.stored(&http)?;
+        match &stored.provider {
+            #[allow(unreachable_patterns)] // only myPOS when the CLI is built with it alone
+            payauth::config::Provider::Mypos(mypos) => {
+                revoke_stored(mypos, Some(stored.store.as_ref()), &stored.key, None).await
+            }
+            _ => Err(Failure::Usage(
+                "only myPOS tokens can be revoked (the file's provider has no revocation endpoint)"
+                    .to_owned(),
+            )),
+        }
+    })
+    .map_err(|f| f.context(&label))?;
+    print_revoked(removed, global);
+    Ok(())
+}
+
+/// Revokes `given`, else the token `store` holds under `key`, and removes
+/// it from the store if it still holds it. Whether it was removed.
+async fn revoke_stored(
+    mypos: &Mypos,
+    store: Option<&dyn TokenStore>,
+    key: &str,
+    given: Option<Secret>,
+) -> Result<bool, Failure> {
+    let stored = match store {
+        Some(store) => store.load(key).await?,
+        None => None,
+    };
+    let token = match (given, &stored) {
+        (Some(token), _) => token,
+        (None, Some(stored)) => stored.access_token.as_secret().clone(),
+        (None, None) => {
+            return Err(Failure::Usage(format!(
+                "no token stored for this flow ({key}): give --token-file, or set PAYAUTH_MYPOS_TOKEN_FILE or PAYAUTH_MYPOS_TOKEN"
+            )));
+        }
+    };
+    mypos.revoke(&token).await?;
+    match (store, stored) {
+        (Some(store), Some(stored)) if stored.is_cleared_by(Some(&token)) => {
+            store.clear(key, Some(&token)).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+fn print_revoked(removed: bool, global: Global) {
     if global.output.json {
         print_json(&serde_json::json!({ "revoked": true, "removed_from_store": removed }));
     } else {
@@ -686,5 +762,4 @@ pub(crate) fn revoke(command: RevokeCommand, global: Global) -> Result<(), Failu
             say!("and removed from the store");
         }
     }
-    Ok(())
 }

@@ -297,6 +297,73 @@ fn token_config_honours_its_file_store_across_runs() {
 }
 
 #[test]
+fn revoke_config_revokes_the_token_its_store_holds_and_removes_it_from_there() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("tokens");
+    let path = mypos_config(
+        dir.path(),
+        &sandbox.base_url(),
+        &format!(
+            "\n[store]\nkind = \"file\"\ndir = {:?}\n",
+            store.display().to_string()
+        ),
+    );
+    let with_config = |args: &[&str]| {
+        let mut command = payauth(&sandbox.base_url());
+        command
+            .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
+            .args(args)
+            .arg("--config")
+            .arg(&path);
+        command
+    };
+    // Nothing stored yet: nothing to revoke, and nothing sent.
+    with_config(&["revoke"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no token stored"));
+    let issued = with_config(&["token", "--print"]).output().unwrap();
+    assert!(issued.status.success(), "{issued:?}");
+    let token = String::from_utf8(issued.stdout).unwrap().trim().to_owned();
+    assert!(!sandbox.is_revoked(&token));
+    let revoked = with_config(&["--json", "revoke"]).output().unwrap();
+    assert!(revoked.status.success(), "{revoked:?}");
+    let json: serde_json::Value = serde_json::from_slice(&revoked.stdout).unwrap();
+    assert_eq!(json["removed_from_store"], true);
+    assert!(sandbox.is_revoked(&token));
+    // The next run fetches anew: the revoked token is not served again.
+    let next = with_config(&["token", "--print"]).output().unwrap();
+    assert!(next.status.success());
+    assert_ne!(String::from_utf8(next.stdout).unwrap().trim(), token);
+    // A subcommand and --config together: say which.
+    with_config(&["revoke", "mypos"]).assert().code(2);
+}
+
+#[test]
+fn revoke_config_of_a_provider_without_revocation_is_a_usage_error_sending_nothing() {
+    let (_runtime, sandbox) = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iyzico.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[source]\nprovider = \"iyzico-terminal\"\nenvironment = \"{}\"\nclient_id = \"c\"\nclient_secret = {{ env = \"S\" }}\nusername = \"u\"\npassword = {{ env = \"S\" }}\n",
+            sandbox.base_url()
+        ),
+    )
+    .unwrap();
+    payauth(&sandbox.base_url())
+        .env("S", "s3cret-value")
+        .args(["revoke", "--config"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("only myPOS tokens can be revoked"));
+    assert_eq!(sandbox.requests(payauth_sandbox::Endpoint::IyzicoToken), 0);
+}
+
+#[test]
 fn token_config_comes_from_the_environment_when_no_provider_is_given() {
     let (_runtime, sandbox) = sandbox();
     let dir = tempfile::tempdir().unwrap();
