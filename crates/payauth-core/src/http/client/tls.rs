@@ -209,7 +209,10 @@ pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<
             | Alert::CertificateRevoked
             | Alert::CertificateExpired
             | Alert::CertificateUnknown
-            | Alert::UnknownCA),
+            | Alert::UnknownCA
+            // The signature on the client's certificate (or its proof
+            // of the key) did not verify: a CA of the same name.
+            | Alert::DecryptError),
         ) => {
             return Some(format!(
                 "the server refused the client certificate ({alert:?})"
@@ -304,6 +307,7 @@ pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<
         "alert bad certificate",
         "alert unknown ca",
         "alert certificate unknown",
+        "alert decrypt error",
     ]
     .iter()
     .any(|alert| lower.contains(alert))
