@@ -14,3 +14,4 @@ mod fidelity;
 mod flows;
 mod gateway_answers;
 mod generated_api;
+mod proxies;

@@ -20,7 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
 
-use super::proxy::{Bounded, Capabilities, ConnectTimedOut, Connector, Proxies};
+use super::proxy::{
+    Bounded, Capabilities, ConnectTimedOut, Connector, Proxies, ProxyFailed, Routes,
+};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
@@ -505,6 +507,8 @@ fn send_error(error: hyper_util::client::legacy::Error) -> Error {
 fn send_error_kind(error: &(dyn std::error::Error + 'static)) -> (ErrorKind, Option<String>) {
     if find::<ConnectTimedOut>(error).is_some() {
         (ErrorKind::Timeout, None)
+    } else if let Some(proxy) = find::<ProxyFailed>(error) {
+        (proxy.kind, Some(proxy.description.clone()))
     } else if let Some(check) = tls::failed_check(error) {
         (ErrorKind::Certificate, Some(check))
     } else {
