@@ -634,3 +634,30 @@ async fn every_flow_gets_its_token_over_mutual_tls_and_a_client_without_the_righ
     }
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_https_proxy_whose_certificate_fails_verification_is_a_certificate_error_not_a_proxy_one()
+ {
+    let tls = OverTls::start().await;
+    let (proxy_port, seen) = connect_proxy().await;
+    // The proxy shows a certificate from a CA the client does not trust.
+    let stranger = pki_from("another CA", "localhost", false);
+    let upstream: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
+    let proxy_tls_port = tls_terminator(&stranger, upstream).await;
+    let http = payauth::core::http::client_builder()
+        .add_root_certificate(tls.pki.ca.to_vec())
+        .proxy(format!(
+            "https://agent:pw-CANARY@localhost:{proxy_tls_port}"
+        ))
+        .build()
+        .unwrap();
+    let error = tls.mypos(&http).fetch_token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Certificate, "{error}");
+    assert!(error.to_string().contains("unknown CA"), "{error}");
+    assert!(
+        !format!("{error} {error:?}").contains("pw-CANARY"),
+        "{error}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing reached the proxy");
+    tls.sandbox.shutdown().await;
+}

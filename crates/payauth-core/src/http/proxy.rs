@@ -337,7 +337,10 @@ mod socks {
                 destination
             };
             // TCP to the proxy here, so its failure keeps its cause.
-            let tcp = direct.call(proxy_uri.clone()).await?;
+            let tcp = direct
+                .call(proxy_uri.clone())
+                .await
+                .map_err(|e| super::refusal::unreachable(e.into()))?;
             let mut socks = SocksV5::new(proxy_uri, Connected(Some(tcp)));
             if let Some((user, password)) = auth {
                 socks = socks.with_auth(user, password);

@@ -92,6 +92,10 @@ pub(super) fn tunnel(
                 format!("{origin} answered CONNECT with no HTTP status line: is it an HTTP proxy?"),
             ),
         }
+    } else if shown.ends_with("failed to create underlying connection") {
+        // No connection to the proxy (a certificate it showed is still
+        // read as one: see `send_error_kind`).
+        (ErrorKind::Transport, format!("cannot connect to {origin}"))
     } else if shown.ends_with("proxy response headers too long") {
         (
             ErrorKind::Proxy,
@@ -106,6 +110,13 @@ pub(super) fn tunnel(
 /// `error` from hyper-util's SOCKS5 client through the proxy `origin`
 /// names: a refusal as [`ProxyFailed`], anything else as it is.
 pub(super) fn socks(origin: &str, error: BoxError) -> BoxError {
+    if error.is::<Unreachable>() {
+        return failed(
+            ErrorKind::Transport,
+            format!("cannot connect to {origin}"),
+            error,
+        );
+    }
     let shown = error.to_string();
     let Some(what) = shown.strip_prefix("SOCKS error: ") else {
         return error;
@@ -155,6 +166,29 @@ pub(super) fn socks(origin: &str, error: BoxError) -> BoxError {
         _ => return error,
     };
     failed(kind, description, error)
+}
+
+/// No connection to a SOCKS proxy: `error`, marked so that [`socks`]
+/// names the proxy.
+#[cfg_attr(not(feature = "socks"), allow(dead_code))]
+pub(super) fn unreachable(error: BoxError) -> BoxError {
+    Box::new(Unreachable(error))
+}
+
+/// No connection to a SOCKS proxy (its cause the source).
+#[derive(Debug)]
+struct Unreachable(BoxError);
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no connection to the proxy")
+    }
+}
+
+impl std::error::Error for Unreachable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
 }
 
 /// The status code of an HTTP answer's first line (`HTTP/1.1 403
