@@ -1,5 +1,6 @@
-//! Token requests over TLS, through payauth's own transport: a loopback
-//! TLS terminator with a test CA (rcgen) in front of the sandbox. And the
+//! Token requests over TLS, through payauth's own transport: the sandbox
+//! serving HTTPS (and requiring a client certificate) with a test CA
+//! (rcgen). And the
 //! application's own reqwest, untouched by depending on payauth: it builds
 //! a client with no crypto provider installed and no panic.
 //!
@@ -20,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 /// A CA and a certificate it signed (for `localhost` unless said otherwise).
 struct TestPki {
     ca: CertificateDer<'static>,
+    ca_pem: String,
     leaf: CertificateDer<'static>,
     leaf_key: PrivatePkcs8KeyDer<'static>,
     /// The certificate and its key in PEM, as a client identity is read.
@@ -33,12 +35,18 @@ fn test_pki() -> TestPki {
 
 /// A CA and a certificate it signed for `name`, valid now or `expired`.
 fn pki_for(name: &str, expired: bool) -> TestPki {
+    pki_from("payauth test CA", name, expired)
+}
+
+/// A CA named `ca_name` and a certificate it signed for `name`, valid now
+/// or `expired`.
+fn pki_from(ca_name: &str, name: &str, expired: bool) -> TestPki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "payauth test CA");
+        .push(DnType::CommonName, ca_name);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
@@ -50,6 +58,7 @@ fn pki_for(name: &str, expired: bool) -> TestPki {
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     TestPki {
         ca: ca.der().clone(),
+        ca_pem: ca.pem(),
         leaf: leaf.der().clone(),
         leaf_key: PrivatePkcs8KeyDer::from(leaf_key.serialize_der()),
         leaf_pem: leaf.pem(),
@@ -58,36 +67,14 @@ fn pki_for(name: &str, expired: bool) -> TestPki {
 }
 
 /// Serves TLS on a loopback port with `pki`'s leaf and forwards the
-/// plaintext to `upstream`; returns the port.
+/// plaintext to `upstream` (an `https://` proxy); returns the port.
 async fn tls_terminator(pki: &TestPki, upstream: SocketAddr) -> u16 {
-    tls_terminator_with(pki, upstream, None).await
-}
-
-/// [`tls_terminator`], requiring a client certificate `client_ca` signed
-/// when there is one.
-async fn tls_terminator_with(
-    pki: &TestPki,
-    upstream: SocketAddr,
-    client_ca: Option<CertificateDer<'static>>,
-) -> u16 {
     #[allow(deprecated)] // rustls 0.23.48: ring has no post-quantum groups
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .unwrap();
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(ca).unwrap();
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
-                    .build()
-                    .unwrap();
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let config = builder
+        .unwrap()
+        .with_no_client_auth()
         .with_single_cert(
             vec![pki.leaf.clone()],
             PrivateKeyDer::Pkcs8(pki.leaf_key.clone_key()),
@@ -113,8 +100,8 @@ async fn tls_terminator_with(
     port
 }
 
-/// The sandbox behind a TLS terminator whose certificate `pki`'s CA
-/// signed, and a myPOS source for it over `http`.
+/// The sandbox serving HTTPS with a certificate `pki`'s CA signed, and a
+/// myPOS source for it over `http`.
 struct OverTls {
     sandbox: RunningSandbox,
     https_port: u16,
@@ -126,15 +113,14 @@ impl OverTls {
         Self::start_with(test_pki()).await
     }
 
-    /// The sandbox behind a terminator showing `pki`'s certificate.
+    /// The sandbox showing `pki`'s certificate.
     async fn start_with(pki: TestPki) -> Self {
-        let sandbox = Sandbox::builder().start().await.unwrap();
-        let upstream: SocketAddr = sandbox
-            .base_url()
-            .trim_start_matches("http://")
-            .parse()
+        let sandbox = Sandbox::builder()
+            .tls(pki.leaf_pem.clone(), pki.leaf_key_pem.clone())
+            .start()
+            .await
             .unwrap();
-        let https_port = tls_terminator(&pki, upstream).await;
+        let https_port = sandbox.addr().port();
         Self {
             sandbox,
             https_port,
@@ -222,12 +208,14 @@ async fn the_applications_own_reqwest_client_builds_after_payauth_fetched_over_t
     // ("No rustls crypto provider is configured") as it did when
     // payauth-core enabled reqwest's `rustls-no-provider`.
     let own = reqwest::Client::new();
+    let plain = Sandbox::builder().start().await.unwrap();
     let answer = own
-        .get(tls.sandbox.base_url())
+        .get(plain.base_url())
         .send()
         .await
         .expect("plain http to the sandbox");
     assert!(answer.status().as_u16() > 0);
+    plain.shutdown().await;
     tls.sandbox.shutdown().await;
 }
 
@@ -509,13 +497,13 @@ async fn a_gateway_that_requires_a_client_certificate_gets_the_identity_given_to
 
     let server = test_pki();
     let client = pki_for("payauth client", false);
-    let sandbox = Sandbox::builder().start().await.unwrap();
-    let upstream: SocketAddr = sandbox
-        .base_url()
-        .trim_start_matches("http://")
-        .parse()
+    let sandbox = Sandbox::builder()
+        .tls(server.leaf_pem.clone(), server.leaf_key_pem.clone())
+        .client_ca(client.ca_pem.clone())
+        .start()
+        .await
         .unwrap();
-    let https_port = tls_terminator_with(&server, upstream, Some(client.ca.clone())).await;
+    let https_port = sandbox.addr().port();
     let fetch = |http: HttpClient| async move {
         let settings = MyposSettings::new(
             defaults::MYPOS_CLIENT_ID,
@@ -567,4 +555,109 @@ async fn a_gateway_that_requires_a_client_certificate_gets_the_identity_given_to
         );
     }
     sandbox.shutdown().await;
+}
+
+mod flows;
+
+#[tokio::test]
+async fn every_flow_gets_its_token_over_mutual_tls_and_a_client_without_the_right_certificate_is_refused()
+ {
+    use payauth::config::Config;
+    use payauth::core::http::ClientIdentity;
+
+    let server = test_pki();
+    let client = pki_for("payauth client", false);
+    // Another CA under the same name (its signature fails) and under its
+    // own (an unknown issuer).
+    let impostor = pki_for("payauth client", false);
+    let stranger = pki_from("another CA", "payauth client", false);
+    let sandbox = Sandbox::builder()
+        .tls(server.leaf_pem.clone(), server.leaf_key_pem.clone())
+        .client_ca(client.ca_pem.clone())
+        .start()
+        .await
+        .unwrap();
+    let base = format!("https://localhost:{}", sandbox.addr().port());
+    let with = |identity: Option<&TestPki>| {
+        let mut builder =
+            payauth::core::http::client_builder().add_root_certificate(server.ca.to_vec());
+        if let Some(pki) = identity {
+            builder = builder.identity(ClientIdentity::from_pem(
+                pki.leaf_pem.clone(),
+                Secret::new(pki.leaf_key_pem.clone()),
+            ));
+        }
+        builder.build().unwrap()
+    };
+    // (client, its identity, refused?)
+    let clients = [
+        ("the CA's client", with(Some(&client)), false),
+        ("no identity", with(None), true),
+        ("a same-named CA's client", with(Some(&impostor)), true),
+        ("another CA's client", with(Some(&stranger)), true),
+    ];
+    let mut configs = flows::configs(&base);
+    configs.push(flows::vakifbank_b2b(&base));
+    assert_eq!(configs.len(), 5, "every flow");
+    for (flow, config) in configs {
+        let config = Config::from_toml(&config).unwrap();
+        for (who, http, refused) in &clients {
+            let (source, _) = config.source(http).unwrap();
+            let fetched = source.fetch(None).await;
+            match (fetched, refused) {
+                (Ok(token), false) => assert!(
+                    token
+                        .authorization()
+                        .to_str()
+                        .unwrap()
+                        .starts_with("Bearer "),
+                    "{flow} / {who}"
+                ),
+                (Err(error), true) => {
+                    assert_eq!(
+                        error.kind(),
+                        ErrorKind::Certificate,
+                        "{flow} / {who}: {error}"
+                    );
+                    assert!(!error.is_transient(), "{flow} / {who}: {error}");
+                    let shown = error.to_string();
+                    assert!(
+                        shown.contains("client certificate"),
+                        "{flow} / {who}: {shown}"
+                    );
+                    assert!(!shown.contains("PRIVATE"), "{flow} / {who}: {shown}");
+                }
+                (Ok(_), true) => panic!("{flow} / {who}: a token without the CA's certificate"),
+                (Err(error), false) => panic!("{flow} / {who}: {error}"),
+            }
+        }
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_https_proxy_whose_certificate_fails_verification_is_a_certificate_error_not_a_proxy_one()
+ {
+    let tls = OverTls::start().await;
+    let (proxy_port, seen) = connect_proxy().await;
+    // The proxy shows a certificate from a CA the client does not trust.
+    let stranger = pki_from("another CA", "localhost", false);
+    let upstream: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
+    let proxy_tls_port = tls_terminator(&stranger, upstream).await;
+    let http = payauth::core::http::client_builder()
+        .add_root_certificate(tls.pki.ca.to_vec())
+        .proxy(format!(
+            "https://agent:pw-CANARY@localhost:{proxy_tls_port}"
+        ))
+        .build()
+        .unwrap();
+    let error = tls.mypos(&http).fetch_token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Certificate, "{error}");
+    assert!(error.to_string().contains("unknown CA"), "{error}");
+    assert!(
+        !format!("{error} {error:?}").contains("pw-CANARY"),
+        "{error}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing reached the proxy");
+    tls.sandbox.shutdown().await;
 }

@@ -10,47 +10,7 @@ use payauth::config::Config;
 use payauth::core::{ErrorKind, ManualClock, TokenCache};
 use payauth_sandbox::{Fault, RunningSandbox, Sandbox, Schedule, defaults};
 
-/// A config for each provider flow, against `base`.
-fn configs(base: &str) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "mypos",
-            format!(
-                "[source]\nprovider = \"mypos\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\n",
-                defaults::MYPOS_CLIENT_ID,
-                defaults::MYPOS_CLIENT_SECRET
-            ),
-        ),
-        (
-            "vakifbank",
-            format!(
-                "[source]\nprovider = \"vakifbank\"\nflow = \"client_credentials\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nscopes = [\"public\"]\n",
-                defaults::VAKIFBANK_CLIENT_ID,
-                defaults::VAKIFBANK_CLIENT_SECRET
-            ),
-        ),
-        (
-            "iyzico-terminal",
-            format!(
-                "[source]\nprovider = \"iyzico-terminal\"\nenvironment = \"{base}\"\nclient_id = \"{}\"\nclient_secret = {{ value = \"{}\" }}\nusername = \"{}\"\npassword = {{ value = \"{}\" }}\n",
-                defaults::IYZICO_CLIENT_ID,
-                defaults::IYZICO_CLIENT_SECRET,
-                defaults::IYZICO_USERNAME,
-                defaults::IYZICO_PASSWORD
-            ),
-        ),
-        (
-            "iyzico-pwi",
-            format!(
-                "[source]\nprovider = \"iyzico-pwi\"\nenvironment = \"{base}\"\napi_key = \"{}\"\nsecret_key = {{ value = \"{}\" }}\nsession_token = {{ value = \"{}\" }}\nmember_identifier = \"{}\"\n",
-                defaults::IYZICO_API_KEY,
-                defaults::IYZICO_SECRET_KEY,
-                defaults::PWI_SESSION_TOKEN,
-                defaults::PWI_MEMBER_IDENTIFIER
-            ),
-        ),
-    ]
-}
+use crate::flows::configs;
 
 /// Each fault and the kind of error a caller must see for it.
 fn faults() -> Vec<(&'static str, Fault, ErrorKind)> {

@@ -10,5 +10,8 @@ mod config;
 mod faults;
 mod features;
 mod fidelity;
+#[path = "../flows.rs"]
+mod flows;
 mod gateway_answers;
 mod generated_api;
+mod proxies;

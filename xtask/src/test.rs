@@ -3,7 +3,8 @@
 //! Doctests first (`cargo test --doc`: nextest does not run them), then
 //! every other test with cargo-nextest when it is installed (one process per
 //! test, a summary line at the end), else `cargo test`; then the tests of
-//! features no crate of the workspace turns on (payauth-core's `metrics`).
+//! features no crate of the workspace turns on (payauth-core's `metrics`,
+//! the TLS tests on `native-tls`).
 //!
 //! payauth-redis's tests need a Redis: `PAYAUTH_REDIS_URL` (`.ci/run` starts
 //! one), else each test starts `redis-server` itself. Without either they
@@ -59,6 +60,17 @@ const FEATURE_TESTS: &[&[&str]] = &[
     // The workspace turns `socks` on (the TLS tests use it): the proxy
     // checks once more without it, where a SOCKS proxy must be refused.
     &["test", "-p", "payauth-core", "--lib", "--", "http::proxy::"],
+    // The TLS tests (certificate checks, mutual TLS against the sandbox,
+    // proxies) once more on the platform's TLS library.
+    &[
+        "test",
+        "-p",
+        "payauth-tests",
+        "--features",
+        "native-tls",
+        "--test",
+        "tls",
+    ],
 ];
 
 fn cargo(root: &Path, args: &[&str], extra: &[&str]) -> Result<(), String> {

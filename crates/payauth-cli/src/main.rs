@@ -1,7 +1,8 @@
 //! The `payauth` command.
 //!
 //! - `payauth demo`: every provider flow against the loopback sandbox.
-//! - `payauth sandbox [--port N]`: the simulators, served on loopback.
+//! - `payauth sandbox [--port N] [--tls-cert F --tls-key F [--client-ca F]]`:
+//!   the simulators, served on loopback (HTTPS, mutual TLS).
 //! - `payauth token <provider>` and `payauth revoke mypos`: one flow
 //!   against a provider, its sandbox host or any `--environment <URL>`.
 //! - `payauth login vakifbank`: the authorization-code flow from a
@@ -77,6 +78,8 @@ enum Command {
         /// (default 600; 0 issues codes already expired).
         #[arg(long, value_name = "SECS")]
         code_lifetime_secs: Option<u64>,
+        #[command(flatten)]
+        tls: commands::sandbox::TlsArgs,
     },
     /// Get one token from a provider (or any base URL) and print what it is.
     Token(commands::token::TokenArgs),
@@ -163,7 +166,8 @@ fn dispatch(command: Command, global: Global) -> Result<(), Failure> {
         Command::Sandbox {
             port,
             code_lifetime_secs,
-        } => commands::sandbox::run(port, code_lifetime_secs, global.output),
+            tls,
+        } => commands::sandbox::run(port, code_lifetime_secs, &tls, global.output),
         Command::Token(args) => commands::token::run(args, global),
         Command::Config {
             command: ConfigCommand::Schema,

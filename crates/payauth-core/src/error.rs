@@ -53,6 +53,19 @@ pub enum ErrorKind {
     /// of the token, which a cache keeps serving while it is valid, trying
     /// again after its failure backoff (a certificate may be fixed).
     Certificate,
+    /// The proxy refused to carry the request, as it will again: it
+    /// refused the credentials in its URL or asked for some (HTTP 407, a
+    /// SOCKS5 user/password refusal), its policy refused the destination
+    /// (a 4xx to `CONNECT`, a SOCKS5 ruleset), or it answered as no proxy
+    /// of its scheme does. [`Error::description`] names where the proxy
+    /// was set (`HTTPS_PROXY`, `ALL_PROXY`, the builder), never its URL. A
+    /// configuration problem, so not transient; and, like
+    /// [`Certificate`](Self::Certificate), not permanent: it says nothing
+    /// of the token, which a cache keeps serving while it is valid. A
+    /// proxy that could not reach the provider (a 5xx to `CONNECT`, SOCKS5
+    /// "host unreachable") or that closed the connection is a transient
+    /// [`Transport`](Self::Transport) error.
+    Proxy,
     /// The answer could not be understood: not JSON, wrong types, missing
     /// fields, too large.
     Malformed,
@@ -96,6 +109,7 @@ impl ErrorKind {
             Self::Transport => "transport error",
             Self::Timeout => "timed out",
             Self::Certificate => "TLS certificate refused",
+            Self::Proxy => "proxy refused",
             Self::Malformed => "malformed response",
             Self::Provider => "provider error",
             Self::Store => "token store error",

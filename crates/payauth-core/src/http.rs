@@ -33,6 +33,27 @@
 //! | `socks5://` | SOCKS5, the host name resolved here; feature `socks` | 1080 |
 //!
 //! Any other scheme (`socks4://`, `ftp://`) is a configuration error.
+//!
+//! A proxy that refuses, as it will again, is [`ErrorKind::Proxy`], not
+//! transient (the CLI exits 1, not 75), its description naming the
+//! setting ("the proxy in `HTTPS_PROXY`"), never its URL or credentials.
+//! One that may do better later is a transient [`ErrorKind::Transport`]:
+//!
+//! | the proxy | kind |
+//! |---|---|
+//! | refuses the credentials, or wants some (HTTP 407; SOCKS5: user/password refused, no method acceptable, a method not offered) | `Proxy` |
+//! | refuses the destination (a 4xx but 407 to `CONNECT`; SOCKS5: not allowed by its ruleset, command or address type not supported) | `Proxy` |
+//! | answers as no proxy of its scheme does (no HTTP status line, headers over 8 KiB, no SOCKS5 reply) | `Proxy` |
+//! | cannot reach the provider (a 5xx to `CONNECT`; SOCKS5: general failure, network or host unreachable, connection refused, TTL expired) | `Transport` |
+//! | is down, or closes the connection unanswered | `Transport` |
+//!
+//! hyper-util's `CONNECT` and SOCKS5 clients report these only in their
+//! error's `Display` (their error types are private), so that is what is
+//! read, as hyper-util 0.1 words it; the status of a refused `CONNECT` is
+//! read from the first line of the proxy's answer. A sweep over a scripted
+//! proxy (`tests/it/proxies.rs`) pins every row. An application's own
+//! `reqwest::Client` (`HttpClientBuilder::build_on_reqwest`) reports
+//! its proxies' failures as reqwest does: `Transport`.
 
 mod answer;
 mod client;

@@ -2,7 +2,9 @@
 //! tests, benchmarks and `payauth demo`.
 //!
 //! One HTTP/1.1 server serves all four APIs on one port (their paths do
-//! not collide):
+//! not collide), in plain HTTP or, with [`SandboxBuilder::tls`], HTTPS;
+//! with [`SandboxBuilder::client_ca`] it also requires a client
+//! certificate that CA signed (mutual TLS, as bank gateways do):
 //!
 //! | provider | routes |
 //! | --- | --- |
@@ -79,6 +81,7 @@ mod mypos;
 mod pwi;
 mod server;
 mod state;
+mod tls;
 mod util;
 mod vakifbank;
 
@@ -120,6 +123,8 @@ pub struct SandboxBuilder {
     credentials: SandboxCredentials,
     behaviour: Behaviour,
     seed: u64,
+    tls: Option<tls::TlsPem>,
+    client_ca: Option<tls::Pem>,
 }
 
 impl Default for SandboxBuilder {
@@ -129,6 +134,8 @@ impl Default for SandboxBuilder {
             credentials: SandboxCredentials::default(),
             behaviour: Behaviour::default(),
             seed: DEFAULT_SEED,
+            tls: None,
+            client_ca: None,
         }
     }
 }
@@ -172,26 +179,95 @@ impl SandboxBuilder {
         self
     }
 
-    /// Listens on `addr`. The sandbox is meant for loopback: it has no TLS
-    /// and its credentials are public.
+    /// Listens on `addr`. The sandbox is meant for loopback: its
+    /// credentials are public.
     #[must_use]
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
         self
     }
 
+    /// Serves HTTPS (TLS 1.2 and 1.3, rustls) with this certificate chain
+    /// (PEM: the server's certificate, then any intermediates) and its
+    /// private key (PEM, PKCS#8, PKCS#1 or SEC1), instead of plain HTTP.
+    /// [`RunningSandbox::base_url`] is then `https://127.0.0.1:PORT`, so
+    /// the certificate must name `127.0.0.1` (an IP address SAN), or
+    /// clients use `https://localhost:PORT` with a certificate for
+    /// `localhost`.
+    ///
+    /// Both are read when the sandbox [starts](Self::start).
+    #[must_use]
+    pub fn tls(
+        mut self,
+        certificate_chain_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls = Some(tls::TlsPem {
+            chain: certificate_chain_pem.into(),
+            key: key_pem.into(),
+            client_ca: None,
+        });
+        self
+    }
+
+    /// Mutual TLS, as a bank API gateway requires it: with [`tls`](Self::tls),
+    /// every client must show a certificate that chains to one of the CA
+    /// certificates in `ca_pem` (PEM, one or more), checked by rustls'
+    /// `WebPkiClientVerifier`. A client without one, or with one from
+    /// another CA, fails the TLS handshake: it never reaches a route and
+    /// is not counted in [`RunningSandbox::requests`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (certificate_pem, key_pem, client_ca_pem) = (String::new(), String::new(), String::new());
+    /// # if certificate_pem.is_empty() { return Ok(()) }
+    /// let sandbox = payauth_sandbox::Sandbox::builder()
+    ///     .tls(certificate_pem, key_pem)
+    ///     .client_ca(client_ca_pem)
+    ///     .start()
+    ///     .await?;
+    /// assert!(sandbox.base_url().starts_with("https://"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn client_ca(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
+        self.client_ca = Some(tls::Pem(ca_pem.into()));
+        self
+    }
+
     /// Binds the port and starts serving on the current tokio runtime.
     ///
     /// # Errors
-    /// When the address cannot be bound (port in use, say).
+    /// When the address cannot be bound (port in use, say); or, of kind
+    /// [`io::ErrorKind::InvalidInput`], when the [`tls`](Self::tls)
+    /// certificate or key or the [`client_ca`](Self::client_ca) cannot be
+    /// used (the message names which, never quoting the key), or a client
+    /// CA is given without `tls`.
     pub async fn start(self) -> io::Result<RunningSandbox> {
+        let acceptor = match (self.tls, self.client_ca) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "sandbox TLS: a client CA needs a server certificate and key (tls)",
+                ));
+            }
+            (Some(mut tls), client_ca) => {
+                tls.client_ca = client_ca;
+                Some(tls.acceptor()?)
+            }
+        };
         let listener = TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(self.credentials, self.behaviour, self.seed));
         let (shutdown, stop) = watch::channel(false);
-        let task = tokio::spawn(server::run(listener, Arc::clone(&shared), stop));
+        let https = acceptor.is_some();
+        let task = tokio::spawn(server::run(listener, acceptor, Arc::clone(&shared), stop));
         Ok(RunningSandbox {
             addr,
+            https,
             shared,
             shutdown,
             task: Some(task),
@@ -207,6 +283,8 @@ impl SandboxBuilder {
 #[derive(Debug)]
 pub struct RunningSandbox {
     addr: SocketAddr,
+    /// Whether it serves HTTPS ([`SandboxBuilder::tls`]).
+    https: bool,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -220,7 +298,8 @@ impl RunningSandbox {
     }
 
     /// `http://127.0.0.1:PORT`, the base URL to give clients (an unspecified
-    /// bind address is replaced by loopback).
+    /// bind address is replaced by loopback); `https://` when it serves
+    /// TLS ([`SandboxBuilder::tls`]).
     #[must_use]
     pub fn base_url(&self) -> String {
         let ip = match self.addr.ip() {
@@ -228,7 +307,8 @@ impl RunningSandbox {
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", SocketAddr::new(ip, self.addr.port()))
     }
 
     /// The full URL of one endpoint.

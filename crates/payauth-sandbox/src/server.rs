@@ -1,5 +1,6 @@
-//! The HTTP server: an accept loop over hyper, the axum router of the four
-//! APIs, and the fault injection that sits between them.
+//! The HTTP server: an accept loop over hyper (over rustls when the
+//! sandbox serves HTTPS), the axum router of the four APIs, and the fault
+//! injection that sits between them.
 
 use std::convert::Infallible;
 use std::io;
@@ -19,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower_service::Service as _;
 
 use crate::endpoint::Endpoint;
@@ -60,6 +62,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 /// this future, so aborting it ends them all.
 pub(crate) async fn run(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -71,6 +74,7 @@ pub(crate) async fn run(
                 Ok((stream, _)) => {
                     connections.spawn(connection(
                         stream,
+                        tls.clone(),
                         Arc::clone(&shared),
                         router.clone(),
                         shutdown.clone(),
@@ -97,9 +101,13 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Serves one connection (HTTP/1.1, keep-alive).
+/// Serves one connection (HTTP/1.1, keep-alive), after the TLS handshake
+/// when there is `tls`. A failed handshake (no client certificate, one
+/// from another CA, plain HTTP sent to HTTPS) ends the connection with
+/// rustls' alert, before any request is read or counted.
 async fn connection(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
@@ -108,10 +116,34 @@ async fn connection(
     // add latency.
     let _ = stream.set_nodelay(true);
     let reset = Arc::new(AtomicBool::new(false));
-    let io = TokioIo::new(ResettableStream {
+    let stream = ResettableStream {
         inner: stream,
         reset: Arc::clone(&reset),
-    });
+    };
+    let Some(acceptor) = tls else {
+        return serve(stream, shared, router, reset, shutdown).await;
+    };
+    let accepted = tokio::select! {
+        accepted = acceptor.accept(stream) => accepted,
+        () = stopped(&mut shutdown) => return,
+    };
+    if let Ok(stream) = accepted {
+        serve(stream, shared, router, reset, shutdown).await;
+    }
+}
+
+/// Serves HTTP/1.1 on `stream` until the client closes it or the sandbox
+/// stops.
+async fn serve<S>(
+    stream: S,
+    shared: Arc<Shared>,
+    router: Router,
+    reset: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(stream);
     let service = hyper::service::service_fn(move |request| {
         handle(
             Arc::clone(&shared),

@@ -3,6 +3,7 @@
 pub mod canary;
 pub mod gateway;
 pub mod postgres;
+pub mod proxy;
 pub mod redis;
 
 use std::sync::{Arc, Mutex};

@@ -11,6 +11,7 @@ mod iyzico_sign;
 mod login;
 mod operators;
 mod pipes;
+mod proxies;
 mod readme;
 mod sandbox;
 mod scripts;

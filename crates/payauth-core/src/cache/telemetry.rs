@@ -218,6 +218,7 @@ fn kind_label(kind: ErrorKind) -> &'static str {
         ErrorKind::Transport => "transport",
         ErrorKind::Timeout => "timeout",
         ErrorKind::Certificate => "certificate",
+        ErrorKind::Proxy => "proxy",
         ErrorKind::Malformed => "malformed",
         ErrorKind::Provider => "provider",
         ErrorKind::Store => "store",

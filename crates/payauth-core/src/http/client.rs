@@ -20,7 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::header::{ACCEPT, HeaderValue, USER_AGENT};
 
-use super::proxy::{Bounded, Capabilities, ConnectTimedOut, Connector, Proxies};
+use super::proxy::{
+    Bounded, Capabilities, ConnectTimedOut, Connector, Proxies, ProxyFailed, Routes,
+};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
@@ -498,7 +500,9 @@ pub(super) fn timed_out(timeout: Duration) -> Error {
 /// The error of a request that got no answer, of the kind its cause says:
 /// [`ErrorKind::Timeout`] for a connection not set up within the connect
 /// timeout, [`ErrorKind::Certificate`] (with the check that failed) for a
-/// certificate the TLS backend refused, else [`ErrorKind::Transport`].
+/// certificate the TLS backend refused, [`ErrorKind::Proxy`] (or a
+/// described `Transport`) for a proxy's failure, else
+/// [`ErrorKind::Transport`].
 fn send_error(error: hyper_util::client::legacy::Error) -> Error {
     let (kind, description) = send_error_kind(&error);
     let error = Error::new(kind).with_source(SendError(error));
@@ -514,7 +518,11 @@ fn send_error_kind(error: &(dyn std::error::Error + 'static)) -> (ErrorKind, Opt
     if find::<ConnectTimedOut>(error).is_some() {
         (ErrorKind::Timeout, None)
     } else if let Some(check) = tls::failed_check(error) {
+        // Before a proxy's failure: a certificate the proxy showed that
+        // failed verification is a certificate error too.
         (ErrorKind::Certificate, Some(check))
+    } else if let Some(proxy) = find::<ProxyFailed>(error) {
+        (proxy.kind, Some(proxy.description.clone()))
     } else {
         (ErrorKind::Transport, None)
     }

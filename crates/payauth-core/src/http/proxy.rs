@@ -66,12 +66,12 @@ impl Proxies {
     /// # Errors
     /// [`ErrorKind::Config`] naming the variable (or the builder) whose
     /// value cannot be honoured; never quoting the value.
-    pub(super) fn matcher(&self, can: Capabilities) -> Result<Option<Matcher>, Error> {
+    pub(super) fn matcher(&self, can: Capabilities) -> Result<Option<Routes>, Error> {
         self.matcher_in(&|name| std::env::var_os(name), can)
     }
 
     /// [`matcher`](Self::matcher) with the environment read by `read`.
-    fn matcher_in(&self, read: &Env<'_>, can: Capabilities) -> Result<Option<Matcher>, Error> {
+    fn matcher_in(&self, read: &Env<'_>, can: Capabilities) -> Result<Option<Routes>, Error> {
         let (origin, url, no) = match self {
             Self::Off => return Ok(None),
             Self::Https(url) => (
@@ -96,7 +96,39 @@ impl Proxies {
         if let Some(no) = no {
             builder = builder.no(no);
         }
-        Ok(Some(builder.build()))
+        let origin = if origin.contains(' ') {
+            origin.to_owned()
+        } else {
+            format!("the proxy in {origin}")
+        };
+        Ok(Some(Routes {
+            matcher: builder.build(),
+            origin,
+        }))
+    }
+}
+
+/// The proxies to route through, and where they were set ("the proxy in
+/// `HTTPS_PROXY`", "the proxy given to `HttpClientBuilder::proxy`"), for
+/// the errors that name it (never its URL).
+pub(super) struct Routes {
+    matcher: Matcher,
+    origin: String,
+}
+
+/// The origin only: the matcher holds the proxy's credentials.
+impl fmt::Debug for Routes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Routes")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Routes {
+    /// The proxy for `destination`, if one.
+    pub(super) fn intercept(&self, destination: &http::Uri) -> Option<Intercept> {
+        self.matcher.intercept(destination)
     }
 }
 
@@ -192,11 +224,11 @@ fn normalize(origin: &str, url: &str, can: Capabilities) -> Result<String, Error
 pub(super) struct Connector<T> {
     direct: HttpConnector,
     to_proxy: T,
-    proxies: Option<Arc<Matcher>>,
+    proxies: Option<Arc<Routes>>,
 }
 
 impl<T> Connector<T> {
-    pub(super) fn new(direct: HttpConnector, to_proxy: T, proxies: Option<Matcher>) -> Self {
+    pub(super) fn new(direct: HttpConnector, to_proxy: T, proxies: Option<Routes>) -> Self {
         Self {
             direct,
             to_proxy,
@@ -221,28 +253,61 @@ where
     }
 
     fn call(&mut self, destination: http::Uri) -> Self::Future {
-        let proxy = self
+        let routes = self
             .proxies
-            .as_deref()
-            .filter(|_| destination.scheme_str() == Some("https"))
-            .and_then(|matcher| matcher.intercept(&destination));
+            .as_ref()
+            .filter(|_| destination.scheme_str() == Some("https"));
+        let proxy = routes.and_then(|routes| routes.intercept(&destination));
         let mut direct = self.direct.clone();
-        let Some(proxy) = proxy else {
+        let (Some(proxy), Some(routes)) = (proxy, routes) else {
             return Box::pin(async move { Ok(S::from(direct.call(destination).await?)) });
         };
+        let routes = Arc::clone(routes);
         if matches!(proxy.uri().scheme_str(), Some("socks5" | "socks5h")) {
-            return socks::connect(direct, &proxy, destination);
+            let connecting = socks::connect::<S>(direct, &proxy, destination);
+            return Box::pin(async move {
+                connecting
+                    .await
+                    .map_err(|e| refusal::socks(&routes.origin, e))
+            });
         }
-        let mut tunnel = Tunnel::new(proxy.uri().clone(), self.to_proxy.clone());
+        // The first line of the proxy's answer to CONNECT, which hyper-util
+        // reads but does not report (its error says "unsuccessful" for any
+        // status but 200 and 407).
+        let head = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let to_proxy = refusal::Recorded {
+            inner: self.to_proxy.clone(),
+            head: Arc::clone(&head),
+        };
+        let mut tunnel = Tunnel::new(proxy.uri().clone(), to_proxy);
+        let credentials = proxy.basic_auth().is_some();
         if let Some(auth) = proxy.basic_auth() {
             tunnel = tunnel.with_auth(auth.clone());
         }
         Box::pin(async move {
             std::future::poll_fn(|cx| tunnel.poll_ready(cx)).await?;
-            Ok(tunnel.call(destination).await?)
+            match tunnel.call(destination).await {
+                Ok(recording) => Ok(recording.into_inner()),
+                Err(error) => {
+                    let status = refusal::status(
+                        &head
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    );
+                    Err(refusal::tunnel(
+                        &routes.origin,
+                        status,
+                        credentials,
+                        error.into(),
+                    ))
+                }
+            }
         })
     }
 }
+
+mod refusal;
+pub(super) use refusal::ProxyFailed;
 
 /// SOCKS5 through hyper-util's client (feature `socks`).
 #[cfg(feature = "socks")]
@@ -272,7 +337,10 @@ mod socks {
                 destination
             };
             // TCP to the proxy here, so its failure keeps its cause.
-            let tcp = direct.call(proxy_uri.clone()).await?;
+            let tcp = direct
+                .call(proxy_uri.clone())
+                .await
+                .map_err(|e| super::refusal::unreachable(e.into()))?;
             let mut socks = SocksV5::new(proxy_uri, Connected(Some(tcp)));
             if let Some((user, password)) = auth {
                 socks = socks.with_auth(user, password);

@@ -113,3 +113,24 @@ fn debug_output_never_shows_a_secret() {
     }
     assert!(printed.contains(defaults::MYPOS_CLIENT_ID));
 }
+
+#[tokio::test]
+async fn tls_settings_it_cannot_use_fail_the_start_naming_which_and_never_show_the_key() {
+    let builder = || Sandbox::builder().tls("no certificate", "KEY-CANARY");
+    let shown = format!("{:?}", builder().client_ca("ca"));
+    assert!(!shown.contains("KEY-CANARY"), "{shown}");
+    let cases = [
+        (builder(), "server certificate chain"),
+        (
+            Sandbox::builder().client_ca("-----BEGIN CERTIFICATE-----"),
+            "needs a server certificate and key",
+        ),
+    ];
+    for (builder, named) in cases {
+        let error = builder.start().await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
+        let shown = error.to_string();
+        assert!(shown.contains(named), "{shown}");
+        assert!(!shown.contains("KEY-CANARY"), "{shown}");
+    }
+}

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::proxy::matcher::Matcher;
 
-use super::{Backend, Bounded, Capabilities, ClientIdentity, Connector, Error, ErrorKind, pool};
+use super::{
+    Backend, Bounded, Capabilities, ClientIdentity, Connector, Error, ErrorKind, Routes, pool,
+};
 
 /// What the TLS backend is built with.
 pub(super) struct Settings<'a> {
@@ -57,7 +58,7 @@ pub(super) fn missing() -> Error {
 )))]
 pub(super) fn backend(
     tcp: HttpConnector,
-    proxies: Option<Matcher>,
+    proxies: Option<Routes>,
     settings: &Settings<'_>,
     connect_timeout: Duration,
 ) -> Result<Backend, Error> {
@@ -90,7 +91,7 @@ pub(super) fn failed_check(_: &(dyn std::error::Error + 'static)) -> Option<Stri
 ))]
 pub(super) fn backend(
     tcp: HttpConnector,
-    proxies: Option<Matcher>,
+    proxies: Option<Routes>,
     settings: &Settings<'_>,
     connect_timeout: Duration,
 ) -> Result<Backend, Error> {
@@ -209,7 +210,10 @@ pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<
             | Alert::CertificateRevoked
             | Alert::CertificateExpired
             | Alert::CertificateUnknown
-            | Alert::UnknownCA),
+            | Alert::UnknownCA
+            // The signature on the client's certificate (or its proof
+            // of the key) did not verify: a CA of the same name.
+            | Alert::DecryptError),
         ) => {
             return Some(format!(
                 "the server refused the client certificate ({alert:?})"
@@ -237,7 +241,7 @@ pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<
 #[cfg(feature = "native-tls")]
 pub(super) fn backend(
     tcp: HttpConnector,
-    proxies: Option<Matcher>,
+    proxies: Option<Routes>,
     settings: &Settings<'_>,
     connect_timeout: Duration,
 ) -> Result<Backend, Error> {
@@ -304,6 +308,7 @@ pub(super) fn failed_check(error: &(dyn std::error::Error + 'static)) -> Option<
         "alert bad certificate",
         "alert unknown ca",
         "alert certificate unknown",
+        "alert decrypt error",
     ]
     .iter()
     .any(|alert| lower.contains(alert))
