@@ -1043,7 +1043,31 @@ mod tests {
             assert!(!redactor.may_hold_one(b"{\"access_token\":\"t\"}"));
             assert!(!redactor.is_empty());
         }
-        assert!(!format!("{memo:?}{first:?}").contains("s3cret"));
+        assert_eq!(format!("{memo:?}"), "CredentialsMemo");
+        assert_eq!(format!("{first:?}"), "Redactor { secrets: 3, .. }");
+    }
+
+    #[test]
+    fn the_pair_filter_passes_over_most_positions_of_a_token_answer() {
+        let mut redactor = Redactor::new();
+        redactor.add("a-client-secret-of-32-characters");
+        redactor.add("YS1jbGllbnQtc2VjcmV0LW9mLTMyLWNoYXJhY3RlcnM=");
+        let probes = PlainProbes::of(&redactor.secrets);
+        let answer = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        let passed = answer
+            .as_bytes()
+            .windows(MIN_PARTIAL)
+            .filter(|w| {
+                let (word, bit) = pair_bit(w[0], w[1]);
+                probes.pairs[word] & bit != 0
+            })
+            .count();
+        assert!(
+            passed * 10 < answer.len(),
+            "{passed} of {} positions",
+            answer.len()
+        );
+        assert!(!probes.found_in(answer.as_bytes()));
     }
 
     #[test]
