@@ -8,7 +8,8 @@
 //! builder (what the `Subjects` docs show); ratios in one run. Memory is
 //! the growth of resident memory while filling each, each in a process of
 //! its own (this bench run again), so one never reuses memory another
-//! freed; the fill times are medians of 5 more fills of each.
+//! freed; the fill times are medians of 5 more fills of each. The last
+//! line, `BENCH [json]`, is what `cargo xtask bench` collects (`subjects`).
 //!
 //! `cargo bench -p payauth-core --bench subjects`
 
@@ -106,31 +107,6 @@ fn measure(way: &str) {
     let held: Box<dyn std::any::Any> = match way {
         "direct" => Box::new(runtime.block_on(direct(&keys))),
         "by_hand" => Box::new(runtime.block_on(by_hand(&keys))),
-        "probe" => {
-            let builder = TokenCache::builder(Local);
-            let caches: Vec<TokenCache> = keys.iter().map(|_| builder.clone().build()).collect();
-            eprintln!(
-                "built {}",
-                resident().saturating_sub(before) as f64 / SUBJECTS as f64
-            );
-            let mid = resident();
-            runtime.block_on(async {
-                for c in &caches {
-                    c.token().await.unwrap();
-                }
-            });
-            eprintln!(
-                "fetched {}",
-                resident().saturating_sub(mid) as f64 / SUBJECTS as f64
-            );
-            let mid = resident();
-            let tokens: Vec<_> = keys.iter().map(|_| Arc::new(token().unwrap())).collect();
-            eprintln!(
-                "tokens {}",
-                resident().saturating_sub(mid) as f64 / SUBJECTS as f64
-            );
-            Box::new((caches, tokens))
-        }
         _ => Box::new(runtime.block_on(subjects(&keys))),
     };
     let grown = resident().saturating_sub(before) as f64 / SUBJECTS as f64;
@@ -177,6 +153,25 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Creating and fetching them all, ns per subject: each way filled
+/// afresh, in turn, [`PASSES`] times; medians.
+fn fills(runtime: &tokio::runtime::Runtime, keys: &[String]) -> [f64; 3] {
+    let mut fill_ns = [Vec::new(), Vec::new(), Vec::new()];
+    let per_fill = |started: Instant| started.elapsed().as_nanos() as f64 / SUBJECTS as f64;
+    for _ in 0..PASSES {
+        let started = Instant::now();
+        drop(black_box(runtime.block_on(direct(keys))));
+        fill_ns[0].push(per_fill(started));
+        let started = Instant::now();
+        drop(black_box(runtime.block_on(by_hand(keys))));
+        fill_ns[1].push(per_fill(started));
+        let started = Instant::now();
+        drop(black_box(runtime.block_on(subjects(keys))));
+        fill_ns[2].push(per_fill(started));
+    }
+    fill_ns.map(median)
+}
+
 fn main() {
     if let Ok(way) = std::env::var(CHILD) {
         return measure(&way);
@@ -195,21 +190,7 @@ fn main() {
     let by_hand = runtime.block_on(by_hand(&keys));
     let subjects = runtime.block_on(subjects(&keys));
 
-    // Creating and fetching them all: each way filled afresh, in turn.
-    let mut fill_ns = [Vec::new(), Vec::new(), Vec::new()];
-    let per_fill = |started: Instant| started.elapsed().as_nanos() as f64 / SUBJECTS as f64;
-    for _ in 0..PASSES {
-        let started = Instant::now();
-        drop(black_box(runtime.block_on(self::direct(&keys))));
-        fill_ns[0].push(per_fill(started));
-        let started = Instant::now();
-        drop(black_box(runtime.block_on(self::by_hand(&keys))));
-        fill_ns[1].push(per_fill(started));
-        let started = Instant::now();
-        drop(black_box(runtime.block_on(self::subjects(&keys))));
-        fill_ns[2].push(per_fill(started));
-    }
-    let [plain_fill, by_hand_fill, subjects_fill] = fill_ns.map(median);
+    let [plain_fill, by_hand_fill, subjects_fill] = fills(&runtime, &keys);
 
     let time = |work: &dyn Fn(&str)| {
         let started = Instant::now();
@@ -218,20 +199,11 @@ fn main() {
         }
         started.elapsed().as_nanos() as f64 / GETS as f64
     };
-    let mut clock_ns = Vec::new();
-    let mut get_only_ns = Vec::new();
     let mut plain_ns = Vec::new();
     let mut by_hand_ns = Vec::new();
     let mut subjects_ns = Vec::new();
     let _guard = runtime.enter();
     for _ in 0..PASSES {
-        clock_ns.push(time(&|k| {
-            black_box(k);
-            black_box(Instant::now());
-        }));
-        get_only_ns.push(time(&|k| {
-            black_box(subjects.get(k));
-        }));
         plain_ns.push(time(&|k| {
             let token = Arc::clone(plain.get(k).unwrap());
             black_box(token.expires_at() > Instant::now());
@@ -246,11 +218,6 @@ fn main() {
     }
     let (plain_ns, by_hand_ns, subjects_ns) =
         (median(plain_ns), median(by_hand_ns), median(subjects_ns));
-    eprintln!(
-        "diagnostics: clock read {:.1} ns, Subjects::get without peek {:.1} ns",
-        median(clock_ns),
-        median(get_only_ns)
-    );
     println!(
         "{SUBJECTS} subjects, 64-byte tokens; {GETS} gets on random subjects; medians of {PASSES} passes"
     );
@@ -273,4 +240,30 @@ fn main() {
         subjects_ns / plain_ns,
         subjects_fill / plain_fill
     );
+    let mut rows = Vec::new();
+    let floor = "HashMap<String, Arc<AccessToken>>, source called directly";
+    for (subject, bytes, ns, fill) in [
+        ("Subjects", subjects_bytes, subjects_ns, subjects_fill),
+        (
+            "HashMap<String, TokenCache>",
+            by_hand_bytes,
+            by_hand_ns,
+            by_hand_fill,
+        ),
+    ] {
+        for (metric, value, baseline) in [
+            ("bytes per idle subject", bytes, plain_bytes),
+            (
+                "ns per get on a random subject (+ clock check in the floor)",
+                ns,
+                plain_ns,
+            ),
+            ("ns to create and fetch one", fill, plain_fill),
+        ] {
+            rows.push(format!(
+                r#"{{"bench":"many subjects ({SUBJECTS})","subject":"{subject}","baseline":"{floor}","metric":"{metric}","subject_value":{value:.1},"baseline_value":{baseline:.1}}}"#
+            ));
+        }
+    }
+    println!("BENCH [{}]", rows.join(","));
 }
