@@ -638,7 +638,20 @@ impl Inner {
     /// One flight: everything it does, within the fetch timeout.
     async fn fly(&self) -> Outcome {
         let timeout = self.settings.fetch_timeout;
-        tokio::time::timeout(timeout, self.fetch_and_publish())
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
+        let mut fetch = std::pin::pin!(self.fetch_and_publish());
+        // A fetch that ends in its first poll (a quick source) needs no
+        // timer: the timeout is set up only if it goes on, counted from
+        // the start all the same.
+        if let Poll::Ready(outcome) =
+            std::future::poll_fn(|cx| Poll::Ready(fetch.as_mut().poll(cx))).await
+        {
+            return outcome;
+        }
+        let Some(deadline) = deadline else {
+            return fetch.await;
+        };
+        tokio::time::timeout_at(deadline, fetch)
             .await
             .unwrap_or_else(|_| {
                 self.telemetry.timed_out();
