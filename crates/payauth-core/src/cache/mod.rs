@@ -948,17 +948,40 @@ mod layout {
         );
     }
 
+    struct Never;
+    impl crate::TokenSource for Never {
+        fn fetch<'a>(
+            &'a self,
+            _: Option<&'a crate::AccessToken>,
+        ) -> crate::BoxFuture<'a, Result<crate::AccessToken, crate::Error>> {
+            Box::pin(async { Err(crate::Error::new(crate::ErrorKind::Config)) })
+        }
+    }
+
+    #[test]
+    fn caches_built_from_clones_of_one_builder_share_one_common_part_until_a_setter_changes_it() {
+        let store: Arc<dyn crate::TokenStore> = Arc::new(crate::MemoryStore::new());
+        let builder = TokenCache::builder(Never).store(store, "k");
+        let caches: Vec<TokenCache> = (0..3)
+            .map(|i| builder.clone().store_key(format!("k:{i}")).build())
+            .collect();
+        for cache in &caches[1..] {
+            assert!(Arc::ptr_eq(&cache.inner.common, &caches[0].inner.common));
+        }
+        let keys: Vec<&str> = caches
+            .iter()
+            .map(|c| c.inner.persistence.as_ref().unwrap().key())
+            .collect();
+        assert_eq!(keys, ["k:0", "k:1", "k:2"]);
+        let other = builder.clone().jitter(0.5).build();
+        assert!(!Arc::ptr_eq(&other.inner.common, &caches[0].inner.common));
+        assert!((other.inner.settings.jitter - 0.5).abs() < f64::EPSILON);
+        let again = builder.build();
+        assert!(Arc::ptr_eq(&again.inner.common, &caches[0].inner.common));
+    }
+
     #[test]
     fn a_flight_without_a_store_is_a_future_of_at_most_1_kib() {
-        struct Never;
-        impl crate::TokenSource for Never {
-            fn fetch<'a>(
-                &'a self,
-                _: Option<&'a crate::AccessToken>,
-            ) -> crate::BoxFuture<'a, Result<crate::AccessToken, crate::Error>> {
-                Box::pin(async { Err(crate::Error::new(crate::ErrorKind::Config)) })
-            }
-        }
         let cache = TokenCache::builder(Never).build();
         // A short-lived allocation above the allocator's small sizes, made
         // by every first fetch between the caches' own, fragments the heap
