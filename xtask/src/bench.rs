@@ -10,6 +10,11 @@
 //!   callers on an empty and on an expiring cache, upstream fetches and
 //!   time until all hold a token, against a check-then-fetch `RwLock` cache
 //!   and a `Mutex` held across the fetch.
+//! - `subjects` (`cargo bench -p payauth-core --bench subjects`): 100,000
+//!   subjects in `Subjects` and in a hand-made `HashMap<String, TokenCache>`
+//!   against a plain map of `Arc<AccessToken>` filled by calling the source
+//!   directly: memory per idle subject, a get on a random subject, creating
+//!   and fetching one.
 //! - `cold-fetch` (`cargo bench -p payauth-mypos --bench cold_fetch`): a
 //!   payauth token fetch against a bare reqwest POST of the same request
 //!   and against the `oauth2` crate's client-credentials exchange (over the
@@ -67,6 +72,9 @@ pub(crate) fn run(root: &Path, only: &[&str]) -> Result<(), String> {
     if wanted("herd") {
         rows.extend(cargo_bench(root, "payauth-core", "herd")?);
     }
+    if wanted("subjects") {
+        rows.extend(cargo_bench(root, "payauth-core", "subjects")?);
+    }
     if wanted("cold-fetch") {
         rows.extend(cargo_bench(root, "payauth-mypos", "cold_fetch")?);
     }
@@ -75,7 +83,7 @@ pub(crate) fn run(root: &Path, only: &[&str]) -> Result<(), String> {
     }
     if rows.is_empty() {
         return Err(format!(
-            "no benchmark named {}; known: cached-get, herd, cold-fetch, build-cost",
+            "no benchmark named {}; known: cached-get, herd, subjects, cold-fetch, build-cost",
             only.join(", ")
         ));
     }

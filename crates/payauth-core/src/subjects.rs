@@ -70,9 +70,38 @@
 //! with its default features off needs `hashbrown` and `equivalent` only,
 //! is maintained, sharded, and reports evictions through a hook, which is
 //! what saving an evicted subject needs. Time to idle is a sweep over
-//! last-use stamps (one atomic store per [`get`](Subjects::get)), run at
-//! most twice per idle period from a call of [`get`](Subjects::get), or
-//! by [`evict_idle`](Subjects::evict_idle).
+//! last-use stamps (one atomic store per [`get`](Subjects::get), in the
+//! cache itself), run at most twice per idle period from a call of
+//! [`get`](Subjects::get), or by [`evict_idle`](Subjects::evict_idle).
+//!
+//! ## Memory
+//! The set holds each subject's key once (in `quick_cache`) and its
+//! [`TokenCache`], one allocation. When one source serves every subject
+//! (a refresh flow: the refresh token comes from the cache and its
+//! store, not from the source), let the factory build from clones of one
+//! [`TokenCacheBuilder`](crate::TokenCacheBuilder) with a
+//! [`store_key`](crate::TokenCacheBuilder::store_key) each: the caches
+//! then share one copy of the source, settings and labels, and an idle
+//! subject costs about 1.3x a map of its token (BENCHMARKS.md).
+//! ```
+//! # use std::sync::Arc;
+//! # use std::time::Duration;
+//! # use payauth_core::{AccessToken, BoxFuture, Error, Issued, MemoryStore, Secret, SystemClock, TokenCache, TokenSource, TokenStore};
+//! # use payauth_core::subjects::Subjects;
+//! # struct Refresh;
+//! # impl TokenSource for Refresh {
+//! #     fn fetch<'a>(&'a self, _: Option<&'a AccessToken>) -> BoxFuture<'a, Result<AccessToken, Error>> {
+//! #         Box::pin(async { AccessToken::new(Secret::new("t"), "Bearer", Issued::now(&SystemClock), Duration::from_secs(3600)) })
+//! #     }
+//! # }
+//! let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+//! let every_customer = TokenCache::builder(Refresh).store(store, "vakifbank:customer");
+//! let customers = Subjects::builder(move |id: &String| {
+//!     every_customer.clone().store_key(format!("vakifbank:customer:{id}")).build()
+//! })
+//! .build();
+//! # drop(customers);
+//! ```
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -97,7 +126,7 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 pub const DEFAULT_TIME_TO_IDLE: Duration = Duration::from_secs(3600);
 
 type Factory<K> = dyn Fn(&K) -> TokenCache + Send + Sync;
-type Pending<K> = Mutex<HashMap<K, Arc<Slot<K>>>>;
+type Pending<K> = Mutex<HashMap<K, TokenCache>>;
 
 /// Caches by subject key; see the [module docs](self). Cloning shares the
 /// set.
@@ -114,7 +143,7 @@ impl<K> Clone for Subjects<K> {
 }
 
 struct Shared<K> {
-    caches: Cache<K, Arc<Slot<K>>, UnitWeighter, RandomState, Aside<K>>,
+    caches: Cache<K, TokenCache, UnitWeighter, RandomState, Aside<K>>,
     /// Evicted subjects waiting for their save; see [`Subjects::flush`].
     aside: Arc<Pending<K>>,
     factory: Box<Factory<K>>,
@@ -129,35 +158,35 @@ struct Shared<K> {
     flushing: AtomicBool,
 }
 
-/// One subject: its key, its cache, and when it was last asked for.
-struct Slot<K> {
+/// The cache for one subject, as handed out by [`Subjects::get`]; derefs
+/// to its [`TokenCache`]. Holding it (or a clone of its cache) keeps the
+/// subject's cache alive (an eviction meanwhile saves it, and keeps it
+/// aside until it is let go).
+pub struct Subject<K> {
     key: K,
     cache: TokenCache,
-    used_ms: AtomicU64,
 }
-
-/// The cache for one subject, as handed out by [`Subjects::get`]; derefs
-/// to its [`TokenCache`]. Holding it keeps the subject's cache alive (an
-/// eviction meanwhile saves it, and keeps it aside until it is let go).
-pub struct Subject<K>(Arc<Slot<K>>);
 
 impl<K> Subject<K> {
     /// The key this cache was built for: always the key it was asked for.
     #[must_use]
     pub fn key(&self) -> &K {
-        &self.0.key
+        &self.key
     }
 
     /// The subject's cache.
     #[must_use]
     pub fn cache(&self) -> &TokenCache {
-        &self.0.cache
+        &self.cache
     }
 }
 
-impl<K> Clone for Subject<K> {
+impl<K: Clone> Clone for Subject<K> {
     fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
+        Self {
+            key: self.key.clone(),
+            cache: self.cache.clone(),
+        }
     }
 }
 
@@ -165,7 +194,7 @@ impl<K> std::ops::Deref for Subject<K> {
     type Target = TokenCache;
 
     fn deref(&self) -> &TokenCache {
-        &self.0.cache
+        &self.cache
     }
 }
 
@@ -173,7 +202,7 @@ impl<K> fmt::Debug for Subject<K> {
     /// The cache only: a key may be a customer's identifier, kept out of
     /// logs like the store key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Subject").field(&self.0.cache).finish()
+        f.debug_tuple("Subject").field(&self.cache).finish()
     }
 }
 
@@ -193,11 +222,11 @@ impl<K> Clone for Aside<K> {
     }
 }
 
-impl<K: Eq + Hash> Lifecycle<K, Arc<Slot<K>>> for Aside<K> {
+impl<K: Eq + Hash> Lifecycle<K, TokenCache> for Aside<K> {
     type RequestState = ();
 
-    fn on_evict(&self, (): &mut (), key: K, slot: Arc<Slot<K>>) {
-        lock(&self.aside).insert(key, slot);
+    fn on_evict(&self, (): &mut (), key: K, cache: TokenCache) {
+        lock(&self.aside).insert(key, cache);
         self.evictions.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -315,30 +344,23 @@ where
     {
         let shared = &*self.shared;
         let now = shared.now_ms();
-        let slot = match shared.caches.get_value_or_guard(key, None) {
-            GuardResult::Value(slot) => slot,
+        let key = key.to_owned();
+        let cache = match shared.caches.get_value_or_guard::<K>(&key, None) {
+            GuardResult::Value(cache) => cache,
             GuardResult::Guard(guard) => {
                 // The guard makes this caller the only one placing `key`.
-                let revived = lock(&shared.aside).remove(key);
-                let slot = revived.unwrap_or_else(|| {
-                    let key = key.to_owned();
-                    let cache = (shared.factory)(&key);
-                    Arc::new(Slot {
-                        key,
-                        cache,
-                        used_ms: AtomicU64::new(now),
-                    })
-                });
-                let _ = guard.insert(Arc::clone(&slot));
+                let revived = lock(&shared.aside).remove::<K>(&key);
+                let cache = revived.unwrap_or_else(|| (shared.factory)(&key));
+                let _ = guard.insert(cache.clone());
                 self.flush_aside_soon();
-                slot
+                cache
             }
             // No timeout was given: quick_cache never answers this.
             GuardResult::Timeout => unreachable_timeout(),
         };
-        slot.used_ms.store(now, Ordering::Relaxed);
+        cache.touch(stamp(now));
         self.sweep_if_due(now);
-        Subject(slot)
+        Subject { key, cache }
     }
 
     /// A valid token for `key`: `self.get(key).token()`.
@@ -388,10 +410,10 @@ where
         shared.swept_ms.store(now, Ordering::Relaxed);
         let idle = millis(idle);
         let evicted = AtomicU64::new(0);
-        shared.caches.retain(|key, slot| {
-            let keep = slot.used_ms.load(Ordering::Relaxed).saturating_add(idle) > now;
+        shared.caches.retain(|key, cache| {
+            let keep = idle_ms(cache.touched(), now) < idle;
             if !keep {
-                lock(&shared.aside).insert(key.clone(), Arc::clone(slot));
+                lock(&shared.aside).insert(key.clone(), cache.clone());
                 evicted.fetch_add(1, Ordering::Relaxed);
             }
             keep
@@ -413,10 +435,10 @@ where
     /// The first store error; every subject is tried all the same.
     pub async fn flush(&self) -> Result<(), Error> {
         let mut first = self.shared.flush_aside(false).await;
-        let resident: Vec<Arc<Slot<K>>> = self.shared.caches.iter().map(|(_, slot)| slot).collect();
-        for slot in resident {
-            slot.cache.settled().await;
-            if let Err(error) = slot.cache.flush().await {
+        let resident: Vec<TokenCache> = self.shared.caches.iter().map(|(_, cache)| cache).collect();
+        for cache in resident {
+            cache.settled().await;
+            if let Err(error) = cache.flush().await {
                 first = first.and(Err(error));
             }
         }
@@ -484,25 +506,23 @@ where
     /// first failure (a store that is down fails the rest too: they wait
     /// for the next pass rather than cost a call each).
     async fn flush_aside(&self, give_up: bool) -> Result<(), Error> {
-        let batch: Vec<Arc<Slot<K>>> = lock(&self.aside).values().cloned().collect();
+        let batch: Vec<(K, TokenCache)> = lock(&self.aside)
+            .iter()
+            .map(|(key, cache)| (key.clone(), cache.clone()))
+            .collect();
         let mut first = Ok(());
-        for slot in batch {
+        for (key, cache) in batch {
             // A refresh ahead of expiry may still be saving what it
             // fetched: dropping the cache now would cancel that save.
-            slot.cache.settled().await;
-            let saved = slot.cache.flush().await;
+            cache.settled().await;
+            let saved = cache.flush().await;
             let mut aside = lock(&self.aside);
             // Held by the map and this pass only: no caller can use it,
             // and no fetch of its own runs on (one a former holder started
             // stays aside for the next pass).
-            let unheld = Arc::strong_count(&slot) == 2 && !slot.cache.fetching();
-            if saved.is_ok()
-                && unheld
-                && aside
-                    .get(&slot.key)
-                    .is_some_and(|held| Arc::ptr_eq(held, &slot))
-            {
-                aside.remove(&slot.key);
+            let unheld = cache.handles() == 2 && !cache.fetching();
+            if saved.is_ok() && unheld && aside.get(&key).is_some_and(|held| held.same(&cache)) {
+                aside.remove(&key);
             }
             drop(aside);
             if let Err(error) = saved {
@@ -533,4 +553,18 @@ fn unreachable_timeout() -> ! {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A last-use stamp of `now_ms`: centiseconds, wrapping every 497 days (a
+/// `u32` beside the cache's handle count, where it costs no memory).
+#[allow(clippy::cast_possible_truncation)] // wrapping is the point
+fn stamp(now_ms: u64) -> u32 {
+    (now_ms / 10) as u32
+}
+
+/// How long ago, in ms, `stamp` was taken, at `now_ms` (read across one
+/// wrap: a subject idle for more than 497 days between two sweeps may be
+/// kept until a later one).
+fn idle_ms(stamp_then: u32, now_ms: u64) -> u64 {
+    u64::from(stamp(now_ms).wrapping_sub(stamp_then)) * 10
 }

@@ -1,6 +1,8 @@
 //! [`AccessToken`]: a token with an absolute expiry and a ready header.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::HeaderValue;
@@ -65,21 +67,23 @@ impl Issued {
 }
 
 /// An access token: the secret value, its type, an absolute expiry, the
-/// granted scope, the refresh token that came with it, and the ready
-/// `Authorization` header value (marked sensitive).
+/// granted scope, the refresh token that came with it, and the
+/// `Authorization` header value (marked sensitive), built on first use and
+/// kept (a token fetched ahead and never sent holds none).
 ///
 /// `Debug` shows everything but the secrets.
 #[derive(Clone)]
 pub struct AccessToken {
     secret: Secret,
-    token_type: String,
+    /// `Bearer` (the usual case) borrowed, not allocated per token.
+    token_type: Cow<'static, str>,
     issued: Issued,
     lifetime: Duration,
     expires_at: Instant,
     expires_at_system: SystemTime,
     scope: Option<String>,
     refresh_token: Option<Secret>,
-    authorization: HeaderValue,
+    authorization: OnceLock<HeaderValue>,
 }
 
 impl AccessToken {
@@ -157,29 +161,26 @@ impl AccessToken {
         // The scheme is always sent as `Bearer` for bearer tokens, whatever
         // case the provider used (RFC 6750 §2.1).
         let scheme = if token_type.eq_ignore_ascii_case("bearer") || token_type.is_empty() {
-            "Bearer"
+            Cow::Borrowed("Bearer")
         } else {
-            token_type
+            Cow::Owned(token_type.to_owned())
         };
-        let mut authorization = HeaderValue::try_from(format!(
-            "{scheme} {}",
-            secret.expose_secret()
-        ))
-        .map_err(|_| {
-            Error::new(ErrorKind::Malformed)
-                .with_description("the access token holds characters not allowed in a header")
-        })?;
-        authorization.set_sensitive(true);
+        // A b64token is header-safe: checking the scheme makes the header
+        // built later infallible.
+        if HeaderValue::from_str(&scheme).is_err() {
+            return Err(Error::new(ErrorKind::Malformed)
+                .with_description("the access token holds characters not allowed in a header"));
+        }
         Ok(Self {
             secret,
-            token_type: scheme.to_owned(),
+            token_type: scheme,
             issued,
             lifetime,
             expires_at,
             expires_at_system,
             scope: None,
             refresh_token: None,
-            authorization,
+            authorization: OnceLock::new(),
         })
     }
 
@@ -266,10 +267,17 @@ impl AccessToken {
     }
 
     /// `Bearer <token>`, marked sensitive, ready for an `Authorization`
-    /// header.
+    /// header (built on the first call, then kept).
     #[must_use]
     pub fn authorization(&self) -> &HeaderValue {
-        &self.authorization
+        self.authorization.get_or_init(|| {
+            let header = format!("{} {}", self.token_type, self.secret.expose_secret());
+            // `assemble` checked both parts; never the fallback.
+            let mut value =
+                HeaderValue::try_from(header).unwrap_or_else(|_| HeaderValue::from_static(""));
+            value.set_sensitive(true);
+            value
+        })
     }
 
     /// Whether it is still valid at `now`.

@@ -25,7 +25,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::entry::Entry;
 use super::persist::Known;
 use super::{Inner, Outcome};
 use crate::error::{Error, ErrorKind};
@@ -114,7 +113,7 @@ impl Inner {
 
     /// Whether `token`, just fetched, has at least [`MIN_LIFETIME`] left
     /// to be served (`expires_in: 0`, or a slow source, leave it less).
-    fn fit_to_serve(&self, token: &AccessToken) -> Result<(), Error> {
+    pub(super) fn fit_to_serve(&self, token: &AccessToken) -> Result<(), Error> {
         let left = token.expires_at().saturating_duration_since(self.now());
         if left >= MIN_LIFETIME {
             return Ok(());
@@ -249,8 +248,8 @@ impl Inner {
 
     /// Saves the unsaved token again after a failed save (or a seed), at
     /// most once per failure backoff, in a task of its own (the published
-    /// `entry` is unsaved).
-    pub(super) fn save_again(self: &Arc<Self>, entry: &Arc<Entry>, now: Instant) {
+    /// `token` is unsaved).
+    pub(super) fn save_again(self: &Arc<Self>, token: &AccessToken, now: Instant) {
         if self.persistence.is_none() {
             return;
         }
@@ -266,12 +265,12 @@ impl Inner {
             saves.running = true;
         }
         let running = Running(Arc::clone(self));
-        let entry = Arc::clone(entry);
+        let saved = token.secret().clone();
         runtime.spawn(async move {
             let inner = &running.0;
             match inner.save_pending().await {
                 Ok(written) => {
-                    entry.mark_saved();
+                    inner.mark_saved(&saved);
                     tracing::debug!(
                         source = inner.source.name(),
                         written,
@@ -294,11 +293,7 @@ impl Inner {
             return Ok(false);
         };
         let written = self.save_late(&pending).await?;
-        if let Some(entry) = &*self.current.load()
-            && entry.token.secret() == pending.access_token.as_secret()
-        {
-            entry.mark_saved();
-        }
+        self.mark_saved(pending.access_token.as_secret());
         self.lock().saves.next_at = None;
         Ok(written)
     }

@@ -704,7 +704,9 @@ async fn a_replica_that_cannot_take_the_lease_never_refreshes_without_it() {
         "r0 may have been rotated by a replica this one cannot see"
     );
     fleet.lease_fails.store(false, Ordering::SeqCst);
-    clock.advance(Duration::from_millis(1001));
+    // Two failures in a row (the refresh ahead at 75 s, run as it starts,
+    // and the one at expiry): the backoff is 2 s.
+    clock.advance(Duration::from_millis(2001));
     assert_eq!(value(&cache.token().await.unwrap()), "t1");
 }
 
