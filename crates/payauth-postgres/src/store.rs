@@ -62,15 +62,18 @@ macro_rules! keep {
 
 /// Every statement the store runs; each is atomic on its row.
 mod sql {
+    /// The row's version, whatever it holds (a compare-and-set needs it
+    /// even when no live token is there, so it is read in the same round
+    /// trip), and its live token's size and bytes (bytes only within
+    /// `$3`).
     pub(super) const LOAD: &str = concat!(
-        "SELECT version, octet_length(token), CASE WHEN octet_length(token) <= $3 THEN token END
-         FROM payauth_tokens WHERE prefix = $1 AND key = $2 AND token IS NOT NULL
+        "SELECT version, live.size, CASE WHEN live.size <= $3 THEN token END
+         FROM payauth_tokens, LATERAL (SELECT CASE WHEN token IS NOT NULL
          AND (expires_at_ms IS NULL OR expires_at_ms > ",
         now_ms!(),
-        ")"
+        ") THEN octet_length(token) END AS size) AS live
+         WHERE prefix = $1 AND key = $2"
     );
-    pub(super) const VERSION: &str =
-        "SELECT version FROM payauth_tokens WHERE prefix = $1 AND key = $2";
     pub(super) const SAVE: &str = concat!(
         "INSERT INTO payauth_tokens (prefix, key, version, token, expires_at_ms) VALUES ($1, $2, 1, $3, ",
         keep!("$4"),
@@ -409,30 +412,28 @@ impl PostgresStore {
         .await
     }
 
-    /// The stored token and its version; a value larger than
-    /// [`MAX_VALUE_BYTES`] is refused by its size, before it is sent.
-    async fn load_versioned(&self, key: &str) -> Result<Option<(i64, StoredToken)>, Error> {
+    /// In one statement: the row's version (0 without a row) and its live
+    /// token, if any, or why that token cannot be read (a value larger
+    /// than [`MAX_VALUE_BYTES`] is refused by its size, before it is
+    /// sent). The outer error is the database's.
+    async fn load_versioned(&self, key: &str) -> Result<(i64, Loaded), Error> {
         let max = i32::try_from(MAX_VALUE_BYTES).unwrap_or(i32::MAX);
         let Some(row) = self.query_opt("read from", sql::LOAD, key, &[&max]).await? else {
-            return Ok(None);
+            return Ok((0, Ok(None)));
         };
         let version: i64 = row.try_get(0).map_err(|e| pg_error("read from", &e))?;
-        let size: i32 = row.try_get(1).map_err(|e| pg_error("read from", &e))?;
+        let size: Option<i32> = row.try_get(1).map_err(|e| pg_error("read from", &e))?;
         let bytes: Option<Vec<u8>> = row.try_get(2).map_err(|e| pg_error("read from", &e))?;
-        let Some(bytes) = bytes else {
-            return Err(Error::new(ErrorKind::Store).with_description(format!(
+        let token = match (size, bytes) {
+            (None, _) => Ok(None),
+            (Some(_), Some(bytes)) => {
+                encryption::decode(self.encryption.as_ref(), &self.name(key), &bytes).map(Some)
+            }
+            (Some(size), None) => Err(Error::new(ErrorKind::Store).with_description(format!(
                 "the stored value is {size} bytes, larger than the {MAX_VALUE_BYTES} bytes a stored token may take"
-            )));
+            ))),
         };
-        let token = encryption::decode(self.encryption.as_ref(), &self.name(key), &bytes)?;
-        Ok(Some((version, token)))
-    }
-
-    async fn version(&self, key: &str) -> Result<i64, Error> {
-        self.query_opt("read from", sql::VERSION, key, &[])
-            .await?
-            .map_or(Ok(0), |row| row.try_get(0))
-            .map_err(|e| pg_error("read from", &e))
+        Ok((version, token))
     }
 
     async fn save_if_cas(
@@ -444,10 +445,9 @@ impl PostgresStore {
         let bytes = encryption::encode(self.encryption.as_ref(), &self.name(key), token)?;
         let keep = keep_ms(token, SystemTime::now());
         for _ in 0..CAS_ATTEMPTS {
-            let (version, stored) = match self.load_versioned(key).await {
-                Ok(Some((version, stored))) => (version, Some(stored)),
-                Ok(None) | Err(_) => (self.version(key).await?, None),
-            };
+            // Unreadable (another key, corrupt): as good as nothing.
+            let (version, stored) = self.load_versioned(key).await?;
+            let stored = stored.unwrap_or(None);
             if !condition.allows(stored.as_ref(), token) {
                 return Ok(false);
             }
@@ -494,6 +494,9 @@ fn keep_ms(token: &StoredToken, now: SystemTime) -> i64 {
     i64::try_from(kept).unwrap_or(i64::MAX)
 }
 
+/// A row's token: none live, live, or unreadable.
+type Loaded = Result<Option<StoredToken>, Error>;
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -521,7 +524,7 @@ fn clamp(setting: &str, value: Duration, limits: &RangeInclusive<Duration>) -> D
 
 impl TokenStore for PostgresStore {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
-        Box::pin(async move { Ok(self.load_versioned(key).await?.map(|(_, token)| token)) })
+        Box::pin(async move { self.load_versioned(key).await?.1 })
     }
 
     fn save<'a>(
@@ -544,20 +547,20 @@ impl TokenStore for PostgresStore {
         if_holds: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let version = match self.load_versioned(key).await {
-                Ok(None) => return Ok(()),
-                Ok(Some((version, token))) => {
+            let version = match self.load_versioned(key).await? {
+                (_, Ok(None)) => return Ok(()),
+                (version, Ok(Some(token))) => {
                     if !token.is_cleared_by(if_holds) {
                         return Ok(());
                     }
                     version
                 }
                 // An unreadable token can only be cleared unconditionally.
-                Err(_) if if_holds.is_none() => {
+                (_, Err(_)) if if_holds.is_none() => {
                     self.execute("delete from", sql::CLEAR, key, &[]).await?;
                     return Ok(());
                 }
-                Err(error) => return Err(error),
+                (_, Err(error)) => return Err(error),
             };
             // Compare-and-delete: a token stored meanwhile survives.
             self.execute("delete from", sql::CLEAR_IF_VERSION, key, &[&version])

@@ -3,5 +3,6 @@
 //! the fleet suite that runs the same tests on PostgreSQL and on Redis.
 
 mod fleet;
+mod round_trips;
 mod store;
 mod support;
