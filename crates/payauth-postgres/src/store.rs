@@ -14,6 +14,7 @@ use payauth_core::{
     TokenStore,
 };
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 
 pub use payauth_core::store::{
@@ -25,8 +26,9 @@ pub use payauth_core::store::{
 pub const DEFAULT_PREFIX: &str = "payauth";
 /// The default number of connections the pool keeps at most.
 pub const DEFAULT_POOL_SIZE: usize = 16;
-/// How long one statement (or connecting, or waiting for a pooled
-/// connection) may take before it counts as failed.
+/// How long one statement (or connecting) may take before it counts as
+/// failed. Waiting for a free pooled connection is not bounded here: a
+/// busy pool is not a failing database (see [`PostgresStore::open`]).
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a token without refresh token is kept at most (a year and a
 /// day) and at least (a second, so what a save wrote reads back).
@@ -36,6 +38,10 @@ const MIN_KEEP: Duration = Duration::from_secs(1);
 const MAX_FAILURE_BYTES: i32 = 4096;
 /// Attempts of a compare-and-set against other writers.
 const CAS_ATTEMPTS: usize = 3;
+/// Connections of the pool kept for lease holders (renewal, fenced save,
+/// release): other statements use the rest, so a holder's heartbeat never
+/// queues behind thousands of reads and polls and lets its lease run out.
+const LEASE_RESERVE: usize = 2;
 
 /// Milliseconds on the database's clock, which every replica shares.
 macro_rules! now_ms {
@@ -162,6 +168,64 @@ pub struct PostgresStore {
     encryption: Option<EncryptionKey>,
     /// Set once the migrations ran (by this store or a clone).
     migrated: Arc<tokio::sync::OnceCell<()>>,
+    /// Connections statements other than a lease holder's may hold: the
+    /// pool's size less [`LEASE_RESERVE`] (at least one).
+    ordinary: Arc<tokio::sync::Semaphore>,
+}
+
+/// Whose statement: a lease holder's may use the reserved connections.
+#[derive(Clone, Copy)]
+enum Lane {
+    Ordinary,
+    Lease,
+}
+
+/// The pool's manager over TLS: rustls with ring, the platform's verifier
+/// plus `roots`.
+#[cfg(feature = "tls")]
+fn tls_manager(
+    config: tokio_postgres::Config,
+    manager_config: ManagerConfig,
+    roots: &[Vec<u8>],
+) -> Result<Manager, Error> {
+    // rustls 0.23.48 deprecates ring's provider for want of post-quantum
+    // key exchange; it is what the other TLS of payauth uses by default
+    // (quick to build).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config_error = |e: rustls::Error| {
+        Error::new(ErrorKind::Config)
+            .with_description("cannot set up TLS to PostgreSQL")
+            .with_source(e)
+    };
+    let roots = roots
+        .iter()
+        .map(|der| rustls::pki_types::CertificateDer::from(der.clone()));
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
+            .map_err(config_error)?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(config_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Manager::from_config(
+        config,
+        tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+        manager_config,
+    ))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_manager(
+    _: tokio_postgres::Config,
+    _: ManagerConfig,
+    _: &[Vec<u8>],
+) -> Result<Manager, Error> {
+    Err(Error::new(ErrorKind::Config).with_description(
+        "the PostgreSQL URL asks for TLS (sslmode=require): turn on payauth-postgres's feature `tls`",
+    ))
 }
 
 /// A configuration error for a URL that does not parse; never quoted.
@@ -210,6 +274,13 @@ impl PostgresStore {
     /// pool of up to [`DEFAULT_POOL_SIZE`] connections. The URL is a
     /// [`Secret`] since it may hold a password; errors never quote it.
     ///
+    /// While every connection is busy, a call waits its turn for as long
+    /// as its caller lets it (a cache bounds each store call by a quarter
+    /// of its fetch timeout): a busy pool is not a failing database, so a
+    /// fleet replica never takes it for an outage and fetches beside the
+    /// lease holder. Connecting and each statement are bounded by
+    /// [`STATEMENT_TIMEOUT`].
+    ///
     /// # Errors
     /// [`ErrorKind::Config`] for a URL that does not parse;
     /// [`ErrorKind::Store`] when the database cannot be reached or
@@ -224,26 +295,57 @@ impl PostgresStore {
     /// first use, so it can be built without a runtime or a reachable
     /// database, e.g. from a config file at startup.
     ///
+    /// # TLS
+    /// `sslmode=require` in the URL (`?sslmode=require`, or
+    /// `sslmode=require` in the `key=value` form) connects over TLS only,
+    /// with feature `tls`: rustls, the server's certificate and name
+    /// checked by the platform's verifier (what libpq calls
+    /// `verify-full`; `open_with_roots` trusts a private CA too), never
+    /// falling back to plain TCP. Any other `sslmode`
+    /// (`prefer`, the default, or `disable`) connects over plain TCP: a
+    /// connection payauth cannot check is never taken for a safe one.
+    ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a URL that does not parse (never quoted).
+    /// [`ErrorKind::Config`] for a URL that does not parse (never quoted),
+    /// or that asks for TLS without feature `tls`.
     pub fn open(url: &Secret) -> Result<Self, Error> {
+        Self::open_trusting(url, &[])
+    }
+
+    /// As [`open`](Self::open), trusting `roots` (DER certificates) beside
+    /// the platform's when the URL asks for TLS: a database whose
+    /// certificate a private CA signed.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); [`ErrorKind::Config`] for a root that is not
+    /// a certificate.
+    #[cfg(feature = "tls")]
+    pub fn open_with_roots(url: &Secret, roots: &[Vec<u8>]) -> Result<Self, Error> {
+        Self::open_trusting(url, roots)
+    }
+
+    fn open_trusting(url: &Secret, roots: &[Vec<u8>]) -> Result<Self, Error> {
         let mut config =
             tokio_postgres::Config::from_str(url.expose_secret()).map_err(|_| bad_url())?;
         config.connect_timeout(STATEMENT_TIMEOUT);
         if config.get_application_name().is_none() {
             config.application_name("payauth");
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if matches!(config.get_ssl_mode(), SslMode::Require) {
+            tls_manager(config, manager_config, roots)?
+        } else {
+            config.ssl_mode(SslMode::Disable);
+            Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(DEFAULT_POOL_SIZE)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(STATEMENT_TIMEOUT))
+            // A call waits its turn for a connection however long its
+            // caller lets it (the cache bounds every store call).
+            .wait_timeout(None)
             .create_timeout(Some(STATEMENT_TIMEOUT))
             .recycle_timeout(Some(STATEMENT_TIMEOUT))
             .build()
@@ -258,7 +360,9 @@ impl PostgresStore {
     /// use (or call [`migrate`](Self::migrate)).
     #[must_use]
     pub fn new(pool: Pool) -> Self {
+        let ordinary = pool.status().max_size.saturating_sub(LEASE_RESERVE).max(1);
         Self {
+            ordinary: Arc::new(tokio::sync::Semaphore::new(ordinary)),
             pool,
             prefix: DEFAULT_PREFIX.to_owned(),
             lease_ttl: DEFAULT_LEASE_TTL,
@@ -335,7 +439,7 @@ impl PostgresStore {
     /// # Errors
     /// [`ErrorKind::Store`] when the database cannot be reached.
     pub async fn purge_expired(&self) -> Result<u64, Error> {
-        let client = self.client().await?;
+        let (_turn, client) = self.client(Lane::Ordinary).await?;
         bounded("delete from", async {
             client
                 .execute(sql::PURGE, &[])
@@ -345,13 +449,25 @@ impl PostgresStore {
         .await
     }
 
-    /// A pooled connection, the migrations applied.
-    async fn client(&self) -> Result<Object, Error> {
+    /// A pooled connection, the migrations applied, with the turn that
+    /// lets an ordinary statement hold it: a new connection is bounded by
+    /// [`STATEMENT_TIMEOUT`], waiting for a busy one is not.
+    async fn client(
+        &self,
+        lane: Lane,
+    ) -> Result<(Option<tokio::sync::OwnedSemaphorePermit>, Object), Error> {
         self.migrate().await?;
-        bounded("connect to", async {
-            self.pool.get().await.map_err(|e| pool_error(&e))
-        })
-        .await
+        let turn = match lane {
+            Lane::Lease => None,
+            Lane::Ordinary => Some(
+                Arc::clone(&self.ordinary)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::new(ErrorKind::Store))?,
+            ),
+        };
+        let client = self.pool.get().await.map_err(|e| pool_error(&e))?;
+        Ok((turn, client))
     }
 
     /// The name a record is sealed under: its prefix and key, length
@@ -382,7 +498,20 @@ impl PostgresStore {
         key: &str,
         rest: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, Error> {
-        let client = self.client().await?;
+        self.execute_in(Lane::Ordinary, action, statement, key, rest)
+            .await
+    }
+
+    /// As [`execute`](Self::execute), in `lane`.
+    async fn execute_in(
+        &self,
+        lane: Lane,
+        action: &str,
+        statement: &str,
+        key: &str,
+        rest: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, Error> {
+        let (_turn, client) = self.client(lane).await?;
         bounded(action, async {
             let statement = prepare(&client, action, statement).await?;
             client
@@ -401,7 +530,20 @@ impl PostgresStore {
         key: &str,
         rest: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<tokio_postgres::Row>, Error> {
-        let client = self.client().await?;
+        self.query_opt_in(Lane::Ordinary, action, statement, key, rest)
+            .await
+    }
+
+    /// As [`query_opt`](Self::query_opt), in `lane`.
+    async fn query_opt_in(
+        &self,
+        lane: Lane,
+        action: &str,
+        statement: &str,
+        key: &str,
+        rest: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, Error> {
+        let (_turn, client) = self.client(lane).await?;
         bounded(action, async {
             let statement = prepare(&client, action, statement).await?;
             client
@@ -698,7 +840,13 @@ async fn renew(
         tokio::time::sleep(ttl / 3).await;
         let asked = tokio::time::Instant::now();
         match store
-            .execute("renew a lease in", sql::RENEW, &key, &[&owner, &ttl_ms])
+            .execute_in(
+                Lane::Lease,
+                "renew a lease in",
+                sql::RENEW,
+                &key,
+                &[&owner, &ttl_ms],
+            )
             .await
         {
             Ok(1) => *lock(&held_until) = asked + ttl,
@@ -732,7 +880,8 @@ impl Lease for PostgresLease {
                 encryption::encode(store.encryption.as_ref(), &store.name(&self.key), token)?;
             let keep = keep_ms(token, SystemTime::now());
             let written = store
-                .execute(
+                .execute_in(
+                    Lane::Lease,
                     "write to",
                     sql::SAVE_LEASED,
                     &self.key,
@@ -743,7 +892,13 @@ impl Lease for PostgresLease {
                 return Ok(());
             }
             let held = store
-                .query_opt("read from", sql::LEASE_HELD, &self.key, &[&self.owner])
+                .query_opt_in(
+                    Lane::Lease,
+                    "read from",
+                    sql::LEASE_HELD,
+                    &self.key,
+                    &[&self.owner],
+                )
                 .await?
                 .map(|row| row.try_get::<_, bool>(0))
                 .transpose()
@@ -761,7 +916,8 @@ impl Lease for PostgresLease {
         Box::pin(async move {
             self.heartbeat.abort();
             self.store
-                .execute(
+                .execute_in(
+                    Lane::Lease,
                     "release a lease in",
                     sql::RELEASE,
                     &self.key,
@@ -832,6 +988,30 @@ mod tests {
             PostgresStore::open(&Secret::new("postgres://u:SENTINEL@h:notaport/db")).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Config);
         assert!(!error.to_string().contains("SENTINEL"), "{error}");
+    }
+
+    #[test]
+    fn a_url_asking_for_tls_is_refused_without_the_feature_and_taken_with_it() {
+        for url in [
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "host=127.0.0.1 user=u sslmode=require",
+        ] {
+            let opened = PostgresStore::open(&Secret::new(url));
+            if cfg!(feature = "tls") {
+                assert!(opened.is_ok(), "{url}");
+            } else {
+                let error = opened.unwrap_err();
+                assert_eq!(error.kind(), ErrorKind::Config, "{url}");
+                assert!(error.to_string().contains("`tls`"), "{error}");
+            }
+        }
+        for url in [
+            "postgres://u@127.0.0.1/db",
+            "postgres://u@127.0.0.1/db?sslmode=prefer",
+            "postgres://u@127.0.0.1/db?sslmode=disable",
+        ] {
+            assert!(PostgresStore::open(&Secret::new(url)).is_ok(), "{url}");
+        }
     }
 
     #[test]

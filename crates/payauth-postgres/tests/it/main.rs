@@ -6,3 +6,5 @@ mod fleet;
 mod round_trips;
 mod store;
 mod support;
+#[cfg(feature = "tls")]
+mod tls;
