@@ -554,6 +554,35 @@ impl PostgresStore {
         .await
     }
 
+    /// Asks for the lease: the row's version when granted. No answer
+    /// within [`STATEMENT_TIMEOUT`] is `None`, as if another replica held
+    /// it: the lease may have been granted all the same (it then runs out
+    /// unrenewed), and a replica that took no answer for an outage would
+    /// fetch beside its holder.
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &String,
+        ttl: i64,
+    ) -> Result<Option<tokio_postgres::Row>, Error> {
+        let action = "take a lease in";
+        let (_turn, client) = self.client(Lane::Ordinary).await?;
+        let asked = async {
+            let statement = prepare(&client, action, sql::ACQUIRE).await?;
+            client
+                .query_opt(&statement, &self.params(&key, &[owner, &ttl]))
+                .await
+                .map_err(|e| pg_error(action, &e))
+        };
+        if let Ok(answer) = tokio::time::timeout(STATEMENT_TIMEOUT, asked).await {
+            return answer;
+        }
+        tracing::warn!(
+            "no answer to a fetch lease request in time; waiting as if another replica held it"
+        );
+        Ok(None)
+    }
+
     /// In one statement: the row's version (0 without a row) and its live
     /// token, if any, or why that token cannot be read (a value larger
     /// than [`MAX_VALUE_BYTES`] is refused by its size, before it is
@@ -732,10 +761,7 @@ impl SharedStore for PostgresStore {
             // Counted from before the request: the lease lives at most
             // this long from when the database set it.
             let asked = tokio::time::Instant::now();
-            let Some(row) = self
-                .query_opt("take a lease in", sql::ACQUIRE, key, &[&owner, &ttl])
-                .await?
-            else {
+            let Some(row) = self.acquire(key, &owner, ttl).await? else {
                 return Ok(None);
             };
             let seen_version: i64 = row

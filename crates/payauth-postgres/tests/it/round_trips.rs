@@ -26,34 +26,56 @@ use crate::support::Backend;
 
 const LIFETIME: Duration = Duration::from_secs(600);
 
-/// A loopback proxy to a server, counting round trips.
-struct Wire {
-    addr: SocketAddr,
+/// A loopback proxy to a server, counting round trips; it can stop
+/// passing the server's answers on (a server that hangs).
+pub(crate) struct Wire {
+    pub(crate) addr: SocketAddr,
     trips: Arc<AtomicUsize>,
+    stalled: Arc<AtomicBool>,
 }
 
 impl Wire {
-    async fn to(server: SocketAddr) -> Self {
+    pub(crate) async fn to(server: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let trips = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&trips);
+        let stalled = Arc::new(AtomicBool::new(false));
+        let (counted, stall) = (Arc::clone(&trips), Arc::clone(&stalled));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let server = TcpStream::connect(server).await.unwrap();
-                tokio::spawn(relay(client, server, Arc::clone(&counted)));
+                tokio::spawn(relay(
+                    client,
+                    server,
+                    Arc::clone(&counted),
+                    Arc::clone(&stall),
+                ));
             }
         });
-        Self { addr, trips }
+        Self {
+            addr,
+            trips,
+            stalled,
+        }
     }
 
     fn trips(&self) -> usize {
         self.trips.load(Ordering::SeqCst)
     }
+
+    /// From now on the server's answers are dropped.
+    pub(crate) fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Relays one connection both ways; each client turn counts one trip.
-async fn relay(client: TcpStream, server: TcpStream, trips: Arc<AtomicUsize>) {
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    trips: Arc<AtomicUsize>,
+    stalled: Arc<AtomicBool>,
+) {
     let (mut client_in, mut client_out) = client.into_split();
     let (mut server_in, mut server_out) = server.into_split();
     // Whether the server spoke last (a client turn starts a round trip).
@@ -81,6 +103,9 @@ async fn relay(client: TcpStream, server: TcpStream, trips: Arc<AtomicUsize>) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if stalled.load(Ordering::SeqCst) {
+                continue;
+            }
             spoke.store(true, Ordering::SeqCst);
             if client_out.write_all(&buf[..n]).await.is_err() {
                 break;
@@ -92,7 +117,7 @@ async fn relay(client: TcpStream, server: TcpStream, trips: Arc<AtomicUsize>) {
 
 /// `url` with its `127.0.0.1:<port>` pointed at `to`, and the address it
 /// pointed at.
-fn redirect(url: &str, to: SocketAddr) -> (String, SocketAddr) {
+pub(crate) fn redirect(url: &str, to: SocketAddr) -> (String, SocketAddr) {
     let host = "127.0.0.1:";
     let start = url.find(host).expect("a loopback URL") + host.len();
     let end = start
