@@ -1333,6 +1333,42 @@ mod tests {
         assert_eq!(saved.access_token.expose_secret(), SENTINEL);
     }
 
+    #[cfg(feature = "subjects")]
+    #[tokio::test]
+    async fn subjects_evicted_while_every_turn_is_taken_are_reported_unsaved_then_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens"));
+        let clock = Arc::new(ManualClock::new());
+        let (shared, seeds) = (store.clone(), Arc::clone(&clock));
+        let subjects = crate::subjects::Subjects::builder(move |customer: &String| {
+            crate::TokenCache::builder(Unreachable)
+                .clock(Arc::clone(&seeds) as Arc<dyn crate::Clock>)
+                .store(Arc::new(shared.clone()), customer.clone())
+                .fetch_timeout(crate::cache::MIN_FETCH_TIMEOUT)
+                .seed(token(&seeds, &format!("a-{customer}"), Some("rotated")))
+                .build()
+        })
+        .capacity(1)
+        .build();
+        let turns = Arc::clone(&store.shared.permits)
+            .acquire_many_owned(u32::try_from(FileStore::CONCURRENCY).unwrap())
+            .await
+            .unwrap();
+        let customers = ["c1", "c2", "c3"].map(String::from);
+        for customer in &customers {
+            subjects.token(customer).await.unwrap();
+        }
+        assert!(subjects.len() < customers.len(), "some were evicted");
+        let error = subjects.flush().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+        drop(turns);
+        subjects.flush().await.unwrap();
+        for customer in &customers {
+            let saved = store.load(customer).await.unwrap().expect(customer);
+            assert_eq!(saved.access_token.expose_secret(), format!("a-{customer}"));
+        }
+    }
+
     /// A source a test never reaches.
     struct Unreachable;
 
