@@ -15,6 +15,14 @@
 //!   against a plain map of `Arc<AccessToken>` filled by calling the source
 //!   directly: memory per idle subject, a get on a random subject, creating
 //!   and fetching one.
+//! - `file-store` (`cargo bench -p payauth-core --bench file_store`):
+//!   `FileStore`'s cost per operation holding 1,000 and 10,000 tokens
+//!   against holding 100, and 10,000 seeded caches flushing at once.
+//! - `fleet` (the ignored test `fleet::a_fleet_of_four_holding_10_000_customers…`
+//!   of `payauth-postgres`, debug build): 4 replicas sharing 10,000
+//!   customers on every store it finds (`eval "$(.ci/postgres start)"`,
+//!   `eval "$(.ci/redis start)"` first), upstream fetches against customers
+//!   × expiries.
 //! - `cold-fetch` (`cargo bench -p payauth-mypos --bench cold_fetch`): a
 //!   payauth token fetch against a bare reqwest POST of the same request
 //!   and against the `oauth2` crate's client-credentials exchange (over the
@@ -75,6 +83,12 @@ pub(crate) fn run(root: &Path, only: &[&str]) -> Result<(), String> {
     if wanted("subjects") {
         rows.extend(cargo_bench(root, "payauth-core", "subjects")?);
     }
+    if wanted("file-store") {
+        rows.extend(cargo_bench(root, "payauth-core", "file_store")?);
+    }
+    if wanted("fleet") {
+        rows.extend(fleet(root)?);
+    }
     if wanted("cold-fetch") {
         rows.extend(cargo_bench(root, "payauth-mypos", "cold_fetch")?);
     }
@@ -83,7 +97,7 @@ pub(crate) fn run(root: &Path, only: &[&str]) -> Result<(), String> {
     }
     if rows.is_empty() {
         return Err(format!(
-            "no benchmark named {}; known: cached-get, herd, subjects, cold-fetch, build-cost",
+            "no benchmark named {}; known: cached-get, herd, subjects, file-store, fleet, cold-fetch, build-cost",
             only.join(", ")
         ));
     }
@@ -99,10 +113,44 @@ fn cargo_bench(root: &Path, package: &str, bench: &str) -> Result<Vec<Row>, Stri
         .args(["bench", "--quiet", "--package", package, "--bench", bench])
         .output()
         .map_err(|e| format!("cannot run cargo bench: {e}"))?;
+    bench_rows(&format!("{package} --bench {bench}"), &output)
+}
+
+/// The 10,000-customer fleet: an ignored test of payauth-postgres's suite
+/// (I/O-bound, so the debug build the tests already have).
+fn fleet(root: &Path) -> Result<Vec<Row>, String> {
+    let test =
+        "fleet::a_fleet_of_four_holding_10_000_customers_makes_one_fetch_per_customer_per_expiry";
+    println!("running payauth-postgres {test} (minutes)…");
+    let output = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args([
+            "test",
+            "--quiet",
+            "--package",
+            "payauth-postgres",
+            "--test",
+            "it",
+            "--",
+        ])
+        .args([
+            "--ignored",
+            "--exact",
+            test,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    bench_rows("the fleet run", &output)
+}
+
+/// The rows of a run's `BENCH [json]` line; its other lines are shown.
+fn bench_rows(what: &str, output: &std::process::Output) -> Result<Vec<Row>, String> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
-            "{package} --bench {bench} failed:\n{stdout}\n{}",
+            "{what} failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
         ));
     }
@@ -112,9 +160,9 @@ fn cargo_bench(root: &Path, package: &str, bench: &str) -> Result<Vec<Row>, Stri
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("BENCH "))
-        .ok_or_else(|| format!("{package} --bench {bench} printed no BENCH line"))?;
+        .ok_or_else(|| format!("{what} printed no BENCH line"))?;
     let values: Vec<Value> =
-        serde_json::from_str(line).map_err(|e| format!("bad BENCH line from {bench}: {e}"))?;
+        serde_json::from_str(line).map_err(|e| format!("bad BENCH line from {what}: {e}"))?;
     values
         .iter()
         .map(|v| {

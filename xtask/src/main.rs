@@ -28,7 +28,7 @@ commands:
                       (--check: fail if a checked-in file differs)
   test                run the whole test suite
   bench [NAME…]       run the benchmarks (all, or the named ones: cached-get,
-                      herd, cold-fetch, build-cost)
+                      herd, file-store, fleet, cold-fetch, build-cost)
                       and write target/bench/summary.json and summary.md
   simulate [--seeds N] [--steps M] [--seed S] [--subjects] [--trace]
                       the deterministic simulation of the cache and the fleet

@@ -57,6 +57,18 @@ const FEATURE_TESTS: &[&[&str]] = &[
         "--",
         "shared::",
     ],
+    // TLS to PostgreSQL (feature `tls`, off in the workspace).
+    &[
+        "test",
+        "-p",
+        "payauth-postgres",
+        "--features",
+        "tls",
+        "--test",
+        "it",
+        "--",
+        "tls::",
+    ],
     // The workspace turns `socks` on (the TLS tests use it): the proxy
     // checks once more without it, where a SOCKS proxy must be refused.
     &["test", "-p", "payauth-core", "--lib", "--", "http::proxy::"],

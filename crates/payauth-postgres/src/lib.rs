@@ -84,10 +84,13 @@
 //!   read.
 //! - Every statement is bounded by [`STATEMENT_TIMEOUT`] (and connecting
 //!   by the same), so a database that hangs costs a caller a store error,
-//!   not its token.
-//! - The connection is plain TCP (`NoTls`): run it on a private network
-//!   or through a local TLS proxy; TLS to the database is not built in
-//!   yet.
+//!   not its token. Waiting for a free pooled connection is bounded by the
+//!   caller only: a busy pool is not an outage (a fleet replica that took
+//!   it for one would fetch beside the lease holder).
+//! - TLS to the database: feature `tls` and `sslmode=require` in the URL
+//!   (rustls, the certificate and name checked; see
+//!   [`PostgresStore::open`]). Without them the connection is plain TCP:
+//!   run it on a private network.
 //!
 //! ## Encryption at rest (off by default)
 //! [`PostgresStore::with_encryption`] seals each stored token with

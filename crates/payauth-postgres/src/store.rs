@@ -14,6 +14,7 @@ use payauth_core::{
     TokenStore,
 };
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 
 pub use payauth_core::store::{
@@ -25,8 +26,9 @@ pub use payauth_core::store::{
 pub const DEFAULT_PREFIX: &str = "payauth";
 /// The default number of connections the pool keeps at most.
 pub const DEFAULT_POOL_SIZE: usize = 16;
-/// How long one statement (or connecting, or waiting for a pooled
-/// connection) may take before it counts as failed.
+/// How long one statement (or connecting) may take before it counts as
+/// failed. Waiting for a free pooled connection is not bounded here: a
+/// busy pool is not a failing database (see [`PostgresStore::open`]).
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a token without refresh token is kept at most (a year and a
 /// day) and at least (a second, so what a save wrote reads back).
@@ -36,6 +38,10 @@ const MIN_KEEP: Duration = Duration::from_secs(1);
 const MAX_FAILURE_BYTES: i32 = 4096;
 /// Attempts of a compare-and-set against other writers.
 const CAS_ATTEMPTS: usize = 3;
+/// Connections of the pool kept for lease holders (renewal, fenced save,
+/// release): other statements use the rest, so a holder's heartbeat never
+/// queues behind thousands of reads and polls and lets its lease run out.
+const LEASE_RESERVE: usize = 2;
 
 /// Milliseconds on the database's clock, which every replica shares.
 macro_rules! now_ms {
@@ -62,15 +68,18 @@ macro_rules! keep {
 
 /// Every statement the store runs; each is atomic on its row.
 mod sql {
+    /// The row's version, whatever it holds (a compare-and-set needs it
+    /// even when no live token is there, so it is read in the same round
+    /// trip), and its live token's size and bytes (bytes only within
+    /// `$3`).
     pub(super) const LOAD: &str = concat!(
-        "SELECT version, octet_length(token), CASE WHEN octet_length(token) <= $3 THEN token END
-         FROM payauth_tokens WHERE prefix = $1 AND key = $2 AND token IS NOT NULL
+        "SELECT version, live.size, CASE WHEN live.size <= $3 THEN token END
+         FROM payauth_tokens, LATERAL (SELECT CASE WHEN token IS NOT NULL
          AND (expires_at_ms IS NULL OR expires_at_ms > ",
         now_ms!(),
-        ")"
+        ") THEN octet_length(token) END AS size) AS live
+         WHERE prefix = $1 AND key = $2"
     );
-    pub(super) const VERSION: &str =
-        "SELECT version FROM payauth_tokens WHERE prefix = $1 AND key = $2";
     pub(super) const SAVE: &str = concat!(
         "INSERT INTO payauth_tokens (prefix, key, version, token, expires_at_ms) VALUES ($1, $2, 1, $3, ",
         keep!("$4"),
@@ -159,6 +168,64 @@ pub struct PostgresStore {
     encryption: Option<EncryptionKey>,
     /// Set once the migrations ran (by this store or a clone).
     migrated: Arc<tokio::sync::OnceCell<()>>,
+    /// Connections statements other than a lease holder's may hold: the
+    /// pool's size less [`LEASE_RESERVE`] (at least one).
+    ordinary: Arc<tokio::sync::Semaphore>,
+}
+
+/// Whose statement: a lease holder's may use the reserved connections.
+#[derive(Clone, Copy)]
+enum Lane {
+    Ordinary,
+    Lease,
+}
+
+/// The pool's manager over TLS: rustls with ring, the platform's verifier
+/// plus `roots`.
+#[cfg(feature = "tls")]
+fn tls_manager(
+    config: tokio_postgres::Config,
+    manager_config: ManagerConfig,
+    roots: &[Vec<u8>],
+) -> Result<Manager, Error> {
+    // rustls 0.23.48 deprecates ring's provider for want of post-quantum
+    // key exchange; it is what the other TLS of payauth uses by default
+    // (quick to build).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config_error = |e: rustls::Error| {
+        Error::new(ErrorKind::Config)
+            .with_description("cannot set up TLS to PostgreSQL")
+            .with_source(e)
+    };
+    let roots = roots
+        .iter()
+        .map(|der| rustls::pki_types::CertificateDer::from(der.clone()));
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
+            .map_err(config_error)?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(config_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Manager::from_config(
+        config,
+        tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+        manager_config,
+    ))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_manager(
+    _: tokio_postgres::Config,
+    _: ManagerConfig,
+    _: &[Vec<u8>],
+) -> Result<Manager, Error> {
+    Err(Error::new(ErrorKind::Config).with_description(
+        "the PostgreSQL URL asks for TLS (sslmode=require): turn on payauth-postgres's feature `tls`",
+    ))
 }
 
 /// A configuration error for a URL that does not parse; never quoted.
@@ -207,6 +274,13 @@ impl PostgresStore {
     /// pool of up to [`DEFAULT_POOL_SIZE`] connections. The URL is a
     /// [`Secret`] since it may hold a password; errors never quote it.
     ///
+    /// While every connection is busy, a call waits its turn for as long
+    /// as its caller lets it (a cache bounds each store call by a quarter
+    /// of its fetch timeout): a busy pool is not a failing database, so a
+    /// fleet replica never takes it for an outage and fetches beside the
+    /// lease holder. Connecting and each statement are bounded by
+    /// [`STATEMENT_TIMEOUT`].
+    ///
     /// # Errors
     /// [`ErrorKind::Config`] for a URL that does not parse;
     /// [`ErrorKind::Store`] when the database cannot be reached or
@@ -221,26 +295,57 @@ impl PostgresStore {
     /// first use, so it can be built without a runtime or a reachable
     /// database, e.g. from a config file at startup.
     ///
+    /// # TLS
+    /// `sslmode=require` in the URL (`?sslmode=require`, or
+    /// `sslmode=require` in the `key=value` form) connects over TLS only,
+    /// with feature `tls`: rustls, the server's certificate and name
+    /// checked by the platform's verifier (what libpq calls
+    /// `verify-full`; `open_with_roots` trusts a private CA too), never
+    /// falling back to plain TCP. Any other `sslmode`
+    /// (`prefer`, the default, or `disable`) connects over plain TCP: a
+    /// connection payauth cannot check is never taken for a safe one.
+    ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a URL that does not parse (never quoted).
+    /// [`ErrorKind::Config`] for a URL that does not parse (never quoted),
+    /// or that asks for TLS without feature `tls`.
     pub fn open(url: &Secret) -> Result<Self, Error> {
+        Self::open_trusting(url, &[])
+    }
+
+    /// As [`open`](Self::open), trusting `roots` (DER certificates) beside
+    /// the platform's when the URL asks for TLS: a database whose
+    /// certificate a private CA signed.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); [`ErrorKind::Config`] for a root that is not
+    /// a certificate.
+    #[cfg(feature = "tls")]
+    pub fn open_with_roots(url: &Secret, roots: &[Vec<u8>]) -> Result<Self, Error> {
+        Self::open_trusting(url, roots)
+    }
+
+    fn open_trusting(url: &Secret, roots: &[Vec<u8>]) -> Result<Self, Error> {
         let mut config =
             tokio_postgres::Config::from_str(url.expose_secret()).map_err(|_| bad_url())?;
         config.connect_timeout(STATEMENT_TIMEOUT);
         if config.get_application_name().is_none() {
             config.application_name("payauth");
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if matches!(config.get_ssl_mode(), SslMode::Require) {
+            tls_manager(config, manager_config, roots)?
+        } else {
+            config.ssl_mode(SslMode::Disable);
+            Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(DEFAULT_POOL_SIZE)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(STATEMENT_TIMEOUT))
+            // A call waits its turn for a connection however long its
+            // caller lets it (the cache bounds every store call).
+            .wait_timeout(None)
             .create_timeout(Some(STATEMENT_TIMEOUT))
             .recycle_timeout(Some(STATEMENT_TIMEOUT))
             .build()
@@ -255,7 +360,9 @@ impl PostgresStore {
     /// use (or call [`migrate`](Self::migrate)).
     #[must_use]
     pub fn new(pool: Pool) -> Self {
+        let ordinary = pool.status().max_size.saturating_sub(LEASE_RESERVE).max(1);
         Self {
+            ordinary: Arc::new(tokio::sync::Semaphore::new(ordinary)),
             pool,
             prefix: DEFAULT_PREFIX.to_owned(),
             lease_ttl: DEFAULT_LEASE_TTL,
@@ -332,7 +439,7 @@ impl PostgresStore {
     /// # Errors
     /// [`ErrorKind::Store`] when the database cannot be reached.
     pub async fn purge_expired(&self) -> Result<u64, Error> {
-        let client = self.client().await?;
+        let (_turn, client) = self.client(Lane::Ordinary).await?;
         bounded("delete from", async {
             client
                 .execute(sql::PURGE, &[])
@@ -342,13 +449,25 @@ impl PostgresStore {
         .await
     }
 
-    /// A pooled connection, the migrations applied.
-    async fn client(&self) -> Result<Object, Error> {
+    /// A pooled connection, the migrations applied, with the turn that
+    /// lets an ordinary statement hold it: a new connection is bounded by
+    /// [`STATEMENT_TIMEOUT`], waiting for a busy one is not.
+    async fn client(
+        &self,
+        lane: Lane,
+    ) -> Result<(Option<tokio::sync::OwnedSemaphorePermit>, Object), Error> {
         self.migrate().await?;
-        bounded("connect to", async {
-            self.pool.get().await.map_err(|e| pool_error(&e))
-        })
-        .await
+        let turn = match lane {
+            Lane::Lease => None,
+            Lane::Ordinary => Some(
+                Arc::clone(&self.ordinary)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::new(ErrorKind::Store))?,
+            ),
+        };
+        let client = self.pool.get().await.map_err(|e| pool_error(&e))?;
+        Ok((turn, client))
     }
 
     /// The name a record is sealed under: its prefix and key, length
@@ -379,7 +498,20 @@ impl PostgresStore {
         key: &str,
         rest: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, Error> {
-        let client = self.client().await?;
+        self.execute_in(Lane::Ordinary, action, statement, key, rest)
+            .await
+    }
+
+    /// As [`execute`](Self::execute), in `lane`.
+    async fn execute_in(
+        &self,
+        lane: Lane,
+        action: &str,
+        statement: &str,
+        key: &str,
+        rest: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, Error> {
+        let (_turn, client) = self.client(lane).await?;
         bounded(action, async {
             let statement = prepare(&client, action, statement).await?;
             client
@@ -398,7 +530,20 @@ impl PostgresStore {
         key: &str,
         rest: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<tokio_postgres::Row>, Error> {
-        let client = self.client().await?;
+        self.query_opt_in(Lane::Ordinary, action, statement, key, rest)
+            .await
+    }
+
+    /// As [`query_opt`](Self::query_opt), in `lane`.
+    async fn query_opt_in(
+        &self,
+        lane: Lane,
+        action: &str,
+        statement: &str,
+        key: &str,
+        rest: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, Error> {
+        let (_turn, client) = self.client(lane).await?;
         bounded(action, async {
             let statement = prepare(&client, action, statement).await?;
             client
@@ -409,30 +554,57 @@ impl PostgresStore {
         .await
     }
 
-    /// The stored token and its version; a value larger than
-    /// [`MAX_VALUE_BYTES`] is refused by its size, before it is sent.
-    async fn load_versioned(&self, key: &str) -> Result<Option<(i64, StoredToken)>, Error> {
-        let max = i32::try_from(MAX_VALUE_BYTES).unwrap_or(i32::MAX);
-        let Some(row) = self.query_opt("read from", sql::LOAD, key, &[&max]).await? else {
-            return Ok(None);
+    /// Asks for the lease: the row's version when granted. No answer
+    /// within [`STATEMENT_TIMEOUT`] is `None`, as if another replica held
+    /// it: the lease may have been granted all the same (it then runs out
+    /// unrenewed), and a replica that took no answer for an outage would
+    /// fetch beside its holder.
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &String,
+        ttl: i64,
+    ) -> Result<Option<tokio_postgres::Row>, Error> {
+        let action = "take a lease in";
+        let (_turn, client) = self.client(Lane::Ordinary).await?;
+        let asked = async {
+            let statement = prepare(&client, action, sql::ACQUIRE).await?;
+            client
+                .query_opt(&statement, &self.params(&key, &[owner, &ttl]))
+                .await
+                .map_err(|e| pg_error(action, &e))
         };
-        let version: i64 = row.try_get(0).map_err(|e| pg_error("read from", &e))?;
-        let size: i32 = row.try_get(1).map_err(|e| pg_error("read from", &e))?;
-        let bytes: Option<Vec<u8>> = row.try_get(2).map_err(|e| pg_error("read from", &e))?;
-        let Some(bytes) = bytes else {
-            return Err(Error::new(ErrorKind::Store).with_description(format!(
-                "the stored value is {size} bytes, larger than the {MAX_VALUE_BYTES} bytes a stored token may take"
-            )));
-        };
-        let token = encryption::decode(self.encryption.as_ref(), &self.name(key), &bytes)?;
-        Ok(Some((version, token)))
+        if let Ok(answer) = tokio::time::timeout(STATEMENT_TIMEOUT, asked).await {
+            return answer;
+        }
+        tracing::warn!(
+            "no answer to a fetch lease request in time; waiting as if another replica held it"
+        );
+        Ok(None)
     }
 
-    async fn version(&self, key: &str) -> Result<i64, Error> {
-        self.query_opt("read from", sql::VERSION, key, &[])
-            .await?
-            .map_or(Ok(0), |row| row.try_get(0))
-            .map_err(|e| pg_error("read from", &e))
+    /// In one statement: the row's version (0 without a row) and its live
+    /// token, if any, or why that token cannot be read (a value larger
+    /// than [`MAX_VALUE_BYTES`] is refused by its size, before it is
+    /// sent). The outer error is the database's.
+    async fn load_versioned(&self, key: &str) -> Result<(i64, Loaded), Error> {
+        let max = i32::try_from(MAX_VALUE_BYTES).unwrap_or(i32::MAX);
+        let Some(row) = self.query_opt("read from", sql::LOAD, key, &[&max]).await? else {
+            return Ok((0, Ok(None)));
+        };
+        let version: i64 = row.try_get(0).map_err(|e| pg_error("read from", &e))?;
+        let size: Option<i32> = row.try_get(1).map_err(|e| pg_error("read from", &e))?;
+        let bytes: Option<Vec<u8>> = row.try_get(2).map_err(|e| pg_error("read from", &e))?;
+        let token = match (size, bytes) {
+            (None, _) => Ok(None),
+            (Some(_), Some(bytes)) => {
+                encryption::decode(self.encryption.as_ref(), &self.name(key), &bytes).map(Some)
+            }
+            (Some(size), None) => Err(Error::new(ErrorKind::Store).with_description(format!(
+                "the stored value is {size} bytes, larger than the {MAX_VALUE_BYTES} bytes a stored token may take"
+            ))),
+        };
+        Ok((version, token))
     }
 
     async fn save_if_cas(
@@ -444,10 +616,9 @@ impl PostgresStore {
         let bytes = encryption::encode(self.encryption.as_ref(), &self.name(key), token)?;
         let keep = keep_ms(token, SystemTime::now());
         for _ in 0..CAS_ATTEMPTS {
-            let (version, stored) = match self.load_versioned(key).await {
-                Ok(Some((version, stored))) => (version, Some(stored)),
-                Ok(None) | Err(_) => (self.version(key).await?, None),
-            };
+            // Unreadable (another key, corrupt): as good as nothing.
+            let (version, stored) = self.load_versioned(key).await?;
+            let stored = stored.unwrap_or(None);
             if !condition.allows(stored.as_ref(), token) {
                 return Ok(false);
             }
@@ -494,6 +665,9 @@ fn keep_ms(token: &StoredToken, now: SystemTime) -> i64 {
     i64::try_from(kept).unwrap_or(i64::MAX)
 }
 
+/// A row's token: none live, live, or unreadable.
+type Loaded = Result<Option<StoredToken>, Error>;
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -521,7 +695,7 @@ fn clamp(setting: &str, value: Duration, limits: &RangeInclusive<Duration>) -> D
 
 impl TokenStore for PostgresStore {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
-        Box::pin(async move { Ok(self.load_versioned(key).await?.map(|(_, token)| token)) })
+        Box::pin(async move { self.load_versioned(key).await?.1 })
     }
 
     fn save<'a>(
@@ -544,20 +718,20 @@ impl TokenStore for PostgresStore {
         if_holds: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let version = match self.load_versioned(key).await {
-                Ok(None) => return Ok(()),
-                Ok(Some((version, token))) => {
+            let version = match self.load_versioned(key).await? {
+                (_, Ok(None)) => return Ok(()),
+                (version, Ok(Some(token))) => {
                     if !token.is_cleared_by(if_holds) {
                         return Ok(());
                     }
                     version
                 }
                 // An unreadable token can only be cleared unconditionally.
-                Err(_) if if_holds.is_none() => {
+                (_, Err(_)) if if_holds.is_none() => {
                     self.execute("delete from", sql::CLEAR, key, &[]).await?;
                     return Ok(());
                 }
-                Err(error) => return Err(error),
+                (_, Err(error)) => return Err(error),
             };
             // Compare-and-delete: a token stored meanwhile survives.
             self.execute("delete from", sql::CLEAR_IF_VERSION, key, &[&version])
@@ -587,10 +761,7 @@ impl SharedStore for PostgresStore {
             // Counted from before the request: the lease lives at most
             // this long from when the database set it.
             let asked = tokio::time::Instant::now();
-            let Some(row) = self
-                .query_opt("take a lease in", sql::ACQUIRE, key, &[&owner, &ttl])
-                .await?
-            else {
+            let Some(row) = self.acquire(key, &owner, ttl).await? else {
                 return Ok(None);
             };
             let seen_version: i64 = row
@@ -695,7 +866,13 @@ async fn renew(
         tokio::time::sleep(ttl / 3).await;
         let asked = tokio::time::Instant::now();
         match store
-            .execute("renew a lease in", sql::RENEW, &key, &[&owner, &ttl_ms])
+            .execute_in(
+                Lane::Lease,
+                "renew a lease in",
+                sql::RENEW,
+                &key,
+                &[&owner, &ttl_ms],
+            )
             .await
         {
             Ok(1) => *lock(&held_until) = asked + ttl,
@@ -729,7 +906,8 @@ impl Lease for PostgresLease {
                 encryption::encode(store.encryption.as_ref(), &store.name(&self.key), token)?;
             let keep = keep_ms(token, SystemTime::now());
             let written = store
-                .execute(
+                .execute_in(
+                    Lane::Lease,
                     "write to",
                     sql::SAVE_LEASED,
                     &self.key,
@@ -740,7 +918,13 @@ impl Lease for PostgresLease {
                 return Ok(());
             }
             let held = store
-                .query_opt("read from", sql::LEASE_HELD, &self.key, &[&self.owner])
+                .query_opt_in(
+                    Lane::Lease,
+                    "read from",
+                    sql::LEASE_HELD,
+                    &self.key,
+                    &[&self.owner],
+                )
                 .await?
                 .map(|row| row.try_get::<_, bool>(0))
                 .transpose()
@@ -758,7 +942,8 @@ impl Lease for PostgresLease {
         Box::pin(async move {
             self.heartbeat.abort();
             self.store
-                .execute(
+                .execute_in(
+                    Lane::Lease,
                     "release a lease in",
                     sql::RELEASE,
                     &self.key,
@@ -829,6 +1014,30 @@ mod tests {
             PostgresStore::open(&Secret::new("postgres://u:SENTINEL@h:notaport/db")).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Config);
         assert!(!error.to_string().contains("SENTINEL"), "{error}");
+    }
+
+    #[test]
+    fn a_url_asking_for_tls_is_refused_without_the_feature_and_taken_with_it() {
+        for url in [
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "host=127.0.0.1 user=u sslmode=require",
+        ] {
+            let opened = PostgresStore::open(&Secret::new(url));
+            if cfg!(feature = "tls") {
+                assert!(opened.is_ok(), "{url}");
+            } else {
+                let error = opened.unwrap_err();
+                assert_eq!(error.kind(), ErrorKind::Config, "{url}");
+                assert!(error.to_string().contains("`tls`"), "{error}");
+            }
+        }
+        for url in [
+            "postgres://u@127.0.0.1/db",
+            "postgres://u@127.0.0.1/db?sslmode=prefer",
+            "postgres://u@127.0.0.1/db?sslmode=disable",
+        ] {
+            assert!(PostgresStore::open(&Secret::new(url)).is_ok(), "{url}");
+        }
     }
 
     #[test]

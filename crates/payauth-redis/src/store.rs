@@ -488,14 +488,25 @@ where
             // Counted from before the request: the lease lives at most
             // this long from when Redis set it.
             let asked = tokio::time::Instant::now();
-            let version: i64 = invoke(
+            let version: i64 = match invoke(
                 &scripts::ACQUIRE,
                 &[&keys.lease, &keys.token],
                 &[owner.as_bytes(), ttl_ms.to_string().as_bytes()],
                 &self.conn,
             )
             .await
-            .map_err(|e| redis_error("take a lease in", &e))?;
+            {
+                Ok(version) => version,
+                // No answer in time is not "down": the lease may have been
+                // granted all the same (it then runs out unrenewed), so
+                // wait as if another replica held it rather than fetch
+                // beside its holder.
+                Err(error) if error.is_timeout() => {
+                    tracing::warn!(lease = %keys.lease, "no answer to a fetch lease request in time; waiting as if another replica held it");
+                    return Ok(None);
+                }
+                Err(error) => return Err(redis_error("take a lease in", &error)),
+            };
             let Ok(seen_version) = u64::try_from(version) else {
                 return Ok(None);
             };

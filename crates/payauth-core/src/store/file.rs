@@ -5,7 +5,8 @@
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
@@ -30,7 +31,8 @@ const TEMP_PREFIX: &str = ".tmp-";
 #[cfg(not(unix))]
 const LOCK_FILE: &str = ".lock";
 /// How old a temporary file must be before a save removes it as left by a
-/// writer that died mid-save (a live save takes milliseconds).
+/// writer that died mid-save (a live save takes milliseconds); also how
+/// often a store looks for such files.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 
 /// Tokens in files, one per key, in a private directory.
@@ -38,7 +40,21 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// A save writes a temporary file in the same directory, flushes it to
 /// disk, then renames it over the old one, so a crash mid-write leaves the
 /// old or the new token, never a torn file; temporary files a killed writer
-/// left behind are removed by a later save once they are ten minutes old.
+/// left behind are removed, once they are ten minutes old, by a store's
+/// first save and then by a save at most every ten minutes (looking for
+/// them lists the directory, so it is not done on every save).
+///
+/// # Cost and concurrency
+/// An operation's cost does not grow with the number of tokens held: it
+/// touches its key's file and the directory's own metadata, never lists
+/// the directory (but for the sweep above). At most
+/// [`FileStore::CONCURRENCY`] operations of a store and its clones run at
+/// once, on tokio's blocking threads; more wait in line, holding no
+/// thread, so thousands of caches saving at once neither exhaust the
+/// blocking pool nor starve each other. A waiting operation cancelled by
+/// its caller's timeout never starts; one that started runs to its end.
+/// Writes flush their token to disk before taking the lock, so writes of
+/// different keys overlap their flushes.
 ///
 /// Another local user must not be able to read the tokens nor plant one,
 /// so on Unix the store refuses, with an [`ErrorKind::Store`] saying what to
@@ -46,9 +62,11 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// or open to group or others (it creates it 0700); a token file that is a
 /// symbolic link, not a regular file (a FIFO, a directory), not owned by
 /// the directory's owner, or larger than [`MAX_STORED_TOKEN_BYTES`]. Token
-/// files are created 0600. The directory must be writable even to load:
-/// the store learns the current user from a file it creates there (there
-/// is no safe `geteuid`).
+/// files are created 0600. The directory is checked (by `lstat`, no
+/// symbolic link followed) on every operation. The directory must be
+/// writable even to load: the store learns the current user from a file
+/// it creates there (there is no safe `geteuid`), once per store and its
+/// clones.
 ///
 /// Any key works: keys up to 64 bytes are hex-encoded into the file name,
 /// longer ones named by their SHA-256 digest (`sha256-<hex>.json`), so no
@@ -74,16 +92,59 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// let store = FileStore::new("/var/lib/my-service/tokens");
 /// # let _ = store;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FileStore {
     dir: PathBuf,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a store and its clones share.
+struct Shared {
+    /// One per operation running, [`FileStore::CONCURRENCY`] in all.
+    permits: Arc<tokio::sync::Semaphore>,
+    /// The current user, learned once from a probe file.
+    #[cfg(unix)]
+    uid: OnceLock<u32>,
+    /// When this store last looked for stale temporary files.
+    swept: Mutex<Option<Instant>>,
+    /// Operations running now, and the most seen at once.
+    #[cfg(test)]
+    running: std::sync::atomic::AtomicUsize,
+    #[cfg(test)]
+    most_running: std::sync::atomic::AtomicUsize,
 }
 
 impl FileStore {
+    /// How many of a store's operations (with its clones') run at once on
+    /// tokio's blocking threads; the rest wait their turn holding no
+    /// thread. Writes of different keys overlap their disk flushes, so a
+    /// few run better than one; many more only queue in the kernel.
+    pub const CONCURRENCY: usize = 16;
+
     /// A store in `dir` (created 0700 on first save, with any missing
     /// parents).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            shared: Arc::new(Shared {
+                permits: Arc::new(tokio::sync::Semaphore::new(Self::CONCURRENCY)),
+                #[cfg(unix)]
+                uid: OnceLock::new(),
+                swept: Mutex::new(None),
+                #[cfg(test)]
+                running: std::sync::atomic::AtomicUsize::new(0),
+                #[cfg(test)]
+                most_running: std::sync::atomic::AtomicUsize::new(0),
+            }),
+        }
     }
 
     /// Checks that tokens can be kept here, creating the directory (0700,
@@ -99,8 +160,9 @@ impl FileStore {
             dir: self.dir.clone(),
             path: self.dir.clone(),
             legacy: None,
+            shared: Arc::clone(&self.shared),
         };
-        blocking(move || {
+        self.blocking(move || {
             files
                 .locked(true, |_| Ok(()))?
                 .ok_or_else(|| refused("the token directory vanished", &files.dir))
@@ -119,7 +181,44 @@ impl FileStore {
             dir: self.dir.clone(),
             path: self.path(key),
             legacy: legacy_file_name(key).map(|name| self.dir.join(name)),
+            shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// Runs `work` on a blocking thread once one of the store's
+    /// [`FileStore::CONCURRENCY`] permits is free. The permit is held to
+    /// the end of `work`, even when the caller stops waiting.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let failed = |e: &dyn std::fmt::Display| {
+            Error::new(ErrorKind::Store).with_description(format!("store task failed: {e}"))
+        };
+        let permit = Arc::clone(&self.shared.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| failed(&e))?;
+        #[cfg(test)]
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            #[cfg(test)]
+            {
+                use std::sync::atomic::Ordering::SeqCst;
+                let now = shared.running.fetch_add(1, SeqCst) + 1;
+                shared.most_running.fetch_max(now, SeqCst);
+                // Long enough for waiting callers to pile up.
+                std::thread::sleep(Duration::from_millis(1));
+                let done = work();
+                shared.running.fetch_sub(1, SeqCst);
+                done
+            }
+            #[cfg(not(test))]
+            work()
+        })
+        .await
+        .map_err(|e| failed(&e))?
     }
 }
 
@@ -174,11 +273,12 @@ struct Files {
     dir: PathBuf,
     path: PathBuf,
     legacy: Option<PathBuf>,
+    shared: Arc<Shared>,
 }
 
 impl Files {
     fn load(&self) -> Result<Option<StoredToken>, Error> {
-        match check_dir(&self.dir)? {
+        match self.check_dir()? {
             Some(dir) => self.load_in(&dir),
             None => Ok(None),
         }
@@ -196,47 +296,114 @@ impl Files {
             create_private_dir(&self.dir)
                 .map_err(|e| io_failed("cannot create the token directory", &self.dir, &e))?;
         }
-        let Some(dir) = check_dir(&self.dir)? else {
+        let Some(dir) = self.check_dir()? else {
             return Ok(None);
         };
+        self.locked_in(&dir, work).map(Some)
+    }
+
+    /// Runs `work` holding the write lock of the checked directory.
+    fn locked_in<T>(
+        &self,
+        dir: &Metadata,
+        work: impl FnOnce(&Metadata) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let (file, path) = open_lock(&self.dir)
             .map_err(|e| io_failed("cannot open the token store's lock", &self.dir, &e))?;
         // std's `File::lock`: `flock` on Unix, `LockFileEx` on Windows;
         // released when `file` is closed, after `work`.
         file.lock()
             .map_err(|e| io_failed("cannot lock the token store", &path, &e))?;
-        let done = work(&dir).map(Some);
+        let done = work(dir);
         drop(file);
         done
     }
 
-    fn save(&self, token: &StoredToken) -> Result<(), Error> {
-        self.locked(true, |dir| self.save_locked(token, dir))?
-            .ok_or_else(|| refused("the token directory vanished", &self.dir))
+    /// `dir`'s metadata once it is known to be a real directory (not a
+    /// symbolic link) that only the current user can enter; `None` when
+    /// it does not exist.
+    fn check_dir(&self) -> Result<Option<Metadata>, Error> {
+        check_dir(&self.dir, || self.current_uid())
     }
 
-    /// Saves `token` if `condition` allows it over what is stored, under the
-    /// lock: whether it was written.
-    fn save_if(&self, token: &StoredToken, condition: &OwnedSaveIf) -> Result<bool, Error> {
-        let saved = self.locked(true, |dir| {
-            let stored = self.load_in(dir)?;
+    /// The current user, from a probe file created the first time only.
+    #[cfg(unix)]
+    fn current_uid(&self) -> Result<u32, Error> {
+        if let Some(&uid) = self.shared.uid.get() {
+            return Ok(uid);
+        }
+        let uid = current_uid(&self.dir)?;
+        Ok(*self.shared.uid.get_or_init(|| uid))
+    }
+
+    #[cfg(not(unix))]
+    fn current_uid(&self) -> Result<u32, Error> {
+        Ok(0)
+    }
+
+    fn save(&self, token: &StoredToken) -> Result<(), Error> {
+        self.save_if(token, None).map(drop)
+    }
+
+    /// Saves `token` if `condition` (none: always) allows it over what is
+    /// stored: whether it was written. The token is written to a temporary
+    /// file and flushed to disk first; only the read, the compare and the
+    /// rename hold the lock, so writers of other keys flush meanwhile.
+    fn save_if(&self, token: &StoredToken, condition: Option<&OwnedSaveIf>) -> Result<bool, Error> {
+        let bytes = Zeroizing::new(
+            serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?,
+        );
+        if bytes.len() > MAX_STORED_TOKEN_BYTES {
+            return Err(too_large("the token", &self.path));
+        }
+        create_private_dir(&self.dir)
+            .map_err(|e| io_failed("cannot create the token directory", &self.dir, &e))?;
+        let dir = self
+            .check_dir()?
+            .ok_or_else(|| refused("the token directory vanished", &self.dir))?;
+        let written = |e: io::Error| io_failed("cannot write the token file", &self.path, &e);
+        let mut temp = TempFile::create(&self.dir).map_err(written)?;
+        temp.file.write_all(&bytes).map_err(written)?;
+        temp.file.sync_all().map_err(written)?;
+        let saved = self.locked_in(&dir, |dir| {
             let allowed = match condition {
-                OwnedSaveIf::NotNewer => SaveIf::NotNewer.allows(stored.as_ref(), token),
-                OwnedSaveIf::Holds(tokens, or_nothing) => {
-                    let access_tokens: Vec<&Secret> = tokens.iter().collect();
-                    SaveIf::Holds {
-                        access_tokens: &access_tokens,
-                        or_nothing: *or_nothing,
-                    }
-                    .allows(stored.as_ref(), token)
-                }
+                None => true,
+                Some(condition) => condition.allows(self.load_in(dir)?.as_ref(), token),
             };
             if allowed {
-                self.save_locked(token, dir)?;
+                temp.rename(&self.path).map_err(written)?;
+                self.remove(false)?;
             }
             Ok(allowed)
         })?;
-        saved.ok_or_else(|| refused("the token directory vanished", &self.dir))
+        if saved {
+            // Make the rename itself durable.
+            if let Ok(dir) = File::open(&self.dir) {
+                let _ = dir.sync_all();
+            }
+            self.sweep(&dir);
+        }
+        Ok(saved)
+    }
+
+    /// Removes stale temporary files if this store has not looked for
+    /// them in the last [`STALE_TEMP_AGE`].
+    fn sweep(&self, dir: &Metadata) {
+        let due = {
+            let mut swept = self
+                .shared
+                .swept
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due = swept.is_none_or(|at| at.elapsed() >= STALE_TEMP_AGE);
+            if due {
+                *swept = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            remove_stale_temp_files(&self.dir, dir);
+        }
     }
 
     fn load_in(&self, dir: &Metadata) -> Result<Option<StoredToken>, Error> {
@@ -246,30 +413,6 @@ impl Files {
             }
         }
         Ok(None)
-    }
-
-    fn save_locked(&self, token: &StoredToken, dir: &Metadata) -> Result<(), Error> {
-        let bytes = Zeroizing::new(
-            serde_json::to_vec(token).map_err(|e| Error::new(ErrorKind::Store).with_source(e))?,
-        );
-        if bytes.len() > MAX_STORED_TOKEN_BYTES {
-            return Err(too_large("the token", &self.path));
-        }
-        let written = (|| {
-            let mut temp = TempFile::create(&self.dir)?;
-            temp.file.write_all(&bytes)?;
-            temp.file.sync_all()?;
-            temp.rename(&self.path)?;
-            // Make the rename itself durable.
-            if let Ok(dir) = File::open(&self.dir) {
-                let _ = dir.sync_all();
-            }
-            Ok(())
-        })();
-        written.map_err(|e: io::Error| io_failed("cannot write the token file", &self.path, &e))?;
-        self.remove(false)?;
-        remove_stale_temp_files(&self.dir, dir);
-        Ok(())
     }
 
     fn clear(&self, expected: Option<&Secret>) -> Result<(), Error> {
@@ -308,6 +451,20 @@ enum OwnedSaveIf {
 }
 
 impl OwnedSaveIf {
+    fn allows(&self, stored: Option<&StoredToken>, token: &StoredToken) -> bool {
+        match self {
+            Self::NotNewer => SaveIf::NotNewer.allows(stored, token),
+            Self::Holds(tokens, or_nothing) => {
+                let access_tokens: Vec<&Secret> = tokens.iter().collect();
+                SaveIf::Holds {
+                    access_tokens: &access_tokens,
+                    or_nothing: *or_nothing,
+                }
+                .allows(stored, token)
+            }
+        }
+    }
+
     fn of(condition: SaveIf<'_>) -> Self {
         match condition {
             SaveIf::NotNewer => Self::NotNewer,
@@ -348,9 +505,12 @@ fn open_lock(dir: &Path) -> io::Result<(File, PathBuf)> {
 }
 
 /// `dir`'s metadata once it is known to be a real directory (not a
-/// symbolic link) that only the current user can enter; `None` when it
-/// does not exist.
-fn check_dir(dir: &Path) -> Result<Option<Metadata>, Error> {
+/// symbolic link) that only the current user (`uid`) can enter; `None`
+/// when it does not exist.
+fn check_dir(
+    dir: &Path,
+    #[cfg_attr(not(unix), allow(unused_variables))] uid: impl FnOnce() -> Result<u32, Error>,
+) -> Result<Option<Metadata>, Error> {
     let meta = match fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -377,7 +537,7 @@ fn check_dir(dir: &Path) -> Result<Option<Metadata>, Error> {
                 dir,
             ));
         }
-        let uid = current_uid(dir)?;
+        let uid = uid()?;
         check_owner("the token directory", meta.uid(), uid, dir)?;
     }
     Ok(Some(meta))
@@ -601,18 +761,10 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        Error::new(ErrorKind::Store).with_description(format!("store task failed: {e}"))
-    })?
-}
-
 impl TokenStore for FileStore {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, Error>> {
         let files = self.files(key);
-        Box::pin(blocking(move || files.load()))
+        Box::pin(self.blocking(move || files.load()))
     }
 
     fn save<'a>(
@@ -621,7 +773,7 @@ impl TokenStore for FileStore {
         token: &'a StoredToken,
     ) -> BoxFuture<'a, Result<(), Error>> {
         let (files, token) = (self.files(key), token.clone());
-        Box::pin(blocking(move || files.save(&token)))
+        Box::pin(self.blocking(move || files.save(&token)))
     }
 
     fn clear<'a>(
@@ -630,7 +782,7 @@ impl TokenStore for FileStore {
         if_refresh_token: Option<&'a Secret>,
     ) -> BoxFuture<'a, Result<(), Error>> {
         let (files, expected) = (self.files(key), if_refresh_token.cloned());
-        Box::pin(blocking(move || files.clear(expected.as_ref())))
+        Box::pin(self.blocking(move || files.clear(expected.as_ref())))
     }
 
     fn save_if<'a>(
@@ -641,7 +793,7 @@ impl TokenStore for FileStore {
     ) -> BoxFuture<'a, Result<bool, Error>> {
         let (files, token, condition) =
             (self.files(key), token.clone(), OwnedSaveIf::of(condition));
-        Box::pin(blocking(move || files.save_if(&token, &condition)))
+        Box::pin(self.blocking(move || files.save_if(&token, Some(&condition))))
     }
 }
 
@@ -1063,7 +1215,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_next_save_removes_stale_temp_files_and_nothing_else() {
+    async fn a_stores_first_save_removes_stale_temp_files_and_nothing_else_and_later_saves_do_not_list_the_folder()
+     {
         let clock = ManualClock::new();
         let stored = StoredToken::from_token(&token(&clock, "a", None));
         let (dir, store) = saved_store("k", &stored).await;
@@ -1094,6 +1247,12 @@ mod tests {
         #[cfg(unix)]
         let chowned = std::os::unix::fs::chown(&others, Some(65_534), None).is_ok();
         store.save("k", &stored).await.unwrap();
+        assert!(
+            stale.iter().all(|path| path.exists()),
+            "a store looks for stale files once per {STALE_TEMP_AGE:?}, not on every save"
+        );
+        // A process started after the writers died: its first save looks.
+        FileStore::new(&tokens).save("k", &stored).await.unwrap();
         for path in stale {
             assert!(
                 !path.exists(),
@@ -1109,6 +1268,117 @@ mod tests {
             chowned,
             "another user's file is not ours to remove"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_the_bound_of_operations_run_at_once_however_many_callers_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens"));
+        let clock = ManualClock::new();
+        let stored = StoredToken::from_token(&token(&clock, "a", Some("r")));
+        let calls = (0..400).map(|i| {
+            let (store, stored) = (store.clone(), stored.clone());
+            tokio::spawn(async move {
+                let key = format!("k{}", i % 40);
+                match i % 3 {
+                    0 => store.save(&key, &stored).await,
+                    1 => store.load(&key).await.map(drop),
+                    _ => store
+                        .save_if(&key, &stored, SaveIf::NotNewer)
+                        .await
+                        .map(drop),
+                }
+            })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            call.await.unwrap().unwrap();
+        }
+        let most = store
+            .shared
+            .most_running
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            (1..=FileStore::CONCURRENCY).contains(&most),
+            "{most} operations ran at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_save_cancelled_while_waiting_for_its_turn_never_runs_and_flush_reports_it_unsaved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens"));
+        let clock = Arc::new(ManualClock::new());
+        let seeded = token(&clock, SENTINEL, Some("rotated"));
+        let cache = crate::TokenCache::builder(Unreachable)
+            .clock(Arc::clone(&clock) as Arc<dyn crate::Clock>)
+            .store(Arc::new(store.clone()), "k")
+            .fetch_timeout(crate::cache::MIN_FETCH_TIMEOUT)
+            .seed(seeded)
+            .build();
+        // Every turn taken, as by thousands of other caches saving.
+        let turns = Arc::clone(&store.shared.permits)
+            .acquire_many_owned(u32::try_from(FileStore::CONCURRENCY).unwrap())
+            .await
+            .unwrap();
+        let error = cache.flush().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+        drop(turns);
+        assert_eq!(
+            store.load("k").await.unwrap(),
+            None,
+            "the cancelled save never ran later"
+        );
+        cache.flush().await.unwrap();
+        let saved = store.load("k").await.unwrap().unwrap();
+        assert_eq!(saved.access_token.expose_secret(), SENTINEL);
+    }
+
+    #[cfg(feature = "subjects")]
+    #[tokio::test]
+    async fn subjects_evicted_while_every_turn_is_taken_are_reported_unsaved_then_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens"));
+        let clock = Arc::new(ManualClock::new());
+        let (shared, seeds) = (store.clone(), Arc::clone(&clock));
+        let subjects = crate::subjects::Subjects::builder(move |customer: &String| {
+            crate::TokenCache::builder(Unreachable)
+                .clock(Arc::clone(&seeds) as Arc<dyn crate::Clock>)
+                .store(Arc::new(shared.clone()), customer.clone())
+                .fetch_timeout(crate::cache::MIN_FETCH_TIMEOUT)
+                .seed(token(&seeds, &format!("a-{customer}"), Some("rotated")))
+                .build()
+        })
+        .capacity(1)
+        .build();
+        let turns = Arc::clone(&store.shared.permits)
+            .acquire_many_owned(u32::try_from(FileStore::CONCURRENCY).unwrap())
+            .await
+            .unwrap();
+        let customers = ["c1", "c2", "c3"].map(String::from);
+        for customer in &customers {
+            subjects.token(customer).await.unwrap();
+        }
+        assert!(subjects.len() < customers.len(), "some were evicted");
+        let error = subjects.flush().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Store, "{error}");
+        drop(turns);
+        subjects.flush().await.unwrap();
+        for customer in &customers {
+            let saved = store.load(customer).await.unwrap().expect(customer);
+            assert_eq!(saved.access_token.expose_secret(), format!("a-{customer}"));
+        }
+    }
+
+    /// A source a test never reaches.
+    struct Unreachable;
+
+    impl crate::TokenSource for Unreachable {
+        fn fetch<'a>(
+            &'a self,
+            _: Option<&'a AccessToken>,
+        ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+            unreachable!("the test never fetches")
+        }
     }
 
     #[tokio::test]

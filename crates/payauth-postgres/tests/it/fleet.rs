@@ -225,44 +225,255 @@ async fn a_lease_whose_holder_died_expires_and_another_replica_fetches_on_every_
     }
 }
 
+/// A replica whose lease request goes unanswered (a store that hangs, or
+/// one so loaded that its answer comes too late) must not take that for
+/// an outage and fetch beside the holder: the lease may have been granted.
+/// It answers `None`, as if another replica held the lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fleet_of_four_holding_many_customers_makes_one_fetch_per_customer_per_expiry() {
-    const CUSTOMERS: usize = 200;
+async fn a_lease_request_left_unanswered_is_taken_as_held_elsewhere_not_as_an_outage_on_every_store()
+ {
     for backend in Backend::all() {
-        let (upstream, clock) = (Arc::<Upstream>::default(), Arc::new(ManualClock::new()));
-        let mut fleet = Vec::new();
-        for _ in 0..4 {
-            let store = backend.replica().await;
-            let (upstream, clock) = (Arc::clone(&upstream), Arc::clone(&clock));
-            fleet.push(
-                Subjects::builder(move |customer: &String| {
-                    replica(&store, &upstream, &clock, customer)
-                })
-                .capacity(CUSTOMERS / 2)
-                .build(),
-            );
-        }
+        let (url, prefix) = backend.url_and_prefix();
+        let (_, server) = crate::round_trips::redirect(url, "127.0.0.1:1".parse().unwrap());
+        let wire = crate::round_trips::Wire::to(server).await;
+        let (url, _) = crate::round_trips::redirect(url, wire.addr);
+        let store = backend.replica_at(&url, prefix).await;
+        // Connected (PostgreSQL's pool connects on first use).
+        store.load("fleet:unanswered").await.unwrap();
+        wire.stall();
+        let lease = store.try_lease("fleet:unanswered").await;
+        assert!(
+            matches!(lease, Ok(None)),
+            "{}: {:?}",
+            backend.name(),
+            lease.map(|l| l.is_some())
+        );
+    }
+}
+
+/// How a fleet of [`REPLICAS`] sharing many customers did.
+struct ManyCustomers {
+    /// Customers whose upstream fetches were not one per expiry, and how
+    /// many they had (the first 10).
+    off: Vec<(String, usize)>,
+    /// Upstream fetches in all, and the most any customer had in one
+    /// expiry.
+    fetches: usize,
+    most: usize,
+    /// Calls that failed, by kind; calls answered with another customer's
+    /// token; calls answered with an earlier expiry's token.
+    errors: Vec<(ErrorKind, String)>,
+    crossed: usize,
+    stale: usize,
+    /// Seconds per expiry (every replica asked for every customer).
+    seconds: Vec<f64>,
+}
+
+const REPLICAS: usize = 4;
+const EXPIRIES: usize = 2;
+
+/// [`REPLICAS`] replicas, each holding at most half of `customers`
+/// (idle ones are evicted, saving first), are each asked for every
+/// customer, all in the same order, with at most `in_flight` calls
+/// at once per replica (`None`: all at once), then again after each of
+/// [`EXPIRIES`] - 1 expiries.
+async fn many_customers(
+    backend: &Backend,
+    customers: usize,
+    in_flight: Option<usize>,
+) -> ManyCustomers {
+    // Customers of their own: runs share the backend's prefix.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    let name = move |customer: usize| format!("f{run}-m{customer}");
+    let (upstream, clock) = (Arc::<Upstream>::default(), Arc::new(ManualClock::new()));
+    let mut fleet = Vec::new();
+    for _ in 0..REPLICAS {
+        let store = backend.replica().await;
+        let (upstream, clock) = (Arc::clone(&upstream), Arc::clone(&clock));
+        let subjects = Subjects::builder(move |customer: &String| {
+            replica(&store, &upstream, &clock, customer)
+        })
+        .capacity(customers / 2)
+        .build();
+        let turns = Arc::new(tokio::sync::Semaphore::new(
+            in_flight.unwrap_or(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
+        fleet.push((subjects, turns));
+    }
+    let mut seconds = Vec::new();
+    let (mut errors, mut crossed, mut stale, mut most) = (Vec::new(), 0, 0, 0);
+    let mut before = HashMap::new();
+    for expiry in 1..=EXPIRIES {
+        let began = std::time::Instant::now();
         let mut calls = tokio::task::JoinSet::new();
-        for customer in 0..CUSTOMERS {
-            for replica in &fleet {
-                let replica = replica.clone();
+        // Every replica in the same order, each customer asked of all four
+        // at the same moment (the order: a stride coprime with any count
+        // that is not a multiple of 7919).
+        for step in 0..customers {
+            let customer = (step * 7919) % customers;
+            for (replica, turns) in &fleet {
+                let (replica, turns) = (replica.clone(), Arc::clone(turns));
                 calls.spawn(async move {
-                    let customer = format!("m{customer}");
-                    let token = replica.token(&customer).await.unwrap();
-                    assert_eq!(value(&token), format!("a-{customer}-1"));
+                    let _turn = turns.acquire_owned().await.unwrap();
+                    let customer = name(customer);
+                    replica.token(&customer).await.map(|token| {
+                        let token = value(&token);
+                        if token == format!("a-{customer}-{expiry}") {
+                            Served::Expirys
+                        } else if token.starts_with(&format!("a-{customer}-")) {
+                            Served::Earlier
+                        } else {
+                            Served::Crossed
+                        }
+                    })
                 });
             }
         }
         while let Some(call) = calls.join_next().await {
-            call.unwrap();
+            match call.unwrap() {
+                Ok(Served::Expirys) => {}
+                Ok(Served::Earlier) => stale += 1,
+                Ok(Served::Crossed) => crossed += 1,
+                Err(error) => errors.push((error.kind(), error.to_string())),
+            }
         }
-        for customer in 0..CUSTOMERS {
-            assert_eq!(
-                upstream.fetches(&format!("m{customer}")),
-                1,
-                "{}",
-                backend.name()
-            );
+        seconds.push(began.elapsed().as_secs_f64());
+        let now = upstream.fetches.lock().unwrap().clone();
+        for (customer, n) in &now {
+            most = most.max(n - before.get(customer).copied().unwrap_or(0));
         }
+        before = now;
+        clock.advance(LIFETIME);
     }
+    let fetches = upstream.fetches.lock().unwrap();
+    let mut off: Vec<_> = (0..customers)
+        .map(name)
+        .map(|customer| {
+            let n = fetches.get(&customer).copied().unwrap_or(0);
+            (customer, n)
+        })
+        .filter(|&(_, n)| n != EXPIRIES)
+        .collect();
+    off.truncate(10);
+    ManyCustomers {
+        off,
+        fetches: fetches.values().sum(),
+        most,
+        errors,
+        crossed,
+        stale,
+        seconds,
+    }
+}
+
+/// Whose token a call was served.
+enum Served {
+    /// The customer's, fetched in this expiry.
+    Expirys,
+    /// The customer's, from an earlier expiry.
+    Earlier,
+    /// Another customer's.
+    Crossed,
+}
+
+impl ManyCustomers {
+    /// Every call served the expiry's token, one fetch per customer per
+    /// expiry.
+    fn assert_one_fetch_per_customer_per_expiry(&self, customers: usize, backend: &str) {
+        assert_eq!(
+            self.errors.first(),
+            None,
+            "{backend}: {} calls failed",
+            self.errors.len()
+        );
+        assert_eq!((self.crossed, self.stale), (0, 0), "{backend}");
+        assert_eq!(self.off, [], "{backend}");
+        assert_eq!(self.fetches, customers * EXPIRIES, "{backend}");
+    }
+}
+
+/// CI-sized: 1,000 customers asked at once on every replica (about 20 s
+/// on 2 cores for both stores), enough that every replica's pool is busy
+/// for seconds (a busy pool taken for an outage made replicas fetch beside
+/// the lease holder here; 200 customers did not show it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_four_holding_many_customers_makes_one_fetch_per_customer_per_expiry() {
+    const CUSTOMERS: usize = 1_000;
+    for backend in Backend::all() {
+        many_customers(&backend, CUSTOMERS, None)
+            .await
+            .assert_one_fetch_per_customer_per_expiry(CUSTOMERS, backend.name());
+    }
+}
+
+/// The full-sized run (minutes on 2 cores; run by `cargo xtask bench
+/// fleet`, which records its `BENCH` line): 10,000 customers, each replica
+/// serving at most 1,000 calls at once, with the time per customer against
+/// a 1,000-customer fleet asked the same way in the same run. Then the
+/// 10,000 asked all at once on every replica (40,000 calls): more than a
+/// store serves within a store call's bound (15 s), so calls fail; the
+/// most fetches of one customer in one expiry is recorded (PostgreSQL: 1;
+/// Redis: more, see BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "10,000 customers take minutes; run by `cargo xtask bench fleet`"]
+async fn a_fleet_of_four_holding_10_000_customers_makes_one_fetch_per_customer_per_expiry() {
+    const CUSTOMERS: usize = 10_000;
+    const SMALL: usize = 1_000;
+    const IN_FLIGHT: usize = 1_000;
+    let per_customer = |run: &ManyCustomers, customers: usize| {
+        run.seconds.iter().sum::<f64>() * 1e3
+            / f64::from(u32::try_from(run.seconds.len() * customers).unwrap())
+    };
+    let mut rows = Vec::new();
+    for backend in Backend::all() {
+        let name = backend.name();
+        let small = many_customers(&backend, SMALL, Some(IN_FLIGHT)).await;
+        let run = many_customers(&backend, CUSTOMERS, Some(IN_FLIGHT)).await;
+        let herd = many_customers(&backend, CUSTOMERS, None).await;
+        println!(
+            "{name}: {CUSTOMERS} customers x {REPLICAS} replicas x {EXPIRIES} expiries, {IN_FLIGHT} calls in flight per replica: {} upstream fetches (most for one customer in one expiry: {}), {} calls failed, customers off one per expiry: {:?}, seconds per expiry {:?} ({SMALL} customers: {:?})",
+            run.fetches,
+            run.most,
+            run.errors.len(),
+            run.off,
+            run.seconds,
+            small.seconds,
+        );
+        println!(
+            "{name}: {CUSTOMERS} customers asked at once on every replica: {} upstream fetches (most for one customer in one expiry: {}), {} calls failed (first: {:?}), {} served an earlier expiry's token, seconds per expiry {:?}",
+            herd.fetches,
+            herd.most,
+            herd.errors.len(),
+            herd.errors.first(),
+            herd.stale,
+            herd.seconds,
+        );
+        let bench = format!(
+            "fleet of {REPLICAS} replicas, {CUSTOMERS} customers, {EXPIRIES} expiries ({name})"
+        );
+        rows.push(format!(
+            r#"{{"bench":"{bench}","subject":"upstream fetches, {IN_FLIGHT} calls in flight per replica","baseline":"customers x expiries","metric":"count","subject_value":{},"baseline_value":{}}}"#,
+            run.fetches,
+            CUSTOMERS * EXPIRIES
+        ));
+        rows.push(format!(
+            r#"{{"bench":"{bench}","subject":"{CUSTOMERS} customers","baseline":"{SMALL} customers","metric":"ms per customer per expiry, all replicas served","subject_value":{:.3},"baseline_value":{:.3}}}"#,
+            per_customer(&run, CUSTOMERS),
+            per_customer(&small, SMALL)
+        ));
+        rows.push(format!(
+            r#"{{"bench":"{bench}","subject":"most upstream fetches of one customer in one expiry, all asked at once","baseline":"one","metric":"count","subject_value":{},"baseline_value":1}}"#,
+            herd.most
+        ));
+        small.assert_one_fetch_per_customer_per_expiry(SMALL, name);
+        run.assert_one_fetch_per_customer_per_expiry(CUSTOMERS, name);
+        // Not asserted: so far past its bound, Redis's lease holders lose
+        // their leases (their heartbeats queue on the one multiplexed
+        // connection behind 40,000 commands) and up to 3 replicas fetched
+        // one customer in one expiry (BENCHMARKS.md); PostgreSQL keeps
+        // connections for lease holders and fetched once.
+        assert_eq!(herd.crossed, 0, "{name}");
+    }
+    println!("BENCH [{}]", rows.join(","));
 }

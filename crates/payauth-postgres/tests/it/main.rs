@@ -3,5 +3,8 @@
 //! the fleet suite that runs the same tests on PostgreSQL and on Redis.
 
 mod fleet;
+mod round_trips;
 mod store;
 mod support;
+#[cfg(feature = "tls")]
+mod tls;

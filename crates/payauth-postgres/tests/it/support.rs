@@ -44,13 +44,33 @@ impl Backend {
 
     /// A replica's own store (its own pool or connection).
     pub(crate) async fn replica(&self) -> Arc<dyn SharedStore> {
+        let (url, prefix) = self.url_and_prefix();
+        self.replica_at(url, prefix).await
+    }
+
+    /// The server's URL and this test's prefix.
+    pub(crate) fn url_and_prefix(&self) -> (&str, &str) {
         match self {
-            Self::Postgres(postgres) => Arc::new(new_store(postgres).await),
-            Self::Redis(redis) => Arc::new(
-                payauth_redis::RedisStore::connect(&Secret::new(redis.url.clone()))
+            Self::Postgres(postgres) => (&postgres.url, &postgres.prefix),
+            Self::Redis(redis) => (&redis.url, &redis.prefix),
+        }
+    }
+
+    /// A replica's own store on this backend's kind of server at `url`.
+    pub(crate) async fn replica_at(&self, url: &str, prefix: &str) -> Arc<dyn SharedStore> {
+        let url = Secret::new(url.to_owned());
+        match self {
+            Self::Postgres(_) => Arc::new(
+                PostgresStore::connect(&url)
+                    .await
+                    .expect("connect to the test PostgreSQL")
+                    .with_prefix(prefix),
+            ),
+            Self::Redis(_) => Arc::new(
+                payauth_redis::RedisStore::connect(&url)
                     .await
                     .expect("connect to the test Redis")
-                    .with_prefix(redis.prefix.clone()),
+                    .with_prefix(prefix),
             ),
         }
     }
