@@ -523,6 +523,13 @@ fn send_error_kind(error: &(dyn std::error::Error + 'static)) -> (ErrorKind, Opt
         (ErrorKind::Certificate, Some(check))
     } else if let Some(proxy) = find::<ProxyFailed>(error) {
         (proxy.kind, Some(proxy.description.clone()))
+    } else if tls::failed_handshake(error) {
+        // Said in words: OpenSSL's own text ("wrong version number") does
+        // not say TLS.
+        (
+            ErrorKind::Transport,
+            Some("the TLS handshake failed".to_owned()),
+        )
     } else {
         (ErrorKind::Transport, None)
     }

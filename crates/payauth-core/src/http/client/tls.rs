@@ -82,6 +82,21 @@ pub(super) fn failed_check(_: &(dyn std::error::Error + 'static)) -> Option<Stri
     None
 }
 
+/// Whether `error` is a TLS failure (of either backend): a handshake that
+/// did not complete, for a reason other than a certificate check.
+pub(super) fn failed_handshake(error: &(dyn std::error::Error + 'static)) -> bool {
+    #[cfg(feature = "native-tls")]
+    if super::find::<native_tls::Error>(error).is_some() {
+        return true;
+    }
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+    if super::find::<rustls::Error>(error).is_some() {
+        return true;
+    }
+    let _ = error;
+    false
+}
+
 /// rustls, with the provider handed to it (never the process default)
 /// and the platform's verifier plus `roots`; the same for the
 /// provider and for an `https://` proxy.
