@@ -368,6 +368,12 @@ pub const LEASE_TTL_LIMITS: std::ops::RangeInclusive<Duration> =
 /// The poll intervals a [`SharedStore`] accepts: 10 ms to 10 s.
 pub const POLL_INTERVAL_LIMITS: std::ops::RangeInclusive<Duration> =
     std::ops::RangeInclusive::new(Duration::from_millis(10), Duration::from_secs(10));
+/// The default [`SharedStore::converge_wait`]: 6 s, so each replica
+/// holding a refresh token reads its key every 2 s.
+pub const DEFAULT_CONVERGE_WAIT: Duration = Duration::from_secs(6);
+/// The converge waits a [`SharedStore`] accepts: zero (off) to 60 s.
+pub const CONVERGE_WAIT_LIMITS: std::ops::RangeInclusive<Duration> =
+    std::ops::RangeInclusive::new(Duration::ZERO, Duration::from_secs(60));
 /// The longest waits a [`SharedStore`] accepts: 100 ms to 10 minutes.
 pub const MAX_WAIT_LIMITS: std::ops::RangeInclusive<Duration> =
     std::ops::RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
@@ -406,6 +412,20 @@ pub trait SharedStore: TokenStore {
     /// once, when the cache is built, and kept under 10 minutes).
     fn max_wait(&self) -> Duration {
         Duration::from_secs(60)
+    }
+
+    /// How long a replica that finds the store forgot its token (it holds
+    /// nothing, or an older token: a restart without persistence, a
+    /// failover to a copy behind) waits, holding the lease, before it
+    /// refreshes, so that every replica holding a newer token has written
+    /// it back; every replica holding a refresh token looks at the store
+    /// every third of this, from a task that ends with its cache. Read once,
+    /// when the cache is built, kept under a minute and, when used, under a
+    /// quarter of the cache's fetch timeout. Zero turns the wait and the
+    /// looks off (for a store that never loses a write). The default is
+    /// [`DEFAULT_CONVERGE_WAIT`].
+    fn converge_wait(&self) -> Duration {
+        DEFAULT_CONVERGE_WAIT
     }
 
     /// Records that the fetch for `key` failed with `failure`, for `ttl`

@@ -17,8 +17,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 pub use payauth_core::store::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS,
-    POLL_INTERVAL_LIMITS,
+    CONVERGE_WAIT_LIMITS, DEFAULT_CONVERGE_WAIT, DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT,
+    DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS,
 };
 
 /// The default prefix: rows of stores with other prefixes are apart.
@@ -156,6 +156,7 @@ pub struct PostgresStore {
     lease_ttl: Duration,
     poll_interval: Duration,
     max_wait: Duration,
+    converge_wait: Duration,
     encryption: Option<EncryptionKey>,
     /// Set once the migrations ran (by this store or a clone).
     migrated: Arc<tokio::sync::OnceCell<()>>,
@@ -261,6 +262,7 @@ impl PostgresStore {
             lease_ttl: DEFAULT_LEASE_TTL,
             poll_interval: DEFAULT_POLL_INTERVAL,
             max_wait: DEFAULT_MAX_WAIT,
+            converge_wait: DEFAULT_CONVERGE_WAIT,
             encryption: None,
             migrated: Arc::new(tokio::sync::OnceCell::new()),
         }
@@ -314,6 +316,19 @@ impl PostgresStore {
     #[must_use]
     pub fn with_max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = clamp("longest wait", wait, &MAX_WAIT_LIMITS);
+        self
+    }
+
+    /// How long a replica that finds the table forgot its token (a restore
+    /// from a backup, a failover to a standby behind, a `TRUNCATE`) waits
+    /// under the lease before it refreshes, so that every replica holding
+    /// a newer refresh token has written it back; each replica holding a
+    /// refresh token reads its row every third of this (default 6 s,
+    /// clamped to [`CONVERGE_WAIT_LIMITS`], zero to 60 s; zero turns both
+    /// off).
+    #[must_use]
+    pub fn with_converge_wait(mut self, wait: Duration) -> Self {
+        self.converge_wait = clamp("converge wait", wait, &CONVERGE_WAIT_LIMITS);
         self
     }
 
@@ -621,6 +636,10 @@ impl SharedStore for PostgresStore {
 
     fn max_wait(&self) -> Duration {
         self.max_wait
+    }
+
+    fn converge_wait(&self) -> Duration {
+        self.converge_wait
     }
 
     fn share_failure<'a>(

@@ -20,8 +20,8 @@ use crate::keys::Keys;
 use crate::scripts;
 
 pub use payauth_core::store::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS,
-    POLL_INTERVAL_LIMITS,
+    CONVERGE_WAIT_LIMITS, DEFAULT_CONVERGE_WAIT, DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT,
+    DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS,
 };
 
 /// The default key prefix.
@@ -46,6 +46,7 @@ pub struct RedisStore<C = ConnectionManager> {
     lease_ttl: Duration,
     poll_interval: Duration,
     max_wait: Duration,
+    converge_wait: Duration,
     encryption: Option<EncryptionKey>,
 }
 
@@ -193,6 +194,7 @@ where
             lease_ttl: DEFAULT_LEASE_TTL,
             poll_interval: DEFAULT_POLL_INTERVAL,
             max_wait: DEFAULT_MAX_WAIT,
+            converge_wait: DEFAULT_CONVERGE_WAIT,
             encryption: None,
         }
     }
@@ -251,6 +253,26 @@ where
     #[must_use]
     pub fn with_max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = clamp("longest wait", wait, &MAX_WAIT_LIMITS);
+        self
+    }
+
+    /// How long a replica that finds Redis forgot its token (a restart
+    /// without persistence, a `FLUSHALL`, a failover to a replica behind)
+    /// waits under the lease before it refreshes, so that every replica
+    /// holding a newer refresh token has written it back; each replica
+    /// holding a refresh token reads its key every third of this (default
+    /// 6 s, clamped to [`CONVERGE_WAIT_LIMITS`], zero to 60 s; zero turns
+    /// both off). See [`SharedStore::converge_wait`](payauth_core::SharedStore::converge_wait).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use payauth_redis::RedisStore;
+    /// # let store = RedisStore::open(&payauth_core::Secret::new("redis://127.0.0.1/")).unwrap();
+    /// let store = store.with_converge_wait(Duration::from_secs(3));
+    /// ```
+    #[must_use]
+    pub fn with_converge_wait(mut self, wait: Duration) -> Self {
+        self.converge_wait = clamp("converge wait", wait, &CONVERGE_WAIT_LIMITS);
         self
     }
 
@@ -526,6 +548,10 @@ where
 
     fn max_wait(&self) -> Duration {
         self.max_wait
+    }
+
+    fn converge_wait(&self) -> Duration {
+        self.converge_wait
     }
 
     fn share_failure<'a>(

@@ -29,17 +29,43 @@
 //! - A lease request that does not answer in time is not taken for a
 //!   store that is down: the lease may have been granted, so this replica
 //!   does not fetch beside its holder.
+//! - **After the store forgets** (a Redis without persistence restarts
+//!   empty, a database fails over to a copy behind): the replicas'
+//!   memories converge on the newest refresh token before anyone refreshes.
+//!   A replica that finds the store holding nothing where it knew its own
+//!   token was, or a token it saw there before its own (an older one
+//!   written back by another replica), writes its own back with a
+//!   compare-and-set on what it found; so does each replica holding a
+//!   refresh token,
+//!   looking at the store every third of the
+//!   [converge wait](SharedStore::converge_wait) (a watch task, started with
+//!   the first fetch, that ends with the cache). A lease holder that found
+//!   the store forgetful waits that long (bounded by a quarter of the fetch
+//!   timeout) before it refreshes, then reads again and refreshes from the
+//!   newest token the store holds, or takes it up if it is still fresh.
+//!   "Older" is what a replica saw the store hold before, never a
+//!   comparison of issue times: those come from each machine's clock, and
+//!   a new login from a machine whose clock is behind must win. So clocks
+//!   cost nothing here; what it costs is that a replica recognises only
+//!   the last 8 tokens it saw in the store: one that slept through more
+//!   rotations than that (never looked while its token lived) cannot tell
+//!   its own token from a login, and writes nothing back over it.
+//!   A replica with no refresh token (started after the store forgot)
+//!   writes nothing back and refreshes from nothing only as before: it
+//!   shares no `invalid_grant`.
 //! - When the lease cannot be taken because the store is down, this
 //!   replica fetches on its own with a full grant (client credentials, a
 //!   login) rather than fail, but never sends a refresh token without the
 //!   lease: another replica may have rotated it meanwhile.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::persist::{Known, forgets, own_stored};
 use super::{Inner, Outcome};
 use crate::error::{Error, ErrorKind};
-use crate::store::{Lease, SharedStore, StoredFailure};
+use crate::store::{Lease, SaveIf, SharedStore, StoredFailure, StoredToken};
 use crate::token::AccessToken;
 
 /// The shortest and longest wait between looks at the store.
@@ -54,11 +80,19 @@ const RESAVES: usize = 3;
 /// How long a lease release may take before the lease is left to expire.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The longest converge wait a store may ask for.
+const MAX_CONVERGE_WAIT: Duration = Duration::from_secs(60);
+
 /// A shared store with its timings, read and clamped once.
 pub(super) struct Fleet {
     store: Arc<dyn SharedStore>,
     poll_interval: Duration,
     max_wait: Duration,
+    /// How long a holder that found the store forgetful waits before it
+    /// refreshes; zero: no wait and no watch.
+    converge_wait: Duration,
+    /// Whether the watch task runs.
+    watching: AtomicBool,
 }
 
 impl Fleet {
@@ -66,6 +100,8 @@ impl Fleet {
         Self {
             poll_interval: store.poll_interval().clamp(POLL_RANGE.0, POLL_RANGE.1),
             max_wait: store.max_wait().min(MAX_WAIT),
+            converge_wait: store.converge_wait().min(MAX_CONVERGE_WAIT),
+            watching: AtomicBool::new(false),
             store,
         }
     }
@@ -75,10 +111,14 @@ impl Inner {
     pub(super) async fn fetch_shared(&self, fleet: &Fleet, key: &str) -> Outcome {
         let started = tokio::time::Instant::now();
         let mut waited = false;
+        self.lock().saves.recovering = false;
         loop {
             let previous = match self.adopt_stored(1, fleet.poll_interval).await {
                 Ok(fresh) => return Ok(fresh),
-                Err(start) => start.previous,
+                Err(start) => {
+                    self.write_back_forgotten().await;
+                    start.previous
+                }
             };
             let Ok(lease) =
                 tokio::time::timeout(self.store_bound(), fleet.store.try_lease(key)).await
@@ -137,7 +177,14 @@ impl Inner {
     /// Under the lease: look at the store once more, then fetch, save
     /// through the lease and release it.
     async fn fetch_leased(&self, fleet: &Fleet, key: &str, lease: LeaseGuard) -> Outcome {
-        let (outcome, settled) = match self.adopt_stored(LEASED_READS, fleet.poll_interval).await {
+        let mut read = self.adopt_stored(LEASED_READS, fleet.poll_interval).await;
+        if read.is_err() {
+            self.write_back_forgotten().await;
+            if std::mem::take(&mut self.lock().saves.recovering) {
+                read = self.converge(fleet).await;
+            }
+        }
+        let (outcome, settled) = match read {
             Ok(fresh) => (Ok(fresh), true),
             Err(start) => match (start.unread, self.shared_failure(fleet, key).await) {
                 (_, Some(error)) => (Err(error), true),
@@ -219,6 +266,123 @@ impl Inner {
         (landed.outcome, landed.settled)
     }
 
+    /// Under the lease, after this flight found the store forgetful: waits
+    /// the converge wait (bounded by a quarter of the fetch timeout), so
+    /// that every replica holding a newer token has written it back, then
+    /// reads again: the newest token the store holds, taken up if fresh.
+    async fn converge(&self, fleet: &Fleet) -> Result<Arc<AccessToken>, super::persist::Start> {
+        let wait = fleet.converge_wait.min(self.settings.fetch_timeout / 4);
+        tracing::info!(
+            source = self.source.name(),
+            wait_ms = wait.as_millis(),
+            "the token store forgot the token; waiting for the fleet's newest before refreshing"
+        );
+        tokio::time::sleep(wait).await;
+        let read = self.adopt_stored(LEASED_READS, fleet.poll_interval).await;
+        if read.is_err() {
+            self.write_back_forgotten().await;
+        }
+        self.lock().saves.recovering = false;
+        read
+    }
+
+    /// Writes back the token a read found the store had forgotten, if
+    /// any: only over nothing or an older token.
+    async fn write_back_forgotten(&self) {
+        let forgotten = self.lock().saves.forgotten.take();
+        if let Some((own, found)) = forgotten {
+            self.write_back(&own, &found).await;
+        }
+    }
+
+    /// Writes `own` (this replica's token, which the store forgot) back
+    /// over what the store was `found` holding (nothing, or an older
+    /// token), and only over that: as it is while it is served, else stored
+    /// expired, for its refresh token.
+    async fn write_back(&self, own: &Arc<AccessToken>, found: &Known) {
+        let served = self
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|entry| Arc::ptr_eq(&entry.token, own));
+        let record = if served {
+            StoredToken::from_token(own)
+        } else {
+            self.expired(own)
+        };
+        let older = match found {
+            Known::Token(older) => Some(older),
+            _ => None,
+        };
+        let condition = SaveIf::Holds {
+            access_tokens: older.as_slice(),
+            or_nothing: true,
+        };
+        match self.save_if(&record, condition).await {
+            Ok(true) => tracing::info!(
+                source = self.source.name(),
+                "the token store forgot this replica's token; written back"
+            ),
+            Ok(false) => tracing::debug!(
+                source = self.source.name(),
+                "the token store forgot this replica's token, and another was written since"
+            ),
+            Err(error) => {
+                tracing::warn!(source = self.source.name(), %error, "forgotten token not written back");
+            }
+        }
+    }
+
+    /// Starts the watch of a fleet cache, once (again if its runtime shut
+    /// down under it): every third of the converge wait, while no flight
+    /// runs, it looks whether the store forgot the token this replica
+    /// holds, and writes it back. It ends with the cache.
+    pub(super) fn watch(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+        let Some((fleet, _)) = self.fleet() else {
+            return;
+        };
+        if fleet.converge_wait.is_zero() || fleet.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let every = fleet.converge_wait / 3;
+        let watch = Watching(Arc::downgrade(self));
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = watch.0.upgrade() else {
+                    return;
+                };
+                inner.look_for_forgetting().await;
+            }
+        });
+    }
+
+    /// One look of the watch: whether the store still holds this
+    /// replica's token (or a newer one); if it forgot, writes it back. The
+    /// read leaves what the cache knows of the store as it was: the writes
+    /// of a flight compare against what the flight saw.
+    async fn look_for_forgetting(&self) {
+        let Some(persistence) = self.persistence.as_ref() else {
+            return;
+        };
+        let own = {
+            let state = self.lock();
+            if state.flight.is_some() {
+                return;
+            }
+            own_stored(&state)
+        };
+        let Some(own) = own else {
+            return;
+        };
+        let Ok(stored) = self.bounded(persistence.store.load(&persistence.key)).await else {
+            return;
+        };
+        if forgets(&self.lock().saves, stored.as_ref(), &own) {
+            self.write_back(&own, &Known::of(stored.as_ref())).await;
+        }
+    }
+
     /// A failure another replica shared and whose time has not run out,
     /// taken up as this replica's own (a refusal drops what it refuses);
     /// an `invalid_grant` of a refresh token other than the one this
@@ -276,6 +440,20 @@ impl Inner {
             .await
         {
             tracing::warn!(source = self.source.name(), error = %store_error, "fetch failure not shared with the fleet");
+        }
+    }
+}
+
+/// The watch's hold on its cache; clears the flag however the task ends
+/// (its runtime shut down), so the next flight starts it again.
+struct Watching(Weak<Inner>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade()
+            && let Some((fleet, _)) = inner.fleet()
+        {
+            fleet.watching.store(false, Ordering::Release);
         }
     }
 }

@@ -677,6 +677,7 @@ impl FlightGuard {
         let (inner, id) = (Arc::clone(&self.inner), self.id);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
+                inner.watch(&runtime);
                 let span = inner.telemetry.span();
                 let task = runtime.spawn(self.fly().instrument(span));
                 if let Some(flight) = inner.lock().flight.as_mut().filter(|f| f.id == id) {

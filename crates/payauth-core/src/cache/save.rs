@@ -163,7 +163,7 @@ impl Inner {
     fn stored_own(&self, stored: &StoredToken) {
         let own = stored.access_token.as_secret();
         let mut state = self.lock();
-        state.saves.known = Known::Token(own.clone());
+        state.saves.set_known(Known::Token(own.clone()));
         if covers_last(state.last.as_deref(), stored) {
             state.saves.ahead_of = None;
         }
@@ -178,7 +178,7 @@ impl Inner {
         if covers_last(state.last.as_deref(), stored) {
             state.saves.ahead_of = None;
         }
-        state.saves.known = Known::Other;
+        state.saves.set_known(Known::Other);
         settle_pending(&mut state.saves.pending, stored);
     }
 

@@ -1035,3 +1035,91 @@ async fn a_resave_after_the_store_lost_its_state_never_overwrites_a_token_anothe
         "the fenced save was refused, and its re-save did not land over the other replica's token"
     );
 }
+
+/// Replicas `a` and `b` took the login `t0`/`r0` from the store; `a`, its
+/// clock ahead, refreshed it to `t1`/`r1` (the provider rotated `r0`
+/// away) while `b` still serves `t0`; then the store forgot everything (a
+/// Redis without persistence restarted). `a` stays idle.
+async fn forgotten_under_two_lineages() -> (
+    Arc<Upstream>,
+    Arc<Fleet>,
+    TokenCache,
+    TokenCache,
+    [Arc<ManualClock>; 2],
+) {
+    let (a_clock, b_clock) = (Arc::new(ManualClock::new()), Arc::new(ManualClock::new()));
+    let upstream = Upstream::new(&a_clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &b_clock).await;
+    let a = replica(&upstream, &fleet, &a_clock);
+    let b = replica(&upstream, &fleet, &b_clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    assert_eq!(value(&b.token().await.unwrap()), "t0");
+    a_clock.advance(LIFETIME);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(
+        value(&b.token().await.unwrap()),
+        "t0",
+        "b's t0 is not due yet"
+    );
+    fleet.tokens.clear("k", None).await.unwrap();
+    (upstream, fleet, a, b, [a_clock, b_clock])
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing()
+ {
+    let (upstream, fleet, a, b, [_, b_clock]) = forgotten_under_two_lineages().await;
+    b_clock.advance(LIFETIME);
+    // b finds the store empty, writes t0 back and waits under the lease;
+    // a's watch finds the older t0 over its t1 and writes t1 back; b takes
+    // t1 up, still fresh, and refreshes nothing.
+    assert_eq!(value(&b.token().await.unwrap()), "t1");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned())],
+        "r0 was sent once, by a: never again after it was rotated away"
+    );
+    assert_eq!(value(&a.token().await.unwrap()), "t1", "a unaffected");
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held()
+ {
+    let (upstream, _fleet, a, b, [a_clock, b_clock]) = forgotten_under_two_lineages().await;
+    // t1 is due by the time b looks (a stays idle): b waits, takes up t1
+    // and refreshes from r1, a's.
+    a_clock.advance(LIFETIME);
+    b_clock.advance(LIFETIME * 2);
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())]
+    );
+    assert_eq!(
+        value(&a.token().await.unwrap()),
+        "t2",
+        "taken from the store"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_finds_the_store_forgot_its_token_writes_it_back_without_a_fetch() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    fleet.tokens.clear("k", None).await.unwrap();
+    tokio::time::sleep(payauth_core::store::DEFAULT_CONVERGE_WAIT).await;
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(
+        stored.access_token.as_secret().expose_secret(),
+        "t0",
+        "written back by the watch"
+    );
+    assert_eq!(upstream.calls(), 0);
+}
