@@ -254,15 +254,28 @@ impl Inner {
         let mut state = self.lock();
         match &read {
             Ok(stored) => {
-                if self.fleet().is_some()
-                    && let Some(last) = own_stored(&state)
-                    && forgets(&state.saves, stored.as_ref(), &last)
-                {
-                    state.saves.forgotten = Some((last, Known::of(stored.as_ref())));
-                    state.saves.recovering = true;
+                state.saves.unreadable_since = None;
+                if self.fleet().is_some() {
+                    if let Some(last) = own_stored(&state)
+                        && forgets(&state.saves, stored.as_ref(), &last)
+                    {
+                        state.saves.forgotten = Some((last, Known::of(stored.as_ref())));
+                        state.saves.recovering = true;
+                    }
+                    // The store went back to a token it held before the
+                    // one this cache last saw there (another replica wrote
+                    // an older one back after the store forgot): never
+                    // taken up or refreshed from, and not what the store
+                    // "holds now" for this cache's writes or history.
+                    if stored
+                        .as_ref()
+                        .is_some_and(|s| state.saves.held_before(s.access_token.as_secret()))
+                    {
+                        state.saves.recovering = true;
+                        return Ok(None);
+                    }
                 }
                 state.saves.set_known(Known::of(stored.as_ref()));
-                state.saves.unreadable_since = None;
             }
             Err(_) => {
                 state.saves.unreadable_since.get_or_insert(now);

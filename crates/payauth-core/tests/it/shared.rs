@@ -1123,3 +1123,37 @@ async fn a_replica_that_finds_the_store_forgot_its_token_writes_it_back_without_
     );
     assert_eq!(upstream.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_never_takes_up_or_refreshes_from_a_token_it_saw_the_store_replace() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    // The customer logs in again (a grant without a refresh token, so a
+    // has nothing of its own to write back); a takes it up.
+    clock.advance(LIFETIME);
+    let relogin = minted(&clock, "relogin", None);
+    fleet
+        .save("k", &StoredToken::from_token(&relogin))
+        .await
+        .unwrap();
+    assert_eq!(value(&a.token().await.unwrap()), "relogin");
+    // A stale replica writes its t0 back (fresh by its clock) after the
+    // store lost the login: the store went back.
+    let mut stale = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
+    stale.issued_at_unix_ms += 3_600_000;
+    fleet.tokens.clear("k", None).await.unwrap();
+    fleet.save("k", &stale).await.unwrap();
+    clock.advance(LIFETIME);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [None],
+        "fetched anew from the newest login it knew, never taking up t0 or sending r0"
+    );
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+}
