@@ -124,7 +124,7 @@ impl Summary {
         format!(
             "upstream attempts {} ({} without the lease, store down), lease epochs {} ({} takeovers), \
              calls {} ok / {} err, injected panics {}, lost writes {}, rotated refresh tokens excused: \
-             {} lost write, {} spoiled answer, {} died unsaved, {} abandoned by the fetch timeout, {} under a lease a store fault let expire, {} of a lineage a later login replaced, {} after the store forgot the newer one (not yet guarded); subject caches built {}",
+             {} lost write, {} spoiled answer, {} died unsaved, {} abandoned by the fetch timeout, {} under a lease a store fault let expire, {} of a lineage a later login replaced; store restarts without persistence {}; subject caches built {}",
             s.attempts,
             s.leaseless_attempts,
             s.epochs,
@@ -139,7 +139,7 @@ impl Summary {
             s.excused_abandoned,
             s.excused_lease_lost,
             s.excused_superseded,
-            s.excused_forgotten,
+            s.store_restarts,
             s.caches_built
         )
     }
