@@ -56,6 +56,17 @@
 //!   rotated refresh token. A token without refresh token is dropped from
 //!   reads when it expires; [`PostgresStore::purge_expired`] deletes such
 //!   rows.
+//! - **When the table forgets anyway** (a restore from an older backup, a
+//!   failover to a standby behind, a `TRUNCATE`): the replicas converge on
+//!   the newest refresh token before anyone refreshes, as on a Redis
+//!   restarted empty ([`PostgresStore::with_converge_wait`], default 6 s):
+//!   a replica finding its token gone, or an older one it saw the row hold
+//!   before, writes its own back with a compare-and-set; each replica
+//!   holding a refresh token reads its row every 2 s to do so while idle
+//!   (zero turns this off, for a database that never loses a commit); a
+//!   holder that found the row forgotten waits that long before it
+//!   refreshes. A newest refresh token held only by a replica that is down
+//!   meanwhile is still lost.
 //!
 //! ## Schema and migrations
 //! The crate ships its migrations ([`MIGRATIONS`]) and applies those not
@@ -77,7 +88,7 @@
 //! ## Limits
 //! - Settings are clamped to the same documented ranges as
 //!   `payauth-redis`: [`LEASE_TTL_LIMITS`], [`POLL_INTERVAL_LIMITS`],
-//!   [`MAX_WAIT_LIMITS`].
+//!   [`MAX_WAIT_LIMITS`], [`CONVERGE_WAIT_LIMITS`].
 //! - A stored token's JSON may take at most
 //!   [`MAX_STORED_TOKEN_BYTES`](payauth_core::store::MAX_STORED_TOKEN_BYTES);
 //!   a larger value in the table is refused by its size, before it is
