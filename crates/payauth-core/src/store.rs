@@ -423,7 +423,10 @@ pub trait SharedStore: TokenStore {
     /// when the cache is built, kept under a minute and, when used, under a
     /// quarter of the cache's fetch timeout. Zero turns the wait and the
     /// looks off (for a store that never loses a write). The default is
-    /// [`DEFAULT_CONVERGE_WAIT`].
+    /// [`DEFAULT_CONVERGE_WAIT`]. The looks cost one read per cache every
+    /// third of the wait: a process holding caches for many customers on
+    /// one store reads each customer's key that often (raise the wait, or
+    /// turn it off for a durable store, if that is too many).
     fn converge_wait(&self) -> Duration {
         DEFAULT_CONVERGE_WAIT
     }

@@ -81,10 +81,10 @@ pub(crate) fn run(args: LoginArgs, global: Global) -> Result<(), Failure> {
         // login or refresh stored while the browser is open is never
         // overwritten silently.
         let seen = match store.load(&key).await {
-            Ok(seen) => Some(seen),
+            Ok(seen) => Found::Read(seen),
             Err(error) => {
                 note!("warning: the token stored for this login cannot be read ({error}); this login will replace it");
-                None
+                Found::Unreadable
             }
         };
         let bank = VakifBank::new(&settings.gateway, &payauth_core::http::default_client()?)?;
@@ -169,20 +169,28 @@ enum Kept {
     Newer(StoredToken),
 }
 
+/// What the store held when the login began.
+enum Found {
+    /// This (or nothing).
+    Read(Option<StoredToken>),
+    /// A record that could not be read: the login replaces it.
+    Unreadable,
+}
+
 /// How often the save reads the store again when it moved meanwhile.
 const SAVE_ATTEMPTS: usize = 3;
 
-/// Saves `token` only over what the login found (`seen`; `None`: the
-/// record could not be read, and is replaced), or over an older token
-/// stored meanwhile; a newer one stored meanwhile stands.
+/// Saves `token` only over what the login `found` (an unreadable record
+/// is replaced), or over an older token stored meanwhile; a newer one
+/// stored meanwhile stands.
 async fn keep(
     store: &FileStore,
     key: &str,
     token: &AccessToken,
-    seen: Option<Option<StoredToken>>,
+    found: Found,
 ) -> Result<Kept, Error> {
     let mut record = StoredToken::from_token(token);
-    let Some(mut base) = seen else {
+    let Found::Read(mut base) = found else {
         store.save(key, &record).await?;
         return Ok(Kept::Stored { replaced: None });
     };
