@@ -44,13 +44,25 @@ impl Backend {
 
     /// A replica's own store (its own pool or connection).
     pub(crate) async fn replica(&self) -> Arc<dyn SharedStore> {
+        self.replica_converging(payauth_core::store::DEFAULT_CONVERGE_WAIT)
+            .await
+    }
+
+    /// [`replica`](Self::replica), with this converge wait.
+    pub(crate) async fn replica_converging(
+        &self,
+        wait: std::time::Duration,
+    ) -> Arc<dyn SharedStore> {
         match self {
-            Self::Postgres(postgres) => Arc::new(new_store(postgres).await),
+            Self::Postgres(postgres) => {
+                Arc::new(new_store(postgres).await.with_converge_wait(wait))
+            }
             Self::Redis(redis) => Arc::new(
                 payauth_redis::RedisStore::connect(&Secret::new(redis.url.clone()))
                     .await
                     .expect("connect to the test Redis")
-                    .with_prefix(redis.prefix.clone()),
+                    .with_prefix(redis.prefix.clone())
+                    .with_converge_wait(wait),
             ),
         }
     }
