@@ -21,7 +21,11 @@
 //! - **Models.** `provider`: rotation, single-use codes, rate limits,
 //!   revoked credentials and every fault of the sandbox, as the provider
 //!   crates' errors; `store`: `payauth-redis`'s protocol with faults on
-//!   any call; `login`: `payauth login` writing mid-run.
+//!   any call; `login`: `payauth login` writing mid-run, as the CLI saves
+//!   (over what it read, keeping a newer token stored meanwhile); `file`:
+//!   a real `FileStore` in a directory of the seed's own, shared by the one
+//!   process and the operator's login (half the one-process seeds), with
+//!   disk faults.
 //! - **Invariants** ([`check`]), checked at every step against the
 //!   provider's own record, never the cache's view.
 //! - **Phases.** Faults for the given number of steps, then calm: faults
@@ -47,6 +51,7 @@ pub mod check;
 mod clock;
 mod ctx;
 mod driver;
+mod file;
 mod login;
 mod panics;
 mod provider;

@@ -29,6 +29,10 @@ pub(crate) struct ReplicaSetup {
 pub(crate) struct Setup {
     /// A fleet on a shared store, or one process on a plain store.
     pub(crate) fleet: bool,
+    /// The one process's plain store is a real `FileStore` in a directory
+    /// of this seed's own, shared with the operator's `payauth login`
+    /// (else the store model, as a fleet's).
+    pub(crate) file_store: bool,
     pub(crate) flavour: Flavour,
     pub(crate) replicas: Vec<ReplicaSetup>,
     /// The provider's usual token lifetime.
@@ -58,6 +62,9 @@ impl Setup {
             max_wait: Duration::from_secs([10, 30, 60][rng.index(3)]),
             provider_faults: [0.05, 0.15, 0.3][rng.index(3)],
             store_faults: [0.0, 0.03, 0.1][rng.index(3)],
+            // Drawn last, and only for one process: a fleet seed replays
+            // as before.
+            file_store: !fleet && rng.chance(0.5),
         }
     }
 
@@ -113,7 +120,11 @@ impl fmt::Display for Setup {
             "{} of {} on a {} store, {:?}, lifetime {} s, lease TTL {} ms, max wait {} s, faults {}/{}",
             if self.fleet { "fleet" } else { "process" },
             self.replicas.len(),
-            if self.fleet { "shared" } else { "plain" },
+            match (self.fleet, self.file_store) {
+                (true, _) => "shared",
+                (false, true) => "file",
+                (false, false) => "plain",
+            },
             self.flavour,
             self.lifetime.as_secs(),
             self.lease_ttl.as_millis(),

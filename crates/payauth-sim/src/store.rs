@@ -344,11 +344,11 @@ impl StoreModel {
     }
 }
 
-fn who(replica: Option<usize>) -> String {
+pub(crate) fn who(replica: Option<usize>) -> String {
     replica.map_or_else(|| "operator".to_owned(), |r| format!("r{r}"))
 }
 
-fn describe(token: &StoredToken) -> String {
+pub(crate) fn describe(token: &StoredToken) -> String {
     let id = number(token.access_token.as_secret(), "at-").unwrap_or(0);
     match token
         .refresh_token
@@ -360,7 +360,7 @@ fn describe(token: &StoredToken) -> String {
     }
 }
 
-fn result<T>(out: &Result<T, Error>) -> String {
+pub(crate) fn result<T>(out: &Result<T, Error>) -> String {
     match out {
         Ok(_) => "ok".to_owned(),
         Err(e) => e.to_string(),

@@ -99,6 +99,8 @@ pub(crate) struct World {
     setup: Setup,
     provider: Arc<Provider>,
     store: Arc<StoreModel>,
+    /// The one process's `FileStore` directory, when the seed has one.
+    file: Option<crate::file::Dir>,
     replicas: Vec<Replica>,
     callers: Vec<Caller>,
     operator: Host,
@@ -135,6 +137,7 @@ impl World {
         let mut world = Self {
             ctx,
             provider,
+            file: setup.file_store.then(|| crate::file::Dir::new(seed)),
             store,
             replicas: Vec::new(),
             callers: Vec::new(),
@@ -220,10 +223,14 @@ impl World {
             config.failure_backoff,
         ));
         let handle = Arc::new(StoreHandle::new(&self.store, Some(r)));
-        let store = if self.setup.fleet {
-            Store::Shared(handle)
-        } else {
-            Store::Plain(handle)
+        let store = match (&self.file, self.setup.fleet) {
+            (Some(dir), _) => Store::Plain(Arc::new(crate::file::FileHandle::new(
+                &self.ctx,
+                dir,
+                Some(r),
+            ))),
+            (None, true) => Store::Shared(handle),
+            (None, false) => Store::Plain(handle),
         };
         let clock = Arc::clone(&self.ctx.clock) as Arc<dyn Clock>;
         let cache = cache_api::build(source, clock, store, &config);
@@ -368,8 +375,11 @@ impl World {
                 self.schedule_chaos(600, Event::WallJump);
             }
             Event::Forget => {
-                self.store.forget();
-                self.ctx.log("the store restarts empty");
+                // A file store keeps its files.
+                if self.file.is_none() {
+                    self.store.forget();
+                    self.ctx.log("the store restarts empty");
+                }
                 self.schedule_chaos(1_800, Event::Forget);
             }
             Event::Revoke | Event::Storm | Event::Outage | Event::Partition(_) => {
@@ -541,11 +551,14 @@ impl World {
     /// `payauth login` on the operator's machine: a fresh pair saved to the
     /// store while the caches run.
     fn login(&mut self) {
-        let handle = StoreHandle::new(&self.store, None);
+        let store: Arc<dyn payauth_core::TokenStore> = match &self.file {
+            Some(dir) => Arc::new(crate::file::FileHandle::new(&self.ctx, dir, None)),
+            None => Arc::new(StoreHandle::new(&self.store, None)),
+        };
         self.operator.spawn(crate::login::login(
             Arc::clone(&self.ctx),
             Arc::clone(&self.provider),
-            handle,
+            store,
         ));
         if self.calm_at.is_none() && self.now > Duration::ZERO {
             self.schedule_chaos(600, Event::Login);
