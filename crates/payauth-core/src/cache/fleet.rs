@@ -50,6 +50,13 @@
 //!   the last 8 tokens it saw in the store: one that slept through more
 //!   rotations than that (never looked while its token lived) cannot tell
 //!   its own token from a login, and writes nothing back over it.
+//!   A store that dropped a token because the provider refused its
+//!   refresh token (a compare-on-clear after `invalid_grant`) did not
+//!   forget it: while the fleet shares that refusal, no replica writes the
+//!   token back. A replica that looks only after the refusal's backoff
+//!   ended may still write it back (nothing tells it apart from a store
+//!   that forgot): at most one more refused request, and never over a
+//!   token stored since (the write lands only over nothing).
 //!   A replica with no refresh token (started after the store forgot)
 //!   writes nothing back and refreshes from nothing only as before: it
 //!   shares no `invalid_grant`.
@@ -300,6 +307,13 @@ impl Inner {
     /// token), and only over that: as it is while it is served, else stored
     /// expired, for its refresh token.
     async fn write_back(&self, own: &Arc<AccessToken>, found: &Known) {
+        if self.refused_by_the_fleet(own).await {
+            tracing::debug!(
+                source = self.source.name(),
+                "the token store dropped a refresh token the provider refused; not written back"
+            );
+            return;
+        }
         let served = self
             .current
             .load()
@@ -331,6 +345,25 @@ impl Inner {
                 tracing::warn!(source = self.source.name(), %error, "forgotten token not written back");
             }
         }
+    }
+
+    /// Whether the fleet shares an `invalid_grant` of `own`'s refresh
+    /// token: the store dropped it because the provider refused it (a
+    /// compare-on-clear), not because it forgot.
+    async fn refused_by_the_fleet(&self, own: &AccessToken) -> bool {
+        let (Some((fleet, key)), Some(refresh)) = (self.fleet(), own.refresh_token()) else {
+            return false;
+        };
+        self.bounded(fleet.store.shared_failure(key))
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|shared| {
+                shared
+                    .to_error()
+                    .is_some_and(|e| e.kind() == ErrorKind::InvalidGrant)
+                    && shared.refuses(refresh)
+            })
     }
 
     /// Starts the watch of a fleet cache, once (again if its runtime shut

@@ -126,9 +126,11 @@ pub(super) enum Known {
 const HISTORY: usize = 8;
 
 impl Saves {
-    /// Records what the store now holds, remembering what it held before.
-    pub(super) fn set_known(&mut self, known: Known) {
-        if let Known::Token(before) = &self.known
+    /// Records what the store now holds, remembering what it held before
+    /// when `remember` (a fleet cache: no other cache pays for it).
+    pub(super) fn set_known(&mut self, known: Known, remember: bool) {
+        if remember
+            && let Known::Token(before) = &self.known
             && self.known != known
         {
             if self.history.len() == HISTORY {
@@ -255,7 +257,8 @@ impl Inner {
         match &read {
             Ok(stored) => {
                 state.saves.unreadable_since = None;
-                if self.fleet().is_some() {
+                let fleet = self.fleet().is_some();
+                if fleet {
                     if let Some(last) = own_stored(&state)
                         && forgets(&state.saves, stored.as_ref(), &last)
                     {
@@ -275,7 +278,7 @@ impl Inner {
                         return Ok(None);
                     }
                 }
-                state.saves.set_known(Known::of(stored.as_ref()));
+                state.saves.set_known(Known::of(stored.as_ref()), fleet);
             }
             Err(_) => {
                 state.saves.unreadable_since.get_or_insert(now);
@@ -314,7 +317,8 @@ impl Inner {
 
     /// Records what the store now holds, after a write of this cache.
     pub(super) fn now_stored(&self, known: Known) {
-        self.lock().saves.set_known(known);
+        let fleet = self.fleet().is_some();
+        self.lock().saves.set_known(known, fleet);
     }
 
     /// A `call` to the store, bounded by [`store_bound`](Self::store_bound):

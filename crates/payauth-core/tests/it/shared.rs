@@ -1157,3 +1157,36 @@ async fn a_replica_never_takes_up_or_refreshes_from_a_token_it_saw_the_store_rep
     let stored = fleet.tokens.load("k").await.unwrap().unwrap();
     assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_token_the_provider_refused_and_the_store_dropped_is_not_written_back_while_the_fleet_shares_the_refusal()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    // b's failure backoff (how long it shares a refusal) outlasts a's
+    // next look at the store.
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica_builder(&upstream, &fleet, &clock)
+            .failure_backoff(Duration::from_secs(10))
+            .build(),
+    );
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    assert_eq!(value(&b.token().await.unwrap()), "t0");
+    // b refreshes; the provider refuses r0; b shares that and clears the
+    // store (a compare-on-clear, not the store forgetting).
+    *upstream.refuse.lock().unwrap() = Some(ErrorKind::InvalidGrant);
+    clock.advance(LIFETIME);
+    assert_eq!(b.token().await.unwrap_err().kind(), ErrorKind::InvalidGrant);
+    assert_eq!(fleet.tokens.load("k").await.unwrap(), None);
+    // a, idle, still holds t0 and r0: its watch writes nothing back.
+    tokio::time::sleep(payauth_core::store::DEFAULT_CONVERGE_WAIT).await;
+    assert_eq!(
+        fleet.tokens.load("k").await.unwrap(),
+        None,
+        "the refused refresh token stays out of the store"
+    );
+    drop(a);
+}
