@@ -62,6 +62,18 @@ macro_rules! keep {
 
 /// Every statement the store runs; each is atomic on its row.
 mod sql {
+    /// The forget mark of prefix `$1`, written as `$2` if missing.
+    pub(super) const FORGET_MARK: &str =
+        "WITH written AS (INSERT INTO payauth_forget_marks (prefix, mark) VALUES ($1, $2)
+             ON CONFLICT (prefix) DO NOTHING RETURNING mark, xmin::text AS xmin)
+         SELECT mark, xmin, pg_postmaster_start_time()::text FROM written
+         UNION ALL
+         SELECT mark, xmin::text, pg_postmaster_start_time()::text FROM payauth_forget_marks
+             WHERE prefix = $1
+         LIMIT 1";
+    /// Drops the forget mark of prefix `$1`.
+    pub(super) const DROP_FORGET_MARK: &str = "DELETE FROM payauth_forget_marks WHERE prefix = $1";
+
     pub(super) const LOAD: &str = concat!(
         "SELECT version, octet_length(token), CASE WHEN octet_length(token) <= $3 THEN token END
          FROM payauth_tokens WHERE prefix = $1 AND key = $2 AND token IS NOT NULL
@@ -366,6 +378,35 @@ impl PostgresStore {
         .await
     }
 
+    /// The store's forget mark: the prefix's row of `payauth_forget_marks`
+    /// (written at first use with a random value), its `xmin` and the
+    /// server's start time, in one statement.
+    async fn read_forget_mark(&self) -> Result<String, Error> {
+        const ACTION: &str = "read the forget mark from";
+        let fresh = payauth_core::internal::random::hex(16).unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!("{}-{nanos}", std::process::id())
+        });
+        let client = self.client().await?;
+        let row = bounded(ACTION, async {
+            let statement = prepare(&client, ACTION, sql::FORGET_MARK).await?;
+            client
+                .query_opt(&statement, &[&self.prefix, &fresh])
+                .await
+                .map_err(|e| pg_error(ACTION, &e))
+        })
+        .await?;
+        let row = row.ok_or_else(|| {
+            Error::new(ErrorKind::Store)
+                .with_description("the forget mark was being written by another replica")
+                .with_transient()
+        })?;
+        let (mark, xmin, started): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        Ok(format!("{mark}/{xmin}/{started}"))
+    }
+
     /// The name a record is sealed under: its prefix and key, length
     /// first so no pair reads as another.
     fn name(&self, key: &str) -> String {
@@ -640,6 +681,26 @@ impl SharedStore for PostgresStore {
 
     fn converge_wait(&self) -> Duration {
         self.converge_wait
+    }
+
+    fn forget_mark(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        Some(Box::pin(self.read_forget_mark()))
+    }
+
+    fn mark_forgotten(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            const ACTION: &str = "drop the forget mark in";
+            let client = self.client().await?;
+            bounded(ACTION, async {
+                let statement = prepare(&client, ACTION, sql::DROP_FORGET_MARK).await?;
+                client
+                    .execute(&statement, &[&self.prefix])
+                    .await
+                    .map(drop)
+                    .map_err(|e| pg_error(ACTION, &e))
+            })
+            .await
+        })
     }
 
     fn share_failure<'a>(

@@ -397,6 +397,57 @@ fn clamp(setting: &str, value: Duration, limits: &RangeInclusive<Duration>) -> D
     payauth_core::internal::store::clamp_setting("Redis", setting, value, limits)
 }
 
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// The store's forget mark: a random value written under the prefix at
+    /// first use (`SET NX`, so every replica reads the same one), with the
+    /// server's `run_id` (a restart or a failover to another server
+    /// changes it, even when that server still holds the value). An
+    /// `INFO` refused (an ACL without it) leaves the value alone.
+    async fn read_forget_mark(&self) -> Result<String, Error> {
+        let key = crate::keys::forget_mark(&self.prefix);
+        let fresh = owner_id();
+        let (_, value): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("SET")
+            .arg(&key)
+            .arg(&fresh)
+            .arg("NX")
+            .cmd("GET")
+            .arg(&key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| redis_error("read from", &e))?;
+        let info: Result<String, RedisError> = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut self.conn.clone())
+            .await;
+        let run_id = info
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find_map(|line| line.strip_prefix("run_id:"))
+                    .map(|id| id.trim().to_owned())
+            })
+            .unwrap_or_default();
+        Ok(format!("{}/{run_id}", value.unwrap_or_default()))
+    }
+}
+
+/// Whether `C` is a Redis Cluster connection.
+fn is_cluster<C: 'static>() -> bool {
+    #[cfg(feature = "cluster")]
+    {
+        std::any::TypeId::of::<C>()
+            == std::any::TypeId::of::<redis::cluster_async::ClusterConnection>()
+    }
+    #[cfg(not(feature = "cluster"))]
+    {
+        false
+    }
+}
+
 async fn invoke<C, T>(
     script: &Script,
     keys: &[&str],
@@ -552,6 +603,28 @@ where
 
     fn converge_wait(&self) -> Duration {
         self.converge_wait
+    }
+
+    fn forget_mark(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        if is_cluster::<C>() {
+            // One node may restart while the mark lives on another.
+            return None;
+        }
+        Some(Box::pin(self.read_forget_mark()))
+    }
+
+    fn mark_forgotten(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            if is_cluster::<C>() {
+                return Ok(());
+            }
+            redis::cmd("DEL")
+                .arg(crate::keys::forget_mark(&self.prefix))
+                .query_async::<i64>(&mut self.conn.clone())
+                .await
+                .map(drop)
+                .map_err(|e| redis_error("write to", &e))
+        })
     }
 
     fn share_failure<'a>(

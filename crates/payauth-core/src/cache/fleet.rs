@@ -98,17 +98,23 @@ pub(super) struct Fleet {
     /// How long a holder that found the store forgetful waits before it
     /// refreshes; zero: no wait and no watch.
     converge_wait: Duration,
-    /// Whether the watch task runs.
+    /// Whether the watch task runs (without a forget mark), or this cache
+    /// is registered with its store's watch (with one).
     watching: AtomicBool,
+    /// Whether the store has a [forget mark](SharedStore::forget_mark):
+    /// one watch per store instead of one per cache.
+    marked: bool,
 }
 
 impl Fleet {
     pub(super) fn new(store: Arc<dyn SharedStore>) -> Self {
+        let marked = store.forget_mark().is_some();
         Self {
             poll_interval: store.poll_interval().clamp(POLL_RANGE.0, POLL_RANGE.1),
             max_wait: store.max_wait().min(MAX_WAIT),
             converge_wait: store.converge_wait().min(MAX_CONVERGE_WAIT),
             watching: AtomicBool::new(false),
+            marked,
             store,
         }
     }
@@ -284,6 +290,11 @@ impl Inner {
             wait_ms = wait.as_millis(),
             "the token store forgot the token; waiting for the fleet's newest before refreshing"
         );
+        if fleet.marked
+            && let Err(error) = self.bounded(fleet.store.mark_forgotten()).await
+        {
+            tracing::warn!(source = self.source.name(), %error, "the store's forget mark not changed");
+        }
         tokio::time::sleep(wait).await;
         let read = self.adopt_stored(LEASED_READS, fleet.poll_interval).await;
         if read.is_err() {
@@ -369,12 +380,28 @@ impl Inner {
     /// Starts the watch of a fleet cache, once (again if its runtime shut
     /// down under it): every third of the converge wait, while no flight
     /// runs, it looks whether the store forgot the token this replica
-    /// holds, and writes it back. It ends with the cache.
+    /// holds, and writes it back. It ends with the cache. On a store with
+    /// a forget mark the cache only registers with the store's one watch
+    /// (see [`marked::watch`]), which makes it look when the mark changed.
     pub(super) fn watch(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
         let Some((fleet, _)) = self.fleet() else {
             return;
         };
-        if fleet.converge_wait.is_zero() || fleet.watching.swap(true, Ordering::AcqRel) {
+        if fleet.converge_wait.is_zero() {
+            return;
+        }
+        if fleet.marked {
+            let first = !fleet.watching.swap(true, Ordering::AcqRel);
+            let every = fleet.converge_wait / 3;
+            marked::watch(
+                &fleet.store,
+                first.then(|| Arc::downgrade(self)),
+                every,
+                runtime,
+            );
+            return;
+        }
+        if fleet.watching.swap(true, Ordering::AcqRel) {
             return;
         }
         let every = fleet.converge_wait / 3;
@@ -385,7 +412,7 @@ impl Inner {
                 let Some(inner) = watch.0.upgrade() else {
                     return;
                 };
-                inner.look_for_forgetting().await;
+                let _ = inner.look_for_forgetting().await;
             }
         });
     }
@@ -393,27 +420,29 @@ impl Inner {
     /// One look of the watch: whether the store still holds this
     /// replica's token (or a newer one); if it forgot, writes it back. The
     /// read leaves what the cache knows of the store as it was: the writes
-    /// of a flight compare against what the flight saw.
-    async fn look_for_forgetting(&self) {
+    /// of a flight compare against what the flight saw. `false` when the
+    /// store could not be read (the look is to be made again).
+    async fn look_for_forgetting(&self) -> bool {
         let Some(persistence) = self.persistence.as_ref() else {
-            return;
+            return true;
         };
         let own = {
             let state = self.lock();
             if state.flight.is_some() {
-                return;
+                return true;
             }
             own_stored(&state)
         };
         let Some(own) = own else {
-            return;
+            return true;
         };
         let Ok(stored) = self.bounded(persistence.store.load(&persistence.key)).await else {
-            return;
+            return false;
         };
         if forgets(&self.lock().saves, stored.as_ref(), &own) {
             self.write_back(&own, &Known::of(stored.as_ref())).await;
         }
+        true
     }
 
     /// A failure another replica shared and whose time has not run out,
@@ -531,5 +560,171 @@ impl Drop for LeaseGuard {
                 let _ = tokio::time::timeout(RELEASE_TIMEOUT, lease.release()).await;
             });
         }
+    }
+}
+
+/// The watch of a store with a [forget mark](SharedStore::forget_mark):
+/// one task per store instance (one `Arc`), not one per cache. Every third
+/// of the converge wait it reads the mark (one store call, however many
+/// caches use the store); when the mark changed since its last read (and
+/// once when the task starts: it knows no mark yet), every live cache
+/// registered with it makes its look once ([`Inner::look_for_forgetting`]),
+/// a few at a time; a look that could not read the store is made again the
+/// next period. Caches register a [`Weak`] (the watch keeps none alive);
+/// dead ones are dropped each period, and the task ends when none is left
+/// or its runtime shuts down, and starts again with the next registration
+/// or flight.
+mod marked {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+    use std::time::Duration;
+
+    use super::Inner;
+    use crate::store::SharedStore;
+
+    /// The caches registered with a watch, as it holds them.
+    type Caches = Vec<Weak<Inner>>;
+
+    /// How many caches look at the store at once after the mark changed.
+    const LOOKS_AT_ONCE: usize = 32;
+
+    /// The watches, by the address of their store.
+    static WATCHES: LazyLock<Mutex<HashMap<usize, Watch>>> = LazyLock::new(Mutex::default);
+
+    /// One store's watch: the caches registered with it, and whether its
+    /// task runs.
+    struct Watch {
+        store: Weak<dyn SharedStore>,
+        caches: Vec<Weak<Inner>>,
+        running: bool,
+    }
+
+    fn id(store: &Arc<dyn SharedStore>) -> usize {
+        Arc::as_ptr(store).cast::<()>() as usize
+    }
+
+    fn watches() -> std::sync::MutexGuard<'static, HashMap<usize, Watch>> {
+        WATCHES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `cache` (if given) with the watch of `store`, and starts
+    /// its task on `runtime` unless it runs.
+    pub(super) fn watch(
+        store: &Arc<dyn SharedStore>,
+        cache: Option<Weak<Inner>>,
+        every: Duration,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        let id = id(store);
+        let mut watches = watches();
+        let watch = watches.entry(id).or_insert_with(|| Watch {
+            store: Arc::downgrade(store),
+            caches: Vec::new(),
+            running: false,
+        });
+        if !watch.store.ptr_eq(&Arc::downgrade(store)) {
+            // A dead store's watch at a reused address.
+            *watch = Watch {
+                store: Arc::downgrade(store),
+                caches: Vec::new(),
+                running: false,
+            };
+        }
+        watch.caches.extend(cache);
+        if watch.running {
+            return;
+        }
+        watch.running = true;
+        let running = Running {
+            id,
+            store: Arc::downgrade(store),
+        };
+        runtime.spawn(running.run(every));
+    }
+
+    /// The task of one watch; marks it stopped however it ends.
+    struct Running {
+        id: usize,
+        store: Weak<dyn SharedStore>,
+    }
+
+    impl Running {
+        async fn run(self, every: Duration) {
+            let mut seen: Option<String> = None;
+            let mut again: Vec<Weak<Inner>> = Vec::new();
+            loop {
+                tokio::time::sleep(every).await;
+                let Some((store, caches)) = self.live() else {
+                    return;
+                };
+                let Some(read) = store.forget_mark() else {
+                    return;
+                };
+                let mark = tokio::time::timeout(every.max(Duration::from_secs(1)), read).await;
+                drop(store);
+                let looks = match mark {
+                    Ok(Ok(mark)) if seen.as_ref() != Some(&mark) => {
+                        seen = Some(mark);
+                        caches
+                    }
+                    _ => std::mem::take(&mut again),
+                };
+                if !looks.is_empty() {
+                    again = look(looks).await;
+                }
+            }
+        }
+
+        /// The store and its live caches; `None` (the watch removed) when
+        /// either is gone.
+        fn live(&self) -> Option<(Arc<dyn SharedStore>, Caches)> {
+            let mut watches = watches();
+            let watch = watches.get_mut(&self.id)?;
+            if !watch.store.ptr_eq(&self.store) {
+                return None;
+            }
+            watch.caches.retain(|cache| cache.strong_count() > 0);
+            let store = self.store.upgrade();
+            match store {
+                Some(store) if !watch.caches.is_empty() => Some((store, watch.caches.clone())),
+                _ => {
+                    watches.remove(&self.id);
+                    None
+                }
+            }
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Some(watch) = watches().get_mut(&self.id)
+                && watch.store.ptr_eq(&self.store)
+            {
+                watch.running = false;
+            }
+        }
+    }
+
+    /// Every cache of `caches` still alive looks once, a few at a time;
+    /// those whose look could not read the store.
+    async fn look(caches: Vec<Weak<Inner>>) -> Vec<Weak<Inner>> {
+        let mut again = Vec::new();
+        for chunk in caches.chunks(LOOKS_AT_ONCE) {
+            let mut looks = tokio::task::JoinSet::new();
+            for cache in chunk {
+                let cache = cache.clone();
+                looks.spawn(async move {
+                    let looked = match cache.upgrade() {
+                        Some(inner) => inner.look_for_forgetting().await,
+                        None => true,
+                    };
+                    (!looked).then_some(cache)
+                });
+            }
+            while let Some(looked) = looks.join_next().await {
+                again.extend(looked.ok().flatten());
+            }
+        }
+        again
     }
 }

@@ -101,6 +101,33 @@ struct Fleet {
     /// Leases taken report they are no longer known to be held (their
     /// store calls outlasted their TTL).
     leases_run_out: Arc<AtomicBool>,
+    /// The store's forget mark; `None`: it has none.
+    mark: Mutex<Option<u64>>,
+    /// How often the forget mark was read.
+    mark_reads: AtomicUsize,
+    /// How often a token was loaded.
+    loads: AtomicUsize,
+}
+
+impl Fleet {
+    /// A store with a forget mark.
+    fn marked() -> Self {
+        Self {
+            mark: Mutex::new(Some(0)),
+            ..Self::default()
+        }
+    }
+
+    /// Forgets every token of `keys`, as a restart without persistence
+    /// does, and with it its forget mark.
+    async fn forget(&self, keys: impl IntoIterator<Item = String>) {
+        for key in keys {
+            self.tokens.clear(&key, None).await.unwrap();
+        }
+        if let Some(mark) = self.mark.lock().unwrap().as_mut() {
+            *mark += 1;
+        }
+    }
 }
 
 /// How long a lease lives unreleased.
@@ -130,6 +157,7 @@ impl TokenStore for Fleet {
         if failing {
             return Box::pin(async { Err(transport_error()) });
         }
+        self.loads.fetch_add(1, Ordering::SeqCst);
         self.tokens.load(key)
     }
 
@@ -230,6 +258,21 @@ impl SharedStore for Fleet {
 
     fn max_wait(&self) -> Duration {
         self.max_wait.unwrap_or(Duration::from_secs(60))
+    }
+
+    fn forget_mark(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        let mark = (*self.mark.lock().unwrap())?;
+        Some(Box::pin(async move {
+            self.mark_reads.fetch_add(1, Ordering::SeqCst);
+            Ok(mark.to_string())
+        }))
+    }
+
+    fn mark_forgotten(&self) -> BoxFuture<'_, Result<(), Error>> {
+        if let Some(mark) = self.mark.lock().unwrap().as_mut() {
+            *mark += 1;
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -1040,7 +1083,9 @@ async fn a_resave_after_the_store_lost_its_state_never_overwrites_a_token_anothe
 /// clock ahead, refreshed it to `t1`/`r1` (the provider rotated `r0`
 /// away) while `b` still serves `t0`; then the store forgot everything (a
 /// Redis without persistence restarted). `a` stays idle.
-async fn forgotten_under_two_lineages() -> (
+async fn forgotten_under_two_lineages(
+    marked: bool,
+) -> (
     Arc<Upstream>,
     Arc<Fleet>,
     TokenCache,
@@ -1049,7 +1094,11 @@ async fn forgotten_under_two_lineages() -> (
 ) {
     let (a_clock, b_clock) = (Arc::new(ManualClock::new()), Arc::new(ManualClock::new()));
     let upstream = Upstream::new(&a_clock, None);
-    let fleet = Arc::new(Fleet::default());
+    let fleet = Arc::new(if marked {
+        Fleet::marked()
+    } else {
+        Fleet::default()
+    });
     stored_login(&fleet, &b_clock).await;
     let a = replica(&upstream, &fleet, &a_clock);
     let b = replica(&upstream, &fleet, &b_clock);
@@ -1062,6 +1111,9 @@ async fn forgotten_under_two_lineages() -> (
         "t0",
         "b's t0 is not due yet"
     );
+    // The watches have settled; then the store loses the key (with a
+    // forget mark, a loss the mark misses: b's flight finds it).
+    tokio::time::sleep(payauth_core::store::DEFAULT_CONVERGE_WAIT).await;
     fleet.tokens.clear("k", None).await.unwrap();
     (upstream, fleet, a, b, [a_clock, b_clock])
 }
@@ -1069,7 +1121,15 @@ async fn forgotten_under_two_lineages() -> (
 #[tokio::test(start_paused = true)]
 async fn after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing()
  {
-    let (upstream, fleet, a, b, [_, b_clock]) = forgotten_under_two_lineages().await;
+    after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing_on(false).await;
+    after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing_on(true).await;
+}
+
+/// With a per-cache watch (`marked` false) or the store's one watch.
+async fn after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing_on(
+    marked: bool,
+) {
+    let (upstream, fleet, a, b, [_, b_clock]) = forgotten_under_two_lineages(marked).await;
     b_clock.advance(LIFETIME);
     // b finds the store empty, writes t0 back and waits under the lease;
     // a's watch finds the older t0 over its t1 and writes t1 back; b takes
@@ -1088,7 +1148,15 @@ async fn after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_
 #[tokio::test(start_paused = true)]
 async fn after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held()
  {
-    let (upstream, _fleet, a, b, [a_clock, b_clock]) = forgotten_under_two_lineages().await;
+    after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held_on(false).await;
+    after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held_on(true).await;
+}
+
+/// With a per-cache watch (`marked` false) or the store's one watch.
+async fn after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held_on(
+    marked: bool,
+) {
+    let (upstream, _fleet, a, b, [a_clock, b_clock]) = forgotten_under_two_lineages(marked).await;
     // t1 is due by the time b looks (a stays idle): b waits, takes up t1
     // and refreshes from r1, a's.
     a_clock.advance(LIFETIME);
@@ -1189,4 +1257,90 @@ async fn a_refresh_token_the_provider_refused_and_the_store_dropped_is_not_writt
         "the refused refresh token stays out of the store"
     );
     drop(a);
+}
+
+/// `n` idle caches, one per customer, on one store (marked or not), each
+/// holding its customer's stored login; the store calls they make while
+/// idle for `periods` thirds of the converge wait (token loads, forget
+/// mark reads); then the store forgets, and whether every cache wrote its
+/// token back without a fetch.
+async fn idle_caches_on_one_store(n: usize, marked: bool, periods: u32) -> (usize, usize, bool) {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(if marked {
+        Fleet::marked()
+    } else {
+        Fleet::default()
+    });
+    let keys: Vec<String> = (0..n).map(|i| format!("customer-{i}")).collect();
+    let login = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
+    let mut caches = Vec::new();
+    for key in &keys {
+        fleet.tokens.save(key, &login).await.unwrap();
+        let cache = TokenCache::builder(Arc::clone(&upstream))
+            .clock(Arc::clone(&clock) as _)
+            .shared_store(Arc::clone(&fleet) as Arc<dyn SharedStore>, key.clone())
+            .build();
+        assert_eq!(value(&cache.token().await.unwrap()), "t0");
+        caches.push(cache);
+    }
+    let period = payauth_core::store::DEFAULT_CONVERGE_WAIT / 3;
+    // Past the watch's first look, then count.
+    tokio::time::sleep(period * 2).await;
+    let (loads, marks) = (
+        fleet.loads.load(Ordering::SeqCst),
+        fleet.mark_reads.load(Ordering::SeqCst),
+    );
+    tokio::time::sleep(period * periods).await;
+    let idle = (
+        fleet.loads.load(Ordering::SeqCst) - loads,
+        fleet.mark_reads.load(Ordering::SeqCst) - marks,
+    );
+    fleet.forget(keys.iter().cloned()).await;
+    tokio::time::sleep(period * 2).await;
+    let mut all_back = upstream.calls() == 0;
+    for key in &keys {
+        let stored = fleet.tokens.load(key).await.unwrap();
+        all_back &= stored.is_some_and(|s| s.access_token.as_secret().expose_secret() == "t0");
+    }
+    drop(caches);
+    (idle.0, idle.1, all_back)
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_caches_on_a_store_with_a_forget_mark_make_one_store_read_per_period_however_many_and_all_write_back_after_it_forgets()
+ {
+    const PERIODS: u32 = 3;
+    for n in [1, 10, 1_000] {
+        let (loads, mark_reads, all_back) = idle_caches_on_one_store(n, true, PERIODS).await;
+        assert_eq!(
+            loads, 0,
+            "{n} idle caches read no token while the mark holds"
+        );
+        assert!(
+            mark_reads <= PERIODS as usize + 1,
+            "{n} idle caches: {mark_reads} mark reads in {PERIODS} periods"
+        );
+        assert!(
+            all_back,
+            "{n} caches: every token written back after the store forgot, none fetched"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_caches_on_a_store_without_a_forget_mark_still_each_look_and_write_back_after_it_forgets()
+ {
+    for n in [1, 10] {
+        let (loads, mark_reads, all_back) = idle_caches_on_one_store(n, false, 3).await;
+        assert!(
+            loads >= n * 3,
+            "{n} caches each look every period: {loads} loads"
+        );
+        assert_eq!(mark_reads, 0);
+        assert!(
+            all_back,
+            "{n} caches: every token written back after the store forgot"
+        );
+    }
 }

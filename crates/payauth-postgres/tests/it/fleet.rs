@@ -295,6 +295,9 @@ async fn after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_
         a_clock.advance(LIFETIME);
         assert_eq!(value(&a.token().await.unwrap()), "a-forgot-2");
         assert_eq!(value(&b.token().await.unwrap()), "a-forgot-1");
+        // The watches have settled (each read the store at least once):
+        // what finds the loss is B's flight and A's next look.
+        tokio::time::sleep(wait * 2).await;
         a_store.clear("fleet:forgot", None).await.unwrap();
         // B's token is due: B waits for the fleet and takes up A's (A is
         // idle; its watch writes it back), sending nothing upstream.

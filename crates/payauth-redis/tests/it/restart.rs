@@ -385,6 +385,9 @@ async fn restarted_under_two_lineages(
     assert_ne!(second, secret(&first));
     // B's first token is still valid: B does not look at Redis.
     assert_eq!(b.token(), Ok(secret(&first)));
+    // The watches have settled (each has read Redis at least once): what
+    // finds the restart is their next look, not their first.
+    tokio::time::sleep(converge_wait * 2).await;
     redis.restart_empty();
     (a, b, first, second)
 }
