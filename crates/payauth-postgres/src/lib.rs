@@ -61,9 +61,14 @@
 //!   the newest refresh token before anyone refreshes, as on a Redis
 //!   restarted empty ([`PostgresStore::with_converge_wait`], default 6 s):
 //!   a replica finding its token gone, or an older one it saw the row hold
-//!   before, writes its own back with a compare-and-set; each replica
-//!   holding a refresh token reads its row every 2 s to do so while idle
-//!   (zero turns this off, for a database that never loses a commit); a
+//!   before, writes its own back with a compare-and-set; idle replicas do
+//!   so once the store's forget mark changed (a row of
+//!   `payauth_forget_marks` per prefix, read with its `xmin` and the
+//!   server's start time: one statement every 2 s per store instance,
+//!   however many customers its caches hold, then one read per row held;
+//!   a lease holder that finds its row forgotten drops the mark, so a loss
+//!   the mark misses makes every replica look too; zero turns this off,
+//!   for a database that never loses a commit); a
 //!   holder that found the row forgotten waits that long before it
 //!   refreshes. A newest refresh token held only by a replica that is down
 //!   meanwhile is still lost.

@@ -334,8 +334,9 @@ impl PostgresStore {
     /// How long a replica that finds the table forgot its token (a restore
     /// from a backup, a failover to a standby behind, a `TRUNCATE`) waits
     /// under the lease before it refreshes, so that every replica holding
-    /// a newer refresh token has written it back; each replica holding a
-    /// refresh token reads its row every third of this (default 6 s,
+    /// a newer refresh token has written it back; each replica reads the
+    /// store's forget mark every third of this, once per store instance,
+    /// and its caches read their rows only after it changed (default 6 s,
     /// clamped to [`CONVERGE_WAIT_LIMITS`], zero to 60 s; zero turns both
     /// off).
     #[must_use]

@@ -116,14 +116,21 @@
 //!   refreshes ([`RedisStore::with_converge_wait`], default 6 s): a
 //!   replica that finds its token forgotten writes it back with a
 //!   compare-and-set on what it found (nothing, or an older token it saw
-//!   the key hold before), each replica holding a refresh token reads its
-//!   key every third of the wait to do the same while idle, and a lease
-//!   holder that found the key forgotten waits that long before it
-//!   refreshes, then refreshes from (or takes up) the newest token the
-//!   fleet wrote back. The cost: one `GET` per key every 2 s per replica
-//!   holding a refresh token, and, right after a restart, a refresh
+//!   the key hold before), idle replicas do the same once Redis's forget
+//!   mark changed (a random value under the prefix, `{<prefix>}:forget-mark`,
+//!   written with `SET NX`, read with the server's `run_id`: a restart, a
+//!   `FLUSHALL` or a failover to another server changes it; a lease holder
+//!   that finds its key forgotten drops it, so a loss the mark misses
+//!   makes every replica look too), and a lease holder that found the key
+//!   forgotten waits that long before it refreshes, then refreshes from
+//!   (or takes up) the newest token the fleet wrote back. The cost: one
+//!   `SET NX` + `GET` and one `INFO server` every 2 s per store instance
+//!   (however many keys its caches hold), one `GET` per key held only
+//!   after the mark changed, and, right after a restart, a refresh
 //!   delayed by up to the wait (callers keep the still-valid token
-//!   meanwhile). Clocks play no part: "older" is what a replica saw the key
+//!   meanwhile). On Redis Cluster (one node may restart while the mark
+//!   lives on another) there is no mark: each cache holding a refresh
+//!   token reads its key every 2 s instead. Clocks play no part: "older" is what a replica saw the key
 //!   hold before, never an issue-time comparison;
 //! - what it cannot recover: a newest refresh token held only by a
 //!   replica that is down (or cut off from Redis) for longer than the

@@ -260,9 +260,10 @@ where
     /// without persistence, a `FLUSHALL`, a failover to a replica behind)
     /// waits under the lease before it refreshes, so that every replica
     /// holding a newer refresh token has written it back; each replica
-    /// holding a refresh token reads its key every third of this (default
-    /// 6 s, clamped to [`CONVERGE_WAIT_LIMITS`], zero to 60 s; zero turns
-    /// both off). See [`SharedStore::converge_wait`](payauth_core::SharedStore::converge_wait).
+    /// reads the store's forget mark every third of this, once per store
+    /// (on a Cluster, each cache holding a refresh token reads its key
+    /// that often instead; default 6 s, clamped to
+    /// [`CONVERGE_WAIT_LIMITS`], zero to 60 s; zero turns both off). See [`SharedStore::converge_wait`](payauth_core::SharedStore::converge_wait).
     ///
     /// ```
     /// # use std::time::Duration;

@@ -36,11 +36,14 @@
 //!   token was, or a token it saw there before its own (an older one
 //!   written back by another replica), writes its own back with a
 //!   compare-and-set on what it found; so does each replica holding a
-//!   refresh token,
-//!   looking at the store every third of the
-//!   [converge wait](SharedStore::converge_wait) (a watch task, started with
-//!   the first fetch, that ends with the cache). A lease holder that found
-//!   the store forgetful waits that long (bounded by a quarter of the fetch
+//!   refresh token, looking at the store every third of the
+//!   [converge wait](SharedStore::converge_wait): on a store with a
+//!   [forget mark](SharedStore::forget_mark), one task per store instance
+//!   reads the mark (one store call, however many caches) and the caches
+//!   look at their own keys only when it changed; without one, a task per
+//!   cache reads its key (see [`marked`]). A lease holder that found the
+//!   store forgetful drops the mark ([`SharedStore::mark_forgotten`]) and
+//!   waits that long (bounded by a quarter of the fetch
 //!   timeout) before it refreshes, then reads again and refreshes from the
 //!   newest token the store holds, or takes it up if it is still fresh.
 //!   "Older" is what a replica saw the store hold before, never a
