@@ -33,6 +33,10 @@ pub(crate) struct Setup {
     /// of this seed's own, shared with the operator's `payauth login`
     /// (else the store model, as a fleet's).
     pub(crate) file_store: bool,
+    /// The fleet's shared store has a forget mark (one watch per replica,
+    /// as `payauth-redis` and `payauth-postgres`), else each cache watches
+    /// its own key (a store without one).
+    pub(crate) forget_mark: bool,
     pub(crate) flavour: Flavour,
     pub(crate) replicas: Vec<ReplicaSetup>,
     /// The provider's usual token lifetime.
@@ -65,6 +69,9 @@ impl Setup {
             // Drawn last, and only for one process: a fleet seed replays
             // as before.
             file_store: !fleet && rng.chance(0.5),
+            // Drawn by `World::new` from a stream of its own: every seed
+            // replays as before but for the watch.
+            forget_mark: false,
         }
     }
 
@@ -121,6 +128,7 @@ impl fmt::Display for Setup {
             if self.fleet { "fleet" } else { "process" },
             self.replicas.len(),
             match (self.fleet, self.file_store) {
+                (true, _) if self.forget_mark => "shared (forget mark)",
                 (true, _) => "shared",
                 (false, true) => "file",
                 (false, false) => "plain",

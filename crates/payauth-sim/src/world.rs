@@ -118,14 +118,15 @@ pub(crate) struct World {
 impl World {
     pub(crate) fn new(seed: u64, keep_full_trace: bool) -> Self {
         let mut rng = Rng::new(seed);
-        let setup = Setup::draw(&mut rng);
+        let mut setup = Setup::draw(&mut rng);
+        setup.forget_mark = setup.fleet && Rng::new(seed ^ 0x6D61_726B).chance(0.5);
         let ctx = Ctx::new(seed ^ 0xC0FF_EE00_D15E_A5E5, keep_full_trace, setup.fleet);
         let provider = Provider::new(
             &ctx,
             setup.lifetime,
             setup.flavour != Flavour::ClientCredentials,
         );
-        let store = StoreModel::new(&ctx, setup.lease_ttl, setup.max_wait);
+        let store = StoreModel::new(&ctx, setup.lease_ttl, setup.max_wait, setup.forget_mark);
         {
             let mut faults = ctx.faults();
             faults.provider = setup.provider_faults;
