@@ -1331,7 +1331,7 @@ async fn idle_caches_on_a_store_with_a_forget_mark_make_one_store_read_per_perio
 #[tokio::test(start_paused = true)]
 async fn idle_caches_on_a_store_without_a_forget_mark_still_each_look_and_write_back_after_it_forgets()
  {
-    for n in [1, 10] {
+    for n in [1, 10, 1_000] {
         let (loads, mark_reads, all_back) = idle_caches_on_one_store(n, false, 3).await;
         assert!(
             loads >= n * 3,
