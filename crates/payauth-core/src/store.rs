@@ -368,6 +368,14 @@ pub const LEASE_TTL_LIMITS: std::ops::RangeInclusive<Duration> =
 /// The poll intervals a [`SharedStore`] accepts: 10 ms to 10 s.
 pub const POLL_INTERVAL_LIMITS: std::ops::RangeInclusive<Duration> =
     std::ops::RangeInclusive::new(Duration::from_millis(10), Duration::from_secs(10));
+/// The default [`SharedStore::converge_wait`]: 6 s, so the store's
+/// [forget mark](SharedStore::forget_mark) is read every 2 s (or, for a
+/// store without one, each cache holding a refresh token reads its key
+/// that often).
+pub const DEFAULT_CONVERGE_WAIT: Duration = Duration::from_secs(6);
+/// The converge waits a [`SharedStore`] accepts: zero (off) to 60 s.
+pub const CONVERGE_WAIT_LIMITS: std::ops::RangeInclusive<Duration> =
+    std::ops::RangeInclusive::new(Duration::ZERO, Duration::from_secs(60));
 /// The longest waits a [`SharedStore`] accepts: 100 ms to 10 minutes.
 pub const MAX_WAIT_LIMITS: std::ops::RangeInclusive<Duration> =
     std::ops::RangeInclusive::new(Duration::from_millis(100), Duration::from_secs(600));
@@ -406,6 +414,56 @@ pub trait SharedStore: TokenStore {
     /// once, when the cache is built, and kept under 10 minutes).
     fn max_wait(&self) -> Duration {
         Duration::from_secs(60)
+    }
+
+    /// How long a replica that finds the store forgot its token (it holds
+    /// nothing, or an older token: a restart without persistence, a
+    /// failover to a copy behind) waits, holding the lease, before it
+    /// refreshes, so that every replica holding a newer token has written
+    /// it back; every replica holding a refresh token watches the store
+    /// every third of this, from a task that ends with the last cache
+    /// watching. Read once,
+    /// when the cache is built, kept under a minute and, when used, under a
+    /// quarter of the cache's fetch timeout. Zero turns the wait and the
+    /// looks off (for a store that never loses a write). The default is
+    /// [`DEFAULT_CONVERGE_WAIT`]. The looks cost one read per store
+    /// instance every third of the wait when the store has a
+    /// [forget mark](SharedStore::forget_mark) (each cache reads its own
+    /// key only after the mark changed); without one, one read per cache
+    /// that often: a process holding caches for many customers on one such
+    /// store reads each customer's key that often (raise the wait, or turn
+    /// it off for a durable store, if that is too many).
+    fn converge_wait(&self) -> Duration {
+        DEFAULT_CONVERGE_WAIT
+    }
+
+    /// A cheap mark of the store's memory: a value the store keeps while
+    /// it keeps its writes, and that changes (or is written anew) once it
+    /// may have forgotten some (a restart without persistence, a flush, a
+    /// failover to another server). `None` (the default): the store has no
+    /// such mark, and every cache on it looks at its own key every third of
+    /// the [converge wait](SharedStore::converge_wait).
+    ///
+    /// With a mark, one task per store instance (the same `Arc`) reads it
+    /// every third of the converge wait, and only when it changed does
+    /// every cache on the store look at its own key, once. A mark that
+    /// misses a loss (a single key deleted by hand, one node of several
+    /// restarting while the mark lives on another) is found by the next
+    /// fetch of a cache concerned, whose lease holder then changes the
+    /// mark ([`mark_forgotten`](SharedStore::mark_forgotten)) before it
+    /// waits; return `None` for a store whose mark would outlive the loss of
+    /// most of its writes (one node of several).
+    fn forget_mark(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        None
+    }
+
+    /// Changes the [forget mark](SharedStore::forget_mark) (drops it, to be
+    /// written anew): a lease holder that found the store forgot its token
+    /// calls it before its converge wait, so that every replica looks at
+    /// its own key even when the loss left the mark alone (a key deleted
+    /// by hand). The default does nothing.
+    fn mark_forgotten(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
     }
 
     /// Records that the fetch for `key` failed with `failure`, for `ttl`

@@ -56,6 +56,22 @@
 //!   rotated refresh token. A token without refresh token is dropped from
 //!   reads when it expires; [`PostgresStore::purge_expired`] deletes such
 //!   rows.
+//! - **When the table forgets anyway** (a restore from an older backup, a
+//!   failover to a standby behind, a `TRUNCATE`): the replicas converge on
+//!   the newest refresh token before anyone refreshes, as on a Redis
+//!   restarted empty ([`PostgresStore::with_converge_wait`], default 6 s):
+//!   a replica finding its token gone, or an older one it saw the row hold
+//!   before, writes its own back with a compare-and-set; idle replicas do
+//!   so once the store's forget mark changed (a row of
+//!   `payauth_forget_marks` per prefix, read with its `xmin` and the
+//!   server's start time: one statement every 2 s per store instance,
+//!   however many customers its caches hold, then one read per row held;
+//!   a lease holder that finds its row forgotten drops the mark, so a loss
+//!   the mark misses makes every replica look too; zero turns this off,
+//!   for a database that never loses a commit); a
+//!   holder that found the row forgotten waits that long before it
+//!   refreshes. A newest refresh token held only by a replica that is down
+//!   meanwhile is still lost.
 //!
 //! ## Schema and migrations
 //! The crate ships its migrations ([`MIGRATIONS`]) and applies those not
@@ -77,7 +93,7 @@
 //! ## Limits
 //! - Settings are clamped to the same documented ranges as
 //!   `payauth-redis`: [`LEASE_TTL_LIMITS`], [`POLL_INTERVAL_LIMITS`],
-//!   [`MAX_WAIT_LIMITS`].
+//!   [`MAX_WAIT_LIMITS`], [`CONVERGE_WAIT_LIMITS`].
 //! - A stored token's JSON may take at most
 //!   [`MAX_STORED_TOKEN_BYTES`](payauth_core::store::MAX_STORED_TOKEN_BYTES);
 //!   a larger value in the table is refused by its size, before it is
@@ -115,6 +131,7 @@ mod store;
 pub use migrations::MIGRATIONS;
 pub use payauth_core::encryption::EncryptionKey;
 pub use store::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, DEFAULT_POOL_SIZE, DEFAULT_PREFIX,
-    LEASE_TTL_LIMITS, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS, PostgresStore, STATEMENT_TIMEOUT,
+    CONVERGE_WAIT_LIMITS, DEFAULT_CONVERGE_WAIT, DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT,
+    DEFAULT_POLL_INTERVAL, DEFAULT_POOL_SIZE, DEFAULT_PREFIX, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS,
+    POLL_INTERVAL_LIMITS, PostgresStore, STATEMENT_TIMEOUT,
 };

@@ -6,7 +6,10 @@ use payauth_core::{Error, ErrorKind};
 /// Every migration, `(version, SQL)`, in the order applied. A database
 /// records in `payauth_schema_migrations` which it has; a new version of
 /// this crate only ever appends.
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_tokens.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_tokens.sql")),
+    (2, include_str!("../migrations/0002_forget_marks.sql")),
+];
 
 /// One advisory lock for every payauth migrator (an arbitrary constant):
 /// replicas starting together apply each migration once.

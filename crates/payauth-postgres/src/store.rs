@@ -18,8 +18,8 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 
 pub use payauth_core::store::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS,
-    POLL_INTERVAL_LIMITS,
+    CONVERGE_WAIT_LIMITS, DEFAULT_CONVERGE_WAIT, DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT,
+    DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS,
 };
 
 /// The default prefix: rows of stores with other prefixes are apart.
@@ -68,6 +68,18 @@ macro_rules! keep {
 
 /// Every statement the store runs; each is atomic on its row.
 mod sql {
+    /// The forget mark of prefix `$1`, written as `$2` if missing.
+    pub(super) const FORGET_MARK: &str =
+        "WITH written AS (INSERT INTO payauth_forget_marks (prefix, mark) VALUES ($1, $2)
+             ON CONFLICT (prefix) DO NOTHING RETURNING mark, xmin::text AS xmin)
+         SELECT mark, xmin, pg_postmaster_start_time()::text FROM written
+         UNION ALL
+         SELECT mark, xmin::text, pg_postmaster_start_time()::text FROM payauth_forget_marks
+             WHERE prefix = $1
+         LIMIT 1";
+    /// Drops the forget mark of prefix `$1`.
+    pub(super) const DROP_FORGET_MARK: &str = "DELETE FROM payauth_forget_marks WHERE prefix = $1";
+
     /// The row's version, whatever it holds (a compare-and-set needs it
     /// even when no live token is there, so it is read in the same round
     /// trip), and its live token's size and bytes (bytes only within
@@ -165,6 +177,7 @@ pub struct PostgresStore {
     lease_ttl: Duration,
     poll_interval: Duration,
     max_wait: Duration,
+    converge_wait: Duration,
     encryption: Option<EncryptionKey>,
     /// Set once the migrations ran (by this store or a clone).
     migrated: Arc<tokio::sync::OnceCell<()>>,
@@ -368,6 +381,7 @@ impl PostgresStore {
             lease_ttl: DEFAULT_LEASE_TTL,
             poll_interval: DEFAULT_POLL_INTERVAL,
             max_wait: DEFAULT_MAX_WAIT,
+            converge_wait: DEFAULT_CONVERGE_WAIT,
             encryption: None,
             migrated: Arc::new(tokio::sync::OnceCell::new()),
         }
@@ -424,6 +438,20 @@ impl PostgresStore {
         self
     }
 
+    /// How long a replica that finds the table forgot its token (a restore
+    /// from a backup, a failover to a standby behind, a `TRUNCATE`) waits
+    /// under the lease before it refreshes, so that every replica holding
+    /// a newer refresh token has written it back; each replica reads the
+    /// store's forget mark every third of this, once per store instance,
+    /// and its caches read their rows only after it changed (default 6 s,
+    /// clamped to [`CONVERGE_WAIT_LIMITS`], zero to 60 s; zero turns both
+    /// off).
+    #[must_use]
+    pub fn with_converge_wait(mut self, wait: Duration) -> Self {
+        self.converge_wait = clamp("converge wait", wait, &CONVERGE_WAIT_LIMITS);
+        self
+    }
+
     /// Encrypts tokens at rest with `key` (off by default; see the crate
     /// docs). Every replica needs the same key.
     #[must_use]
@@ -468,6 +496,35 @@ impl PostgresStore {
         };
         let client = self.pool.get().await.map_err(|e| pool_error(&e))?;
         Ok((turn, client))
+    }
+
+    /// The store's forget mark: the prefix's row of `payauth_forget_marks`
+    /// (written at first use with a random value), its `xmin` and the
+    /// server's start time, in one statement.
+    async fn read_forget_mark(&self) -> Result<String, Error> {
+        const ACTION: &str = "read the forget mark from";
+        let fresh = payauth_core::internal::random::hex(16).unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!("{}-{nanos}", std::process::id())
+        });
+        let (_turn, client) = self.client(Lane::Ordinary).await?;
+        let row = bounded(ACTION, async {
+            let statement = prepare(&client, ACTION, sql::FORGET_MARK).await?;
+            client
+                .query_opt(&statement, &[&self.prefix, &fresh])
+                .await
+                .map_err(|e| pg_error(ACTION, &e))
+        })
+        .await?;
+        let row = row.ok_or_else(|| {
+            Error::new(ErrorKind::Store)
+                .with_description("the forget mark was being written by another replica")
+                .with_transient()
+        })?;
+        let (mark, xmin, started): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        Ok(format!("{mark}/{xmin}/{started}"))
     }
 
     /// The name a record is sealed under: its prefix and key, length
@@ -792,6 +849,30 @@ impl SharedStore for PostgresStore {
 
     fn max_wait(&self) -> Duration {
         self.max_wait
+    }
+
+    fn converge_wait(&self) -> Duration {
+        self.converge_wait
+    }
+
+    fn forget_mark(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        Some(Box::pin(self.read_forget_mark()))
+    }
+
+    fn mark_forgotten(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            const ACTION: &str = "drop the forget mark in";
+            let (_turn, client) = self.client(Lane::Ordinary).await?;
+            bounded(ACTION, async {
+                let statement = prepare(&client, ACTION, sql::DROP_FORGET_MARK).await?;
+                client
+                    .execute(&statement, &[&self.prefix])
+                    .await
+                    .map(drop)
+                    .map_err(|e| pg_error(ACTION, &e))
+            })
+            .await
+        })
     }
 
     fn share_failure<'a>(

@@ -24,6 +24,14 @@ impl Keys {
     }
 }
 
+/// The Redis key of the forget mark of a store with `prefix`: a string
+/// written once (`SET NX`) that a Redis restarted without persistence no
+/// longer holds. Its hash tag is the escaped prefix alone (its `:`
+/// encoded), so it never equals a token's tag (`prefix:key`).
+pub(crate) fn forget_mark(prefix: &str) -> String {
+    format!("{{{}}}:forget-mark", escape(prefix).replace(':', "%3A"))
+}
+
 /// Braces would end the hash tag early, so they (and the escape character)
 /// are percent-encoded; the prefix has its `:` encoded too, so no prefix
 /// and key pair reads as another.

@@ -101,8 +101,7 @@
 //! read the token with its version, check the condition, and write (or
 //! delete) in a script that lands only if the version is unchanged, so a
 //! token stored in between is never overwritten nor deleted. A plain
-//! [`save`](payauth_core::TokenStore::save) (what `payauth login` does)
-//! replaces what is stored. A shared `invalid_grant` names (by SHA-256) the
+//! [`save`](payauth_core::TokenStore::save) replaces what is stored. A shared `invalid_grant` names (by SHA-256) the
 //! refresh token it refused, so a replica holding another one does not
 //! drop it.
 //!
@@ -113,20 +112,39 @@
 //!   gone; replicas keep serving the valid tokens in their memory, and a
 //!   replica that had not saved its newest token saves it again (over
 //!   nothing, so it lands);
+//! - the replicas converge on the newest refresh token before anyone
+//!   refreshes ([`RedisStore::with_converge_wait`], default 6 s): a
+//!   replica that finds its token forgotten writes it back with a
+//!   compare-and-set on what it found (nothing, or an older token it saw
+//!   the key hold before), idle replicas do the same once Redis's forget
+//!   mark changed (a random value under the prefix, `{<prefix>}:forget-mark`,
+//!   written with `SET NX`, read with the server's `run_id`: a restart, a
+//!   `FLUSHALL` or a failover to another server changes it; a lease holder
+//!   that finds its key forgotten drops it, so a loss the mark misses
+//!   makes every replica look too), and a lease holder that found the key
+//!   forgotten waits that long before it refreshes, then refreshes from
+//!   (or takes up) the newest token the fleet wrote back. The cost: one
+//!   `SET NX` + `GET` and one `INFO server` every 2 s per store instance
+//!   (however many keys its caches hold), one `GET` per key held only
+//!   after the mark changed, and, right after a restart, a refresh
+//!   delayed by up to the wait (callers keep the still-valid token
+//!   meanwhile). On Redis Cluster (one node may restart while the mark
+//!   lives on another) there is no mark: each cache holding a refresh
+//!   token reads its key every 2 s instead. Clocks play no part: "older" is what a replica saw the key
+//!   hold before, never an issue-time comparison;
+//! - what it cannot recover: a newest refresh token held only by a
+//!   replica that is down (or cut off from Redis) for longer than the
+//!   wait; a replica that slept through more than 8 rotations without
+//!   looking cannot tell its token from a new login and writes nothing
+//!   back over one;
 //! - a replica that starts fresh on the emptied store has no refresh token:
 //!   its source's `invalid_grant` ("log in again") is not shared (the
 //!   provider refused nothing the others hold), so the others keep theirs;
-//! - not yet guarded: a replica whose memory holds an *older* refresh
-//!   token than another replica's (one rotated away before the restart)
-//!   may take the lease on the empty store and refresh with it; the
-//!   provider refuses it and that replica's callers get `invalid_grant`
-//!   until another replica stores a new token. The shared refusal names
-//!   the refused refresh token, so the replica holding the live one keeps
-//!   it and refreshes with it; but with a provider that revokes a family
-//!   on reuse, the login is lost. The replicas do not first converge on the
-//!   newest refresh token they hold. With a rotating refresh token
-//!   (VakıfBank's authorization code), run Redis with persistence (AOF or
-//!   RDB) so a restart keeps the stored token.
+//!   once they write theirs back, it takes it from Redis.
+//!
+//! With a rotating refresh token (VakıfBank's authorization code), still
+//! prefer Redis with persistence (AOF or RDB): the convergence needs a
+//! live replica holding the newest token.
 //!
 //! ## Failover
 //! Redis replicates asynchronously. If a primary fails right after a lease
@@ -168,6 +186,7 @@ mod store;
 
 pub use encryption::EncryptionKey;
 pub use store::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX, LEASE_TTL_LIMITS,
-    LazyConnection, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS, RedisStore,
+    CONVERGE_WAIT_LIMITS, DEFAULT_CONVERGE_WAIT, DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT,
+    DEFAULT_POLL_INTERVAL, DEFAULT_PREFIX, LEASE_TTL_LIMITS, LazyConnection, MAX_WAIT_LIMITS,
+    POLL_INTERVAL_LIMITS, RedisStore,
 };

@@ -20,8 +20,8 @@ use crate::keys::Keys;
 use crate::scripts;
 
 pub use payauth_core::store::{
-    DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS,
-    POLL_INTERVAL_LIMITS,
+    CONVERGE_WAIT_LIMITS, DEFAULT_CONVERGE_WAIT, DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT,
+    DEFAULT_POLL_INTERVAL, LEASE_TTL_LIMITS, MAX_WAIT_LIMITS, POLL_INTERVAL_LIMITS,
 };
 
 /// The default key prefix.
@@ -46,6 +46,7 @@ pub struct RedisStore<C = ConnectionManager> {
     lease_ttl: Duration,
     poll_interval: Duration,
     max_wait: Duration,
+    converge_wait: Duration,
     encryption: Option<EncryptionKey>,
 }
 
@@ -193,6 +194,7 @@ where
             lease_ttl: DEFAULT_LEASE_TTL,
             poll_interval: DEFAULT_POLL_INTERVAL,
             max_wait: DEFAULT_MAX_WAIT,
+            converge_wait: DEFAULT_CONVERGE_WAIT,
             encryption: None,
         }
     }
@@ -251,6 +253,27 @@ where
     #[must_use]
     pub fn with_max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = clamp("longest wait", wait, &MAX_WAIT_LIMITS);
+        self
+    }
+
+    /// How long a replica that finds Redis forgot its token (a restart
+    /// without persistence, a `FLUSHALL`, a failover to a replica behind)
+    /// waits under the lease before it refreshes, so that every replica
+    /// holding a newer refresh token has written it back; each replica
+    /// reads the store's forget mark every third of this, once per store
+    /// (on a Cluster, each cache holding a refresh token reads its key
+    /// that often instead; default 6 s, clamped to
+    /// [`CONVERGE_WAIT_LIMITS`], zero to 60 s; zero turns both off). See [`SharedStore::converge_wait`](payauth_core::SharedStore::converge_wait).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use payauth_redis::RedisStore;
+    /// # let store = RedisStore::open(&payauth_core::Secret::new("redis://127.0.0.1/")).unwrap();
+    /// let store = store.with_converge_wait(Duration::from_secs(3));
+    /// ```
+    #[must_use]
+    pub fn with_converge_wait(mut self, wait: Duration) -> Self {
+        self.converge_wait = clamp("converge wait", wait, &CONVERGE_WAIT_LIMITS);
         self
     }
 
@@ -373,6 +396,57 @@ fn keep_ms(token: &StoredToken, now: SystemTime) -> u64 {
 /// `value` within `limits`, with a warning naming this store when it was not.
 fn clamp(setting: &str, value: Duration, limits: &RangeInclusive<Duration>) -> Duration {
     payauth_core::internal::store::clamp_setting("Redis", setting, value, limits)
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// The store's forget mark: a random value written under the prefix at
+    /// first use (`SET NX`, so every replica reads the same one), with the
+    /// server's `run_id` (a restart or a failover to another server
+    /// changes it, even when that server still holds the value). An
+    /// `INFO` refused (an ACL without it) leaves the value alone.
+    async fn read_forget_mark(&self) -> Result<String, Error> {
+        let key = crate::keys::forget_mark(&self.prefix);
+        let fresh = owner_id();
+        let (_, value): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("SET")
+            .arg(&key)
+            .arg(&fresh)
+            .arg("NX")
+            .cmd("GET")
+            .arg(&key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| redis_error("read from", &e))?;
+        let info: Result<String, RedisError> = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut self.conn.clone())
+            .await;
+        let run_id = info
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find_map(|line| line.strip_prefix("run_id:"))
+                    .map(|id| id.trim().to_owned())
+            })
+            .unwrap_or_default();
+        Ok(format!("{}/{run_id}", value.unwrap_or_default()))
+    }
+}
+
+/// Whether `C` is a Redis Cluster connection.
+fn is_cluster<C: 'static>() -> bool {
+    #[cfg(feature = "cluster")]
+    {
+        std::any::TypeId::of::<C>()
+            == std::any::TypeId::of::<redis::cluster_async::ClusterConnection>()
+    }
+    #[cfg(not(feature = "cluster"))]
+    {
+        false
+    }
 }
 
 async fn invoke<C, T>(
@@ -537,6 +611,32 @@ where
 
     fn max_wait(&self) -> Duration {
         self.max_wait
+    }
+
+    fn converge_wait(&self) -> Duration {
+        self.converge_wait
+    }
+
+    fn forget_mark(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        if is_cluster::<C>() {
+            // One node may restart while the mark lives on another.
+            return None;
+        }
+        Some(Box::pin(self.read_forget_mark()))
+    }
+
+    fn mark_forgotten(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            if is_cluster::<C>() {
+                return Ok(());
+            }
+            redis::cmd("DEL")
+                .arg(crate::keys::forget_mark(&self.prefix))
+                .query_async::<i64>(&mut self.conn.clone())
+                .await
+                .map(drop)
+                .map_err(|e| redis_error("write to", &e))
+        })
     }
 
     fn share_failure<'a>(

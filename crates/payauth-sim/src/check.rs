@@ -142,11 +142,10 @@ pub struct Stats {
     pub excused_abandoned: u64,
     /// See `excused_lost`.
     pub excused_lease_lost: u64,
-    /// Rotated-away refresh tokens received after the store forgot the
-    /// newer one (a restart without persistence): a replica's memory held
-    /// an older one. Not yet guarded (#24.9): counted, not excused as
-    /// harmless.
-    pub excused_forgotten: u64,
+    /// Restarts of the store without persistence. A rotated-away refresh
+    /// token sent after one is not excused while the newer one lived in a
+    /// replica's memory: the replicas must converge on it first (#24.9a).
+    pub store_restarts: u64,
     /// Rotated-away refresh tokens received from a lineage the store had
     /// since replaced by another (a later login): the replica sending it
     /// could not know, and nothing the fleet uses is lost.
@@ -176,7 +175,7 @@ impl Stats {
         self.excused_orphaned += other.excused_orphaned;
         self.excused_abandoned += other.excused_abandoned;
         self.excused_lease_lost += other.excused_lease_lost;
-        self.excused_forgotten += other.excused_forgotten;
+        self.store_restarts += other.store_restarts;
         self.excused_superseded += other.excused_superseded;
         self.calls_ok += other.calls_ok;
         self.calls_err += other.calls_err;
@@ -240,7 +239,6 @@ pub(crate) enum Excuse {
     LeaseLost,
     /// Not an excuse: the newer one was lost after `flush()` said `Ok`.
     Flushed,
-    Forgotten,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -432,6 +430,7 @@ impl Checker {
     /// newer one.
     /// The store restarted empty: what it held is gone.
     pub(crate) fn store_forgot(&mut self) {
+        self.stats.store_restarts += 1;
         for fate in self.refresh.values_mut() {
             if fate.saved {
                 fate.saved = false;
@@ -497,8 +496,6 @@ impl Checker {
                 Some(Excuse::Spoiled)
             } else if fate.abandoned {
                 Some(Excuse::Abandoned)
-            } else if fate.forgotten {
-                Some(Excuse::Forgotten)
             } else if fate.flushed {
                 Some(Excuse::Flushed)
             } else if fate.sent_under_live_lease
@@ -521,7 +518,6 @@ impl Checker {
             Some(Excuse::Orphaned) => self.stats.excused_orphaned += 1,
             Some(Excuse::Abandoned) => self.stats.excused_abandoned += 1,
             Some(Excuse::LeaseLost) => self.stats.excused_lease_lost += 1,
-            Some(Excuse::Forgotten) => self.stats.excused_forgotten += 1,
             Some(Excuse::Flushed) => {
                 let fates: Vec<String> = newer
                     .iter()
@@ -865,6 +861,10 @@ fn describe_fate(rt: u64, fate: &RefreshFate) -> String {
     };
     let state = if fate.saved {
         "saved in the store".to_owned()
+    } else if let Some(r) = fate.in_replica
+        && fate.forgotten
+    {
+        format!("saved, forgotten by the store, in r{r}'s memory")
     } else if let Some(r) = fate.in_replica {
         format!("unsaved, in r{r}'s memory")
     } else if fate.in_flight_on.is_some() {
@@ -968,6 +968,35 @@ mod tests {
         assert_eq!(broken(&checker), Some(Invariant::RotatedRefreshToken));
         let detail = &checker.violation().unwrap().detail;
         assert!(detail.contains("unsaved, in r0's memory"), "{detail}");
+    }
+
+    #[test]
+    fn a_refresh_token_the_store_forgot_excuses_its_predecessor_only_once_no_replica_holds_it() {
+        let (_, mut checker) = fresh(true);
+        checker.add_replica(1);
+        checker.refresh_issued(2, Some(1));
+        checker.refresh_save_returned(2, Some(1), true, false);
+        checker.store_forgot();
+        checker.stale_refresh(1, &[2], Some(0));
+        assert_eq!(broken(&checker), Some(Invariant::RotatedRefreshToken));
+        let detail = &checker.violation().unwrap().detail;
+        assert!(
+            detail.contains("forgotten by the store, in r1's memory"),
+            "{detail}"
+        );
+
+        let (_, mut checker) = fresh(true);
+        checker.add_replica(1);
+        checker.refresh_issued(2, Some(1));
+        checker.refresh_save_returned(2, Some(1), true, false);
+        checker.store_forgot();
+        checker.replica_died(1);
+        checker.stale_refresh(1, &[2], Some(0));
+        assert_eq!(broken(&checker), None);
+        assert_eq!(
+            (checker.stats.excused_orphaned, checker.stats.store_restarts),
+            (1, 1)
+        );
     }
 
     #[test]
@@ -1168,7 +1197,7 @@ mod tests {
             excused_orphaned: 1,
             excused_abandoned: 1,
             excused_lease_lost: 1,
-            excused_forgotten: 1,
+            store_restarts: 1,
             excused_superseded: 1,
             calls_ok: 1,
             calls_err: 1,
@@ -1189,7 +1218,7 @@ mod tests {
             excused_orphaned: 3,
             excused_abandoned: 3,
             excused_lease_lost: 3,
-            excused_forgotten: 3,
+            store_restarts: 3,
             excused_superseded: 3,
             calls_ok: 3,
             calls_err: 3,

@@ -21,7 +21,11 @@
 //! - **Models.** `provider`: rotation, single-use codes, rate limits,
 //!   revoked credentials and every fault of the sandbox, as the provider
 //!   crates' errors; `store`: `payauth-redis`'s protocol with faults on
-//!   any call; `login`: `payauth login` writing mid-run.
+//!   any call; `login`: `payauth login` writing mid-run, as the CLI saves
+//!   (over what it read, keeping a newer token stored meanwhile); `file`:
+//!   a real `FileStore` in a directory of the seed's own, shared by the one
+//!   process and the operator's login (half the one-process seeds), with
+//!   disk faults.
 //! - **Invariants** ([`check`]), checked at every step against the
 //!   provider's own record, never the cache's view.
 //! - **Phases.** Faults for the given number of steps, then calm: faults
@@ -47,6 +51,7 @@ pub mod check;
 mod clock;
 mod ctx;
 mod driver;
+mod file;
 mod login;
 mod panics;
 mod provider;
@@ -124,7 +129,7 @@ impl Summary {
         format!(
             "upstream attempts {} ({} without the lease, store down), lease epochs {} ({} takeovers), \
              calls {} ok / {} err, injected panics {}, lost writes {}, rotated refresh tokens excused: \
-             {} lost write, {} spoiled answer, {} died unsaved, {} abandoned by the fetch timeout, {} under a lease a store fault let expire, {} of a lineage a later login replaced, {} after the store forgot the newer one (not yet guarded); subject caches built {}",
+             {} lost write, {} spoiled answer, {} died unsaved, {} abandoned by the fetch timeout, {} under a lease a store fault let expire, {} of a lineage a later login replaced; store restarts without persistence {}; subject caches built {}",
             s.attempts,
             s.leaseless_attempts,
             s.epochs,
@@ -139,7 +144,7 @@ impl Summary {
             s.excused_abandoned,
             s.excused_lease_lost,
             s.excused_superseded,
-            s.excused_forgotten,
+            s.store_restarts,
             s.caches_built
         )
     }

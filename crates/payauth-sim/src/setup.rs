@@ -29,6 +29,14 @@ pub(crate) struct ReplicaSetup {
 pub(crate) struct Setup {
     /// A fleet on a shared store, or one process on a plain store.
     pub(crate) fleet: bool,
+    /// The one process's plain store is a real `FileStore` in a directory
+    /// of this seed's own, shared with the operator's `payauth login`
+    /// (else the store model, as a fleet's).
+    pub(crate) file_store: bool,
+    /// The fleet's shared store has a forget mark (one watch per replica,
+    /// as `payauth-redis` and `payauth-postgres`), else each cache watches
+    /// its own key (a store without one).
+    pub(crate) forget_mark: bool,
     pub(crate) flavour: Flavour,
     pub(crate) replicas: Vec<ReplicaSetup>,
     /// The provider's usual token lifetime.
@@ -58,6 +66,12 @@ impl Setup {
             max_wait: Duration::from_secs([10, 30, 60][rng.index(3)]),
             provider_faults: [0.05, 0.15, 0.3][rng.index(3)],
             store_faults: [0.0, 0.03, 0.1][rng.index(3)],
+            // Drawn last, and only for one process: a fleet seed replays
+            // as before.
+            file_store: !fleet && rng.chance(0.5),
+            // Drawn by `World::new` from a stream of its own: every seed
+            // replays as before but for the watch.
+            forget_mark: false,
         }
     }
 
@@ -113,7 +127,12 @@ impl fmt::Display for Setup {
             "{} of {} on a {} store, {:?}, lifetime {} s, lease TTL {} ms, max wait {} s, faults {}/{}",
             if self.fleet { "fleet" } else { "process" },
             self.replicas.len(),
-            if self.fleet { "shared" } else { "plain" },
+            match (self.fleet, self.file_store) {
+                (true, _) if self.forget_mark => "shared (forget mark)",
+                (true, _) => "shared",
+                (false, true) => "file",
+                (false, false) => "plain",
+            },
             self.flavour,
             self.lifetime.as_secs(),
             self.lease_ttl.as_millis(),

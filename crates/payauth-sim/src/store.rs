@@ -38,6 +38,11 @@ struct State {
     entry: Option<Entry>,
     lease: Option<LeaseEntry>,
     next_owner: u64,
+    /// The forget mark, if written since the store last forgot, and the
+    /// last one written (kept across a restart, as random ones would not
+    /// repeat).
+    mark: Option<u64>,
+    last_mark: u64,
     /// Writes since the checker last looked: the refresh token replaced
     /// (if any), the one written, and whether a cache wrote it (the
     /// operator's own writes are logins; the invariant is that no cache
@@ -121,6 +126,8 @@ pub(crate) struct StoreModel {
     state: Mutex<State>,
     lease_ttl: Duration,
     max_wait: Duration,
+    /// Whether the store has a forget mark.
+    marked: bool,
 }
 
 /// The wait between looks at the store while another replica holds the
@@ -128,12 +135,18 @@ pub(crate) struct StoreModel {
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 impl StoreModel {
-    pub(crate) fn new(ctx: &Arc<Ctx>, lease_ttl: Duration, max_wait: Duration) -> Arc<Self> {
+    pub(crate) fn new(
+        ctx: &Arc<Ctx>,
+        lease_ttl: Duration,
+        max_wait: Duration,
+        marked: bool,
+    ) -> Arc<Self> {
         Arc::new(Self {
             ctx: Arc::clone(ctx),
             state: Mutex::new(State::default()),
             lease_ttl,
             max_wait,
+            marked,
         })
     }
 
@@ -142,9 +155,10 @@ impl StoreModel {
     /// would not repeat).
     pub(crate) fn forget(&self) {
         let mut state = lock(&self.state);
-        let next_owner = state.next_owner;
+        let (next_owner, last_mark) = (state.next_owner, state.last_mark);
         *state = State {
             next_owner,
+            last_mark,
             ..State::default()
         };
         drop(state);
@@ -344,11 +358,11 @@ impl StoreModel {
     }
 }
 
-fn who(replica: Option<usize>) -> String {
+pub(crate) fn who(replica: Option<usize>) -> String {
     replica.map_or_else(|| "operator".to_owned(), |r| format!("r{r}"))
 }
 
-fn describe(token: &StoredToken) -> String {
+pub(crate) fn describe(token: &StoredToken) -> String {
     let id = number(token.access_token.as_secret(), "at-").unwrap_or(0);
     match token
         .refresh_token
@@ -360,7 +374,7 @@ fn describe(token: &StoredToken) -> String {
     }
 }
 
-fn result<T>(out: &Result<T, Error>) -> String {
+pub(crate) fn result<T>(out: &Result<T, Error>) -> String {
     match out {
         Ok(_) => "ok".to_owned(),
         Err(e) => e.to_string(),
@@ -495,6 +509,49 @@ impl SharedStore for StoreHandle {
 
     fn max_wait(&self) -> Duration {
         self.model.max_wait
+    }
+
+    fn forget_mark(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        if !self.model.marked {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let read = self
+                .model
+                .call(
+                    self.replica,
+                    "read the forget mark from",
+                    Write::Kept,
+                    |s, _, _| {
+                        *s.mark.get_or_insert_with(|| {
+                            s.last_mark += 1;
+                            s.last_mark
+                        })
+                    },
+                )
+                .await?;
+            read.map(|mark| mark.to_string()).ok_or_else(|| {
+                Error::new(ErrorKind::Store).with_description("the forget mark was not read")
+            })
+        }))
+    }
+
+    fn mark_forgotten(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            if self.model.marked {
+                self.model
+                    .call(
+                        self.replica,
+                        "drop the forget mark in",
+                        Write::Kept,
+                        |s, _, _| {
+                            s.mark = None;
+                        },
+                    )
+                    .await?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -99,6 +99,8 @@ pub(crate) struct World {
     setup: Setup,
     provider: Arc<Provider>,
     store: Arc<StoreModel>,
+    /// The one process's `FileStore` directory, when the seed has one.
+    file: Option<crate::file::Dir>,
     replicas: Vec<Replica>,
     callers: Vec<Caller>,
     operator: Host,
@@ -116,14 +118,15 @@ pub(crate) struct World {
 impl World {
     pub(crate) fn new(seed: u64, keep_full_trace: bool) -> Self {
         let mut rng = Rng::new(seed);
-        let setup = Setup::draw(&mut rng);
+        let mut setup = Setup::draw(&mut rng);
+        setup.forget_mark = setup.fleet && Rng::new(seed ^ 0x6D61_726B).chance(0.5);
         let ctx = Ctx::new(seed ^ 0xC0FF_EE00_D15E_A5E5, keep_full_trace, setup.fleet);
         let provider = Provider::new(
             &ctx,
             setup.lifetime,
             setup.flavour != Flavour::ClientCredentials,
         );
-        let store = StoreModel::new(&ctx, setup.lease_ttl, setup.max_wait);
+        let store = StoreModel::new(&ctx, setup.lease_ttl, setup.max_wait, setup.forget_mark);
         {
             let mut faults = ctx.faults();
             faults.provider = setup.provider_faults;
@@ -135,6 +138,7 @@ impl World {
         let mut world = Self {
             ctx,
             provider,
+            file: setup.file_store.then(|| crate::file::Dir::new(seed)),
             store,
             replicas: Vec::new(),
             callers: Vec::new(),
@@ -220,10 +224,14 @@ impl World {
             config.failure_backoff,
         ));
         let handle = Arc::new(StoreHandle::new(&self.store, Some(r)));
-        let store = if self.setup.fleet {
-            Store::Shared(handle)
-        } else {
-            Store::Plain(handle)
+        let store = match (&self.file, self.setup.fleet) {
+            (Some(dir), _) => Store::Plain(Arc::new(crate::file::FileHandle::new(
+                &self.ctx,
+                dir,
+                Some(r),
+            ))),
+            (None, true) => Store::Shared(handle),
+            (None, false) => Store::Plain(handle),
         };
         let clock = Arc::clone(&self.ctx.clock) as Arc<dyn Clock>;
         let cache = cache_api::build(source, clock, store, &config);
@@ -368,8 +376,11 @@ impl World {
                 self.schedule_chaos(600, Event::WallJump);
             }
             Event::Forget => {
-                self.store.forget();
-                self.ctx.log("the store restarts empty");
+                // A file store keeps its files.
+                if self.file.is_none() {
+                    self.store.forget();
+                    self.ctx.log("the store restarts empty");
+                }
                 self.schedule_chaos(1_800, Event::Forget);
             }
             Event::Revoke | Event::Storm | Event::Outage | Event::Partition(_) => {
@@ -541,11 +552,14 @@ impl World {
     /// `payauth login` on the operator's machine: a fresh pair saved to the
     /// store while the caches run.
     fn login(&mut self) {
-        let handle = StoreHandle::new(&self.store, None);
+        let store: Arc<dyn payauth_core::TokenStore> = match &self.file {
+            Some(dir) => Arc::new(crate::file::FileHandle::new(&self.ctx, dir, None)),
+            None => Arc::new(StoreHandle::new(&self.store, None)),
+        };
         self.operator.spawn(crate::login::login(
             Arc::clone(&self.ctx),
             Arc::clone(&self.provider),
-            handle,
+            store,
         ));
         if self.calm_at.is_none() && self.now > Duration::ZERO {
             self.schedule_chaos(600, Event::Login);

@@ -117,7 +117,12 @@ impl Login {
 
     /// The final JSON line (`null` in text), after the child exited
     /// successfully.
-    fn finish(mut self) -> serde_json::Value {
+    fn finish(self) -> serde_json::Value {
+        self.finish_noting().0
+    }
+
+    /// [`finish`](Self::finish), and what the child wrote to stderr.
+    fn finish_noting(mut self) -> (serde_json::Value, String) {
         let status = wait_at_most(&mut self.child, Duration::from_secs(20)).expect("it ended");
         let rest = self.stdout.rest();
         let mut stderr = String::new();
@@ -126,10 +131,10 @@ impl Login {
         }
         assert!(status.success(), "{status:?}: {stderr}");
         if rest.trim_start().starts_with('{') {
-            json(rest.as_bytes())
+            (json(rest.as_bytes()), stderr)
         } else {
             assert!(rest.contains("logged in"), "{rest}");
-            serde_json::Value::Null
+            (serde_json::Value::Null, stderr)
         }
     }
 }
@@ -379,4 +384,126 @@ fn an_unusable_store_is_refused_before_the_browser_opens_so_the_bank_issues_noth
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("store"), "{stderr}");
+}
+
+/// The one stored login in `dir`, as its JSON record.
+fn stored_login(dir: &Path) -> serde_json::Value {
+    let files = store_files(dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap()
+}
+
+/// Moves the stored login's issue time by `by_ms` (as if stored by a
+/// machine whose clock is that far ahead); the record as written.
+fn shift_issued(dir: &Path, by_ms: i64) -> serde_json::Value {
+    let file = store_files(dir).pop().unwrap();
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let issued = stored["issued_at_unix_ms"].as_u64().unwrap();
+    stored["issued_at_unix_ms"] = issued.checked_add_signed(by_ms).unwrap().into();
+    std::fs::write(&file, serde_json::to_vec(&stored).unwrap()).unwrap();
+    stored
+}
+
+/// A record's issue time as the CLI shows it (RFC 3339, UTC, seconds).
+fn shown_issued(stored: &serde_json::Value) -> String {
+    let secs = i64::try_from(stored["issued_at_unix_ms"].as_u64().unwrap() / 1000).unwrap();
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = payauth_core::internal::time::civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+#[test]
+fn of_two_logins_racing_the_later_replaces_the_earlier_and_says_so() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    // Both find the store empty; the second to start finishes first.
+    let first = start_login(&sandbox, &dir);
+    let second = start_login(&sandbox, &dir);
+    second.browse(&runtime);
+    let (json, noted) = second.finish_noting();
+    assert_eq!(json["stored"], true);
+    assert!(json.get("replaced").is_none(), "{json}");
+    assert!(!noted.contains("while this login waited"), "{noted}");
+    let earlier = stored_login(&dir);
+
+    first.browse(&runtime);
+    let (json, noted) = first.finish_noting();
+    assert_eq!(json["stored"], true);
+    assert_eq!(
+        json["replaced"]["issued_at"],
+        shown_issued(&earlier),
+        "{json}"
+    );
+    assert!(
+        noted.contains("another login or a service's refresh stored a token")
+            && noted.contains("which replaced it"),
+        "{noted}"
+    );
+    let now = stored_login(&dir);
+    assert_ne!(now["access_token"], earlier["access_token"], "replaced");
+    assert!(!noted.contains(earlier["access_token"].as_str().unwrap()));
+    assert!(!noted.contains(now["refresh_token"].as_str().unwrap()));
+}
+
+#[test]
+fn a_login_never_overwrites_a_newer_token_stored_while_it_waited_and_says_which_the_store_holds() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    for json_mode in [true, false] {
+        let late = start_login_as(&sandbox, &dir, json_mode);
+        // Meanwhile another login lands, then a service refreshes it on a
+        // machine whose clock is an hour ahead: newer than the late login.
+        let other = start_login(&sandbox, &dir);
+        other.browse(&runtime);
+        other.finish();
+        let newer = shift_issued(&dir, 3_600_000);
+
+        late.browse(&runtime);
+        let (json, noted) = late.finish_noting();
+        assert!(
+            noted.contains("stored a newer token for this key")
+                && noted.contains("it was kept, and this login's tokens were not stored")
+                && noted.contains(&shown_issued(&newer)),
+            "{noted}"
+        );
+        if json_mode {
+            assert_eq!(json["stored"], false, "{json}");
+            assert_eq!(json["store_holds"]["issued_at"], shown_issued(&newer));
+            assert_eq!(json["store_holds"]["has_refresh_token"], true);
+        }
+        assert_eq!(stored_login(&dir), newer, "the newer token stands");
+        assert!(!noted.contains(newer["access_token"].as_str().unwrap()));
+    }
+}
+
+#[test]
+fn a_login_replaces_the_token_it_found_even_one_stamped_by_a_clock_ahead() {
+    let (runtime, sandbox) = sandbox_from(Sandbox::builder());
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().join("tokens");
+    let first = start_login(&sandbox, &dir);
+    first.browse(&runtime);
+    first.finish();
+    let found = shift_issued(&dir, 3_600_000);
+    let again = start_login(&sandbox, &dir);
+    again.browse(&runtime);
+    let (json, noted) = again.finish_noting();
+    assert_eq!(json["stored"], true);
+    assert!(json.get("replaced").is_none(), "{json}");
+    assert!(!noted.contains("while this login waited"), "{noted}");
+    let now = stored_login(&dir);
+    assert_ne!(now["access_token"], found["access_token"]);
+    assert_eq!(
+        now["issued_at_unix_ms"].as_u64().unwrap(),
+        found["issued_at_unix_ms"].as_u64().unwrap() + 1,
+        "counts as issued after the token it replaced, so no writer takes it for the older"
+    );
 }

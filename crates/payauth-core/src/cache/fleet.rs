@@ -29,17 +29,53 @@
 //! - A lease request that does not answer in time is not taken for a
 //!   store that is down: the lease may have been granted, so this replica
 //!   does not fetch beside its holder.
+//! - **After the store forgets** (a Redis without persistence restarts
+//!   empty, a database fails over to a copy behind): the replicas'
+//!   memories converge on the newest refresh token before anyone refreshes.
+//!   A replica that finds the store holding nothing where it knew its own
+//!   token was, or a token it saw there before its own (an older one
+//!   written back by another replica), writes its own back with a
+//!   compare-and-set on what it found; so does each replica holding a
+//!   refresh token, looking at the store every third of the
+//!   [converge wait](SharedStore::converge_wait): on a store with a
+//!   [forget mark](SharedStore::forget_mark), one task per store instance
+//!   reads the mark (one store call, however many caches) and the caches
+//!   look at their own keys only when it changed; without one, a task per
+//!   cache reads its key (see [`marked`]). A lease holder that found the
+//!   store forgetful drops the mark ([`SharedStore::mark_forgotten`]) and
+//!   waits that long (bounded by a quarter of the fetch
+//!   timeout) before it refreshes, then reads again and refreshes from the
+//!   newest token the store holds, or takes it up if it is still fresh.
+//!   "Older" is what a replica saw the store hold before, never a
+//!   comparison of issue times: those come from each machine's clock, and
+//!   a new login from a machine whose clock is behind must win. So clocks
+//!   cost nothing here; what it costs is that a replica recognises only
+//!   the last 8 tokens it saw in the store: one that slept through more
+//!   rotations than that (never looked while its token lived) cannot tell
+//!   its own token from a login, and writes nothing back over it.
+//!   A store that dropped a token because the provider refused its
+//!   refresh token (a compare-on-clear after `invalid_grant`) did not
+//!   forget it: while the fleet shares that refusal, no replica writes the
+//!   token back. A replica that looks only after the refusal's backoff
+//!   ended may still write it back (nothing tells it apart from a store
+//!   that forgot): at most one more refused request, and never over a
+//!   token stored since (the write lands only over nothing).
+//!   A replica with no refresh token (started after the store forgot)
+//!   writes nothing back and refreshes from nothing only as before: it
+//!   shares no `invalid_grant`.
 //! - When the lease cannot be taken because the store is down, this
 //!   replica fetches on its own with a full grant (client credentials, a
 //!   login) rather than fail, but never sends a refresh token without the
 //!   lease: another replica may have rotated it meanwhile.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::persist::{Known, forgets, own_stored};
 use super::{Inner, Outcome};
 use crate::error::{Error, ErrorKind};
-use crate::store::{Lease, SharedStore, StoredFailure};
+use crate::store::{Lease, SaveIf, SharedStore, StoredFailure, StoredToken};
 use crate::token::AccessToken;
 
 /// The shortest and longest wait between looks at the store.
@@ -54,18 +90,34 @@ const RESAVES: usize = 3;
 /// How long a lease release may take before the lease is left to expire.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The longest converge wait a store may ask for.
+const MAX_CONVERGE_WAIT: Duration = Duration::from_secs(60);
+
 /// A shared store with its timings, read and clamped once.
 pub(super) struct Fleet {
     store: Arc<dyn SharedStore>,
     poll_interval: Duration,
     max_wait: Duration,
+    /// How long a holder that found the store forgetful waits before it
+    /// refreshes; zero: no wait and no watch.
+    converge_wait: Duration,
+    /// Whether the watch task runs (without a forget mark), or this cache
+    /// is registered with its store's watch (with one).
+    watching: AtomicBool,
+    /// Whether the store has a [forget mark](SharedStore::forget_mark):
+    /// one watch per store instead of one per cache.
+    marked: bool,
 }
 
 impl Fleet {
     pub(super) fn new(store: Arc<dyn SharedStore>) -> Self {
+        let marked = store.forget_mark().is_some();
         Self {
             poll_interval: store.poll_interval().clamp(POLL_RANGE.0, POLL_RANGE.1),
             max_wait: store.max_wait().min(MAX_WAIT),
+            converge_wait: store.converge_wait().min(MAX_CONVERGE_WAIT),
+            watching: AtomicBool::new(false),
+            marked,
             store,
         }
     }
@@ -75,10 +127,14 @@ impl Inner {
     pub(super) async fn fetch_shared(&self, fleet: &Fleet, key: &str) -> Outcome {
         let started = tokio::time::Instant::now();
         let mut waited = false;
+        self.lock().saves.recovering = false;
         loop {
             let previous = match self.adopt_stored(1, fleet.poll_interval).await {
                 Ok(fresh) => return Ok(fresh),
-                Err(start) => start.previous,
+                Err(start) => {
+                    self.write_back_forgotten().await;
+                    start.previous
+                }
             };
             let Ok(lease) =
                 tokio::time::timeout(self.store_bound(), fleet.store.try_lease(key)).await
@@ -137,7 +193,14 @@ impl Inner {
     /// Under the lease: look at the store once more, then fetch, save
     /// through the lease and release it.
     async fn fetch_leased(&self, fleet: &Fleet, key: &str, lease: LeaseGuard) -> Outcome {
-        let (outcome, settled) = match self.adopt_stored(LEASED_READS, fleet.poll_interval).await {
+        let mut read = self.adopt_stored(LEASED_READS, fleet.poll_interval).await;
+        if read.is_err() {
+            self.write_back_forgotten().await;
+            if std::mem::take(&mut self.lock().saves.recovering) {
+                read = self.converge(fleet).await;
+            }
+        }
+        let (outcome, settled) = match read {
             Ok(fresh) => (Ok(fresh), true),
             Err(start) => match (start.unread, self.shared_failure(fleet, key).await) {
                 (_, Some(error)) => (Err(error), true),
@@ -219,6 +282,172 @@ impl Inner {
         (landed.outcome, landed.settled)
     }
 
+    /// Under the lease, after this flight found the store forgetful: waits
+    /// the converge wait (bounded by a quarter of the fetch timeout), so
+    /// that every replica holding a newer token has written it back, then
+    /// reads again: the newest token the store holds, taken up if fresh.
+    async fn converge(&self, fleet: &Fleet) -> Result<Arc<AccessToken>, super::persist::Start> {
+        let wait = fleet.converge_wait.min(self.settings.fetch_timeout / 4);
+        tracing::info!(
+            source = self.source.name(),
+            wait_ms = wait.as_millis(),
+            "the token store forgot the token; waiting for the fleet's newest before refreshing"
+        );
+        if fleet.marked
+            && let Err(error) = self.bounded(fleet.store.mark_forgotten()).await
+        {
+            tracing::warn!(source = self.source.name(), %error, "the store's forget mark not changed");
+        }
+        tokio::time::sleep(wait).await;
+        let read = self.adopt_stored(LEASED_READS, fleet.poll_interval).await;
+        if read.is_err() {
+            self.write_back_forgotten().await;
+        }
+        self.lock().saves.recovering = false;
+        read
+    }
+
+    /// Writes back the token a read found the store had forgotten, if
+    /// any: only over nothing or an older token.
+    async fn write_back_forgotten(&self) {
+        let forgotten = self.lock().saves.forgotten.take();
+        if let Some((own, found)) = forgotten {
+            self.write_back(&own, &found).await;
+        }
+    }
+
+    /// Writes `own` (this replica's token, which the store forgot) back
+    /// over what the store was `found` holding (nothing, or an older
+    /// token), and only over that: as it is while it is served, else stored
+    /// expired, for its refresh token.
+    async fn write_back(&self, own: &Arc<AccessToken>, found: &Known) {
+        if self.refused_by_the_fleet(own).await {
+            tracing::debug!(
+                source = self.source.name(),
+                "the token store dropped a refresh token the provider refused; not written back"
+            );
+            return;
+        }
+        let served = self
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|token| Arc::ptr_eq(token, own));
+        let record = if served {
+            StoredToken::from_token(own)
+        } else {
+            self.expired(own)
+        };
+        let older = match found {
+            Known::Token(older) => Some(older),
+            _ => None,
+        };
+        let condition = SaveIf::Holds {
+            access_tokens: older.as_slice(),
+            or_nothing: true,
+        };
+        match self.save_if(&record, condition).await {
+            Ok(true) => tracing::info!(
+                source = self.source.name(),
+                "the token store forgot this replica's token; written back"
+            ),
+            Ok(false) => tracing::debug!(
+                source = self.source.name(),
+                "the token store forgot this replica's token, and another was written since"
+            ),
+            Err(error) => {
+                tracing::warn!(source = self.source.name(), %error, "forgotten token not written back");
+            }
+        }
+    }
+
+    /// Whether the fleet shares an `invalid_grant` of `own`'s refresh
+    /// token: the store dropped it because the provider refused it (a
+    /// compare-on-clear), not because it forgot.
+    async fn refused_by_the_fleet(&self, own: &AccessToken) -> bool {
+        let (Some((fleet, key)), Some(refresh)) = (self.fleet(), own.refresh_token()) else {
+            return false;
+        };
+        self.bounded(fleet.store.shared_failure(key))
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|shared| {
+                shared
+                    .to_error()
+                    .is_some_and(|e| e.kind() == ErrorKind::InvalidGrant)
+                    && shared.refuses(refresh)
+            })
+    }
+
+    /// Starts the watch of a fleet cache, once (again if its runtime shut
+    /// down under it): every third of the converge wait, while no flight
+    /// runs, it looks whether the store forgot the token this replica
+    /// holds, and writes it back. It ends with the cache. On a store with
+    /// a forget mark the cache only registers with the store's one watch
+    /// (see [`marked::watch`]), which makes it look when the mark changed.
+    pub(super) fn watch(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+        let Some((fleet, _)) = self.fleet() else {
+            return;
+        };
+        if fleet.converge_wait.is_zero() {
+            return;
+        }
+        if fleet.marked {
+            let first = !fleet.watching.swap(true, Ordering::AcqRel);
+            let every = fleet.converge_wait / 3;
+            marked::watch(
+                &fleet.store,
+                first.then(|| Arc::downgrade(self)),
+                every,
+                runtime,
+            );
+            return;
+        }
+        if fleet.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let every = fleet.converge_wait / 3;
+        let watch = Watching(Arc::downgrade(self));
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = watch.0.upgrade() else {
+                    return;
+                };
+                let _ = inner.look_for_forgetting().await;
+            }
+        });
+    }
+
+    /// One look of the watch: whether the store still holds this
+    /// replica's token (or a newer one); if it forgot, writes it back. The
+    /// read leaves what the cache knows of the store as it was: the writes
+    /// of a flight compare against what the flight saw. `false` when the
+    /// store could not be read (the look is to be made again).
+    async fn look_for_forgetting(&self) -> bool {
+        let Some(persistence) = self.persistence.as_ref() else {
+            return true;
+        };
+        let own = {
+            let state = self.lock();
+            if state.flight.is_some() {
+                return true;
+            }
+            own_stored(&state)
+        };
+        let Some(own) = own else {
+            return true;
+        };
+        let Ok(stored) = self.bounded(persistence.store.load(&persistence.key)).await else {
+            return false;
+        };
+        if forgets(&self.lock().saves, stored.as_ref(), &own) {
+            self.write_back(&own, &Known::of(stored.as_ref())).await;
+        }
+        true
+    }
+
     /// A failure another replica shared and whose time has not run out,
     /// taken up as this replica's own (a refusal drops what it refuses);
     /// an `invalid_grant` of a refresh token other than the one this
@@ -280,6 +509,20 @@ impl Inner {
     }
 }
 
+/// The watch's hold on its cache; clears the flag however the task ends
+/// (its runtime shut down), so the next flight starts it again.
+struct Watching(Weak<Inner>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade()
+            && let Some((fleet, _)) = inner.fleet()
+        {
+            fleet.watching.store(false, Ordering::Release);
+        }
+    }
+}
+
 /// A held lease, released however the flight ends.
 struct LeaseGuard(Option<Box<dyn Lease>>);
 
@@ -320,5 +563,171 @@ impl Drop for LeaseGuard {
                 let _ = tokio::time::timeout(RELEASE_TIMEOUT, lease.release()).await;
             });
         }
+    }
+}
+
+/// The watch of a store with a [forget mark](SharedStore::forget_mark):
+/// one task per store instance (one `Arc`), not one per cache. Every third
+/// of the converge wait it reads the mark (one store call, however many
+/// caches use the store); when the mark changed since its last read (and
+/// once when the task starts: it knows no mark yet), every live cache
+/// registered with it makes its look once ([`Inner::look_for_forgetting`]),
+/// a few at a time; a look that could not read the store is made again the
+/// next period. Caches register a [`Weak`] (the watch keeps none alive);
+/// dead ones are dropped each period, and the task ends when none is left
+/// or its runtime shuts down, and starts again with the next registration
+/// or flight.
+mod marked {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+    use std::time::Duration;
+
+    use super::Inner;
+    use crate::store::SharedStore;
+
+    /// The caches registered with a watch, as it holds them.
+    type Caches = Vec<Weak<Inner>>;
+
+    /// How many caches look at the store at once after the mark changed.
+    const LOOKS_AT_ONCE: usize = 32;
+
+    /// The watches, by the address of their store.
+    static WATCHES: LazyLock<Mutex<HashMap<usize, Watch>>> = LazyLock::new(Mutex::default);
+
+    /// One store's watch: the caches registered with it, and whether its
+    /// task runs.
+    struct Watch {
+        store: Weak<dyn SharedStore>,
+        caches: Vec<Weak<Inner>>,
+        running: bool,
+    }
+
+    fn id(store: &Arc<dyn SharedStore>) -> usize {
+        Arc::as_ptr(store).cast::<()>() as usize
+    }
+
+    fn watches() -> std::sync::MutexGuard<'static, HashMap<usize, Watch>> {
+        WATCHES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `cache` (if given) with the watch of `store`, and starts
+    /// its task on `runtime` unless it runs.
+    pub(super) fn watch(
+        store: &Arc<dyn SharedStore>,
+        cache: Option<Weak<Inner>>,
+        every: Duration,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        let id = id(store);
+        let mut watches = watches();
+        let watch = watches.entry(id).or_insert_with(|| Watch {
+            store: Arc::downgrade(store),
+            caches: Vec::new(),
+            running: false,
+        });
+        if !watch.store.ptr_eq(&Arc::downgrade(store)) {
+            // A dead store's watch at a reused address.
+            *watch = Watch {
+                store: Arc::downgrade(store),
+                caches: Vec::new(),
+                running: false,
+            };
+        }
+        watch.caches.extend(cache);
+        if watch.running {
+            return;
+        }
+        watch.running = true;
+        let running = Running {
+            id,
+            store: Arc::downgrade(store),
+        };
+        runtime.spawn(running.run(every));
+    }
+
+    /// The task of one watch; marks it stopped however it ends.
+    struct Running {
+        id: usize,
+        store: Weak<dyn SharedStore>,
+    }
+
+    impl Running {
+        async fn run(self, every: Duration) {
+            let mut seen: Option<String> = None;
+            let mut again: Vec<Weak<Inner>> = Vec::new();
+            loop {
+                tokio::time::sleep(every).await;
+                let Some((store, caches)) = self.live() else {
+                    return;
+                };
+                let Some(read) = store.forget_mark() else {
+                    return;
+                };
+                let mark = tokio::time::timeout(every.max(Duration::from_secs(1)), read).await;
+                drop(store);
+                let looks = match mark {
+                    Ok(Ok(mark)) if seen.as_ref() != Some(&mark) => {
+                        seen = Some(mark);
+                        caches
+                    }
+                    _ => std::mem::take(&mut again),
+                };
+                if !looks.is_empty() {
+                    again = look(looks).await;
+                }
+            }
+        }
+
+        /// The store and its live caches; `None` (the watch removed) when
+        /// either is gone.
+        fn live(&self) -> Option<(Arc<dyn SharedStore>, Caches)> {
+            let mut watches = watches();
+            let watch = watches.get_mut(&self.id)?;
+            if !watch.store.ptr_eq(&self.store) {
+                return None;
+            }
+            watch.caches.retain(|cache| cache.strong_count() > 0);
+            let store = self.store.upgrade();
+            match store {
+                Some(store) if !watch.caches.is_empty() => Some((store, watch.caches.clone())),
+                _ => {
+                    watches.remove(&self.id);
+                    None
+                }
+            }
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Some(watch) = watches().get_mut(&self.id)
+                && watch.store.ptr_eq(&self.store)
+            {
+                watch.running = false;
+            }
+        }
+    }
+
+    /// Every cache of `caches` still alive looks once, a few at a time;
+    /// those whose look could not read the store.
+    async fn look(caches: Vec<Weak<Inner>>) -> Vec<Weak<Inner>> {
+        let mut again = Vec::new();
+        for chunk in caches.chunks(LOOKS_AT_ONCE) {
+            let mut looks = tokio::task::JoinSet::new();
+            for cache in chunk {
+                let cache = cache.clone();
+                looks.spawn(async move {
+                    let looked = match cache.upgrade() {
+                        Some(inner) => inner.look_for_forgetting().await,
+                        None => true,
+                    };
+                    (!looked).then_some(cache)
+                });
+            }
+            while let Some(looked) = looks.join_next().await {
+                again.extend(looked.ok().flatten());
+            }
+        }
+        again
     }
 }

@@ -861,6 +861,7 @@ impl FlightGuard {
             )));
             return outcome;
         };
+        inner.watch(&runtime);
         let span = inner.telemetry.span();
         let mut flight = Box::pin(self.fly().instrument(span));
         let first = std::future::poll_fn(|cx| {

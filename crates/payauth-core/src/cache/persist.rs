@@ -90,6 +90,20 @@ pub(super) struct Saves {
     pub(super) pending: Option<StoredToken>,
     /// Since when every read of the store failed.
     unreadable_since: Option<Instant>,
+    /// Fleet only: the token this cache held, and knew the store held,
+    /// that a read found forgotten (the store held nothing, or a token it
+    /// held before: it restarted empty, or failed over to a copy without
+    /// the last writes), and what the read found; to write back
+    /// ([`fleet`](super::fleet)).
+    pub(super) forgotten: Option<(Arc<AccessToken>, Known)>,
+    /// The access tokens the store held before what it holds now, as far
+    /// as this cache saw, the latest last ([`HISTORY`] of them): a store
+    /// found holding one of them again went back, it did not move on.
+    history: Vec<Secret>,
+    /// Fleet only: this flight found the store had forgotten; its holder
+    /// waits for the replicas to write their tokens back before it
+    /// refreshes.
+    pub(super) recovering: bool,
 }
 
 /// What a store holds, as far as a cache knows.
@@ -108,8 +122,33 @@ pub(super) enum Known {
     Other,
 }
 
+/// How many of the store's earlier tokens a cache remembers.
+const HISTORY: usize = 8;
+
+impl Saves {
+    /// Records what the store now holds, remembering what it held before
+    /// when `remember` (a fleet cache: no other cache pays for it).
+    pub(super) fn set_known(&mut self, known: Known, remember: bool) {
+        if remember
+            && let Known::Token(before) = &self.known
+            && self.known != known
+        {
+            if self.history.len() == HISTORY {
+                self.history.remove(0);
+            }
+            self.history.push(before.clone());
+        }
+        self.known = known;
+    }
+
+    /// Whether the store held `access_token` before what it holds now.
+    pub(super) fn held_before(&self, access_token: &Secret) -> bool {
+        self.history.iter().any(|before| before == access_token)
+    }
+}
+
 impl Known {
-    fn of(stored: Option<&StoredToken>) -> Self {
+    pub(super) fn of(stored: Option<&StoredToken>) -> Self {
         stored.map_or(Self::Nothing, |s| {
             Self::Token(s.access_token.as_secret().clone())
         })
@@ -175,7 +214,14 @@ impl Inner {
             let state = self.lock();
             (state.last.clone(), state.saves.ahead_of.clone())
         };
-        let previous = newest(last, stored.clone(), ahead_of.as_ref());
+        // The store forgot this cache's token: memory's is the newest this
+        // cache knows of (the store's, older, is never taken up over it).
+        let forgot = self.lock().saves.forgotten.is_some();
+        let previous = if forgot {
+            last
+        } else {
+            newest(last, stored.clone(), ahead_of.as_ref())
+        };
         // A fresh stored token is taken up only when it is the newest:
         // never over a newer one in memory (fetched here, not saved yet),
         // whose refresh token would be lost with it.
@@ -210,8 +256,29 @@ impl Inner {
         let mut state = self.lock();
         match &read {
             Ok(stored) => {
-                state.saves.known = Known::of(stored.as_ref());
                 state.saves.unreadable_since = None;
+                let fleet = self.fleet().is_some();
+                if fleet {
+                    if let Some(last) = own_stored(&state)
+                        && forgets(&state.saves, stored.as_ref(), &last)
+                    {
+                        state.saves.forgotten = Some((last, Known::of(stored.as_ref())));
+                        state.saves.recovering = true;
+                    }
+                    // The store went back to a token it held before the
+                    // one this cache last saw there (another replica wrote
+                    // an older one back after the store forgot): never
+                    // taken up or refreshed from, and not what the store
+                    // "holds now" for this cache's writes or history.
+                    if stored
+                        .as_ref()
+                        .is_some_and(|s| state.saves.held_before(s.access_token.as_secret()))
+                    {
+                        state.saves.recovering = true;
+                        return Ok(None);
+                    }
+                }
+                state.saves.set_known(Known::of(stored.as_ref()), fleet);
             }
             Err(_) => {
                 state.saves.unreadable_since.get_or_insert(now);
@@ -250,7 +317,8 @@ impl Inner {
 
     /// Records what the store now holds, after a write of this cache.
     pub(super) fn now_stored(&self, known: Known) {
-        self.lock().saves.known = known;
+        let fleet = self.fleet().is_some();
+        self.lock().saves.set_known(known, fleet);
     }
 
     /// A `call` to the store, bounded by [`store_bound`](Self::store_bound):
@@ -355,6 +423,28 @@ impl Inner {
         self.now_stored(Known::Unknown);
         Ok(())
     }
+}
+
+/// The token in memory when it carries a refresh token and this cache knows
+/// the store holds it (it saved it, or took it from the store, and has
+/// nothing newer unsaved): the one the store must not forget.
+pub(super) fn own_stored(state: &super::State) -> Option<Arc<AccessToken>> {
+    let last = state.last.as_ref()?;
+    let stored_here = matches!(&state.saves.known, Known::Token(known) if known == last.secret());
+    (last.refresh_token().is_some() && stored_here && state.saves.pending.is_none())
+        .then(|| Arc::clone(last))
+}
+
+/// Whether a store holding `stored` forgot `own`, a token it was known to
+/// hold: it holds nothing, or a token this cache saw it hold before `own`
+/// (an older one another replica wrote back after the store lost its
+/// state). Issue times are not compared: a new login from a machine whose
+/// clock is behind is a store moving on, never a store going back.
+pub(super) fn forgets(saves: &Saves, stored: Option<&StoredToken>, own: &AccessToken) -> bool {
+    stored.is_none_or(|stored| {
+        let held = stored.access_token.as_secret();
+        held != own.secret() && saves.held_before(held)
+    })
 }
 
 /// The token a fetch starts from, of the one in memory and the stored one:

@@ -161,8 +161,9 @@ impl Inner {
     /// is no longer ahead of it, if it was that token.
     fn stored_own(&self, stored: &StoredToken) {
         let own = stored.access_token.as_secret();
+        let fleet = self.fleet().is_some();
         let mut state = self.lock();
-        state.saves.known = Known::Token(own.clone());
+        state.saves.set_known(Known::Token(own.clone()), fleet);
         if covers_last(state.last.as_deref(), stored) {
             state.saves.ahead_of = None;
         }
@@ -173,11 +174,12 @@ impl Inner {
     /// stored since, which stands (this cache's chain up to `stored` is
     /// superseded, and the next fetch starts from the store's token).
     fn superseded(&self, stored: &StoredToken) {
+        let fleet = self.fleet().is_some();
         let mut state = self.lock();
         if covers_last(state.last.as_deref(), stored) {
             state.saves.ahead_of = None;
         }
-        state.saves.known = Known::Other;
+        state.saves.set_known(Known::Other, fleet);
         settle_pending(&mut state.saves.pending, stored);
     }
 

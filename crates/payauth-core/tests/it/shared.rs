@@ -101,6 +101,33 @@ struct Fleet {
     /// Leases taken report they are no longer known to be held (their
     /// store calls outlasted their TTL).
     leases_run_out: Arc<AtomicBool>,
+    /// The store's forget mark; `None`: it has none.
+    mark: Mutex<Option<u64>>,
+    /// How often the forget mark was read.
+    mark_reads: AtomicUsize,
+    /// How often a token was loaded.
+    loads: AtomicUsize,
+}
+
+impl Fleet {
+    /// A store with a forget mark.
+    fn marked() -> Self {
+        Self {
+            mark: Mutex::new(Some(0)),
+            ..Self::default()
+        }
+    }
+
+    /// Forgets every token of `keys`, as a restart without persistence
+    /// does, and with it its forget mark.
+    async fn forget(&self, keys: impl IntoIterator<Item = String>) {
+        for key in keys {
+            self.tokens.clear(&key, None).await.unwrap();
+        }
+        if let Some(mark) = self.mark.lock().unwrap().as_mut() {
+            *mark += 1;
+        }
+    }
 }
 
 /// How long a lease lives unreleased.
@@ -130,6 +157,7 @@ impl TokenStore for Fleet {
         if failing {
             return Box::pin(async { Err(transport_error()) });
         }
+        self.loads.fetch_add(1, Ordering::SeqCst);
         self.tokens.load(key)
     }
 
@@ -230,6 +258,21 @@ impl SharedStore for Fleet {
 
     fn max_wait(&self) -> Duration {
         self.max_wait.unwrap_or(Duration::from_secs(60))
+    }
+
+    fn forget_mark(&self) -> Option<BoxFuture<'_, Result<String, Error>>> {
+        let mark = (*self.mark.lock().unwrap())?;
+        Some(Box::pin(async move {
+            self.mark_reads.fetch_add(1, Ordering::SeqCst);
+            Ok(mark.to_string())
+        }))
+    }
+
+    fn mark_forgotten(&self) -> BoxFuture<'_, Result<(), Error>> {
+        if let Some(mark) = self.mark.lock().unwrap().as_mut() {
+            *mark += 1;
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -1036,4 +1079,270 @@ async fn a_resave_after_the_store_lost_its_state_never_overwrites_a_token_anothe
         Some(other),
         "the fenced save was refused, and its re-save did not land over the other replica's token"
     );
+}
+
+/// Replicas `a` and `b` took the login `t0`/`r0` from the store; `a`, its
+/// clock ahead, refreshed it to `t1`/`r1` (the provider rotated `r0`
+/// away) while `b` still serves `t0`; then the store forgot everything (a
+/// Redis without persistence restarted). `a` stays idle.
+async fn forgotten_under_two_lineages(
+    marked: bool,
+) -> (
+    Arc<Upstream>,
+    Arc<Fleet>,
+    TokenCache,
+    TokenCache,
+    [Arc<ManualClock>; 2],
+) {
+    let (a_clock, b_clock) = (Arc::new(ManualClock::new()), Arc::new(ManualClock::new()));
+    let upstream = Upstream::new(&a_clock, None);
+    let fleet = Arc::new(if marked {
+        Fleet::marked()
+    } else {
+        Fleet::default()
+    });
+    stored_login(&fleet, &b_clock).await;
+    let a = replica(&upstream, &fleet, &a_clock);
+    let b = replica(&upstream, &fleet, &b_clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    assert_eq!(value(&b.token().await.unwrap()), "t0");
+    a_clock.advance(LIFETIME);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(
+        value(&b.token().await.unwrap()),
+        "t0",
+        "b's t0 is not due yet"
+    );
+    // The watches have settled; then the store loses the key (with a
+    // forget mark, a loss the mark misses: b's flight finds it).
+    tokio::time::sleep(payauth_core::store::DEFAULT_CONVERGE_WAIT).await;
+    fleet.tokens.clear("k", None).await.unwrap();
+    (upstream, fleet, a, b, [a_clock, b_clock])
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing()
+ {
+    after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing_on(false).await;
+    after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing_on(true).await;
+}
+
+/// With a per-cache watch (`marked` false) or the store's one watch.
+async fn after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_takes_up_the_newest_instead_of_refreshing_on(
+    marked: bool,
+) {
+    let (upstream, fleet, a, b, [_, b_clock]) = forgotten_under_two_lineages(marked).await;
+    b_clock.advance(LIFETIME);
+    // b finds the store empty, writes t0 back and waits under the lease;
+    // a's watch finds the older t0 over its t1 and writes t1 back; b takes
+    // t1 up, still fresh, and refreshes nothing.
+    assert_eq!(value(&b.token().await.unwrap()), "t1");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned())],
+        "r0 was sent once, by a: never again after it was rotated away"
+    );
+    assert_eq!(value(&a.token().await.unwrap()), "t1", "a unaffected");
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held()
+ {
+    after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held_on(false).await;
+    after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held_on(true).await;
+}
+
+/// With a per-cache watch (`marked` false) or the store's one watch.
+async fn after_the_store_forgets_the_next_refresh_starts_from_the_newest_refresh_token_any_replica_held_on(
+    marked: bool,
+) {
+    let (upstream, _fleet, a, b, [a_clock, b_clock]) = forgotten_under_two_lineages(marked).await;
+    // t1 is due by the time b looks (a stays idle): b waits, takes up t1
+    // and refreshes from r1, a's.
+    a_clock.advance(LIFETIME);
+    b_clock.advance(LIFETIME * 2);
+    assert_eq!(value(&b.token().await.unwrap()), "t2");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [Some("r0".to_owned()), Some("r1".to_owned())]
+    );
+    assert_eq!(
+        value(&a.token().await.unwrap()),
+        "t2",
+        "taken from the store"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_finds_the_store_forgot_its_token_writes_it_back_without_a_fetch() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    fleet.tokens.clear("k", None).await.unwrap();
+    tokio::time::sleep(payauth_core::store::DEFAULT_CONVERGE_WAIT).await;
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(
+        stored.access_token.as_secret().expose_secret(),
+        "t0",
+        "written back by the watch"
+    );
+    assert_eq!(upstream.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_never_takes_up_or_refreshes_from_a_token_it_saw_the_store_replace() {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    let a = replica(&upstream, &fleet, &clock);
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    // The customer logs in again (a grant without a refresh token, so a
+    // has nothing of its own to write back); a takes it up.
+    clock.advance(LIFETIME);
+    let relogin = minted(&clock, "relogin", None);
+    fleet
+        .save("k", &StoredToken::from_token(&relogin))
+        .await
+        .unwrap();
+    assert_eq!(value(&a.token().await.unwrap()), "relogin");
+    // A stale replica writes its t0 back (fresh by its clock) after the
+    // store lost the login: the store went back.
+    let mut stale = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
+    stale.issued_at_unix_ms += 3_600_000;
+    fleet.tokens.clear("k", None).await.unwrap();
+    fleet.save("k", &stale).await.unwrap();
+    clock.advance(LIFETIME);
+    assert_eq!(value(&a.token().await.unwrap()), "t1");
+    assert_eq!(
+        *upstream.seen.lock().unwrap(),
+        [None],
+        "fetched anew from the newest login it knew, never taking up t0 or sending r0"
+    );
+    let stored = fleet.tokens.load("k").await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_secret().expose_secret(), "t1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_token_the_provider_refused_and_the_store_dropped_is_not_written_back_while_the_fleet_shares_the_refusal()
+ {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(Fleet::default());
+    stored_login(&fleet, &clock).await;
+    // b's failure backoff (how long it shares a refusal) outlasts a's
+    // next look at the store.
+    let (a, b) = (
+        replica(&upstream, &fleet, &clock),
+        replica_builder(&upstream, &fleet, &clock)
+            .failure_backoff(Duration::from_secs(10))
+            .build(),
+    );
+    assert_eq!(value(&a.token().await.unwrap()), "t0");
+    assert_eq!(value(&b.token().await.unwrap()), "t0");
+    // b refreshes; the provider refuses r0; b shares that and clears the
+    // store (a compare-on-clear, not the store forgetting).
+    *upstream.refuse.lock().unwrap() = Some(ErrorKind::InvalidGrant);
+    clock.advance(LIFETIME);
+    assert_eq!(b.token().await.unwrap_err().kind(), ErrorKind::InvalidGrant);
+    assert_eq!(fleet.tokens.load("k").await.unwrap(), None);
+    // a, idle, still holds t0 and r0: its watch writes nothing back.
+    tokio::time::sleep(payauth_core::store::DEFAULT_CONVERGE_WAIT).await;
+    assert_eq!(
+        fleet.tokens.load("k").await.unwrap(),
+        None,
+        "the refused refresh token stays out of the store"
+    );
+    drop(a);
+}
+
+/// `n` idle caches, one per customer, on one store (marked or not), each
+/// holding its customer's stored login; the store calls they make while
+/// idle for `periods` thirds of the converge wait (token loads, forget
+/// mark reads); then the store forgets, and whether every cache wrote its
+/// token back without a fetch.
+async fn idle_caches_on_one_store(n: usize, marked: bool, periods: u32) -> (usize, usize, bool) {
+    let clock = Arc::new(ManualClock::new());
+    let upstream = Upstream::new(&clock, None);
+    let fleet = Arc::new(if marked {
+        Fleet::marked()
+    } else {
+        Fleet::default()
+    });
+    let keys: Vec<String> = (0..n).map(|i| format!("customer-{i}")).collect();
+    let login = StoredToken::from_token(&minted(&clock, "t0", Some("r0")));
+    let mut caches = Vec::new();
+    for key in &keys {
+        fleet.tokens.save(key, &login).await.unwrap();
+        let cache = TokenCache::builder(Arc::clone(&upstream))
+            .clock(Arc::clone(&clock) as _)
+            .shared_store(Arc::clone(&fleet) as Arc<dyn SharedStore>, key.clone())
+            .build();
+        assert_eq!(value(&cache.token().await.unwrap()), "t0");
+        caches.push(cache);
+    }
+    let period = payauth_core::store::DEFAULT_CONVERGE_WAIT / 3;
+    // Past the watch's first look, then count.
+    tokio::time::sleep(period * 2).await;
+    let (loads, marks) = (
+        fleet.loads.load(Ordering::SeqCst),
+        fleet.mark_reads.load(Ordering::SeqCst),
+    );
+    tokio::time::sleep(period * periods).await;
+    let idle = (
+        fleet.loads.load(Ordering::SeqCst) - loads,
+        fleet.mark_reads.load(Ordering::SeqCst) - marks,
+    );
+    fleet.forget(keys.iter().cloned()).await;
+    tokio::time::sleep(period * 2).await;
+    let mut all_back = upstream.calls() == 0;
+    for key in &keys {
+        let stored = fleet.tokens.load(key).await.unwrap();
+        all_back &= stored.is_some_and(|s| s.access_token.as_secret().expose_secret() == "t0");
+    }
+    drop(caches);
+    (idle.0, idle.1, all_back)
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_caches_on_a_store_with_a_forget_mark_make_one_store_read_per_period_however_many_and_all_write_back_after_it_forgets()
+ {
+    const PERIODS: u32 = 3;
+    for n in [1, 10, 1_000] {
+        let (loads, mark_reads, all_back) = idle_caches_on_one_store(n, true, PERIODS).await;
+        assert_eq!(
+            loads, 0,
+            "{n} idle caches read no token while the mark holds"
+        );
+        assert!(
+            mark_reads <= PERIODS as usize + 1,
+            "{n} idle caches: {mark_reads} mark reads in {PERIODS} periods"
+        );
+        assert!(
+            all_back,
+            "{n} caches: every token written back after the store forgot, none fetched"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_caches_on_a_store_without_a_forget_mark_still_each_look_and_write_back_after_it_forgets()
+ {
+    for n in [1, 10, 1_000] {
+        let (loads, mark_reads, all_back) = idle_caches_on_one_store(n, false, 3).await;
+        assert!(
+            loads >= n * 3,
+            "{n} caches each look every period: {loads} loads"
+        );
+        assert_eq!(mark_reads, 0);
+        assert!(
+            all_back,
+            "{n} caches: every token written back after the store forgot"
+        );
+    }
 }

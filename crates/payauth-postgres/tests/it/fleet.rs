@@ -1,7 +1,8 @@
 //! The fleet suite, run on every backend there is (PostgreSQL and Redis):
 //! replicas sharing a store make one upstream fetch per expiry, pass a
 //! rotated refresh token on, share a refusal, survive a dead lease holder,
-//! and a fleet holding many customers fetches once per customer.
+//! converge on the newest refresh token after the store forgets, and a
+//! fleet holding many customers fetches once per customer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -476,4 +477,54 @@ async fn a_fleet_of_four_holding_10_000_customers_makes_one_fetch_per_customer_p
         assert_eq!(herd.crossed, 0, "{name}");
     }
     println!("BENCH [{}]", rows.join(","));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_store_forgets_a_replica_holding_a_rotated_away_refresh_token_converges_on_the_newest_on_every_store()
+ {
+    for backend in Backend::all() {
+        let upstream = Arc::<Upstream>::default();
+        let (a_clock, b_clock) = (Arc::new(ManualClock::new()), Arc::new(ManualClock::new()));
+        let wait = Duration::from_millis(600);
+        let a_store = backend.replica_converging(wait).await;
+        let a = replica(&a_store, &upstream, &a_clock, "forgot");
+        let b = replica(
+            &backend.replica_converging(wait).await,
+            &upstream,
+            &b_clock,
+            "forgot",
+        );
+        assert_eq!(value(&a.token().await.unwrap()), "a-forgot-1");
+        assert_eq!(
+            value(&b.token().await.unwrap()),
+            "a-forgot-1",
+            "from the store"
+        );
+        // A refreshes (the provider rotates r-forgot-1 away); B, its clock
+        // behind, still serves the first token. Then the store forgets
+        // everything (a restore from an older backup, a Redis restart).
+        a_clock.advance(LIFETIME);
+        assert_eq!(value(&a.token().await.unwrap()), "a-forgot-2");
+        assert_eq!(value(&b.token().await.unwrap()), "a-forgot-1");
+        // The watches have settled (each read the store at least once):
+        // what finds the loss is B's flight and A's next look.
+        tokio::time::sleep(wait * 2).await;
+        a_store.clear("fleet:forgot", None).await.unwrap();
+        // B's token is due: B waits for the fleet and takes up A's (A is
+        // idle; its watch writes it back), sending nothing upstream.
+        b_clock.advance(LIFETIME);
+        assert_eq!(
+            value(&b.token().await.unwrap()),
+            "a-forgot-2",
+            "{}",
+            backend.name()
+        );
+        assert_eq!(
+            *upstream.refreshed_with.lock().unwrap(),
+            [None, Some("r-forgot-1".to_owned())],
+            "{}: the rotated-away refresh token was never sent again",
+            backend.name()
+        );
+        assert_eq!(value(&a.token().await.unwrap()), "a-forgot-2");
+    }
 }

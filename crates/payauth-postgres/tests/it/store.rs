@@ -321,3 +321,63 @@ async fn a_value_over_the_size_limit_in_the_table_is_refused_by_its_size() {
     store.save("huge", &token("ok", None)).await.unwrap();
     assert_eq!(access(&store.load("huge").await.unwrap().unwrap()), "ok");
 }
+
+#[tokio::test]
+async fn the_forget_mark_is_one_value_for_every_replica_while_the_table_keeps_it_and_another_once_emptied_or_restored()
+ {
+    let Some(postgres) = Postgres::get() else {
+        return;
+    };
+    let (a, b) = (new_store(&postgres).await, new_store(&postgres).await);
+    let first = a
+        .forget_mark()
+        .expect("PostgreSQL has a forget mark")
+        .await
+        .unwrap();
+    assert_eq!(
+        b.forget_mark().unwrap().await.unwrap(),
+        first,
+        "one mark for every replica"
+    );
+    assert_eq!(
+        a.forget_mark().unwrap().await.unwrap(),
+        first,
+        "kept while the table keeps it"
+    );
+    let raw = raw(&postgres).await;
+    // Restored from a dump: the row as it was, written anew.
+    let (mark,): (String,) = {
+        let row = raw
+            .query_one(
+                "SELECT mark FROM payauth_forget_marks WHERE prefix = $1",
+                &[&postgres.prefix],
+            )
+            .await
+            .unwrap();
+        (row.get(0),)
+    };
+    raw.execute(
+        "DELETE FROM payauth_forget_marks WHERE prefix = $1",
+        &[&postgres.prefix],
+    )
+    .await
+    .unwrap();
+    raw.execute(
+        "INSERT INTO payauth_forget_marks (prefix, mark) VALUES ($1, $2)",
+        &[&postgres.prefix, &mark],
+    )
+    .await
+    .unwrap();
+    let restored = a.forget_mark().unwrap().await.unwrap();
+    assert_ne!(restored, first, "a restored row is another mark");
+    // Emptied.
+    raw.execute(
+        "DELETE FROM payauth_forget_marks WHERE prefix = $1",
+        &[&postgres.prefix],
+    )
+    .await
+    .unwrap();
+    let emptied = b.forget_mark().unwrap().await.unwrap();
+    assert_ne!(emptied, restored);
+    assert_eq!(a.forget_mark().unwrap().await.unwrap(), emptied);
+}

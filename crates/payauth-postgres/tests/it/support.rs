@@ -44,8 +44,17 @@ impl Backend {
 
     /// A replica's own store (its own pool or connection).
     pub(crate) async fn replica(&self) -> Arc<dyn SharedStore> {
+        self.replica_converging(payauth_core::store::DEFAULT_CONVERGE_WAIT)
+            .await
+    }
+
+    /// [`replica`](Self::replica), with this converge wait.
+    pub(crate) async fn replica_converging(
+        &self,
+        wait: std::time::Duration,
+    ) -> Arc<dyn SharedStore> {
         let (url, prefix) = self.url_and_prefix();
-        self.replica_at(url, prefix).await
+        self.replica_at_converging(url, prefix, wait).await
     }
 
     /// The server's URL and this test's prefix.
@@ -58,19 +67,32 @@ impl Backend {
 
     /// A replica's own store on this backend's kind of server at `url`.
     pub(crate) async fn replica_at(&self, url: &str, prefix: &str) -> Arc<dyn SharedStore> {
+        self.replica_at_converging(url, prefix, payauth_core::store::DEFAULT_CONVERGE_WAIT)
+            .await
+    }
+
+    /// [`replica_at`](Self::replica_at), with this converge wait.
+    async fn replica_at_converging(
+        &self,
+        url: &str,
+        prefix: &str,
+        wait: std::time::Duration,
+    ) -> Arc<dyn SharedStore> {
         let url = Secret::new(url.to_owned());
         match self {
             Self::Postgres(_) => Arc::new(
                 PostgresStore::connect(&url)
                     .await
                     .expect("connect to the test PostgreSQL")
-                    .with_prefix(prefix),
+                    .with_prefix(prefix)
+                    .with_converge_wait(wait),
             ),
             Self::Redis(_) => Arc::new(
                 payauth_redis::RedisStore::connect(&url)
                     .await
                     .expect("connect to the test Redis")
-                    .with_prefix(prefix),
+                    .with_prefix(prefix)
+                    .with_converge_wait(wait),
             ),
         }
     }

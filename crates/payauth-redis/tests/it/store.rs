@@ -545,3 +545,43 @@ async fn a_redis_that_refuses_connections_is_a_transient_store_outage() {
         assert!(error.is_transient(), "an outage, not a verdict: {error}");
     }
 }
+
+#[tokio::test]
+async fn the_forget_mark_is_one_value_for_every_replica_while_redis_keeps_it_and_another_once_redis_lost_it()
+ {
+    let Some(redis) = Redis::get() else { return };
+    let (a, b) = (new_store(&redis).await, new_store(&redis).await);
+    let first = a
+        .forget_mark()
+        .expect("Redis has a forget mark")
+        .await
+        .unwrap();
+    assert_eq!(
+        b.forget_mark().unwrap().await.unwrap(),
+        first,
+        "one mark for every replica"
+    );
+    assert_eq!(
+        a.forget_mark().unwrap().await.unwrap(),
+        first,
+        "kept while Redis keeps it"
+    );
+    let other = new_store(&redis)
+        .await
+        .with_prefix(format!("{}-other", redis.prefix));
+    assert_ne!(
+        other.forget_mark().unwrap().await.unwrap(),
+        first,
+        "prefixes are apart"
+    );
+    // What a restart without persistence does to it (the test Redis is
+    // shared, so only this prefix's mark is dropped).
+    let mut conn = raw_conn(&redis).await;
+    let _: () = conn
+        .del(format!("{{{}}}:forget-mark", redis.prefix))
+        .await
+        .unwrap();
+    let after = a.forget_mark().unwrap().await.unwrap();
+    assert_ne!(after, first);
+    assert_eq!(b.forget_mark().unwrap().await.unwrap(), after);
+}
