@@ -426,7 +426,7 @@ impl Config {
     /// # async fn run(config: payauth::config::Config) -> Result<(), payauth::core::Error> {
     /// let stored = config.stored(&payauth::core::http::default_client()?)?;
     /// if let Some(token) = stored.store.load(&stored.key).await? {
-    ///     println!("stored, issued at {:?}", token.issued_at);
+    ///     println!("stored, expires at {} ms", token.expires_at_unix_ms);
     /// }
     /// # Ok(()) }
     /// ```
