@@ -528,7 +528,7 @@ fn forms(secret: &str) -> Vec<String> {
 /// alignment. A body holding none of them (and no `\\` escape) cannot
 /// show the secret, whole or cut.
 fn probes(secret: &str) -> Vec<String> {
-    let head: String = secret.chars().take(MIN_PARTIAL).collect();
+    let head = head(secret);
     let form: String = form_urlencoded::byte_serialize(head.as_bytes()).collect();
     let twice: String = form_urlencoded::byte_serialize(form.as_bytes()).collect();
     let mut probes = vec![
@@ -538,12 +538,10 @@ fn probes(secret: &str) -> Vec<String> {
         form,
         twice,
     ];
-    let start = &secret.as_bytes()[..secret.len().min(9)];
-    let form_start: String = form_urlencoded::byte_serialize(start).collect();
-    let starts: &[&[u8]] = if form_start.as_bytes() == start {
-        &[start]
-    } else {
-        &[start, form_start.as_bytes()]
+    let (start, form_start) = starts(secret);
+    let starts: &[&[u8]] = match &form_start {
+        None => &[start],
+        Some(form_start) => &[start, form_start.as_bytes()],
     };
     for bytes in starts {
         for offset in 0..3 {
@@ -559,11 +557,32 @@ fn probes(secret: &str) -> Vec<String> {
             probes.push(engine.encode(bytes).chars().take(MIN_PARTIAL).collect());
         }
     }
-    probes.push(head);
+    probes.push(head.to_owned());
     // Most forms of most secrets start alike: search each start once.
     probes.sort_unstable();
     probes.dedup();
     probes
+}
+
+/// The first [`MIN_PARTIAL`] characters of `secret`: the least of it a
+/// cut text shows that is masked.
+fn head(secret: &str) -> &str {
+    let len = secret
+        .char_indices()
+        .nth(MIN_PARTIAL)
+        .map_or(secret.len(), |(at, _)| at);
+    &secret[..len]
+}
+
+/// The first 9 bytes of `secret` (whose base64 forms give every probe's
+/// start at each alignment), and their form-encoded text when that
+/// differs (anything but ASCII alphanumerics and `*-._` is encoded).
+fn starts(secret: &str) -> (&[u8], Option<String>) {
+    let start = &secret.as_bytes()[..secret.len().min(9)];
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"*-._".contains(b);
+    let form_start =
+        (!start.iter().all(plain)).then(|| form_urlencoded::byte_serialize(start).collect());
+    (start, form_start)
 }
 
 /// The [`probes`] without a `%`, all a text with no `%` and no `\\` can
@@ -620,27 +639,15 @@ impl PlainProbes {
     }
 
     fn add(&mut self, secret: &str) {
-        let head_len = secret
-            .char_indices()
-            .nth(MIN_PARTIAL)
-            .map_or(secret.len(), |(at, _)| at);
-        let head = &secret[..head_len];
+        let head = head(secret);
         self.push(head.as_bytes());
         if head.contains(' ') {
             self.push(head.replace(' ', "+").as_bytes());
         }
-        let start = &secret.as_bytes()[..secret.len().min(9)];
-        // Form-encoding changes only what is not alphanumeric or `*-._`.
-        let plain = |b: &u8| b.is_ascii_alphanumeric() || b"*-._".contains(b);
-        let form_start: String = if start.iter().all(plain) {
-            String::new()
-        } else {
-            form_urlencoded::byte_serialize(start).collect()
-        };
-        let starts: &[&[u8]] = if form_start.is_empty() {
-            &[start]
-        } else {
-            &[start, form_start.as_bytes()]
+        let (start, form_start) = starts(secret);
+        let starts: &[&[u8]] = match &form_start {
+            None => &[start],
+            Some(form_start) => &[start, form_start.as_bytes()],
         };
         let mut padded = [0u8; 32];
         let mut encoded = [0u8; 64];
