@@ -393,9 +393,9 @@ impl Inner {
         if fleet.converge_wait.is_zero() {
             return;
         }
+        let every = fleet.converge_wait / 3;
         if fleet.marked {
             let first = !fleet.watching.swap(true, Ordering::AcqRel);
-            let every = fleet.converge_wait / 3;
             marked::watch(
                 &fleet.store,
                 first.then(|| Arc::downgrade(self)),
@@ -407,7 +407,6 @@ impl Inner {
         if fleet.watching.swap(true, Ordering::AcqRel) {
             return;
         }
-        let every = fleet.converge_wait / 3;
         let watch = Watching(Arc::downgrade(self));
         runtime.spawn(async move {
             loop {
