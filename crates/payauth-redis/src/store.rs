@@ -436,7 +436,9 @@ where
     }
 }
 
-/// Whether `C` is a Redis Cluster connection.
+/// Whether `C` is a Redis Cluster connection (never, without feature
+/// `cluster`).
+#[cfg_attr(not(feature = "cluster"), allow(clippy::extra_unused_type_parameters))]
 fn is_cluster<C: 'static>() -> bool {
     #[cfg(feature = "cluster")]
     {

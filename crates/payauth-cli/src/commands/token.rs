@@ -691,7 +691,7 @@ fn revoke_mypos(command: RevokeCommand, global: Global) -> Result<(), Failure> {
     let http = payauth_core::http::default_client()?;
     let mypos = Mypos::new(&settings, &http)?;
     let removed = super::run(global.timeout, async {
-        revoke_stored(&mypos, store.as_deref(), &key, given).await
+        revoke_stored(&mypos, store.as_deref(), &key, given, TOKEN_SOURCES).await
     })
     .map_err(|f| f.context("mypos revoke"))?;
     print_revoked(removed, global);
@@ -709,7 +709,14 @@ fn revoke_from_config(path: &Path, global: Global) -> Result<(), Failure> {
         match &stored.provider {
             #[allow(unreachable_patterns)] // only myPOS when the CLI is built with it alone
             payauth::config::Provider::Mypos(mypos) => {
-                revoke_stored(mypos, Some(stored.store.as_ref()), &stored.key, None).await
+                revoke_stored(
+                    mypos,
+                    Some(stored.store.as_ref()),
+                    &stored.key,
+                    None,
+                    "nothing to revoke (run `payauth token --config` first, or revoke a given token with `payauth revoke mypos`)",
+                )
+                .await
             }
             _ => Err(Failure::Usage(
                 "only myPOS tokens can be revoked (the file's provider has no revocation endpoint)"
@@ -722,13 +729,19 @@ fn revoke_from_config(path: &Path, global: Global) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where `payauth revoke mypos` takes a token given to it.
+const TOKEN_SOURCES: &str =
+    "give --token-file, or set PAYAUTH_MYPOS_TOKEN_FILE or PAYAUTH_MYPOS_TOKEN";
+
 /// Revokes `given`, else the token `store` holds under `key`, and removes
-/// it from the store if it still holds it. Whether it was removed.
+/// it from the store if it still holds it. Whether it was removed. With
+/// neither, a usage error ending in `instead`.
 async fn revoke_stored(
     mypos: &Mypos,
     store: Option<&dyn TokenStore>,
     key: &str,
     given: Option<Secret>,
+    instead: &str,
 ) -> Result<bool, Failure> {
     let stored = match store {
         Some(store) => store.load(key).await?,
@@ -739,7 +752,7 @@ async fn revoke_stored(
         (None, Some(stored)) => stored.access_token.as_secret().clone(),
         (None, None) => {
             return Err(Failure::Usage(format!(
-                "no token stored for this flow ({key}): give --token-file, or set PAYAUTH_MYPOS_TOKEN_FILE or PAYAUTH_MYPOS_TOKEN"
+                "no token stored for this flow ({key}): {instead}"
             )));
         }
     };
