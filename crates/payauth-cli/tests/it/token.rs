@@ -215,6 +215,14 @@ fn mypos_config(dir: &std::path::Path, base_url: &str, extra: &str) -> std::path
     path
 }
 
+/// A `[store]` table for a file store in `dir`.
+fn file_store(dir: &std::path::Path) -> String {
+    format!(
+        "\n[store]\nkind = \"file\"\ndir = {:?}\n",
+        dir.display().to_string()
+    )
+}
+
 #[test]
 fn token_from_a_toml_config_file() {
     let (_runtime, sandbox) = sandbox();
@@ -263,14 +271,7 @@ fn token_config_honours_its_file_store_across_runs() {
     let (_runtime, sandbox) = sandbox();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("tokens");
-    let path = mypos_config(
-        dir.path(),
-        &sandbox.base_url(),
-        &format!(
-            "\n[store]\nkind = \"file\"\ndir = {:?}\n",
-            store.display().to_string()
-        ),
-    );
+    let path = mypos_config(dir.path(), &sandbox.base_url(), &file_store(&store));
     let run = || {
         payauth(&sandbox.base_url())
             .env("MY_MYPOS_SECRET", defaults::MYPOS_CLIENT_SECRET)
@@ -301,14 +302,7 @@ fn revoke_config_revokes_the_token_its_store_holds_and_removes_it_from_there() {
     let (_runtime, sandbox) = sandbox();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("tokens");
-    let path = mypos_config(
-        dir.path(),
-        &sandbox.base_url(),
-        &format!(
-            "\n[store]\nkind = \"file\"\ndir = {:?}\n",
-            store.display().to_string()
-        ),
-    );
+    let path = mypos_config(dir.path(), &sandbox.base_url(), &file_store(&store));
     let with_config = |args: &[&str]| {
         let mut command = payauth(&sandbox.base_url());
         command
